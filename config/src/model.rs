@@ -1,0 +1,371 @@
+//! The configuration model: plain data shared by every reader (xvs TOML today,
+//! keepalived.conf and ipvsadm-save later) and by the `xvs` binary.
+//!
+//! Invariants:
+//! - A `Config` returned by [`crate::load`] / [`crate::parse_toml`] has passed
+//!   [`crate::validate`]: every value is in range and every cross-field rule holds.
+//! - Every default is resolved: there is no "unset" apart from the `Option` fields,
+//!   whose `None` has a documented meaning (e.g. `cores: None` = all cores).
+//! - `Real::forward` is resolved (the per-real override or the service's `forward`),
+//!   and `Real::addr` always carries a port (the service port when the file omitted it).
+//! - Types here do no I/O and no parsing; syntax helpers live in `syntax.rs`.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// The ipvsadm names of every scheduler xvs implements, in the order of the docs.
+pub const SCHEDULERS: [&str; 14] =
+    ["rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "twos"];
+
+/// Default `control_socket`.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/xvs.sock";
+/// Default `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 2_000_000;
+/// Default `mh_table_size` (IPVS uses 4093).
+pub const DEFAULT_MH_TABLE_SIZE: u32 = 65537;
+/// Default scheduler (ipvsadm's default).
+pub const DEFAULT_SCHEDULER: &str = "wlc";
+/// Allowed range of every timeout, seconds.
+pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u32> = 1..=2_000_000;
+/// Allowed range of `mtu`.
+pub const MTU_RANGE: std::ops::RangeInclusive<u16> = 576..=9216;
+/// Largest real weight IPVS accepts.
+pub const MAX_WEIGHT: u32 = 65535;
+
+/// The whole configuration of one director.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub director: Director,
+    pub timeouts: Timeouts,
+    pub services: Vec<Service>,
+    pub neighbors: Vec<Neighbor>,
+}
+
+/// `[director]`: process-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Director {
+    /// Poll-loop cores; `None` = all.
+    pub cores: Option<Vec<usize>>,
+    /// AF_XDP ports; `None` = every non-loopback interface that is up.
+    pub interfaces: Option<Vec<String>>,
+    pub xdp_mode: XdpMode,
+    pub poll: PollMode,
+    pub control_socket: PathBuf,
+    /// Prometheus text endpoint; `None` = off.
+    pub metrics: Option<SocketAddr>,
+    pub max_connections: u32,
+    pub manage_vips: bool,
+    pub vip_device: String,
+    /// DIP (tunnel source); `None` = the egress interface's primary address.
+    pub address: Option<Ipv4Addr>,
+    pub address6: Option<Ipv6Addr>,
+    /// Egress MTU; `None` = the interface's.
+    pub mtu: Option<u16>,
+    pub expire_nodest_conn: bool,
+    pub expire_quiescent_template: bool,
+    pub seed: u64,
+}
+
+impl Default for Director {
+    fn default() -> Self {
+        Director {
+            cores: None,
+            interfaces: None,
+            xdp_mode: XdpMode::Auto,
+            poll: PollMode::Busy,
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            metrics: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            manage_vips: true,
+            vip_device: "lo".to_string(),
+            address: None,
+            address6: None,
+            mtu: None,
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            seed: 0,
+        }
+    }
+}
+
+/// `[timeouts]`, seconds (ipvsadm --set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcp_fin: u32,
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }
+    }
+}
+
+/// Declares a keyword enum with its config spelling.
+macro_rules! keyword_enum {
+    ($(#[$m:meta])* $name:ident { $($var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($var),+ }
+
+        impl $name {
+            /// Every accepted spelling, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($s),+];
+
+            /// The config spelling.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$var => $s),+ }
+            }
+
+            /// Parses the config spelling (exact, lower case).
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$var),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+keyword_enum!(
+    /// How the XDP steering program is attached.
+    XdpMode { Auto = "auto", Native = "native", Generic = "generic" }
+);
+keyword_enum!(
+    /// Poll-loop behaviour when rings are empty.
+    PollMode { Busy = "busy", Adaptive = "adaptive" }
+);
+keyword_enum!(
+    /// Service protocol.
+    Protocol { Tcp = "tcp", Udp = "udp" }
+);
+keyword_enum!(
+    /// Forwarding method (ipvsadm -m / -g / -i).
+    Forward { Nat = "nat", Dr = "dr", Tun = "tun" }
+);
+keyword_enum!(
+    /// Health-check kind (keepalived TCP_CHECK, HTTP_GET, MISC_CHECK, UDP_CHECK, DNS_CHECK).
+    CheckKind { Tcp = "tcp", Http = "http", Misc = "misc", Udp = "udp", Dns = "dns" }
+);
+
+impl CheckKind {
+    /// Whether this check makes sense for a service of `protocol`.
+    pub fn fits(self, protocol: Protocol) -> bool {
+        match self {
+            CheckKind::Misc => true,
+            CheckKind::Tcp | CheckKind::Http => protocol == Protocol::Tcp,
+            CheckKind::Udp | CheckKind::Dns => protocol == Protocol::Udp,
+        }
+    }
+}
+
+/// A virtual address: one address (`prefix_len` 32 / 128) or a prefix, plus a port
+/// (0 = every port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Vip {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub port: u16,
+}
+
+impl Vip {
+    /// A single-address VIP.
+    pub fn single(addr: IpAddr, port: u16) -> Vip {
+        Vip { addr, prefix_len: full_prefix(addr), port }
+    }
+
+    /// True when this VIP is a prefix rather than one address.
+    pub fn is_prefix(&self) -> bool {
+        self.prefix_len != full_prefix(self.addr)
+    }
+}
+
+/// 32 for IPv4, 128 for IPv6.
+pub fn full_prefix(addr: IpAddr) -> u8 {
+    match addr {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+impl fmt::Display for Vip {
+    /// The config syntax: `10.0.1.100:80`, `[2001:db8::1]:80`, `203.0.113.0/24:80`,
+    /// `[2001:db8::/64]:80`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix = if self.is_prefix() { format!("/{}", self.prefix_len) } else { String::new() };
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{a}{prefix}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}{prefix}]:{}", self.port),
+        }
+    }
+}
+
+/// ipvsadm -b flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchedulerFlags {
+    pub sh_fallback: bool,
+    pub sh_port: bool,
+    pub mh_fallback: bool,
+    pub mh_port: bool,
+}
+
+impl SchedulerFlags {
+    /// Every flag name, as ipvsadm spells it.
+    pub const NAMES: [&'static str; 4] = ["sh-fallback", "sh-port", "mh-fallback", "mh-port"];
+
+    /// Sets the flag called `name`; false when the name is unknown.
+    pub fn set(&mut self, name: &str) -> bool {
+        match name {
+            "sh-fallback" => self.sh_fallback = true,
+            "sh-port" => self.sh_port = true,
+            "mh-fallback" => self.mh_fallback = true,
+            "mh-port" => self.mh_port = true,
+            _ => return false,
+        }
+        true
+    }
+
+    /// The names of the flags that are set, in `NAMES` order.
+    pub fn names(&self) -> Vec<&'static str> {
+        let on = [self.sh_fallback, self.sh_port, self.mh_fallback, self.mh_port];
+        Self::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    }
+
+    /// True if any sh-* flag is set.
+    pub fn any_sh(&self) -> bool {
+        self.sh_fallback || self.sh_port
+    }
+
+    /// True if any mh-* flag is set.
+    pub fn any_mh(&self) -> bool {
+        self.mh_fallback || self.mh_port
+    }
+}
+
+/// `[[service]]`: one virtual service (protocol, VIP, port).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub vip: Vip,
+    pub protocol: Protocol,
+    /// One of [`SCHEDULERS`].
+    pub scheduler: String,
+    pub scheduler_flags: SchedulerFlags,
+    /// Maglev table size; prime.
+    pub mh_table_size: u32,
+    /// One-packet scheduling (UDP only).
+    pub ops: bool,
+    /// Persistence timeout, seconds; 0 = off.
+    pub persistence: u32,
+    /// Client prefix length grouped by a persistence template.
+    pub persistence_netmask: u8,
+    /// The default forwarding method of the reals.
+    pub forward: Forward,
+    /// Seconds between health checks.
+    pub delay_loop: u32,
+    pub sorry_server: Option<SocketAddr>,
+    pub reals: Vec<Real>,
+}
+
+impl Service {
+    /// A service with every default applied and no reals.
+    pub fn new(vip: Vip, protocol: Protocol) -> Service {
+        Service {
+            vip,
+            protocol,
+            scheduler: DEFAULT_SCHEDULER.to_string(),
+            scheduler_flags: SchedulerFlags::default(),
+            mh_table_size: DEFAULT_MH_TABLE_SIZE,
+            ops: false,
+            persistence: 0,
+            persistence_netmask: full_prefix(vip.addr),
+            forward: Forward::Dr,
+            delay_loop: 6,
+            sorry_server: None,
+            reals: Vec::new(),
+        }
+    }
+}
+
+/// `[[service.real]]`: one real server of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Real {
+    pub addr: SocketAddr,
+    /// 0 = quiesced; at most [`MAX_WEIGHT`].
+    pub weight: u32,
+    /// Resolved forwarding method.
+    pub forward: Forward,
+    /// 0 = no limit.
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
+    pub inhibit_on_failure: bool,
+    pub check: Option<Check>,
+}
+
+impl Real {
+    /// A real with every default applied.
+    pub fn new(addr: SocketAddr, forward: Forward) -> Real {
+        Real {
+            addr,
+            weight: 1,
+            forward,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            inhibit_on_failure: false,
+            check: None,
+        }
+    }
+}
+
+/// `[service.real.check]`: a health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub kind: CheckKind,
+    /// `None` = the real's port.
+    pub port: Option<u16>,
+    pub connect_timeout: u32,
+    pub retry: u32,
+    pub delay_before_retry: u32,
+    pub path: String,
+    pub status: u16,
+    pub digest: String,
+    pub command: String,
+    pub dynamic: bool,
+}
+
+impl Check {
+    /// A check of `kind` with every default applied.
+    pub fn new(kind: CheckKind) -> Check {
+        Check {
+            kind,
+            port: None,
+            connect_timeout: 3,
+            retry: 3,
+            delay_before_retry: 3,
+            path: "/".to_string(),
+            status: 200,
+            digest: String::new(),
+            command: String::new(),
+            dynamic: false,
+        }
+    }
+}
+
+/// `[[neighbor]]`: a static next hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbor {
+    pub ip: IpAddr,
+    pub mac: [u8; 6],
+    /// The gateway for any address without its own entry.
+    pub default: bool,
+}
+
+/// Formats a MAC as `02:00:00:00:02:11`.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}

@@ -1,0 +1,134 @@
+//! Prints a `Config` as normalized xvs TOML.
+//!
+//! Invariants:
+//! - Every key is written with its resolved value, defaults included; an unset
+//!   `Option` is written as a comment saying what "unset" means.
+//! - Per-real `forward` and the real's port are always explicit.
+//! - For a valid `Config`, `parse_toml(&config.to_toml())` yields an equal `Config`.
+//! - Output depends only on the `Config` (fixed key order), so it is diffable.
+
+use std::fmt::Write;
+
+use crate::model::{format_mac, Config, Service};
+
+/// A TOML string literal for `s`.
+fn q(s: &str) -> String {
+    toml_edit::Value::from(s).to_string().trim().to_string()
+}
+
+impl Config {
+    /// The normalized xvs TOML for this configuration.
+    pub fn to_toml(&self) -> String {
+        let mut o = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_toml(&mut o);
+        o
+    }
+
+    fn write_toml(&self, o: &mut String) -> std::fmt::Result {
+        let d = &self.director;
+        writeln!(o, "# xvs configuration, normalized: every key with its resolved value")?;
+        writeln!(o)?;
+        writeln!(o, "[director]")?;
+        match &d.cores {
+            Some(c) => writeln!(o, "cores = [{}]", c.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))?,
+            None => writeln!(o, "# cores: unset = all cores")?,
+        }
+        match &d.interfaces {
+            Some(i) => writeln!(o, "interfaces = [{}]", i.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "))?,
+            None => writeln!(o, "# interfaces: unset = every non-loopback interface that is up")?,
+        }
+        writeln!(o, "xdp_mode = {}", q(d.xdp_mode.name()))?;
+        writeln!(o, "poll = {}", q(d.poll.name()))?;
+        writeln!(o, "control_socket = {}", q(&d.control_socket.to_string_lossy()))?;
+        match d.metrics {
+            Some(m) => writeln!(o, "metrics = {}", q(&m.to_string()))?,
+            None => writeln!(o, "# metrics: unset = no metrics endpoint")?,
+        }
+        writeln!(o, "max_connections = {}", d.max_connections)?;
+        writeln!(o, "manage_vips = {}", d.manage_vips)?;
+        writeln!(o, "vip_device = {}", q(&d.vip_device))?;
+        match d.address {
+            Some(a) => writeln!(o, "address = {}", q(&a.to_string()))?,
+            None => writeln!(o, "# address: unset = the egress interface's primary IPv4 address")?,
+        }
+        match d.address6 {
+            Some(a) => writeln!(o, "address6 = {}", q(&a.to_string()))?,
+            None => writeln!(o, "# address6: unset = the egress interface's primary IPv6 address")?,
+        }
+        match d.mtu {
+            Some(m) => writeln!(o, "mtu = {m}")?,
+            None => writeln!(o, "# mtu: unset = the egress interface's MTU")?,
+        }
+        writeln!(o, "expire_nodest_conn = {}", d.expire_nodest_conn)?;
+        writeln!(o, "expire_quiescent_template = {}", d.expire_quiescent_template)?;
+        writeln!(o, "seed = {}", d.seed)?;
+        writeln!(o)?;
+        writeln!(o, "[timeouts]")?;
+        writeln!(o, "tcp = {}", self.timeouts.tcp)?;
+        writeln!(o, "tcp_fin = {}", self.timeouts.tcp_fin)?;
+        writeln!(o, "udp = {}", self.timeouts.udp)?;
+        for s in &self.services {
+            write_service(o, s)?;
+        }
+        for n in &self.neighbors {
+            writeln!(o)?;
+            writeln!(o, "[[neighbor]]")?;
+            writeln!(o, "ip = {}", q(&n.ip.to_string()))?;
+            writeln!(o, "mac = {}", q(&format_mac(&n.mac)))?;
+            writeln!(o, "default = {}", n.default)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
+    writeln!(o)?;
+    writeln!(o, "[[service]]")?;
+    writeln!(o, "vip = {}", q(&s.vip.to_string()))?;
+    writeln!(o, "protocol = {}", q(s.protocol.name()))?;
+    writeln!(o, "scheduler = {}", q(&s.scheduler))?;
+    writeln!(
+        o,
+        "scheduler_flags = [{}]",
+        s.scheduler_flags.names().iter().map(|n| q(n)).collect::<Vec<_>>().join(", ")
+    )?;
+    writeln!(o, "mh_table_size = {}", s.mh_table_size)?;
+    writeln!(o, "ops = {}", s.ops)?;
+    writeln!(o, "persistence = {}", s.persistence)?;
+    writeln!(o, "persistence_netmask = {}", s.persistence_netmask)?;
+    writeln!(o, "forward = {}", q(s.forward.name()))?;
+    writeln!(o, "delay_loop = {}", s.delay_loop)?;
+    match s.sorry_server {
+        Some(a) => writeln!(o, "sorry_server = {}", q(&a.to_string()))?,
+        None => writeln!(o, "# sorry_server: unset = none")?,
+    }
+    for r in &s.reals {
+        writeln!(o)?;
+        writeln!(o, "[[service.real]]")?;
+        writeln!(o, "addr = {}", q(&r.addr.to_string()))?;
+        writeln!(o, "weight = {}", r.weight)?;
+        writeln!(o, "forward = {}", q(r.forward.name()))?;
+        writeln!(o, "upper_threshold = {}", r.upper_threshold)?;
+        writeln!(o, "lower_threshold = {}", r.lower_threshold)?;
+        writeln!(o, "inhibit_on_failure = {}", r.inhibit_on_failure)?;
+        if let Some(c) = &r.check {
+            writeln!(o)?;
+            writeln!(o, "[service.real.check]")?;
+            writeln!(o, "kind = {}", q(c.kind.name()))?;
+            match c.port {
+                Some(p) => writeln!(o, "port = {p}")?,
+                None => writeln!(o, "# port: unset = the real's port ({})", r.addr.port())?,
+            }
+            writeln!(o, "connect_timeout = {}", c.connect_timeout)?;
+            writeln!(o, "retry = {}", c.retry)?;
+            writeln!(o, "delay_before_retry = {}", c.delay_before_retry)?;
+            writeln!(o, "path = {}", q(&c.path))?;
+            writeln!(o, "status = {}", c.status)?;
+            writeln!(o, "digest = {}", q(&c.digest))?;
+            writeln!(o, "command = {}", q(&c.command))?;
+            writeln!(o, "dynamic = {}", c.dynamic)?;
+        }
+    }
+    Ok(())
+}

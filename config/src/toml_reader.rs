@@ -1,0 +1,703 @@
+//! Reads xvs TOML into the model, recording where every value came from.
+//!
+//! Invariants:
+//! - A TOML syntax error is fatal and reported alone, at the parser's span.
+//! - Otherwise reading never stops at the first problem: each bad key or value is
+//!   reported (unknown key at the key, wrong type / bad value at the value), marked bad
+//!   in the [`SourceMap`], and replaced by its default so the rest can still be read.
+//! - Only syntax and types are checked here; every rule about meaning is in
+//!   `validate.rs`, which runs on the model this produces.
+//! - Defaults are applied here (via the model's constructors), so the `Config`
+//!   returned is complete.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use toml_edit::{ImDocument, Item, TableLike, Value};
+
+use crate::error::{ConfigError, ConfigErrors};
+use crate::model::{
+    Check, CheckKind, Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, Timeouts, Vip, XdpMode,
+};
+use crate::span::{LineIndex, Pos, Section, SourceMap, HEADER};
+use crate::syntax::{parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_vip, suggest, Problem};
+
+/// Keys of the top level.
+pub const ROOT_KEYS: &[&str] = &["director", "timeouts", "service", "neighbor"];
+/// Keys of `[director]`.
+pub const DIRECTOR_KEYS: &[&str] = &[
+    "cores",
+    "interfaces",
+    "xdp_mode",
+    "poll",
+    "control_socket",
+    "metrics",
+    "max_connections",
+    "manage_vips",
+    "vip_device",
+    "address",
+    "address6",
+    "mtu",
+    "expire_nodest_conn",
+    "expire_quiescent_template",
+    "seed",
+];
+/// Keys of `[timeouts]`.
+pub const TIMEOUT_KEYS: &[&str] = &["tcp", "tcp_fin", "udp"];
+/// Keys of `[[service]]`.
+pub const SERVICE_KEYS: &[&str] = &[
+    "vip",
+    "protocol",
+    "scheduler",
+    "scheduler_flags",
+    "mh_table_size",
+    "ops",
+    "persistence",
+    "persistence_netmask",
+    "forward",
+    "delay_loop",
+    "sorry_server",
+    "real",
+];
+/// Keys of `[[service.real]]`.
+pub const REAL_KEYS: &[&str] =
+    &["addr", "weight", "forward", "upper_threshold", "lower_threshold", "inhibit_on_failure", "check"];
+/// Keys of `[service.real.check]`.
+pub const CHECK_KEYS: &[&str] = &[
+    "kind",
+    "port",
+    "connect_timeout",
+    "retry",
+    "delay_before_retry",
+    "path",
+    "status",
+    "digest",
+    "command",
+    "dynamic",
+];
+/// Keys of `[[neighbor]]`.
+pub const NEIGHBOR_KEYS: &[&str] = &["ip", "mac", "default"];
+
+/// A sample right-hand side for `key`, used in hints.
+fn example(key: &str) -> &'static str {
+    match key {
+        "cores" => "[0, 1]",
+        "interfaces" => "[\"eth0\"]",
+        "xdp_mode" => "\"auto\"",
+        "poll" => "\"busy\"",
+        "control_socket" => "\"/run/xvs.sock\"",
+        "metrics" => "\"127.0.0.1:9477\"",
+        "max_connections" => "2000000",
+        "manage_vips" => "true",
+        "vip_device" => "\"lo\"",
+        "address" => "\"10.0.2.1\"",
+        "address6" => "\"2001:db8:2::1\"",
+        "mtu" => "1500",
+        "seed" => "0",
+        "tcp" => "900",
+        "tcp_fin" => "120",
+        "udp" => "300",
+        "vip" => "\"10.0.1.100:80\"",
+        "protocol" => "\"tcp\"",
+        "scheduler" => "\"wlc\"",
+        "scheduler_flags" => "[\"sh-port\"]",
+        "mh_table_size" => "65537",
+        "persistence" => "300",
+        "persistence_netmask" => "24",
+        "forward" => "\"dr\"",
+        "delay_loop" => "6",
+        "sorry_server" => "\"10.0.9.9:80\"",
+        "addr" => "\"10.0.2.11:80\"",
+        "weight" => "1",
+        "upper_threshold" | "lower_threshold" => "0",
+        "kind" => "\"tcp\"",
+        "port" => "80",
+        "connect_timeout" | "retry" | "delay_before_retry" => "3",
+        "path" => "\"/health\"",
+        "status" => "200",
+        "digest" => "\"\"",
+        "command" => "\"/usr/local/bin/check-web\"",
+        "ip" => "\"10.0.2.11\"",
+        "mac" => "\"02:00:00:00:02:11\"",
+        _ => "false",
+    }
+}
+
+/// Reads `text`; a syntax error is returned as `Err`, everything else as the
+/// (default-filled) model, its source map and the problems found while reading.
+pub fn read_toml(text: &str, file: &str) -> Result<(Config, SourceMap, Vec<ConfigError>), ConfigErrors> {
+    let lines = LineIndex::new(text);
+    let doc = match ImDocument::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let pos = lines.pos(e.span().map_or(0, |s| s.start));
+            let message = e.message().trim().replace('\n', "; ");
+            return Err(ConfigError::new(
+                file,
+                pos.line,
+                pos.col,
+                format!("TOML syntax: {message}"),
+                Some(
+                    "fix the TOML here: addresses and names must be quoted \
+                     (`vip = \"10.0.1.100:80\"`), one `key = value` per line, `[table]` headers closed"
+                        .into(),
+                ),
+            )
+            .into());
+        }
+    };
+    let mut r = Reader { file, lines, map: SourceMap::new(file), errors: Vec::new() };
+    let config = r.root(doc.as_table());
+    Ok((config, r.map, r.errors))
+}
+
+/// A table (standard or inline) of the document, with where it starts.
+#[derive(Clone, Copy)]
+struct Tab<'a> {
+    t: &'a dyn TableLike,
+    start: Option<usize>,
+    sec: Section,
+}
+
+struct Reader<'t> {
+    file: &'t str,
+    lines: LineIndex<'t>,
+    map: SourceMap,
+    errors: Vec<ConfigError>,
+}
+
+fn type_name(item: &Item) -> &'static str {
+    match item {
+        Item::Value(Value::String(_)) => "a string",
+        Item::Value(Value::Integer(_)) => "an integer",
+        Item::Value(Value::Float(_)) => "a float",
+        Item::Value(Value::Boolean(_)) => "a boolean",
+        Item::Value(Value::Datetime(_)) => "a date-time",
+        Item::Value(Value::Array(_)) => "an array",
+        Item::Value(Value::InlineTable(_)) | Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+        Item::None => "nothing",
+    }
+}
+
+fn value_type_name(v: &Value) -> &'static str {
+    type_name(&Item::Value(v.clone()))
+}
+
+impl<'t> Reader<'t> {
+    fn pos(&self, offset: Option<usize>, fallback: Section) -> Pos {
+        match offset {
+            Some(o) => self.lines.pos(o),
+            None => self.map.locate(fallback, HEADER),
+        }
+    }
+
+    fn error_at(&mut self, pos: Pos, message: String, hint: Option<String>) {
+        self.errors.push(ConfigError::new(self.file, pos.line, pos.col, message, hint));
+    }
+
+    fn error(&mut self, span: Option<Range<usize>>, sec: Section, message: String, hint: Option<String>) {
+        let pos = self.pos(span.map(|s| s.start), sec);
+        self.error_at(pos, message, hint);
+    }
+
+    /// Records the header and reports unknown keys.
+    fn open(&mut self, t: Tab<'_>, allowed: &[&'static str]) {
+        let pos = self.pos(t.start, t.sec);
+        self.map.set(t.sec, HEADER, pos);
+        for (k, _) in t.t.iter() {
+            if allowed.contains(&k) {
+                continue;
+            }
+            let span = t.t.get_key_value(k).and_then(|(key, _)| key.span());
+            let hint = suggest(k, allowed);
+            self.error(span, t.sec, format!("unknown key `{k}` in {}", t.sec.describe()), Some(hint));
+        }
+    }
+
+    /// The item under `key`, recording its position.
+    fn item<'a>(&mut self, t: Tab<'a>, key: &'static str) -> Option<&'a Item> {
+        let (k, item) = t.t.get_key_value(key)?;
+        let offset = item.span().or_else(|| k.span()).map(|s| s.start);
+        let pos = self.pos(offset, t.sec);
+        self.map.set(t.sec, key, pos);
+        Some(item)
+    }
+
+    fn bad(
+        &mut self,
+        t: Tab<'_>,
+        key: &'static str,
+        span: Option<Range<usize>>,
+        message: String,
+        hint: Option<String>,
+    ) {
+        self.map.mark_bad(t.sec, key);
+        let pos = match span {
+            Some(s) => self.lines.pos(s.start),
+            None => self.map.locate(t.sec, key),
+        };
+        self.error_at(pos, message, hint);
+    }
+
+    fn wrong_type(&mut self, t: Tab<'_>, key: &'static str, item: &Item, expected: &str) {
+        self.bad(
+            t,
+            key,
+            item.span(),
+            format!("`{key}` must be {expected}, not {}", type_name(item)),
+            Some(format!("for example `{key} = {}`", example(key))),
+        );
+    }
+
+    fn missing(&mut self, t: Tab<'_>, key: &'static str) {
+        self.map.mark_bad(t.sec, key);
+        let pos = self.map.locate(t.sec, HEADER);
+        self.error_at(
+            pos,
+            format!("{} is missing the required key `{key}`", t.sec.describe()),
+            Some(format!("add `{key} = {}`", example(key))),
+        );
+    }
+
+    fn int(&mut self, t: Tab<'_>, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        let item = self.item(t, key)?;
+        match item.as_integer() {
+            Some(v) if (min..=max).contains(&v) => Some(v),
+            Some(v) => {
+                self.bad(
+                    t,
+                    key,
+                    item.span(),
+                    format!("`{key}` = {v} is out of range {min}..={max}"),
+                    Some(format!("for example `{key} = {}`", example(key))),
+                );
+                None
+            }
+            None => {
+                self.wrong_type(t, key, item, "an integer");
+                None
+            }
+        }
+    }
+
+    fn u32(&mut self, t: Tab<'_>, key: &'static str) -> Option<u32> {
+        self.int(t, key, 0, u32::MAX.into()).map(|v| v as u32)
+    }
+
+    fn u16(&mut self, t: Tab<'_>, key: &'static str) -> Option<u16> {
+        self.int(t, key, 0, u16::MAX.into()).map(|v| v as u16)
+    }
+
+    fn bool(&mut self, t: Tab<'_>, key: &'static str) -> Option<bool> {
+        let item = self.item(t, key)?;
+        let v = item.as_bool();
+        if v.is_none() {
+            self.wrong_type(t, key, item, "`true` or `false`");
+        }
+        v
+    }
+
+    fn string<'a>(&mut self, t: Tab<'a>, key: &'static str) -> Option<&'a str> {
+        let item = self.item(t, key)?;
+        let v = item.as_str();
+        if v.is_none() {
+            self.wrong_type(t, key, item, "a string");
+        }
+        v
+    }
+
+    fn parsed<T>(&mut self, t: Tab<'_>, key: &'static str, f: impl Fn(&str) -> Result<T, Problem>) -> Option<T> {
+        let s = self.string(t, key)?;
+        match f(s) {
+            Ok(v) => Some(v),
+            Err(p) => {
+                let span = t.t.get(key).and_then(Item::span);
+                self.bad(t, key, span, p.message, p.hint);
+                None
+            }
+        }
+    }
+
+    fn keyword<E>(&mut self, t: Tab<'_>, key: &'static str, names: &[&str], from: fn(&str) -> Option<E>) -> Option<E> {
+        let s = self.string(t, key)?;
+        let v = from(s);
+        if v.is_none() {
+            let span = t.t.get(key).and_then(Item::span);
+            self.bad(
+                t,
+                key,
+                span,
+                format!("unknown {key} `{s}` (expected one of: {})", names.join(", ")),
+                Some(suggest(s, names)),
+            );
+        }
+        v
+    }
+
+    fn array<'a>(&mut self, t: Tab<'a>, key: &'static str, of: &str) -> Option<Vec<&'a Value>> {
+        let item = self.item(t, key)?;
+        match item.as_array() {
+            Some(a) => Some(a.iter().collect()),
+            None => {
+                self.wrong_type(t, key, item, &format!("an array of {of}"));
+                None
+            }
+        }
+    }
+
+    /// A sub-table: `[a.b]` or `b = { ... }`.
+    fn table<'a>(&mut self, t: Tab<'a>, key: &'static str, sec: Section) -> Option<Tab<'a>> {
+        let item = self.item(t, key)?;
+        match item {
+            Item::Table(tt) => Some(Tab {
+                t: tt,
+                start: tt.span().or_else(|| t.t.get_key_value(key).and_then(|(k, _)| k.span())).map(|s| s.start),
+                sec,
+            }),
+            Item::Value(Value::InlineTable(it)) => Some(Tab { t: it, start: it.span().map(|s| s.start), sec }),
+            _ => {
+                self.wrong_type(t, key, item, "a table");
+                None
+            }
+        }
+    }
+
+    /// An array of tables: `[[a.b]]` or `b = [{ ... }, ...]`.
+    fn tables<'a>(&mut self, t: Tab<'a>, key: &'static str, sec: impl Fn(usize) -> Section) -> Vec<Tab<'a>> {
+        let Some(item) = self.item(t, key) else {
+            return Vec::new();
+        };
+        match item {
+            Item::ArrayOfTables(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, tt)| Tab { t: tt, start: tt.span().map(|s| s.start), sec: sec(i) })
+                .collect(),
+            Item::Value(Value::Array(a)) => {
+                let mut out = Vec::new();
+                for v in a.iter() {
+                    match v.as_inline_table() {
+                        Some(it) => out.push(Tab { t: it, start: it.span().map(|s| s.start), sec: sec(out.len()) }),
+                        None => self.bad(
+                            t,
+                            key,
+                            v.span(),
+                            format!("`{key}` must be an array of tables, but holds {}", value_type_name(v)),
+                            Some(format!(
+                                "write each entry as an inline table `{{ ... }}` or as a `{}` section",
+                                sec(0).describe()
+                            )),
+                        ),
+                    }
+                }
+                out
+            }
+            _ => {
+                self.bad(
+                    t,
+                    key,
+                    item.span(),
+                    format!("`{key}` must be an array of tables, not {}", type_name(item)),
+                    Some(format!("use double brackets: `{}`, one per entry", sec(0).describe())),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn root(&mut self, table: &toml_edit::Table) -> Config {
+        let root = Tab { t: table, start: Some(0), sec: Section::Root };
+        self.open(root, ROOT_KEYS);
+        let director = match self.table(root, "director", Section::Director) {
+            Some(t) => self.director(t),
+            None => Director::default(),
+        };
+        let timeouts = match self.table(root, "timeouts", Section::Timeouts) {
+            Some(t) => self.timeouts(t),
+            None => Timeouts::default(),
+        };
+        let services = self
+            .tables(root, "service", Section::Service)
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| self.service(t, i))
+            .collect();
+        let neighbors =
+            self.tables(root, "neighbor", Section::Neighbor).into_iter().map(|t| self.neighbor(t)).collect();
+        Config { director, timeouts, services, neighbors }
+    }
+
+    fn director(&mut self, t: Tab<'_>) -> Director {
+        self.open(t, DIRECTOR_KEYS);
+        let mut d = Director::default();
+        if let Some(vals) = self.array(t, "cores", "core numbers") {
+            let mut cores = Vec::new();
+            for v in vals {
+                match v.as_integer() {
+                    Some(c) if (0..=65535).contains(&c) => cores.push(c as usize),
+                    _ => self.bad(
+                        t,
+                        "cores",
+                        v.span(),
+                        format!("`cores` entries must be CPU numbers 0..=65535, found {}", v.to_string().trim()),
+                        Some("for example `cores = [0, 1]`; omit `cores` to use all".into()),
+                    ),
+                }
+            }
+            d.cores = Some(cores);
+        }
+        if let Some(vals) = self.array(t, "interfaces", "interface names") {
+            let mut names = Vec::new();
+            for v in vals {
+                match v.as_str() {
+                    Some(s) => names.push(s.to_string()),
+                    None => self.bad(
+                        t,
+                        "interfaces",
+                        v.span(),
+                        format!("`interfaces` entries must be strings, not {}", value_type_name(v)),
+                        Some("for example `interfaces = [\"eth0\"]`".into()),
+                    ),
+                }
+            }
+            d.interfaces = Some(names);
+        }
+        if let Some(v) = self.keyword(t, "xdp_mode", XdpMode::NAMES, XdpMode::from_name) {
+            d.xdp_mode = v;
+        }
+        if let Some(v) = self.keyword(t, "poll", PollMode::NAMES, PollMode::from_name) {
+            d.poll = v;
+        }
+        if let Some(v) = self.string(t, "control_socket") {
+            d.control_socket = PathBuf::from(v);
+        }
+        d.metrics = self.parsed(t, "metrics", |s| parse_endpoint(s, None, "metrics address"));
+        if let Some(v) = self.u32(t, "max_connections") {
+            d.max_connections = v;
+        }
+        if let Some(v) = self.bool(t, "manage_vips") {
+            d.manage_vips = v;
+        }
+        if let Some(v) = self.string(t, "vip_device") {
+            d.vip_device = v.to_string();
+        }
+        d.address = self.parsed(t, "address", |s| match parse_ip(s, "address")? {
+            IpAddr::V4(a) => Ok::<Ipv4Addr, Problem>(a),
+            IpAddr::V6(_) => Err(Problem::new(
+                format!("`address` must be IPv4, got `{s}`"),
+                "put an IPv6 director address in `address6`",
+            )),
+        });
+        d.address6 = self.parsed(t, "address6", |s| match parse_ip(s, "address6")? {
+            IpAddr::V6(a) => Ok::<Ipv6Addr, Problem>(a),
+            IpAddr::V4(_) => Err(Problem::new(
+                format!("`address6` must be IPv6, got `{s}`"),
+                "put an IPv4 director address in `address`",
+            )),
+        });
+        d.mtu = self.u16(t, "mtu");
+        if let Some(v) = self.bool(t, "expire_nodest_conn") {
+            d.expire_nodest_conn = v;
+        }
+        if let Some(v) = self.bool(t, "expire_quiescent_template") {
+            d.expire_quiescent_template = v;
+        }
+        if let Some(v) = self.int(t, "seed", 0, i64::MAX) {
+            d.seed = v as u64;
+        }
+        d
+    }
+
+    fn timeouts(&mut self, t: Tab<'_>) -> Timeouts {
+        self.open(t, TIMEOUT_KEYS);
+        let mut to = Timeouts::default();
+        if let Some(v) = self.u32(t, "tcp") {
+            to.tcp = v;
+        }
+        if let Some(v) = self.u32(t, "tcp_fin") {
+            to.tcp_fin = v;
+        }
+        if let Some(v) = self.u32(t, "udp") {
+            to.udp = v;
+        }
+        to
+    }
+
+    fn service(&mut self, t: Tab<'_>, i: usize) -> Service {
+        self.open(t, SERVICE_KEYS);
+        if t.t.get("vip").is_none() {
+            self.missing(t, "vip");
+        }
+        let vip = self.parsed(t, "vip", parse_vip).unwrap_or(Vip::single(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        let protocol = self.keyword(t, "protocol", Protocol::NAMES, Protocol::from_name).unwrap_or(Protocol::Tcp);
+        let mut s = Service::new(vip, protocol);
+        if let Some(v) = self.string(t, "scheduler") {
+            s.scheduler = v.to_string();
+        }
+        self.scheduler_flags(t, &mut s);
+        if let Some(v) = self.u32(t, "mh_table_size") {
+            s.mh_table_size = v;
+        }
+        if let Some(v) = self.bool(t, "ops") {
+            s.ops = v;
+        }
+        if let Some(v) = self.u32(t, "persistence") {
+            s.persistence = v;
+        }
+        if let Some(item) = self.item(t, "persistence_netmask") {
+            match item {
+                Item::Value(Value::Integer(_)) => {
+                    if let Some(v) = self.int(t, "persistence_netmask", 0, 255) {
+                        s.persistence_netmask = v as u8;
+                    }
+                }
+                Item::Value(Value::String(_)) if vip.addr.is_ipv6() => self.bad(
+                    t,
+                    "persistence_netmask",
+                    item.span(),
+                    "a dotted persistence_netmask is for IPv4 services only".into(),
+                    Some("write an IPv6 prefix length, e.g. `persistence_netmask = 64`".into()),
+                ),
+                Item::Value(Value::String(_)) => {
+                    if let Some(v) = self.parsed(t, "persistence_netmask", parse_dotted_mask) {
+                        s.persistence_netmask = v;
+                    }
+                }
+                _ => self.wrong_type(t, "persistence_netmask", item, "a prefix length or a dotted mask"),
+            }
+        }
+        if let Some(v) = self.keyword(t, "forward", Forward::NAMES, Forward::from_name) {
+            s.forward = v;
+        }
+        if let Some(v) = self.u32(t, "delay_loop") {
+            s.delay_loop = v;
+        }
+        s.sorry_server = self.parsed(t, "sorry_server", |x| parse_endpoint(x, Some(vip.port), "sorry_server"));
+        let reals = self.tables(t, "real", |j| Section::Real(i, j));
+        s.reals = reals.into_iter().enumerate().map(|(j, rt)| self.real(rt, i, j, vip.port, s.forward)).collect();
+        s
+    }
+
+    fn scheduler_flags(&mut self, t: Tab<'_>, s: &mut Service) {
+        let key = "scheduler_flags";
+        let Some(item) = self.item(t, key) else {
+            return;
+        };
+        let values: Vec<&Value> = match item {
+            Item::Value(v @ Value::String(_)) => vec![v],
+            Item::Value(Value::Array(a)) => a.iter().collect(),
+            _ => {
+                self.wrong_type(t, key, item, "an array of flag names");
+                return;
+            }
+        };
+        for v in values {
+            let Some(text) = v.as_str() else {
+                self.bad(
+                    t,
+                    key,
+                    v.span(),
+                    format!("`{key}` entries must be strings, not {}", value_type_name(v)),
+                    Some("for example `scheduler_flags = [\"sh-fallback\", \"sh-port\"]`".into()),
+                );
+                continue;
+            };
+            for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                if !s.scheduler_flags.set(name) {
+                    self.bad(
+                        t,
+                        key,
+                        v.span(),
+                        format!("unknown scheduler flag `{name}`"),
+                        Some(format!(
+                            "{} (flags: {})",
+                            suggest(name, &crate::model::SchedulerFlags::NAMES),
+                            crate::model::SchedulerFlags::NAMES.join(", ")
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    fn real(&mut self, t: Tab<'_>, i: usize, j: usize, port: u16, forward: Forward) -> Real {
+        self.open(t, REAL_KEYS);
+        if t.t.get("addr").is_none() {
+            self.missing(t, "addr");
+        }
+        let addr = self
+            .parsed(t, "addr", |s| parse_endpoint(s, Some(port), "real address"))
+            .unwrap_or_else(|| (Ipv4Addr::UNSPECIFIED, port).into());
+        let mut r = Real::new(addr, forward);
+        if let Some(v) = self.u32(t, "weight") {
+            r.weight = v;
+        }
+        if let Some(v) = self.keyword(t, "forward", Forward::NAMES, Forward::from_name) {
+            r.forward = v;
+        }
+        if let Some(v) = self.u32(t, "upper_threshold") {
+            r.upper_threshold = v;
+        }
+        if let Some(v) = self.u32(t, "lower_threshold") {
+            r.lower_threshold = v;
+        }
+        if let Some(v) = self.bool(t, "inhibit_on_failure") {
+            r.inhibit_on_failure = v;
+        }
+        if let Some(ct) = self.table(t, "check", Section::Check(i, j)) {
+            r.check = Some(self.check(ct));
+        }
+        r
+    }
+
+    fn check(&mut self, t: Tab<'_>) -> Check {
+        self.open(t, CHECK_KEYS);
+        if t.t.get("kind").is_none() {
+            self.missing(t, "kind");
+        }
+        let kind = self.keyword(t, "kind", CheckKind::NAMES, CheckKind::from_name).unwrap_or(CheckKind::Misc);
+        let mut c = Check::new(kind);
+        c.port = self.u16(t, "port");
+        if let Some(v) = self.u32(t, "connect_timeout") {
+            c.connect_timeout = v;
+        }
+        if let Some(v) = self.u32(t, "retry") {
+            c.retry = v;
+        }
+        if let Some(v) = self.u32(t, "delay_before_retry") {
+            c.delay_before_retry = v;
+        }
+        if let Some(v) = self.string(t, "path") {
+            c.path = v.to_string();
+        }
+        if let Some(v) = self.u16(t, "status") {
+            c.status = v;
+        }
+        if let Some(v) = self.string(t, "digest") {
+            c.digest = v.to_string();
+        }
+        if let Some(v) = self.string(t, "command") {
+            c.command = v.to_string();
+        }
+        if let Some(v) = self.bool(t, "dynamic") {
+            c.dynamic = v;
+        }
+        c
+    }
+
+    fn neighbor(&mut self, t: Tab<'_>) -> Neighbor {
+        self.open(t, NEIGHBOR_KEYS);
+        for key in ["ip", "mac"] {
+            if t.t.get(key).is_none() {
+                self.missing(t, key);
+            }
+        }
+        Neighbor {
+            ip: self.parsed(t, "ip", |s| parse_ip(s, "neighbor ip")).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            mac: self.parsed(t, "mac", parse_mac).unwrap_or([0; 6]),
+            default: self.bool(t, "default").unwrap_or(false),
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! Semantic rules over the model, whatever reader produced it.
+//!
+//! Invariants:
+//! - Works on a complete `Config` plus a [`SourceMap`]; an empty map is allowed
+//!   (errors then carry no position), so configurations built in memory (e.g. by
+//!   `xvs ctl`) are checked by the very same rules.
+//! - Every rule reports at the value it is about (falling back to its section), with
+//!   a hint; a rule is skipped when a value it involves already failed to read.
+//! - All rules run; nothing stops at the first error.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::error::ConfigError;
+use crate::model::{full_prefix, Config, Forward, Protocol, Service, MAX_WEIGHT, MTU_RANGE, SCHEDULERS, TIMEOUT_RANGE};
+use crate::span::{Section, SourceMap};
+use crate::syntax::{closest, is_prime};
+
+type At = (Section, &'static str);
+
+/// Checks every rule; returns the problems found (empty = valid).
+pub fn validate(config: &Config, map: &SourceMap) -> Vec<ConfigError> {
+    let mut v = Validator { map, errors: Vec::new() };
+    v.director(config);
+    v.timeouts(config);
+    v.services(config);
+    v.neighbors(config);
+    v.errors
+}
+
+struct Validator<'m> {
+    map: &'m SourceMap,
+    errors: Vec<ConfigError>,
+}
+
+fn family(ip: IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+impl Validator<'_> {
+    /// Reports at `at` unless `at` or anything in `involved` failed to read.
+    fn report(&mut self, at: At, involved: &[At], message: String, hint: String) {
+        if std::iter::once(&at).chain(involved).any(|(s, k)| self.map.is_bad(*s, k)) {
+            return;
+        }
+        let pos = self.map.locate(at.0, at.1);
+        self.errors.push(ConfigError::new(self.map.file.clone(), pos.line, pos.col, message, Some(hint)));
+    }
+
+    /// "line N" where `at` is, or `otherwise` when the position is unknown.
+    fn where_is(&self, at: At, otherwise: String) -> String {
+        match self.map.locate(at.0, at.1).line {
+            0 => otherwise,
+            n => format!("line {n}"),
+        }
+    }
+
+    fn director(&mut self, c: &Config) {
+        let d = &c.director;
+        let s = Section::Director;
+        if let Some(cores) = &d.cores {
+            if cores.is_empty() {
+                self.report(
+                    (s, "cores"),
+                    &[],
+                    "`cores` is empty: no core would poll".into(),
+                    "list at least one core, or remove `cores` to use all".into(),
+                );
+            }
+            if let Some(dup) = first_duplicate(cores) {
+                self.report(
+                    (s, "cores"),
+                    &[],
+                    format!("core {dup} is listed twice in `cores`"),
+                    "list each core once".into(),
+                );
+            }
+        }
+        if let Some(ifs) = &d.interfaces {
+            if ifs.is_empty() {
+                self.report(
+                    (s, "interfaces"),
+                    &[],
+                    "`interfaces` is empty: no port to poll".into(),
+                    "list at least one interface, or remove `interfaces` to use every interface that is up".into(),
+                );
+            }
+            if ifs.iter().any(|i| i.is_empty()) {
+                self.report(
+                    (s, "interfaces"),
+                    &[],
+                    "`interfaces` holds an empty name".into(),
+                    "write interface names such as `\"eth0\"`".into(),
+                );
+            }
+            if let Some(dup) = first_duplicate(ifs) {
+                self.report(
+                    (s, "interfaces"),
+                    &[],
+                    format!("interface `{dup}` is listed twice"),
+                    "list each interface once".into(),
+                );
+            }
+        }
+        if d.max_connections == 0 {
+            self.report(
+                (s, "max_connections"),
+                &[],
+                "`max_connections` must be at least 1".into(),
+                "the default is 2000000".into(),
+            );
+        }
+        if d.vip_device.is_empty() {
+            self.report(
+                (s, "vip_device"),
+                &[],
+                "`vip_device` is empty".into(),
+                "use `vip_device = \"lo\"` (the default)".into(),
+            );
+        }
+        if d.control_socket.as_os_str().is_empty() {
+            self.report(
+                (s, "control_socket"),
+                &[],
+                "`control_socket` is empty".into(),
+                "use `control_socket = \"/run/xvs.sock\"` (the default)".into(),
+            );
+        }
+        if let Some(mtu) = d.mtu {
+            if !MTU_RANGE.contains(&mtu) {
+                self.report(
+                    (s, "mtu"),
+                    &[],
+                    format!("`mtu` = {mtu} is out of range {}..={}", MTU_RANGE.start(), MTU_RANGE.end()),
+                    "use the egress MTU, e.g. `mtu = 1500`, or remove it to ask the interface".into(),
+                );
+            }
+        }
+        if d.seed > i64::MAX as u64 {
+            self.report(
+                (s, "seed"),
+                &[],
+                format!("`seed` = {} does not fit a TOML integer", d.seed),
+                format!("use a seed in 0..={}", i64::MAX),
+            );
+        }
+    }
+
+    fn timeouts(&mut self, c: &Config) {
+        let t = &c.timeouts;
+        for (key, v) in [("tcp", t.tcp), ("tcp_fin", t.tcp_fin), ("udp", t.udp)] {
+            if !TIMEOUT_RANGE.contains(&v) {
+                self.report(
+                    (Section::Timeouts, key),
+                    &[],
+                    format!(
+                        "timeout `{key}` = {v} is out of range {}..={} seconds",
+                        TIMEOUT_RANGE.start(),
+                        TIMEOUT_RANGE.end()
+                    ),
+                    "IPVS defaults are tcp = 900, tcp_fin = 120, udp = 300".into(),
+                );
+            }
+        }
+    }
+
+    fn services(&mut self, c: &Config) {
+        let mut seen: HashMap<(Protocol, IpAddr, u8, u16), usize> = HashMap::new();
+        for (i, svc) in c.services.iter().enumerate() {
+            let s = Section::Service(i);
+            let key = (svc.protocol, svc.vip.addr, svc.vip.prefix_len, svc.vip.port);
+            if let Some(&first) = seen.get(&key) {
+                let at = self.where_is((Section::Service(first), "vip"), format!("service #{}", first + 1));
+                self.report(
+                    (s, "vip"),
+                    &[(s, "protocol"), (Section::Service(first), "vip"), (Section::Service(first), "protocol")],
+                    format!("duplicate service {} {}: already defined at {at}", svc.protocol, svc.vip),
+                    format!("merge the reals into the first service (at {at}) and remove this one"),
+                );
+            } else {
+                seen.insert(key, i);
+            }
+            self.service(i, svc);
+        }
+    }
+
+    fn service(&mut self, i: usize, svc: &Service) {
+        let s = Section::Service(i);
+        let vip = svc.vip;
+        if !SCHEDULERS.contains(&svc.scheduler.as_str()) {
+            let near = match closest(&svc.scheduler, &SCHEDULERS) {
+                Some(c) => format!("did you mean `{c}`? "),
+                None => String::new(),
+            };
+            self.report(
+                (s, "scheduler"),
+                &[],
+                format!("unknown scheduler `{}`", svc.scheduler),
+                format!("{near}schedulers: {}", SCHEDULERS.join(" ")),
+            );
+        }
+        let f = svc.scheduler_flags;
+        if f.any_sh() && svc.scheduler != "sh" {
+            self.report(
+                (s, "scheduler_flags"),
+                &[(s, "scheduler")],
+                format!("scheduler flags sh-fallback/sh-port need scheduler \"sh\", not \"{}\"", svc.scheduler),
+                "remove the sh-* flags or set `scheduler = \"sh\"`".into(),
+            );
+        }
+        if f.any_mh() && svc.scheduler != "mh" {
+            self.report(
+                (s, "scheduler_flags"),
+                &[(s, "scheduler")],
+                format!("scheduler flags mh-fallback/mh-port need scheduler \"mh\", not \"{}\"", svc.scheduler),
+                "remove the mh-* flags or set `scheduler = \"mh\"`".into(),
+            );
+        }
+        if !is_prime(svc.mh_table_size) {
+            let (below, above) = primes_around(svc.mh_table_size);
+            self.report(
+                (s, "mh_table_size"),
+                &[],
+                format!("`mh_table_size` = {} is not prime", svc.mh_table_size),
+                format!("the Maglev table size must be prime: use {below} or {above} (default 65537, IPVS 4093)"),
+            );
+        }
+        if svc.ops && svc.protocol == Protocol::Tcp {
+            self.report(
+                (s, "ops"),
+                &[(s, "protocol")],
+                "one-packet scheduling (`ops`) is for UDP services only".into(),
+                "remove `ops = true` or set `protocol = \"udp\"`".into(),
+            );
+        }
+        let full = full_prefix(vip.addr);
+        if vip.is_prefix() {
+            let net = network(vip.addr, vip.prefix_len);
+            if net != vip.addr {
+                let fixed = crate::model::Vip { addr: net, ..vip };
+                self.report(
+                    (s, "vip"),
+                    &[],
+                    format!("VIP prefix {} has host bits set", vip),
+                    format!("did you mean `{fixed}`?"),
+                );
+            }
+        }
+        if vip.port == 0 && svc.persistence == 0 {
+            self.report(
+                (s, "vip"),
+                &[(s, "persistence")],
+                format!("service {} {} is on port 0 (every port) but not persistent", svc.protocol, vip),
+                "IPVS requires persistence for port 0: add `persistence = 300`".into(),
+            );
+        }
+        if !(1..=full).contains(&svc.persistence_netmask) {
+            self.report(
+                (s, "persistence_netmask"),
+                &[(s, "vip")],
+                format!(
+                    "`persistence_netmask` = {} is out of range 1..={full} for an {} service",
+                    svc.persistence_netmask,
+                    family(vip.addr)
+                ),
+                format!(
+                    "use a client prefix length, e.g. {} (the default is {full})",
+                    if full == 32 { 24 } else { 64 }
+                ),
+            );
+        }
+        if svc.delay_loop == 0 {
+            self.report(
+                (s, "delay_loop"),
+                &[],
+                "`delay_loop` must be at least 1 second".into(),
+                "the default is `delay_loop = 6`".into(),
+            );
+        }
+        if let Some(sorry) = svc.sorry_server {
+            if sorry.is_ipv4() != vip.addr.is_ipv4() {
+                self.report(
+                    (s, "sorry_server"),
+                    &[(s, "vip")],
+                    format!(
+                        "sorry_server {sorry} is {} but the VIP {} is {}",
+                        family(sorry.ip()),
+                        vip.addr,
+                        family(vip.addr)
+                    ),
+                    format!("use an {} sorry server", family(vip.addr)),
+                );
+            }
+        }
+        let mut seen: HashMap<std::net::SocketAddr, usize> = HashMap::new();
+        for (j, r) in svc.reals.iter().enumerate() {
+            let rs = Section::Real(i, j);
+            if let Some(&first) = seen.get(&r.addr) {
+                let at = self.where_is((Section::Real(i, first), "addr"), format!("real #{}", first + 1));
+                self.report(
+                    (rs, "addr"),
+                    &[(Section::Real(i, first), "addr")],
+                    format!("duplicate real {} in service {} {} (first at {at})", r.addr, svc.protocol, vip),
+                    "list each real once per service; change its weight instead".into(),
+                );
+            } else {
+                seen.insert(r.addr, j);
+            }
+            if r.addr.is_ipv4() != vip.addr.is_ipv4() {
+                self.report(
+                    (rs, "addr"),
+                    &[(s, "vip")],
+                    format!(
+                        "real {} is {} but the VIP {} is {}",
+                        r.addr,
+                        family(r.addr.ip()),
+                        vip.addr,
+                        family(vip.addr)
+                    ),
+                    format!(
+                        "xvs forwards (nat, dr, and tun: v4-in-v4, v6-in-v6) within one family: use an {} real",
+                        family(vip.addr)
+                    ),
+                );
+            } else if r.forward != Forward::Nat && r.addr.port() != vip.port {
+                self.report(
+                    (rs, "addr"),
+                    &[(s, "vip"), (s, "forward"), (rs, "forward")],
+                    format!(
+                        "real {} has port {} but service port is {} and forward is {}",
+                        r.addr,
+                        r.addr.port(),
+                        vip.port,
+                        r.forward
+                    ),
+                    format!(
+                        "{} cannot change the port: use port {} or `forward = \"nat\"` for port mapping",
+                        r.forward, vip.port
+                    ),
+                );
+            }
+            if r.weight > MAX_WEIGHT {
+                self.report(
+                    (rs, "weight"),
+                    &[],
+                    format!("weight {} is above the maximum {MAX_WEIGHT}", r.weight),
+                    format!("use a weight in 0..={MAX_WEIGHT} (0 = quiesced)"),
+                );
+            }
+            if r.upper_threshold != 0 && r.lower_threshold > r.upper_threshold {
+                self.report(
+                    (rs, "lower_threshold"),
+                    &[(rs, "upper_threshold")],
+                    format!("lower_threshold {} is above upper_threshold {}", r.lower_threshold, r.upper_threshold),
+                    "lower_threshold must be <= upper_threshold (0 = no limit)".into(),
+                );
+            }
+            if let Some(ch) = &r.check {
+                let cs = Section::Check(i, j);
+                if !ch.kind.fits(svc.protocol) {
+                    let ok = match svc.protocol {
+                        Protocol::Tcp => "tcp, http or misc",
+                        Protocol::Udp => "udp, dns or misc",
+                    };
+                    self.report(
+                        (cs, "kind"),
+                        &[(s, "protocol")],
+                        format!("a {} check does not fit a {} service", ch.kind, svc.protocol),
+                        format!("use kind = {ok} for a {} service", svc.protocol),
+                    );
+                }
+                if ch.port == Some(0) {
+                    self.report(
+                        (cs, "port"),
+                        &[],
+                        "check `port` 0 is not a port".into(),
+                        "remove `port` to check the real's own port".into(),
+                    );
+                }
+                if ch.connect_timeout == 0 {
+                    self.report(
+                        (cs, "connect_timeout"),
+                        &[],
+                        "`connect_timeout` must be at least 1 second".into(),
+                        "the default is 3".into(),
+                    );
+                }
+                if ch.kind == crate::model::CheckKind::Misc && ch.command.trim().is_empty() {
+                    self.report(
+                        (cs, "command"),
+                        &[(cs, "kind")],
+                        "a misc check needs a `command`".into(),
+                        "add `command = \"/path/to/script\"` (exit 0 = up)".into(),
+                    );
+                }
+                if ch.kind == crate::model::CheckKind::Http {
+                    if !(100..=599).contains(&ch.status) {
+                        self.report(
+                            (cs, "status"),
+                            &[],
+                            format!("HTTP status {} is not a status code", ch.status),
+                            "use a code in 100..=599, e.g. 200".into(),
+                        );
+                    }
+                    if !ch.path.starts_with('/') {
+                        self.report(
+                            (cs, "path"),
+                            &[],
+                            format!("HTTP check path `{}` must start with `/`", ch.path),
+                            "for example `path = \"/health\"`".into(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn neighbors(&mut self, c: &Config) {
+        let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+        let mut default: Option<usize> = None;
+        for (i, n) in c.neighbors.iter().enumerate() {
+            let s = Section::Neighbor(i);
+            if let Some(&first) = seen.get(&n.ip) {
+                let at = self.where_is((Section::Neighbor(first), "ip"), format!("neighbor #{}", first + 1));
+                self.report(
+                    (s, "ip"),
+                    &[(Section::Neighbor(first), "ip")],
+                    format!("duplicate neighbor {} (first at {at})", n.ip),
+                    "keep one [[neighbor]] per address".into(),
+                );
+            } else {
+                seen.insert(n.ip, i);
+            }
+            if n.default {
+                if let Some(first) = default {
+                    let at = self.where_is((Section::Neighbor(first), "default"), format!("neighbor #{}", first + 1));
+                    self.report(
+                        (s, "default"),
+                        &[],
+                        format!("more than one default neighbor (the first is at {at})"),
+                        "only one [[neighbor]] can have `default = true`".into(),
+                    );
+                } else {
+                    default = Some(i);
+                }
+            }
+            if n.mac[0] & 1 == 1 {
+                self.report(
+                    (s, "mac"),
+                    &[],
+                    format!("neighbor MAC {} is a multicast address", crate::model::format_mac(&n.mac)),
+                    "use the next hop's unicast MAC (first octet even)".into(),
+                );
+            }
+        }
+    }
+}
+
+fn first_duplicate<T: Eq + std::hash::Hash + Clone>(items: &[T]) -> Option<T> {
+    let mut seen = std::collections::HashSet::new();
+    items.iter().find(|x| !seen.insert(*x)).cloned()
+}
+
+/// The network address of `addr`/`len`.
+fn network(addr: IpAddr, len: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
+}
+
+/// The nearest primes below and above `n` (for hints).
+fn primes_around(n: u32) -> (u32, u32) {
+    let below = (2..n).rev().find(|&p| is_prime(p)).unwrap_or(2);
+    let above = (n.saturating_add(1)..=u32::MAX).find(|&p| is_prime(p)).unwrap_or(u32::MAX);
+    (below, above)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn network_masks() {
+        let a = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5));
+        assert_eq!(network(a, 24), IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)));
+        assert_eq!(network(a, 0), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(network(a, 32), a);
+        assert_eq!(primes_around(65536), (65521, 65537));
+    }
+
+    #[test]
+    fn in_memory_config_validates_without_positions() {
+        let mut c = Config::default();
+        c.timeouts.tcp = 0;
+        let errs = validate(&c, &SourceMap::new("<memory>"));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 0);
+        assert!(errs[0].to_string().starts_with("<memory>: error: timeout `tcp`"));
+    }
+}

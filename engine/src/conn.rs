@@ -1,0 +1,159 @@
+//! Connection, persistence-template and fragment entries, and the per-family tables
+//! that hold them.
+//!
+//! Invariants:
+//! - A connection is indexed by its request key (protocol, client, client port, VIP,
+//!   VIP port) and, for NAT, also by its reply key (protocol, real, real port, client,
+//!   client port); both keys hash with the same function of "the packet as it arrives",
+//!   so one hash of an incoming packet finds either direction.
+//! - `Conn<u32>` is 36 bytes: IPv4 connections cost that plus 8 bytes of wheel links and
+//!   the index slots (4 bytes each, at most 3/4 full).
+//! - Deadlines are wheel ticks (ms) truncated to 32 bits, widened against `now`.
+//! - A connection holding a template handle has counted itself in the template's `refs`.
+
+use crate::family::Family;
+use crate::index::FlowIndex;
+use crate::store::{widen, Expiring, Store};
+
+pub const NO_TEMPLATE: u32 = u32::MAX;
+
+/// Connection flag bits.
+pub mod flags {
+    /// Forwarding method in the low two bits.
+    pub const FWD_MASK: u8 = 0b11;
+    pub const FWD_NAT: u8 = 0;
+    pub const FWD_DR: u8 = 1;
+    pub const FWD_TUN: u8 = 2;
+    /// Not ESTABLISHED: counted in the real's inactive connections.
+    pub const INACTIVE: u8 = 1 << 2;
+    /// Indexed by its reply key too (NAT).
+    pub const REPLY_KEY: u8 = 1 << 3;
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Conn<A> {
+    pub cip: A,
+    /// The address the client sent to (the VIP, or an address inside a prefix VIP).
+    pub vip: A,
+    pub deadline: u32,
+    pub real: u32,
+    pub template: u32,
+    pub cport: u16,
+    pub vport: u16,
+    pub service: u16,
+    pub proto: u8,
+    pub state: u8,
+    pub flags: u8,
+    pub in_port: u8,
+    pub client_mac: [u8; 6],
+}
+
+impl<A: Copy> Expiring for Conn<A> {
+    #[inline]
+    fn deadline(&self, now: u64) -> u64 {
+        widen(self.deadline, now)
+    }
+}
+
+/// A persistence template: (service, client & netmask, destination) -> real.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Template<A> {
+    pub client: A,
+    pub vip: A,
+    pub deadline: u32,
+    pub real: u32,
+    /// Connections created through this template that are still alive.
+    pub refs: u32,
+    pub service: u16,
+}
+
+impl<A: Copy> Expiring for Template<A> {
+    #[inline]
+    fn deadline(&self, now: u64) -> u64 {
+        widen(self.deadline, now)
+    }
+}
+
+/// Where the first fragment of a datagram went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragEntry<A> {
+    pub src: A,
+    pub dst: A,
+    pub id: u32,
+    pub proto: u8,
+    pub valid: bool,
+    /// The connection's reply direction (NAT reply fragments).
+    pub reply: bool,
+    pub conn: u32,
+    /// Expiry tick (full width: fragments live for seconds).
+    pub deadline: u64,
+}
+
+/// How long the fragment table remembers a datagram's first fragment.
+pub const FRAG_TIMEOUT_MS: u64 = 2_000;
+
+/// A direct-mapped table of recent first fragments. A newer datagram that hashes to the
+/// same slot replaces an older one (its later fragments are then dropped and counted):
+/// bounded memory and O(1) without a timer, like Maglev's fragment handling.
+#[derive(Debug)]
+pub struct FragTable<A> {
+    slots: Vec<FragEntry<A>>,
+    mask: usize,
+}
+
+impl<A: Family> FragTable<A> {
+    pub fn new(size: usize) -> Self {
+        let size = size.next_power_of_two();
+        FragTable { slots: vec![FragEntry::default(); size], mask: size - 1 }
+    }
+
+    #[inline]
+    pub fn slot(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    pub fn record(&mut self, hash: u64, e: FragEntry<A>) {
+        let i = self.slot(hash);
+        self.slots[i] = e;
+    }
+
+    pub fn find(&self, hash: u64, src: A, dst: A, id: u32, proto: u8, now: u64) -> Option<FragEntry<A>> {
+        let e = self.slots[self.slot(hash)];
+        (e.valid && e.src == src && e.dst == dst && e.id == id && e.proto == proto && e.deadline > now).then_some(e)
+    }
+}
+
+/// Everything per address family.
+#[derive(Debug)]
+pub struct FamilyTables<A> {
+    pub conns: Store<Conn<A>>,
+    pub index: FlowIndex,
+    pub templates: Store<Template<A>>,
+    pub template_index: FlowIndex,
+    pub frags: FragTable<A>,
+}
+
+impl<A: Family> FamilyTables<A> {
+    pub fn new(max_conns: u32, now_tick: u64) -> Self {
+        let max_templates = (max_conns / 4).max(1024);
+        FamilyTables {
+            conns: Store::new(max_conns, now_tick),
+            index: FlowIndex::new(max_conns as usize * 2),
+            templates: Store::new(max_templates, now_tick),
+            template_index: FlowIndex::new(max_templates as usize),
+            frags: FragTable::new(4096),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_entry_is_compact() {
+        assert_eq!(std::mem::size_of::<Conn<u32>>(), 36);
+        assert!(std::mem::size_of::<Conn<u128>>() <= 64);
+    }
+}

@@ -1,0 +1,88 @@
+//! Address families as compact key types: IPv4 connections store `u32` addresses and
+//! IPv6 ones `u128`, so an IPv4 entry is not paid for at IPv6 size.
+//!
+//! Invariant: `from_ip(a.to_ip()) == Some(a)`; `from_ip` of the other family is `None`.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
+    /// Address width in bits (32 or 128).
+    const BITS: u8;
+    fn from_ip(ip: IpAddr) -> Option<Self>;
+    fn to_ip(self) -> IpAddr;
+    /// The address with all but the first `prefix_len` bits cleared.
+    fn mask(self, prefix_len: u8) -> Self;
+}
+
+impl Family for u32 {
+    const BITS: u8 = 32;
+    #[inline]
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(a) => Some(u32::from(a)),
+            IpAddr::V6(_) => None,
+        }
+    }
+    #[inline]
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(self))
+    }
+    #[inline]
+    fn mask(self, prefix_len: u8) -> Self {
+        if prefix_len >= 32 {
+            self
+        } else if prefix_len == 0 {
+            0
+        } else {
+            self & (u32::MAX << (32 - prefix_len))
+        }
+    }
+}
+
+impl Family for u128 {
+    const BITS: u8 = 128;
+    #[inline]
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(a) => Some(u128::from(a)),
+            IpAddr::V4(_) => None,
+        }
+    }
+    #[inline]
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V6(Ipv6Addr::from(self))
+    }
+    #[inline]
+    fn mask(self, prefix_len: u8) -> Self {
+        if prefix_len >= 128 {
+            self
+        } else if prefix_len == 0 {
+            0
+        } else {
+            self & (u128::MAX << (128 - prefix_len))
+        }
+    }
+}
+
+/// Mask any address to a prefix length (used on the slow path).
+pub fn mask_ip(ip: IpAddr, prefix_len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => u32::from_ip(ip).map(|a| a.mask(prefix_len).to_ip()).unwrap_or(ip),
+        IpAddr::V6(_) => u128::from_ip(ip).map(|a| a.mask(prefix_len).to_ip()).unwrap_or(ip),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask_ip("10.1.2.3".parse().unwrap(), 24), "10.1.2.0".parse::<IpAddr>().unwrap());
+        assert_eq!(mask_ip("10.1.2.3".parse().unwrap(), 0), "0.0.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(mask_ip("2001:db8::1:2".parse().unwrap(), 64), "2001:db8::".parse::<IpAddr>().unwrap());
+        assert_eq!(u32::from_ip("::1".parse().unwrap()), None);
+    }
+}

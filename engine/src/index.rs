@@ -1,0 +1,177 @@
+//! An open-addressing hash index from flow keys to entry handles.
+//!
+//! Invariants:
+//! - One `u32` per slot: 0 = empty; otherwise bits 0..24 hold `handle + 1`, bit 24 the
+//!   direction (which of an entry's keys this is), bits 25..32 a 7-bit tag taken from the
+//!   top of the key's hash. The tag lets a probe skip most non-matching slots without
+//!   touching the entry, so a lookup costs one index cache line and one entry cache line.
+//! - Linear probing; the table is sized for at most 3/4 load at full capacity, so probe
+//!   sequences stay short. Deletion shifts later members of the cluster back (no
+//!   tombstones), which needs each displaced key's home slot: the caller recomputes
+//!   it from the entry (`rehash`).
+//! - Memory is allocated zeroed: pages are touched only as slots are used.
+
+/// Largest handle the index can store (24 bits, minus the empty encoding).
+pub const MAX_HANDLES: u32 = (1 << 24) - 1;
+
+const HANDLE_MASK: u32 = (1 << 24) - 1;
+const DIR_BIT: u32 = 1 << 24;
+
+#[derive(Debug)]
+pub struct FlowIndex {
+    slots: Vec<u32>,
+    mask: usize,
+}
+
+#[inline]
+fn tag_of(hash: u64) -> u32 {
+    ((hash >> 57) as u32) << 25
+}
+
+#[inline]
+fn encode(hash: u64, handle: u32, dir: bool) -> u32 {
+    tag_of(hash) | if dir { DIR_BIT } else { 0 } | (handle + 1)
+}
+
+impl FlowIndex {
+    /// An index for up to `max_keys` keys.
+    pub fn new(max_keys: usize) -> Self {
+        let want = (max_keys.max(8) * 4).div_ceil(3);
+        let size = want.next_power_of_two();
+        FlowIndex { slots: vec![0u32; size], mask: size - 1 }
+    }
+
+    /// Hint the CPU to load the home slot of `hash`.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        let i = hash as usize & self.mask;
+        crate::prefetch::read(&self.slots[i]);
+    }
+
+    /// Find the key with this hash for which `eq(handle, dir)` holds.
+    #[inline]
+    pub fn find(&self, hash: u64, mut eq: impl FnMut(u32, bool) -> bool) -> Option<(u32, bool)> {
+        let tag = tag_of(hash);
+        let mut i = hash as usize & self.mask;
+        loop {
+            let v = self.slots[i];
+            if v == 0 {
+                return None;
+            }
+            if v & !(HANDLE_MASK | DIR_BIT) == tag {
+                let h = (v & HANDLE_MASK) - 1;
+                let dir = v & DIR_BIT != 0;
+                if eq(h, dir) {
+                    return Some((h, dir));
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Insert a key. The caller has checked it is not present and that the index is not
+    /// over capacity (the table's `max_keys`).
+    pub fn insert(&mut self, hash: u64, handle: u32, dir: bool) {
+        debug_assert!(handle < MAX_HANDLES);
+        let mut i = hash as usize & self.mask;
+        while self.slots[i] != 0 {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = encode(hash, handle, dir);
+    }
+
+    /// Remove the key `(handle, dir)` whose hash is `hash`. `rehash(handle, dir)` must
+    /// return the hash of any other stored key. Returns whether it was found.
+    pub fn remove(&mut self, hash: u64, handle: u32, dir: bool, mut rehash: impl FnMut(u32, bool) -> u64) -> bool {
+        let want = encode(hash, handle, dir);
+        let mut i = hash as usize & self.mask;
+        loop {
+            let v = self.slots[i];
+            if v == 0 {
+                return false;
+            }
+            if v == want {
+                break;
+            }
+            i = (i + 1) & self.mask;
+        }
+        // Backward-shift deletion: pull later cluster members into the hole when their
+        // home slot is not between the hole and their position.
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let v = self.slots[j];
+            if v == 0 {
+                break;
+            }
+            let home = rehash((v & HANDLE_MASK) - 1, v & DIR_BIT != 0) as usize & self.mask;
+            let dist_home_to_j = j.wrapping_sub(home) & self.mask;
+            let dist_hole_to_j = j.wrapping_sub(hole) & self.mask;
+            if dist_home_to_j >= dist_hole_to_j {
+                self.slots[hole] = v;
+                hole = j;
+            }
+        }
+        self.slots[hole] = 0;
+        true
+    }
+
+    /// Bytes of index memory reserved.
+    pub fn reserved_bytes(&self) -> usize {
+        self.slots.len() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn h(k: u64) -> u64 {
+        // a poor hash on purpose, to make long clusters
+        (k % 7).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (k << 60)
+    }
+
+    #[test]
+    fn insert_find_remove_against_a_model() {
+        let mut idx = FlowIndex::new(1000);
+        let mut model: HashMap<u32, u64> = HashMap::new();
+        let mut x: u64 = 12345;
+        for step in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let handle = (x % 900) as u32;
+            let key = handle as u64 * 31;
+            if let std::collections::hash_map::Entry::Vacant(e) = model.entry(handle) {
+                if step % 3 != 0 {
+                    idx.insert(h(key), handle, false);
+                    e.insert(key);
+                }
+            } else if step % 2 == 0 {
+                assert!(idx.remove(h(key), handle, false, |hh, _| h(hh as u64 * 31)));
+                model.remove(&handle);
+            }
+            for (&hd, &k) in model.iter().take(5) {
+                assert_eq!(idx.find(h(k), |c, _| c == hd), Some((hd, false)));
+            }
+        }
+        for (&hd, &k) in &model {
+            assert_eq!(idx.find(h(k), |c, _| c == hd), Some((hd, false)));
+        }
+        assert_eq!(idx.find(h(999_999), |_, _| true), None);
+    }
+
+    #[test]
+    fn two_directions_of_one_handle() {
+        let mut idx = FlowIndex::new(16);
+        idx.insert(10, 3, false);
+        idx.insert(10, 3, true);
+        assert_eq!(idx.find(10, |_, d| d), Some((3, true)));
+        assert_eq!(idx.find(10, |_, d| !d), Some((3, false)));
+        assert!(idx.remove(10, 3, false, |_, _| 10));
+        assert_eq!(idx.find(10, |_, d| !d), None);
+        assert_eq!(idx.find(10, |_, d| d), Some((3, true)));
+    }
+}

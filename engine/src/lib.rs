@@ -1,0 +1,49 @@
+//! xvs-engine: the sans-I/O packet engine of xvs.
+//!
+//! `Engine::process(frames, now, verdicts)` classifies each frame, finds or creates its
+//! connection (scheduling a real for a new one), runs IPVS's TCP state machine, rewrites
+//! the frame in place for NAT, DR or TUN and returns a verdict. Ports (memory rings,
+//! pcap files, AF_XDP sockets) bring frames in and carry verdicts out.
+//!
+//! Crate-wide invariants:
+//! - No clock is read here: time is the `now` passed to `process`/`tick`.
+//! - Nothing on the packet path allocates or locks; tables are sized at construction.
+//! - Every frame ends with exactly one verdict, counted in [`EngineStats`].
+
+mod conn;
+mod family;
+mod index;
+mod pipeline;
+mod prefetch;
+mod store;
+mod wheel;
+
+pub mod memory_port;
+pub mod pcap_port;
+pub mod port;
+pub mod replay;
+pub mod services;
+pub mod spec;
+pub mod stats;
+pub mod tcp_state;
+
+pub use family::mask_ip;
+pub use index::MAX_HANDLES;
+pub use pipeline::{ConnInfo, Engine};
+pub use port::{FrameBuf, PacketBuf, Port, Verdict, FRAME_SIZE, HEADROOM};
+pub use spec::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec};
+pub use stats::{Counters, DropReason, EngineStats};
+pub use tcp_state::{TcpState, Timeouts};
+
+/// Errors of the engine's slow path (configuration).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("service {service}: {source}")]
+    Scheduler {
+        service: String,
+        #[source]
+        source: xvs_sched::SchedError,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}

@@ -1,0 +1,286 @@
+//! The live service set: services, their reals with stable ids, the schedulers, and the
+//! lookup from a packet's (protocol, destination, port) to a service.
+//!
+//! Invariants:
+//! - Real ids are indices into `reals` and are never reused: a connection keeps its real
+//!   id across reloads; a real removed by a reload stays (unavailable) so its established
+//!   connections keep forwarding (IPVS keeps removed dests in its trash for the same reason).
+//! - Service ids are indices into `services`; a service removed by a reload stays, with no
+//!   reals to schedule and out of the lookup, so its connections run out.
+//! - Lookup order: exact (protocol, address, port), then (protocol, address, port 0), then
+//!   prefix VIPs by decreasing prefix length, first with the port, then port 0.
+//! - Schedulers see only available reals with their current weights; `update` runs here,
+//!   on the slow path, never per packet.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use xvs_proto::Mac;
+use xvs_sched::{new_scheduler, Dest, DestCounters, Scheduler};
+
+use crate::family::mask_ip;
+use crate::spec::{EngineConfig, Forward, RealSpec, ServiceSpec};
+use crate::stats::Counters;
+use crate::EngineError;
+
+#[derive(Debug)]
+pub struct RealSlot {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub forward: Forward,
+    pub weight: u32,
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
+    /// Director-wide active/inactive/persistent counts, shared with the scheduler.
+    pub counters: Arc<DestCounters>,
+    pub stats: Counters,
+    /// Next-hop MAC toward this real (its own, or the default gateway's).
+    pub mac: Option<Mac>,
+    /// False once removed by a reload.
+    pub available: bool,
+    pub service: u16,
+    pub is_sorry: bool,
+}
+
+impl RealSlot {
+    /// The port to send to: a port-0 real keeps the client's destination port.
+    #[inline]
+    pub fn port_for(&self, vport: u16) -> u16 {
+        if self.port == 0 {
+            vport
+        } else {
+            self.port
+        }
+    }
+}
+
+pub type ServiceKey = (u8, IpAddr, u8, u16);
+
+#[derive(Debug)]
+pub struct ServiceSlot {
+    pub spec: ServiceSpec,
+    pub key: ServiceKey,
+    /// Real ids of the scheduler's dests, in the same order as `dests`.
+    pub dest_ids: Vec<u32>,
+    pub dests: Vec<Dest>,
+    /// Every real id of the service, available or not.
+    pub real_ids: Vec<u32>,
+    pub sorry: Option<u32>,
+    pub scheduler: Box<dyn Scheduler>,
+    pub stats: Counters,
+    pub live: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct ServiceTable {
+    pub services: Vec<ServiceSlot>,
+    pub reals: Vec<RealSlot>,
+    exact: HashMap<(u8, IpAddr, u16), u16, ahash::RandomState>,
+    /// (proto, network, prefix_len, port, service), longest prefix first.
+    prefixes: Vec<(u8, IpAddr, u8, u16, u16)>,
+}
+
+fn host_len(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+impl ServiceTable {
+    /// The service for a packet to `dst:dport` over `proto`.
+    #[inline]
+    pub fn lookup(&self, proto: u8, dst: IpAddr, dport: u16) -> Option<u16> {
+        if let Some(&s) = self.exact.get(&(proto, dst, dport)) {
+            return Some(s);
+        }
+        if let Some(&s) = self.exact.get(&(proto, dst, 0)) {
+            return Some(s);
+        }
+        if self.prefixes.is_empty() {
+            return None;
+        }
+        for &(p, net, len, port, svc) in &self.prefixes {
+            if p == proto && (port == dport || port == 0) && net.is_ipv4() == dst.is_ipv4() && mask_ip(dst, len) == net
+            {
+                return Some(svc);
+            }
+        }
+        None
+    }
+
+    /// Whether some service lists `addr:port` as a real (slow path: classifying strays).
+    pub fn is_real_endpoint(&self, addr: IpAddr) -> bool {
+        self.reals.iter().any(|r| r.available && r.addr == addr)
+    }
+
+    /// Replace the live configuration with `cfg`, keeping ids (and so established
+    /// connections, counters and scheduler state) of services and reals that stay.
+    pub fn apply(&mut self, cfg: &EngineConfig) -> Result<(), EngineError> {
+        // Build everything that can fail first, so an error leaves the table as it was.
+        let mut schedulers = Vec::with_capacity(cfg.services.len());
+        for s in &cfg.services {
+            let sched = new_scheduler(&s.scheduler, &s.sched)
+                .map_err(|e| EngineError::Scheduler { service: format!("{}:{}", s.vip, s.port), source: e })?;
+            schedulers.push(sched);
+        }
+        for s in &cfg.services {
+            for r in s.reals.iter().chain(s.sorry_server.iter()) {
+                if r.addr.is_ipv4() != s.vip.is_ipv4() {
+                    return Err(EngineError::Invalid(format!(
+                        "service {}:{}: real {} is of the other address family",
+                        s.vip, s.port, r.addr
+                    )));
+                }
+                if r.forward == Forward::Tun {
+                    let have = if r.addr.is_ipv4() { cfg.address4.is_some() } else { cfg.address6.is_some() };
+                    if !have {
+                        return Err(EngineError::Invalid(format!(
+                            "service {}:{}: real {} uses tun, which needs the director's own address \
+                             for the outer header: set [director] address{}",
+                            s.vip,
+                            s.port,
+                            r.addr,
+                            if r.addr.is_ipv4() { "" } else { "6" }
+                        )));
+                    }
+                }
+            }
+        }
+
+        let neighbor = |ip: IpAddr| -> Option<Mac> {
+            cfg.neighbors
+                .iter()
+                .find(|n| n.ip == ip)
+                .or_else(|| cfg.neighbors.iter().find(|n| n.default && n.ip.is_ipv4() == ip.is_ipv4()))
+                .map(|n| n.mac)
+        };
+
+        for svc in &mut self.services {
+            svc.live = false;
+        }
+        for r in &mut self.reals {
+            r.available = false;
+        }
+        let mut exact = HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut prefixes = Vec::new();
+        for (spec, sched) in cfg.services.iter().zip(schedulers) {
+            let key: ServiceKey = (spec.proto, spec.vip, spec.prefix_len, spec.port);
+            let sid = match self.services.iter().position(|s| s.key == key) {
+                Some(i) => i,
+                None => {
+                    self.services.push(ServiceSlot {
+                        spec: spec.clone(),
+                        key,
+                        dest_ids: Vec::new(),
+                        dests: Vec::new(),
+                        real_ids: Vec::new(),
+                        sorry: None,
+                        scheduler: sched,
+                        stats: Counters::default(),
+                        live: true,
+                    });
+                    self.services.len() - 1
+                }
+            };
+            if sid > u16::MAX as usize {
+                return Err(EngineError::Invalid("more than 65535 services over the engine's life".into()));
+            }
+            let mut real_ids = Vec::with_capacity(spec.reals.len());
+            for r in &spec.reals {
+                real_ids.push(self.upsert_real(sid as u16, r, false, neighbor(r.addr)));
+            }
+            let sorry = spec.sorry_server.as_ref().map(|r| self.upsert_real(sid as u16, r, true, neighbor(r.addr)));
+            let svc = &mut self.services[sid];
+            let sched_changed = svc.spec.scheduler != spec.scheduler || svc.spec.sched != spec.sched;
+            if sched_changed {
+                svc.scheduler = new_scheduler(&spec.scheduler, &spec.sched).expect("checked above");
+            }
+            svc.spec = spec.clone();
+            svc.live = true;
+            svc.sorry = sorry;
+            let mut all = svc.real_ids.clone();
+            for id in &real_ids {
+                if !all.contains(id) {
+                    all.push(*id);
+                }
+            }
+            svc.real_ids = all;
+            svc.dest_ids = real_ids;
+            if spec.prefix_len == host_len(spec.vip) {
+                exact.insert((spec.proto, spec.vip, spec.port), sid as u16);
+            } else {
+                prefixes.push((spec.proto, mask_ip(spec.vip, spec.prefix_len), spec.prefix_len, spec.port, sid as u16));
+            }
+        }
+        prefixes.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.cmp(&a.3)));
+        self.exact = exact;
+        self.prefixes = prefixes;
+        for sid in 0..self.services.len() {
+            self.rebuild_dests(sid);
+        }
+        Ok(())
+    }
+
+    fn upsert_real(&mut self, service: u16, r: &RealSpec, is_sorry: bool, mac: Option<Mac>) -> u32 {
+        let found = self
+            .reals
+            .iter()
+            .position(|x| x.service == service && x.addr == r.addr && x.port == r.port && x.is_sorry == is_sorry);
+        let id = match found {
+            Some(i) => i,
+            None => {
+                self.reals.push(RealSlot {
+                    addr: r.addr,
+                    port: r.port,
+                    forward: r.forward,
+                    weight: r.weight,
+                    upper_threshold: r.upper_threshold,
+                    lower_threshold: r.lower_threshold,
+                    counters: Arc::new(DestCounters::default()),
+                    stats: Counters::default(),
+                    mac,
+                    available: true,
+                    service,
+                    is_sorry,
+                });
+                self.reals.len() - 1
+            }
+        };
+        let slot = &mut self.reals[id];
+        slot.forward = r.forward;
+        slot.weight = r.weight;
+        slot.upper_threshold = r.upper_threshold;
+        slot.lower_threshold = r.lower_threshold;
+        slot.mac = mac;
+        slot.available = true;
+        id as u32
+    }
+
+    /// Rebuild a service's scheduler view from its available reals (slow path).
+    pub fn rebuild_dests(&mut self, sid: usize) {
+        let svc = &mut self.services[sid];
+        if !svc.live {
+            svc.dest_ids.clear();
+        }
+        svc.dest_ids.retain(|&id| self.reals[id as usize].available);
+        svc.dests = svc
+            .dest_ids
+            .iter()
+            .map(|&id| {
+                let r = &self.reals[id as usize];
+                Dest {
+                    addr: r.addr,
+                    port: r.port,
+                    weight: r.weight,
+                    upper_threshold: r.upper_threshold,
+                    lower_threshold: r.lower_threshold,
+                    counters: r.counters.clone(),
+                }
+            })
+            .collect();
+        svc.scheduler.update(&svc.dests);
+    }
+}

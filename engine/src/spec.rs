@@ -1,0 +1,103 @@
+//! What the engine is configured with: plain data built by the control plane (from the
+//! config crate's model) and handed to [`crate::Engine::apply`].
+//!
+//! Invariants: the control plane has validated these (families match, ports only remapped
+//! for NAT, prime mh table sizes); the engine re-checks only what would make it misbehave
+//! and reports it as an [`crate::EngineError`].
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use xvs_proto::Mac;
+pub use xvs_sched::{SchedConfig, SchedFlags};
+
+use crate::tcp_state::Timeouts;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Forward {
+    Nat,
+    Dr,
+    Tun,
+}
+
+impl Forward {
+    pub fn name(self) -> &'static str {
+        match self {
+            Forward::Nat => "Masq",
+            Forward::Dr => "Route",
+            Forward::Tun => "Tunnel",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RealSpec {
+    pub addr: IpAddr,
+    /// 0 on a port-0 service: the client's destination port is kept.
+    pub port: u16,
+    pub weight: u32,
+    pub forward: Forward,
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceSpec {
+    pub vip: IpAddr,
+    /// 32 / 128 for a single address; shorter for a prefix VIP.
+    pub prefix_len: u8,
+    /// 0 = every port (persistent services only).
+    pub port: u16,
+    /// IP protocol number: 6 or 17.
+    pub proto: u8,
+    pub scheduler: String,
+    pub sched: SchedConfig,
+    /// One-packet scheduling (UDP).
+    pub ops: bool,
+    /// Persistence timeout in seconds; 0 = off.
+    pub persistence: u32,
+    pub persistence_netmask: u8,
+    pub sorry_server: Option<RealSpec>,
+    pub reals: Vec<RealSpec>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeighborSpec {
+    pub ip: IpAddr,
+    pub mac: Mac,
+    pub default: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// Connection table capacity (IPv4 and IPv6 together), preallocated.
+    pub max_connections: u32,
+    pub timeouts: Timeouts,
+    pub expire_nodest_conn: bool,
+    pub expire_quiescent_template: bool,
+    /// Egress MTU for the "fragmentation needed" / "packet too big" check.
+    pub mtu: u16,
+    /// Tunnel source addresses (the DIP).
+    pub address4: Option<Ipv4Addr>,
+    pub address6: Option<Ipv6Addr>,
+    /// Most expiry steps (wheel pops) per batch, so a mass expiry is spread over batches.
+    pub expiry_budget: u32,
+    pub services: Vec<ServiceSpec>,
+    pub neighbors: Vec<NeighborSpec>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_connections: 2_000_000,
+            timeouts: Timeouts::default(),
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            mtu: 1500,
+            address4: None,
+            address6: None,
+            expiry_budget: 256,
+            services: Vec::new(),
+            neighbors: Vec::new(),
+        }
+    }
+}

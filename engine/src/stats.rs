@@ -1,0 +1,145 @@
+//! Counters: per service, per real, and drops by reason.
+//!
+//! Invariants: every frame given to the pipeline ends as exactly one of transmitted,
+//! passed to the kernel, or dropped with one reason, so
+//! `rx == tx + passed + sum(drops)` after every batch. Counters only grow.
+
+use xvs_proto::ClassifyError;
+
+/// Why a frame was dropped. Names are stable: they are metric labels and replay output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum DropReason {
+    Truncated,
+    BadIpHeader,
+    BadL4Header,
+    BadExtHeaders,
+    /// A TCP segment that is not a SYN, for a service, with no connection.
+    TcpNoConn,
+    /// A packet whose L4 protocol xvs does not serve, addressed to a VIP.
+    UnsupportedProto,
+    /// The scheduler found no available real and there is no sorry server.
+    NoReal,
+    /// The connection table is full and nothing could be evicted.
+    ConnTableFull,
+    /// No MAC known for the next hop.
+    NeighborMiss,
+    /// A routed reply whose TTL / hop limit ran out.
+    TtlExpired,
+    /// A non-first fragment whose first fragment was not seen (or expired).
+    FragNoFirst,
+    /// Bigger than the egress MTU, DF clear, and xvs does not fragment.
+    MtuExceeded,
+    /// The buffer had no room to prepend the tunnel header.
+    NoHeadroom,
+    /// An IPv4 client on an IPv6 real or the reverse.
+    FamilyMismatch,
+    /// The connection's real was removed and `expire_nodest_conn` is set.
+    NoDest,
+    /// Another connection already owns this NAT reply tuple.
+    NatClash,
+    /// A tunnel real but no director address for the outer header.
+    NoTunnelSource,
+    /// A frame that does not match the parsed view any more (internal consistency).
+    RewriteMismatch,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 18] = [
+        DropReason::Truncated,
+        DropReason::BadIpHeader,
+        DropReason::BadL4Header,
+        DropReason::BadExtHeaders,
+        DropReason::TcpNoConn,
+        DropReason::UnsupportedProto,
+        DropReason::NoReal,
+        DropReason::ConnTableFull,
+        DropReason::NeighborMiss,
+        DropReason::TtlExpired,
+        DropReason::FragNoFirst,
+        DropReason::MtuExceeded,
+        DropReason::NoHeadroom,
+        DropReason::FamilyMismatch,
+        DropReason::NoDest,
+        DropReason::NatClash,
+        DropReason::NoTunnelSource,
+        DropReason::RewriteMismatch,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Truncated => "truncated",
+            DropReason::BadIpHeader => "bad_ip_header",
+            DropReason::BadL4Header => "bad_l4_header",
+            DropReason::BadExtHeaders => "bad_ext_headers",
+            DropReason::TcpNoConn => "tcp_no_conn",
+            DropReason::UnsupportedProto => "unsupported_proto",
+            DropReason::NoReal => "no_real",
+            DropReason::ConnTableFull => "conn_table_full",
+            DropReason::NeighborMiss => "neighbor_miss",
+            DropReason::TtlExpired => "ttl_expired",
+            DropReason::FragNoFirst => "frag_no_first",
+            DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::NoHeadroom => "no_headroom",
+            DropReason::FamilyMismatch => "family_mismatch",
+            DropReason::NoDest => "nodest",
+            DropReason::NatClash => "nat_clash",
+            DropReason::NoTunnelSource => "no_tunnel_source",
+            DropReason::RewriteMismatch => "rewrite_mismatch",
+        }
+    }
+
+    /// The drop reason for a classification failure (`NotIp` is not a drop: it passes).
+    pub fn from_classify(e: ClassifyError) -> Option<DropReason> {
+        match e {
+            ClassifyError::NotIp => None,
+            ClassifyError::Truncated => Some(DropReason::Truncated),
+            ClassifyError::BadIp => Some(DropReason::BadIpHeader),
+            ClassifyError::BadL4 => Some(DropReason::BadL4Header),
+            ClassifyError::BadExtHeaders => Some(DropReason::BadExtHeaders),
+        }
+    }
+}
+
+/// Traffic counters of one service or one real, as IPVS keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub conns: u64,
+    pub pkts_in: u64,
+    pub pkts_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Engine-wide counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub rx: u64,
+    pub tx: u64,
+    pub passed: u64,
+    pub drops: [u64; DropReason::COUNT],
+    pub conns_created: u64,
+    pub conns_expired: u64,
+    pub conns_evicted: u64,
+    pub templates_created: u64,
+    pub templates_expired: u64,
+    pub icmp_too_big_sent: u64,
+    pub ops_scheduled: u64,
+}
+
+impl EngineStats {
+    #[inline]
+    pub fn drop(&mut self, r: DropReason) {
+        self.drops[r as usize] += 1;
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Non-zero drop counters by name.
+    pub fn drops_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DropReason::ALL.iter().map(|r| (r.name(), self.drops[*r as usize])).filter(|(_, n)| *n > 0)
+    }
+}

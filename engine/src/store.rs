@@ -1,0 +1,148 @@
+//! A slab of fixed-size entries with a free list and a timing wheel: the storage under
+//! the connection and template tables.
+//!
+//! Invariants:
+//! - Capacity is fixed at construction; the slab and the wheel reserve it up front, so
+//!   no allocation happens on the packet path (the free list only reuses its own space).
+//! - A handle is live from `alloc` to `free`; every live handle is armed on the wheel.
+//! - Each entry carries its own real deadline; the wheel may hand a handle back early
+//!   (see `wheel`), and `Store::next_expired` re-arms those until they are really due.
+
+use crate::wheel::Wheel;
+
+/// What the store needs of an entry: its deadline in wheel ticks (milliseconds).
+/// Entries keep only the low 32 bits (see [`widen`]); `now` lets them widen it back.
+pub trait Expiring: Copy {
+    fn deadline(&self, now: u64) -> u64;
+}
+
+/// Rebuild a full tick from its low 32 bits, assuming it lies within ±24 days of `now`
+/// (timeouts are validated far below that).
+#[inline]
+pub fn widen(low: u32, now: u64) -> u64 {
+    now.wrapping_add_signed(low.wrapping_sub(now as u32) as i32 as i64)
+}
+
+#[derive(Debug)]
+pub struct Store<E> {
+    entries: Vec<E>,
+    free: Vec<u32>,
+    wheel: Wheel,
+    live: u32,
+    cap: u32,
+}
+
+impl<E: Expiring> Store<E> {
+    pub fn new(cap: u32, now_tick: u64) -> Self {
+        Store {
+            entries: Vec::with_capacity(cap as usize),
+            free: Vec::with_capacity(0),
+            wheel: Wheel::new(cap, now_tick),
+            live: 0,
+            cap,
+        }
+    }
+
+    pub fn live(&self) -> u32 {
+        self.live
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.cap
+    }
+
+    /// Store `e` and arm it for its deadline; `None` when full.
+    #[inline]
+    pub fn alloc(&mut self, e: E) -> Option<u32> {
+        let h = if let Some(h) = self.free.pop() {
+            self.entries[h as usize] = e;
+            h
+        } else if (self.entries.len() as u32) < self.cap {
+            self.entries.push(e);
+            self.entries.len() as u32 - 1
+        } else {
+            return None;
+        };
+        self.live += 1;
+        let d = e.deadline(self.wheel.now());
+        self.wheel.arm(h, d);
+        Some(h)
+    }
+
+    /// Release a live handle.
+    pub fn free(&mut self, h: u32) {
+        self.wheel.cancel(h);
+        if self.free.capacity() == 0 {
+            // First free: reserve the whole free list once, off the steady-state path.
+            self.free.reserve_exact(self.cap as usize);
+        }
+        self.free.push(h);
+        self.live -= 1;
+    }
+
+    #[inline]
+    pub fn get(&self, h: u32) -> &E {
+        &self.entries[h as usize]
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, h: u32) -> &mut E {
+        &mut self.entries[h as usize]
+    }
+
+    /// Hint the CPU to load entry `h`.
+    #[inline]
+    pub fn prefetch(&self, h: u32) {
+        if let Some(e) = self.entries.get(h as usize) {
+            crate::prefetch::read(e);
+        }
+    }
+
+    /// Re-arm a live entry whose deadline moved earlier (moving it later needs nothing:
+    /// the wheel hands it back early and it is re-armed then).
+    pub fn rearm(&mut self, h: u32) {
+        let d = self.entries[h as usize].deadline(self.wheel.now());
+        self.wheel.arm(h, d);
+    }
+
+    /// Advance the clock.
+    pub fn advance(&mut self, now_tick: u64) {
+        self.wheel.advance(now_tick);
+    }
+
+    pub fn now_tick(&self) -> u64 {
+        self.wheel.now()
+    }
+
+    /// The next entry whose deadline has passed, if any; at most `budget` wheel pops are
+    /// spent (entries found not yet due are re-armed and count against the budget).
+    /// The returned handle is still live: the caller frees it (or re-arms it).
+    pub fn next_expired(&mut self, budget: &mut u32) -> Option<u32> {
+        let now = self.wheel.now();
+        while *budget > 0 {
+            let h = self.wheel.pop_due()?;
+            *budget -= 1;
+            let d = self.entries[h as usize].deadline(now);
+            if d <= now {
+                return Some(h);
+            }
+            self.wheel.arm(h, d);
+        }
+        None
+    }
+
+    /// Whether expiry work is pending.
+    pub fn has_due(&self) -> bool {
+        self.wheel.has_due()
+    }
+
+    /// Visit up to `limit` live handles roughly in deadline order.
+    pub fn scan_oldest(&self, limit: usize, visit: impl FnMut(u32)) {
+        self.wheel.scan_in_order(limit, visit);
+    }
+
+    /// Iterate over live entries (slow path: listing, tests).
+    pub fn iter_live(&self) -> impl Iterator<Item = (u32, &E)> {
+        self.entries.iter().enumerate().filter(|(h, _)| self.wheel.is_armed(*h as u32)).map(|(h, e)| (h as u32, e))
+    }
+}

@@ -1,0 +1,223 @@
+//! In-place NAT rewrites of a classified frame: MACs, addresses, ports, TTL, with
+//! incremental checksum updates (RFC 1624, as IPVS's `ip_vs_check_diff*`).
+//!
+//! Invariants:
+//! - Every function takes the whole frame (from the Ethernet header) and the [`Packet`]
+//!   [`crate::classify`] returned for it. Nothing panics even when the two disagree: each
+//!   read and write is bounds-checked and a disagreement is `Err(Mismatch)` (the frame may
+//!   then be partly rewritten; the engine drops it).
+//! - Only the named fields and the checksums covering them change; a checksum is updated,
+//!   never recomputed, so a bad checksum stays bad.
+//! - A UDP/IPv4 checksum of 0 ("none") stays 0; an updated UDP checksum that comes out
+//!   as 0 is written as `0xffff`.
+//! - Non-first fragments carry no transport header: only the IP header changes. A first
+//!   fragment's transport checksum is updated incrementally like any other.
+
+use std::net::IpAddr;
+
+use crate::checksum::CsumDiff;
+use crate::packet::{Mac, Packet, RewriteError, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+
+use RewriteError::{FamilyMismatch, Mismatch};
+
+#[inline]
+pub(crate) fn rd16(f: &[u8], o: usize) -> Result<u16, RewriteError> {
+    let b = f.get(o..o + 2).ok_or(Mismatch)?;
+    Ok(u16::from_be_bytes([b[0], b[1]]))
+}
+
+#[inline]
+pub(crate) fn wr16(f: &mut [u8], o: usize, v: u16) -> Result<(), RewriteError> {
+    f.get_mut(o..o + 2).ok_or(Mismatch)?.copy_from_slice(&v.to_be_bytes());
+    Ok(())
+}
+
+/// Checks that `frame` still holds the IP packet `p` describes.
+#[inline]
+pub(crate) fn check(frame: &[u8], p: &Packet) -> Result<(), RewriteError> {
+    let l3 = usize::from(p.l3);
+    let (ver, hlen) = if p.is_v6() { (6, 40) } else { (4, 20) };
+    if p.src.is_ipv6() != p.dst.is_ipv6()
+        || frame.len() < p.ip_end()
+        || usize::from(p.ip_len) < hlen
+        || usize::from(p.l4) < l3 + hlen
+        || usize::from(p.l4) > p.ip_end()
+        || frame.get(l3).map(|b| b >> 4) != Some(ver)
+    {
+        return Err(Mismatch);
+    }
+    Ok(())
+}
+
+#[inline]
+fn same_family(a: IpAddr, b: IpAddr) -> bool {
+    a.is_ipv6() == b.is_ipv6()
+}
+
+/// Writes `new` (same family as the address there) at `at`, recording the change.
+#[inline]
+pub(crate) fn set_addr(f: &mut [u8], at: usize, new: IpAddr, d: &mut CsumDiff) -> Result<(), RewriteError> {
+    match new {
+        IpAddr::V4(a) => swap_bytes(f, at, &a.octets(), d),
+        IpAddr::V6(a) => swap_bytes(f, at, &a.octets(), d),
+    }
+}
+
+#[inline]
+fn swap_bytes(f: &mut [u8], at: usize, new: &[u8], d: &mut CsumDiff) -> Result<(), RewriteError> {
+    let slot = f.get_mut(at..at + new.len()).ok_or(Mismatch)?;
+    d.add(slot, new);
+    slot.copy_from_slice(new);
+    Ok(())
+}
+
+/// Writes a port at `at`, recording the change.
+#[inline]
+pub(crate) fn set_port(f: &mut [u8], at: usize, new: u16, d: &mut CsumDiff) -> Result<(), RewriteError> {
+    let old = rd16(f, at)?;
+    d.add16(old, new);
+    wr16(f, at, new)
+}
+
+/// Applies `d` to the transport checksum of a `proto` header at `l4` (TCP, UDP, ICMPv6;
+/// others have no pseudo-header and are left alone). `limit`: the field is only touched
+/// when it lies before it (quoted headers may be cut short).
+#[inline]
+pub(crate) fn update_l4_csum(
+    f: &mut [u8],
+    proto: u8,
+    v6: bool,
+    l4: usize,
+    limit: usize,
+    d: CsumDiff,
+) -> Result<(), RewriteError> {
+    let at = match proto {
+        PROTO_TCP => l4 + 16,
+        PROTO_UDP => l4 + 6,
+        PROTO_ICMPV6 if v6 => l4 + 2,
+        _ => return Ok(()),
+    };
+    if at + 2 > limit {
+        return Ok(());
+    }
+    let c = rd16(f, at)?;
+    if proto == PROTO_UDP && !v6 && c == 0 {
+        return Ok(());
+    }
+    let mut n = d.apply(c);
+    if proto == PROTO_UDP && n == 0 {
+        n = 0xffff;
+    }
+    wr16(f, at, n)
+}
+
+/// Decrements the TTL / hop limit at `l3` (saturating at 0), recording the IPv4 change.
+#[inline]
+pub(crate) fn dec_ttl_at(f: &mut [u8], l3: usize, v6: bool, d: &mut CsumDiff) -> Result<(), RewriteError> {
+    if v6 {
+        let h = f.get_mut(l3 + 7).ok_or(Mismatch)?;
+        *h = h.saturating_sub(1);
+    } else {
+        let old = rd16(f, l3 + 8)?;
+        let new = if old >> 8 == 0 { old } else { old - 0x100 };
+        d.add16(old, new);
+        wr16(f, l3 + 8, new)?;
+    }
+    Ok(())
+}
+
+/// Applies `d` to the IPv4 header checksum at `l3` (no-op for IPv6).
+#[inline]
+pub(crate) fn update_ip_csum(f: &mut [u8], l3: usize, v6: bool, d: CsumDiff) -> Result<(), RewriteError> {
+    if v6 {
+        return Ok(());
+    }
+    let c = rd16(f, l3 + 10)?;
+    wr16(f, l3 + 10, d.apply(c))
+}
+
+/// Minimum transport header length xvs rewrites for `proto`.
+#[inline]
+fn l4_min(proto: u8) -> usize {
+    match proto {
+        PROTO_TCP => 20,
+        _ => 8,
+    }
+}
+
+/// True when the packet carries its transport header (not a non-first fragment).
+#[inline]
+fn has_l4(p: &Packet) -> bool {
+    !matches!(p.frag, Some(fr) if !fr.is_first())
+}
+
+/// Sets the destination and source MACs. A frame shorter than 12 bytes is left alone.
+#[inline]
+pub fn set_macs(frame: &mut [u8], dst: Mac, src: Mac) {
+    if let Some(h) = frame.get_mut(..12) {
+        h[..6].copy_from_slice(&dst);
+        h[6..].copy_from_slice(&src);
+    }
+}
+
+/// The shared body of [`nat_request`] and [`nat_reply`]: `reply` rewrites the source
+/// (address and port) and decrements the TTL, otherwise the destination.
+fn nat(f: &mut [u8], p: &Packet, new_ip: IpAddr, new_port: u16, reply: bool) -> Result<(), RewriteError> {
+    check(f, p)?;
+    if !same_family(new_ip, p.src) {
+        return Err(FamilyMismatch);
+    }
+    let l3 = usize::from(p.l3);
+    let l4 = usize::from(p.l4);
+    let v6 = p.is_v6();
+    let addr_at = match (v6, reply) {
+        (false, true) => l3 + 12,
+        (false, false) => l3 + 16,
+        (true, true) => l3 + 8,
+        (true, false) => l3 + 24,
+    };
+    if has_l4(p) && l4 + l4_min(p.proto) > p.ip_end() {
+        return Err(Mismatch);
+    }
+    let mut addr = CsumDiff::default();
+    set_addr(f, addr_at, new_ip, &mut addr)?;
+    let mut ip = addr;
+    if reply {
+        dec_ttl_at(f, l3, v6, &mut ip)?;
+    }
+    update_ip_csum(f, l3, v6, ip)?;
+    if has_l4(p) {
+        let mut l4d = addr;
+        if p.proto == PROTO_TCP || p.proto == PROTO_UDP {
+            set_port(f, l4 + if reply { 0 } else { 2 }, new_port, &mut l4d)?;
+        }
+        update_l4_csum(f, p.proto, v6, l4, p.ip_end(), l4d)?;
+    }
+    Ok(())
+}
+
+/// NAT of a request: client -> VIP:vport becomes client -> `new_dst`:`new_dport`.
+/// TTL unchanged. Ports change only for TCP and UDP (other protocols: the address only,
+/// with the ICMPv6 checksum updated for its pseudo-header).
+pub fn nat_request(frame: &mut [u8], p: &Packet, new_dst: IpAddr, new_dport: u16) -> Result<(), RewriteError> {
+    nat(frame, p, new_dst, new_dport, false)
+}
+
+/// NAT of a reply: RIP:rport -> client becomes `new_src`:`new_sport` -> client, and the
+/// TTL / hop limit goes down by one (saturating at 0; the caller drops TTL <= 1 first).
+pub fn nat_reply(frame: &mut [u8], p: &Packet, new_src: IpAddr, new_sport: u16) -> Result<(), RewriteError> {
+    nat(frame, p, new_src, new_sport, true)
+}
+
+/// Decrements the TTL (IPv4, with the header checksum) or hop limit (IPv6), saturating
+/// at 0. Does nothing when `frame` does not match `p`.
+pub fn decrement_ttl(frame: &mut [u8], p: &Packet) {
+    if check(frame, p).is_err() {
+        return;
+    }
+    let l3 = usize::from(p.l3);
+    let mut d = CsumDiff::default();
+    if dec_ttl_at(frame, l3, p.is_v6(), &mut d).is_ok() {
+        let _ = update_ip_csum(frame, l3, p.is_v6(), d);
+    }
+}

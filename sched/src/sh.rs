@@ -1,0 +1,167 @@
+//! sh — source hashing (IPVS `ip_vs_sh.c`).
+//!
+//! Invariants: a 256-bucket table, built in `update()`, walks the real list cyclically and
+//! gives each real `max(weight, 1)` consecutive buckets before moving on (a weight-0 real still
+//! holds one bucket per round, as in the kernel; it is then unavailable). A flow's bucket is
+//! `(offset + hash_32(port + fold(src), 8)) & 255` with offset 0, where `port` is the source
+//! port with `sh-port` (TCP/UDP/SCTP only) and 0 otherwise. The bucket's real is returned if it
+//! has weight > 0 and is not overloaded. Without `sh-fallback` an unavailable real gives
+//! `None`; with it, offsets `ihash, ihash+1, ...` (mod 256) are tried in turn, which visits
+//! every bucket once, and the first available real is returned.
+//!
+//! Deviation from the kernel: none.
+
+use crate::dest::available_at;
+use crate::dh::{NONE, TAB_BITS, TAB_SIZE};
+use crate::hash::{fold, hash_32};
+use crate::{Dest, Flow, Scheduler};
+
+#[derive(Debug)]
+pub struct Sh {
+    buckets: [u32; TAB_SIZE],
+    fallback: bool,
+    port: bool,
+}
+
+impl Sh {
+    pub fn new(fallback: bool, port: bool) -> Self {
+        Sh { buckets: [NONE; TAB_SIZE], fallback, port }
+    }
+
+    #[inline]
+    fn hashkey(key: u32, offset: u32) -> usize {
+        (offset.wrapping_add(hash_32(key, TAB_BITS)) as usize) & (TAB_SIZE - 1)
+    }
+}
+
+impl Scheduler for Sh {
+    fn name(&self) -> &'static str {
+        "sh"
+    }
+
+    fn update(&mut self, dests: &[Dest]) {
+        let n = dests.len();
+        if n == 0 {
+            self.buckets = [NONE; TAB_SIZE];
+            return;
+        }
+        let (mut p, mut count) = (0usize, 0u32);
+        for b in self.buckets.iter_mut() {
+            *b = p as u32;
+            count += 1;
+            if count >= dests[p].weight {
+                p = (p + 1) % n;
+                count = 0;
+            }
+        }
+    }
+
+    fn schedule(&mut self, dests: &[Dest], flow: &Flow, _now_ms: u64) -> Option<usize> {
+        let key = u32::from(flow.hash_port(self.port)).wrapping_add(fold(flow.src));
+        let ihash = Self::hashkey(key, 0);
+        let i = self.buckets[ihash];
+        if available_at(dests, i as usize) {
+            return Some(i as usize);
+        }
+        if !self.fallback || i == NONE {
+            return None;
+        }
+        for offset in 0..TAB_SIZE {
+            let roffset = ((offset + ihash) % TAB_SIZE) as u32;
+            let i = self.buckets[Self::hashkey(key, roffset)];
+            if i == NONE {
+                break;
+            }
+            if available_at(dests, i as usize) {
+                return Some(i as usize);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    #[test]
+    fn table_repeats_by_weight() {
+        let d = dests(&[1, 2, 3]);
+        let mut s = Sh::new(false, false);
+        s.update(&d);
+        assert_eq!(&s.buckets[..7], &[0, 1, 1, 2, 2, 2, 0]);
+        let d = dests(&[0, 2]);
+        s.update(&d);
+        assert_eq!(&s.buckets[..4], &[0, 1, 1, 0]);
+    }
+
+    #[test]
+    fn source_sticks_and_weight_proportional() {
+        let d = dests(&[1, 2, 5]);
+        let mut s = Sh::new(false, false);
+        s.update(&d);
+        let n = 80_000u32;
+        let mut count = [0f64; 3];
+        for i in 0..n {
+            let f = flow_from(i);
+            let a = s.schedule(&d, &f, 0).unwrap();
+            let mut g = f;
+            g.sport = g.sport.wrapping_add(7);
+            g.dst = std::net::IpAddr::from([10, 9, 9, 9]);
+            assert_eq!(s.schedule(&d, &g, 0), Some(a), "source port / dst do not matter");
+            count[a] += 1.0;
+        }
+        for (c, w) in count.iter().zip([1.0, 2.0, 5.0]) {
+            let want = f64::from(n) * w / 8.0;
+            assert!((c - want).abs() / want < 0.06, "{count:?}");
+        }
+    }
+
+    #[test]
+    fn port_flag_spreads_one_source() {
+        let d = dests(&[1, 1, 1, 1]);
+        let mut s = Sh::new(false, true);
+        s.update(&d);
+        let mut seen = [false; 4];
+        for p in 0..200u16 {
+            let f = flow([192, 0, 2, 1], 1000 + p, [10, 0, 1, 100]);
+            seen[s.schedule(&d, &f, 0).unwrap()] = true;
+        }
+        assert_eq!(seen, [true; 4]);
+        // ICMP has no port: all the same
+        let mut f = flow([192, 0, 2, 1], 1000, [10, 0, 1, 100]);
+        f.proto = 1;
+        let a = s.schedule(&d, &f, 0);
+        f.sport = 2000;
+        assert_eq!(s.schedule(&d, &f, 0), a);
+    }
+
+    #[test]
+    fn fallback() {
+        let d = dests(&[1, 1, 1]);
+        let mut plain = Sh::new(false, false);
+        let mut fb = Sh::new(true, false);
+        plain.update(&d);
+        fb.update(&d);
+        set_overloaded(&d[1], true);
+        let mut moved = 0;
+        for i in 0..3000 {
+            let f = flow_from(i);
+            let a = plain.schedule(&d, &f, 0);
+            let b = fb.schedule(&d, &f, 0).unwrap();
+            assert_ne!(b, 1);
+            match a {
+                Some(x) => assert_eq!(x, b, "available reals keep their sources"),
+                None => moved += 1,
+            }
+        }
+        assert!(moved > 500);
+        set_overloaded(&d[0], true);
+        set_overloaded(&d[2], true);
+        assert_eq!(fb.schedule(&d, &flow_from(1), 0), None);
+        let z = dests(&[0, 0]);
+        fb.update(&z);
+        assert_eq!(fb.schedule(&z, &flow_from(1), 0), None);
+    }
+}

@@ -1,0 +1,36 @@
+//! Helpers for the unit tests.
+
+use crate::{Dest, Flow};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+
+pub(crate) fn dest(n: u8, weight: u32) -> Dest {
+    Dest::new(IpAddr::from([10, 0, 2, n]), 80, weight)
+}
+
+pub(crate) fn dests(weights: &[u32]) -> Vec<Dest> {
+    weights.iter().enumerate().map(|(i, &w)| dest(i as u8 + 1, w)).collect()
+}
+
+pub(crate) fn set_conns(d: &Dest, active: u32, inactive: u32) {
+    d.counters.active.store(active, Ordering::Relaxed);
+    d.counters.inactive.store(inactive, Ordering::Relaxed);
+}
+
+pub(crate) fn set_overloaded(d: &Dest, o: bool) {
+    d.counters.overloaded.store(o, Ordering::Relaxed);
+}
+
+pub(crate) fn flow(src: [u8; 4], sport: u16, dst: [u8; 4]) -> Flow {
+    Flow { proto: 6, src: IpAddr::from(src), sport, dst: IpAddr::from(dst), dport: 80 }
+}
+
+pub(crate) fn any_flow() -> Flow {
+    flow([192, 0, 2, 1], 40000, [10, 0, 1, 100])
+}
+
+/// A flow from a source address derived from `i`.
+pub(crate) fn flow_from(i: u32) -> Flow {
+    let s = 0x0b00_0000u32.wrapping_add(i);
+    flow(s.to_be_bytes(), 1024 + (i % 60000) as u16, [10, 0, 1, 100])
+}
