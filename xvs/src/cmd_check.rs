@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use xvs_engine::Engine;
 
-use crate::engine_config::engine_config;
+use xvs::engine_config::engine_config;
 
 pub fn run(path: &Path) -> ExitCode {
     match xvs_config::load(path) {

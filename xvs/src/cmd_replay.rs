@@ -7,7 +7,7 @@ use xvs_engine::pcap_port::PcapPort;
 use xvs_engine::replay::replay;
 use xvs_engine::Engine;
 
-use crate::engine_config::engine_config;
+use xvs::engine_config::engine_config;
 
 pub fn run(config: &Path, input: &Path, output: &Path) -> ExitCode {
     let cfg = match xvs_config::load(config) {

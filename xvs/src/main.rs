@@ -5,7 +5,6 @@
 
 mod cmd_check;
 mod cmd_replay;
-mod engine_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
