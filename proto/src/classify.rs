@@ -2,7 +2,8 @@
 //! ICMP, ICMPv6, into a [`Packet`].
 //!
 //! Invariants:
-//! - Never panics, never allocates: every read goes through a bounds-checked helper.
+//! - Never panics, never allocates: every read goes through a bounds-checked helper or an
+//!   etherparse slice type that checked its length first.
 //! - On `Ok(p)`: `p.l3 + 20 (v4) / 40 (v6) <= p.l4 <= p.ip_end() <= frame.len()`; for TCP
 //!   (not a non-first fragment) the whole TCP header (data offset included) lies before
 //!   `ip_end`, for UDP, ICMP and ICMPv6 at least 8 bytes do; a quoted header in
@@ -12,15 +13,60 @@
 //! - Checksums are not verified.
 //!
 //! Structure: a hand-checked fast path for the common case (untagged Ethernet, IPv4
-//! without options, not a fragment, TCP or UDP) that falls back to the general path for
-//! anything else. The general path is written by hand rather than with etherparse's
-//! `SlicedPacket` because xvs needs semantics `SlicedPacket` does not have (an IPv6
-//! Fragment header with offset 0 and no MF still marks a fragment; the chain is not
-//! walked past the Fragment header of a non-first fragment; at most 8 extension headers;
-//! a UDP length field is not checked) and because it runs once per packet. etherparse is
-//! the test oracle: the property tests compare both on frames it builds.
+//! without options, not a fragment, TCP or UDP), which answers "not mine" rather than an
+//! error on anything else and falls back to the general path. It stays hand-written: it is
+//! the per-packet hot path and reads fixed offsets from one 42-byte array.
+//!
+//! The general path parses every header with an etherparse 0.16 per-header slice type
+//! (each checks its own length and, where it has one, its version / length field), while
+//! the walk from header to header, the limits and the mapping to [`ClassifyError`] are
+//! xvs's own:
+//! - Ethernet II: `Ethernet2HeaderSlice`. Each of up to two tags (802.1Q, 802.1ad, 0x9100):
+//!   `SingleVlanHeaderSlice`; the outermost VLAN id is kept, a third tag is "not IP".
+//!   (`DoubleVlanHeaderSlice` needs exactly two tags; xvs takes zero to two.)
+//! - IPv4: `Ipv4HeaderSlice` (version, IHL >= 5, header with its options present); the
+//!   total length via `payload_len` (less than the header: `BadIp`); identification,
+//!   DF / MF, fragment offset, TTL, protocol and addresses from its getters.
+//! - IPv6: `Ipv6HeaderSlice`. The extension headers are walked by xvs's own loop (at most
+//!   [`MAX_EXT_HEADERS`]; hop-by-hop only first; AH, mobility, HIP, shim6 and the
+//!   experimental numbers refused; nothing walked past the Fragment header of a non-first
+//!   fragment; any Fragment header, even offset 0 without MF, marks a fragment), which
+//!   etherparse's `Ipv6ExtensionsSlice` / `SlicedPacket` do not implement. Each header is
+//!   an `Ipv6RawExtHeaderSlice` (hop-by-hop, routing, destination options) or an
+//!   `Ipv6FragmentHeaderSlice` (its length, next header and identification).
+//! - TCP: `TcpHeaderSlice` (20 bytes, data offset >= 5, options within the IP packet).
+//!   UDP: `UdpHeaderSlice` (8 bytes; like xvs it does not check the UDP length field).
+//!   ICMPv6: `Icmpv6Slice` (8 bytes). A quoted UDP header: `UdpHeaderSlice`.
+//!
+//! Left hand-written, because etherparse 0.16 would change behaviour:
+//! - The IPv6 Fragment header's offset and M flag: `Ipv6FragmentHeaderSlice` reads them
+//!   from the wrong bits (the offset's low 5 bits from byte 3 bits 4..0, M from bit 7;
+//!   fixed upstream in etherparse 0.20, PR #151), so they are read from bytes 2..4 of its
+//!   slice as RFC 8200 lays them out (offset = word & 0xfff8 in bytes, M = bit 0). Its
+//!   `is_fragmenting_payload` is not used either (same bug, and see the rule above).
+//! - The order of IPv4 / IPv6 header errors: etherparse checks the 20 / 40-byte minimum
+//!   before the version (and IHL); xvs reports a bad first byte as `BadIp` even when the
+//!   frame also ends early, so etherparse's length error is re-examined on that byte.
+//! - The IP length against the frame (`Truncated`, Ethernet padding ignored) and the lax
+//!   mode for quoted headers (length fields ignored): the header slices do not look past
+//!   the header.
+//! - ICMPv4 type and code: `Icmpv4Slice::from_slice` rejects a timestamp or timestamp
+//!   reply (types 13 / 14, code 0) that is not exactly 20 bytes; xvs takes any ICMP
+//!   message of at least 8 bytes.
+//! - A quoted TCP header's ports: an ICMPv4 error need only quote its first 8 bytes
+//!   (RFC 792), `TcpHeaderSlice` wants the whole header.
+//! - The TCP flags byte: `TcpHeaderSlice` exposes the flags one bit at a time, so the byte
+//!   (offset 13) is read from its slice.
+//!
+//! etherparse's `SlicedPacket` stays the test oracle: the property tests compare both on
+//! frames it builds.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
+
+use etherparse::{
+    Ethernet2HeaderSlice, Icmpv6Slice, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6Header, Ipv6HeaderSlice,
+    Ipv6RawExtHeaderSlice, SingleVlanHeader, SingleVlanHeaderSlice, TcpHeaderSlice, UdpHeaderSlice,
+};
 
 use crate::packet::{ClassifyError, Frag, Icmp, Packet, Quoted, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 
@@ -45,26 +91,9 @@ const IPV6_DEST_OPTS: u8 = 60;
 const IPV6_UNWALKED: [u8; 6] = [51, 135, 139, 140, 253, 254];
 
 #[inline]
-fn u8_at(f: &[u8], o: usize) -> Option<u8> {
-    f.get(o).copied()
-}
-
-#[inline]
 fn u16_at(f: &[u8], o: usize) -> Option<u16> {
     let b = f.get(o..o.checked_add(2)?)?;
     Some(u16::from_be_bytes([b[0], b[1]]))
-}
-
-#[inline]
-fn v4_at(f: &[u8], o: usize) -> Option<Ipv4Addr> {
-    let b: [u8; 4] = f.get(o..o.checked_add(4)?)?.try_into().ok()?;
-    Some(Ipv4Addr::from(b))
-}
-
-#[inline]
-fn v6_at(f: &[u8], o: usize) -> Option<Ipv6Addr> {
-    let b: [u8; 16] = f.get(o..o.checked_add(16)?)?.try_into().ok()?;
-    Some(Ipv6Addr::from(b))
 }
 
 /// Classifies one Ethernet frame. See the module documentation for what is checked.
@@ -143,17 +172,17 @@ struct L3 {
 
 fn general(f: &[u8]) -> Result<Packet, ClassifyError> {
     use ClassifyError::*;
-    let mut et = u16_at(f, 12).ok_or(Truncated)?;
+    let mut et = Ethernet2HeaderSlice::from_slice(f).map_err(|_| Truncated)?.ether_type().0;
     let mut l3 = ETH_HLEN;
     let mut vlan = None;
     for _ in 0..2 {
         if !is_vlan(et) {
             break;
         }
-        let tci = u16_at(f, l3).ok_or(Truncated)?;
-        et = u16_at(f, l3 + 2).ok_or(Truncated)?;
-        vlan.get_or_insert(tci & 0x0fff);
-        l3 += 4;
+        let tag = SingleVlanHeaderSlice::from_slice(f.get(l3..).ok_or(Truncated)?).map_err(|_| Truncated)?;
+        et = tag.ether_type().0;
+        vlan.get_or_insert(tag.vlan_identifier().value());
+        l3 += SingleVlanHeader::LEN;
     }
     let n = match et {
         ETH_P_IPV4 => ip_v4(f, l3, false)?,
@@ -179,37 +208,34 @@ fn general(f: &[u8]) -> Result<Packet, ClassifyError> {
     if matches!(n.frag, Some(fr) if !fr.is_first()) {
         return Ok(p);
     }
-    let (l4, end) = (n.l4, n.end);
-    let room = end - l4;
+    // The transport layer: from `l4` to the end of the IP packet (padding excluded).
+    let seg = f.get(n.l4..n.end).ok_or(BadL4)?;
+    let v6 = p.is_v6();
     match n.proto {
         PROTO_TCP => {
-            if room < 20 {
-                return Err(BadL4);
-            }
-            let doff = usize::from(u8_at(f, l4 + 12).ok_or(BadL4)? >> 4) * 4;
-            if doff < 20 || doff > room {
-                return Err(BadL4);
-            }
-            p.sport = u16_at(f, l4).ok_or(BadL4)?;
-            p.dport = u16_at(f, l4 + 2).ok_or(BadL4)?;
-            p.tcp_flags = u8_at(f, l4 + 13).ok_or(BadL4)?;
+            let t = TcpHeaderSlice::from_slice(seg).map_err(|_| BadL4)?;
+            p.sport = t.source_port();
+            p.dport = t.destination_port();
+            p.tcp_flags = t.slice().get(13).copied().ok_or(BadL4)?;
         }
         PROTO_UDP => {
-            if room < 8 {
-                return Err(BadL4);
-            }
-            p.sport = u16_at(f, l4).ok_or(BadL4)?;
-            p.dport = u16_at(f, l4 + 2).ok_or(BadL4)?;
+            let u = UdpHeaderSlice::from_slice(seg).map_err(|_| BadL4)?;
+            p.sport = u.source_port();
+            p.dport = u.destination_port();
         }
-        PROTO_ICMP | PROTO_ICMPV6 if (n.proto == PROTO_ICMPV6) == p.is_v6() => {
-            if room < 8 {
-                return Err(BadL4);
-            }
-            let kind = u8_at(f, l4).ok_or(BadL4)?;
-            let code = u8_at(f, l4 + 1).ok_or(BadL4)?;
-            let v6 = p.is_v6();
+        PROTO_ICMP | PROTO_ICMPV6 if (n.proto == PROTO_ICMPV6) == v6 => {
+            let (kind, code) = if v6 {
+                let m = Icmpv6Slice::from_slice(seg).map_err(|_| BadL4)?;
+                (m.type_u8(), m.code_u8())
+            } else {
+                // Not `Icmpv4Slice`: see the module documentation (timestamp lengths).
+                match seg {
+                    [kind, code, _, _, _, _, _, _, ..] => (*kind, *code),
+                    _ => return Err(BadL4),
+                }
+            };
             let is_error = if v6 { (1..=4).contains(&kind) } else { matches!(kind, 3 | 4 | 11 | 12) };
-            let quoted = if is_error { quoted(f.get(..end).ok_or(BadL4)?, l4 + 8, v6) } else { None };
+            let quoted = if is_error { quoted(f.get(..n.end).ok_or(BadL4)?, n.l4 + 8, v6) } else { None };
             p.icmp = Some(Icmp { kind, code, quoted });
         }
         _ => {}
@@ -217,74 +243,77 @@ fn general(f: &[u8]) -> Result<Packet, ClassifyError> {
     Ok(p)
 }
 
+/// Maps etherparse's length error for an IP header: `BadIp` if the bytes there (`s`) start
+/// with a first byte `bad` rejects (etherparse checks the minimum length before it looks at
+/// that byte, xvs the other way round), `Truncated` otherwise.
+fn short_ip_header(s: &[u8], bad: impl Fn(u8) -> bool) -> ClassifyError {
+    match s.first() {
+        Some(&b) if bad(b) => ClassifyError::BadIp,
+        _ => ClassifyError::Truncated,
+    }
+}
+
 /// Parses an IPv4 header at `l3`. `lax` (for quoted headers): the total length is not
 /// checked and the packet is taken to end where `f` ends.
 fn ip_v4(f: &[u8], l3: usize, lax: bool) -> Result<L3, ClassifyError> {
+    use etherparse::err::ipv4::HeaderSliceError;
     use ClassifyError::*;
-    let b0 = u8_at(f, l3).ok_or(Truncated)?;
-    if b0 >> 4 != 4 {
-        return Err(BadIp);
-    }
-    let ihl = usize::from(b0 & 0x0f) * 4;
-    if ihl < 20 {
-        return Err(BadIp);
-    }
-    if f.len() < l3 + ihl {
-        return Err(Truncated);
-    }
-    let total = usize::from(u16_at(f, l3 + 2).ok_or(Truncated)?);
+    let s = f.get(l3..).ok_or(Truncated)?;
+    let h = Ipv4HeaderSlice::from_slice(s).map_err(|e| match e {
+        HeaderSliceError::Content(_) => BadIp,
+        HeaderSliceError::Len(_) => short_ip_header(s, |b| b >> 4 != 4 || b & 0x0f < 5),
+    })?;
+    let l4 = l3 + h.slice().len();
     let end = if lax {
         f.len()
     } else {
-        if total < ihl {
-            return Err(BadIp);
-        }
-        if l3 + total > f.len() {
+        // Err: total length less than the header.
+        let end = l4 + usize::from(h.payload_len().map_err(|_| BadIp)?);
+        if end > f.len() {
             return Err(Truncated);
         }
-        l3 + total
+        end
     };
-    let id = u16_at(f, l3 + 4).ok_or(Truncated)?;
-    let fo = u16_at(f, l3 + 6).ok_or(Truncated)?;
-    let more = fo & 0x2000 != 0;
-    let offset = (fo & 0x1fff) << 3;
     Ok(L3 {
-        l4: l3 + ihl,
+        l4,
         end,
-        src: IpAddr::V4(v4_at(f, l3 + 12).ok_or(Truncated)?),
-        dst: IpAddr::V4(v4_at(f, l3 + 16).ok_or(Truncated)?),
-        proto: u8_at(f, l3 + 9).ok_or(Truncated)?,
-        ttl: u8_at(f, l3 + 8).ok_or(Truncated)?,
-        df: fo & 0x4000 != 0,
-        frag: (more || offset != 0).then_some(Frag { id: u32::from(id), offset, more }),
+        src: IpAddr::V4(h.source_addr()),
+        dst: IpAddr::V4(h.destination_addr()),
+        proto: h.protocol().0,
+        ttl: h.ttl(),
+        df: h.dont_fragment(),
+        frag: h.is_fragmenting_payload().then_some(Frag {
+            id: u32::from(h.identification()),
+            offset: h.fragments_offset().byte_offset(),
+            more: h.more_fragments(),
+        }),
     })
 }
 
 /// Parses an IPv6 header and its extension headers at `l3`. `lax` as for [`ip_v4`].
 fn ip_v6(f: &[u8], l3: usize, lax: bool) -> Result<L3, ClassifyError> {
+    use etherparse::err::ipv6::HeaderSliceError;
     use ClassifyError::*;
-    let b0 = u8_at(f, l3).ok_or(Truncated)?;
-    if b0 >> 4 != 6 {
-        return Err(BadIp);
-    }
-    if f.len() < l3 + 40 {
-        return Err(Truncated);
-    }
-    let plen = usize::from(u16_at(f, l3 + 4).ok_or(Truncated)?);
+    let s = f.get(l3..).ok_or(Truncated)?;
+    let h = Ipv6HeaderSlice::from_slice(s).map_err(|e| match e {
+        HeaderSliceError::Content(_) => BadIp,
+        HeaderSliceError::Len(_) => short_ip_header(s, |b| b >> 4 != 6),
+    })?;
+    let plen = usize::from(h.payload_length());
     let end = if lax {
         f.len()
     } else {
-        if 40 + plen > usize::from(u16::MAX) {
+        if Ipv6Header::LEN + plen > usize::from(u16::MAX) {
             // Not representable in `Packet::ip_len`; no real frame is this large.
             return Err(BadIp);
         }
-        if l3 + 40 + plen > f.len() {
+        if l3 + Ipv6Header::LEN + plen > f.len() {
             return Err(Truncated);
         }
-        l3 + 40 + plen
+        l3 + Ipv6Header::LEN + plen
     };
-    let mut next = u8_at(f, l3 + 6).ok_or(Truncated)?;
-    let mut off = l3 + 40;
+    let mut next = h.next_header().0;
+    let mut off = l3 + Ipv6Header::LEN;
     let mut frag = None;
     let mut count = 0;
     loop {
@@ -293,29 +322,18 @@ fn ip_v6(f: &[u8], l3: usize, lax: bool) -> Result<L3, ClassifyError> {
                 if next == IPV6_HOP_BY_HOP && count != 0 {
                     return Err(BadExtHeaders);
                 }
-                if off + 2 > end {
-                    return Err(Truncated);
-                }
-                let len = (usize::from(u8_at(f, off + 1).ok_or(Truncated)?) + 1) * 8;
-                if off + len > end {
-                    return Err(Truncated);
-                }
-                next = u8_at(f, off).ok_or(Truncated)?;
-                off += len;
+                let x = Ipv6RawExtHeaderSlice::from_slice(f.get(off..end).ok_or(Truncated)?).map_err(|_| Truncated)?;
+                next = x.next_header().0;
+                off += x.slice().len();
             }
             IPV6_FRAGMENT => {
-                if off + 8 > end {
-                    return Err(Truncated);
-                }
-                let fo = u16_at(f, off + 2).ok_or(Truncated)?;
-                let id = f.get(off + 4..off + 8).ok_or(Truncated)?;
-                let fr = Frag {
-                    id: u32::from_be_bytes([id[0], id[1], id[2], id[3]]),
-                    offset: fo & 0xfff8,
-                    more: fo & 1 != 0,
-                };
-                next = u8_at(f, off).ok_or(Truncated)?;
-                off += 8;
+                let x =
+                    Ipv6FragmentHeaderSlice::from_slice(f.get(off..end).ok_or(Truncated)?).map_err(|_| Truncated)?;
+                // Offset and M by hand (RFC 8200 layout): etherparse 0.16 misreads them.
+                let fo = u16_at(x.slice(), 2).ok_or(Truncated)?;
+                let fr = Frag { id: x.identification(), offset: fo & 0xfff8, more: fo & 1 != 0 };
+                next = x.next_header().0;
+                off += x.slice().len();
                 frag = Some(fr);
                 if !fr.is_first() {
                     // The rest is a piece of the fragmentable part: not headers.
@@ -333,10 +351,10 @@ fn ip_v6(f: &[u8], l3: usize, lax: bool) -> Result<L3, ClassifyError> {
     Ok(L3 {
         l4: off,
         end,
-        src: IpAddr::V6(v6_at(f, l3 + 8).ok_or(Truncated)?),
-        dst: IpAddr::V6(v6_at(f, l3 + 24).ok_or(Truncated)?),
+        src: IpAddr::V6(h.source_addr()),
+        dst: IpAddr::V6(h.destination_addr()),
         proto: next,
-        ttl: u8_at(f, l3 + 7).ok_or(Truncated)?,
+        ttl: h.hop_limit(),
         df: true,
         frag,
     })
@@ -350,20 +368,27 @@ fn quoted(f: &[u8], at: usize, v6: bool) -> Option<Quoted> {
     if matches!(n.frag, Some(fr) if !fr.is_first()) {
         return None;
     }
-    if n.proto != PROTO_TCP && n.proto != PROTO_UDP {
-        return None;
-    }
-    if n.l4 + 8 > f.len() {
-        return None;
-    }
+    let seg = f.get(n.l4..)?;
+    let (sport, dport) = match n.proto {
+        PROTO_UDP => {
+            let u = UdpHeaderSlice::from_slice(seg).ok()?;
+            (u.source_port(), u.destination_port())
+        }
+        // Only the first 8 bytes are sure to be quoted: not `TcpHeaderSlice`.
+        PROTO_TCP => match seg {
+            [s0, s1, d0, d1, _, _, _, _, ..] => (u16::from_be_bytes([*s0, *s1]), u16::from_be_bytes([*d0, *d1])),
+            _ => return None,
+        },
+        _ => return None,
+    };
     Some(Quoted {
         l3: u16::try_from(at).ok()?,
         l4: u16::try_from(n.l4).ok()?,
         src: n.src,
         dst: n.dst,
         proto: n.proto,
-        sport: u16_at(f, n.l4)?,
-        dport: u16_at(f, n.l4 + 2)?,
+        sport,
+        dport,
     })
 }
 
