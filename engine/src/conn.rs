@@ -86,6 +86,10 @@ pub struct FragEntry<A> {
     /// The connection's reply direction (NAT reply fragments).
     pub reply: bool,
     pub conn: u32,
+    /// The connection's client and virtual ports (with `conn`, so that a freed or reused
+    /// connection slot is not mistaken for it).
+    pub cport: u16,
+    pub vport: u16,
     /// Expiry tick (full width: fragments live for seconds).
     pub deadline: u64,
 }

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
     /// Address width in bits (32 or 128).
+    #[allow(dead_code)] // not used yet
     const BITS: u8;
     fn from_ip(ip: IpAddr) -> Option<Self>;
     fn to_ip(self) -> IpAddr;

@@ -43,6 +43,7 @@ impl FlowIndex {
 
     /// Hint the CPU to load the home slot of `hash`.
     #[inline]
+    #[allow(dead_code)] // for a prefetch pass in `Engine::process`
     pub fn prefetch(&self, hash: u64) {
         let i = hash as usize & self.mask;
         crate::prefetch::read(&self.slots[i]);
@@ -118,6 +119,7 @@ impl FlowIndex {
     }
 
     /// Bytes of index memory reserved.
+    #[allow(dead_code)] // memory reporting, not wired yet
     pub fn reserved_bytes(&self) -> usize {
         self.slots.len() * 4
     }

@@ -127,6 +127,7 @@ fn conn_key_hash<A: Family>(core: &Core, c: &Conn<A>, reply: bool) -> u64 {
 
 /// Whether stored key `(c, reply)` is the packet key `(proto, a:pa -> b:pb)`.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn conn_matches<A: Family>(core: &Core, c: &Conn<A>, reply: bool, proto: u8, a: A, pa: u16, b: A, pb: u16) -> bool {
     if c.proto != proto {
         return false;
@@ -289,8 +290,8 @@ impl Engine {
         };
         let mut pkt = Pkt { buf, head, len, p, in_port };
         match p.src {
-            IpAddr::V4(_) => handle_family(&mut self.v4, &mut self.core, &mut pkt),
-            IpAddr::V6(_) => handle_family(&mut self.v6, &mut self.core, &mut pkt),
+            IpAddr::V4(_) => handle_family(&mut self.v4, &mut self.v6, &mut self.core, &mut pkt),
+            IpAddr::V6(_) => handle_family(&mut self.v6, &mut self.v4, &mut self.core, &mut pkt),
         }
     }
 }
@@ -328,7 +329,11 @@ fn reap<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, budget: &mut u32) {
     while let Some(h) = t.templates.next_expired(budget) {
         let tp = *t.templates.get(h);
         if tp.refs > 0 {
-            t.templates.get_mut(h).deadline = (core.now + TEMPLATE_RECHECK_MS) as u32;
+            // Recheck every 60 s counted from the deadline, as the kernel's timer does, so
+            // the result does not depend on how late the reaper got to it.
+            let due = tp.deadline(core.now);
+            let next = due + TEMPLATE_RECHECK_MS * (core.now.saturating_sub(due) / TEMPLATE_RECHECK_MS + 1);
+            t.templates.get_mut(h).deadline = next as u32;
             t.templates.rearm(h);
             continue;
         }
@@ -375,7 +380,8 @@ fn expire_conn<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, h: u32) {
     core.live -= 1;
 }
 
-fn handle_family<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, pkt: &mut Pkt) -> Verdict {
+/// `other`: the other family's tables, which share the connection capacity (eviction).
+fn handle_family<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, core: &mut Core, pkt: &mut Pkt) -> Verdict {
     let p = pkt.p;
     let (Some(src), Some(dst)) = (A::from_ip(p.src), A::from_ip(p.dst)) else {
         return Verdict::Drop(DropReason::BadIpHeader);
@@ -404,9 +410,16 @@ fn handle_family<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, pkt: &mut 
                     Verdict::Pass
                 };
             };
-            let live = t.conns.live() > 0 && {
+            // The connection must still be the one the first fragment went through: live
+            // (its slot may have been freed or reused since), not past its deadline, and
+            // with the same ports.
+            let live = t.conns.is_live(e.conn) && {
                 let c = t.conns.get(e.conn);
-                c.proto == p.proto && if e.reply { c.cip == dst } else { c.cip == src && c.vip == dst }
+                c.deadline(core.now) > core.now
+                    && c.proto == p.proto
+                    && c.cport == e.cport
+                    && c.vport == e.vport
+                    && if e.reply { c.cip == dst } else { c.cip == src && c.vip == dst }
             };
             if !live {
                 return Verdict::Drop(DropReason::FragNoFirst);
@@ -438,7 +451,7 @@ fn handle_family<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, pkt: &mut 
     let Some(sid) = core.services.lookup(p.proto, p.dst, p.dport) else {
         return Verdict::Pass;
     };
-    new_connection(t, core, pkt, sid, src, dst, h)
+    new_connection(t, other, core, pkt, sid, src, dst, h)
 }
 
 /// Whether `addr` is the address of any service of `proto` (for strays without ports).
@@ -449,6 +462,7 @@ fn any_service_addr(core: &Core, proto: u8, addr: IpAddr) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn new_connection<A: Family>(
     t: &mut FamilyTables<A>,
+    other: &mut dyn Evict,
     core: &mut Core,
     pkt: &mut Pkt,
     sid: u16,
@@ -504,17 +518,15 @@ fn new_connection<A: Family>(
                 return Verdict::Drop(DropReason::NoReal);
             };
             let tp = Template { client, vip: dst, deadline: 0, real: rid, refs: 0, service: sid };
-            match t.templates.alloc(tp) {
-                Some(tid) => {
-                    t.template_index.insert(th, tid, false);
-                    core.services.reals[rid as usize]
-                        .counters
-                        .persistent
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    core.stats.templates_created += 1;
-                    template = tid;
-                }
-                None => {} // template table full: the connection goes on without persistence
+            // Template table full: the connection goes on without persistence.
+            if let Some(tid) = t.templates.alloc(tp) {
+                t.template_index.insert(th, tid, false);
+                core.services.reals[rid as usize]
+                    .counters
+                    .persistent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                core.stats.templates_created += 1;
+                template = tid;
             }
             real = Some(rid);
         }
@@ -561,7 +573,7 @@ fn new_connection<A: Family>(
     }
 
     // Room in the table: evict the oldest half-open / idle UDP entry if full.
-    if core.live >= core.cfg.max_connections && !evict_one(t, core) {
+    if core.live >= core.cfg.max_connections && !evict_one(t, other, core) {
         if template != NO_TEMPLATE {
             t.templates.get_mut(template).refs -= 1;
         }
@@ -637,13 +649,21 @@ fn schedule(core: &mut Core, sid: u16, flow: &Flow) -> Option<u32> {
     }
 }
 
-/// Evict the oldest half-open TCP or idle UDP connection among the first `EVICT_SCAN`
-/// in deadline order. Returns whether one was evicted.
-fn evict_one<A: Family>(t: &mut FamilyTables<A>, core: &mut Core) -> bool {
-    let now = core.now;
-    let mut best: Option<(u32, u64)> = None;
-    {
-        let conns = &t.conns;
+/// Eviction candidates of one family's table. The capacity is shared by both families, so
+/// a full table looks for the oldest candidate in both (`dyn`: only on the full path).
+trait Evict {
+    /// The evictable connection with the earliest deadline among the first `EVICT_SCAN`
+    /// in deadline order: half-open TCP or UDP.
+    fn oldest_evictable(&self, core: &Core) -> Option<(u32, u64)>;
+    /// Evict connection `h`.
+    fn evict(&mut self, core: &mut Core, h: u32);
+}
+
+impl<A: Family> Evict for FamilyTables<A> {
+    fn oldest_evictable(&self, core: &Core) -> Option<(u32, u64)> {
+        let now = core.now;
+        let mut best: Option<(u32, u64)> = None;
+        let conns = &self.conns;
         conns.scan_oldest(EVICT_SCAN, |h| {
             let c = conns.get(h);
             let evictable = c.proto == PROTO_UDP || TcpState::from_u8(c.state).is_half_open();
@@ -654,15 +674,25 @@ fn evict_one<A: Family>(t: &mut FamilyTables<A>, core: &mut Core) -> bool {
                 }
             }
         });
+        best
     }
-    match best {
-        Some((h, _)) => {
-            expire_conn(t, core, h);
-            core.stats.conns_evicted += 1;
-            true
-        }
-        None => false,
+
+    fn evict(&mut self, core: &mut Core, h: u32) {
+        expire_conn(self, core, h);
+        core.stats.conns_evicted += 1;
     }
+}
+
+/// Evict the oldest half-open TCP or idle UDP connection of either family (`t` wins a
+/// tie). Returns whether one was evicted.
+fn evict_one<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, core: &mut Core) -> bool {
+    match (t.oldest_evictable(core), other.oldest_evictable(core)) {
+        (Some((h, d)), Some((_, od))) if d <= od => t.evict(core, h),
+        (Some((h, _)), None) => t.evict(core, h),
+        (_, Some((h, _))) => other.evict(core, h),
+        (None, None) => return false,
+    }
+    true
 }
 
 /// A packet of an existing connection: state, timers, counters, rewrite.
@@ -738,6 +768,8 @@ fn forward<A: Family>(
                         valid: true,
                         reply,
                         conn: ch,
+                        cport: nc.cport,
+                        vport: nc.vport,
                         deadline: now + FRAG_TIMEOUT_MS,
                     },
                 );
@@ -875,6 +907,9 @@ fn icmp_error<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, pkt: &mut Pkt
         let r = &mut core.services.reals[c.real as usize];
         r.stats.pkts_in += 1;
         r.stats.bytes_in += bytes;
+        let s = &mut core.services.services[c.service as usize].stats;
+        s.pkts_in += 1;
+        s.bytes_in += bytes;
         Verdict::Tx { port: pkt.in_port }
     } else {
         // From the real's side (or a router past it), about a packet toward the real.
@@ -889,6 +924,9 @@ fn icmp_error<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, pkt: &mut Pkt
         let r = &mut core.services.reals[c.real as usize];
         r.stats.pkts_out += 1;
         r.stats.bytes_out += bytes;
+        let s = &mut core.services.services[c.service as usize].stats;
+        s.pkts_out += 1;
+        s.bytes_out += bytes;
         Verdict::Tx { port: c.in_port as u16 }
     }
 }

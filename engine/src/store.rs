@@ -47,6 +47,7 @@ impl<E: Expiring> Store<E> {
         self.live
     }
 
+    #[allow(dead_code)] // not used yet
     pub fn capacity(&self) -> u32 {
         self.cap
     }
@@ -80,6 +81,12 @@ impl<E: Expiring> Store<E> {
         self.live -= 1;
     }
 
+    /// Whether `h` is a live handle (allocated and not freed since).
+    #[inline]
+    pub fn is_live(&self, h: u32) -> bool {
+        (h as usize) < self.entries.len() && self.wheel.is_armed(h)
+    }
+
     #[inline]
     pub fn get(&self, h: u32) -> &E {
         &self.entries[h as usize]
@@ -92,6 +99,7 @@ impl<E: Expiring> Store<E> {
 
     /// Hint the CPU to load entry `h`.
     #[inline]
+    #[allow(dead_code)] // for a prefetch pass in `Engine::process`
     pub fn prefetch(&self, h: u32) {
         if let Some(e) = self.entries.get(h as usize) {
             crate::prefetch::read(e);
@@ -110,6 +118,7 @@ impl<E: Expiring> Store<E> {
         self.wheel.advance(now_tick);
     }
 
+    #[allow(dead_code)] // not used yet
     pub fn now_tick(&self) -> u64 {
         self.wheel.now()
     }
@@ -144,5 +153,58 @@ impl<E: Expiring> Store<E> {
     /// Iterate over live entries (slow path: listing, tests).
     pub fn iter_live(&self) -> impl Iterator<Item = (u32, &E)> {
         self.entries.iter().enumerate().filter(|(h, _)| self.wheel.is_armed(*h as u32)).map(|(h, e)| (h as u32, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy)]
+    struct E(u64);
+    impl Expiring for E {
+        fn deadline(&self, _now: u64) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn liveness_follows_alloc_and_free() {
+        let mut s: Store<E> = Store::new(2, 0);
+        assert!(!s.is_live(0));
+        let a = s.alloc(E(10)).unwrap();
+        let b = s.alloc(E(20)).unwrap();
+        assert!(s.alloc(E(30)).is_none(), "full");
+        assert!(s.is_live(a) && s.is_live(b));
+        s.free(a);
+        assert!(!s.is_live(a), "a freed slot is not live even though its entry is still stored");
+        assert!(s.is_live(b));
+        let c = s.alloc(E(5)).unwrap();
+        assert_eq!(c, a, "slots are reused");
+        assert!(s.is_live(c));
+        assert!(!s.is_live(99));
+    }
+
+    #[test]
+    fn expiry_pops_only_due_entries_within_budget() {
+        let mut s: Store<E> = Store::new(8, 0);
+        for d in [5, 100, 7, 3] {
+            s.alloc(E(d)).unwrap();
+        }
+        s.advance(7);
+        let mut budget = 10;
+        let mut got = Vec::new();
+        while let Some(h) = s.next_expired(&mut budget) {
+            got.push(s.get(h).0);
+            s.free(h);
+        }
+        got.sort();
+        assert_eq!(got, vec![3, 5, 7]);
+        assert_eq!(s.live(), 1);
+        // A budget of 0 does nothing.
+        s.advance(200);
+        let mut zero = 0;
+        assert!(s.next_expired(&mut zero).is_none());
+        assert!(s.has_due());
     }
 }

@@ -103,7 +103,7 @@ type Row = [TcpState; NUM_TCP_STATES];
 const INPUT: [Row; 4] = [
     /* syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
     /* fin */ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW],
-    /* ack */ [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+    /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
     /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, SR],
 ];
 const OUTPUT: [Row; 4] = [
@@ -115,7 +115,7 @@ const OUTPUT: [Row; 4] = [
 const INPUT_ONLY: [Row; 4] = [
     /* syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
     /* fin */ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
-    /* ack */ [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+    /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
     /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
 ];
 
@@ -208,6 +208,59 @@ mod tests {
             s = next_state(s, Direction::InputOnly, flags);
             assert_eq!(s, want);
         }
+    }
+
+    /// The kernel's `tcp_states[]` (ip_vs_proto_tcp.c, secure_tcp off), as printed there.
+    const KERNEL: &str = "
+/*	INPUT */
+/*syn*/ {{sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR }},
+/*fin*/ {{sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW }},
+/*ack*/ {{sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES }},
+/*rst*/ {{sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR }},
+/*	OUTPUT */
+/*syn*/ {{sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR }},
+/*fin*/ {{sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW }},
+/*ack*/ {{sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES }},
+/*rst*/ {{sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL }},
+/*	INPUT-ONLY */
+/*syn*/ {{sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR }},
+/*fin*/ {{sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW }},
+/*ack*/ {{sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES }},
+/*rst*/ {{sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL }},
+";
+
+    #[test]
+    fn tables_are_the_kernels() {
+        let names = ["sNO", "sES", "sSS", "sSR", "sFW", "sTW", "sCL", "sCW", "sLA", "sLI", "sSA"];
+        let rows: Vec<Vec<TcpState>> = KERNEL
+            .lines()
+            .filter_map(|l| l.split_once("{{"))
+            .map(|(_, r)| {
+                r.trim_end_matches(" }},")
+                    .split(", ")
+                    .map(|n| TcpState::ALL[names.iter().position(|x| *x == n.trim()).unwrap()])
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), 12);
+        let flags = [SYN, FIN, ACK, RST];
+        for (d, dir) in [Direction::Input, Direction::Output, Direction::InputOnly].into_iter().enumerate() {
+            for (i, &f) in flags.iter().enumerate() {
+                for from in TcpState::ALL {
+                    assert_eq!(
+                        next_state(from, dir, f),
+                        rows[d * 4 + i][from as usize],
+                        "{dir:?} {} from {}",
+                        ["syn", "fin", "ack", "rst"][i],
+                        from.name()
+                    );
+                }
+            }
+        }
+        // RST wins over everything, then SYN, FIN, ACK (tcp_state_idx).
+        assert_eq!(next_state(TcpState::Established, Direction::Input, SYN | RST | FIN | ACK), TcpState::Close);
+        assert_eq!(next_state(TcpState::Established, Direction::Output, FIN | ACK), TcpState::FinWait);
+        assert_eq!(next_state(TcpState::TimeWait, Direction::Input, SYN | FIN), TcpState::SynRecv);
     }
 
     #[test]

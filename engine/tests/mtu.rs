@@ -1,0 +1,135 @@
+//! The egress MTU check (`EngineConfig::mtu`): a packet that would not fit after
+//! encapsulation (TUN adds 20 / 40 bytes) gets an ICMP "fragmentation needed" (IPv4, DF
+//! set) or ICMPv6 "packet too big" back to the client from the VIP, quoting as much of it
+//! as fits in 576 / 1280 bytes, with the next-hop MTU reduced by the tunnel overhead; an
+//! IPv4 packet without DF is dropped `mtu_exceeded` (xvs does not fragment). Expected
+//! frames are built independently with `xvs_proto::build`.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+use xvs_engine::{DropReason, EngineConfig, Forward, Verdict};
+use xvs_proto::build::{self, Frame};
+
+const CMAC: Mac = [0x02, 0xc1, 0, 0, 0, 0x09];
+
+fn cfg(v6: bool, fwd: Forward, mtu: u16) -> EngineConfig {
+    let mut c = simple(v6, TCP, 80, 80, fwd, "rr", 1);
+    c.mtu = mtu;
+    c
+}
+
+fn client(v6: bool) -> SocketAddr {
+    sa(cip(v6, 5), 45_000)
+}
+
+/// An established-connection data segment of exactly `ip_len` bytes of IP packet.
+fn segment(v6: bool, ip_len: usize, df: bool) -> Frame {
+    let hdr = if v6 { 40 + 20 } else { 20 + 20 };
+    let payload = vec![0x5a; ip_len - hdr];
+    Frame::tcp(client(v6), sa(vip(v6), 80), ACK).df(df).macs(DIR_MAC, CMAC).payload(&payload)
+}
+
+fn open(lb: &mut Lb, v6: bool) {
+    let syn = Frame::tcp(client(v6), sa(vip(v6), 80), SYN).macs(DIR_MAC, CMAC).build();
+    assert!(matches!(lb.verdict(&syn, 0), Verdict::Tx { .. }));
+}
+
+#[test]
+fn tun_ipv4_df_gets_frag_needed_1480() {
+    let mut lb = Lb::new(cfg(false, Forward::Tun, 1500));
+    open(&mut lb, false);
+    let big = segment(false, 1500, true);
+    let (v, out) = lb.send_on(&big.build(), 4, 1);
+    assert_eq!(v, Verdict::Tx { port: 4 }, "back out of the port it came in on");
+    let want = build::icmp_error_frame(vip4(), client(false).ip(), 3, 4, &big.build())
+        .rest([0, 0, 0x05, 0xc8])
+        .macs(CMAC, DIR_MAC)
+        .ttl(64)
+        .build();
+    assert_eq!(out, want);
+    assert_eq!(out.len(), 14 + 576);
+    verify_checksums(&out).unwrap();
+    assert_eq!(lb.e.stats().icmp_too_big_sent, 1);
+    // 1480 bytes fit in 1500 with the outer header.
+    let (v, out) = lb.send(&segment(false, 1480, true).build(), 2);
+    assert_eq!(v, Verdict::Tx { port: 0 });
+    assert_eq!(out.len(), 14 + 1500);
+    // The connection is still there and unaffected.
+    assert_eq!(lb.state(client(false)), "ESTABLISHED");
+}
+
+#[test]
+fn tun_ipv4_without_df_is_dropped() {
+    let mut lb = Lb::new(cfg(false, Forward::Tun, 1500));
+    open(&mut lb, false);
+    assert_eq!(lb.verdict(&segment(false, 1500, false).build(), 1), Verdict::Drop(DropReason::MtuExceeded));
+    assert_eq!(lb.verdict(&segment(false, 1481, false).build(), 1), Verdict::Drop(DropReason::MtuExceeded));
+    assert!(matches!(lb.verdict(&segment(false, 1480, false).build(), 1), Verdict::Tx { .. }));
+    assert_eq!(lb.e.stats().icmp_too_big_sent, 0);
+}
+
+#[test]
+fn tun_ipv6_gets_packet_too_big_1460() {
+    let mut lb = Lb::new(cfg(true, Forward::Tun, 1500));
+    open(&mut lb, true);
+    let big = segment(true, 1500, false);
+    let (v, out) = lb.send(&big.build(), 1);
+    assert_eq!(v, Verdict::Tx { port: 0 });
+    let want = build::icmp_error_frame(vip6(), client(true).ip(), 2, 0, &big.build())
+        .rest(1460u32.to_be_bytes())
+        .macs(CMAC, DIR_MAC)
+        .ttl(64)
+        .build();
+    assert_eq!(out, want);
+    assert_eq!(out.len(), 14 + 1280);
+    verify_checksums(&out).unwrap();
+    let (v, out) = lb.send(&segment(true, 1460, false).build(), 2);
+    assert_eq!(v, Verdict::Tx { port: 0 });
+    assert_eq!(out.len(), 14 + 1500);
+}
+
+#[test]
+fn nat_and_dr_have_no_overhead() {
+    for fwd in [Forward::Nat, Forward::Dr] {
+        for v6 in [false, true] {
+            let mut lb = Lb::new(cfg(v6, fwd, 1500));
+            open(&mut lb, v6);
+            assert!(matches!(lb.verdict(&segment(v6, 1500, true).build(), 1), Verdict::Tx { .. }));
+            assert_eq!(lb.e.stats().icmp_too_big_sent, 0);
+        }
+    }
+    // A smaller configured MTU applies to them too, without the tunnel's reduction.
+    let mut lb = Lb::new(cfg(false, Forward::Dr, 1400));
+    open(&mut lb, false);
+    let big = segment(false, 1500, true);
+    let (_, out) = lb.send(&big.build(), 1);
+    let want = build::icmp_error_frame(vip4(), client(false).ip(), 3, 4, &big.build())
+        .rest([0, 0, 0x05, 0x78])
+        .macs(CMAC, DIR_MAC)
+        .build();
+    assert_eq!(out, want);
+}
+
+#[test]
+fn small_packet_error_quotes_it_whole_and_keeps_the_vlan() {
+    let mut lb = Lb::new(cfg(false, Forward::Tun, 100));
+    open_small(&mut lb);
+    let pkt = Frame::udp(client(false), sa(vip4(), 80)).df(true).vlan(12).macs(DIR_MAC, CMAC).payload(&[7; 80]);
+    let (v, out) = lb.send(&pkt.build(), 1);
+    assert_eq!(v, Verdict::Tx { port: 0 });
+    let want = build::icmp_error_frame(vip4(), client(false).ip(), 3, 4, &pkt.build())
+        .rest([0, 0, 0, 80])
+        .vlan(12)
+        .macs(CMAC, DIR_MAC)
+        .build();
+    assert_eq!(out, want);
+}
+
+fn open_small(lb: &mut Lb) {
+    let mut c = simple(false, UDP, 80, 80, Forward::Tun, "rr", 1);
+    c.mtu = 100;
+    lb.e.apply(c).unwrap();
+}
