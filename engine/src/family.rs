@@ -8,9 +8,6 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
-    /// Address width in bits (32 or 128).
-    #[allow(dead_code)] // not used yet
-    const BITS: u8;
     fn from_ip(ip: IpAddr) -> Option<Self>;
     fn to_ip(self) -> IpAddr;
     /// The address with all but the first `prefix_len` bits cleared.
@@ -18,7 +15,6 @@ pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
 }
 
 impl Family for u32 {
-    const BITS: u8 = 32;
     #[inline]
     fn from_ip(ip: IpAddr) -> Option<Self> {
         match ip {
@@ -43,7 +39,6 @@ impl Family for u32 {
 }
 
 impl Family for u128 {
-    const BITS: u8 = 128;
     #[inline]
     fn from_ip(ip: IpAddr) -> Option<Self> {
         match ip {

@@ -43,10 +43,28 @@ impl FlowIndex {
 
     /// Hint the CPU to load the home slot of `hash`.
     #[inline]
-    #[allow(dead_code)] // for a prefetch pass in `Engine::process`
     pub fn prefetch(&self, hash: u64) {
         let i = hash as usize & self.mask;
         crate::prefetch::read(&self.slots[i]);
+    }
+
+    /// The handle in the first slot of the probe sequence whose tag matches, without
+    /// looking at any entry: what to prefetch before the real lookup.
+    #[inline]
+    pub fn first_candidate(&self, hash: u64) -> Option<u32> {
+        let tag = tag_of(hash);
+        let mut i = hash as usize & self.mask;
+        for _ in 0..8 {
+            let v = self.slots[i];
+            if v == 0 {
+                return None;
+            }
+            if v & !(HANDLE_MASK | DIR_BIT) == tag {
+                return Some((v & HANDLE_MASK) - 1);
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
     }
 
     /// Find the key with this hash for which `eq(handle, dir)` holds.
@@ -116,12 +134,6 @@ impl FlowIndex {
         }
         self.slots[hole] = 0;
         true
-    }
-
-    /// Bytes of index memory reserved.
-    #[allow(dead_code)] // memory reporting, not wired yet
-    pub fn reserved_bytes(&self) -> usize {
-        self.slots.len() * 4
     }
 }
 

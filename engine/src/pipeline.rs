@@ -14,7 +14,7 @@
 
 use std::net::IpAddr;
 
-use xvs_proto::{self as proto, classify, tcp_flags, Packet, RewriteError, PROTO_TCP, PROTO_UDP};
+use xvs_proto::{self as proto, classify, tcp_flags, ClassifyError, Packet, RewriteError, PROTO_TCP, PROTO_UDP};
 use xvs_sched::Flow;
 
 use crate::conn::{flags, Conn, FamilyTables, FragEntry, Template, FRAG_TIMEOUT_MS, NO_TEMPLATE};
@@ -82,9 +82,10 @@ fn flag_fwd(f: u8) -> Forward {
     }
 }
 
+/// The hash of a flow key, with its low bit set so that 0 can mean "not computed".
 #[inline]
 fn key_hash<A: Family>(h: &ahash::RandomState, proto: u8, a: A, pa: u16, b: A, pb: u16) -> u64 {
-    h.hash_one((a, b, (pa as u32) << 16 | pb as u32, proto))
+    h.hash_one((a, b, (pa as u32) << 16 | pb as u32, proto)) | 1
 }
 
 #[inline]
@@ -256,44 +257,119 @@ impl Engine {
 
     /// Process a batch: rewrite frames in place and give each a verdict.
     /// `verdicts` must be at least as long as `frames`.
+    ///
+    /// Frames are handled in groups of [`STAGE`]: all are classified and hashed first and
+    /// their index slots prefetched, then the candidate connection entries are
+    /// prefetched, then each frame is handled. The loads of a group overlap instead of
+    /// each packet waiting for its own cache misses in turn.
     pub fn process<F: PacketBuf>(&mut self, frames: &mut [F], now_ns: u64, verdicts: &mut [Verdict]) {
         self.tick(now_ns);
-        for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
-            *v = self.handle(f);
-            let s = &mut self.core.stats;
-            s.rx += 1;
-            match v {
-                Verdict::Tx { .. } => s.tx += 1,
-                Verdict::Pass => s.passed += 1,
-                Verdict::Drop(r) => s.drop(*r),
+        let n = frames.len().min(verdicts.len());
+        let mut start = 0;
+        while start < n {
+            let end = (start + STAGE).min(n);
+            let group = &mut frames[start..end];
+            let mut pre = [Pre::EMPTY; STAGE];
+            for (f, pr) in group.iter_mut().zip(pre.iter_mut()) {
+                *pr = self.pre_classify(f);
             }
+            for pr in &pre[..group.len()] {
+                if pr.hash != 0 {
+                    let cand = if pr.v6 {
+                        self.v6.index.first_candidate(pr.hash)
+                    } else {
+                        self.v4.index.first_candidate(pr.hash)
+                    };
+                    if let Some(h) = cand {
+                        if pr.v6 {
+                            self.v6.conns.prefetch(h);
+                        } else {
+                            self.v4.conns.prefetch(h);
+                        }
+                    }
+                }
+            }
+            for ((f, v), pr) in group.iter_mut().zip(verdicts[start..end].iter_mut()).zip(pre.iter()) {
+                *v = self.handle(f, pr);
+                let s = &mut self.core.stats;
+                s.rx += 1;
+                match v {
+                    Verdict::Tx { .. } => s.tx += 1,
+                    Verdict::Pass => s.passed += 1,
+                    Verdict::Drop(r) => s.drop(*r),
+                }
+            }
+            start = end;
         }
     }
 
+    /// Classify a frame and, for a TCP/UDP packet with ports, hash its flow key and
+    /// prefetch the index slot it will probe.
     #[inline]
-    fn handle<F: PacketBuf>(&mut self, f: &mut F) -> Verdict {
+    fn pre_classify<F: PacketBuf>(&mut self, f: &mut F) -> Pre {
+        let (buf, head, len) = f.parts();
+        let Some(frame) = buf.get(*head..*head + *len) else {
+            return Pre { p: Err(ClassifyError::Truncated), hash: 0, v6: false };
+        };
+        let p = classify(frame);
+        let mut pre = Pre { p, hash: 0, v6: false };
+        if let Ok(p) = &pre.p {
+            let ported = (p.proto == PROTO_TCP || p.proto == PROTO_UDP) && p.frag.is_none_or(|fr| fr.is_first());
+            if ported {
+                match (p.src, p.dst) {
+                    (IpAddr::V4(s), IpAddr::V4(d)) => {
+                        let h = key_hash(&self.core.hasher, p.proto, u32::from(s), p.sport, u32::from(d), p.dport);
+                        self.v4.index.prefetch(h);
+                        pre.hash = h;
+                    }
+                    (IpAddr::V6(s), IpAddr::V6(d)) => {
+                        let h = key_hash(&self.core.hasher, p.proto, u128::from(s), p.sport, u128::from(d), p.dport);
+                        self.v6.index.prefetch(h);
+                        pre.hash = h;
+                        pre.v6 = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        pre
+    }
+
+    #[inline]
+    fn handle<F: PacketBuf>(&mut self, f: &mut F, pre: &Pre) -> Verdict {
         let in_port = f.port();
         let (buf, head, len) = f.parts();
-        let p = {
-            let Some(frame) = buf.get(*head..*head + *len) else {
-                return Verdict::Drop(DropReason::Truncated);
-            };
-            match classify(frame) {
-                Ok(p) => p,
-                Err(e) => {
-                    return match DropReason::from_classify(e) {
-                        Some(r) => Verdict::Drop(r),
-                        None => Verdict::Pass,
-                    }
+        let p = match pre.p {
+            Ok(p) => p,
+            Err(e) => {
+                return match DropReason::from_classify(e) {
+                    Some(r) => Verdict::Drop(r),
+                    None => Verdict::Pass,
                 }
             }
         };
         let mut pkt = Pkt { buf, head, len, p, in_port };
         match p.src {
-            IpAddr::V4(_) => handle_family(&mut self.v4, &mut self.v6, &mut self.core, &mut pkt),
-            IpAddr::V6(_) => handle_family(&mut self.v6, &mut self.v4, &mut self.core, &mut pkt),
+            IpAddr::V4(_) => handle_family(&mut self.v4, &mut self.v6, &mut self.core, &mut pkt, pre.hash),
+            IpAddr::V6(_) => handle_family(&mut self.v6, &mut self.v4, &mut self.core, &mut pkt, pre.hash),
         }
     }
+}
+
+/// Frames per prefetch group in `process`.
+const STAGE: usize = 16;
+
+/// A frame's classification and flow hash, computed ahead of handling it.
+#[derive(Clone, Copy)]
+struct Pre {
+    p: Result<Packet, ClassifyError>,
+    /// The flow-key hash (never 0, see `key_hash`) for TCP/UDP with ports; 0 = none.
+    hash: u64,
+    v6: bool,
+}
+
+impl Pre {
+    const EMPTY: Pre = Pre { p: Err(ClassifyError::Truncated), hash: 0, v6: false };
 }
 
 /// A frame being handled: its buffer, position and classification.
@@ -381,7 +457,13 @@ fn expire_conn<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, h: u32) {
 }
 
 /// `other`: the other family's tables, which share the connection capacity (eviction).
-fn handle_family<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, core: &mut Core, pkt: &mut Pkt) -> Verdict {
+fn handle_family<A: Family>(
+    t: &mut FamilyTables<A>,
+    other: &mut dyn Evict,
+    core: &mut Core,
+    pkt: &mut Pkt,
+    pre_hash: u64,
+) -> Verdict {
     let p = pkt.p;
     let (Some(src), Some(dst)) = (A::from_ip(p.src), A::from_ip(p.dst)) else {
         return Verdict::Drop(DropReason::BadIpHeader);
@@ -428,7 +510,8 @@ fn handle_family<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, core
         }
     }
 
-    let h = key_hash(&core.hasher, p.proto, src, p.sport, dst, p.dport);
+    // The hash computed ahead by `pre_classify`, when there was one.
+    let h = if pre_hash != 0 { pre_hash } else { key_hash(&core.hasher, p.proto, src, p.sport, dst, p.dport) };
     let found = {
         let conns = &t.conns;
         let core_ref: &Core = core;

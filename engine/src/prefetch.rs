@@ -3,7 +3,6 @@
 
 /// Ask the CPU to start loading the cache line holding `*p`.
 #[inline(always)]
-#[allow(dead_code)] // for a prefetch pass in `Engine::process`
 pub fn read<T>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetch is a hint; it does not dereference in the Rust sense and cannot fault.

@@ -95,7 +95,7 @@ impl Default for EngineConfig {
             mtu: 1500,
             address4: None,
             address6: None,
-            expiry_budget: 256,
+            expiry_budget: 64,
             services: Vec::new(),
             neighbors: Vec::new(),
         }

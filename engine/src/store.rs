@@ -47,11 +47,6 @@ impl<E: Expiring> Store<E> {
         self.live
     }
 
-    #[allow(dead_code)] // not used yet
-    pub fn capacity(&self) -> u32 {
-        self.cap
-    }
-
     /// Store `e` and arm it for its deadline; `None` when full.
     #[inline]
     pub fn alloc(&mut self, e: E) -> Option<u32> {
@@ -99,7 +94,6 @@ impl<E: Expiring> Store<E> {
 
     /// Hint the CPU to load entry `h`.
     #[inline]
-    #[allow(dead_code)] // for a prefetch pass in `Engine::process`
     pub fn prefetch(&self, h: u32) {
         if let Some(e) = self.entries.get(h as usize) {
             crate::prefetch::read(e);
@@ -116,11 +110,6 @@ impl<E: Expiring> Store<E> {
     /// Advance the clock.
     pub fn advance(&mut self, now_tick: u64) {
         self.wheel.advance(now_tick);
-    }
-
-    #[allow(dead_code)] // not used yet
-    pub fn now_tick(&self) -> u64 {
-        self.wheel.now()
     }
 
     /// The next entry whose deadline has passed, if any; at most `budget` wheel pops are

@@ -39,10 +39,13 @@ pub fn sum(data: &[u8]) -> u64 {
 
 /// Folds a sum to 16 bits with end-around carry.
 #[inline]
-pub fn fold(mut s: u64) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
+pub fn fold(s: u64) -> u16 {
+    // Four fixed end-around-carry steps reduce any u64 to 16 bits without a data-dependent
+    // loop (64 -> 33 -> 17 -> 16 bits, the last step absorbing the final carry).
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
     s as u16
 }
 
