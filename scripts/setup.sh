@@ -3,10 +3,11 @@
 # Idempotent; safe to run again. Needs root for apt-get (CI runs as root).
 set -euo pipefail
 
-# System packages the build and the tests need. The engine core (replay, benchmarks,
-# unit and replay tests) needs none beyond the Rust toolchain; the AF_XDP datapath
-# will add clang, libelf-dev, zlib1g-dev, libpcap-dev, pkg-config, m4 and iproute2.
-PACKAGES=()
+# System packages the build and the tests need: clang, llvm and the kernel/libbpf headers
+# compile the BPF programs in xdp/ (xvs/build.rs); libelf-dev, zlib1g-dev, pkg-config and
+# m4 build libbpf for the AF_XDP sockets; iproute2 and ethtool build the network-namespace
+# labs of the end-to-end tests.
+PACKAGES=(clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -16,6 +17,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}"
+fi
+
+# BPF programs and maps are pinned under /sys/fs/bpf; a fresh machine may not have bpffs
+# mounted there.
+if [ -d /sys/fs/bpf ] && ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf || echo "warning: could not mount bpffs at /sys/fs/bpf" >&2
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

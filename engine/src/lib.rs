@@ -18,8 +18,10 @@ mod prefetch;
 mod store;
 mod wheel;
 
+pub mod afxdp;
 pub mod memory_port;
 pub mod pcap_port;
+pub mod poll;
 pub mod port;
 pub mod replay;
 pub mod services;

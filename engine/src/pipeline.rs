@@ -210,29 +210,26 @@ impl Engine {
         self.core.now
     }
 
+    /// Replace the next hops (the reals' MACs), keeping everything else.
+    pub fn set_neighbors(&mut self, neighbors: &[crate::spec::NeighborSpec]) {
+        self.core.services.set_neighbors(neighbors);
+        self.core.cfg.neighbors = neighbors.to_vec();
+    }
+
+    /// Up to `max` live connections (the live view of `xvs demo`): stops after `max`,
+    /// so it stays cheap whatever the table holds.
+    pub fn connections_sample(&self, max: usize) -> Vec<ConnInfo> {
+        let mut out = Vec::with_capacity(max);
+        collect_conns(&self.v4, &self.core, max, &mut out);
+        collect_conns(&self.v6, &self.core, max, &mut out);
+        out
+    }
+
     /// Every live connection (slow path).
     pub fn connections(&self) -> Vec<ConnInfo> {
-        fn collect<A: Family>(t: &FamilyTables<A>, core: &Core, out: &mut Vec<ConnInfo>) {
-            for (_, c) in t.conns.iter_live() {
-                let r = &core.services.reals[c.real as usize];
-                let state = if c.proto == PROTO_TCP { TcpState::from_u8(c.state).name() } else { "UDP" };
-                out.push(ConnInfo {
-                    proto: c.proto,
-                    client: c.cip.to_ip(),
-                    cport: c.cport,
-                    vip: c.vip.to_ip(),
-                    vport: c.vport,
-                    real: r.addr,
-                    rport: r.port_for(c.vport),
-                    state,
-                    expires_ms: c.deadline(core.now).saturating_sub(core.now),
-                    forward: flag_fwd(c.flags),
-                });
-            }
-        }
         let mut out = Vec::new();
-        collect(&self.v4, &self.core, &mut out);
-        collect(&self.v6, &self.core, &mut out);
+        collect_conns(&self.v4, &self.core, usize::MAX, &mut out);
+        collect_conns(&self.v6, &self.core, usize::MAX, &mut out);
         out
     }
 
@@ -370,6 +367,28 @@ struct Pre {
 
 impl Pre {
     const EMPTY: Pre = Pre { p: Err(ClassifyError::Truncated), hash: 0, v6: false };
+}
+
+fn collect_conns<A: Family>(t: &FamilyTables<A>, core: &Core, max: usize, out: &mut Vec<ConnInfo>) {
+    for (_, c) in t.conns.iter_live() {
+        if out.len() >= max {
+            return;
+        }
+        let r = &core.services.reals[c.real as usize];
+        let state = if c.proto == PROTO_TCP { TcpState::from_u8(c.state).name() } else { "UDP" };
+        out.push(ConnInfo {
+            proto: c.proto,
+            client: c.cip.to_ip(),
+            cport: c.cport,
+            vip: c.vip.to_ip(),
+            vport: c.vport,
+            real: r.addr,
+            rport: r.port_for(c.vport),
+            state,
+            expires_ms: c.deadline(core.now).saturating_sub(core.now),
+            forward: flag_fwd(c.flags),
+        });
+    }
 }
 
 /// A frame being handled: its buffer, position and classification.

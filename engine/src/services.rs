@@ -20,7 +20,7 @@ use xvs_proto::Mac;
 use xvs_sched::{new_scheduler, Dest, DestCounters, Scheduler};
 
 use crate::family::mask_ip;
-use crate::spec::{EngineConfig, Forward, RealSpec, ServiceSpec};
+use crate::spec::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec};
 use crate::stats::Counters;
 use crate::EngineError;
 
@@ -79,6 +79,15 @@ pub struct ServiceTable {
     exact: HashMap<(u8, IpAddr, u16), u16, ahash::RandomState>,
     /// (proto, network, prefix_len, port, service), longest prefix first.
     prefixes: Vec<(u8, IpAddr, u8, u16, u16)>,
+}
+
+/// The MAC for `ip`: its own entry, else the default gateway's of its family.
+pub fn next_hop_mac(neighbors: &[NeighborSpec], ip: IpAddr) -> Option<Mac> {
+    neighbors
+        .iter()
+        .find(|n| n.ip == ip)
+        .or_else(|| neighbors.iter().find(|n| n.default && n.ip.is_ipv4() == ip.is_ipv4()))
+        .map(|n| n.mac)
 }
 
 fn host_len(ip: IpAddr) -> u8 {
@@ -150,13 +159,7 @@ impl ServiceTable {
             }
         }
 
-        let neighbor = |ip: IpAddr| -> Option<Mac> {
-            cfg.neighbors
-                .iter()
-                .find(|n| n.ip == ip)
-                .or_else(|| cfg.neighbors.iter().find(|n| n.default && n.ip.is_ipv4() == ip.is_ipv4()))
-                .map(|n| n.mac)
-        };
+        let neighbor = |ip: IpAddr| next_hop_mac(&cfg.neighbors, ip);
 
         for svc in &mut self.services {
             svc.live = false;
@@ -222,6 +225,13 @@ impl ServiceTable {
             self.rebuild_dests(sid);
         }
         Ok(())
+    }
+
+    /// New next hops (from the kernel's neighbour table): only the reals' MACs change.
+    pub fn set_neighbors(&mut self, neighbors: &[NeighborSpec]) {
+        for r in &mut self.reals {
+            r.mac = next_hop_mac(neighbors, r.addr);
+        }
     }
 
     fn upsert_real(&mut self, service: u16, r: &RealSpec, is_sorry: bool, mac: Option<Mac>) -> u32 {

@@ -17,7 +17,7 @@ use crate::checksum::{icmp_checksum, ipv4_header_checksum, l4_checksum_v6};
 use crate::packet::{Packet, RewriteError, PROTO_ICMP, PROTO_ICMPV6};
 use crate::rewrite::check;
 
-use RewriteError::{Mismatch, NoHeadroom};
+use RewriteError::Mismatch;
 
 /// Largest IPv4 ICMP error xvs sends (RFC 1812 4.3.2.3).
 pub const ICMP_V4_MAX: usize = 576;
@@ -44,12 +44,10 @@ pub fn icmp_too_big(
     let (hdr, max) = if v6 { (48, ICMP_V6_MAX) } else { (28, ICMP_V4_MAX) };
     let quote = ip_len.min(max - hdr);
     let grow = (hdr + quote).saturating_sub(ip_len);
-    if h < grow {
-        return Err(NoHeadroom);
-    }
     if l2 < 12 {
         return Err(Mismatch);
     }
+    let h = crate::headroom::ensure(buf, head, len, grow)?;
     let l3 = h + l2;
     let nh = h - grow;
     let nl3 = nh + l2;

@@ -16,6 +16,7 @@
 pub mod build;
 pub mod checksum;
 mod classify;
+pub mod headroom;
 mod icmp;
 mod nat_icmp;
 mod packet;

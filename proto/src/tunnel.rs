@@ -15,7 +15,7 @@ use crate::checksum::ipv4_header_checksum;
 use crate::packet::{Packet, RewriteError, PROTO_IPIP, PROTO_IPV6};
 use crate::rewrite::check;
 
-use RewriteError::{FamilyMismatch, Mismatch, NoHeadroom};
+use RewriteError::{FamilyMismatch, Mismatch};
 
 /// Outer header length for IPv4-in-IPv4.
 pub const TUN_V4_OVERHEAD: usize = 20;
@@ -43,19 +43,17 @@ pub fn tun_encap(
     check(frame, p)?;
     let l2 = usize::from(p.l3);
     let ip_len = usize::from(p.ip_len);
-    let inner = h + l2;
     let need = match (p.is_v6(), src, dst) {
         (false, IpAddr::V4(_), IpAddr::V4(_)) => TUN_V4_OVERHEAD,
         (true, IpAddr::V6(_), IpAddr::V6(_)) => TUN_V6_OVERHEAD,
         _ => return Err(FamilyMismatch),
     };
-    if h < need {
-        return Err(NoHeadroom);
-    }
     if need == TUN_V4_OVERHEAD && ip_len + need > usize::from(u16::MAX) {
         // The outer total length would not fit 16 bits.
         return Err(Mismatch);
     }
+    let h = crate::headroom::ensure(buf, head, len, need)?;
+    let inner = h + l2;
     let nh = h - need;
     buf.copy_within(h..inner, nh);
     let (inner_hdr, outer) = {

@@ -20,7 +20,7 @@ pub fn verify_checksums(frame: &[u8]) -> Result<(), String> {
     let p = classify(frame).map_err(|e| format!("does not classify: {e:?}"))?;
     let l3 = p.l3 as usize;
     let end = p.ip_end();
-    if let IpAddr::V4(_) = p.src {
+    if p.src.is_ipv4() {
         let ihl = (frame[l3] & 0x0f) as usize * 4;
         let got = u16::from_be_bytes([frame[l3 + 10], frame[l3 + 11]]);
         let want = xvs_proto::ipv4_header_checksum(&frame[l3..l3 + ihl]);

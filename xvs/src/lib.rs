@@ -1,5 +1,8 @@
 //! The `xvs` crate's library part: what the binary and the test/bench crates share.
 //!
-//! Invariant: nothing here does I/O on its own; the subcommands in the binary do.
+//! Invariant: nothing here does I/O on its own; `bpf` and `host` act on the host only when
+//! a subcommand calls them.
 
+pub mod bpf;
 pub mod engine_config;
+pub mod host;

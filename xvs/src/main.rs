@@ -4,8 +4,14 @@
 //! maps errors to exit codes (0 ok, 1 runtime failure, 2 bad input).
 
 mod cmd_check;
+mod cmd_decap;
+mod cmd_realserver;
 mod cmd_replay;
+mod cmd_run;
+mod nexthop;
+mod steering;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,6 +42,30 @@ enum Cmd {
         /// Output capture (pcap).
         output: PathBuf,
     },
+    /// Run the director: attach to the interfaces and forward (SIGHUP reloads FILE,
+    /// SIGINT/SIGTERM detach everything and exit).
+    Run {
+        /// xvs TOML config.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// On a real server: attach the IPIP/IPv6-in-IPv6 decapsulation XDP program to an
+    /// interface and stay in the foreground; detach on SIGINT/SIGTERM.
+    Decap {
+        /// The interface tunnelled packets arrive on.
+        #[arg(long)]
+        iface: String,
+    },
+    /// The real-server side of DR/TUN: VIPs on lo, arp_ignore=1, arp_announce=2, optional
+    /// decap; stays in the foreground and undoes it all on SIGINT/SIGTERM.
+    Realserver {
+        /// A VIP (IPv4 or IPv6 address), added to lo as /32 or /128; repeatable.
+        #[arg(long = "vip", required = true)]
+        vips: Vec<IpAddr>,
+        /// Also attach the decapsulation program to this interface (TUN).
+        #[arg(long)]
+        decap: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,5 +73,8 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Check { config } => cmd_check::run(&config),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
+        Cmd::Run { config } => cmd_run::run(&config),
+        Cmd::Decap { iface } => cmd_decap::run(&iface),
+        Cmd::Realserver { vips, decap } => cmd_realserver::run(&vips, decap.as_deref()),
     }
 }

@@ -1,0 +1,185 @@
+//! The poll loop: one per poll core, pinned by its caller, over every AF_XDP socket the
+//! core owns.
+//!
+//! Invariants:
+//! - All sockets of one engine are polled by the same thread, so a NAT reply that arrives
+//!   on another queue than its request still meets its connection (the table is the
+//!   engine's, not the queue's).
+//! - Between batches, and only there, the loop takes control messages (a new config, new
+//!   next hops) and publishes a stats snapshot; no lock is held across a batch.
+//! - `Busy` spins on the rings. `Adaptive` spins while there is traffic and, after
+//!   `IDLE_SPINS` empty rounds, sleeps in `poll()` on every socket for at most
+//!   `IDLE_SLEEP_MS`, so an idle director costs almost no CPU; the price is up to that
+//!   much extra latency for the first packet after a quiet spell.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::afxdp::{XskFrame, XskPort, XskStats};
+use crate::pipeline::{ConnInfo, Engine};
+use crate::port::{Port, Verdict};
+use crate::services::ServiceTable;
+use crate::spec::{EngineConfig, NeighborSpec};
+use crate::stats::{Counters, EngineStats};
+
+/// Frames per batch.
+pub const BATCH: usize = 64;
+const IDLE_SPINS: u32 = 2000;
+const IDLE_SLEEP_MS: i32 = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollMode {
+    Busy,
+    Adaptive,
+}
+
+/// What the control plane may ask of a running loop.
+#[derive(Debug)]
+pub enum Control {
+    /// Replace the configuration (an atomic reload; connections keep their reals).
+    Apply(Box<EngineConfig>),
+    /// New next hops from the kernel's neighbour table.
+    Neighbors(Vec<NeighborSpec>),
+}
+
+/// What a loop publishes for the control plane, about once a second.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub stats: EngineStats,
+    pub live_connections: u32,
+    /// (service label, real label, forward, counters, active, inactive)
+    pub reals: Vec<RealSnapshot>,
+    pub sockets: Vec<(String, u32, XskStats)>,
+    pub connections: Vec<ConnInfo>,
+    pub apply_errors: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RealSnapshot {
+    pub service: String,
+    pub real: String,
+    pub forward: &'static str,
+    pub weight: u32,
+    pub available: bool,
+    pub counters: Counters,
+    pub active: u32,
+    pub inactive: u32,
+}
+
+fn snapshot_reals(svcs: &ServiceTable) -> Vec<RealSnapshot> {
+    svcs.reals
+        .iter()
+        .map(|r| {
+            let s = &svcs.services[r.service as usize].spec;
+            let proto = if s.proto == 6 { "TCP" } else { "UDP" };
+            RealSnapshot {
+                service: format!("{proto} {}", endpoint(s.vip, s.port)),
+                real: endpoint(r.addr, r.port),
+                forward: r.forward.name(),
+                weight: r.weight,
+                available: r.available,
+                counters: r.stats,
+                active: r.counters.active.load(Ordering::Relaxed),
+                inactive: r.counters.inactive.load(Ordering::Relaxed),
+            }
+        })
+        .collect()
+}
+
+fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
+    if ip.is_ipv6() {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// Run until `stop` is set. `clock_origin` is the instant the engine's clock counts from.
+pub fn run(
+    engine: &mut Engine,
+    ports: &mut [XskPort],
+    mode: PollMode,
+    stop: &AtomicBool,
+    control: &Receiver<Control>,
+    snapshot: &Arc<Mutex<Snapshot>>,
+    clock_origin: Instant,
+) {
+    let mut batch: Vec<XskFrame> = Vec::with_capacity(BATCH);
+    let mut verdicts = [Verdict::Pass; BATCH];
+    let mut idle_rounds = 0u32;
+    let mut last_publish = Instant::now();
+    let mut apply_errors = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut got = 0;
+        for port in ports.iter_mut() {
+            let n = match port.recv(&mut batch, BATCH) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("xvs: receive on {} queue {}: {e}", port.ifname(), port.queue());
+                    0
+                }
+            };
+            if n == 0 {
+                continue;
+            }
+            got += n;
+            let now = clock_origin.elapsed().as_nanos() as u64;
+            engine.process(&mut batch[..], now, &mut verdicts[..n]);
+            if let Err(e) = port.send(&mut batch, &verdicts[..n]) {
+                eprintln!("xvs: transmit on {} queue {}: {e}", port.ifname(), port.queue());
+            }
+        }
+        if got == 0 {
+            engine.tick(clock_origin.elapsed().as_nanos() as u64);
+            idle_rounds = idle_rounds.saturating_add(1);
+            if mode == PollMode::Adaptive && idle_rounds > IDLE_SPINS && !engine.expiry_pending() {
+                wait_any(ports, IDLE_SLEEP_MS);
+            }
+        } else {
+            idle_rounds = 0;
+        }
+        while let Ok(msg) = control.try_recv() {
+            match msg {
+                Control::Apply(cfg) => {
+                    if let Err(e) = engine.apply(*cfg) {
+                        apply_errors.push(e.to_string());
+                    }
+                }
+                Control::Neighbors(n) => engine.set_neighbors(&n),
+            }
+        }
+        if last_publish.elapsed() >= Duration::from_millis(500) {
+            last_publish = Instant::now();
+            let snap = Snapshot {
+                stats: engine.stats().clone(),
+                live_connections: engine.live_connections(),
+                reals: snapshot_reals(engine.services()),
+                sockets: ports.iter().map(|p| (p.ifname().to_string(), p.queue(), p.stats)).collect(),
+                connections: engine.connections_sample(64),
+                apply_errors: std::mem::take(&mut apply_errors),
+            };
+            if let Ok(mut s) = snapshot.lock() {
+                let mut errors = std::mem::take(&mut s.apply_errors);
+                *s = snap;
+                errors.append(&mut s.apply_errors);
+                s.apply_errors = errors;
+            }
+        }
+    }
+}
+
+/// Sleep until any socket has frames or `timeout_ms` passes.
+fn wait_any(ports: &mut [XskPort], timeout_ms: i32) {
+    let mut fds: [libc::pollfd; 64] = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 64];
+    let n = ports.len().min(fds.len());
+    for (fd, p) in fds.iter_mut().zip(ports.iter()) {
+        fd.fd = p.fd();
+        fd.events = libc::POLLIN;
+    }
+    // SAFETY: `fds[..n]` are initialized pollfd structs.
+    unsafe {
+        libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout_ms);
+    }
+}

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// xvs real-server decapsulation: strip the outer header of IPv4-in-IPv4 (protocol 4)
+// and IPv6-in-IPv6 (next header 41) packets addressed to this host, and hand the inner
+// packet to the kernel, as the ipip/ip6_tunnel modules would (many kernels, ours
+// included, have none). The inner destination is the VIP, configured on `lo`.
+//
+// Invariant: only tunnel packets whose outer destination is one of `local_addrs` (or any
+// tunnel packet when that map is empty) are changed; everything else passes untouched.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct addr_key {
+    __u8 addr[16];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, struct addr_key);
+    __type(value, __u8);
+} local_addrs SEC(".maps");
+
+// 0: decapsulated, 1: passed untouched
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 i) {
+    __u64 *c = bpf_map_lookup_elem(&counters, &i);
+    if (c)
+        *c += 1;
+}
+
+static __always_inline int for_us(const __u8 *addr16) {
+    struct addr_key k;
+    __builtin_memcpy(k.addr, addr16, 16);
+    if (bpf_map_lookup_elem(&local_addrs, &k))
+        return 1;
+    // An empty map means "any": userspace fills it with this host's addresses.
+    struct addr_key zero = {};
+    return bpf_map_lookup_elem(&local_addrs, &zero) != 0;
+}
+
+#define CHECK(p, end, n) ((void *)(p) + (n) > (void *)(end))
+
+SEC("xdp")
+int xvs_decap(struct xdp_md *ctx) {
+    void *data = (void *)(long)ctx->data;
+    void *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    if (CHECK(eth, end, sizeof(*eth)))
+        goto pass;
+    int strip = 0;
+    __u16 inner_proto = 0;
+    if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+        struct iphdr *iph = (void *)(eth + 1);
+        if (CHECK(iph, end, sizeof(*iph)) || iph->protocol != IPPROTO_IPIP || iph->ihl < 5)
+            goto pass;
+        if (bpf_ntohs(iph->frag_off) & 0x3fff) // outer fragments: leave to the kernel
+            goto pass;
+        __u8 d[16] = {};
+        d[10] = 0xff;
+        d[11] = 0xff;
+        __builtin_memcpy(d + 12, &iph->daddr, 4);
+        if (!for_us(d))
+            goto pass;
+        strip = iph->ihl * 4;
+        inner_proto = bpf_htons(ETH_P_IP);
+    } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6hdr *ip6 = (void *)(eth + 1);
+        if (CHECK(ip6, end, sizeof(*ip6)) || ip6->nexthdr != IPPROTO_IPV6)
+            goto pass;
+        if (!for_us(ip6->daddr.in6_u.u6_addr8))
+            goto pass;
+        strip = sizeof(*ip6);
+        inner_proto = bpf_htons(ETH_P_IPV6);
+    } else {
+        goto pass;
+    }
+    if (strip < 20 || strip > 60)
+        goto pass;
+    // Move the Ethernet header forward over the outer IP header, then drop the gap.
+    struct ethhdr copy;
+    __builtin_memcpy(&copy, eth, sizeof(copy));
+    copy.h_proto = inner_proto;
+    if (bpf_xdp_adjust_head(ctx, strip))
+        goto pass;
+    data = (void *)(long)ctx->data;
+    end = (void *)(long)ctx->data_end;
+    eth = data;
+    if (CHECK(eth, end, sizeof(*eth)))
+        return XDP_DROP;
+    __builtin_memcpy(eth, &copy, sizeof(copy));
+    count(0);
+    return XDP_PASS;
+pass:
+    count(1);
+    return XDP_PASS;
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";

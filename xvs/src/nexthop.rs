@@ -1,0 +1,104 @@
+//! Next hops for the reals, from the kernel: the route toward each real (direct, or via a
+//! gateway) and the neighbour entry of that next hop.
+//!
+//! Invariants: `[[neighbor]]` entries of the config override the kernel; a real whose
+//! next hop has no usable neighbour entry gets none (its packets are `neighbor_miss`
+//! drops) and a resolution is triggered by sending the kernel toward it (an empty UDP
+//! datagram to the discard port, which makes the kernel resolve the next hop), so a later
+//! refresh finds it. Refreshes run on the control thread, never on a poll core.
+//!
+//! The kernel is asked with iproute2's JSON output (`ip -j route get`, `ip -j neigh`),
+//! which speaks rtnetlink for us.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::process::Command;
+
+use xvs_engine::{EngineConfig, NeighborSpec};
+
+fn ip_json(args: &[&str]) -> Option<serde_json::Value> {
+    let out = Command::new("ip").arg("-j").args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// The kernel's neighbour table: address -> MAC, for entries that are usable.
+fn neighbours() -> HashMap<IpAddr, [u8; 6]> {
+    let mut out = HashMap::new();
+    for fam in ["-4", "-6"] {
+        let Some(serde_json::Value::Array(entries)) = ip_json(&[fam, "neigh", "show"]) else { continue };
+        for e in entries {
+            let (Some(dst), Some(mac)) = (e["dst"].as_str(), e["lladdr"].as_str()) else { continue };
+            let states: Vec<&str> =
+                e["state"].as_array().map(|a| a.iter().filter_map(|s| s.as_str()).collect()).unwrap_or_default();
+            if states.iter().any(|s| *s == "FAILED" || *s == "INCOMPLETE") {
+                continue;
+            }
+            if let (Ok(ip), Some(mac)) = (dst.parse::<IpAddr>(), parse_mac(mac)) {
+                out.insert(ip, mac);
+            }
+        }
+    }
+    out
+}
+
+/// The next-hop address toward `ip` (a gateway, or `ip` itself when on-link).
+fn next_hop(ip: IpAddr) -> Option<IpAddr> {
+    let serde_json::Value::Array(routes) = ip_json(&["route", "get", &ip.to_string()])? else { return None };
+    let r = routes.first()?;
+    match r["gateway"].as_str() {
+        Some(gw) => gw.parse().ok(),
+        None => Some(ip),
+    }
+}
+
+fn trigger_resolution(ip: IpAddr) {
+    let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+    if let Ok(sock) = UdpSocket::bind(bind) {
+        let _ = sock.send_to(&[], SocketAddr::new(ip, 9));
+    }
+}
+
+/// Next hops for every real of `cfg`: the config's `[[neighbor]]` entries first, then the
+/// kernel's. Unresolved next hops get a resolution triggered.
+pub fn resolve(cfg: &EngineConfig) -> Vec<NeighborSpec> {
+    let mut out: Vec<NeighborSpec> = cfg.neighbors.clone();
+    let table = neighbours();
+    let mut seen = std::collections::HashSet::new();
+    for s in &cfg.services {
+        for r in s.reals.iter().chain(s.sorry_server.iter()) {
+            if !seen.insert(r.addr) || out.iter().any(|n| n.ip == r.addr) {
+                continue;
+            }
+            let Some(hop) = next_hop(r.addr) else { continue };
+            match table.get(&hop) {
+                Some(mac) => out.push(NeighborSpec { ip: r.addr, mac: *mac, default: false }),
+                None => trigger_resolution(hop),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(parse_mac("02:00:00:00:02:11"), Some([2, 0, 0, 0, 2, 0x11]));
+        assert_eq!(parse_mac("02:00:00"), None);
+        assert_eq!(parse_mac("zz:00:00:00:00:00"), None);
+    }
+}

@@ -1,0 +1,197 @@
+//! The director's XDP steering program (`xdp/steer.c`): loading, attaching, and keeping
+//! its maps equal to the configuration.
+//!
+//! Invariants:
+//! - After `sync(cfg)`, the maps hold exactly: every service endpoint (`vips`, or
+//!   `vip_prefixes` for prefix VIPs), every VIP address (`vip_addrs`), every NAT real's
+//!   endpoint and address (`reals`, `real_addrs`) and the host's own addresses
+//!   (`local_addrs`); entries of removed services are deleted, so the kernel gets their
+//!   traffic back at once.
+//! - Keys use the C layout: 16-byte addresses (IPv4 as `::ffff:a.b.c.d`), ports in network
+//!   byte order.
+//! - The program is attached through links owned by the loaded object: dropping
+//!   [`Steering`] detaches it from every interface.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+
+use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
+use aya::maps::{HashMap, MapData, XskMap};
+use aya::programs::{Xdp, XdpFlags};
+use aya::{Ebpf, Pod};
+use xvs_engine::{EngineConfig, Forward};
+
+use xvs::bpf;
+use xvs::host::addr_key;
+
+/// Queues per interface in the XSKMAP layout (`MAX_QUEUES` in steer.c).
+pub const MAX_QUEUES: u32 = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Endpoint {
+    addr: [u8; 16],
+    /// Network byte order in memory.
+    port: u16,
+    proto: u8,
+    pad: u8,
+}
+
+// SAFETY: plain old data with no padding holes (16 + 2 + 1 + 1 bytes).
+unsafe impl Pod for Endpoint {}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct AddrKey {
+    addr: [u8; 16],
+}
+
+// SAFETY: plain bytes.
+unsafe impl Pod for AddrKey {}
+
+fn endpoint(addr: IpAddr, port: u16, proto: u8) -> Endpoint {
+    Endpoint { addr: addr_key(addr), port: u16::from_ne_bytes(port.to_be_bytes()), proto, pad: 0 }
+}
+
+/// The XDP attach mode asked for and obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpMode {
+    Auto,
+    Native,
+    Generic,
+}
+
+pub struct Steering {
+    ebpf: Ebpf,
+    /// (interface, obtained mode)
+    pub attached: Vec<(String, &'static str)>,
+}
+
+fn map_err(what: &str, e: impl std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}
+
+impl Steering {
+    pub fn load() -> Result<Steering, String> {
+        let ebpf = Ebpf::load(bpf::STEER_OBJ).map_err(|e| map_err("loading the steering program", e))?;
+        Ok(Steering { ebpf, attached: Vec::new() })
+    }
+
+    /// Attach to `ifname` (slot `slot` in the XSKMAP layout) in the asked mode.
+    pub fn attach(&mut self, ifname: &str, slot: u32, mode: XdpMode) -> Result<&'static str, String> {
+        let index = xvs::host::ifindex(ifname).map_err(|e| map_err(&format!("interface {ifname}"), e))?;
+        {
+            let mut slots: HashMap<&mut MapData, u32, u32> =
+                HashMap::try_from(self.ebpf.map_mut("ifslots").ok_or("map ifslots missing")?)
+                    .map_err(|e| map_err("ifslots", e))?;
+            slots.insert(index, slot, 0).map_err(|e| map_err("ifslots", e))?;
+        }
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut("xvs_steer")
+            .ok_or("program xvs_steer missing")?
+            .try_into()
+            .map_err(|e| map_err("xvs_steer", e))?;
+        if prog.fd().is_err() {
+            prog.load().map_err(|e| map_err("loading xvs_steer into the kernel", e))?;
+        }
+        let tries: &[(XdpFlags, &'static str)] = match mode {
+            XdpMode::Native => &[(XdpFlags::DRV_MODE, "native")],
+            XdpMode::Generic => &[(XdpFlags::SKB_MODE, "generic")],
+            XdpMode::Auto => &[(XdpFlags::DRV_MODE, "native"), (XdpFlags::SKB_MODE, "generic")],
+        };
+        let mut last = String::new();
+        for (flags, name) in tries {
+            match prog.attach(ifname, *flags) {
+                Ok(_) => {
+                    self.attached.push((ifname.to_string(), name));
+                    return Ok(name);
+                }
+                Err(e) => last = format!("{e}"),
+            }
+        }
+        Err(format!("attaching XDP to {ifname}: {last}"))
+    }
+
+    /// Put an AF_XDP socket in the XSKMAP for (slot, queue).
+    pub fn set_socket(&mut self, slot: u32, queue: u32, fd: RawFd) -> Result<(), String> {
+        let mut xsks: XskMap<&mut MapData> =
+            XskMap::try_from(self.ebpf.map_mut("xsks").ok_or("map xsks missing")?).map_err(|e| map_err("xsks", e))?;
+        // SAFETY of the fd: the socket outlives the map entry (the daemon drops the
+        // steering program, and with it the map, before the sockets).
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        xsks.set(slot * MAX_QUEUES + queue, borrowed, 0).map_err(|e| map_err("xsks", e))
+    }
+
+    /// Make the maps match `cfg` and the host's addresses `local`.
+    pub fn sync(&mut self, cfg: &EngineConfig, local: &[IpAddr]) -> Result<(), String> {
+        let mut vips = HashSet::new();
+        let mut prefixes = HashSet::new();
+        let mut vip_addrs = HashSet::new();
+        let mut reals = HashSet::new();
+        let mut real_addrs = HashSet::new();
+        for s in &cfg.services {
+            let full = if s.vip.is_ipv4() { 32 } else { 128 };
+            if s.prefix_len == full {
+                vips.insert(endpoint(s.vip, s.port, s.proto));
+                vip_addrs.insert(AddrKey { addr: addr_key(s.vip) });
+            } else {
+                let mut data = [0u8; 19];
+                data[0] = s.proto;
+                data[1..3].copy_from_slice(&s.port.to_be_bytes());
+                data[3..].copy_from_slice(&addr_key(s.vip));
+                let bits = 24 + if s.vip.is_ipv4() { 96 + s.prefix_len as u32 } else { s.prefix_len as u32 };
+                prefixes.insert((bits, data));
+            }
+            for r in s.reals.iter().chain(s.sorry_server.iter()) {
+                if r.forward == Forward::Nat {
+                    let port = if r.port == 0 { 0 } else { r.port };
+                    reals.insert(endpoint(r.addr, port, s.proto));
+                    real_addrs.insert(AddrKey { addr: addr_key(r.addr) });
+                }
+            }
+        }
+        let local: HashSet<AddrKey> = local.iter().map(|a| AddrKey { addr: addr_key(*a) }).collect();
+        sync_hash(&mut self.ebpf, "vips", &vips)?;
+        sync_hash(&mut self.ebpf, "vip_addrs", &vip_addrs)?;
+        sync_hash(&mut self.ebpf, "reals", &reals)?;
+        sync_hash(&mut self.ebpf, "real_addrs", &real_addrs)?;
+        sync_hash(&mut self.ebpf, "local_addrs", &local)?;
+        let mut trie: LpmTrie<&mut MapData, [u8; 19], u8> =
+            LpmTrie::try_from(self.ebpf.map_mut("vip_prefixes").ok_or("map vip_prefixes missing")?)
+                .map_err(|e| map_err("vip_prefixes", e))?;
+        let old: Vec<LpmKey<[u8; 19]>> = trie.keys().filter_map(Result::ok).collect();
+        for k in old {
+            let _ = trie.remove(&k);
+        }
+        for (bits, data) in prefixes {
+            trie.insert(&LpmKey::new(bits, data), 1, 0).map_err(|e| map_err("vip_prefixes", e))?;
+        }
+        Ok(())
+    }
+
+    /// The program's counters: (redirected, passed, no socket for the queue).
+    pub fn counters(&self) -> (u64, u64, u64) {
+        let Some(map) = self.ebpf.map("counters") else { return (0, 0, 0) };
+        let Ok(arr) = aya::maps::PerCpuArray::<&MapData, u64>::try_from(map) else { return (0, 0, 0) };
+        let get = |i: u32| arr.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        (get(0), get(1), get(2))
+    }
+}
+
+fn sync_hash<K: Pod + Eq + std::hash::Hash>(ebpf: &mut Ebpf, name: &str, want: &HashSet<K>) -> Result<(), String> {
+    let mut map: HashMap<&mut MapData, K, u8> =
+        HashMap::try_from(ebpf.map_mut(name).ok_or_else(|| format!("map {name} missing"))?)
+            .map_err(|e| map_err(name, e))?;
+    let have: Vec<K> = map.keys().filter_map(Result::ok).collect();
+    for k in have {
+        if !want.contains(&k) {
+            let _ = map.remove(&k);
+        }
+    }
+    for k in want {
+        map.insert(k, 1, 0).map_err(|e| map_err(name, e))?;
+    }
+    Ok(())
+}
