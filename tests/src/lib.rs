@@ -8,5 +8,5 @@
 
 pub mod checks;
 pub mod lab;
-pub mod netns;
+pub use xvs::netns;
 pub mod pcap_io;

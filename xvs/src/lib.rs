@@ -1,8 +1,10 @@
 //! The `xvs` crate's library part: what the binary and the test/bench crates share.
 //!
 //! Invariant: nothing here does I/O on its own; `bpf` and `host` act on the host only when
-//! a subcommand calls them.
+//! a subcommand calls them; `netns` builds labs of network namespaces for `xvs demo` and
+//! the end-to-end tests.
 
 pub mod bpf;
 pub mod engine_config;
 pub mod host;
+pub mod netns;
