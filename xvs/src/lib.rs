@@ -5,6 +5,7 @@
 //! the end-to-end tests.
 
 pub mod bpf;
+pub mod director_lab;
 pub mod engine_config;
 pub mod host;
 pub mod netns;

@@ -324,14 +324,30 @@ impl Proc {
     /// Waits until its stdout contains `needle`; panics (with its output) if it exits first
     /// or `timeout` passes.
     pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) {
+        self.wait_for(needle, timeout, false)
+    }
+
+    /// Waits until the process's stderr contains `needle`; panics (with both streams)
+    /// if it exits first or `timeout` passes.
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) {
+        self.wait_for(needle, timeout, true)
+    }
+
+    /// The label it was spawned with (command and namespace).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn wait_for(&mut self, needle: &str, timeout: Duration, stderr: bool) {
         let deadline = Instant::now() + timeout;
+        let has = |p: &Proc| if stderr { p.stderr().contains(needle) } else { p.stdout().contains(needle) };
         loop {
-            if self.stdout().contains(needle) {
+            if has(self) {
                 return;
             }
             if let Some(s) = self.try_status() {
                 std::thread::sleep(Duration::from_millis(50)); // let the readers catch up
-                if self.stdout().contains(needle) {
+                if has(self) {
                     return;
                 }
                 panic!("{} exited ({s}) before printing {needle:?}\n{}", self.label, self.dump());
@@ -346,7 +362,6 @@ impl Proc {
         }
     }
 
-    /// Its exit status if it has exited.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
             self.status = self.child.try_wait().ok().flatten();

@@ -1,0 +1,33 @@
+//! The director end to end, smallest case: NAT over IPv4 in a namespace lab, real HTTP
+//! requests from the client through `xvs run`, rr over three reals.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use xvs::director_lab::{DirectorLab, LabMode, VIP4};
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn nat_rr_over_three_reals() {
+    let xvs = Path::new(env!("CARGO_BIN_EXE_xvs"));
+    let mut lab = DirectorLab::new("smoke_nat", LabMode::Nat, 3, 1);
+    lab.start_reals(xvs);
+    let cfg = lab.write_config(&lab.config("rr", None, ""));
+    lab.start_director(xvs, &cfg);
+    let vip = SocketAddr::new(VIP4.into(), 80);
+    let bodies: Vec<String> = lab.lab.in_ns("cl", || (0..30).map(|_| get(vip, "/")).collect());
+    for i in 0..3 {
+        let n = bodies.iter().filter(|b| b.ends_with(&format!("real {i}\n"))).count();
+        assert_eq!(n, 10, "real {i} served {n} of 30:\n{bodies:?}");
+    }
+}
