@@ -574,7 +574,17 @@ fn new_connection<A: Family>(
 ) -> Verdict {
     let p = pkt.p;
     if p.proto == PROTO_TCP && p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST) != tcp_flags::SYN {
-        return Verdict::Drop(DropReason::TcpNoConn);
+        // A mid-connection segment with no connection (after a restart, or a flow that
+        // expired). With a consistent-hash scheduler the flow maps to the real it had, so
+        // the connection is picked up from its ACKs (IPVS's sloppy_tcp, applied only where
+        // it is safe); with any other scheduler it would land on a stranger: drop.
+        let resumable = p.tcp_flags & tcp_flags::RST == 0
+            && p.tcp_flags & tcp_flags::ACK != 0
+            && core.services.services[sid as usize].spec.persistence == 0
+            && matches!(core.services.services[sid as usize].spec.scheduler.as_str(), "sh" | "dh" | "mh");
+        if !resumable {
+            return Verdict::Drop(DropReason::TcpNoConn);
+        }
     }
     let now = core.now;
     let svc_spec_persist = core.services.services[sid as usize].spec.persistence;
