@@ -206,6 +206,11 @@ impl XskPort {
         self.queue
     }
 
+    /// The port number frames of this socket carry (the interface's slot).
+    pub fn port_no(&self) -> u16 {
+        self.port
+    }
+
     /// Give the kernel as many free frames as the fill ring takes, keeping half of the
     /// frames for transmission (a frame received is transmitted from the same frame,
     /// so TX needs no frames of its own; the reserve is for the rings' slack).
@@ -247,6 +252,58 @@ impl XskPort {
     /// polling when idle).
     pub fn wait(&mut self, timeout_ms: i32) -> io::Result<bool> {
         self.rx.poll(timeout_ms)
+    }
+}
+
+impl XskPort {
+    /// Transmit copies of the frames with a `Tx` verdict (frames handed over from another
+    /// core, which live in that core's buffers, not in this UMEM). Frames that find no
+    /// free UMEM frame or no TX room are dropped and counted in `tx_ring_full`.
+    pub fn send_copies<F: PacketBuf>(&mut self, frames: &mut [F], verdicts: &[Verdict]) -> io::Result<()> {
+        self.reclaim();
+        self.tx_descs.clear();
+        for (f, v) in frames.iter_mut().zip(verdicts.iter()) {
+            if !matches!(v, Verdict::Tx { .. }) {
+                continue;
+            }
+            let Some(mut desc) = self.free.pop() else {
+                self.stats.tx_ring_full += 1;
+                continue;
+            };
+            let bytes = f.bytes();
+            // SAFETY: `desc` is an idle frame of this UMEM.
+            let mut data = unsafe { self.umem.data_mut(&mut desc) };
+            let mut cur = data.cursor();
+            if bytes.len() > cur.buf_len() {
+                self.free.push(desc);
+                continue;
+            }
+            cur.set_pos(0);
+            let _ = std::io::Write::write_all(&mut cur, bytes);
+            self.tx_descs.push(desc);
+        }
+        self.submit_tx()
+    }
+
+    /// Queue `tx_descs` on the TX ring (what does not fit is dropped and counted) and kick.
+    fn submit_tx(&mut self) -> io::Result<()> {
+        if self.tx_descs.is_empty() {
+            return Ok(());
+        }
+        // xsk-rs's produce is all-or-nothing: submit what fits, drop the rest.
+        let room = self.tx.nb_free(self.tx_descs.len() as u32) as usize;
+        let n = room.min(self.tx_descs.len());
+        // SAFETY: these frames are ours and of this UMEM.
+        let done = unsafe { self.tx.produce(&self.tx_descs[..n]) };
+        let sent = if done == n { n } else { 0 };
+        self.stats.tx += sent as u64;
+        self.stats.tx_ring_full += (self.tx_descs.len() - sent) as u64;
+        self.free.extend_from_slice(&self.tx_descs[sent..]);
+        if sent > 0 {
+            // In copy mode the kernel transmits only inside sendto(): always kick.
+            self.tx.wakeup()?;
+        }
+        Ok(())
     }
 }
 
@@ -295,21 +352,7 @@ impl Port for XskPort {
                 self.free.push(desc);
             }
         }
-        if !self.tx_descs.is_empty() {
-            // xsk-rs's produce is all-or-nothing: submit what fits, drop the rest.
-            let room = self.tx.nb_free(self.tx_descs.len() as u32) as usize;
-            let n = room.min(self.tx_descs.len());
-            // SAFETY: these frames are ours and of this UMEM.
-            let done = unsafe { self.tx.produce(&self.tx_descs[..n]) };
-            let sent = if done == n { n } else { 0 };
-            self.stats.tx += sent as u64;
-            self.stats.tx_ring_full += (self.tx_descs.len() - sent) as u64;
-            self.free.extend_from_slice(&self.tx_descs[sent..]);
-            if sent > 0 {
-                // In copy mode the kernel transmits only inside sendto(): always kick.
-                self.tx.wakeup()?;
-            }
-        }
+        self.submit_tx()?;
         self.refill();
         Ok(())
     }

@@ -20,7 +20,7 @@ use xvs_sched::Flow;
 use crate::conn::{flags, Conn, FamilyTables, FragEntry, Template, FRAG_TIMEOUT_MS, NO_TEMPLATE};
 use crate::family::Family;
 use crate::port::{PacketBuf, Verdict};
-use crate::services::ServiceTable;
+use crate::services::{ServiceTable, SharedCounters};
 use crate::spec::{EngineConfig, Forward};
 use crate::stats::{DropReason, EngineStats};
 use crate::store::Expiring;
@@ -144,6 +144,12 @@ fn conn_matches<A: Family>(core: &Core, c: &Conn<A>, reply: bool, proto: u8, a: 
 impl Engine {
     /// An engine with `cfg` applied, its clock starting at `now_ns`.
     pub fn new(cfg: EngineConfig, now_ns: u64) -> Result<Engine, EngineError> {
+        Self::with_shared_counters(cfg, now_ns, SharedCounters::default())
+    }
+
+    /// An engine for one of several poll cores: its reals' active/inactive counts are
+    /// `shared`, the same objects as the other cores' engines use.
+    pub fn with_shared_counters(cfg: EngineConfig, now_ns: u64, shared: SharedCounters) -> Result<Engine, EngineError> {
         if cfg.max_connections == 0 || cfg.max_connections > crate::index::MAX_HANDLES {
             return Err(EngineError::Invalid(format!(
                 "max_connections must be between 1 and {} (got {})",
@@ -152,7 +158,7 @@ impl Engine {
             )));
         }
         let now = now_ns / 1_000_000;
-        let mut services = ServiceTable::default();
+        let mut services = ServiceTable::with_shared(shared);
         services.apply(&cfg)?;
         Ok(Engine {
             v4: FamilyTables::new(cfg.max_connections, now),

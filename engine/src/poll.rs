@@ -2,9 +2,10 @@
 //! core owns.
 //!
 //! Invariants:
-//! - All sockets of one engine are polled by the same thread, so a NAT reply that arrives
-//!   on another queue than its request still meets its connection (the table is the
-//!   engine's, not the queue's).
+//! - All sockets of one engine are polled by the same thread; with several poll cores,
+//!   each connection is owned by one core (by client address, `crate::handoff`) and a
+//!   frame that arrives on another core's queue is handed to its owner, so a NAT reply
+//!   that arrives on another queue than its request still meets its connection.
 //! - Between batches, and only there, the loop takes control messages (a new config, new
 //!   next hops) and publishes a stats snapshot; no lock is held across a batch.
 //! - `Busy` spins on the rings. `Adaptive` spins while there is traffic and, after
@@ -18,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::afxdp::{XskFrame, XskPort, XskStats};
+use crate::handoff::{owner_masks, owner_of, Handoff};
 use crate::pipeline::{ConnInfo, Engine};
+use crate::port::{FrameBuf, PacketBuf};
 use crate::port::{Port, Verdict};
 use crate::services::ServiceTable;
 use crate::spec::{EngineConfig, NeighborSpec};
@@ -36,7 +39,7 @@ pub enum PollMode {
 }
 
 /// What the control plane may ask of a running loop.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Control {
     /// Replace the configuration (an atomic reload; connections keep their reals).
     Apply(Box<EngineConfig>),
@@ -54,6 +57,8 @@ pub struct Snapshot {
     pub sockets: Vec<(String, u32, XskStats)>,
     pub connections: Vec<ConnInfo>,
     pub apply_errors: Vec<String>,
+    /// Frames for another core dropped because the hand-off pool or queue was full.
+    pub handoff_full: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +102,10 @@ fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
 }
 
 /// Run until `stop` is set. `clock_origin` is the instant the engine's clock counts from.
+/// `handoff` connects this loop to the other poll cores' (see [`crate::handoff`]): frames
+/// whose connection another core owns are passed to it, and frames passed here are
+/// handled here and sent on this core's socket of their interface.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     engine: &mut Engine,
     ports: &mut [XskPort],
@@ -105,9 +114,12 @@ pub fn run(
     control: &Receiver<Control>,
     snapshot: &Arc<Mutex<Snapshot>>,
     clock_origin: Instant,
+    handoff: &mut Handoff,
 ) {
     let mut batch: Vec<XskFrame> = Vec::with_capacity(BATCH);
+    let mut handed: Vec<FrameBuf> = Vec::with_capacity(BATCH);
     let mut verdicts = [Verdict::Pass; BATCH];
+    let mut masks = owner_masks(engine.config());
     let mut idle_rounds = 0u32;
     let mut last_publish = Instant::now();
     let mut apply_errors = Vec::new();
@@ -126,9 +138,52 @@ pub fn run(
             }
             got += n;
             let now = clock_origin.elapsed().as_nanos() as u64;
-            engine.process(&mut batch[..], now, &mut verdicts[..n]);
+            // Frames of connections another core owns go to it; ours move to the front.
+            let mut mine = n;
+            if handoff.n > 1 {
+                mine = 0;
+                for i in 0..n {
+                    let owner = owner_of(engine, batch[i].bytes(), handoff.n, masks.0, masks.1);
+                    if owner == handoff.me {
+                        batch.swap(i, mine);
+                        mine += 1;
+                    } else {
+                        let port_no = batch[i].port();
+                        handoff.send(owner, batch[i].bytes(), port_no);
+                    }
+                }
+                verdicts[mine..n].fill(Verdict::Pass);
+            }
+            engine.process(&mut batch[..mine], now, &mut verdicts[..mine]);
             if let Err(e) = port.send(&mut batch, &verdicts[..n]) {
                 eprintln!("xvs: transmit on {} queue {}: {e}", port.ifname(), port.queue());
+            }
+        }
+        if handoff.n > 1 {
+            let n = handoff.recv(&mut handed, BATCH);
+            if n > 0 {
+                got += n;
+                let now = clock_origin.elapsed().as_nanos() as u64;
+                engine.process(&mut handed[..], now, &mut verdicts[..n]);
+                // Each handed frame leaves on this core's socket of its interface.
+                for port in ports.iter_mut() {
+                    let slot = port.port_no();
+                    let mut these: [Verdict; BATCH] = [Verdict::Pass; BATCH];
+                    for (i, f) in handed.iter().enumerate() {
+                        if f.port == slot {
+                            these[i] = verdicts[i];
+                        }
+                    }
+                    if let Err(e) = port.send_copies(&mut handed[..], &these[..n]) {
+                        eprintln!("xvs: transmit on {} queue {}: {e}", port.ifname(), port.queue());
+                    }
+                    for (i, f) in handed.iter().enumerate() {
+                        if f.port == slot {
+                            verdicts[i] = Verdict::Pass;
+                        }
+                    }
+                }
+                handoff.recycle(&mut handed);
             }
         }
         if got == 0 {
@@ -146,6 +201,7 @@ pub fn run(
                     if let Err(e) = engine.apply(*cfg) {
                         apply_errors.push(e.to_string());
                     }
+                    masks = owner_masks(engine.config());
                 }
                 Control::Neighbors(n) => engine.set_neighbors(&n),
             }
@@ -157,6 +213,7 @@ pub fn run(
                 live_connections: engine.live_connections(),
                 reals: snapshot_reals(engine.services()),
                 sockets: ports.iter().map(|p| (p.ifname().to_string(), p.queue(), p.stats)).collect(),
+                handoff_full: handoff.full,
                 connections: engine.connections_sample(64),
                 apply_errors: std::mem::take(&mut apply_errors),
             };
@@ -167,6 +224,44 @@ pub fn run(
                 s.apply_errors = errors;
             }
         }
+    }
+}
+
+impl Snapshot {
+    /// The sum of several loops' snapshots (one per poll core): counters add up; the
+    /// per-real lines are matched by position (every core has the same reals, in the
+    /// same order, because they apply the same configs).
+    pub fn merge(parts: &[Snapshot]) -> Snapshot {
+        let mut out = parts.first().cloned().unwrap_or_default();
+        for p in parts.iter().skip(1) {
+            let (a, b) = (&mut out.stats, &p.stats);
+            a.rx += b.rx;
+            a.tx += b.tx;
+            a.passed += b.passed;
+            for (x, y) in a.drops.iter_mut().zip(b.drops.iter()) {
+                *x += y;
+            }
+            a.conns_created += b.conns_created;
+            a.conns_expired += b.conns_expired;
+            a.conns_evicted += b.conns_evicted;
+            a.templates_created += b.templates_created;
+            a.templates_expired += b.templates_expired;
+            a.icmp_too_big_sent += b.icmp_too_big_sent;
+            a.ops_scheduled += b.ops_scheduled;
+            out.live_connections += p.live_connections;
+            for (r, q) in out.reals.iter_mut().zip(p.reals.iter()) {
+                r.counters.conns += q.counters.conns;
+                r.counters.pkts_in += q.counters.pkts_in;
+                r.counters.pkts_out += q.counters.pkts_out;
+                r.counters.bytes_in += q.counters.bytes_in;
+                r.counters.bytes_out += q.counters.bytes_out;
+            }
+            out.sockets.extend(p.sockets.iter().cloned());
+            out.connections.extend(p.connections.iter().cloned());
+            out.apply_errors.extend(p.apply_errors.iter().cloned());
+            out.handoff_full += p.handoff_full;
+        }
+        out
     }
 }
 

@@ -52,11 +52,13 @@ pub struct FrameBuf {
     pub port: u16,
     /// Capture timestamp in nanoseconds, where the port has one.
     pub ts_ns: u64,
+    /// The poll core whose pool the buffer belongs to (frames handed between cores).
+    pub origin: u16,
 }
 
 impl Default for FrameBuf {
     fn default() -> Self {
-        FrameBuf { buf: vec![0u8; FRAME_SIZE].into_boxed_slice(), head: HEADROOM, len: 0, port: 0, ts_ns: 0 }
+        FrameBuf { buf: vec![0u8; FRAME_SIZE].into_boxed_slice(), head: HEADROOM, len: 0, port: 0, ts_ns: 0, origin: 0 }
     }
 }
 

@@ -76,9 +76,25 @@ pub struct ServiceSlot {
 pub struct ServiceTable {
     pub services: Vec<ServiceSlot>,
     pub reals: Vec<RealSlot>,
+    /// Per-real counters shared with the engines of the other poll cores, so that
+    /// lc/wlc/sed/nq/ovf/twos and the thresholds see director-wide counts.
+    pub shared: SharedCounters,
     exact: HashMap<(u8, IpAddr, u16), u16, ahash::RandomState>,
     /// (proto, network, prefix_len, port, service), longest prefix first.
     prefixes: Vec<(u8, IpAddr, u8, u16, u16)>,
+}
+
+/// The per-real counters of a whole director, by (service key, real address, port, sorry):
+/// every poll core's engine takes its reals' counters from here (on the slow path), so a
+/// real's active and inactive counts are the director's, not one core's.
+#[derive(Clone, Debug, Default)]
+pub struct SharedCounters(Arc<std::sync::Mutex<HashMap<(ServiceKey, IpAddr, u16, bool), Arc<DestCounters>>>>);
+
+impl SharedCounters {
+    fn get(&self, key: (ServiceKey, IpAddr, u16, bool)) -> Arc<DestCounters> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key).or_default().clone()
+    }
 }
 
 /// The MAC for `ip`: its own entry, else the default gateway's of its family.
@@ -99,6 +115,11 @@ fn host_len(ip: IpAddr) -> u8 {
 }
 
 impl ServiceTable {
+    /// An empty table whose reals take their counters from `shared`.
+    pub fn with_shared(shared: SharedCounters) -> ServiceTable {
+        ServiceTable { shared, ..ServiceTable::default() }
+    }
+
     /// The service for a packet to `dst:dport` over `proto`.
     #[inline]
     pub fn lookup(&self, proto: u8, dst: IpAddr, dport: u16) -> Option<u16> {
@@ -118,6 +139,11 @@ impl ServiceTable {
             }
         }
         None
+    }
+
+    /// Whether `addr` is the address of a live single-address service.
+    pub fn is_vip_addr(&self, addr: IpAddr) -> bool {
+        self.services.iter().any(|s| s.live && s.spec.vip == addr)
     }
 
     /// Whether some service lists `addr:port` as a real (slow path: classifying strays).
@@ -249,7 +275,7 @@ impl ServiceTable {
                     weight: r.weight,
                     upper_threshold: r.upper_threshold,
                     lower_threshold: r.lower_threshold,
-                    counters: Arc::new(DestCounters::default()),
+                    counters: self.shared.get((self.services[service as usize].key, r.addr, r.port, is_sorry)),
                     stats: Counters::default(),
                     mac,
                     available: true,

@@ -8,6 +8,10 @@
 //! established connections keep their reals. SIGINT/SIGTERM stop the loop, detach the
 //! program, and remove the VIPs this process added.
 //!
+//! `--stats-file PATH` (hidden; for `xvs demo` until the control socket lands) writes the
+//! poll loop's snapshot as JSON to PATH once a second (write to PATH.tmp, then rename, so a
+//! reader never sees half a file).
+//!
 //! Invariant: whatever start-up did is undone on every exit path after it (a `Guard`
 //! owns each piece), so a failed start leaves no program, map or address behind.
 
@@ -23,7 +27,9 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use xvs::engine_config::engine_config;
 use xvs::host;
 use xvs_engine::afxdp::{BindMode, XskConfig, XskPort};
+use xvs_engine::handoff::Mesh;
 use xvs_engine::poll::{self, Control, PollMode, Snapshot};
+use xvs_engine::services::SharedCounters;
 use xvs_engine::{Engine, EngineConfig};
 
 use crate::nexthop;
@@ -70,6 +76,36 @@ impl VipGuard {
     }
 }
 
+/// The running poll loops: their threads, control channels and snapshots.
+#[derive(Default)]
+struct Loops {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    controls: Vec<mpsc::Sender<Control>>,
+    snapshots: Vec<Arc<Mutex<Snapshot>>>,
+}
+
+impl Loops {
+    fn send(&self, msg: Control) {
+        for c in &self.controls {
+            let _ = c.send(msg.clone());
+        }
+    }
+
+    fn merged(&self) -> Snapshot {
+        let parts: Vec<Snapshot> =
+            self.snapshots.iter().map(|s| s.lock().map(|g| g.clone()).unwrap_or_default()).collect();
+        Snapshot::merge(&parts)
+    }
+
+    /// Wait for every loop to stop (the caller set the stop flag); the final snapshot.
+    fn join(&mut self) -> Snapshot {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.merged()
+    }
+}
+
 fn interfaces(cfg: &xvs_config::Config) -> Result<Vec<String>, String> {
     if let Some(list) = &cfg.director.interfaces {
         return Ok(list.clone());
@@ -111,7 +147,7 @@ fn load(path: &Path) -> Result<(xvs_config::Config, EngineConfig), String> {
     Ok((cfg, ecfg))
 }
 
-pub fn run(path: &Path) -> ExitCode {
+pub fn run(path: &Path, stats_file: Option<&Path>) -> ExitCode {
     if !host::is_root() {
         eprintln!("xvs run: error: needs root (CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN for bpffs)");
         return ExitCode::from(1);
@@ -126,7 +162,7 @@ pub fn run(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match start(path, cfg, ecfg) {
+    match start(path, cfg, ecfg, stats_file) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xvs run: error: {e}");
@@ -135,7 +171,12 @@ pub fn run(path: &Path) -> ExitCode {
     }
 }
 
-fn start(path: &Path, cfg: xvs_config::Config, mut ecfg: EngineConfig) -> Result<(), String> {
+fn start(
+    path: &Path,
+    cfg: xvs_config::Config,
+    mut ecfg: EngineConfig,
+    stats_file: Option<&Path>,
+) -> Result<(), String> {
     let d = &cfg.director;
     match xvs::bpf::ensure_bpffs() {
         Ok(true) => log(format!("mounted bpffs at {}", xvs::bpf::BPFFS)),
@@ -181,7 +222,23 @@ fn start(path: &Path, cfg: xvs_config::Config, mut ecfg: EngineConfig) -> Result
 
     let mut steering = Steering::load()?;
     steering.sync(&ecfg, &local_addresses())?;
-    let mut ports = Vec::new();
+
+    // Poll cores: the configured ones (default: all), at most as many as the smallest
+    // interface has queues, since each core needs a socket on every interface.
+    let all_cores: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+    let mut cores = d.cores.clone().unwrap_or(all_cores);
+    if cores.is_empty() {
+        cores.push(0);
+    }
+    let min_queues = ifaces.iter().map(|i| rx_queues(i)).min().unwrap_or(1) as usize;
+    if cores.len() > min_queues {
+        log(format!(
+            "{} poll cores asked for but the interfaces have {min_queues} queue(s): using {min_queues}",
+            cores.len()
+        ));
+        cores.truncate(min_queues);
+    }
+    let mut ports: Vec<Vec<XskPort>> = (0..cores.len()).map(|_| Vec::new()).collect();
     for (slot, ifname) in ifaces.iter().enumerate() {
         let got = steering.attach(ifname, slot as u32, mode)?;
         let queues = rx_queues(ifname);
@@ -190,51 +247,51 @@ fn start(path: &Path, cfg: xvs_config::Config, mut ecfg: EngineConfig) -> Result
             xc.bind = BindMode::Auto;
             let port = XskPort::open(&xc).map_err(|e| e.to_string())?;
             steering.set_socket(slot as u32, q, port.fd())?;
+            let k = q as usize % cores.len();
             log(format!(
-                "{ifname} queue {q}: XDP {got} mode, AF_XDP {} mode",
-                if port.zero_copy { "zero-copy" } else { "copy" }
+                "{ifname} queue {q}: XDP {got} mode, AF_XDP {} mode, poll core {}",
+                if port.zero_copy { "zero-copy" } else { "copy" },
+                cores[k]
             ));
-            ports.push(port);
+            ports[k].push(port);
         }
     }
 
     ecfg.neighbors = nexthop::resolve(&ecfg);
-    let engine = Engine::new(ecfg.clone(), 0).map_err(|e| e.to_string())?;
-    let cores = d.cores.clone().unwrap_or_default();
-    if cores.len() > 1 {
-        log(format!(
-            "{} cores configured: this version runs one poll loop (core {}) over every queue",
-            cores.len(),
-            cores[0]
-        ));
-    }
     let stop = Arc::new(AtomicBool::new(false));
-    let snapshot = Arc::new(Mutex::new(Snapshot::default()));
-    let (ctl_tx, ctl_rx) = mpsc::channel::<Control>();
     let origin = Instant::now();
-    let poll_thread = {
+    let shared = SharedCounters::default();
+    let mesh = Mesh::new(cores.len());
+    let mut loops = Loops::default();
+    for (k, (core, ports)) in cores.iter().copied().zip(ports).enumerate() {
+        let engine = Engine::with_shared_counters(ecfg.clone(), 0, shared.clone()).map_err(|e| e.to_string())?;
         let stop = stop.clone();
-        let snapshot = snapshot.clone();
-        let core = cores.first().copied();
-        std::thread::Builder::new()
-            .name("xvs-poll".into())
+        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+        let (ctl_tx, ctl_rx) = mpsc::channel::<Control>();
+        let mut handoff = mesh.endpoint(k);
+        let snap = snapshot.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("xvs-poll-{core}"))
             .spawn(move || {
-                if let Some(c) = core {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-                        log(format!("could not pin the poll loop to core {c}"));
-                    }
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                    log(format!("could not pin a poll loop to core {core}"));
                 }
                 let mut engine = engine;
                 let mut ports = ports;
-                poll::run(&mut engine, &mut ports, poll_mode, &stop, &ctl_rx, &snapshot, origin);
+                poll::run(&mut engine, &mut ports, poll_mode, &stop, &ctl_rx, &snap, origin, &mut handoff);
                 drop(ports);
             })
-            .map_err(|e| format!("starting the poll loop: {e}"))?
-    };
+            .map_err(|e| format!("starting a poll loop: {e}"))?;
+        loops.threads.push(thread);
+        loops.controls.push(ctl_tx);
+        loops.snapshots.push(snapshot);
+    }
     log(format!(
-        "running: {} service(s) on {} interface(s), poll {}",
+        "running: {} service(s) on {} interface(s), {} poll core(s) {:?}, poll {}",
         ecfg.services.len(),
         ifaces.len(),
+        cores.len(),
+        cores,
         if poll_mode == PollMode::Busy { "busy" } else { "adaptive" }
     ));
 
@@ -245,9 +302,10 @@ fn start(path: &Path, cfg: xvs_config::Config, mut ecfg: EngineConfig) -> Result
     }
     let mut last_hops = Instant::now();
     let mut last_log = Instant::now();
+    let mut last_stats = Instant::now();
     while !term.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
-        if poll_thread.is_finished() {
+        if loops.threads.iter().any(|t| t.is_finished()) {
             return Err("the poll loop stopped".into());
         }
         if hup.swap(false, Ordering::Relaxed) {
@@ -264,7 +322,7 @@ fn start(path: &Path, cfg: xvs_config::Config, mut ecfg: EngineConfig) -> Result
                     }
                     // New services' traffic must find the engine ready: apply first, then
                     // steer it up.
-                    let _ = ctl_tx.send(Control::Apply(Box::new(new.clone())));
+                    let _ = loops.send(Control::Apply(Box::new(new.clone())));
                     std::thread::sleep(Duration::from_millis(20));
                     if let Err(e) = steering.sync(&new, &local_addresses()) {
                         log(format!("reload: steering maps: {e}"));
@@ -279,12 +337,21 @@ fn start(path: &Path, cfg: xvs_config::Config, mut ecfg: EngineConfig) -> Result
             let hops = nexthop::resolve(&ecfg);
             if hops != ecfg.neighbors {
                 ecfg.neighbors = hops.clone();
-                let _ = ctl_tx.send(Control::Neighbors(hops));
+                let _ = loops.send(Control::Neighbors(hops));
+            }
+        }
+        if let Some(p) = stats_file.filter(|_| last_stats.elapsed() >= Duration::from_secs(1)) {
+            last_stats = Instant::now();
+            let json = snapshot_json(&loops.merged());
+            let tmp = p.with_extension("tmp");
+            if let Err(e) = std::fs::write(&tmp, json.to_string()).and_then(|()| std::fs::rename(&tmp, p)) {
+                log(format!("--stats-file {}: {e}", p.display()));
             }
         }
         if last_log.elapsed() >= Duration::from_secs(30) {
             last_log = Instant::now();
-            if let Ok(s) = snapshot.lock() {
+            {
+                let s = loops.merged();
                 for e in &s.apply_errors {
                     log(format!("reload failed in the engine: {e}"));
                 }
@@ -301,11 +368,12 @@ fn start(path: &Path, cfg: xvs_config::Config, mut ecfg: EngineConfig) -> Result
     }
     log("stopping");
     stop.store(true, Ordering::Relaxed);
-    let _ = poll_thread.join();
+    let merged_final = loops.join();
     let (redirected, passed, nosock) = steering.counters();
     drop(steering);
     drop(vips);
-    if let Ok(s) = snapshot.lock() {
+    {
+        let s = merged_final;
         log(format!(
             "stopped: rx {} tx {} dropped {}; XDP redirected {redirected}, passed {passed}, no socket {nosock}",
             s.stats.rx,
@@ -314,4 +382,27 @@ fn start(path: &Path, cfg: xvs_config::Config, mut ecfg: EngineConfig) -> Result
         ));
     }
     Ok(())
+}
+
+/// The snapshot as JSON for `--stats-file`.
+fn snapshot_json(s: &Snapshot) -> serde_json::Value {
+    let drops: serde_json::Map<String, serde_json::Value> =
+        s.stats.drops_by_reason().map(|(k, v)| (k.to_string(), v.into())).collect();
+    let reals: Vec<serde_json::Value> = s
+        .reals
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "service": r.service, "real": r.real, "forward": r.forward, "weight": r.weight,
+                "conns": r.counters.conns, "pkts_in": r.counters.pkts_in, "pkts_out": r.counters.pkts_out,
+                "bytes_in": r.counters.bytes_in, "bytes_out": r.counters.bytes_out,
+                "active": r.active, "inactive": r.inactive,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "rx": s.stats.rx, "tx": s.stats.tx, "passed": s.stats.passed, "dropped": s.stats.dropped(),
+        "drops": drops, "conns_created": s.stats.conns_created, "conns_expired": s.stats.conns_expired,
+        "live_connections": s.live_connections, "reals": reals,
+    })
 }

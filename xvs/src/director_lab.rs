@@ -211,6 +211,14 @@ impl DirectorLab {
     /// `GET /bytes/N` with N bytes of a fixed pattern), a UDP echo server, and for DR/TUN
     /// `xvs realserver` with the VIPs (and decap for TUN). `xvs` is the binary to use.
     pub fn start_reals(&mut self, xvs: &Path) {
+        if let Err(e) = self.try_start_reals(xvs) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`start_reals`](Self::start_reals), with an error (and the process's output) instead
+    /// of a panic when a server does not come up.
+    pub fn try_start_reals(&mut self, xvs: &Path) -> Result<(), String> {
         let port = self.real_http_port();
         let udp = if self.mode == LabMode::Nat { 5353 } else { 53 };
         for i in 0..self.reals {
@@ -224,24 +232,36 @@ impl DirectorLab {
                 if self.mode == LabMode::Tun {
                     cmd.extend(["--decap", "e0"]);
                 }
-                let mut p = self.lab.spawn(&ns, &cmd);
-                p.wait_for_stdout("VIPs on lo", Duration::from_secs(10));
+                let p = self.lab.spawn(&ns, &cmd);
                 self.procs.push(p);
+                let p = self.procs.last_mut().expect("just pushed");
+                p.try_wait_for("VIPs on lo", Duration::from_secs(10), false)?;
             }
         }
         for p in self.procs.iter_mut().filter(|p| p.label().contains("python3")) {
-            p.wait_for_stdout("listening", Duration::from_secs(10));
+            p.try_wait_for("listening", Duration::from_secs(10), false)?;
         }
+        Ok(())
     }
 
     /// Start `xvs run -c CONFIG` in the director's namespace and wait until it runs.
     pub fn start_director(&mut self, xvs: &Path, config: &Path) -> usize {
+        self.try_start_director(xvs, config, &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Start `xvs run -c CONFIG EXTRA...` in the director's namespace and wait until it
+    /// runs; returns its index in `procs`, or an error with its output. The process is in
+    /// `procs` either way, so it stops with the lab.
+    pub fn try_start_director(&mut self, xvs: &Path, config: &Path, extra: &[&str]) -> Result<usize, String> {
         let xvs = xvs.display().to_string();
         let cfg = config.display().to_string();
-        let mut p = self.lab.spawn("dir", &[&xvs, "run", "-c", &cfg]);
-        p.wait_for_stderr("running:", Duration::from_secs(20));
+        let mut cmd = vec![xvs.as_str(), "run", "-c", &cfg];
+        cmd.extend_from_slice(extra);
+        let p = self.lab.spawn("dir", &cmd);
         self.procs.push(p);
-        self.procs.len() - 1
+        let i = self.procs.len() - 1;
+        self.procs[i].try_wait_for("running:", Duration::from_secs(20), true)?;
+        Ok(i)
     }
 }
 

@@ -48,6 +48,9 @@ enum Cmd {
         /// xvs TOML config.
         #[arg(short, long)]
         config: PathBuf,
+        /// Write the director's counters as JSON to this file once a second (for `xvs demo`).
+        #[arg(long, hide = true)]
+        stats_file: Option<PathBuf>,
     },
     /// On a real server: attach the IPIP/IPv6-in-IPv6 decapsulation XDP program to an
     /// interface and stay in the foreground; detach on SIGINT/SIGTERM.
@@ -73,7 +76,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Check { config } => cmd_check::run(&config),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
-        Cmd::Run { config } => cmd_run::run(&config),
+        Cmd::Run { config, stats_file } => cmd_run::run(&config, stats_file.as_deref()),
         Cmd::Decap { iface } => cmd_decap::run(&iface),
         Cmd::Realserver { vips, decap } => cmd_realserver::run(&vips, decap.as_deref()),
     }

@@ -34,6 +34,7 @@ static LABS: AtomicUsize = AtomicUsize::new(0);
 pub struct Lab {
     prefix: String,
     namespaces: Vec<String>,
+    own_groups: bool,
 }
 
 impl Lab {
@@ -50,7 +51,15 @@ impl Lab {
         let tag: String =
             test.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(24).collect::<String>();
         let n = LABS.fetch_add(1, Ordering::Relaxed);
-        Lab { prefix: format!("xvs-{tag}-{}-{n}", std::process::id()), namespaces: Vec::new() }
+        Lab { prefix: format!("xvs-{tag}-{}-{n}", std::process::id()), namespaces: Vec::new(), own_groups: false }
+    }
+
+    /// From now on, start every command in its own process group, so a Ctrl-C at the
+    /// terminal reaches only the caller, which then tears the lab down in its own order
+    /// (`xvs demo`). Off by default: an interrupted test run should take its servers along.
+    pub fn own_process_groups(&mut self, on: bool) -> &mut Self {
+        self.own_groups = on;
+        self
     }
 
     /// The full name of the namespace `short`.
@@ -218,6 +227,9 @@ impl Lab {
         assert!(!cmd.is_empty(), "empty command");
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name(ns)]).args(cmd);
+        if self.own_groups {
+            std::os::unix::process::CommandExt::process_group(&mut c, 0);
+        }
         c
     }
 }
@@ -339,25 +351,30 @@ impl Proc {
     }
 
     fn wait_for(&mut self, needle: &str, timeout: Duration, stderr: bool) {
+        if let Err(e) = self.try_wait_for(needle, timeout, stderr) {
+            panic!("{e}");
+        }
+    }
+
+    /// Waits until its stderr (`stderr`) or stdout contains `needle`; an error (with both
+    /// streams) if it exits first or `timeout` passes.
+    pub fn try_wait_for(&mut self, needle: &str, timeout: Duration, stderr: bool) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let has = |p: &Proc| if stderr { p.stderr().contains(needle) } else { p.stdout().contains(needle) };
         loop {
             if has(self) {
-                return;
+                return Ok(());
             }
             if let Some(s) = self.try_status() {
                 std::thread::sleep(Duration::from_millis(50)); // let the readers catch up
                 if has(self) {
-                    return;
+                    return Ok(());
                 }
-                panic!("{} exited ({s}) before printing {needle:?}\n{}", self.label, self.dump());
+                return Err(format!("{} exited ({s}) before printing {needle:?}\n{}", self.label, self.dump()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not print {needle:?} within {timeout:?}\n{}",
-                self.label,
-                self.dump()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!("{} did not print {needle:?} within {timeout:?}\n{}", self.label, self.dump()));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
