@@ -165,7 +165,12 @@ fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfig {
             service(xvs_proto::PROTO_UDP, MASS_PORT, MASS_PORT),
         ],
         neighbors: (0..a.reals)
-            .map(|i| NeighborSpec { ip: IpAddr::V4(real_addr(i)), mac: [2, 0, 0, 0, 2, 11 + i], default: false })
+            .map(|i| NeighborSpec {
+                ip: IpAddr::V4(real_addr(i)),
+                mac: [2, 0, 0, 0, 2, 11 + i],
+                default: false,
+                port: None,
+            })
             .collect(),
         ..EngineConfig::default()
     }

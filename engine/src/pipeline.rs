@@ -397,6 +397,17 @@ fn collect_conns<A: Family>(t: &FamilyTables<A>, core: &Core, max: usize, out: &
     }
 }
 
+impl Core {
+    /// The director's MAC on `port`, or `arrived` (the arriving frame's destination MAC)
+    /// when port MACs are not configured.
+    #[inline]
+    fn src_mac(&self, port: u16, arrived: [u8; 6]) -> [u8; 6] {
+        // Without configured port MACs (replay, tests) the arriving frame's destination
+        // is the best knowledge of our own address.
+        self.cfg.port_macs.get(port as usize).copied().unwrap_or(arrived)
+    }
+}
+
 /// A frame being handled: its buffer, position and classification.
 struct Pkt<'a> {
     buf: &'a mut [u8],
@@ -910,19 +921,22 @@ fn transmit<A: Family>(core: &mut Core, pkt: &mut Pkt, c: &Conn<A>, reply: bool)
         if let Err(e) = proto::nat_reply(pkt.frame(), &p, c.vip.to_ip(), c.vport) {
             return Verdict::Drop(rewrite_drop(e));
         }
-        proto::set_macs(pkt.frame(), c.client_mac, own);
+        let out = c.in_port as u16;
+        let src = core.src_mac(out, own);
+        proto::set_macs(pkt.frame(), c.client_mac, src);
         let r = &mut core.services.reals[c.real as usize];
         r.stats.pkts_out += 1;
         r.stats.bytes_out += bytes;
         let s = &mut core.services.services[c.service as usize].stats;
         s.pkts_out += 1;
         s.bytes_out += bytes;
-        return Verdict::Tx { port: c.in_port as u16 };
+        return Verdict::Tx { port: out };
     }
 
     let Some(mac) = r.mac else {
         return Verdict::Drop(DropReason::NeighborMiss);
     };
+    let egress = r.egress;
     let fwd = flag_fwd(c.flags);
     let overhead = match (fwd, p.is_v6()) {
         (Forward::Tun, false) => 20u32,
@@ -960,14 +974,16 @@ fn transmit<A: Family>(core: &mut Core, pkt: &mut Pkt, c: &Conn<A>, reply: bool)
     if let Err(e) = res {
         return Verdict::Drop(rewrite_drop(e));
     }
-    proto::set_macs(pkt.frame(), mac, own);
+    let out = egress.unwrap_or(pkt.in_port);
+    let src = core.src_mac(out, own);
+    proto::set_macs(pkt.frame(), mac, src);
     let r = &mut core.services.reals[c.real as usize];
     r.stats.pkts_in += 1;
     r.stats.bytes_in += bytes;
     let s = &mut core.services.services[c.service as usize].stats;
     s.pkts_in += 1;
     s.bytes_in += bytes;
-    Verdict::Tx { port: pkt.in_port }
+    Verdict::Tx { port: out }
 }
 
 /// An ICMP error whose quoted header may belong to a connection: forward it to the side
@@ -1021,14 +1037,16 @@ fn icmp_error<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, pkt: &mut Pkt
         if let Err(e) = res {
             return Verdict::Drop(rewrite_drop(e));
         }
-        proto::set_macs(pkt.frame(), mac, own);
+        let out = core.services.reals[c.real as usize].egress.unwrap_or(pkt.in_port);
+        let src = core.src_mac(out, own);
+        proto::set_macs(pkt.frame(), mac, src);
         let r = &mut core.services.reals[c.real as usize];
         r.stats.pkts_in += 1;
         r.stats.bytes_in += bytes;
         let s = &mut core.services.services[c.service as usize].stats;
         s.pkts_in += 1;
         s.bytes_in += bytes;
-        Verdict::Tx { port: pkt.in_port }
+        Verdict::Tx { port: out }
     } else {
         // From the real's side (or a router past it), about a packet toward the real.
         if p.ttl <= 1 {
@@ -1038,13 +1056,15 @@ fn icmp_error<A: Family>(t: &mut FamilyTables<A>, core: &mut Core, pkt: &mut Pkt
         if let Err(e) = proto::nat_icmp(pkt.frame(), &p, Some(vip), None, None, Some((vip, c.vport)), true) {
             return Verdict::Drop(rewrite_drop(e));
         }
-        proto::set_macs(pkt.frame(), c.client_mac, own);
+        let out = c.in_port as u16;
+        let src = core.src_mac(out, own);
+        proto::set_macs(pkt.frame(), c.client_mac, src);
         let r = &mut core.services.reals[c.real as usize];
         r.stats.pkts_out += 1;
         r.stats.bytes_out += bytes;
         let s = &mut core.services.services[c.service as usize].stats;
         s.pkts_out += 1;
         s.bytes_out += bytes;
-        Verdict::Tx { port: c.in_port as u16 }
+        Verdict::Tx { port: out }
     }
 }

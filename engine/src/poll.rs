@@ -125,11 +125,11 @@ pub fn run(
     let mut apply_errors = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let mut got = 0;
-        for port in ports.iter_mut() {
-            let n = match port.recv(&mut batch, BATCH) {
+        for pi in 0..ports.len() {
+            let n = match ports[pi].recv(&mut batch, BATCH) {
                 Ok(n) => n,
                 Err(e) => {
-                    eprintln!("xvs: receive on {} queue {}: {e}", port.ifname(), port.queue());
+                    eprintln!("xvs: receive on {} queue {}: {e}", ports[pi].ifname(), ports[pi].queue());
                     0
                 }
             };
@@ -155,8 +155,12 @@ pub fn run(
                 verdicts[mine..n].fill(Verdict::Pass);
             }
             engine.process(&mut batch[..mine], now, &mut verdicts[..mine]);
-            if let Err(e) = port.send(&mut batch, &verdicts[..n]) {
-                eprintln!("xvs: transmit on {} queue {}: {e}", port.ifname(), port.queue());
+            // Frames for another interface leave by copy on this core's socket there; the
+            // rest go back out in place.
+            let here = ports[pi].port_no();
+            send_elsewhere(ports, &mut batch[..n], &mut verdicts[..n], Some(here));
+            if let Err(e) = ports[pi].send(&mut batch, &verdicts[..n]) {
+                eprintln!("xvs: transmit on {} queue {}: {e}", ports[pi].ifname(), ports[pi].queue());
             }
         }
         if handoff.n > 1 {
@@ -165,24 +169,8 @@ pub fn run(
                 got += n;
                 let now = clock_origin.elapsed().as_nanos() as u64;
                 engine.process(&mut handed[..], now, &mut verdicts[..n]);
-                // Each handed frame leaves on this core's socket of its interface.
-                for port in ports.iter_mut() {
-                    let slot = port.port_no();
-                    let mut these: [Verdict; BATCH] = [Verdict::Pass; BATCH];
-                    for (i, f) in handed.iter().enumerate() {
-                        if f.port == slot {
-                            these[i] = verdicts[i];
-                        }
-                    }
-                    if let Err(e) = port.send_copies(&mut handed[..], &these[..n]) {
-                        eprintln!("xvs: transmit on {} queue {}: {e}", port.ifname(), port.queue());
-                    }
-                    for (i, f) in handed.iter().enumerate() {
-                        if f.port == slot {
-                            verdicts[i] = Verdict::Pass;
-                        }
-                    }
-                }
+                // Handed frames live in another core's buffers: all leave by copy.
+                send_elsewhere(ports, &mut handed[..], &mut verdicts[..n], None);
                 handoff.recycle(&mut handed);
             }
         }
@@ -262,6 +250,53 @@ impl Snapshot {
             out.handoff_full += p.handoff_full;
         }
         out
+    }
+}
+
+/// Transmit by copy every frame whose verdict names a port other than `except`, on this
+/// core's first socket of that port; those verdicts become `Pass` (the frame itself is
+/// recycled by its owner). A frame for a port this core has no socket on is dropped.
+fn send_elsewhere<F: PacketBuf>(
+    ports: &mut [XskPort],
+    frames: &mut [F],
+    verdicts: &mut [Verdict],
+    except: Option<u16>,
+) {
+    if !verdicts.iter().any(|v| matches!(v, Verdict::Tx { port } if Some(*port) != except)) {
+        return;
+    }
+    let mut these = [Verdict::Pass; BATCH];
+    for port in ports.iter_mut() {
+        let slot = port.port_no();
+        if Some(slot) == except {
+            continue;
+        }
+        let mut any = false;
+        for (t, v) in these.iter_mut().zip(verdicts.iter()) {
+            *t = if *v == (Verdict::Tx { port: slot }) {
+                any = true;
+                *v
+            } else {
+                Verdict::Pass
+            };
+        }
+        if !any {
+            continue;
+        }
+        if let Err(e) = port.send_copies(frames, &these[..verdicts.len()]) {
+            eprintln!("xvs: transmit on {} queue {}: {e}", port.ifname(), port.queue());
+        }
+        for v in verdicts.iter_mut() {
+            if *v == (Verdict::Tx { port: slot }) {
+                *v = Verdict::Pass;
+            }
+        }
+    }
+    // Whatever is left for another port has no socket on this core.
+    for v in verdicts.iter_mut() {
+        if matches!(v, Verdict::Tx { port } if Some(*port) != except) {
+            *v = Verdict::Pass;
+        }
     }
 }
 

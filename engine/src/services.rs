@@ -37,6 +37,8 @@ pub struct RealSlot {
     pub stats: Counters,
     /// Next-hop MAC toward this real (its own, or the default gateway's).
     pub mac: Option<Mac>,
+    /// The port toward this real (`None`: the port the packet arrived on).
+    pub egress: Option<u16>,
     /// False once removed by a reload.
     pub available: bool,
     pub service: u16,
@@ -97,13 +99,12 @@ impl SharedCounters {
     }
 }
 
-/// The MAC for `ip`: its own entry, else the default gateway's of its family.
-pub fn next_hop_mac(neighbors: &[NeighborSpec], ip: IpAddr) -> Option<Mac> {
+/// The next hop for `ip`: its own entry, else the default gateway's of its family.
+pub fn next_hop(neighbors: &[NeighborSpec], ip: IpAddr) -> Option<&NeighborSpec> {
     neighbors
         .iter()
         .find(|n| n.ip == ip)
         .or_else(|| neighbors.iter().find(|n| n.default && n.ip.is_ipv4() == ip.is_ipv4()))
-        .map(|n| n.mac)
 }
 
 fn host_len(ip: IpAddr) -> u8 {
@@ -185,7 +186,7 @@ impl ServiceTable {
             }
         }
 
-        let neighbor = |ip: IpAddr| next_hop_mac(&cfg.neighbors, ip);
+        let neighbor = |ip: IpAddr| next_hop(&cfg.neighbors, ip).copied();
 
         for svc in &mut self.services {
             svc.live = false;
@@ -256,11 +257,15 @@ impl ServiceTable {
     /// New next hops (from the kernel's neighbour table): only the reals' MACs change.
     pub fn set_neighbors(&mut self, neighbors: &[NeighborSpec]) {
         for r in &mut self.reals {
-            r.mac = next_hop_mac(neighbors, r.addr);
+            let hop = next_hop(neighbors, r.addr);
+            r.mac = hop.map(|n| n.mac);
+            r.egress = hop.and_then(|n| n.port);
         }
     }
 
-    fn upsert_real(&mut self, service: u16, r: &RealSpec, is_sorry: bool, mac: Option<Mac>) -> u32 {
+    fn upsert_real(&mut self, service: u16, r: &RealSpec, is_sorry: bool, hop: Option<NeighborSpec>) -> u32 {
+        let mac = hop.map(|n| n.mac);
+        let egress = hop.and_then(|n| n.port);
         let found = self
             .reals
             .iter()
@@ -278,6 +283,7 @@ impl ServiceTable {
                     counters: self.shared.get((self.services[service as usize].key, r.addr, r.port, is_sorry)),
                     stats: Counters::default(),
                     mac,
+                    egress,
                     available: true,
                     service,
                     is_sorry,
@@ -291,6 +297,7 @@ impl ServiceTable {
         slot.upper_threshold = r.upper_threshold;
         slot.lower_threshold = r.lower_threshold;
         slot.mac = mac;
+        slot.egress = egress;
         slot.available = true;
         id as u32
     }

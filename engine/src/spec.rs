@@ -65,6 +65,9 @@ pub struct NeighborSpec {
     pub ip: IpAddr,
     pub mac: Mac,
     pub default: bool,
+    /// The port (interface) packets toward `ip` leave on; `None`: the port the packet
+    /// arrived on (a one-armed director, or replay).
+    pub port: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +86,10 @@ pub struct EngineConfig {
     pub expiry_budget: u32,
     pub services: Vec<ServiceSpec>,
     pub neighbors: Vec<NeighborSpec>,
+    /// The director's own MAC on each port (index = port number). Where a port's MAC is
+    /// not known, frames leaving on the port they arrived on take the arriving frame's
+    /// destination MAC as their source.
+    pub port_macs: Vec<Mac>,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +105,7 @@ impl Default for EngineConfig {
             expiry_budget: 64,
             services: Vec::new(),
             neighbors: Vec::new(),
+            port_macs: Vec::new(),
         }
     }
 }

@@ -46,10 +46,11 @@ fn engine() -> Engine {
             service("2001:db8:1::100", 80, 6, "mh", Forward::Nat, &["2001:db8:2::11"], 0),
             service("2001:db8:1::100", 53, 17, "rr", Forward::Tun, &["2001:db8:2::11"], 0),
         ],
-        neighbors: vec![NeighborSpec { ip: "0.0.0.0".parse().unwrap(), mac: [2, 0, 0, 0, 2, 1], default: true }, NeighborSpec {
+        neighbors: vec![NeighborSpec { ip: "0.0.0.0".parse().unwrap(), mac: [2, 0, 0, 0, 2, 1], default: true, port: None }, NeighborSpec {
             ip: "::".parse().unwrap(),
             mac: [2, 0, 0, 0, 6, 1],
             default: true,
+            port: None,
         }],
         ..EngineConfig::default()
     };

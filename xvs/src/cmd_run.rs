@@ -129,6 +129,20 @@ fn interfaces(cfg: &xvs_config::Config) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+fn interface_mac(ifname: &str) -> Result<[u8; 6], String> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))
+        .map_err(|e| format!("interface {ifname}: {e}"))?;
+    let mut mac = [0u8; 6];
+    let mut parts = text.trim().split(':');
+    for b in &mut mac {
+        *b = parts
+            .next()
+            .and_then(|p| u8::from_str_radix(p, 16).ok())
+            .ok_or_else(|| format!("interface {ifname}: bad MAC {text:?}"))?;
+    }
+    Ok(mac)
+}
+
 fn rx_queues(ifname: &str) -> u32 {
     std::fs::read_dir(format!("/sys/class/net/{ifname}/queues"))
         .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
@@ -220,6 +234,9 @@ fn start(
         }
     }
 
+    // Our own MAC on each port: the source of frames leaving there.
+    ecfg.port_macs = ifaces.iter().map(|i| interface_mac(i)).collect::<Result<_, _>>()?;
+
     let mut steering = Steering::load()?;
     steering.sync(&ecfg, &local_addresses())?;
 
@@ -257,7 +274,7 @@ fn start(
         }
     }
 
-    ecfg.neighbors = nexthop::resolve(&ecfg);
+    ecfg.neighbors = nexthop::resolve(&ecfg, &ifaces);
     let stop = Arc::new(AtomicBool::new(false));
     let origin = Instant::now();
     let shared = SharedCounters::default();
@@ -314,7 +331,8 @@ fn start(
                 Ok((_, mut new)) => {
                     new.address4 = new.address4.or(ecfg.address4);
                     new.address6 = new.address6.or(ecfg.address6);
-                    new.neighbors = nexthop::resolve(&new);
+                    new.port_macs = ecfg.port_macs.clone();
+                    new.neighbors = nexthop::resolve(&new, &ifaces);
                     if let Some(g) = vips.as_mut() {
                         if let Err(e) = g.sync(&new) {
                             log(format!("reload: {e}"));
@@ -334,7 +352,7 @@ fn start(
         }
         if last_hops.elapsed() >= Duration::from_secs(1) {
             last_hops = Instant::now();
-            let hops = nexthop::resolve(&ecfg);
+            let hops = nexthop::resolve(&ecfg, &ifaces);
             if hops != ecfg.neighbors {
                 ecfg.neighbors = hops.clone();
                 let _ = loops.send(Control::Neighbors(hops));

@@ -208,7 +208,8 @@ impl DirectorLab {
     }
 
     /// Start, on every real: an HTTP server answering `GET /` with "real N\n" (and
-    /// `GET /bytes/N` with N bytes of a fixed pattern), a UDP echo server, and for DR/TUN
+    /// `GET /bytes/N` with N bytes of a fixed pattern), a UDP echo server (replying from
+    /// the address it was asked on: the VIP for DR/TUN), and for DR/TUN
     /// `xvs realserver` with the VIPs (and decap for TUN). `xvs` is the binary to use.
     pub fn start_reals(&mut self, xvs: &Path) {
         if let Err(e) = self.try_start_reals(xvs) {
@@ -276,7 +277,7 @@ impl Drop for DirectorLab {
 
 /// The Python program each real server runs: HTTP on `http_port` naming the real, and UDP
 /// echo on `udp_port` (prefixing the real's name), on every address.
-fn real_server_script(i: usize, http_port: u16, udp_port: u16) -> String {
+pub fn real_server_script(i: usize, http_port: u16, udp_port: u16) -> String {
     format!(
         r#"
 import http.server, socketserver, socket, threading
@@ -305,14 +306,28 @@ class S6(S):
     def server_bind(self):
         self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         super().server_bind()
+# Replies leave from the address the request was sent to (the VIP, for DR and TUN), as
+# any UDP server bound to a wildcard address must: IP_PKTINFO / IPV6_PKTINFO.
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 def udp(fam, addr):
     s = socket.socket(fam, socket.SOCK_DGRAM)
     if fam == socket.AF_INET6:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     s.bind((addr, {udp_port}))
     while True:
-        data, peer = s.recvfrom(65535)
-        s.sendto(NAME.encode() + b": " + data, peer)
+        data, anc, _, peer = s.recvmsg(65535, 256)
+        out = []
+        for level, kind, info in anc:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                # struct in_pktinfo {{ ifindex, spec_dst, addr }}: source = the packet's destination
+                out = [(level, kind, bytes(4) + info[8:12] + bytes(4))]
+            elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
+                # struct in6_pktinfo {{ addr, ifindex }}
+                out = [(level, kind, info[:16] + bytes(4))]
+        s.sendmsg([NAME.encode() + b": " + data], out, 0, peer)
 for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
     threading.Thread(target=udp, args=(fam, addr), daemon=True).start()
 s6 = S6(("::", {http_port}), H)

@@ -74,7 +74,11 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         address4: d.address,
         address6: d.address6,
         services,
-        neighbors: cfg.neighbors.iter().map(|n| NeighborSpec { ip: n.ip, mac: n.mac, default: n.default }).collect(),
+        neighbors: cfg
+            .neighbors
+            .iter()
+            .map(|n| NeighborSpec { ip: n.ip, mac: n.mac, default: n.default, port: None })
+            .collect(),
         ..EngineConfig::default()
     }
 }

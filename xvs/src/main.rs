@@ -5,6 +5,7 @@
 
 mod cmd_check;
 mod cmd_decap;
+mod cmd_demo;
 mod cmd_realserver;
 mod cmd_replay;
 mod cmd_run;
@@ -31,6 +32,21 @@ enum Cmd {
         /// xvs TOML config.
         #[arg(short, long)]
         config: PathBuf,
+    },
+    /// The embedded default: build a throwaway lab of network namespaces (client,
+    /// director, three reals), run the director on it, drive HTTP and UDP traffic, show
+    /// per-real shares and rates live, and tear it all down (also on Ctrl-C).
+    Demo {
+        /// Forwarding mode: nat, dr or tun.
+        #[arg(long, default_value = "nat")]
+        mode: String,
+        /// Scheduler (rr wrr lc wlc fo ovf lblc lblcr dh sh mh sed nq twos); the reals
+        /// have weights 1:2:3.
+        #[arg(long, default_value = "wrr")]
+        scheduler: String,
+        /// How long to drive traffic.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
     /// Run the pipeline over a capture (capture timestamps are the clock) and write
     /// every frame the director would transmit.
@@ -75,6 +91,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Check { config } => cmd_check::run(&config),
+        Cmd::Demo { mode, scheduler, seconds } => cmd_demo::run(&mode, &scheduler, seconds),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
         Cmd::Run { config, stats_file } => cmd_run::run(&config, stats_file.as_deref()),
         Cmd::Decap { iface } => cmd_decap::run(&iface),

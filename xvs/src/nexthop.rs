@@ -53,13 +53,15 @@ fn neighbours() -> HashMap<IpAddr, [u8; 6]> {
     out
 }
 
-/// The next-hop address toward `ip` (a gateway, or `ip` itself when on-link).
-fn next_hop(ip: IpAddr) -> Option<IpAddr> {
+/// The next-hop address toward `ip` (a gateway, or `ip` itself when on-link) and the
+/// interface the route leaves on.
+fn next_hop(ip: IpAddr) -> Option<(IpAddr, Option<String>)> {
     let serde_json::Value::Array(routes) = ip_json(&["route", "get", &ip.to_string()])? else { return None };
     let r = routes.first()?;
+    let dev = r["dev"].as_str().map(str::to_string);
     match r["gateway"].as_str() {
-        Some(gw) => gw.parse().ok(),
-        None => Some(ip),
+        Some(gw) => Some((gw.parse().ok()?, dev)),
+        None => Some((ip, dev)),
     }
 }
 
@@ -71,8 +73,9 @@ fn trigger_resolution(ip: IpAddr) {
 }
 
 /// Next hops for every real of `cfg`: the config's `[[neighbor]]` entries first, then the
-/// kernel's. Unresolved next hops get a resolution triggered.
-pub fn resolve(cfg: &EngineConfig) -> Vec<NeighborSpec> {
+/// kernel's, with the port (index in `ifaces`) the route leaves on. Unresolved next hops
+/// get a resolution triggered.
+pub fn resolve(cfg: &EngineConfig, ifaces: &[String]) -> Vec<NeighborSpec> {
     let mut out: Vec<NeighborSpec> = cfg.neighbors.clone();
     let table = neighbours();
     let mut seen = std::collections::HashSet::new();
@@ -81,9 +84,10 @@ pub fn resolve(cfg: &EngineConfig) -> Vec<NeighborSpec> {
             if !seen.insert(r.addr) || out.iter().any(|n| n.ip == r.addr) {
                 continue;
             }
-            let Some(hop) = next_hop(r.addr) else { continue };
+            let Some((hop, dev)) = next_hop(r.addr) else { continue };
+            let port = dev.and_then(|d| ifaces.iter().position(|i| *i == d)).map(|p| p as u16);
             match table.get(&hop) {
-                Some(mac) => out.push(NeighborSpec { ip: r.addr, mac: *mac, default: false }),
+                Some(mac) => out.push(NeighborSpec { ip: r.addr, mac: *mac, default: false, port }),
                 None => trigger_resolution(hop),
             }
         }

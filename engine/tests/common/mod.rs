@@ -105,7 +105,7 @@ pub fn config(services: Vec<ServiceSpec>) -> EngineConfig {
     for s in &services {
         for r in s.reals.iter().chain(s.sorry_server.iter()) {
             if !neighbors.iter().any(|n| n.ip == r.addr) {
-                neighbors.push(NeighborSpec { ip: r.addr, mac: mac_for(r.addr), default: false });
+                neighbors.push(NeighborSpec { ip: r.addr, mac: mac_for(r.addr), default: false, port: None });
             }
         }
     }
