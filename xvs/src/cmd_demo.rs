@@ -1,0 +1,719 @@
+//! `xvs demo [--mode nat|dr|tun] [--scheduler S] [--seconds N]`: the embedded default.
+//!
+//! Builds a throwaway [`DirectorLab`] (client `cl`, one-armed director `dir`, three reals
+//! running a small python3 HTTP + UDP echo service), starts `xvs run` on it (this very
+//! binary, adaptive polling, weights 1:2:3), drives HTTP/1.1 and UDP traffic from the
+//! client to both VIPs (IPv4 and IPv6) for N seconds, shows a live table once a second
+//! (rates, errors, per-real shares as the client saw them, the director's own counters),
+//! prints a summary and tears the lab down.
+//!
+//! Invariants:
+//! - Everything the demo creates belongs to one `DirectorLab`: namespaces
+//!   `xvs-demo-<pid>-<n>-*`, their processes, a scratch directory. It goes on every exit
+//!   path: success, failure, SIGINT/SIGTERM (flags checked between set-up steps and every
+//!   100 ms while running) and panic (the lab's `Drop`).
+//! - The lab's processes run in their own process groups, so a Ctrl-C at the terminal
+//!   reaches only the demo, which stops in order: client traffic, then the director
+//!   (SIGTERM: it detaches XDP and prints its `stopped:` line), then the reals, then the
+//!   namespaces.
+//! - The client's view is the ground truth for shares: a response counts for the real its
+//!   body names ("real N"); both requests of a keep-alive connection must name the same
+//!   real (else it counts as a pinning error). The director's numbers come from the JSON
+//!   its hidden `--stats-file` writes once a second.
+//! - Exit status: 0 after a complete run, 130 after SIGINT/SIGTERM (with full teardown), 1
+//!   when something failed (not root, a tool missing, the lab or director did not come up,
+//!   the director died, no HTTP request or no UDP query succeeded, or more than 10% of
+//!   attempts failed), 2 for
+//!   a bad argument.
+
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use xvs::director_lab::{real_addrs, DirectorLab, LabMode, VIP4, VIP6};
+use xvs::host;
+use xvs::netns::Proc;
+
+const REALS: usize = 3;
+const WEIGHTS: [u32; REALS] = [1, 2, 3];
+const SCHEDULERS: [&str; 14] =
+    ["rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "twos"];
+/// Client threads opening HTTP connections (alternating IPv4 and IPv6 VIPs).
+const TCP_WORKERS: usize = 4;
+/// Requests per TCP connection: keep-alive, then `Connection: close` on the last.
+const REQS_PER_CONN: u64 = 2;
+/// UDP queries per second (one new socket, so one new director connection, each).
+const UDP_RATE: u64 = 40;
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+const BAR: usize = 30;
+
+/// What the client saw; shared by the traffic threads and the display.
+#[derive(Default)]
+struct Tally {
+    tcp: [AtomicU64; REALS],
+    udp: [AtomicU64; REALS],
+    requests: AtomicU64,
+    conns: AtomicU64,
+    v4: AtomicU64,
+    v6: AtomicU64,
+    udp_ok: AtomicU64,
+    errors: AtomicU64,
+    split: AtomicU64,
+    last_error: Mutex<String>,
+}
+
+impl Tally {
+    fn error(&self, e: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut l) = self.last_error.lock() {
+            *l = e;
+        }
+    }
+
+    fn get(a: &AtomicU64) -> u64 {
+        a.load(Ordering::Relaxed)
+    }
+}
+
+/// Why the demo ended early.
+enum Stop {
+    Interrupted,
+    Failed(String),
+}
+
+fn say(msg: impl AsRef<str>) {
+    println!("xvs demo: {}", msg.as_ref());
+}
+
+pub fn run(mode: &str, scheduler: &str, seconds: u64) -> ExitCode {
+    let Some(mode) = LabMode::parse(mode) else {
+        eprintln!("xvs demo: error: --mode must be nat, dr or tun (got {mode:?})");
+        return ExitCode::from(2);
+    };
+    if !SCHEDULERS.contains(&scheduler) {
+        eprintln!("xvs demo: error: unknown scheduler {scheduler:?}; one of: {}", SCHEDULERS.join(" "));
+        return ExitCode::from(2);
+    }
+    if seconds == 0 {
+        eprintln!("xvs demo: error: --seconds must be at least 1");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = preflight() {
+        eprintln!("xvs demo: error: {e}");
+        return ExitCode::from(1);
+    }
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&term)) {
+            eprintln!("xvs demo: error: installing a signal handler: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    match demo(mode, scheduler, seconds, &term) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop::Interrupted) => {
+            say("interrupted; the lab is torn down");
+            ExitCode::from(130)
+        }
+        Err(Stop::Failed(e)) => {
+            eprintln!("xvs demo: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Root, iproute2, ethtool and python3, checked before anything is changed.
+fn preflight() -> Result<(), String> {
+    if !host::is_root() {
+        return Err("needs root (it creates network namespaces and veths and loads XDP programs); \
+                    run it with sudo"
+            .into());
+    }
+    for (cmd, arg, why) in [
+        ("ip", "-V", "iproute2 (`ip`), to build the namespaces"),
+        ("ethtool", "--version", "ethtool, to turn veth checksum offload off"),
+        ("python3", "--version", "python3, which runs the real servers' HTTP service"),
+    ] {
+        let ok = Command::new(cmd)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            return Err(format!("`{cmd}` not found: the demo needs {why}; scripts/setup.sh installs it"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f`, turning a panic (the lab's way to fail) into an error, without the panic
+/// message being printed by the default hook.
+fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(AssertUnwindSafe(f));
+    std::panic::set_hook(prev);
+    r.map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into())
+    })
+}
+
+fn check(term: &AtomicBool) -> Result<(), Stop> {
+    if term.load(Ordering::Relaxed) {
+        Err(Stop::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+fn expected_shares(scheduler: &str) -> Option<[f64; REALS]> {
+    let total: u32 = WEIGHTS.iter().sum();
+    match scheduler {
+        "rr" | "lc" => Some([1.0 / REALS as f64; REALS]),
+        "wrr" | "wlc" | "sed" | "nq" | "twos" => Some(WEIGHTS.map(|w| w as f64 / total as f64)),
+        "fo" => Some([0.0, 0.0, 1.0]),
+        _ => None,
+    }
+}
+
+fn scheduler_note(scheduler: &str) -> Option<&'static str> {
+    match scheduler {
+        "sh" | "mh" => Some("hashes the client address and port here (-b sh-port/mh-port): one client, many ports"),
+        "dh" | "lblc" | "lblcr" => Some("hashes the destination: with one VIP, one real takes every connection"),
+        "ovf" => Some("sends to the highest-weight real until its active connections exceed its weight"),
+        "fo" => Some("failover: the highest-weight available real takes everything"),
+        _ => None,
+    }
+}
+
+fn demo(mode: LabMode, scheduler: &str, seconds: u64, term: &Arc<AtomicBool>) -> Result<(), Stop> {
+    let xvs = std::env::current_exe().map_err(|e| Stop::Failed(format!("locating the xvs binary: {e}")))?;
+    say(format!(
+        "building a lab of network namespaces: client, director, {REALS} reals ({} mode)",
+        mode.name().to_uppercase()
+    ));
+    let mut lab = quietly(|| DirectorLab::new("demo", mode, REALS, 1))
+        .map_err(|e| Stop::Failed(format!("building the lab: {e}")))?;
+    lab.lab.own_process_groups(true);
+    check(term)?;
+    say(format!(
+        "starting the real servers (python3 HTTP on :{}{})",
+        lab.real_http_port(),
+        match mode {
+            LabMode::Nat => "",
+            LabMode::Dr => ", `xvs realserver` with the VIPs on lo",
+            LabMode::Tun => ", `xvs realserver` with the VIPs on lo and decap on e0",
+        }
+    ));
+    quietly(|| lab.try_start_reals(&xvs))
+        .and_then(|r| r)
+        .map_err(|e| Stop::Failed(format!("starting the real servers: {e}")))?;
+    check(term)?;
+    // Talk to every real from the director once, so the kernel has their MACs before
+    // the director asks for them: the first connections need no ARP/ND retry.
+    warm_neighbours(&lab).map_err(Stop::Failed)?;
+    check(term)?;
+
+    let mut extra = String::new();
+    if scheduler == "sh" || scheduler == "mh" {
+        extra = format!("scheduler_flags = [\"{scheduler}-port\"]\n");
+    }
+    let cfg_text = lab.config(scheduler, Some(&WEIGHTS), &extra);
+    let cfg = lab.write_config(&cfg_text);
+    let stats_path = lab.dir().join("stats.json");
+    let stats_arg = stats_path.display().to_string();
+    say(format!("starting the director: {} run -c {}", xvs.display(), cfg.display()));
+    let director = quietly(|| lab.try_start_director(&xvs, &cfg, &["--stats-file", &stats_arg]))
+        .and_then(|r| r)
+        .map_err(|e| Stop::Failed(format!("starting the director: {e}")))?;
+    check(term)?;
+
+    let tally = Tally::default();
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let outcome = std::thread::scope(|s| {
+        for k in 0..TCP_WORKERS {
+            let (lab, tally, stop) = (&lab.lab, &tally, &stop);
+            s.spawn(move || lab.in_ns("cl", || tcp_worker(k, tally, stop)));
+        }
+        {
+            let (lab, tally, stop) = (&lab.lab, &tally, &stop);
+            s.spawn(move || lab.in_ns("cl", || udp_worker(tally, stop)));
+        }
+        let mode = lab.mode;
+        let r = watch(&mut lab.procs[director], mode, scheduler, seconds, started, &tally, term, &stats_path);
+        stop.store(true, Ordering::Relaxed);
+        r
+    });
+    let elapsed = started.elapsed();
+    let final_stats = read_stats(&stats_path);
+    say("stopping the director (SIGTERM: it detaches XDP and reports)");
+    let status = lab.procs[director].terminate(Duration::from_secs(10));
+    let log = lab.procs[director].stderr();
+    let stopped = log.lines().find(|l| l.contains("stopped:")).map(str::to_string);
+    let namespaces = lab.lab.name("*");
+    drop(lab);
+    let left = leftover_namespaces(&namespaces);
+    if !matches!(outcome, Err(Stop::Failed(_))) {
+        summary(mode, scheduler, elapsed, &tally, final_stats.as_ref(), stopped.as_deref());
+    }
+    if left.is_empty() {
+        say(format!("lab removed: namespaces {namespaces} deleted, processes stopped"));
+    } else {
+        say(format!("warning: namespaces left behind: {}", left.join(" ")));
+    }
+    outcome?;
+    if !status.success() || stopped.is_none() {
+        return Err(Stop::Failed(format!("the director did not stop cleanly ({status}):\n{log}")));
+    }
+    let (requests, errors) = (Tally::get(&tally.requests), Tally::get(&tally.errors));
+    let attempts = Tally::get(&tally.conns) + Tally::get(&tally.udp_ok) + errors;
+    let last_error = || tally.last_error.lock().map(|l| l.clone()).unwrap_or_default();
+    if requests == 0 {
+        return Err(Stop::Failed(format!("no HTTP request succeeded; last error: {}", last_error())));
+    }
+    if Tally::get(&tally.udp_ok) == 0 {
+        return Err(Stop::Failed(format!("no UDP query was answered; last error: {}", last_error())));
+    }
+    if errors * 10 > attempts {
+        return Err(Stop::Failed(format!("{errors} of {attempts} attempts failed")));
+    }
+    Ok(())
+}
+
+/// A TCP connection from the director's namespace to every real's HTTP port, IPv4 and
+/// IPv6: the kernel resolves (and keeps) their MACs.
+fn warm_neighbours(lab: &DirectorLab) -> Result<(), String> {
+    let port = lab.real_http_port();
+    lab.lab.in_ns("dir", || {
+        for i in 0..REALS {
+            let (v4, v6) = real_addrs(i);
+            for ip in [IpAddr::V4(v4), IpAddr::V6(v6)] {
+                let addr = SocketAddr::new(ip, port);
+                TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+                    .map_err(|e| format!("the director cannot reach real {i} at {addr}: {e}"))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The client's HTTP load: new connections, alternating between the IPv4 and IPv6 VIPs.
+fn tcp_worker(k: usize, tally: &Tally, stop: &AtomicBool) {
+    let mut n = k;
+    while !stop.load(Ordering::Relaxed) {
+        let v6 = n % 2 == 1;
+        n += 1;
+        let vip = if v6 { SocketAddr::new(VIP6.into(), 80) } else { SocketAddr::new(VIP4.into(), 80) };
+        match http_connection(vip, tally) {
+            Ok(real) => {
+                tally.conns.fetch_add(1, Ordering::Relaxed);
+                tally.tcp[real].fetch_add(1, Ordering::Relaxed);
+                if v6 { &tally.v6 } else { &tally.v4 }.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if stop.load(Ordering::Relaxed) {
+                    break; // cut short by the end of the run, not a failure
+                }
+                tally.error(format!("{vip}: {e}"));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// One connection carrying `REQS_PER_CONN` requests; returns the real that served it.
+fn http_connection(vip: SocketAddr, tally: &Tally) -> Result<usize, String> {
+    let stream = TcpStream::connect_timeout(&vip, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(stream);
+    let mut served_by = None;
+    for i in 0..REQS_PER_CONN {
+        let close = if i + 1 == REQS_PER_CONN { "close" } else { "keep-alive" };
+        write!(r.get_mut(), "GET / HTTP/1.1\r\nHost: {vip}\r\nConnection: {close}\r\n\r\n")
+            .map_err(|e| format!("send: {e}"))?;
+        let body = read_response(&mut r)?;
+        let real = parse_real(&body).ok_or_else(|| format!("unexpected body {body:?}"))?;
+        tally.requests.fetch_add(1, Ordering::Relaxed);
+        match served_by {
+            Some(first) if first != real => {
+                tally.split.fetch_add(1, Ordering::Relaxed);
+                return Err(format!("one connection answered by real {first} and real {real}"));
+            }
+            _ => served_by = Some(real),
+        }
+    }
+    served_by.ok_or_else(|| "no request".into())
+}
+
+/// Reads one HTTP/1.1 response (status 200, Content-Length body); returns the body.
+fn read_response(r: &mut BufReader<TcpStream>) -> Result<String, String> {
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(|e| format!("receive: {e}"))?;
+    if line.is_empty() {
+        return Err("connection closed before the response".into());
+    }
+    if !line.starts_with("HTTP/1.1 200") {
+        return Err(format!("status line {:?}", line.trim_end()));
+    }
+    let mut len = None;
+    loop {
+        line.clear();
+        r.read_line(&mut line).map_err(|e| format!("receive headers: {e}"))?;
+        let h = line.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse::<usize>().ok();
+            }
+        }
+    }
+    let len = len.ok_or("no Content-Length")?;
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).map_err(|e| format!("receive body: {e}"))?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// "real N..." -> N.
+fn parse_real(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix("real ")?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok().filter(|n| *n < REALS)
+}
+
+/// UDP queries to VIP:53, each from a new socket (a new flow), alternating families. The
+/// answer must come from the VIP.
+fn udp_worker(tally: &Tally, stop: &AtomicBool) {
+    let mut n = 0u64;
+    let start = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let vip = if n % 2 == 1 { SocketAddr::new(VIP6.into(), 53) } else { SocketAddr::new(VIP4.into(), 53) };
+        n += 1;
+        match udp_query(vip, n) {
+            Ok(real) => {
+                tally.udp_ok.fetch_add(1, Ordering::Relaxed);
+                tally.udp[real].fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) if !stop.load(Ordering::Relaxed) => tally.error(format!("udp {vip}: {e}")),
+            Err(_) => break,
+        }
+        let due = start + Duration::from_micros(n * 1_000_000 / UDP_RATE);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+fn udp_query(vip: SocketAddr, n: u64) -> Result<usize, String> {
+    let bind: SocketAddr = if vip.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+    let sock = UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
+    sock.set_read_timeout(Some(Duration::from_secs(1))).map_err(|e| e.to_string())?;
+    let query = format!("query {n}");
+    sock.send_to(query.as_bytes(), vip).map_err(|e| format!("send: {e}"))?;
+    let mut buf = [0u8; 512];
+    let (len, from) = sock.recv_from(&mut buf).map_err(|e| format!("no answer: {e}"))?;
+    if from != vip {
+        return Err(format!("answer from {from}, not from the VIP"));
+    }
+    let text = String::from_utf8_lossy(&buf[..len]);
+    let real = parse_real(&text).ok_or_else(|| format!("unexpected answer {text:?}"))?;
+    if !text.ends_with(&query) {
+        return Err(format!("answer {text:?} to another query"));
+    }
+    Ok(real)
+}
+
+/// The director's counters per real (summed over its four services), from its stats file.
+#[derive(Clone, Copy, Default)]
+struct DirReal {
+    conns: u64,
+    pkts_in: u64,
+    pkts_out: u64,
+    live: u64,
+}
+
+fn read_stats(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn real_index(label: &str) -> Option<usize> {
+    let ip = label.parse::<SocketAddr>().ok()?.ip();
+    (0..REALS).find(|&i| {
+        let (v4, v6) = real_addrs(i);
+        ip == IpAddr::V4(v4) || ip == IpAddr::V6(v6)
+    })
+}
+
+fn director_reals(stats: &serde_json::Value) -> [DirReal; REALS] {
+    let mut out = [DirReal::default(); REALS];
+    for r in stats["reals"].as_array().into_iter().flatten() {
+        let Some(i) = r["real"].as_str().and_then(real_index) else { continue };
+        let n = |k: &str| r[k].as_u64().unwrap_or(0);
+        out[i].conns += n("conns");
+        out[i].pkts_in += n("pkts_in");
+        out[i].pkts_out += n("pkts_out");
+        out[i].live += n("active") + n("inactive");
+    }
+    out
+}
+
+fn director_line(stats: &serde_json::Value) -> String {
+    let n = |k: &str| stats[k].as_u64().unwrap_or(0);
+    let mut s = format!(
+        "rx {} tx {} passed {} dropped {} | connections created {} live {}",
+        n("rx"),
+        n("tx"),
+        n("passed"),
+        n("dropped"),
+        n("conns_created"),
+        n("live_connections")
+    );
+    if let Some(d) = stats["drops"].as_object().filter(|d| !d.is_empty()) {
+        let parts: Vec<String> = d.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        s.push_str(&format!(" | drops: {}", parts.join(", ")));
+    }
+    s
+}
+
+fn bar(frac: f64) -> String {
+    let n = ((frac * BAR as f64).round() as usize).min(BAR);
+    format!("{}{}", "█".repeat(n), "·".repeat(BAR - n))
+}
+
+fn pct(part: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        part as f64 / total as f64
+    }
+}
+
+/// Per real: (TCP connections, UDP answers, both).
+fn served(tally: &Tally) -> [(u64, u64, u64); REALS] {
+    std::array::from_fn(|i| {
+        let (t, u) = (Tally::get(&tally.tcp[i]), Tally::get(&tally.udp[i]));
+        (t, u, t + u)
+    })
+}
+
+/// Shows the live table once a second until `seconds` pass, a signal comes, or the
+/// director dies.
+#[allow(clippy::too_many_arguments)]
+fn watch(
+    director: &mut Proc,
+    mode: LabMode,
+    scheduler: &str,
+    seconds: u64,
+    started: Instant,
+    tally: &Tally,
+    term: &AtomicBool,
+    stats_path: &Path,
+) -> Result<(), Stop> {
+    let tty = std::io::stdout().is_terminal();
+    let mut drawn = 0usize;
+    let mut last = (Instant::now(), 0u64, 0u64, 0u64);
+    let end = started + Duration::from_secs(seconds);
+    let mut next = started + Duration::from_secs(1);
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        check(term)?;
+        if let Some(st) = director.try_status() {
+            return Err(Stop::Failed(format!("the director exited ({st}):\n{}", director.dump())));
+        }
+        let now = Instant::now();
+        if now < next && now < end {
+            continue;
+        }
+        next += Duration::from_secs(1);
+        let (req, conns, udp) = (Tally::get(&tally.requests), Tally::get(&tally.conns), Tally::get(&tally.udp_ok));
+        let dt = now.duration_since(last.0).as_secs_f64().max(1e-3);
+        let rates = ((req - last.1) as f64 / dt, (conns - last.2) as f64 / dt, (udp - last.3) as f64 / dt);
+        last = (now, req, conns, udp);
+        let log = director.stderr();
+        let text = table(mode, scheduler, started.elapsed(), seconds, tally, rates, stats_path, &log);
+        let mut out = std::io::stdout().lock();
+        if tty && drawn > 0 {
+            let _ = write!(out, "\x1b[{drawn}F\x1b[J");
+        } else if !tty {
+            let _ = writeln!(out);
+        }
+        let _ = write!(out, "{text}");
+        let _ = out.flush();
+        drawn = text.lines().count();
+        if now >= end {
+            return Ok(());
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn table(
+    mode: LabMode,
+    scheduler: &str,
+    elapsed: Duration,
+    seconds: u64,
+    tally: &Tally,
+    (rps, cps, ups): (f64, f64, f64),
+    stats_path: &Path,
+    director_log: &str,
+) -> String {
+    let mut t = String::new();
+    let line = |t: &mut String, s: String| {
+        t.push_str(&s);
+        t.push('\n');
+    };
+    line(
+        &mut t,
+        format!(
+            "xvs demo — {} mode, scheduler {scheduler}, weights {}   {:>4.1}s / {seconds}s",
+            mode.name().to_uppercase(),
+            WEIGHTS.map(|w| w.to_string()).join(":"),
+            elapsed.as_secs_f64()
+        ),
+    );
+    line(
+        &mut t,
+        format!("VIPs {VIP4}:80 [{VIP6}]:80 (HTTP, {TCP_WORKERS} client threads)   {VIP4}:53 [{VIP6}]:53 (UDP)"),
+    );
+    line(
+        &mut t,
+        format!(
+            "requests {:>7} ({rps:>6.0}/s)   connections {:>6} ({cps:>5.0}/s, IPv4 {} IPv6 {})   udp {:>5} ({ups:>3.0}/s)   errors {}",
+            Tally::get(&tally.requests),
+            Tally::get(&tally.conns),
+            Tally::get(&tally.v4),
+            Tally::get(&tally.v6),
+            Tally::get(&tally.udp_ok),
+            Tally::get(&tally.errors),
+        ),
+    );
+    let served = served(tally);
+    let total: u64 = served.iter().map(|s| s.2).sum();
+    let expected = expected_shares(scheduler);
+    let stats = read_stats(stats_path);
+    let dir = stats.as_ref().map(director_reals);
+    line(&mut t, String::new());
+    line(
+        &mut t,
+        format!(
+            "{:<4} {:<10} {:>3} {:>7} {:>5} {:>6}  {:<BAR$}  {:>5}  │ {:>7} {:>8} {:>8} {:>6}",
+            "real",
+            "address",
+            "w",
+            "tcp",
+            "udp",
+            "share",
+            "client view",
+            "want",
+            "dir conn",
+            "pkts in",
+            "pkts out",
+            "live"
+        ),
+    );
+    for (i, (tcp, udp, both)) in served.iter().enumerate() {
+        let share = pct(*both, total);
+        let want = expected.map(|e| format!("{:>4.0}%", e[i] * 100.0)).unwrap_or_else(|| "    -".into());
+        let d = dir.map(|d| d[i]);
+        let dcol = match d {
+            Some(d) => format!("{:>8} {:>8} {:>8} {:>6}", d.conns, d.pkts_in, d.pkts_out, d.live),
+            None => format!("{:>8} {:>8} {:>8} {:>6}", "-", "-", "-", "-"),
+        };
+        line(
+            &mut t,
+            format!(
+                "r{i:<3} {:<10} {:>3} {tcp:>7} {udp:>5} {:>5.1}%  {}  {want}  │ {dcol}",
+                real_addrs(i).0,
+                WEIGHTS[i],
+                share * 100.0,
+                bar(share),
+            ),
+        );
+    }
+    line(&mut t, String::new());
+    match &stats {
+        Some(s) => line(&mut t, format!("director: {}", director_line(s))),
+        None => line(&mut t, "director: (no counters yet)".into()),
+    }
+    for l in director_log.lines().rev().take(2).collect::<Vec<_>>().into_iter().rev() {
+        line(&mut t, format!("  log: {l}"));
+    }
+    let err = tally.last_error.lock().map(|l| l.clone()).unwrap_or_default();
+    if !err.is_empty() {
+        line(&mut t, format!("last error: {err}"));
+    }
+    t
+}
+
+fn summary(
+    mode: LabMode,
+    scheduler: &str,
+    elapsed: Duration,
+    tally: &Tally,
+    stats: Option<&serde_json::Value>,
+    stopped: Option<&str>,
+) {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let (req, conns, udp, errors) =
+        (Tally::get(&tally.requests), Tally::get(&tally.conns), Tally::get(&tally.udp_ok), Tally::get(&tally.errors));
+    println!();
+    println!("summary: {} mode, scheduler {scheduler}, {secs:.1} s", mode.name().to_uppercase());
+    println!(
+        "  {req} HTTP requests ({:.0}/s) over {conns} TCP connections ({:.0}/s; IPv4 {}, IPv6 {}), \
+         {udp} UDP answers, {errors} errors ({} connections answered by two reals)",
+        req as f64 / secs,
+        conns as f64 / secs,
+        Tally::get(&tally.v4),
+        Tally::get(&tally.v6),
+        Tally::get(&tally.split),
+    );
+    let served = served(tally);
+    let total: u64 = served.iter().map(|s| s.2).sum();
+    let expected = expected_shares(scheduler);
+    for (i, (tcp, udp, both)) in served.iter().enumerate() {
+        let want = expected.map(|e| format!("{:.1}%", e[i] * 100.0)).unwrap_or_else(|| "-".into());
+        println!(
+            "  real {i} {:<10} weight {}: connections {tcp} + udp {udp} = {both}, share {:.1}% (expected {want})",
+            real_addrs(i).0,
+            WEIGHTS[i],
+            pct(*both, total) * 100.0
+        );
+    }
+    if let Some(note) = scheduler_note(scheduler) {
+        println!("  note: {scheduler} {note}");
+    }
+    if let Some(s) = stats {
+        println!("  director: {}", director_line(s));
+    }
+    match stopped {
+        Some(l) => println!("  {l}"),
+        None => println!("  director: no `stopped:` line (it did not stop cleanly)"),
+    }
+}
+
+/// Namespaces matching `pattern` (a lab name with `*` for the short name) that still
+/// exist.
+fn leftover_namespaces(pattern: &str) -> Vec<String> {
+    let prefix = pattern.trim_end_matches('*');
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
