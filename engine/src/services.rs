@@ -90,10 +90,13 @@ pub struct ServiceTable {
 /// every poll core's engine takes its reals' counters from here (on the slow path), so a
 /// real's active and inactive counts are the director's, not one core's.
 #[derive(Clone, Debug, Default)]
-pub struct SharedCounters(Arc<std::sync::Mutex<HashMap<(ServiceKey, IpAddr, u16, bool), Arc<DestCounters>>>>);
+pub struct SharedCounters(Arc<std::sync::Mutex<HashMap<RealKey, Arc<DestCounters>>>>);
+
+/// A real across engines and reloads: (service key, address, port, is the sorry server).
+type RealKey = (ServiceKey, IpAddr, u16, bool);
 
 impl SharedCounters {
-    fn get(&self, key: (ServiceKey, IpAddr, u16, bool)) -> Arc<DestCounters> {
+    fn get(&self, key: RealKey) -> Arc<DestCounters> {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(key).or_default().clone()
     }

@@ -340,7 +340,7 @@ fn start(
                     }
                     // New services' traffic must find the engine ready: apply first, then
                     // steer it up.
-                    let _ = loops.send(Control::Apply(Box::new(new.clone())));
+                    loops.send(Control::Apply(Box::new(new.clone())));
                     std::thread::sleep(Duration::from_millis(20));
                     if let Err(e) = steering.sync(&new, &local_addresses()) {
                         log(format!("reload: steering maps: {e}"));
@@ -355,7 +355,7 @@ fn start(
             let hops = nexthop::resolve(&ecfg, &ifaces);
             if hops != ecfg.neighbors {
                 ecfg.neighbors = hops.clone();
-                let _ = loops.send(Control::Neighbors(hops));
+                loops.send(Control::Neighbors(hops));
             }
         }
         if let Some(p) = stats_file.filter(|_| last_stats.elapsed() >= Duration::from_secs(1)) {
