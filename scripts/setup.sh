@@ -6,8 +6,9 @@ set -euo pipefail
 # System packages the build and the tests need: clang, llvm and the kernel/libbpf headers
 # compile the BPF programs in xdp/ (xvs/build.rs); libelf-dev, zlib1g-dev, pkg-config and
 # m4 build libbpf for the AF_XDP sockets; iproute2 and ethtool build the network-namespace
-# labs of the end-to-end tests.
-PACKAGES=(clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool)
+# labs of the end-to-end tests, whose ping checks need iputils-ping; the labs' real servers
+# (`xvs demo`, the e2e tests) run python3.
+PACKAGES=(clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool iputils-ping python3)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -50,7 +50,7 @@ const REQS_PER_CONN: u64 = 2;
 /// UDP queries per second (one new socket, so one new director connection, each).
 const UDP_RATE: u64 = 40;
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
-const BAR: usize = 30;
+const BAR: usize = 20;
 
 /// What the client saw; shared by the traffic threads and the display.
 #[derive(Default)]
@@ -180,18 +180,25 @@ fn expected_shares(scheduler: &str) -> Option<[f64; REALS]> {
     let total: u32 = WEIGHTS.iter().sum();
     match scheduler {
         "rr" | "lc" => Some([1.0 / REALS as f64; REALS]),
-        "wrr" | "wlc" | "sed" | "nq" | "twos" => Some(WEIGHTS.map(|w| w as f64 / total as f64)),
+        "wrr" | "wlc" | "sed" | "nq" | "twos" | "sh" | "mh" => Some(WEIGHTS.map(|w| w as f64 / total as f64)),
         "fo" => Some([0.0, 0.0, 1.0]),
         _ => None,
     }
 }
 
-fn scheduler_note(scheduler: &str) -> Option<&'static str> {
+fn scheduler_note(scheduler: &str) -> Option<String> {
     match scheduler {
-        "sh" | "mh" => Some("hashes the client address and port here (-b sh-port/mh-port): one client, many ports"),
-        "dh" | "lblc" | "lblcr" => Some("hashes the destination: with one VIP, one real takes every connection"),
-        "ovf" => Some("sends to the highest-weight real until its active connections exceed its weight"),
-        "fo" => Some("failover: the highest-weight available real takes everything"),
+        "sh" | "mh" => Some(format!(
+            "hashes the client's address and port here (-b {scheduler}-port: one client, many ports), \
+             so the shares follow the weights only approximately"
+        )),
+        "dh" | "lblc" | "lblcr" => {
+            Some("hashes the destination: each service's VIP goes to one real (a prefix VIP would spread)".into())
+        }
+        "ovf" => Some("sends to the highest-weight real until its active connections exceed its weight".into()),
+        "fo" => Some("failover: the highest-weight available real takes everything".into()),
+        "lc" => Some("ignores weights: the real with the fewest connections gets the next one".into()),
+        "rr" => Some("ignores weights (other than 0)".into()),
         _ => None,
     }
 }
@@ -256,7 +263,7 @@ fn demo(mode: LabMode, scheduler: &str, seconds: u64, term: &Arc<AtomicBool>) ->
         r
     });
     let elapsed = started.elapsed();
-    let final_stats = read_stats(&stats_path);
+    let final_stats = settled_stats(&stats_path);
     say("stopping the director (SIGTERM: it detaches XDP and reports)");
     let status = lab.procs[director].terminate(Duration::from_secs(10));
     let log = lab.procs[director].stderr();
@@ -341,8 +348,9 @@ fn http_connection(vip: SocketAddr, tally: &Tally) -> Result<usize, String> {
     let mut served_by = None;
     for i in 0..REQS_PER_CONN {
         let close = if i + 1 == REQS_PER_CONN { "close" } else { "keep-alive" };
-        write!(r.get_mut(), "GET / HTTP/1.1\r\nHost: {vip}\r\nConnection: {close}\r\n\r\n")
-            .map_err(|e| format!("send: {e}"))?;
+        // One write, so one segment (the socket has no buffer and Nagle is off).
+        let req = format!("GET / HTTP/1.1\r\nHost: {vip}\r\nConnection: {close}\r\n\r\n");
+        r.get_mut().write_all(req.as_bytes()).map_err(|e| format!("send: {e}"))?;
         let body = read_response(&mut r)?;
         let real = parse_real(&body).ok_or_else(|| format!("unexpected body {body:?}"))?;
         tally.requests.fetch_add(1, Ordering::Relaxed);
@@ -443,6 +451,25 @@ struct DirReal {
     pkts_in: u64,
     pkts_out: u64,
     live: u64,
+}
+
+/// The director's counters once the traffic has stopped: waits for a stats file written
+/// after the last client packet (the poll loop publishes every 0.5 s, the file is written
+/// every 1 s), at most 2.5 s.
+fn settled_stats(path: &Path) -> Option<serde_json::Value> {
+    let stopped = std::time::SystemTime::now();
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    let fresh = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(stopped).ok())
+            .is_some_and(|d| d >= Duration::from_millis(600))
+    };
+    while !fresh(path) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    read_stats(path)
 }
 
 fn read_stats(path: &Path) -> Option<serde_json::Value> {
@@ -552,11 +579,29 @@ fn watch(
         }
         let _ = write!(out, "{text}");
         let _ = out.flush();
-        drawn = text.lines().count();
+        drawn = screen_rows(&text, terminal_columns());
         if now >= end {
             return Ok(());
         }
     }
+}
+
+/// The terminal's width (80 when stdout is not a terminal or does not say).
+fn terminal_columns() -> usize {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the pointer it is given.
+    let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    if r == 0 && ws.ws_col > 0 {
+        ws.ws_col as usize
+    } else {
+        80
+    }
+}
+
+/// Rows `text` takes on a terminal `cols` wide (long lines wrap), so a redraw moves the
+/// cursor back up exactly over the previous table.
+fn screen_rows(text: &str, cols: usize) -> usize {
+    text.lines().map(|l| l.chars().count().max(1).div_ceil(cols.max(1))).sum()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -591,13 +636,20 @@ fn table(
     line(
         &mut t,
         format!(
-            "requests {:>7} ({rps:>6.0}/s)   connections {:>6} ({cps:>5.0}/s, IPv4 {} IPv6 {})   udp {:>5} ({ups:>3.0}/s)   errors {}",
+            "requests {:>7} ({rps:>5.0}/s)   connections {:>6} ({cps:>5.0}/s; IPv4 {}, IPv6 {})",
             Tally::get(&tally.requests),
             Tally::get(&tally.conns),
             Tally::get(&tally.v4),
             Tally::get(&tally.v6),
+        ),
+    );
+    line(
+        &mut t,
+        format!(
+            "udp answers {:>4} ({ups:>3.0}/s)   errors {}   connections answered by two reals {}",
             Tally::get(&tally.udp_ok),
             Tally::get(&tally.errors),
+            Tally::get(&tally.split),
         ),
     );
     let served = served(tally);
@@ -683,10 +735,12 @@ fn summary(
     let served = served(tally);
     let total: u64 = served.iter().map(|s| s.2).sum();
     let expected = expected_shares(scheduler);
+    let dir = stats.map(director_reals);
     for (i, (tcp, udp, both)) in served.iter().enumerate() {
         let want = expected.map(|e| format!("{:.1}%", e[i] * 100.0)).unwrap_or_else(|| "-".into());
+        let seen = dir.map(|d| format!("; the director counted {}", d[i].conns)).unwrap_or_default();
         println!(
-            "  real {i} {:<10} weight {}: connections {tcp} + udp {udp} = {both}, share {:.1}% (expected {want})",
+            "  real {i} {:<10} weight {}: connections {tcp} + udp {udp} = {both}, share {:.1}% (expected {want}){seen}",
             real_addrs(i).0,
             WEIGHTS[i],
             pct(*both, total) * 100.0

@@ -9,7 +9,11 @@
 //! - Veth pairs are created directly inside their namespaces, so their short names (`r0`)
 //!   never meet in the root namespace; each end gets `ethtool -K DEV tx off` (a local
 //!   kernel's sends over veth otherwise carry a partial checksum that AF_XDP forwards as is).
-//! - IPv6 addresses are added with `nodad`, so they are usable at once.
+//! - IPv6 addresses are added with `nodad`, and every namespace has duplicate address
+//!   detection off (`accept_dad=0` on `all` and `default`, before any link exists), so
+//!   link-local addresses are usable at once too: while one is tentative the kernel sends
+//!   no neighbour solicitation from it, which stalls a DR/TUN real's first IPv6 reply
+//!   (sourced from a VIP on `lo`) for a second.
 //! - [`Lab`]'s `Drop` kills every process still inside its namespaces (by `ip netns pids`,
 //!   which also finds grandchildren) and deletes the namespaces, also when the test panics;
 //!   a [`Proc`] kills its process in its own `Drop`.
@@ -67,11 +71,12 @@ impl Lab {
         format!("{}-{short}", self.prefix)
     }
 
-    /// Creates namespace `short` with `lo` up.
+    /// Creates namespace `short` with `lo` up and IPv6 DAD off.
     pub fn ns(&mut self, short: &str) -> &mut Self {
         let name = self.name(short);
         ip(&["netns", "add", &name]);
         self.namespaces.push(name);
+        self.sysctl(short, "net.ipv6.conf.all.accept_dad", "0").sysctl(short, "net.ipv6.conf.default.accept_dad", "0");
         self.run(short, &["ip", "link", "set", "lo", "up"]);
         self
     }
