@@ -65,6 +65,10 @@ pub struct Snapshot {
 pub struct RealSnapshot {
     pub service: String,
     pub real: String,
+    /// The real's endpoint and its service's protocol, as the steering maps key them.
+    pub addr: std::net::IpAddr,
+    pub port: u16,
+    pub proto: u8,
     pub forward: &'static str,
     pub weight: u32,
     pub available: bool,
@@ -73,7 +77,8 @@ pub struct RealSnapshot {
     pub inactive: u32,
 }
 
-fn snapshot_reals(svcs: &ServiceTable) -> Vec<RealSnapshot> {
+/// The per-real part of a snapshot.
+pub fn snapshot_reals(svcs: &ServiceTable) -> Vec<RealSnapshot> {
     svcs.reals
         .iter()
         .map(|r| {
@@ -82,6 +87,9 @@ fn snapshot_reals(svcs: &ServiceTable) -> Vec<RealSnapshot> {
             RealSnapshot {
                 service: format!("{proto} {}", endpoint(s.vip, s.port)),
                 real: endpoint(r.addr, r.port),
+                addr: r.addr,
+                port: r.port,
+                proto: s.proto,
                 forward: r.forward.name(),
                 weight: r.weight,
                 available: r.available,

@@ -5,8 +5,10 @@
 //! AF_XDP socket to every queue of every interface, learn the reals' next hops from the
 //! kernel, and start the poll loop. SIGHUP re-reads FILE: an invalid file is reported and
 //! changes nothing; a valid one replaces services, reals and timeouts atomically while
-//! established connections keep their reals. SIGINT/SIGTERM stop the loop, detach the
-//! program, and remove the VIPs this process added.
+//! established connections keep their reals (a removed real stays in the steering maps and
+//! the next-hop refresh until the engine shows none of its connections left: `Draining`).
+//! Next hops are asked of the kernel again every second. SIGINT/SIGTERM stop the loop,
+//! detach the program, and remove the VIPs this process added.
 //!
 //! `--stats-file PATH` (hidden; for `xvs demo` until the control socket lands) writes the
 //! poll loop's snapshot as JSON to PATH once a second (write to PATH.tmp, then rename, so a
@@ -30,7 +32,7 @@ use xvs_engine::afxdp::{BindMode, XskConfig, XskPort};
 use xvs_engine::handoff::Mesh;
 use xvs_engine::poll::{self, Control, PollMode, Snapshot};
 use xvs_engine::services::SharedCounters;
-use xvs_engine::{Engine, EngineConfig};
+use xvs_engine::{Engine, EngineConfig, Forward, NeighborSpec};
 
 use crate::nexthop;
 use crate::steering::{Steering, XdpMode, MAX_QUEUES};
@@ -103,6 +105,63 @@ impl Loops {
             let _ = t.join();
         }
         self.merged()
+    }
+}
+
+/// A real as the steering maps and next hops know it: address, port, protocol, forward.
+type RealKey = (IpAddr, u16, u8, Forward);
+
+fn config_reals(cfg: &EngineConfig) -> Vec<RealKey> {
+    cfg.services
+        .iter()
+        .flat_map(|s| s.reals.iter().chain(s.sorry_server.iter()).map(move |r| (r.addr, r.port, s.proto, r.forward)))
+        .collect()
+}
+
+/// Reals that a reload removed while they still carry connections (IPVS keeps such dests
+/// in its trash). The engine forwards their connections until they end; the control plane
+/// must keep their NAT replies steered up and their next hops resolved until the engine
+/// shows none of their connections left.
+#[derive(Default)]
+struct Draining {
+    reals: Vec<RealKey>,
+}
+
+impl Draining {
+    /// A reload from `old` to `new`: the reals `old` had and `new` has not start
+    /// draining; reals `new` has again stop.
+    fn reload(&mut self, old: &EngineConfig, new: &EngineConfig) {
+        let now = config_reals(new);
+        for r in config_reals(old) {
+            if !self.reals.contains(&r) {
+                self.reals.push(r);
+            }
+        }
+        self.reals.retain(|r| !now.contains(r));
+    }
+
+    /// Forget the reals without connections left, going by `snap`; only entries the
+    /// snapshot shows removed count (so a snapshot from before the reload forgets nothing).
+    /// True when something was forgotten.
+    fn prune(&mut self, snap: &Snapshot) -> bool {
+        let before = self.reals.len();
+        self.reals.retain(|&(addr, port, proto, _)| {
+            let slots: Vec<_> =
+                snap.reals.iter().filter(|r| r.addr == addr && r.port == port && r.proto == proto).collect();
+            slots.is_empty() || slots.iter().any(|r| r.available || r.active + r.inactive > 0)
+        });
+        self.reals.len() != before
+    }
+
+    fn nat(&self) -> Vec<(IpAddr, u16, u8)> {
+        self.reals.iter().filter(|r| r.3 == Forward::Nat).map(|r| (r.0, r.1, r.2)).collect()
+    }
+
+    /// The addresses to resolve next hops for: `cfg`'s reals and the draining ones.
+    fn with_addresses(&self, cfg: &EngineConfig) -> Vec<IpAddr> {
+        let mut v = nexthop::real_addresses(cfg);
+        v.extend(self.reals.iter().map(|r| r.0));
+        v
     }
 }
 
@@ -238,7 +297,8 @@ fn start(
     ecfg.port_macs = ifaces.iter().map(|i| interface_mac(i)).collect::<Result<_, _>>()?;
 
     let mut steering = Steering::load()?;
-    steering.sync(&ecfg, &local_addresses())?;
+    steering.sync(&ecfg, &local_addresses(), &[])?;
+    let mut draining = Draining::default();
 
     // Poll cores: the configured ones (default: all), at most as many as the smallest
     // interface has queues, since each core needs a socket on every interface.
@@ -274,7 +334,9 @@ fn start(
         }
     }
 
-    ecfg.neighbors = nexthop::resolve(&ecfg, &ifaces);
+    // The config file's [[neighbor]] entries; `ecfg.neighbors` holds them plus the kernel's.
+    let mut configured: Vec<NeighborSpec> = ecfg.neighbors.clone();
+    ecfg.neighbors = nexthop::resolve(&configured, &nexthop::real_addresses(&ecfg), &ifaces);
     let stop = Arc::new(AtomicBool::new(false));
     let origin = Instant::now();
     let shared = SharedCounters::default();
@@ -332,7 +394,9 @@ fn start(
                     new.address4 = new.address4.or(ecfg.address4);
                     new.address6 = new.address6.or(ecfg.address6);
                     new.port_macs = ecfg.port_macs.clone();
-                    new.neighbors = nexthop::resolve(&new, &ifaces);
+                    draining.reload(&ecfg, &new);
+                    let new_configured = new.neighbors.clone();
+                    new.neighbors = nexthop::resolve(&new_configured, &draining.with_addresses(&new), &ifaces);
                     if let Some(g) = vips.as_mut() {
                         if let Err(e) = g.sync(&new) {
                             log(format!("reload: {e}"));
@@ -342,17 +406,23 @@ fn start(
                     // steer it up.
                     loops.send(Control::Apply(Box::new(new.clone())));
                     std::thread::sleep(Duration::from_millis(20));
-                    if let Err(e) = steering.sync(&new, &local_addresses()) {
+                    if let Err(e) = steering.sync(&new, &local_addresses(), &draining.nat()) {
                         log(format!("reload: steering maps: {e}"));
                     }
                     log(format!("reloaded {}: {} service(s)", path.display(), new.services.len()));
                     ecfg = new;
+                    configured = new_configured;
                 }
             }
         }
         if last_hops.elapsed() >= Duration::from_secs(1) {
             last_hops = Instant::now();
-            let hops = nexthop::resolve(&ecfg, &ifaces);
+            if !draining.reals.is_empty() && draining.prune(&loops.merged()) {
+                if let Err(e) = steering.sync(&ecfg, &local_addresses(), &draining.nat()) {
+                    log(format!("steering maps: {e}"));
+                }
+            }
+            let hops = nexthop::resolve(&configured, &draining.with_addresses(&ecfg), &ifaces);
             if hops != ecfg.neighbors {
                 ecfg.neighbors = hops.clone();
                 loops.send(Control::Neighbors(hops));
@@ -423,4 +493,52 @@ fn snapshot_json(s: &Snapshot) -> serde_json::Value {
         "drops": drops, "conns_created": s.stats.conns_created, "conns_expired": s.stats.conns_expired,
         "live_connections": s.live_connections, "reals": reals,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(reals: &[&str]) -> EngineConfig {
+        let mut text = String::from("[[service]]\nvip = \"10.0.1.100:80\"\nforward = \"nat\"\n");
+        for r in reals {
+            text.push_str(&format!("[[service.real]]\naddr = \"{r}\"\n"));
+        }
+        engine_config(&xvs_config::parse_str(&text, "test.toml").expect("config"))
+    }
+
+    /// The reals of an engine started with `first` and reloaded with `now`, with one
+    /// connection on each real in `busy`.
+    fn snapshot(first: &EngineConfig, now: &EngineConfig, busy: &[&str]) -> Snapshot {
+        let mut engine = Engine::new(first.clone(), 0).unwrap();
+        engine.apply(now.clone()).unwrap();
+        let mut snap = Snapshot { reals: poll::snapshot_reals(engine.services()), ..Snapshot::default() };
+        for r in &mut snap.reals {
+            if busy.contains(&r.real.as_str()) {
+                r.inactive = 1;
+            }
+        }
+        snap
+    }
+
+    #[test]
+    fn removed_reals_drain_until_their_connections_end() {
+        let a = cfg(&["10.0.2.11:8080", "10.0.2.12:8080", "10.0.2.13:8080"]);
+        let b = cfg(&["10.0.2.11:8080", "10.0.2.12:8080"]);
+        let mut d = Draining::default();
+        d.reload(&a, &b);
+        let gone: IpAddr = "10.0.2.13".parse().unwrap();
+        assert_eq!(d.nat(), vec![(gone, 8080, 6)]);
+        assert_eq!(d.with_addresses(&b).len(), 3, "its next hop stays resolved");
+        // A snapshot from before the reload shows it available: kept.
+        assert!(!d.prune(&snapshot(&a, &a, &[])));
+        // Removed, with a connection: kept; without: forgotten.
+        assert!(!d.prune(&snapshot(&a, &b, &["10.0.2.13:8080"])));
+        assert!(d.prune(&snapshot(&a, &b, &[])));
+        assert!(d.nat().is_empty());
+        // Re-added by a later reload: no longer draining.
+        d.reload(&a, &b);
+        d.reload(&b, &a);
+        assert!(d.reals.is_empty());
+    }
 }

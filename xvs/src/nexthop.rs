@@ -72,24 +72,31 @@ fn trigger_resolution(ip: IpAddr) {
     }
 }
 
-/// Next hops for every real of `cfg`: the config's `[[neighbor]]` entries first, then the
-/// kernel's, with the port (index in `ifaces`) the route leaves on. Unresolved next hops
-/// get a resolution triggered.
-pub fn resolve(cfg: &EngineConfig, ifaces: &[String]) -> Vec<NeighborSpec> {
-    let mut out: Vec<NeighborSpec> = cfg.neighbors.clone();
+/// The addresses of every real (and sorry server) of `cfg`.
+pub fn real_addresses(cfg: &EngineConfig) -> Vec<IpAddr> {
+    cfg.services.iter().flat_map(|s| s.reals.iter().chain(s.sorry_server.iter()).map(|r| r.addr)).collect()
+}
+
+/// Next hops for `reals`: the config's `[[neighbor]]` entries (`configured`) first, then
+/// the kernel's, asked afresh on every call, with the port (index in `ifaces`) the route
+/// leaves on. Unresolved next hops get a resolution triggered.
+///
+/// `configured` must be the entries of the config file only, never an earlier result:
+/// those would shadow the kernel, so a MAC that changes or a neighbour that goes away
+/// would never be noticed.
+pub fn resolve(configured: &[NeighborSpec], reals: &[IpAddr], ifaces: &[String]) -> Vec<NeighborSpec> {
+    let mut out: Vec<NeighborSpec> = configured.to_vec();
     let table = neighbours();
     let mut seen = std::collections::HashSet::new();
-    for s in &cfg.services {
-        for r in s.reals.iter().chain(s.sorry_server.iter()) {
-            if !seen.insert(r.addr) || out.iter().any(|n| n.ip == r.addr) {
-                continue;
-            }
-            let Some((hop, dev)) = next_hop(r.addr) else { continue };
-            let port = dev.and_then(|d| ifaces.iter().position(|i| *i == d)).map(|p| p as u16);
-            match table.get(&hop) {
-                Some(mac) => out.push(NeighborSpec { ip: r.addr, mac: *mac, default: false, port }),
-                None => trigger_resolution(hop),
-            }
+    for &addr in reals {
+        if !seen.insert(addr) || out.iter().any(|n| n.ip == addr) {
+            continue;
+        }
+        let Some((hop, dev)) = next_hop(addr) else { continue };
+        let port = dev.and_then(|d| ifaces.iter().position(|i| *i == d)).map(|p| p as u16);
+        match table.get(&hop) {
+            Some(mac) => out.push(NeighborSpec { ip: addr, mac: *mac, default: false, port }),
+            None => trigger_resolution(hop),
         }
     }
     out

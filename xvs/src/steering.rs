@@ -2,11 +2,11 @@
 //! its maps equal to the configuration.
 //!
 //! Invariants:
-//! - After `sync(cfg)`, the maps hold exactly: every service endpoint (`vips`, or
-//!   `vip_prefixes` for prefix VIPs), every VIP address (`vip_addrs`), every NAT real's
-//!   endpoint and address (`reals`, `real_addrs`) and the host's own addresses
-//!   (`local_addrs`); entries of removed services are deleted, so the kernel gets their
-//!   traffic back at once.
+//! - After `sync(cfg, local, draining)`, the maps hold exactly: every service endpoint
+//!   (`vips`, or `vip_prefixes` for prefix VIPs), every VIP address (`vip_addrs`), every
+//!   NAT real's endpoint and address (`reals`, `real_addrs`), also of the removed NAT reals
+//!   still draining connections, and the host's own addresses (`local_addrs`); entries of
+//!   removed services are deleted, so the kernel gets their traffic back at once.
 //! - Keys use the C layout: 16-byte addresses (IPv4 as `::ffff:a.b.c.d`), ports in network
 //!   byte order.
 //! - The program is attached through links owned by the loaded object: dropping
@@ -124,8 +124,10 @@ impl Steering {
         xsks.set(slot * MAX_QUEUES + queue, borrowed, 0).map_err(|e| map_err("xsks", e))
     }
 
-    /// Make the maps match `cfg` and the host's addresses `local`.
-    pub fn sync(&mut self, cfg: &EngineConfig, local: &[IpAddr]) -> Result<(), String> {
+    /// Make the maps match `cfg`, the host's addresses `local`, and `draining`: NAT reals
+    /// (address, port, protocol) that a reload removed but whose connections still run, so
+    /// their replies must still come up (the engine forwards them until they end).
+    pub fn sync(&mut self, cfg: &EngineConfig, local: &[IpAddr], draining: &[(IpAddr, u16, u8)]) -> Result<(), String> {
         let mut vips = HashSet::new();
         let mut prefixes = HashSet::new();
         let mut vip_addrs = HashSet::new();
@@ -151,6 +153,10 @@ impl Steering {
                     real_addrs.insert(AddrKey { addr: addr_key(r.addr) });
                 }
             }
+        }
+        for &(addr, port, proto) in draining {
+            reals.insert(endpoint(addr, port, proto));
+            real_addrs.insert(AddrKey { addr: addr_key(addr) });
         }
         let local: HashSet<AddrKey> = local.iter().map(|a| AddrKey { addr: addr_key(*a) }).collect();
         sync_hash(&mut self.ebpf, "vips", &vips)?;
