@@ -7,5 +7,6 @@
 pub mod bpf;
 pub mod director_lab;
 pub mod engine_config;
+pub mod health;
 pub mod host;
 pub mod netns;

@@ -1,0 +1,286 @@
+//! The probes: one attempt each, bounded by the connect timeout (a script by twice it,
+//! at least 5 s), returning whether the real answered as it should.
+//!
+//! Invariant: a probe never blocks past its timeout; every socket and child process it
+//! makes is closed or reaped before it returns.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+
+use super::ProbeKind;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub ok: bool,
+    /// A dynamic script's weight.
+    pub weight: Option<u32>,
+    pub detail: String,
+}
+
+fn fail(detail: impl Into<String>) -> ProbeResult {
+    ProbeResult { ok: false, weight: None, detail: detail.into() }
+}
+
+fn pass(detail: impl Into<String>) -> ProbeResult {
+    ProbeResult { ok: true, weight: None, detail: detail.into() }
+}
+
+/// Run one probe of `kind` against `target`.
+pub fn probe(kind: &ProbeKind, target: SocketAddr, timeout: Duration) -> ProbeResult {
+    match kind {
+        ProbeKind::Tcp => match TcpStream::connect_timeout(&target, timeout) {
+            Ok(_) => pass("TCP connect ok"),
+            Err(e) => fail(format!("TCP connect to {target}: {e}")),
+        },
+        ProbeKind::Http { path, status, digest } => http(target, path, *status, digest, timeout),
+        ProbeKind::Misc { command, dynamic } => misc(command, *dynamic, timeout),
+        ProbeKind::Udp { payload } => udp(target, payload, timeout),
+        ProbeKind::Dns { name } => dns(target, name, timeout),
+    }
+}
+
+fn http(target: SocketAddr, path: &str, status: u16, digest: &str, timeout: Duration) -> ProbeResult {
+    let deadline = Instant::now() + timeout;
+    let mut s = match TcpStream::connect_timeout(&target, timeout) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("HTTP connect to {target}: {e}")),
+    };
+    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let _ = s.set_read_timeout(Some(left));
+    let _ = s.set_write_timeout(Some(left));
+    // keepalived's request: HTTP/1.0, so the server closes after the body.
+    let req = format!("GET {path} HTTP/1.0\r\nUser-Agent: xvs-health-check\r\nHost: {target}\r\n\r\n");
+    if let Err(e) = s.write_all(req.as_bytes()) {
+        return fail(format!("HTTP request to {target}: {e}"));
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if Instant::now() >= deadline {
+            return fail(format!("HTTP {target}{path}: no complete answer within {timeout:?}"));
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > 16 << 20 {
+                    return fail("HTTP answer larger than 16 MiB");
+                }
+            }
+            Err(e) => return fail(format!("HTTP {target}{path}: {e}")),
+        }
+    }
+    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return fail(format!("HTTP {target}{path}: no complete header"));
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let code: Option<u16> = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
+    match code {
+        Some(c) if c == status => {}
+        Some(c) => return fail(format!("HTTP {target}{path}: status {c}, want {status}")),
+        None => return fail(format!("HTTP {target}{path}: no status line")),
+    }
+    if !digest.is_empty() {
+        let body = &buf[head_end + 4..];
+        let got: String = Md5::digest(body).iter().map(|b| format!("{b:02x}")).collect();
+        if got != digest {
+            return fail(format!("HTTP {target}{path}: body digest {got}, want {digest}"));
+        }
+    }
+    pass(format!("HTTP {status}"))
+}
+
+fn misc(command: &str, dynamic: bool, timeout: Duration) -> ProbeResult {
+    let limit = (timeout * 2).max(Duration::from_secs(5));
+    let mut child =
+        match Command::new("/bin/sh").arg("-c").arg(command).stdin(Stdio::null()).stdout(Stdio::null()).spawn() {
+            Ok(c) => c,
+            Err(e) => return fail(format!("MISC_CHECK {command:?}: {e}")),
+        };
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return fail(format!("MISC_CHECK {command:?}: no exit within {limit:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return fail(format!("MISC_CHECK {command:?}: {e}")),
+        }
+    };
+    match status.code() {
+        Some(0) => pass("MISC_CHECK exit 0"),
+        // keepalived's misc_dynamic: 1 = down, 2..255 = up with weight (code - 2).
+        Some(c) if dynamic && c >= 2 => {
+            ProbeResult { ok: true, weight: Some(c as u32 - 2), detail: format!("MISC_CHECK exit {c}") }
+        }
+        Some(c) => fail(format!("MISC_CHECK {command:?}: exit {c}")),
+        None => fail(format!("MISC_CHECK {command:?}: killed by a signal")),
+    }
+}
+
+fn udp_socket(target: SocketAddr, timeout: Duration) -> std::io::Result<UdpSocket> {
+    let bind: SocketAddr = if target.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+    let s = UdpSocket::bind(bind)?;
+    s.connect(target)?;
+    s.set_read_timeout(Some(timeout))?;
+    Ok(s)
+}
+
+/// keepalived's UDP_CHECK: send the payload; an answer, or silence without an ICMP
+/// error, is up; an ICMP port unreachable (ECONNREFUSED on the connected socket) is down.
+fn udp(target: SocketAddr, payload: &[u8], timeout: Duration) -> ProbeResult {
+    let s = match udp_socket(target, timeout) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("UDP {target}: {e}")),
+    };
+    if let Err(e) = s.send(payload) {
+        return fail(format!("UDP send to {target}: {e}"));
+    }
+    let mut buf = [0u8; 2048];
+    match s.recv(&mut buf) {
+        Ok(_) => pass("UDP answer"),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+            pass("UDP: no answer and no ICMP error")
+        }
+        Err(e) => fail(format!("UDP {target}: {e}")),
+    }
+}
+
+/// DNS_CHECK: a query for `name` (type SOA for ".", else A); up when an answer with the
+/// query's id comes back (any RCODE but SERVFAIL/REFUSED).
+fn dns(target: SocketAddr, name: &str, timeout: Duration) -> ProbeResult {
+    let s = match udp_socket(target, timeout) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("DNS {target}: {e}")),
+    };
+    let id: u16 = (Instant::now().elapsed().subsec_nanos() as u16) ^ 0x5a5a;
+    let mut q = Vec::with_capacity(64);
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD, one question
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(label.len().min(63) as u8);
+        q.extend_from_slice(&label.as_bytes()[..label.len().min(63)]);
+    }
+    q.push(0);
+    let qtype: u16 = if name == "." { 6 } else { 1 };
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
+    if let Err(e) = s.send(&q) {
+        return fail(format!("DNS send to {target}: {e}"));
+    }
+    let mut buf = [0u8; 4096];
+    match s.recv(&mut buf) {
+        Ok(n) if n >= 12 && buf[0..2] == id.to_be_bytes() && buf[2] & 0x80 != 0 => {
+            let rcode = buf[3] & 0x0f;
+            if rcode == 2 || rcode == 5 {
+                fail(format!("DNS {target}: rcode {rcode}"))
+            } else {
+                pass(format!("DNS answer, rcode {rcode}"))
+            }
+        }
+        Ok(_) => fail(format!("DNS {target}: not an answer to our query")),
+        Err(e) => fail(format!("DNS {target}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    const T: Duration = Duration::from_millis(500);
+
+    #[test]
+    fn tcp_up_and_down() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        assert!(probe(&ProbeKind::Tcp, addr, T).ok);
+        // A bound socket that does not listen holds its port (no other test can take it)
+        // and answers connections with a reset.
+        use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+        let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None).unwrap();
+        bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+        let port = getsockname::<SockaddrIn>(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap().port();
+        let closed: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+        let r = probe(&ProbeKind::Tcp, closed, T);
+        assert!(!r.ok, "{r:?}");
+    }
+
+    fn http_server(status: &'static str, body: &'static str) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming().take(4) {
+                let mut s = s.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = write!(s, "HTTP/1.0 {status}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn http_status_and_digest() {
+        let addr = http_server("200 OK", "hello");
+        let md5_hello = "5d41402abc4b2a76b9719d911017c592";
+        let ok = ProbeKind::Http { path: "/health".into(), status: 200, digest: md5_hello.into() };
+        assert!(probe(&ok, addr, T).ok, "{:?}", probe(&ok, addr, T));
+        let bad_digest = ProbeKind::Http { path: "/".into(), status: 200, digest: "00".into() };
+        assert!(!probe(&bad_digest, addr, T).ok);
+        let addr = http_server("503 Service Unavailable", "");
+        let r = probe(&ProbeKind::Http { path: "/".into(), status: 200, digest: String::new() }, addr, T);
+        assert!(!r.ok && r.detail.contains("503"), "{r:?}");
+    }
+
+    #[test]
+    fn misc_exit_codes_and_dynamic_weight() {
+        let k = |c: &str, d| ProbeKind::Misc { command: c.into(), dynamic: d };
+        let dummy: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(probe(&k("exit 0", false), dummy, T).ok);
+        assert!(!probe(&k("exit 1", false), dummy, T).ok);
+        assert!(!probe(&k("exit 7", false), dummy, T).ok);
+        assert!(!probe(&k("exit 1", true), dummy, T).ok);
+        let r = probe(&k("exit 7", true), dummy, T);
+        assert!(r.ok && r.weight == Some(5), "{r:?}");
+    }
+
+    #[test]
+    fn udp_refused_is_down_and_an_answer_is_up() {
+        // A port with nothing behind it answers with ICMP port unreachable on loopback.
+        let free = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        assert!(!probe(&ProbeKind::Udp { payload: b"x".to_vec() }, addr, T).ok);
+        let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = echo.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 64];
+            if let Ok((n, p)) = echo.recv_from(&mut b) {
+                let _ = echo.send_to(&b[..n], p);
+            }
+        });
+        assert!(probe(&ProbeKind::Udp { payload: b"x".to_vec() }, addr, T).ok);
+    }
+
+    #[test]
+    fn dns_answer_with_our_id() {
+        let srv = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = srv.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 512];
+            if let Ok((n, p)) = srv.recv_from(&mut b) {
+                b[2] |= 0x80; // QR: an answer, rcode 0
+                let _ = srv.send_to(&b[..n], p);
+            }
+        });
+        assert!(probe(&ProbeKind::Dns { name: ".".into() }, addr, T).ok);
+    }
+}
