@@ -19,6 +19,7 @@ mod store;
 mod wheel;
 
 pub mod afxdp;
+pub mod estimator;
 pub mod handoff;
 pub mod memory_port;
 pub mod pcap_port;

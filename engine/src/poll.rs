@@ -45,10 +45,12 @@ pub enum Control {
     Apply(Box<EngineConfig>),
     /// New next hops from the kernel's neighbour table.
     Neighbors(Vec<NeighborSpec>),
+    /// Send every live connection of this loop (slow path: `xvs ctl -L -c`).
+    Connections(std::sync::mpsc::Sender<Vec<ConnInfo>>),
 }
 
 /// What a loop publishes for the control plane, about once a second.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     pub stats: EngineStats,
     pub live_connections: u32,
@@ -59,6 +61,29 @@ pub struct Snapshot {
     pub apply_errors: Vec<String>,
     /// Frames for another core dropped because the hand-off pool or queue was full.
     pub handoff_full: u64,
+    /// Time per processed batch (pipeline and transmit), ns; cumulative, never reset.
+    pub batch_ns: hdrhistogram::Histogram<u64>,
+}
+
+/// The bounds every `batch_ns` histogram has (so merging never fails): 1 ns to 10 s, two
+/// significant digits; longer batches count as 10 s.
+pub fn batch_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 10_000_000_000, 2).expect("valid histogram bounds")
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            stats: EngineStats::default(),
+            live_connections: 0,
+            reals: Vec::new(),
+            sockets: Vec::new(),
+            connections: Vec::new(),
+            apply_errors: Vec::new(),
+            handoff_full: 0,
+            batch_ns: batch_histogram(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -131,6 +156,7 @@ pub fn run(
     let mut idle_rounds = 0u32;
     let mut last_publish = Instant::now();
     let mut apply_errors = Vec::new();
+    let mut batch_ns = batch_histogram();
     while !stop.load(Ordering::Relaxed) {
         let mut got = 0;
         for pi in 0..ports.len() {
@@ -170,6 +196,7 @@ pub fn run(
             if let Err(e) = ports[pi].send(&mut batch, &verdicts[..n]) {
                 eprintln!("xvs: transmit on {} queue {}: {e}", ports[pi].ifname(), ports[pi].queue());
             }
+            batch_ns.saturating_record((clock_origin.elapsed().as_nanos() as u64).saturating_sub(now));
         }
         if handoff.n > 1 {
             let n = handoff.recv(&mut handed, BATCH);
@@ -180,6 +207,7 @@ pub fn run(
                 // Handed frames live in another core's buffers: all leave by copy.
                 send_elsewhere(ports, &mut handed[..], &mut verdicts[..n], None);
                 handoff.recycle(&mut handed);
+                batch_ns.saturating_record((clock_origin.elapsed().as_nanos() as u64).saturating_sub(now));
             }
         }
         if got == 0 {
@@ -200,6 +228,9 @@ pub fn run(
                     masks = owner_masks(engine.config());
                 }
                 Control::Neighbors(n) => engine.set_neighbors(&n),
+                Control::Connections(reply) => {
+                    let _ = reply.send(engine.connections());
+                }
             }
         }
         if last_publish.elapsed() >= Duration::from_millis(500) {
@@ -212,6 +243,7 @@ pub fn run(
                 handoff_full: handoff.full,
                 connections: engine.connections_sample(64),
                 apply_errors: std::mem::take(&mut apply_errors),
+                batch_ns: batch_ns.clone(),
             };
             if let Ok(mut s) = snapshot.lock() {
                 let mut errors = std::mem::take(&mut s.apply_errors);
@@ -256,6 +288,8 @@ impl Snapshot {
             out.connections.extend(p.connections.iter().cloned());
             out.apply_errors.extend(p.apply_errors.iter().cloned());
             out.handoff_full += p.handoff_full;
+            // Same bounds everywhere (`batch_histogram`), so this cannot fail.
+            let _ = out.batch_ns.add(&p.batch_ns);
         }
         out
     }
