@@ -4,8 +4,8 @@
 //! - Anything that parses as TOML is TOML (so an empty file is an empty xvs config).
 //! - Otherwise: a line starting with `-A` or `-a` means ipvsadm-save output; a
 //!   `virtual_server`, `virtual_server_group`, `global_defs` or `vrrp_*` block opened
-//!   with `{` means keepalived.conf; anything else is treated as (broken) TOML so the
-//!   TOML syntax error is what the operator sees.
+//!   with `{`, or a line starting with `include `, means keepalived.conf; anything else
+//!   is treated as (broken) TOML so the TOML syntax error is what the operator sees.
 //! - Detection never fails; it returns where the evidence is, for messages.
 
 /// A configuration file format.
@@ -45,6 +45,12 @@ pub fn detect_format(text: &str) -> (Format, usize) {
             return (Format::Keepalived, i + 1);
         }
     }
+    // A keepalived.conf that only includes others.
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("include ") {
+            return (Format::Keepalived, i + 1);
+        }
+    }
     (Format::Toml, 1)
 }
 
@@ -71,5 +77,6 @@ mod tests {
             (Format::Keepalived, 2)
         );
         assert_eq!(detect_format("virtual_server 10.0.1.100 80\n{\n  lb_algo rr\n}\n"), (Format::Keepalived, 1));
+        assert_eq!(detect_format("! only includes\ninclude /etc/keepalived/conf.d/*.conf\n"), (Format::Keepalived, 2));
     }
 }

@@ -1,4 +1,4 @@
-//! Errors reported to the operator.
+//! Errors and warnings reported to the operator.
 //!
 //! Invariants:
 //! - `line` and `col` are 1-based (col counts characters, not bytes); `line == 0`
@@ -6,7 +6,11 @@
 //!   memory was validated) and is displayed without `:line:col`.
 //! - Every error produced by this crate carries an actionable `hint` where one exists.
 //! - `ConfigErrors` is never empty when returned as an `Err`, and is ordered by
-//!   position in the file.
+//!   position in the file (by file in reading order first, when includes were read).
+//! - A [`ConfigWarning`] is something the file asks for that xvs reads but does not do
+//!   (a keepalived `vrrp_instance`, a fwmark service, an unknown keyword keepalived
+//!   would ignore too): the rest of the configuration is valid and usable. Warnings
+//!   have the same position rules as errors and are ordered the same way.
 
 use std::fmt;
 
@@ -63,6 +67,14 @@ impl ConfigErrors {
         ConfigErrors(errors)
     }
 
+    /// Orders errors by file (in the order of `files`, which lists every file read,
+    /// the main one first), then by position, and drops exact duplicates.
+    pub fn sorted_in(mut errors: Vec<ConfigError>, files: &[String]) -> ConfigErrors {
+        errors.sort_by_key(|e| (file_rank(&e.file, files), e.line, e.col));
+        errors.dedup();
+        ConfigErrors(errors)
+    }
+
     /// Number of errors.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -105,5 +117,43 @@ impl<'a> IntoIterator for &'a ConfigErrors {
     type IntoIter = std::slice::Iter<'a, ConfigError>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
+    }
+}
+
+fn file_rank(file: &str, files: &[String]) -> usize {
+    files.iter().position(|f| f == file).unwrap_or(files.len())
+}
+
+/// Something in a configuration that xvs reads but does not act on, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl ConfigWarning {
+    /// A warning at `line:col` of `file`.
+    pub fn new(file: impl Into<String>, line: usize, col: usize, message: impl Into<String>) -> Self {
+        ConfigWarning { file: file.into(), line, col, message: message.into() }
+    }
+
+    /// Orders warnings by file (in the order of `files`), then by position, and drops
+    /// exact duplicates (a `virtual_server_group` used twice reports its entries once).
+    pub fn sort(warnings: &mut Vec<ConfigWarning>, files: &[String]) {
+        warnings.sort_by_key(|w| (file_rank(&w.file, files), w.line, w.col));
+        warnings.dedup();
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    /// `file:line:col: warning: message`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: warning: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}:{}: warning: {}", self.file, self.line, self.col, self.message)
+        }
     }
 }

@@ -1,18 +1,24 @@
-//! xvs configuration: the model, the xvs TOML reader, validation with
-//! `file:line:col` errors, and the normalized TOML printer.
+//! xvs configuration: the model, the readers (xvs TOML, keepalived.conf, ipvsadm-save),
+//! validation with `file:line:col` errors, and the normalized TOML printer.
 //!
 //! Invariants:
 //! - Every entry point returns either a fully validated [`Config`] (defaults applied)
 //!   or every problem that could be found, as [`ConfigErrors`] ordered by position.
 //! - Readers only produce the model and a [`SourceMap`]; the rules live in one place
-//!   ([`validate()`]), so keepalived.conf and ipvsadm-save readers (a later issue) will
-//!   share them. Until then such files are detected and refused with a clear error.
+//!   ([`validate()`]), so a rule holds whatever format the configuration came in.
+//! - The format is detected by content ([`detect_format`]), never by file name.
+//! - What a keepalived.conf or ipvsadm-save file asks for and xvs does not do is a
+//!   [`ConfigWarning`] (returned by the `*_with_warnings` functions), never dropped
+//!   silently; xvs TOML has no warnings (an unknown key is an error).
 //!
 //! Modules: `model` (data), `syntax` (value syntax), `span` (positions),
-//! `toml_reader`, `validate`, `print` (to_toml), `detect` (file format), `error`.
+//! `toml_reader`, `keepalived` (lexer with includes, mapper), `ipvsadm_save`,
+//! `validate`, `print` (to_toml), `detect` (file format), `error` (errors, warnings).
 
 mod detect;
 mod error;
+mod ipvsadm_save;
+mod keepalived;
 mod model;
 mod print;
 mod span;
@@ -23,14 +29,23 @@ mod validate;
 use std::path::Path;
 
 pub use detect::{detect_format, Format};
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use model::*;
 pub use span::{LineIndex, Pos, Section, SourceMap, HEADER};
 pub use syntax::{parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_vip, Problem};
 pub use toml_reader::{CHECK_KEYS, DIRECTOR_KEYS, NEIGHBOR_KEYS, REAL_KEYS, ROOT_KEYS, SERVICE_KEYS, TIMEOUT_KEYS};
 
-/// Reads `path`, detects its format, parses and validates it.
+/// Reads `path`, detects its format, parses and validates it (warnings are dropped;
+/// see [`load_with_warnings`]).
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with_warnings(path).map(|(c, _)| c)
+}
+
+/// Reads `path`, detects its format, parses and validates it; also returns what the
+/// file asks for that xvs does not do, in file order (print them: `{warning}` displays
+/// as `file:line:col: warning: message`). keepalived `include`s are resolved from the
+/// directory of `path`.
+pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new(
@@ -41,25 +56,47 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             Some("check the path given with -c and its permissions".into()),
         )
     })?;
-    parse_str(&text, &name)
+    parse_str_with_warnings(&text, &name)
 }
 
-/// Detects the format of `text` and parses it (today only xvs TOML is supported).
+/// Detects the format of `text` and parses it (warnings are dropped).
 pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
-    match detect_format(text) {
-        (Format::Toml, _) => parse_toml(text, file_name),
-        (format, line) => Err(ConfigError::new(
-            file_name,
-            line,
-            1,
-            format!("this looks like {}, which xvs cannot read yet", format.describe()),
-            Some(
-                "write the configuration as xvs TOML (see DESIGN.md, \"Config (TOML)\"); \
-                 keepalived.conf and ipvsadm-save readers are planned"
-                    .into(),
-            ),
-        )
-        .into()),
+    parse_str_with_warnings(text, file_name).map(|(c, _)| c)
+}
+
+/// Detects the format of `text` and parses it, with its warnings. keepalived
+/// `include`s are resolved from the directory of `file_name`.
+pub fn parse_str_with_warnings(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
+    match detect_format(text).0 {
+        Format::Toml => parse_toml(text, file_name).map(|c| (c, Vec::new())),
+        Format::Keepalived => parse_keepalived(text, file_name),
+        Format::IpvsadmSave => parse_ipvsadm_save(text, file_name),
+    }
+}
+
+/// Parses and validates a keepalived.conf (its `virtual_server`s and
+/// `virtual_server_group`s; `include`s resolved from the directory of `file_name`).
+pub fn parse_keepalived(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
+    let keepalived::Read { config, map, mut errors, mut warnings, files } = keepalived::read(text, file_name);
+    errors.extend(validate::validate(&config, &map));
+    ConfigWarning::sort(&mut warnings, &files);
+    if errors.is_empty() {
+        Ok((config, warnings))
+    } else {
+        Err(ConfigErrors::sorted_in(errors, &files))
+    }
+}
+
+/// Parses and validates `ipvsadm-save -n` output.
+pub fn parse_ipvsadm_save(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
+    let ipvsadm_save::Read { config, map, mut errors, mut warnings } = ipvsadm_save::read(text, file_name);
+    errors.extend(validate::validate(&config, &map));
+    let files = [file_name.to_string()];
+    ConfigWarning::sort(&mut warnings, &files);
+    if errors.is_empty() {
+        Ok((config, warnings))
+    } else {
+        Err(ConfigErrors::sorted(errors))
     }
 }
 

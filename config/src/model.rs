@@ -1,5 +1,5 @@
-//! The configuration model: plain data shared by every reader (xvs TOML today,
-//! keepalived.conf and ipvsadm-save later) and by the `xvs` binary.
+//! The configuration model: plain data shared by every reader (xvs TOML,
+//! keepalived.conf, ipvsadm-save) and by the `xvs` binary.
 //!
 //! Invariants:
 //! - A `Config` returned by [`crate::load`] / [`crate::parse_toml`] has passed
@@ -269,6 +269,13 @@ pub struct Service {
     /// Seconds between health checks.
     pub delay_loop: u32,
     pub sorry_server: Option<SocketAddr>,
+    /// keepalived `alpha`: every real starts as down until its first check passes.
+    pub alpha: bool,
+    /// keepalived `quorum`: the minimum total weight of live reals for the service to
+    /// be up (below it the sorry server, if any, takes over); at least 1.
+    pub quorum: u32,
+    /// keepalived `hysteresis`: weight units of tolerance around `quorum` (a flap damper).
+    pub hysteresis: u32,
     pub reals: Vec<Real>,
 }
 
@@ -287,6 +294,9 @@ impl Service {
             forward: Forward::Dr,
             delay_loop: 6,
             sorry_server: None,
+            alpha: false,
+            quorum: 1,
+            hysteresis: 0,
             reals: Vec::new(),
         }
     }
@@ -336,7 +346,14 @@ pub struct Check {
     pub digest: String,
     pub command: String,
     pub dynamic: bool,
+    /// dns: query type, one of [`DNS_TYPES`] (keepalived DNS_CHECK `type`).
+    pub dns_type: String,
+    /// dns: the name queried (keepalived DNS_CHECK `name`).
+    pub dns_name: String,
 }
+
+/// Query types a dns check can send (keepalived's DNS_CHECK list).
+pub const DNS_TYPES: [&str; 7] = ["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"];
 
 impl Check {
     /// A check of `kind` with every default applied.
@@ -352,6 +369,8 @@ impl Check {
             digest: String::new(),
             command: String::new(),
             dynamic: false,
+            dns_type: "SOA".to_string(),
+            dns_name: ".".to_string(),
         }
     }
 }

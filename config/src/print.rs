@@ -103,6 +103,9 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
         Some(a) => writeln!(o, "sorry_server = {}", q(&a.to_string()))?,
         None => writeln!(o, "# sorry_server: unset = none")?,
     }
+    writeln!(o, "alpha = {}", s.alpha)?;
+    writeln!(o, "quorum = {}", s.quorum)?;
+    writeln!(o, "hysteresis = {}", s.hysteresis)?;
     for r in &s.reals {
         writeln!(o)?;
         writeln!(o, "[[service.real]]")?;
@@ -128,6 +131,8 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
             writeln!(o, "digest = {}", q(&c.digest))?;
             writeln!(o, "command = {}", q(&c.command))?;
             writeln!(o, "dynamic = {}", c.dynamic)?;
+            writeln!(o, "dns_type = {}", q(&c.dns_type))?;
+            writeln!(o, "dns_name = {}", q(&c.dns_name))?;
         }
     }
     Ok(())

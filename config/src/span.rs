@@ -8,6 +8,9 @@
 //! - Lookups never fail: a missing key falls back to its section's header, then to the
 //!   enclosing section, then to "no position" (line 0).
 //! - Positions are 1-based (line, character column).
+//! - A position recorded with [`SourceMap::set_in`] belongs to that file (keepalived
+//!   `include`s); every other position belongs to [`SourceMap::file`]. A fallback
+//!   lookup returns the file of the position it falls back to.
 
 use std::collections::{HashMap, HashSet};
 
@@ -68,6 +71,8 @@ pub struct SourceMap {
     pub file: String,
     pos: HashMap<(Section, &'static str), Pos>,
     bad: HashSet<(Section, &'static str)>,
+    /// The file of a position that is not in `file`.
+    other_file: HashMap<(Section, &'static str), String>,
 }
 
 impl SourceMap {
@@ -79,6 +84,16 @@ impl SourceMap {
     /// Records where `key` of `section` (or its header, for [`HEADER`]) is.
     pub fn set(&mut self, section: Section, key: &'static str, pos: Pos) {
         self.pos.insert((section, key), pos);
+    }
+
+    /// Records where `key` of `section` is, in `file` (which may differ from the main file).
+    pub fn set_in(&mut self, section: Section, key: &'static str, file: &str, pos: Pos) {
+        self.pos.insert((section, key), pos);
+        if file == self.file {
+            self.other_file.remove(&(section, key));
+        } else {
+            self.other_file.insert((section, key), file.to_string());
+        }
     }
 
     /// Marks the value of `key` in `section` as one that failed to read.
@@ -93,17 +108,25 @@ impl SourceMap {
 
     /// The position of `key`, falling back to the section header, then the parents.
     pub fn locate(&self, section: Section, key: &'static str) -> Pos {
-        if let Some(p) = self.pos.get(&(section, key)) {
-            return *p;
+        self.locate_in(section, key).1
+    }
+
+    /// Like [`SourceMap::locate`], with the file the position is in.
+    pub fn locate_in(&self, section: Section, key: &'static str) -> (&str, Pos) {
+        let found = |k: (Section, &'static str)| {
+            self.pos.get(&k).map(|p| (self.other_file.get(&k).map_or(self.file.as_str(), String::as_str), *p))
+        };
+        if let Some(f) = found((section, key)) {
+            return f;
         }
         let mut s = Some(section);
         while let Some(sec) = s {
-            if let Some(p) = self.pos.get(&(sec, HEADER)) {
-                return *p;
+            if let Some(f) = found((sec, HEADER)) {
+                return f;
             }
             s = sec.parent();
         }
-        Pos::default()
+        (self.file.as_str(), Pos::default())
     }
 
     /// The exact recorded position of `key`, without fallback.

@@ -58,6 +58,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "forward",
     "delay_loop",
     "sorry_server",
+    "alpha",
+    "quorum",
+    "hysteresis",
     "real",
 ];
 /// Keys of `[[service.real]]`.
@@ -75,6 +78,8 @@ pub const CHECK_KEYS: &[&str] = &[
     "digest",
     "command",
     "dynamic",
+    "dns_type",
+    "dns_name",
 ];
 /// Keys of `[[neighbor]]`.
 pub const NEIGHBOR_KEYS: &[&str] = &["ip", "mac", "default"];
@@ -118,6 +123,10 @@ fn example(key: &str) -> &'static str {
         "status" => "200",
         "digest" => "\"\"",
         "command" => "\"/usr/local/bin/check-web\"",
+        "quorum" => "1",
+        "hysteresis" => "0",
+        "dns_type" => "\"A\"",
+        "dns_name" => "\"www.example.com\"",
         "ip" => "\"10.0.2.11\"",
         "mac" => "\"02:00:00:00:02:11\"",
         _ => "false",
@@ -575,6 +584,15 @@ impl<'t> Reader<'t> {
             s.delay_loop = v;
         }
         s.sorry_server = self.parsed(t, "sorry_server", |x| parse_endpoint(x, Some(vip.port), "sorry_server"));
+        if let Some(v) = self.bool(t, "alpha") {
+            s.alpha = v;
+        }
+        if let Some(v) = self.u32(t, "quorum") {
+            s.quorum = v;
+        }
+        if let Some(v) = self.u32(t, "hysteresis") {
+            s.hysteresis = v;
+        }
         let reals = self.tables(t, "real", |j| Section::Real(i, j));
         s.reals = reals.into_iter().enumerate().map(|(j, rt)| self.real(rt, i, j, vip.port, s.forward)).collect();
         s
@@ -683,6 +701,12 @@ impl<'t> Reader<'t> {
         }
         if let Some(v) = self.bool(t, "dynamic") {
             c.dynamic = v;
+        }
+        if let Some(v) = self.string(t, "dns_type") {
+            c.dns_type = v.to_string();
+        }
+        if let Some(v) = self.string(t, "dns_name") {
+            c.dns_name = v.to_string();
         }
         c
     }

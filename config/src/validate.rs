@@ -12,8 +12,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::error::ConfigError;
-use crate::model::{full_prefix, Config, Forward, Protocol, Service, MAX_WEIGHT, MTU_RANGE, SCHEDULERS, TIMEOUT_RANGE};
-use crate::span::{Section, SourceMap};
+use crate::model::{
+    full_prefix, CheckKind, Config, Forward, Protocol, Service, DNS_TYPES, MAX_WEIGHT, MTU_RANGE, SCHEDULERS,
+    TIMEOUT_RANGE,
+};
+use crate::span::{Pos, Section, SourceMap};
 use crate::syntax::{closest, is_prime};
 
 type At = (Section, &'static str);
@@ -47,15 +50,17 @@ impl Validator<'_> {
         if std::iter::once(&at).chain(involved).any(|(s, k)| self.map.is_bad(*s, k)) {
             return;
         }
-        let pos = self.map.locate(at.0, at.1);
-        self.errors.push(ConfigError::new(self.map.file.clone(), pos.line, pos.col, message, Some(hint)));
+        let (file, pos) = self.map.locate_in(at.0, at.1);
+        self.errors.push(ConfigError::new(file, pos.line, pos.col, message, Some(hint)));
     }
 
-    /// "line N" where `at` is, or `otherwise` when the position is unknown.
+    /// "line N" (or "FILE:N" in an included file) where `at` is, or `otherwise` when
+    /// the position is unknown.
     fn where_is(&self, at: At, otherwise: String) -> String {
-        match self.map.locate(at.0, at.1).line {
-            0 => otherwise,
-            n => format!("line {n}"),
+        match self.map.locate_in(at.0, at.1) {
+            (_, Pos { line: 0, .. }) => otherwise,
+            (file, p) if file == self.map.file => format!("line {}", p.line),
+            (file, p) => format!("{file}:{}", p.line),
         }
     }
 
@@ -296,6 +301,14 @@ impl Validator<'_> {
                 );
             }
         }
+        if svc.quorum == 0 {
+            self.report(
+                (s, "quorum"),
+                &[],
+                "`quorum` must be at least 1".into(),
+                "quorum is the minimum total weight of live reals; the default is `quorum = 1`".into(),
+            );
+        }
         let mut seen: HashMap<std::net::SocketAddr, usize> = HashMap::new();
         for (j, r) in svc.reals.iter().enumerate() {
             let rs = Section::Real(i, j);
@@ -389,7 +402,23 @@ impl Validator<'_> {
                         "the default is 3".into(),
                     );
                 }
-                if ch.kind == crate::model::CheckKind::Misc && ch.command.trim().is_empty() {
+                if ch.kind == CheckKind::Dns && !DNS_TYPES.contains(&ch.dns_type.as_str()) {
+                    self.report(
+                        (cs, "dns_type"),
+                        &[],
+                        format!("unknown DNS query type `{}`", ch.dns_type),
+                        format!("use one of: {}", DNS_TYPES.join(", ")),
+                    );
+                }
+                if ch.kind == CheckKind::Dns && ch.dns_name.is_empty() {
+                    self.report(
+                        (cs, "dns_name"),
+                        &[],
+                        "a dns check needs a `dns_name` to query".into(),
+                        "for example `dns_name = \"www.example.com\"` (the default is `.`)".into(),
+                    );
+                }
+                if ch.kind == CheckKind::Misc && ch.command.trim().is_empty() {
                     self.report(
                         (cs, "command"),
                         &[(cs, "kind")],
@@ -397,7 +426,7 @@ impl Validator<'_> {
                         "add `command = \"/path/to/script\"` (exit 0 = up)".into(),
                     );
                 }
-                if ch.kind == crate::model::CheckKind::Http {
+                if ch.kind == CheckKind::Http {
                     if !(100..=599).contains(&ch.status) {
                         self.report(
                             (cs, "status"),

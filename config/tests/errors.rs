@@ -418,20 +418,20 @@ mac = "zz:00:00:00:00:00"
 }
 
 #[test]
-fn other_formats_are_refused_clearly() {
-    let keepalived = "! Configuration File for keepalived\nglobal_defs {\n   router_id LVS_1\n}\n\nvirtual_server 10.0.1.100 80 {\n    lb_algo wlc\n    lb_kind DR\n    real_server 10.0.2.11 80 {\n        weight 1\n    }\n}\n";
-    let e = parse_str(keepalived, "keepalived.conf").unwrap_err();
-    assert_eq!(e.len(), 1);
-    let e = &e.0[0];
-    assert_eq!((e.line, e.col), (2, 1));
-    assert!(e.message.contains("keepalived.conf, which xvs cannot read yet"), "{e}");
-    assert!(e.hint.as_deref().unwrap().contains("xvs TOML"));
+fn other_formats_are_read_by_content() {
+    let keepalived = "! Configuration File for keepalived\nglobal_defs {\n   router_id LVS_1\n}\n\nvirtual_server 10.0.1.100 80 {\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n    real_server 10.0.2.11 80 {\n        weight 1\n    }\n}\n";
+    let c = parse_str(keepalived, "keepalived.conf").unwrap();
+    assert_eq!(c.services.len(), 1);
+    assert_eq!(c.services[0].reals[0].addr.to_string(), "10.0.2.11:80");
 
     let ipvsadm = "-A -t 10.0.1.100:80 -s wlc\n-a -t 10.0.1.100:80 -r 10.0.2.11:80 -g -w 1\n";
-    let e = parse_str(ipvsadm, "rules").unwrap_err();
-    assert_eq!(e.len(), 1);
-    assert_eq!((e.0[0].line, e.0[0].col), (1, 1));
-    assert!(e.0[0].message.contains("ipvsadm-save output, which xvs cannot read yet"));
+    let c = parse_str(ipvsadm, "rules").unwrap();
+    assert_eq!(c.services[0].reals[0].addr.to_string(), "10.0.2.11:80");
+
+    // A keepalived error carries the keepalived file's position.
+    let e = parse_str("virtual_server 10.0.1.100 80 {\n  protocol TCP\n  lb_algo wrrr\n}\n", "k.conf").unwrap_err();
+    assert_eq!((e.0[0].file.as_str(), e.0[0].line, e.0[0].col), ("k.conf", 3, 11), "{e}");
+    assert!(e.0[0].message.contains("unknown scheduler `wrrr`"), "{e}");
 
     // TOML with a syntax error is still reported as TOML.
     let e = parse_str("[director\n", "x.toml").unwrap_err();

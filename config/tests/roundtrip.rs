@@ -122,3 +122,38 @@ fn load_reports_a_missing_file() {
     assert_eq!(e.len(), 1);
     assert!(e.to_string().starts_with("/nonexistent/xvs.toml: error: cannot read"), "{e}");
 }
+
+#[test]
+fn keepalived_keys_read_and_round_trip_in_toml() {
+    let text = r#"
+[[service]]
+vip = "10.0.1.53:53"
+protocol = "udp"
+alpha = true
+quorum = 3
+hysteresis = 1
+
+[[service.real]]
+addr = "10.0.2.21"
+
+[service.real.check]
+kind = "dns"
+dns_type = "AAAA"
+dns_name = "www.example.com"
+"#;
+    let c = parse(text);
+    let s = &c.services[0];
+    assert_eq!((s.alpha, s.quorum, s.hysteresis), (true, 3, 1));
+    let ch = s.reals[0].check.as_ref().unwrap();
+    assert_eq!((ch.dns_type.as_str(), ch.dns_name.as_str()), ("AAAA", "www.example.com"));
+    round_trip(&c);
+    // Defaults: keepalived's (alpha off, quorum 1, hysteresis 0; DNS SOA for ".").
+    let d = parse("[[service]]\nvip = \"10.0.1.53:53\"\nprotocol = \"udp\"\n[[service.real]]\naddr = \"10.0.2.21\"\n[service.real.check]\nkind = \"dns\"\n");
+    let s = &d.services[0];
+    assert_eq!((s.alpha, s.quorum, s.hysteresis), (false, 1, 0));
+    let ch = s.reals[0].check.as_ref().unwrap();
+    assert_eq!((ch.dns_type.as_str(), ch.dns_name.as_str()), ("SOA", "."));
+    let e = parse_toml("[[service]]\nvip = \"10.0.1.53:53\"\nquorum = 0\n", "x.toml").unwrap_err();
+    assert_eq!((e.0[0].line, e.0[0].col), (3, 10), "{e}");
+    assert!(e.0[0].message.contains("`quorum` must be at least 1"), "{e}");
+}

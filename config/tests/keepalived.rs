@@ -1,0 +1,614 @@
+//! keepalived.conf files in the styles operators write them: each one is checked field by
+//! field, its warnings at their exact `file:line:col`, and its `to_toml()` re-parses to
+//! the same `Config`. Errors are checked at exact positions too.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use xvs_config::*;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keepalived").join(name)
+}
+
+fn load_ok(name: &str) -> (Config, Vec<ConfigWarning>) {
+    let (c, w) = load_with_warnings(&data(name)).unwrap_or_else(|e| panic!("{e}"));
+    round_trip(&c);
+    (c, w)
+}
+
+fn round_trip(c: &Config) {
+    let printed = c.to_toml();
+    let again = parse_toml(&printed, "printed.toml").unwrap_or_else(|e| panic!("{e}\n{printed}"));
+    assert_eq!(&again, c, "{printed}");
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Warnings as (file name relative to the data dir, line, col, message start).
+#[track_caller]
+fn assert_warnings(w: &[ConfigWarning], expected: &[(&str, usize, usize, &str)]) {
+    let base = data("").display().to_string();
+    let got: Vec<String> = w.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), expected.len(), "{got:#?}");
+    for (w, (file, line, col, msg)) in w.iter().zip(expected) {
+        assert_eq!(w.file.strip_prefix(&base).unwrap_or(&w.file), *file, "{w}");
+        assert_eq!((w.line, w.col), (*line, *col), "{w}");
+        assert!(w.message.starts_with(msg), "{w}\n  expected to start with: {msg}");
+    }
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match parse_keepalived(text, "keepalived.conf") {
+        Ok((c, _)) => panic!("expected errors, got {c:#?}"),
+        Err(e) => e.0,
+    }
+}
+
+/// Exactly one error at `line:col`, with the message and hint containing the given texts.
+#[track_caller]
+fn one(text: &str, line: usize, col: usize, message: &str, hint: &str) {
+    let errs = errors(text);
+    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs.len(), 1, "{shown:#?}");
+    let e = &errs[0];
+    assert_eq!((e.file.as_str(), e.line, e.col), ("keepalived.conf", line, col), "{e}");
+    assert!(e.message.contains(message), "message of {e}");
+    assert!(e.hint.as_deref().unwrap_or_default().contains(hint), "hint of {e}");
+}
+
+#[test]
+fn classic_dr_with_tcp_check() {
+    let (c, w) = load_ok("lvs_dr_tcp_check.conf");
+    assert_warnings(
+        &w,
+        &[
+            (
+                "lvs_dr_tcp_check.conf",
+                3,
+                1,
+                "global_defs: xvs reads only `lvs_timeouts` here; `notification_email`, `notification_email_from`, \
+                 `smtp_server`, `smtp_connect_timeout`, `router_id` are ignored",
+            ),
+            ("lvs_dr_tcp_check.conf", 15, 1, "vrrp_instance VI_1: VRRP is not implemented yet; the section is ignored"),
+        ],
+    );
+    assert_eq!(c.timeouts, Timeouts::default());
+    assert_eq!(c.services.len(), 1);
+    let s = &c.services[0];
+    assert_eq!(s.vip, Vip::single(ip("192.168.200.16"), 80));
+    assert_eq!(s.protocol, Protocol::Tcp);
+    assert_eq!(s.scheduler, "rr");
+    assert_eq!(s.forward, Forward::Dr);
+    assert_eq!((s.persistence, s.persistence_netmask), (50, 32));
+    assert_eq!(s.delay_loop, 6);
+    assert_eq!((s.alpha, s.quorum, s.hysteresis), (false, 1, 0));
+    assert_eq!(s.sorry_server, None);
+    assert_eq!(s.reals.len(), 2);
+    let r = &s.reals[0];
+    assert_eq!((r.addr, r.weight, r.forward, r.inhibit_on_failure), (sa("192.168.200.2:80"), 1, Forward::Dr, false));
+    let ch = r.check.as_ref().unwrap();
+    assert_eq!(ch.kind, CheckKind::Tcp);
+    assert_eq!(ch.port, Some(80));
+    assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (3, 3, 3), "nb_get_retry is retry");
+    let r = &s.reals[1];
+    assert_eq!((r.addr, r.weight), (sa("192.168.200.3:80"), 2));
+    let ch = r.check.as_ref().unwrap();
+    assert_eq!((ch.port, ch.connect_timeout, ch.retry, ch.delay_before_retry), (None, 3, 2, 3));
+}
+
+#[test]
+fn nat_with_http_get_digest_and_quorum() {
+    let (c, w) = load_ok("nat_http_get.conf");
+    assert_warnings(
+        &w,
+        &[
+            ("nat_http_get.conf", 4, 1, "global_defs: xvs reads only `lvs_timeouts` here; `router_id` is ignored"),
+            (
+                "nat_http_get.conf",
+                20,
+                5,
+                "`virtualhost` in virtual_server (virtual_server 10.10.10.2 80) is not supported",
+            ),
+            ("nat_http_get.conf", 32, 13, "a second `url` is ignored"),
+            (
+                "nat_http_get.conf",
+                51,
+                9,
+                "`notify_down` in real_server (real_server 192.168.100.3 8080) is not supported",
+            ),
+        ],
+    );
+    assert_eq!(c.timeouts, Timeouts { tcp: 7200, tcp_fin: 60, udp: 300 }, "lvs_timeouts");
+    let s = &c.services[0];
+    assert_eq!(s.vip, Vip::single(ip("10.10.10.2"), 80));
+    assert_eq!((s.scheduler.as_str(), s.forward, s.protocol), ("wlc", Forward::Nat, Protocol::Tcp));
+    assert_eq!((s.persistence, s.persistence_netmask), (600, 24));
+    assert_eq!(s.delay_loop, 10);
+    assert_eq!((s.alpha, s.quorum, s.hysteresis), (true, 2, 1));
+    assert_eq!(s.sorry_server, Some(sa("192.168.100.250:8080")));
+    let r = &s.reals[0];
+    assert_eq!((r.addr, r.weight, r.forward), (sa("192.168.100.2:8080"), 3, Forward::Nat));
+    assert_eq!((r.upper_threshold, r.lower_threshold), (1000, 800));
+    assert!(r.inhibit_on_failure, "inherited from the virtual_server");
+    let ch = r.check.as_ref().unwrap();
+    assert_eq!(ch.kind, CheckKind::Http);
+    assert_eq!((ch.path.as_str(), ch.digest.as_str()), ("/testurl/test.jsp", "640205b7b0fc66c1ea91c463fac6334d"));
+    assert_eq!(ch.status, 200);
+    assert_eq!(ch.port, Some(8080));
+    assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (3, 3, 2));
+    let r = &s.reals[1];
+    assert!(!r.inhibit_on_failure, "`inhibit_on_failure false` on the real wins");
+    let ch = r.check.as_ref().unwrap();
+    assert_eq!((ch.path.as_str(), ch.status, ch.digest.as_str()), ("/health", 200, ""));
+    // keepalived's defaults: connect_timeout 5, retry 1, HTTP delay_before_retry 3.
+    assert_eq!((ch.port, ch.connect_timeout, ch.retry, ch.delay_before_retry), (None, 5, 1, 3));
+}
+
+#[test]
+fn groups_and_includes() {
+    let (c, w) = load_ok("groups/keepalived.conf");
+    assert_warnings(
+        &w,
+        &[
+            (
+                "groups/keepalived.conf",
+                4,
+                1,
+                "global_defs: xvs reads only `lvs_timeouts` here; `router_id`, `lvs_sync_daemon` are ignored",
+            ),
+            ("groups/vrrp.conf", 1, 1, "vrrp_script chk_haproxy: VRRP is not implemented yet; the section is ignored"),
+            ("groups/vrrp.conf", 6, 1, "vrrp_sync_group VG1: VRRP is not implemented yet"),
+            ("groups/vrrp.conf", 12, 1, "vrrp_instance VI_1: VRRP is not implemented yet"),
+            (
+                "groups/conf.d/10-web.conf",
+                5,
+                5,
+                "virtual_server_group WEB: `fwmark 7`: fwmark services are not supported (XDP steers packets before \
+                 netfilter could mark them); skipped",
+            ),
+        ],
+    );
+    // conf.d/10-web.conf (glob order), one service per group address, then 20-dns.conf.
+    let vips: Vec<String> = c.services.iter().map(|s| format!("{} {}", s.protocol, s.vip)).collect();
+    assert_eq!(
+        vips,
+        ["tcp 10.0.1.100:80", "tcp 10.0.1.101:80", "tcp 10.0.1.102:80", "tcp 10.0.1.200:80", "udp 10.0.1.53:53"]
+    );
+    for s in &c.services[..4] {
+        assert_eq!((s.scheduler.as_str(), s.forward, s.delay_loop), ("wrr", Forward::Dr, 5));
+        let addrs: Vec<SocketAddr> = s.reals.iter().map(|r| r.addr).collect();
+        assert_eq!(addrs, [sa("10.0.2.11:80"), sa("10.0.2.12:80")]);
+        assert!(s.reals.iter().all(|r| r.weight == 5));
+        let ch = s.reals[0].check.as_ref().unwrap();
+        assert_eq!((ch.kind, ch.connect_timeout, ch.retry, ch.delay_before_retry), (CheckKind::Tcp, 2, 1, 1));
+    }
+    let dns = &c.services[4];
+    assert_eq!((dns.scheduler.as_str(), dns.delay_loop, dns.ops), ("sh", 15, true));
+    assert!(dns.scheduler_flags.sh_port && dns.scheduler_flags.sh_fallback);
+    let ch = dns.reals[0].check.as_ref().unwrap();
+    assert_eq!((ch.kind, ch.dns_type.as_str(), ch.dns_name.as_str()), (CheckKind::Dns, "A", "www.example.com"));
+    assert_eq!((ch.retry, ch.delay_before_retry), (2, 15), "DNS_CHECK: delay_before_retry defaults to delay_loop");
+    let ch = dns.reals[1].check.as_ref().unwrap();
+    assert_eq!((ch.dns_type.as_str(), ch.retry), ("A", 3), "type is case-insensitive; DNS retry defaults to 3");
+}
+
+#[test]
+fn printed_toml_expands_groups_one_service_per_address() {
+    let (c, _) = load_ok("groups/keepalived.conf");
+    let t = c.to_toml();
+    assert_eq!(t.matches("[[service]]").count(), 5);
+    for vip in ["10.0.1.100:80", "10.0.1.101:80", "10.0.1.102:80", "10.0.1.200:80", "10.0.1.53:53"] {
+        assert!(t.contains(&format!("vip = \"{vip}\"")), "{vip} in\n{t}");
+    }
+    assert!(t.contains("dns_type = \"A\"") && t.contains("quorum = 1") && t.contains("alpha = false"), "{t}");
+}
+
+#[test]
+fn odd_indentation_braces_and_comments() {
+    let (c, w) = load_ok("odd_style.conf");
+    assert_warnings(
+        &w,
+        &[
+            ("odd_style.conf", 26, 9, "`user` in MISC_CHECK is not supported by xvs"),
+            ("odd_style.conf", 28, 6, "real_server 172.16.1.3 443: a second checker (TCP_CHECK) is ignored"),
+            (
+                "odd_style.conf",
+                31,
+                2,
+                "unknown keyword `frobnicate` in virtual_server (virtual_server 172.16.0.10 443); ignored",
+            ),
+        ],
+    );
+    let s = &c.services[0];
+    assert_eq!(s.vip, Vip::single(ip("172.16.0.10"), 443));
+    assert_eq!((s.scheduler.as_str(), s.forward, s.protocol, s.delay_loop), ("sed", Forward::Tun, Protocol::Tcp, 3));
+    assert_eq!(s.persistence, 360, "persistence_timeout without a value is keepalived's 6 minutes");
+    let weights: Vec<u32> = s.reals.iter().map(|r| r.weight).collect();
+    assert_eq!(weights, [4, 4, 2], "one-liner block, inline comment, line continuation");
+    assert_eq!(s.reals[0].check, None);
+    let ch = s.reals[1].check.as_ref().unwrap();
+    assert_eq!(ch.kind, CheckKind::Misc);
+    assert_eq!(ch.command, "/usr/local/bin/check_tls.sh 172.16.1.2 --sni www.example.com", "quoted, with spaces");
+    assert!(ch.dynamic);
+    assert_eq!((ch.connect_timeout, ch.retry), (4, 0), "misc_timeout; MISC_CHECK retry defaults to 0");
+    let ch = s.reals[2].check.as_ref().unwrap();
+    assert_eq!((ch.kind, ch.command.as_str(), ch.dynamic), (CheckKind::Misc, "/usr/local/bin/check_tls.sh", false));
+    assert_eq!(ch.connect_timeout, 3, "no misc_timeout: the delay_loop");
+}
+
+#[test]
+fn ipv6_tunnel_service() {
+    let (c, w) = load_ok("ipv6.conf");
+    assert_warnings(
+        &w,
+        &[
+            (
+                "ipv6.conf",
+                13,
+                9,
+                "real_server 2001:db8:2::11 443: SSL_GET is not implemented in xvs; this checker is ignored",
+            ),
+            ("ipv6.conf", 27, 13, "`bindto` in TCP_CHECK is not supported by xvs"),
+        ],
+    );
+    let s = &c.services[0];
+    assert_eq!(s.vip, Vip::single(ip("2001:db8::10"), 443));
+    assert_eq!((s.scheduler.as_str(), s.forward), ("mh", Forward::Tun));
+    assert!(s.scheduler_flags.mh_port && !s.scheduler_flags.mh_fallback);
+    assert_eq!((s.persistence, s.persistence_netmask), (300, 64));
+    assert_eq!(s.reals[0].addr, sa("[2001:db8:2::11]:443"));
+    assert_eq!(s.reals[0].check.as_ref().unwrap().kind, CheckKind::Tcp, "the TCP_CHECK after the SSL_GET");
+    assert_eq!(s.reals[1].check.as_ref().unwrap().connect_timeout, 3);
+}
+
+#[test]
+fn fwmark_service_is_skipped_with_a_warning() {
+    let (c, w) = load_ok("fwmark.conf");
+    assert_warnings(
+        &w,
+        &[(
+            "fwmark.conf",
+            2,
+            1,
+            "virtual_server fwmark 1: fwmark services are not supported (XDP steers packets before netfilter could \
+             mark them); the service and its reals are skipped",
+        )],
+    );
+    assert_eq!(c.services.len(), 1);
+    let s = &c.services[0];
+    assert_eq!((s.vip, s.scheduler.as_str()), (Vip::single(ip("10.0.1.100"), 22), "rr"));
+    assert_eq!(s.reals[0].addr, sa("10.0.2.11:22"));
+    assert_eq!(s.reals[0].check, None, "an empty real_server block");
+}
+
+/// The keepalived.conf from the notes xvs started from (Chinese comments after values,
+/// `#` after `{`, trailing blanks, the obsolete `nat_mask`), in its MASTER and BACKUP
+/// variants: both describe the same LVS service.
+#[test]
+fn the_seed_notes_config() {
+    let (master, w) = load_ok("seed_master.conf");
+    assert_warnings(
+        &w,
+        &[
+            ("seed_master.conf", 1, 1, "global_defs: xvs reads only `lvs_timeouts` here; `router_id` is ignored"),
+            ("seed_master.conf", 7, 1, "vrrp_instance VI_1: VRRP is not implemented yet"),
+            (
+                "seed_master.conf",
+                25,
+                1,
+                "`nat_mask` in virtual_server (virtual_server 192.168.20.50 80) is not supported",
+            ),
+        ],
+    );
+    let s = &master.services[0];
+    assert_eq!(s.vip, Vip::single(ip("192.168.20.50"), 80));
+    assert_eq!((s.scheduler.as_str(), s.forward, s.protocol), ("wrr", Forward::Dr, Protocol::Tcp));
+    assert_eq!((s.persistence, s.delay_loop), (0, 6), "persistence_timeout 0 = off");
+    let reals: Vec<(SocketAddr, u32)> = s.reals.iter().map(|r| (r.addr, r.weight)).collect();
+    assert_eq!(reals, [(sa("192.168.20.233:80"), 1), (sa("192.168.20.203:80"), 2)]);
+    for r in &s.reals {
+        let ch = r.check.as_ref().unwrap();
+        assert_eq!(
+            (ch.kind, ch.port, ch.connect_timeout, ch.retry, ch.delay_before_retry),
+            (CheckKind::Tcp, Some(80), 10, 3, 3)
+        );
+    }
+    let (backup, w) = load_ok("seed_backup.conf");
+    assert_eq!(backup, master);
+    assert_eq!(w.iter().map(|w| w.line).collect::<Vec<_>>(), [1, 13, 48]);
+}
+
+#[test]
+fn load_and_parse_str_agree_and_load_drops_warnings() {
+    let path = data("nat_http_get.conf");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let name = path.display().to_string();
+    let (c, w) = parse_str_with_warnings(&text, &name).unwrap();
+    assert_eq!(w.len(), 4);
+    assert_eq!(load(&path).unwrap(), c);
+    assert_eq!(parse_str(&text, &name).unwrap(), c);
+    assert_eq!(detect_format(&text).0, Format::Keepalived);
+    assert_eq!(
+        w[0].to_string(),
+        format!("{name}:4:1: warning: global_defs: xvs reads only `lvs_timeouts` here; `router_id` is ignored")
+    );
+}
+
+const VS: &str = "virtual_server 10.0.1.100 80 {\n  protocol TCP\n"; // lines 1-2
+
+#[test]
+fn defaults_are_keepalived_defaults() {
+    let (c, w) =
+        parse_keepalived(&format!("{VS}  real_server 10.0.2.11 80 {{\n    TCP_CHECK {{\n    }}\n  }}\n}}\n"), "k.conf")
+            .unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let s = &c.services[0];
+    assert_eq!((s.scheduler.as_str(), s.forward, s.delay_loop, s.persistence), ("wlc", Forward::Nat, 60, 0));
+    let ch = s.reals[0].check.as_ref().unwrap();
+    assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (5, 1, 1));
+    // Check timing falls back real_server -> virtual_server.
+    let text = "virtual_server 10.0.1.100 80 {\n protocol TCP\n connect_timeout 7\n retry 4\n real_server 10.0.2.11 80 {\n  delay_before_retry 9\n  TCP_CHECK {\n   retry 2\n  }\n }\n}\n";
+    let (c, _) = parse_keepalived(text, "k.conf").unwrap();
+    let ch = c.services[0].reals[0].check.as_ref().unwrap();
+    assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (7, 2, 9));
+}
+
+#[test]
+fn missing_protocol_is_udp_with_a_warning() {
+    let (c, w) =
+        parse_keepalived("virtual_server 10.0.1.53 53 {\n  real_server 10.0.2.11 53 {\n  }\n}\n", "k.conf").unwrap();
+    assert_eq!(c.services[0].protocol, Protocol::Udp);
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        w[0].to_string(),
+        "k.conf:1:1: warning: virtual_server 10.0.1.53 53: no `protocol`; UDP is assumed, as keepalived does (add `protocol TCP`)"
+    );
+}
+
+#[test]
+fn unknown_keywords_warn_with_a_suggestion() {
+    let text =
+        format!("{VS}  lb_algoo rr\n  real_server 10.0.2.11 80 {{\n    wieght 2\n  }}\n}}\nvrrp_instanse X {{\n}}\n");
+    let (_, w) = parse_keepalived(&text, "k.conf").unwrap();
+    let shown: Vec<String> = w.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "k.conf:3:3: warning: unknown keyword `lb_algoo` in virtual_server (virtual_server 10.0.1.100 80) (did you mean `lb_algo`?); ignored, as keepalived does",
+            "k.conf:5:5: warning: unknown keyword `wieght` in real_server (real_server 10.0.2.11 80) (did you mean `weight`?); ignored, as keepalived does",
+            "k.conf:8:1: warning: unknown top-level keyword `vrrp_instanse` (did you mean `vrrp_instance`?); ignored, as keepalived does",
+        ]
+    );
+}
+
+#[test]
+fn conditional_lines_warn_and_parameters_are_errors() {
+    let (_, w) = parse_keepalived(&format!("@lb1 global_defs {{\n}}\n{VS}}}\n"), "k.conf").unwrap();
+    assert_eq!((w[0].line, w[0].col), (1, 1));
+    assert!(w[0].message.starts_with("conditional configuration (`@lb1`) is not supported"), "{}", w[0]);
+    one(
+        "$VIP=10.0.1.100\n",
+        1,
+        1,
+        "keepalived parameters (`$VIP=10.0.1.100`) are not supported",
+        "write the values out",
+    );
+}
+
+#[test]
+fn value_errors_at_their_position() {
+    one(
+        "virtual_server 10.0.1.300 80 {\n}\n",
+        1,
+        16,
+        "bad virtual_server address `10.0.1.300`",
+        "virtual_server 10.0.1.100 80",
+    );
+    one("virtual_server 10.0.1.100 http {\n}\n", 1, 27, "bad virtual_server port `http`", "0..=65535");
+    one(&format!("{VS}  lb_algo wrrr\n}}\n"), 3, 11, "unknown scheduler `wrrr`", "did you mean `wrr`?");
+    one(&format!("{VS}  lb_kind NATT\n}}\n"), 3, 11, "unknown lb_kind `NATT`", "NAT, DR or TUN");
+    one(&format!("{VS}  protocol SCTP\n}}\n"), 3, 12, "protocol `SCTP` is not supported", "TCP or UDP");
+    one(
+        &format!("{VS}  persistence_granularity 255.0.255.0\n}}\n"),
+        3,
+        27,
+        "persistence_granularity `255.0.255.0` is not a contiguous mask",
+        "255.0.0.0",
+    );
+    one(&format!("{VS}  delay_loop soon\n}}\n"), 3, 14, "bad `delay_loop` value `soon`", "delay_loop 6");
+    one(&format!("{VS}  delay_loop 0\n}}\n"), 3, 14, "`delay_loop` must be at least 1 second", "delay_loop = 6");
+    one(&format!("{VS}  quorum 0\n}}\n"), 3, 10, "`quorum` must be at least 1", "quorum = 1");
+    one(
+        &format!("{VS}  real_server 10.0.2.11 80 {{\n    weight 70000\n  }}\n}}\n"),
+        4,
+        12,
+        "weight 70000 is above the maximum 65535",
+        "0..=65535",
+    );
+    one(
+        &format!("{VS}  lb_kind DR\n  real_server 10.0.2.11 8080 {{\n  }}\n}}\n"),
+        4,
+        15,
+        "has port 8080 but service port is 80 and forward is dr",
+        "forward = \"nat\"",
+    );
+    one(
+        &format!("{VS}  real_server 10.0.2.11 80 {{\n    DNS_CHECK {{\n    }}\n  }}\n}}\n"),
+        4,
+        5,
+        "a dns check does not fit a tcp service",
+        "tcp, http or misc",
+    );
+    one(
+        &format!("{VS}  real_server 10.0.2.11 80 {{\n    HTTP_GET {{\n      url {{\n        path health\n      }}\n    }}\n  }}\n}}\n"),
+        6,
+        14,
+        "HTTP check path `health` must start with `/`",
+        "/health",
+    );
+    one(
+        &format!("{VS}  real_server 10.0.2.11 80 {{\n    HTTP_GET {{\n      url {{\n        status_code ok\n      }}\n    }}\n  }}\n}}\n"),
+        6,
+        21,
+        "bad status_code `ok`",
+        "status_code 200",
+    );
+    one(
+        "virtual_server 10.0.1.53 53 {\n  protocol UDP\n  real_server 10.0.2.11 53 {\n    DNS_CHECK {\n      type AXFR\n    }\n  }\n}\n",
+        5,
+        12,
+        "unknown DNS query type `AXFR`",
+        "A, NS, CNAME, SOA, MX, TXT, AAAA",
+    );
+    one(
+        "virtual_server 2001:db8::1 80 {\n  protocol TCP\n  persistence_granularity 255.255.255.0\n}\n",
+        3,
+        27,
+        "a dotted persistence_granularity is for IPv4 services only",
+        "64",
+    );
+    one(
+        "virtual_server 10.0.1.100 80 {\n  protocol TCP\n  real_server 2001:db8::11 80 {\n  }\n}\n",
+        3,
+        15,
+        "real [2001:db8::11]:80 is IPv6 but the VIP 10.0.1.100 is IPv4",
+        "IPv4 real",
+    );
+    one(
+        "virtual_server 10.0.1.100 0 {\n  protocol TCP\n}\n",
+        1,
+        16,
+        "is on port 0 (every port) but not persistent",
+        "persistence",
+    );
+}
+
+#[test]
+fn structure_errors_at_their_position() {
+    one("real_server 10.0.2.11 80 {\n}\n", 1, 1, "`real_server` outside a virtual_server", "virtual_server IP PORT");
+    one(&format!("{VS}}}\nTCP_CHECK {{\n}}\n"), 4, 1, "`TCP_CHECK` outside a real_server", "real_server IP PORT");
+    one(
+        &format!("{VS}  real_server 10.0.2.11 80 {{\n  }}\n"),
+        1,
+        30,
+        "this `{` is never closed",
+        "add the missing `}`",
+    );
+    one(&format!("{VS}}}\n}}\n"), 4, 1, "unmatched `}`", "remove it");
+    one("virtual_server 10.0.1.100 80\n", 1, 1, "`virtual_server 10.0.1.100 80` has no `{ ... }` block", "real_server");
+    one(
+        "virtual_server group WEBB {\n  protocol TCP\n}\nvirtual_server_group WEB {\n  10.0.1.100 80\n}\n",
+        1,
+        22,
+        "virtual_server_group `WEBB` is not defined",
+        "did you mean `WEB`?",
+    );
+    one(
+        "virtual_server_group WEB {\n  10.0.1.100-90 80\n}\n",
+        2,
+        3,
+        "bad virtual_server_group entry `10.0.1.100-90`: the range ends before it starts",
+        "10.0.1.100-110 80",
+    );
+    one("virtual_server_group WEB {\n  10.0.0.0/16 80\n}\n", 2, 3, "it holds 65536 addresses", "");
+    one(&format!("{VS}  misc_path \"/bin/true\n}}\n"), 3, 13, "unterminated quoted string", "close the string");
+    one(&format!("{VS}  weight\n}}\n"), 3, 3, "`weight` needs a value", "weight 1");
+}
+
+#[test]
+fn duplicate_service_from_two_groups_points_at_both() {
+    let text = "virtual_server_group A {\n  10.0.1.100-101 80\n}\nvirtual_server_group B {\n  10.0.1.101 80\n}\n\
+                virtual_server group A {\n  protocol TCP\n}\nvirtual_server group B {\n  protocol TCP\n}\n";
+    let errs = errors(text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!((errs[0].line, errs[0].col), (5, 3));
+    assert!(errs[0].message.contains("duplicate service tcp 10.0.1.101:80: already defined at line 2"), "{}", errs[0]);
+}
+
+#[test]
+fn every_error_is_reported_in_one_pass() {
+    let text = format!(
+        "{VS}  lb_algo nope\n  real_server 10.0.2.x 80 {{\n  }}\n  delay_loop x\n}}\nreal_server 1.2.3.4 80 {{\n}}\n"
+    );
+    let errs = errors(&text);
+    let at: Vec<(usize, usize)> = errs.iter().map(|e| (e.line, e.col)).collect();
+    assert_eq!(at, [(3, 11), (4, 15), (6, 14), (8, 1)], "{errs:#?}");
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("xvs-keepalived-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn include_errors_name_the_included_file() {
+    let d = TempDir::new("incerr");
+    let main = d
+        .write("keepalived.conf", "global_defs {\n  router_id x\n}\ninclude services/*.conf\ninclude nothing/*.conf\n");
+    let svc = d.write("services/web.conf", "virtual_server 10.0.1.100 80 {\n  protocol TCP\n  lb_algo rrr\n}\n");
+    let e = load(&main).unwrap_err();
+    assert_eq!(e.len(), 1, "{e}");
+    assert_eq!((e.0[0].file.as_str(), e.0[0].line, e.0[0].col), (svc.display().to_string().as_str(), 3, 11), "{e}");
+    // Fixed, the empty glob is a warning at the include.
+    d.write("services/web.conf", "virtual_server 10.0.1.100 80 {\n  protocol TCP\n}\n");
+    let (c, w) = load_with_warnings(&main).unwrap();
+    assert_eq!(c.services.len(), 1);
+    let main_s = main.display().to_string();
+    assert_eq!((w[0].file.as_str(), w[0].line, w[0].col), (main_s.as_str(), 1, 1));
+    assert_eq!((w[1].file.as_str(), w[1].line, w[1].col), (main_s.as_str(), 5, 9));
+    assert!(w[1].message.starts_with("include `nothing/*.conf` matches no file"), "{}", w[1]);
+}
+
+#[test]
+fn include_of_a_missing_file_and_loops_are_errors() {
+    let d = TempDir::new("incloop");
+    let main = d.write("keepalived.conf", "include missing.conf\ninclude a.conf\n");
+    d.write("a.conf", "include b.conf\n");
+    let b = d.write("b.conf", "\n  include a.conf\n");
+    let e = load(&main).unwrap_err();
+    let main_s = main.display().to_string();
+    let b_s = b.display().to_string();
+    let got: Vec<(&str, usize, usize)> = e.iter().map(|e| (e.file.as_str(), e.line, e.col)).collect();
+    assert_eq!(got, [(main_s.as_str(), 1, 9), (b_s.as_str(), 2, 11)], "{e}");
+    assert!(e.0[0].message.starts_with("cannot read included file"), "{e}");
+    assert!(e.0[1].message.starts_with("include loop"), "{e}");
+}
+
+#[test]
+fn include_inside_a_block() {
+    let d = TempDir::new("incblock");
+    let main =
+        d.write("keepalived.conf", "virtual_server 10.0.1.100 80 {\n  protocol TCP\n  include reals/*.conf\n}\n");
+    d.write("reals/1.conf", "real_server 10.0.2.11 80 {\n  weight 3\n}\n");
+    d.write("reals/2.conf", "real_server 10.0.2.12 80 {\n}\n");
+    let c = load(&main).unwrap();
+    let reals: Vec<(SocketAddr, u32)> = c.services[0].reals.iter().map(|r| (r.addr, r.weight)).collect();
+    assert_eq!(reals, [(sa("10.0.2.11:80"), 3), (sa("10.0.2.12:80"), 1)]);
+}
