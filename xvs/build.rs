@@ -6,7 +6,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROGRAMS: &[&str] = &["decap", "steer"];
+const PROGRAMS: &[&str] = &["decap", "steer", "sink"];
 const HINT: &str = "install the Debian packages clang, libbpf-dev and linux-libc-dev (scripts/setup.sh does)";
 
 fn main() {

@@ -16,6 +16,19 @@ pub static DECAP_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"
 /// The director's steering program (`xdp/steer.c`).
 pub static STEER_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.o"));
 
+/// The benchmark's real-server sink (`xdp/sink.c`, used by `xvs-bench veth`): program
+/// `xvs_sink` counts and drops UDP frames; maps `director` (array of one 8-byte MAC, the
+/// source to count as forwarded) and `counters` (per-CPU u64: [`SINK_COUNTER_FORWARDED`],
+/// [`SINK_COUNTER_OTHER`]).
+pub static SINK_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sink.o"));
+
+/// Name of the XDP program in [`SINK_OBJ`].
+pub const SINK_PROG: &str = "xvs_sink";
+/// Index in sink's `counters` map: UDP frames from the director's MAC, dropped.
+pub const SINK_COUNTER_FORWARDED: u32 = 0;
+/// Index in sink's `counters` map: other UDP frames, dropped.
+pub const SINK_COUNTER_OTHER: u32 = 1;
+
 /// Name of the XDP program in [`DECAP_OBJ`].
 pub const DECAP_PROG: &str = "xvs_decap";
 /// Index in decap's `counters` map: tunnel packets decapsulated.
@@ -57,7 +70,7 @@ mod tests {
 
     #[test]
     fn objects_are_aligned_elf() {
-        for obj in [DECAP_OBJ, STEER_OBJ] {
+        for obj in [DECAP_OBJ, STEER_OBJ, SINK_OBJ] {
             assert_eq!(&obj[..4], b"\x7fELF");
             assert_eq!(obj.as_ptr() as usize % 8, 0);
         }

@@ -10,6 +10,13 @@
 //! Next hops are asked of the kernel again every second. SIGINT/SIGTERM stop the loop,
 //! detach the program, and remove the VIPs this process added.
 //!
+//! `[director] metrics = ADDR` serves `GET /metrics` (Prometheus text) on ADDR from a
+//! thread of its own, see `run_metrics`; the main loop feeds its rate estimator.
+//!
+//! `control_socket` serves `xvs ctl` (see `xvs::ctl`): the main loop wakes for each request
+//! and handles it between its other duties; an edit goes through the same path as a
+//! SIGHUP reload (`ctl_plane::Plane::apply_engine`), and a SIGHUP drops ctl edits.
+//!
 //! `--stats-file PATH` (hidden; for `xvs demo` until the control socket lands) writes the
 //! poll loop's snapshot as JSON to PATH once a second (write to PATH.tmp, then rename, so a
 //! reader never sees half a file).
@@ -36,6 +43,8 @@ use xvs_engine::{Engine, EngineConfig, Forward, NeighborSpec};
 
 use crate::nexthop;
 use crate::steering::{Steering, XdpMode, MAX_QUEUES};
+
+mod ctl_plane;
 
 fn log(msg: impl AsRef<str>) {
     eprintln!("xvs: {}", msg.as_ref());
@@ -251,6 +260,8 @@ fn start(
     stats_file: Option<&Path>,
 ) -> Result<(), String> {
     let d = &cfg.director;
+    let ctl = xvs::ctl::server::listen(&d.control_socket)?;
+    let metrics_listener = d.metrics.map(crate::run_metrics::bind).transpose()?;
     match xvs::bpf::ensure_bpffs() {
         Ok(true) => log(format!("mounted bpffs at {}", xvs::bpf::BPFFS)),
         Ok(false) => {}
@@ -374,6 +385,16 @@ fn start(
         if poll_mode == PollMode::Busy { "busy" } else { "adaptive" }
     ));
 
+    let metrics = match metrics_listener {
+        Some(l) => {
+            log(format!("metrics: http://{}/metrics", l.local_addr().map_err(|e| e.to_string())?));
+            let modes = steering.attached.iter().map(|(i, m)| (i.clone(), m.to_string())).collect();
+            let capacity = u64::from(ecfg.max_connections) * cores.len() as u64;
+            Some(crate::run_metrics::RunMetrics::start(l, loops.snapshots.clone(), modes, capacity)?)
+        }
+        None => None,
+    };
+
     let hup = Arc::new(AtomicBool::new(false));
     let term = Arc::new(AtomicBool::new(false));
     for (sig, flag) in [(SIGHUP, &hup), (SIGINT, &term), (SIGTERM, &term)] {
@@ -382,38 +403,45 @@ fn start(
     let mut last_hops = Instant::now();
     let mut last_log = Instant::now();
     let mut last_stats = Instant::now();
+    let mut ctl_state = xvs::ctl::daemon::CtlState::new(cfg.clone());
+    // The running pieces a configuration change needs (SIGHUP and `xvs ctl` alike).
+    macro_rules! plane {
+        () => {
+            ctl_plane::Plane {
+                ecfg: &mut ecfg,
+                configured: &mut configured,
+                draining: &mut draining,
+                ifaces: &ifaces,
+                vips: &mut vips,
+                loops: &loops,
+                steering: &mut steering,
+            }
+        };
+    }
     while !term.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+        // Wakes early for a control request; the duties below are time-gated.
+        let requests = ctl.wait(Duration::from_millis(100));
         if loops.threads.iter().any(|t| t.is_finished()) {
             return Err("the poll loop stopped".into());
+        }
+        if let Some(m) = &metrics {
+            m.tick(|| loops.merged());
         }
         if hup.swap(false, Ordering::Relaxed) {
             match load(path) {
                 Err(e) => log(format!("reload of {} rejected; the running configuration stays:\n{e}", path.display())),
-                Ok((_, mut new)) => {
-                    new.address4 = new.address4.or(ecfg.address4);
-                    new.address6 = new.address6.or(ecfg.address6);
-                    new.port_macs = ecfg.port_macs.clone();
-                    draining.reload(&ecfg, &new);
-                    let new_configured = new.neighbors.clone();
-                    new.neighbors = nexthop::resolve(&new_configured, &draining.with_addresses(&new), &ifaces);
-                    if let Some(g) = vips.as_mut() {
-                        if let Err(e) = g.sync(&new) {
-                            log(format!("reload: {e}"));
-                        }
-                    }
-                    // New services' traffic must find the engine ready: apply first, then
-                    // steer it up.
-                    loops.send(Control::Apply(Box::new(new.clone())));
-                    std::thread::sleep(Duration::from_millis(20));
-                    if let Err(e) = steering.sync(&new, &local_addresses(), &draining.nat()) {
-                        log(format!("reload: steering maps: {e}"));
-                    }
-                    log(format!("reloaded {}: {} service(s)", path.display(), new.services.len()));
-                    ecfg = new;
-                    configured = new_configured;
+                Ok((model, new)) => {
+                    let n = new.services.len();
+                    plane!().apply_engine(new);
+                    ctl_state.set_model(model);
+                    log(format!("reloaded {}: {n} service(s)", path.display()));
                 }
             }
+        }
+        ctl_state.tick(|| loops.merged());
+        for p in requests {
+            let r = ctl_state.handle(&p.request, &mut plane!());
+            p.answer(r);
         }
         if last_hops.elapsed() >= Duration::from_secs(1) {
             last_hops = Instant::now();

@@ -4,12 +4,14 @@
 //! maps errors to exit codes (0 ok, 1 runtime failure, 2 bad input).
 
 mod cmd_check;
+mod cmd_ctl;
 mod cmd_decap;
 mod cmd_demo;
 mod cmd_realserver;
 mod cmd_replay;
 mod cmd_run;
 mod nexthop;
+mod run_metrics;
 mod steering;
 
 use std::net::IpAddr;
@@ -75,6 +77,15 @@ enum Cmd {
         #[arg(long)]
         iface: String,
     },
+    /// ipvsadm's commands against a running director, over its control socket:
+    /// `xvs ctl [-c SOCKET | --config FILE] -Ln`, `-A -t VIP:PORT -s rr`, `-S`, `-R`, ...
+    /// (`xvs ctl -h` lists them).
+    #[command(disable_help_flag = true)]
+    Ctl {
+        /// ipvsadm arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
     /// The real-server side of DR/TUN: VIPs on lo, arp_ignore=1, arp_announce=2, optional
     /// decap; stays in the foreground and undoes it all on SIGINT/SIGTERM.
     Realserver {
@@ -95,6 +106,7 @@ fn main() -> ExitCode {
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
         Cmd::Run { config, stats_file } => cmd_run::run(&config, stats_file.as_deref()),
         Cmd::Decap { iface } => cmd_decap::run(&iface),
+        Cmd::Ctl { args } => cmd_ctl::run(args),
         Cmd::Realserver { vips, decap } => cmd_realserver::run(&vips, decap.as_deref()),
     }
 }

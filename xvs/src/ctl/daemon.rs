@@ -1,0 +1,409 @@
+//! The director's side of `xvs ctl`: the live configuration model, counter baselines for
+//! `-Z`, the rate estimator, and the handling of one request.
+//!
+//! Invariants:
+//! - [`CtlState::model`] is the configuration the engine runs (the file's, then every ctl
+//!   edit since; a SIGHUP replaces it with the file's again, dropping ctl edits, as a
+//!   keepalived reload does).
+//! - An edit reaches [`Director::apply`] only as a whole validated model; the model is
+//!   replaced only when `apply` succeeded, so a failed edit changes nothing anywhere.
+//! - Listings take configuration (weights, forward, scheduler) from the model and counters
+//!   from the poll loops' merged snapshot (at most ~0.5 s old), minus the `-Z` baselines.
+//! - A real's counters are matched to the snapshot by (service label, real label), the
+//!   labels `poll::snapshot_reals` writes; a service's counters are the sum of every
+//!   snapshot line of that service (removed reals and the sorry server included).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use xvs_config::{Config, Protocol};
+use xvs_engine::estimator::DirectorRates;
+use xvs_engine::poll::Snapshot;
+use xvs_engine::{ConnInfo, Counters};
+
+use super::apply::{self, Step};
+use super::args::{self, Command, ListOpts, SvcId};
+use super::format::{self, RealView, ServiceView};
+use super::{Request, Response};
+
+/// What the daemon lends a request: the means to change and to observe the director.
+pub trait Director {
+    /// Make `model` the running configuration (engine, steering maps, VIPs), or say why it
+    /// cannot be (and then change nothing).
+    fn apply(&mut self, model: &Config) -> Result<(), String>;
+    /// The poll loops' merged snapshot.
+    fn snapshot(&self) -> Snapshot;
+    /// Every live connection of every poll loop.
+    fn connections(&self) -> Vec<ConnInfo>;
+    /// The health checks' verdicts by (service, real); `None` when no checks run.
+    fn health(&self) -> Option<HashMap<(SvcId, SocketAddr), bool>> {
+        None
+    }
+}
+
+/// The snapshot key of a real: (service label, real label).
+type Key = (String, String);
+
+/// The ctl state the daemon keeps between requests.
+#[derive(Debug)]
+pub struct CtlState {
+    pub model: Config,
+    baselines: HashMap<Key, Counters>,
+    rates: DirectorRates,
+    origin: Instant,
+}
+
+fn service_label(id: &SvcId) -> String {
+    let p = if id.protocol == Protocol::Tcp { "TCP" } else { "UDP" };
+    format!("{p} {}", SocketAddr::new(id.vip.addr, id.vip.port))
+}
+
+fn sub(a: &Counters, b: Option<&Counters>) -> Counters {
+    let Some(b) = b else { return *a };
+    Counters {
+        conns: a.conns.saturating_sub(b.conns),
+        pkts_in: a.pkts_in.saturating_sub(b.pkts_in),
+        pkts_out: a.pkts_out.saturating_sub(b.pkts_out),
+        bytes_in: a.bytes_in.saturating_sub(b.bytes_in),
+        bytes_out: a.bytes_out.saturating_sub(b.bytes_out),
+    }
+}
+
+fn add(a: &mut Counters, b: &Counters) {
+    a.conns += b.conns;
+    a.pkts_in += b.pkts_in;
+    a.pkts_out += b.pkts_out;
+    a.bytes_in += b.bytes_in;
+    a.bytes_out += b.bytes_out;
+}
+
+impl CtlState {
+    pub fn new(model: Config) -> CtlState {
+        CtlState { model, baselines: HashMap::new(), rates: DirectorRates::new(), origin: Instant::now() }
+    }
+
+    /// A SIGHUP reload: the file's configuration replaces the model (ctl edits dropped).
+    pub fn set_model(&mut self, model: Config) {
+        self.model = model;
+    }
+
+    /// Feed the rate estimator when its 2 s tick is due (`snapshot` is only called then).
+    pub fn tick(&mut self, snapshot: impl FnOnce() -> Snapshot) {
+        let now = self.origin.elapsed().as_millis() as u64;
+        if self.rates.due(now) {
+            self.rates.sample(now, &snapshot().reals);
+        }
+    }
+
+    /// Handle one request; the response says what to print and the exit status.
+    pub fn handle(&mut self, req: &Request, dir: &mut dyn Director) -> Response {
+        let cmd = match args::parse(&req.args) {
+            Ok(c) => c,
+            Err(e) => return Response::usage(e.to_string()),
+        };
+        let text = req.args.join(" ");
+        match cmd {
+            Command::Help => Response::ok(args::USAGE.to_string()),
+            Command::Version => Response::ok(version()),
+            Command::List(o) => self.list(&o, dir),
+            Command::Save => Response::ok(format::save(&self.views(&dir.snapshot(), None))),
+            Command::Zero(scope) => {
+                if let Err(m) = apply::apply_command(&mut self.model.clone(), &Command::Zero(scope)) {
+                    return Response::error(format!("{text}: {m}"));
+                }
+                let label = scope.as_ref().map(service_label);
+                let mut sums: HashMap<Key, Counters> = HashMap::new();
+                for r in dir.snapshot().reals {
+                    if label.is_none() || label.as_ref() == Some(&r.service) {
+                        add(sums.entry((r.service.clone(), r.real.clone())).or_default(), &r.counters);
+                    }
+                }
+                self.baselines.extend(sums);
+                Response::ok(String::new())
+            }
+            Command::Restore => {
+                let steps = match apply::parse_restore(req.input.as_deref().unwrap_or("")) {
+                    Ok(s) => s,
+                    Err(e) if e.usage => return Response::usage(e.to_string()),
+                    Err(e) => return Response::error(e.to_string()),
+                };
+                self.edit(&steps, dir)
+            }
+            cmd => self.edit(&[(None, text, cmd)], dir),
+        }
+    }
+
+    fn edit(&mut self, steps: &[Step], dir: &mut dyn Director) -> Response {
+        let new = match apply::apply_batch(&self.model, steps) {
+            Ok(m) => m,
+            Err(e) => return Response::error(e.to_string()),
+        };
+        if new == self.model {
+            return Response::ok(String::new());
+        }
+        match dir.apply(&new) {
+            Ok(()) => {
+                self.model = new;
+                Response::ok(String::new())
+            }
+            Err(e) => {
+                let what = if steps.len() == 1 { format!("{}: ", steps[0].1) } else { String::new() };
+                Response::error(format!("{what}{e}"))
+            }
+        }
+    }
+
+    fn list(&self, o: &ListOpts, dir: &mut dyn Director) -> Response {
+        let health = if o.health {
+            match dir.health() {
+                Some(h) => Some(h),
+                None => {
+                    return Response::error(
+                        "--health: health checks are not running in this xvs (no real has a [service.real.check])",
+                    )
+                }
+            }
+        } else {
+            dir.health()
+        };
+        if o.connections {
+            let conns = dir.connections();
+            return Response::ok(if o.json {
+                format!("{}\n", format::connections_json(&conns))
+            } else {
+                format::connections(&conns)
+            });
+        }
+        if o.timeout {
+            return Response::ok(if o.json {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"timeouts": {"tcp": self.model.timeouts.tcp, "tcpfin": self.model.timeouts.tcp_fin, "udp": self.model.timeouts.udp}})
+                )
+            } else {
+                format::timeouts(&self.model.timeouts)
+            });
+        }
+        if o.daemon {
+            // No connection-sync daemon runs: ipvsadm prints nothing then.
+            return Response::ok(String::new());
+        }
+        if let Some(id) = &o.service {
+            if !self.model.services.iter().any(|s| s.protocol == id.protocol && s.vip == id.vip) {
+                return Response::error("No such service");
+            }
+        }
+        let views = self.views(&dir.snapshot(), health.as_ref());
+        Response::ok(if o.json {
+            format!("{}\n", format::list_json(&views, o, &self.model.timeouts))
+        } else {
+            format::list(&views, o)
+        })
+    }
+
+    /// The model's services with their counters, rates and health.
+    pub fn views(&self, snap: &Snapshot, health: Option<&HashMap<(SvcId, SocketAddr), bool>>) -> Vec<ServiceView> {
+        let mut lines: HashMap<Key, (Counters, u32, u32)> = HashMap::new();
+        let mut per_service: HashMap<String, Counters> = HashMap::new();
+        for r in &snap.reals {
+            let k = (r.service.clone(), r.real.clone());
+            let e = lines.entry(k).or_insert((Counters::default(), 0, 0));
+            add(&mut e.0, &r.counters);
+            // Active/inactive are director-wide (shared by every loop): take them once.
+            e.1 = e.1.max(r.active);
+            e.2 = e.2.max(r.inactive);
+        }
+        for (k, (c, _, _)) in &lines {
+            add(per_service.entry(k.0.clone()).or_default(), &sub(c, self.baselines.get(k)));
+        }
+        self.model
+            .services
+            .iter()
+            .map(|s| {
+                let id = SvcId { protocol: s.protocol, vip: s.vip };
+                let label = service_label(&id);
+                let reals = s
+                    .reals
+                    .iter()
+                    .filter_map(|r| {
+                        let h = health.and_then(|h| h.get(&(id, r.addr)).copied());
+                        let mut weight = r.weight;
+                        if h == Some(false) {
+                            // As IPVS shows it: a failed real is gone, or at weight 0 with
+                            // inhibit_on_failure.
+                            if !r.inhibit_on_failure {
+                                return None;
+                            }
+                            weight = 0;
+                        }
+                        let k = (label.clone(), r.addr.to_string());
+                        let (c, active, inactive) = lines.get(&k).copied().unwrap_or_default();
+                        Some(RealView {
+                            addr: r.addr,
+                            forward: r.forward,
+                            weight,
+                            upper: r.upper_threshold,
+                            lower: r.lower_threshold,
+                            active,
+                            inactive,
+                            persistent: 0,
+                            stats: sub(&c, self.baselines.get(&k)),
+                            rate: self.rates.real(&k.0, &k.1).unwrap_or_default(),
+                            health: h,
+                        })
+                    })
+                    .collect();
+                ServiceView {
+                    id,
+                    scheduler: s.scheduler.clone(),
+                    flags: s.scheduler_flags,
+                    persistence: s.persistence,
+                    netmask: s.persistence_netmask,
+                    ops: s.ops,
+                    stats: per_service.get(&label).copied().unwrap_or_default(),
+                    rate: self.rates.service(&label).unwrap_or_default(),
+                    reals,
+                }
+            })
+            .collect()
+    }
+}
+
+fn version() -> String {
+    format!("xvs ctl {} (ipvsadm v1.31 command syntax)\n", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xvs_engine::poll::RealSnapshot;
+
+    struct Fake {
+        applied: Vec<Config>,
+        snap: Snapshot,
+        refuse: bool,
+    }
+
+    impl Director for Fake {
+        fn apply(&mut self, model: &Config) -> Result<(), String> {
+            if self.refuse {
+                return Err("the engine refused it".into());
+            }
+            self.applied.push(model.clone());
+            Ok(())
+        }
+        fn snapshot(&self) -> Snapshot {
+            self.snap.clone()
+        }
+        fn connections(&self) -> Vec<ConnInfo> {
+            Vec::new()
+        }
+    }
+
+    fn model() -> Config {
+        xvs_config::parse_str(
+            "[[service]]\nvip = \"10.0.1.100:80\"\nforward = \"nat\"\nscheduler = \"rr\"\n\
+             [[service.real]]\naddr = \"10.0.2.11:8080\"\n[[service.real]]\naddr = \"10.0.2.12:8080\"\nweight = 2\n",
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    fn line(real: &str, conns: u64, active: u32) -> RealSnapshot {
+        let a: SocketAddr = real.parse().unwrap();
+        RealSnapshot {
+            service: "TCP 10.0.1.100:80".into(),
+            real: real.into(),
+            addr: a.ip(),
+            port: a.port(),
+            proto: 6,
+            forward: "nat",
+            weight: 1,
+            available: true,
+            counters: Counters {
+                conns,
+                pkts_in: conns * 10,
+                pkts_out: conns * 8,
+                bytes_in: conns * 1000,
+                bytes_out: 0,
+            },
+            active,
+            inactive: 1,
+        }
+    }
+
+    fn req(s: &str) -> Request {
+        Request { args: s.split_whitespace().map(str::to_string).collect(), input: None }
+    }
+
+    fn fake() -> Fake {
+        let snap =
+            Snapshot { reals: vec![line("10.0.2.11:8080", 5, 2), line("10.0.2.12:8080", 7, 3)], ..Snapshot::default() };
+        Fake { applied: Vec::new(), snap, refuse: false }
+    }
+
+    #[test]
+    fn listing_from_model_and_snapshot() {
+        let mut st = CtlState::new(model());
+        let mut d = fake();
+        let r = st.handle(&req("-Ln"), &mut d);
+        assert_eq!(r.exit, 0, "{r:?}");
+        assert_eq!(
+            r.stdout,
+            "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  \
+             -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nTCP  10.0.1.100:80 rr\n  \
+             -> 10.0.2.11:8080               Masq    1      2          1         \n  \
+             -> 10.0.2.12:8080               Masq    2      3          1         \n"
+        );
+        let r = st.handle(&req("-Ln --stats"), &mut d);
+        assert!(
+            r.stdout.contains("TCP  10.0.1.100:80                      12      120       96    12000        0"),
+            "{}",
+            r.stdout
+        );
+        // -Z: counters from now on.
+        assert_eq!(st.handle(&req("-Z"), &mut d).exit, 0);
+        d.snap.reals[0].counters.conns += 4;
+        let r = st.handle(&req("-Ln --stats"), &mut d);
+        assert!(r.stdout.contains("TCP  10.0.1.100:80                       4"), "{}", r.stdout);
+        assert!(r.stdout.contains("  -> 10.0.2.11:8080                      4"), "{}", r.stdout);
+        let r = st.handle(&req("-Ln --health"), &mut d);
+        assert_eq!((r.exit, r.stderr.contains("health checks are not running")), (1, true));
+        let r = st.handle(&req("-Ln -t 10.0.1.101:80"), &mut d);
+        assert_eq!((r.exit, r.stderr.as_str()), (1, "No such service\n"));
+        let r = st.handle(&req("-L --json"), &mut d);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["services"][0]["reals"][1]["weight"], 2);
+        assert_eq!(st.handle(&req("-L --timeout"), &mut d).stdout, "Timeout (tcp tcpfin udp): 900 120 300\n");
+    }
+
+    #[test]
+    fn edits_apply_whole_models_or_nothing() {
+        let mut st = CtlState::new(model());
+        let mut d = fake();
+        let r = st.handle(&req("-a -t 10.0.1.100:80 -r 10.0.2.13:8080 -m -w 3"), &mut d);
+        assert_eq!(r.exit, 0, "{r:?}");
+        assert_eq!(d.applied.len(), 1);
+        assert_eq!(st.model.services[0].reals.len(), 3);
+        assert!(st.handle(&req("-S"), &mut d).stdout.contains("-a -t 10.0.1.100:80 -r 10.0.2.13:8080 -m -w 3\n"));
+        // An error names the command; nothing is applied.
+        let r = st.handle(&req("-a -t 10.0.1.101:80 -r 10.0.2.13"), &mut d);
+        assert_eq!((r.exit, r.stderr.as_str()), (1, "-a -t 10.0.1.101:80 -r 10.0.2.13: Service not defined\n"));
+        assert_eq!(d.applied.len(), 1);
+        // The engine refusing leaves the model as it was.
+        d.refuse = true;
+        let r = st.handle(&req("-d -t 10.0.1.100:80 -r 10.0.2.13:8080"), &mut d);
+        assert_eq!(r.exit, 1);
+        assert_eq!(st.model.services[0].reals.len(), 3);
+        d.refuse = false;
+        // -R: all or nothing.
+        let mut rq = req("-R");
+        rq.input = Some("-C\n-A -t 10.0.1.100:80 -s wlc\n-A -t 10.0.1.100:80 -s rr\n".into());
+        let r = st.handle(&rq, &mut d);
+        assert_eq!((r.exit, r.stderr.as_str()), (1, "line 3: -A -t 10.0.1.100:80 -s rr: Service already exists\n"));
+        assert_eq!(st.model.services[0].reals.len(), 3);
+        // Usage errors are exit 2.
+        assert_eq!(st.handle(&req("-a -t 10.0.1.100:80"), &mut d).exit, 2);
+    }
+}

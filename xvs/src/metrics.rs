@@ -1,0 +1,784 @@
+//! Prometheus text exposition (format 0.0.4) of the director's state: a merged poll-loop
+//! [`Snapshot`], the estimator's rates ([`DirectorRates`]), optional health states, the
+//! XDP attach modes and the batch-time histogram; plus [`serve`], a tiny blocking HTTP/1.1
+//! server for `GET /metrics`.
+//!
+//! Invariants:
+//! - Every family is written once, as `# HELP`, `# TYPE`, then all its samples; within a
+//!   family every sample has the same label names, and no two samples the same label set
+//!   (duplicate snapshot lines, e.g. a draining real added again, are summed).
+//! - Label values are escaped (`\` → `\\`, `"` → `\"`, newline → `\n`), HELP text likewise
+//!   (backslash and newline); metric and label names are fixed here and valid.
+//! - Every [`DropReason`] has its `xvs_drops_total` sample, zeros included, so a reason's
+//!   series exists before its first drop.
+//! - Counters (`_total`) are the snapshot's cumulative values; rates are gauges read from
+//!   the estimator (0 for a real it has not sampled yet); families whose input is absent
+//!   (no rates, no health, no capacity) are left out whole.
+//! - Labels: `service="tcp/10.0.1.100:80"` (protocol lower case, `/`, VIP endpoint),
+//!   `real="10.0.2.11:8080"`, `direction="in|out"` (in: client to real).
+
+use std::collections::BTreeMap;
+use std::fmt::{Display, Write as _};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use xvs_engine::estimator::{DirectorRates, Rates};
+use xvs_engine::poll::Snapshot;
+use xvs_engine::{Counters, DropReason};
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Bucket upper bounds (seconds) of `xvs_batch_duration_seconds`: a batch of 64 frames
+/// takes microseconds; milliseconds mean trouble.
+pub const BATCH_BUCKETS: [f64; 14] =
+    [1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 1e-1];
+
+/// A histogram as the exposition needs it: finite upper bounds (ascending), the cumulative
+/// count of observations `<=` each, the total count (the `+Inf` bucket) and the sum.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistogramInput {
+    pub bounds: Vec<f64>,
+    pub cumulative: Vec<u64>,
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl HistogramInput {
+    /// From an hdrhistogram of nanoseconds, with `bounds` in seconds. A bucket counts the
+    /// values within the histogram's resolution of its bound (2 significant digits for
+    /// `batch_ns`); the sum is `mean * count` (hdrhistogram keeps no exact sum).
+    pub fn from_hdr_ns(h: &hdrhistogram::Histogram<u64>, bounds: &[f64]) -> HistogramInput {
+        let count = h.len();
+        let cumulative = bounds
+            .iter()
+            .map(|b| if count == 0 { 0 } else { h.count_between(0, (b * 1e9).round() as u64).min(count) })
+            .collect();
+        let sum = if count == 0 { 0.0 } else { h.mean() * count as f64 / 1e9 };
+        HistogramInput { bounds: bounds.to_vec(), cumulative, count, sum }
+    }
+}
+
+/// Everything one exposition shows. Labels in `health` are the snapshot's (`TCP
+/// 10.0.1.100:80`, `10.0.2.11:8080`).
+#[derive(Clone, Debug, Default)]
+pub struct Exposition<'a> {
+    pub snapshot: Option<&'a Snapshot>,
+    pub rates: Option<&'a DirectorRates>,
+    /// (service, real, up)
+    pub health: Option<&'a [(String, String, bool)]>,
+    /// (interface, "native" | "generic")
+    pub xdp_modes: &'a [(String, String)],
+    /// Connection table capacity (all poll cores together).
+    pub conn_capacity: Option<u64>,
+    pub batch: Option<HistogramInput>,
+}
+
+impl<'a> Exposition<'a> {
+    /// The exposition of `snapshot`, with its `batch_ns` as the batch histogram.
+    pub fn new(snapshot: &'a Snapshot) -> Exposition<'a> {
+        Exposition {
+            snapshot: Some(snapshot),
+            batch: Some(HistogramInput::from_hdr_ns(&snapshot.batch_ns, &BATCH_BUCKETS)),
+            ..Exposition::default()
+        }
+    }
+}
+
+/// `TCP 10.0.1.100:80` → `tcp/10.0.1.100:80` (anything else stays as it is).
+pub fn service_label(snapshot_label: &str) -> String {
+    match snapshot_label.split_once(' ') {
+        Some((proto, vip)) => format!("{}/{vip}", proto.to_ascii_lowercase()),
+        None => snapshot_label.to_string(),
+    }
+}
+
+/// A label value in the exposition's escaping.
+pub fn escape_label(v: &str) -> String {
+    let mut o = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{k}=\"{}\"", escape_label(v));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// One real's line, duplicates summed; labels as exported.
+struct RealLine {
+    service: String,
+    real: String,
+    snap_service: String,
+    snap_real: String,
+    counters: Counters,
+    active: u64,
+    inactive: u64,
+    weight: u64,
+}
+
+fn real_lines(s: &Snapshot) -> Vec<RealLine> {
+    let mut out: Vec<RealLine> = Vec::new();
+    let mut at: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for r in &s.reals {
+        let i = *at.entry((&r.service, &r.real)).or_insert_with(|| {
+            out.push(RealLine {
+                service: service_label(&r.service),
+                real: r.real.clone(),
+                snap_service: r.service.clone(),
+                snap_real: r.real.clone(),
+                counters: Counters::default(),
+                active: 0,
+                inactive: 0,
+                weight: 0,
+            });
+            out.len() - 1
+        });
+        let l = &mut out[i];
+        let c = &mut l.counters;
+        c.conns += r.counters.conns;
+        c.pkts_in += r.counters.pkts_in;
+        c.pkts_out += r.counters.pkts_out;
+        c.bytes_in += r.counters.bytes_in;
+        c.bytes_out += r.counters.bytes_out;
+        l.active += u64::from(r.active);
+        l.inactive += u64::from(r.inactive);
+        if r.available {
+            l.weight = u64::from(r.weight);
+        }
+    }
+    out
+}
+
+/// The labels of a per-real sample.
+fn sr(l: &RealLine) -> [(&'static str, &str); 2] {
+    [("service", &l.service), ("real", &l.real)]
+}
+
+/// The labels of a per-real sample with a direction.
+fn dir<'a>(d: &'static str, l: &'a RealLine) -> [(&'static str, &'a str); 3] {
+    [("direction", d), ("service", &l.service), ("real", &l.real)]
+}
+
+/// Render `e` as Prometheus text format 0.0.4.
+pub fn render(e: &Exposition) -> String {
+    let mut o = Out(String::with_capacity(16 * 1024));
+    let empty = Snapshot::default();
+    let s = e.snapshot.unwrap_or(&empty);
+    let reals = real_lines(s);
+
+    o.family("xvs_connections_total", "counter", "Connections scheduled to the real (IPVS Conns).");
+    for l in &reals {
+        o.sample("xvs_connections_total", &sr(l), l.counters.conns);
+    }
+    o.family(
+        "xvs_packets_total",
+        "counter",
+        "Packets forwarded for the real; in: client to real, out: real to client.",
+    );
+    for l in &reals {
+        o.sample("xvs_packets_total", &dir("in", l), l.counters.pkts_in);
+        o.sample("xvs_packets_total", &dir("out", l), l.counters.pkts_out);
+    }
+    o.family("xvs_bytes_total", "counter", "Bytes forwarded for the real; in: client to real, out: real to client.");
+    for l in &reals {
+        o.sample("xvs_bytes_total", &dir("in", l), l.counters.bytes_in);
+        o.sample("xvs_bytes_total", &dir("out", l), l.counters.bytes_out);
+    }
+    o.family("xvs_connections_active", "gauge", "Established connections on the real (IPVS ActiveConn).");
+    for l in &reals {
+        o.sample("xvs_connections_active", &sr(l), l.active);
+    }
+    o.family("xvs_connections_inactive", "gauge", "Other connections on the real (IPVS InActConn).");
+    for l in &reals {
+        o.sample("xvs_connections_inactive", &sr(l), l.inactive);
+    }
+    o.family("xvs_real_weight", "gauge", "The real's weight (0: quiesced or removed).");
+    for l in &reals {
+        o.sample("xvs_real_weight", &sr(l), l.weight);
+    }
+
+    if let Some(rates) = e.rates {
+        let of = |l: &RealLine| rates.real(&l.snap_service, &l.snap_real).unwrap_or_default();
+        o.family("xvs_rate_cps", "gauge", "Connections per second to the real, IPVS's 2 s EWMA estimator (CPS).");
+        for l in &reals {
+            o.sample("xvs_rate_cps", &sr(l), of(l).cps);
+        }
+        o.family("xvs_rate_pps", "gauge", "Packets per second for the real, IPVS's estimator (InPPS, OutPPS).");
+        for l in &reals {
+            o.sample("xvs_rate_pps", &dir("in", l), of(l).in_pps);
+            o.sample("xvs_rate_pps", &dir("out", l), of(l).out_pps);
+        }
+        o.family("xvs_rate_bps", "gauge", "Bytes per second for the real, IPVS's estimator (InBPS, OutBPS).");
+        for l in &reals {
+            o.sample("xvs_rate_bps", &dir("in", l), of(l).in_bps);
+            o.sample("xvs_rate_bps", &dir("out", l), of(l).out_bps);
+        }
+        // Services: in snapshot order, once each.
+        let mut services: Vec<(&str, String)> = Vec::new();
+        for l in &reals {
+            if !services.iter().any(|(s, _)| *s == l.snap_service) {
+                services.push((&l.snap_service, l.service.clone()));
+            }
+        }
+        let svc: Vec<(String, Rates)> =
+            services.iter().map(|(snap, lbl)| (lbl.clone(), rates.service(snap).unwrap_or_default())).collect();
+        o.family("xvs_service_rate_cps", "gauge", "Connections per second to the service, IPVS's estimator (CPS).");
+        for (s, r) in &svc {
+            o.sample("xvs_service_rate_cps", &[("service", s)], r.cps);
+        }
+        o.family("xvs_service_rate_pps", "gauge", "Packets per second for the service, IPVS's estimator.");
+        for (s, r) in &svc {
+            o.sample("xvs_service_rate_pps", &[("direction", "in"), ("service", s)], r.in_pps);
+            o.sample("xvs_service_rate_pps", &[("direction", "out"), ("service", s)], r.out_pps);
+        }
+        o.family("xvs_service_rate_bps", "gauge", "Bytes per second for the service, IPVS's estimator.");
+        for (s, r) in &svc {
+            o.sample("xvs_service_rate_bps", &[("direction", "in"), ("service", s)], r.in_bps);
+            o.sample("xvs_service_rate_bps", &[("direction", "out"), ("service", s)], r.out_bps);
+        }
+    }
+
+    if let Some(health) = e.health {
+        let mut up: BTreeMap<(String, &str), bool> = BTreeMap::new();
+        for (svc, real, ok) in health {
+            *up.entry((service_label(svc), real.as_str())).or_insert(true) &= *ok;
+        }
+        o.family("xvs_real_up", "gauge", "The real's health check: 1 up, 0 down.");
+        for ((svc, real), ok) in &up {
+            o.sample("xvs_real_up", &[("service", svc.as_str()), ("real", real)], u8::from(*ok));
+        }
+    }
+
+    let st = &s.stats;
+    o.family("xvs_rx_packets_total", "counter", "Frames the poll loops received from AF_XDP.");
+    o.sample("xvs_rx_packets_total", &[], st.rx);
+    o.family("xvs_tx_packets_total", "counter", "Frames the poll loops transmitted.");
+    o.sample("xvs_tx_packets_total", &[], st.tx);
+    o.family("xvs_passed_packets_total", "counter", "Frames handed back to the kernel (not for a service).");
+    o.sample("xvs_passed_packets_total", &[], st.passed);
+    o.family("xvs_drops_total", "counter", "Frames dropped, by reason.");
+    for r in DropReason::ALL {
+        o.sample("xvs_drops_total", &[("reason", r.name())], st.drops[r as usize]);
+    }
+    o.family("xvs_connection_events_total", "counter", "Connection table events: created, expired, evicted.");
+    for (ev, n) in [("created", st.conns_created), ("expired", st.conns_expired), ("evicted", st.conns_evicted)] {
+        o.sample("xvs_connection_events_total", &[("event", ev)], n);
+    }
+    o.family("xvs_template_events_total", "counter", "Persistence template events: created, expired.");
+    for (ev, n) in [("created", st.templates_created), ("expired", st.templates_expired)] {
+        o.sample("xvs_template_events_total", &[("event", ev)], n);
+    }
+    o.family("xvs_icmp_too_big_sent_total", "counter", "ICMP fragmentation-needed / packet-too-big messages sent.");
+    o.sample("xvs_icmp_too_big_sent_total", &[], st.icmp_too_big_sent);
+    o.family("xvs_handoff_full_total", "counter", "Frames for another poll core dropped: hand-off pool or queue full.");
+    o.sample("xvs_handoff_full_total", &[], s.handoff_full);
+    o.family("xvs_connection_table_entries", "gauge", "Live connections in the connection tables.");
+    o.sample("xvs_connection_table_entries", &[], s.live_connections);
+    if let Some(cap) = e.conn_capacity {
+        o.family("xvs_connection_table_capacity", "gauge", "Connection table capacity, all poll cores together.");
+        o.sample("xvs_connection_table_capacity", &[], cap);
+    }
+
+    if !e.xdp_modes.is_empty() {
+        let mut modes: BTreeMap<(&str, &str), u8> = BTreeMap::new();
+        for (i, m) in e.xdp_modes {
+            modes.insert((i, m), 1);
+        }
+        o.family("xvs_xdp_mode", "gauge", "The XDP attach mode obtained on the interface (always 1).");
+        for ((i, m), v) in &modes {
+            o.sample("xvs_xdp_mode", &[("interface", i), ("mode", m)], v);
+        }
+    }
+
+    // Sockets: summed per (interface, queue) in case two loops report the same one.
+    let mut socks: BTreeMap<(&str, u32), [u64; 4]> = BTreeMap::new();
+    for (i, q, x) in &s.sockets {
+        let e = socks.entry((i.as_str(), *q)).or_default();
+        e[0] += x.rx;
+        e[1] += x.tx;
+        e[2] += x.tx_ring_full;
+        e[3] += x.wakeups;
+    }
+    if !socks.is_empty() {
+        o.family("xvs_afxdp_socket_packets_total", "counter", "Frames through each AF_XDP socket; in: received.");
+        for ((i, q), v) in &socks {
+            let q = q.to_string();
+            o.sample("xvs_afxdp_socket_packets_total", &[("interface", i), ("queue", &q), ("direction", "in")], v[0]);
+            o.sample("xvs_afxdp_socket_packets_total", &[("interface", i), ("queue", &q), ("direction", "out")], v[1]);
+        }
+        o.family("xvs_afxdp_socket_tx_ring_full_total", "counter", "Frames dropped: the socket's TX ring was full.");
+        for ((i, q), v) in &socks {
+            o.sample("xvs_afxdp_socket_tx_ring_full_total", &[("interface", i), ("queue", &q.to_string())], v[2]);
+        }
+        o.family("xvs_afxdp_socket_wakeups_total", "counter", "Kernel wake-ups (sendto) on the socket.");
+        for ((i, q), v) in &socks {
+            o.sample("xvs_afxdp_socket_wakeups_total", &[("interface", i), ("queue", &q.to_string())], v[3]);
+        }
+    }
+
+    if let Some(h) = &e.batch {
+        let name = "xvs_batch_duration_seconds";
+        o.family(name, "histogram", "Time to process and transmit one batch of received frames.");
+        let mut last = 0;
+        for (b, c) in h.bounds.iter().zip(&h.cumulative) {
+            // Cumulative and never above the count, whatever the input.
+            last = (*c).max(last).min(h.count);
+            o.sample(&format!("{name}_bucket"), &[("le", &b.to_string())], last);
+        }
+        o.sample(&format!("{name}_bucket"), &[("le", "+Inf")], h.count);
+        o.sample(&format!("{name}_sum"), &[], h.sum);
+        o.sample(&format!("{name}_count"), &[], h.count);
+    }
+    o.0
+}
+
+/// Answer HTTP/1.1 requests on `listener` until it fails, one connection at a time:
+/// `GET /metrics` (any query) gets `render()`, another path 404, another method 405.
+/// Each connection is closed after one answer; a client gets 2 s to send its request.
+pub fn serve(listener: TcpListener, render: impl Fn() -> String) {
+    for conn in listener.incoming() {
+        match conn {
+            Ok(c) => {
+                let _ = answer(c, &render);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                eprintln!("xvs: metrics: accept: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn answer(mut c: TcpStream, render: &impl Fn() -> String) -> std::io::Result<()> {
+    c.set_read_timeout(Some(Duration::from_secs(2)))?;
+    c.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let n = c.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.len() > 16 * 1024 {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let mut parts = text.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let (status, ctype, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => ("200 OK", CONTENT_TYPE, render()),
+        ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found: try /metrics\n".to_string()),
+        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),
+    };
+    let mut resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if method != "HEAD" {
+        resp.push_str(&body);
+    }
+    c.write_all(resp.as_bytes())?;
+    c.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use openmetrics_parser::{prometheus::parse_prometheus, MetricNumber, PrometheusType, PrometheusValue};
+    use xvs_engine::afxdp::XskStats;
+    use xvs_engine::poll::{batch_histogram, RealSnapshot};
+
+    type Labels = BTreeMap<String, String>;
+
+    /// A parsed family: its type, help, label names and samples (labels, value; a
+    /// histogram's value is its count, its buckets come separately).
+    #[derive(Debug)]
+    struct Family {
+        kind: PrometheusType,
+        help: String,
+        label_names: Vec<String>,
+        samples: Vec<(Labels, f64)>,
+        buckets: Vec<(f64, f64)>,
+        sum: f64,
+    }
+
+    fn num(n: &MetricNumber) -> f64 {
+        n.as_f64()
+    }
+
+    /// Parse with a real parser (openmetrics-parser's Prometheus 0.0.4 grammar): any
+    /// syntax error, duplicate family, duplicate label set or bad histogram fails here.
+    fn parse(text: &str) -> BTreeMap<String, Family> {
+        let exp = parse_prometheus(text).unwrap_or_else(|e| panic!("does not parse: {e:?}\n{text}"));
+        let mut out = BTreeMap::new();
+        for (name, f) in &exp.families {
+            let mut fam = Family {
+                kind: f.family_type.clone(),
+                help: f.help.clone(),
+                label_names: f.get_label_names().to_vec(),
+                samples: Vec::new(),
+                buckets: Vec::new(),
+                sum: 0.0,
+            };
+            for s in f.iter_samples() {
+                let labels: Labels = s
+                    .get_labelset()
+                    .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                let v = match &s.value {
+                    PrometheusValue::Counter(c) => num(&c.value),
+                    PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => num(n),
+                    PrometheusValue::Histogram(h) => {
+                        fam.buckets = h.buckets.iter().map(|b| (b.upper_bound, num(&b.count))).collect();
+                        fam.sum = h.sum.as_ref().map(num).unwrap_or(f64::NAN);
+                        h.count.unwrap_or(0) as f64
+                    }
+                    PrometheusValue::Summary(_) => panic!("no summaries here"),
+                };
+                fam.samples.push((labels, v));
+            }
+            out.insert(name.clone(), fam);
+        }
+        out
+    }
+
+    fn labels(kv: &[(&str, &str)]) -> Labels {
+        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn value(f: &BTreeMap<String, Family>, name: &str, kv: &[(&str, &str)]) -> f64 {
+        let fam = f.get(name).unwrap_or_else(|| panic!("no family {name}"));
+        let want = labels(kv);
+        fam.samples.iter().find(|(l, _)| *l == want).unwrap_or_else(|| panic!("{name}: no sample {want:?}")).1
+    }
+
+    fn real(service: &str, real: &str, c: Counters, active: u32, inactive: u32) -> RealSnapshot {
+        RealSnapshot {
+            service: service.into(),
+            real: real.into(),
+            addr: "10.0.2.11".parse().unwrap(),
+            port: 8080,
+            proto: 6,
+            forward: "nat",
+            weight: 1,
+            available: true,
+            counters: c,
+            active,
+            inactive,
+        }
+    }
+
+    fn counters(i: u64) -> Counters {
+        Counters { conns: 10 * i, pkts_in: 2000 * i, pkts_out: 1000 * i, bytes_in: 100_000 * i, bytes_out: 900_000 * i }
+    }
+
+    const TCP: &str = "TCP 10.0.1.100:80";
+    const UDP6: &str = "UDP [2001:db8:1::100]:53";
+
+    /// Two poll loops' snapshots of a NAT director: two services, three reals.
+    fn snapshot(i: u64) -> Snapshot {
+        let mut parts = Vec::new();
+        for core in 0..2u64 {
+            let mut s = Snapshot::default();
+            s.stats.rx = 5000 * i;
+            s.stats.tx = 4900 * i;
+            s.stats.passed = 60 * i;
+            s.stats.drops[DropReason::TcpNoConn as usize] = 30 * i;
+            s.stats.drops[DropReason::NoReal as usize] = 10 * i;
+            s.stats.conns_created = 40 * i;
+            s.live_connections = 7;
+            s.reals = vec![
+                real(TCP, "10.0.2.11:8080", counters(i), 3, 1),
+                real(TCP, "10.0.2.12:8080", counters(2 * i), 2, 0),
+                real(UDP6, "[2001:db8:2::11]:5353", counters(i), 0, 4),
+            ];
+            s.sockets =
+                vec![("d0".into(), core as u32, XskStats { rx: 100 * i, tx: 90 * i, tx_ring_full: 1, wakeups: 5 })];
+            s.handoff_full = 2;
+            for v in [3_000u64, 4_000, 7_500, 40_000, 2_000_000] {
+                s.batch_ns.record(v).unwrap();
+            }
+            parts.push(s);
+        }
+        Snapshot::merge(&parts)
+    }
+
+    #[test]
+    fn a_realistic_snapshot_parses_with_every_family() {
+        let mut rates = DirectorRates::new();
+        for i in 0..=3 {
+            rates.sample(i * 2000, &snapshot(i).reals);
+        }
+        let snap = snapshot(3);
+        let health = vec![
+            (TCP.to_string(), "10.0.2.11:8080".to_string(), true),
+            (TCP.to_string(), "10.0.2.12:8080".to_string(), false),
+        ];
+        let modes = vec![("d0".to_string(), "native".to_string())];
+        let e = Exposition {
+            rates: Some(&rates),
+            health: Some(&health),
+            xdp_modes: &modes,
+            conn_capacity: Some(400_000),
+            ..Exposition::new(&snap)
+        };
+        let text = render(&e);
+        let f = parse(&text);
+
+        let kinds = [
+            ("xvs_connections_total", PrometheusType::Counter, &["real", "service"][..]),
+            ("xvs_packets_total", PrometheusType::Counter, &["direction", "real", "service"]),
+            ("xvs_bytes_total", PrometheusType::Counter, &["direction", "real", "service"]),
+            ("xvs_connections_active", PrometheusType::Gauge, &["real", "service"]),
+            ("xvs_connections_inactive", PrometheusType::Gauge, &["real", "service"]),
+            ("xvs_real_weight", PrometheusType::Gauge, &["real", "service"]),
+            ("xvs_rate_cps", PrometheusType::Gauge, &["real", "service"]),
+            ("xvs_rate_pps", PrometheusType::Gauge, &["direction", "real", "service"]),
+            ("xvs_rate_bps", PrometheusType::Gauge, &["direction", "real", "service"]),
+            ("xvs_service_rate_cps", PrometheusType::Gauge, &["service"]),
+            ("xvs_service_rate_pps", PrometheusType::Gauge, &["direction", "service"]),
+            ("xvs_service_rate_bps", PrometheusType::Gauge, &["direction", "service"]),
+            ("xvs_real_up", PrometheusType::Gauge, &["real", "service"]),
+            ("xvs_rx_packets_total", PrometheusType::Counter, &[]),
+            ("xvs_tx_packets_total", PrometheusType::Counter, &[]),
+            ("xvs_passed_packets_total", PrometheusType::Counter, &[]),
+            ("xvs_drops_total", PrometheusType::Counter, &["reason"]),
+            ("xvs_connection_events_total", PrometheusType::Counter, &["event"]),
+            ("xvs_template_events_total", PrometheusType::Counter, &["event"]),
+            ("xvs_icmp_too_big_sent_total", PrometheusType::Counter, &[]),
+            ("xvs_handoff_full_total", PrometheusType::Counter, &[]),
+            ("xvs_connection_table_entries", PrometheusType::Gauge, &[]),
+            ("xvs_connection_table_capacity", PrometheusType::Gauge, &[]),
+            ("xvs_xdp_mode", PrometheusType::Gauge, &["interface", "mode"]),
+            ("xvs_afxdp_socket_packets_total", PrometheusType::Counter, &["direction", "interface", "queue"]),
+            ("xvs_afxdp_socket_tx_ring_full_total", PrometheusType::Counter, &["interface", "queue"]),
+            ("xvs_afxdp_socket_wakeups_total", PrometheusType::Counter, &["interface", "queue"]),
+            ("xvs_batch_duration_seconds", PrometheusType::Histogram, &[]),
+        ];
+        let mut names: Vec<&str> = f.keys().map(|k| k.as_str()).collect();
+        let mut want: Vec<&str> = kinds.iter().map(|k| k.0).collect();
+        names.sort();
+        want.sort();
+        assert_eq!(names, want);
+        for (name, kind, lnames) in kinds {
+            let fam = &f[name];
+            assert_eq!(fam.kind, kind, "{name}");
+            assert!(!fam.help.is_empty(), "{name} has no HELP");
+            let mut got = fam.label_names.clone();
+            got.sort();
+            assert_eq!(got, lnames, "{name}");
+            for (l, _) in &fam.samples {
+                let mut ks: Vec<&str> = l.keys().map(|k| k.as_str()).collect();
+                ks.sort();
+                assert_eq!(ks, lnames, "{name}: {l:?}");
+            }
+        }
+
+        // Per real, merged over the two loops.
+        let svc = "tcp/10.0.1.100:80";
+        let r11 = [("service", svc), ("real", "10.0.2.11:8080")];
+        let in11 = [("direction", "in"), ("service", svc), ("real", "10.0.2.11:8080")];
+        let out12 = [("direction", "out"), ("service", svc), ("real", "10.0.2.12:8080")];
+        assert_eq!(value(&f, "xvs_connections_total", &r11), 60.0);
+        assert_eq!(value(&f, "xvs_packets_total", &in11), 12_000.0);
+        assert_eq!(value(&f, "xvs_packets_total", &out12), 12_000.0);
+        assert_eq!(value(&f, "xvs_bytes_total", &in11), 600_000.0);
+        assert_eq!(value(&f, "xvs_bytes_total", &out12), 10_800_000.0);
+        // Active/inactive come from shared counters in the engine; merge keeps the first.
+        assert_eq!(value(&f, "xvs_connections_active", &r11), 3.0);
+        assert_eq!(value(&f, "xvs_connections_inactive", &r11), 1.0);
+        assert_eq!(f["xvs_packets_total"].samples.len(), 6);
+        let udp = [("direction", "in"), ("service", "udp/[2001:db8:1::100]:53"), ("real", "[2001:db8:2::11]:5353")];
+        assert_eq!(value(&f, "xvs_packets_total", &udp), 12_000.0);
+
+        // Rates: 4000 packets in per 2 s on .11 (two loops), three samples: 2000 pps * 0.578.
+        assert_eq!(value(&f, "xvs_rate_pps", &in11), 1156.0);
+        assert_eq!(value(&f, "xvs_rate_cps", &r11), 6.0);
+        assert_eq!(value(&f, "xvs_service_rate_pps", &[("direction", "in"), ("service", svc)]), 3469.0);
+        assert_eq!(f["xvs_service_rate_cps"].samples.len(), 2);
+
+        // Health.
+        assert_eq!(value(&f, "xvs_real_up", &r11), 1.0);
+        assert_eq!(value(&f, "xvs_real_up", &[("service", svc), ("real", "10.0.2.12:8080")]), 0.0);
+
+        // Engine-wide.
+        assert_eq!(value(&f, "xvs_rx_packets_total", &[]), 30_000.0);
+        assert_eq!(value(&f, "xvs_tx_packets_total", &[]), 29_400.0);
+        assert_eq!(value(&f, "xvs_passed_packets_total", &[]), 360.0);
+        assert_eq!(f["xvs_drops_total"].samples.len(), DropReason::COUNT);
+        assert_eq!(value(&f, "xvs_drops_total", &[("reason", "tcp_no_conn")]), 180.0);
+        assert_eq!(value(&f, "xvs_drops_total", &[("reason", "no_real")]), 60.0);
+        assert_eq!(value(&f, "xvs_drops_total", &[("reason", "nat_clash")]), 0.0);
+        assert_eq!(value(&f, "xvs_connection_events_total", &[("event", "created")]), 240.0);
+        assert_eq!(value(&f, "xvs_connection_table_entries", &[]), 14.0);
+        assert_eq!(value(&f, "xvs_connection_table_capacity", &[]), 400_000.0);
+        assert_eq!(value(&f, "xvs_handoff_full_total", &[]), 4.0);
+        assert_eq!(value(&f, "xvs_xdp_mode", &[("interface", "d0"), ("mode", "native")]), 1.0);
+        let q1 = [("interface", "d0"), ("queue", "1"), ("direction", "in")];
+        assert_eq!(value(&f, "xvs_afxdp_socket_packets_total", &q1), 300.0);
+        assert_eq!(f["xvs_afxdp_socket_packets_total"].samples.len(), 4);
+
+        // The batch histogram: 3, 4, 7.5, 40 and 2000 us, from each of two loops.
+        let h = &f["xvs_batch_duration_seconds"];
+        assert_eq!(h.samples[0].1, 10.0);
+        let b: BTreeMap<String, f64> = h.buckets.iter().map(|(le, c)| (le.to_string(), *c)).collect();
+        assert_eq!(b["0.0000025"], 0.0);
+        assert_eq!(b["0.000005"], 4.0);
+        assert_eq!(b["0.00001"], 6.0);
+        assert_eq!(b["0.00005"], 8.0);
+        assert_eq!(b["0.001"], 8.0);
+        assert_eq!(b["0.0025"], 10.0);
+        assert_eq!(b["inf"], 10.0);
+        let want = 2.0 * (3_000 + 4_000 + 7_500 + 40_000 + 2_000_000) as f64 / 1e9;
+        assert!((h.sum - want).abs() / want < 0.01, "sum {} vs {want}", h.sum);
+    }
+
+    #[test]
+    fn awkward_label_values_are_escaped_and_read_back() {
+        let nasty_svc = "TCP we\\ird\\\"svc\n}{,= ";
+        let nasty_real = "real \"quoted\", back\\slash\nnew line, ünï→cödé";
+        let s = Snapshot {
+            reals: vec![real(nasty_svc, nasty_real, counters(1), 0, 0)],
+            sockets: vec![("if\"0\n".into(), 0, XskStats::default())],
+            ..Snapshot::default()
+        };
+        let health = vec![(nasty_svc.to_string(), nasty_real.to_string(), true)];
+        let modes = vec![("a\\b".to_string(), "generic".to_string())];
+        let e = Exposition { health: Some(&health), xdp_modes: &modes, ..Exposition::new(&s) };
+        let text = render(&e);
+        // No raw newline inside a sample line: every line is a comment or a whole sample.
+        for line in text.lines() {
+            assert!(line.starts_with('#') || line.starts_with("xvs_"), "{line:?}");
+        }
+        let f = parse(&text);
+        let svc = "tcp/we\\ird\\\"svc\n}{,= ";
+        let in_ = [("direction", "in"), ("service", svc), ("real", nasty_real)];
+        assert_eq!(value(&f, "xvs_packets_total", &in_), 2000.0);
+        assert_eq!(value(&f, "xvs_real_up", &[("service", svc), ("real", nasty_real)]), 1.0);
+        let sock = [("interface", "if\"0\n"), ("queue", "0"), ("direction", "out")];
+        assert_eq!(value(&f, "xvs_afxdp_socket_packets_total", &sock), 0.0);
+        assert_eq!(value(&f, "xvs_xdp_mode", &[("interface", "a\\b"), ("mode", "generic")]), 1.0);
+        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+    }
+
+    /// The parser is a real check: it refuses what a sloppy writer would produce.
+    #[test]
+    fn the_parser_refuses_bad_expositions() {
+        let ok = "# HELP a_total x\n# TYPE a_total counter\na_total{l=\"v\\\"w\"} 1\n";
+        assert!(parse_prometheus(ok).is_ok());
+        for bad in [
+            "# TYPE a_total counter\na_total{l=\"v\"w\"} 1\n",
+            "# TYPE a_total counter\na_total{l=\"v\nw\"} 1\n",
+            "# TYPE a_total counter\na_total{l=\"v\"} 1\na_total{l=\"v\"} 2\n",
+            "# TYPE a_total counter\na_total 1\n# TYPE b gauge\nb 1\n# TYPE a_total counter\na_total 2\n",
+        ] {
+            assert!(parse_prometheus(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_director_still_parses() {
+        let s = Snapshot::default();
+        let f = parse(&render(&Exposition::new(&s)));
+        assert_eq!(f["xvs_drops_total"].samples.len(), DropReason::COUNT);
+        assert!(f["xvs_packets_total"].samples.is_empty());
+        assert_eq!(f["xvs_batch_duration_seconds"].samples[0].1, 0.0);
+        assert!(!f.contains_key("xvs_real_up") && !f.contains_key("xvs_rate_pps"));
+        // Default Exposition: no snapshot at all.
+        parse(&render(&Exposition::default()));
+    }
+
+    #[test]
+    fn duplicate_real_lines_are_summed() {
+        let mut gone = real(TCP, "10.0.2.11:8080", counters(1), 0, 2);
+        gone.available = false;
+        let s = Snapshot { reals: vec![gone, real(TCP, "10.0.2.11:8080", counters(2), 1, 0)], ..Snapshot::default() };
+        let f = parse(&render(&Exposition::new(&s)));
+        let r = [("service", "tcp/10.0.1.100:80"), ("real", "10.0.2.11:8080")];
+        assert_eq!(value(&f, "xvs_connections_total", &r), 30.0);
+        assert_eq!(value(&f, "xvs_connections_inactive", &r), 2.0);
+        assert_eq!(value(&f, "xvs_real_weight", &r), 1.0);
+    }
+
+    #[test]
+    fn merge_adds_the_batch_histograms() {
+        let mut a = Snapshot::default();
+        let mut b = Snapshot::default();
+        a.batch_ns.record(1_000).unwrap();
+        b.batch_ns.record(1_000).unwrap();
+        b.batch_ns.record(50_000).unwrap();
+        let m = Snapshot::merge(&[a, b]);
+        assert_eq!(m.batch_ns.len(), 3);
+        let h = HistogramInput::from_hdr_ns(&m.batch_ns, &[1e-6, 1e-5, 1e-4]);
+        assert_eq!(h.cumulative, [2, 2, 3]);
+        assert_eq!(batch_histogram().len(), 0);
+    }
+
+    fn http(addr: std::net::SocketAddr, req: &str) -> String {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn serves_get_metrics_and_nothing_else() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || serve(l, || render(&Exposition::new(&Snapshot::default()))));
+        let r = http(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n");
+        let (head, body) = r.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"), "{head}");
+        assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
+        assert!(parse(body).contains_key("xvs_drops_total"));
+        assert!(http(addr, "GET /metrics?x=1 HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200"));
+        assert!(http(addr, "GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        assert!(http(addr, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").starts_with("HTTP/1.1 405"));
+        let head = http(addr, "HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"), "{head}");
+        // A client that connects and says nothing does not stop the server for long.
+        let idle = TcpStream::connect(addr).unwrap();
+        assert!(http(addr, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
+        drop(idle);
+    }
+}
