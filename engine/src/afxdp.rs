@@ -107,6 +107,7 @@ pub struct XskPort {
     rx_descs: Vec<FrameDesc>,
     tx_descs: Vec<FrameDesc>,
     port: u16,
+    ring_size: u32,
     pub zero_copy: bool,
     pub stats: XskStats,
     ifname: String,
@@ -184,6 +185,7 @@ impl XskPort {
             rx_descs: Vec::with_capacity(batch),
             tx_descs: Vec::with_capacity(batch),
             port: cfg.port,
+            ring_size: cfg.ring_size,
             zero_copy,
             stats: XskStats::default(),
             ifname: cfg.ifname.clone(),
@@ -300,8 +302,15 @@ impl XskPort {
         self.stats.tx_ring_full += (self.tx_descs.len() - sent) as u64;
         self.free.extend_from_slice(&self.tx_descs[sent..]);
         if sent > 0 {
-            // In copy mode the kernel transmits only inside sendto(): always kick.
-            self.tx.wakeup()?;
+            // In copy mode the kernel transmits only inside sendto(), and only a small
+            // batch per call: kick until it has taken everything queued, a bounded number
+            // of times so a stuck device cannot hold the loop.
+            for _ in 0..8 {
+                self.tx.wakeup()?;
+                if self.tx.nb_free_exact() >= self.ring_size {
+                    break;
+                }
+            }
         }
         Ok(())
     }

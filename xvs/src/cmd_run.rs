@@ -24,7 +24,8 @@
 //! Invariant: whatever start-up did is undone on every exit path after it (a `Guard`
 //! owns each piece), so a failed start leaves no program, map or address behind.
 
-use std::net::IpAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use xvs::engine_config::engine_config;
+use xvs::health::HealthEvent;
 use xvs::host;
 use xvs_engine::afxdp::{BindMode, XskConfig, XskPort};
 use xvs_engine::handoff::Mesh;
@@ -174,6 +176,17 @@ impl Draining {
     }
 }
 
+/// Health states labelled as the snapshot labels services and reals (for metrics).
+fn health_labels(h: &ctl_plane::HealthStates) -> Vec<(String, String, bool)> {
+    let ep = |a: IpAddr, p: u16| if a.is_ipv6() { format!("[{a}]:{p}") } else { format!("{a}:{p}") };
+    h.iter()
+        .map(|(k, (up, _))| {
+            let proto = if k.proto == 6 { "TCP" } else { "UDP" };
+            (format!("{proto} {}", ep(k.vip, k.vport)), ep(k.addr, k.port), *up)
+        })
+        .collect()
+}
+
 fn interfaces(cfg: &xvs_config::Config) -> Result<Vec<String>, String> {
     if let Some(list) = &cfg.director.interfaces {
         return Ok(list.clone());
@@ -222,19 +235,43 @@ fn local_addresses() -> Vec<IpAddr> {
     host::addresses().map(|v| v.into_iter().map(|a| a.addr).collect()).unwrap_or_default()
 }
 
-fn load(path: &Path) -> Result<(xvs_config::Config, EngineConfig), String> {
-    let cfg = xvs_config::load(path).map_err(|e| e.to_string())?;
+/// Settings given on the command line, which win over the file's `[director]` (a
+/// keepalived.conf or ipvsadm-save file has no place for them).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub control_socket: Option<std::path::PathBuf>,
+    pub poll: Option<xvs_config::PollMode>,
+}
+
+/// Read and check FILE (any of the three formats), print its warnings, apply `ov`.
+fn load(path: &Path, ov: &Overrides) -> Result<(xvs_config::Config, EngineConfig), String> {
+    let (mut cfg, warnings) = xvs_config::load_with_warnings(path).map_err(|e| e.to_string())?;
+    for w in &warnings {
+        log(w.to_string());
+    }
+    if let Some(p) = &ov.control_socket {
+        cfg.director.control_socket = p.clone();
+    }
+    if let Some(m) = ov.poll {
+        cfg.director.poll = m;
+    }
     let ecfg = engine_config(&cfg);
-    Engine::new(ecfg.clone(), 0).map_err(|e| format!("{}: error: {e}", path.display()))?;
+    // The engine's own rules, on a small table; the tunnel source is defaulted from an
+    // interface later, so its absence is not an error here.
+    let mut probe = ecfg.clone();
+    probe.address4 = probe.address4.or(Some(std::net::Ipv4Addr::UNSPECIFIED));
+    probe.address6 = probe.address6.or(Some(std::net::Ipv6Addr::UNSPECIFIED));
+    probe.max_connections = probe.max_connections.min(1024);
+    Engine::new(probe, 0).map_err(|e| format!("{}: error: {e}", path.display()))?;
     Ok((cfg, ecfg))
 }
 
-pub fn run(path: &Path, stats_file: Option<&Path>) -> ExitCode {
+pub fn run(path: &Path, stats_file: Option<&Path>, ov: Overrides) -> ExitCode {
     if !host::is_root() {
         eprintln!("xvs run: error: needs root (CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN for bpffs)");
         return ExitCode::from(1);
     }
-    let (cfg, ecfg) = match load(path) {
+    let (cfg, ecfg) = match load(path, &ov) {
         Ok(c) => c,
         Err(e) => {
             eprint!("{e}");
@@ -244,7 +281,7 @@ pub fn run(path: &Path, stats_file: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match start(path, cfg, ecfg, stats_file) {
+    match start(path, cfg, ecfg, stats_file, &ov) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xvs run: error: {e}");
@@ -258,6 +295,7 @@ fn start(
     cfg: xvs_config::Config,
     mut ecfg: EngineConfig,
     stats_file: Option<&Path>,
+    ov: &Overrides,
 ) -> Result<(), String> {
     let d = &cfg.director;
     let ctl = xvs::ctl::server::listen(&d.control_socket)?;
@@ -404,6 +442,15 @@ fn start(
     let mut last_log = Instant::now();
     let mut last_stats = Instant::now();
     let mut ctl_state = xvs::ctl::daemon::CtlState::new(cfg.clone());
+    // Health checks: a monitor for the current model's checks, its events, each checked
+    // real's state.
+    let (health_tx, health_rx) = mpsc::channel::<HealthEvent>();
+    let mut health: ctl_plane::HealthStates = HashMap::new();
+    let mut checks = xvs::health::checks_of(&ctl_state.model);
+    let mut monitor = xvs::health::Monitor::start(checks.clone(), |_| true, health_tx.clone());
+    if !checks.is_empty() {
+        log(format!("health checks: {} real(s) checked", checks.len()));
+    }
     // The running pieces a configuration change needs (SIGHUP and `xvs ctl` alike).
     macro_rules! plane {
         () => {
@@ -415,6 +462,7 @@ fn start(
                 vips: &mut vips,
                 loops: &loops,
                 steering: &mut steering,
+                health: &health,
             }
         };
     }
@@ -428,9 +476,10 @@ fn start(
             m.tick(|| loops.merged());
         }
         if hup.swap(false, Ordering::Relaxed) {
-            match load(path) {
+            match load(path, ov) {
                 Err(e) => log(format!("reload of {} rejected; the running configuration stays:\n{e}", path.display())),
-                Ok((model, new)) => {
+                Ok((model, _)) => {
+                    let new = ctl_plane::effective_engine(&model, &health);
                     let n = new.services.len();
                     plane!().apply_engine(new);
                     ctl_state.set_model(model);
@@ -442,6 +491,41 @@ fn start(
         for p in requests {
             let r = ctl_state.handle(&p.request, &mut plane!());
             p.answer(r);
+        }
+        // The model changed (SIGHUP, ctl): check what it now says to check, keeping the
+        // states of reals that stay.
+        let wanted = xvs::health::checks_of(&ctl_state.model);
+        if wanted != checks {
+            monitor.stop();
+            let keys: Vec<_> = wanted.iter().map(|c| c.key.clone()).collect();
+            health.retain(|k, _| keys.contains(k));
+            let known = health.clone();
+            monitor =
+                xvs::health::Monitor::start(wanted.clone(), |k| known.get(k).is_none_or(|s| s.0), health_tx.clone());
+            checks = wanted;
+        }
+        let mut changed = false;
+        while let Ok(ev) = health_rx.try_recv() {
+            let k = &ev.key;
+            log(format!(
+                "health: real {} of {} {}:{} is {}{} ({})",
+                SocketAddr::new(k.addr, k.port),
+                if k.proto == 6 { "TCP" } else { "UDP" },
+                k.vip,
+                k.vport,
+                if ev.up { "UP" } else { "DOWN" },
+                ev.weight.map(|w| format!(", weight {w}")).unwrap_or_default(),
+                ev.detail
+            ));
+            health.insert(ev.key, (ev.up, ev.weight));
+            changed = true;
+        }
+        if changed {
+            let model = ctl_state.model.clone();
+            plane!().apply_engine(ctl_plane::effective_engine(&model, &health));
+            if let Some(m) = &metrics {
+                m.set_health(health_labels(&health));
+            }
         }
         if last_hops.elapsed() >= Duration::from_secs(1) {
             last_hops = Instant::now();

@@ -63,9 +63,15 @@ enum Cmd {
     /// Run the director: attach to the interfaces and forward (SIGHUP reloads FILE,
     /// SIGINT/SIGTERM detach everything and exit).
     Run {
-        /// xvs TOML config.
+        /// The config: xvs TOML, a keepalived.conf or ipvsadm-save output.
         #[arg(short, long)]
         config: PathBuf,
+        /// The control socket for `xvs ctl` (wins over the file's control_socket).
+        #[arg(long)]
+        control_socket: Option<PathBuf>,
+        /// busy | adaptive (wins over the file's poll).
+        #[arg(long)]
+        poll: Option<String>,
         /// Write the director's counters as JSON to this file once a second (for `xvs demo`).
         #[arg(long, hide = true)]
         stats_file: Option<PathBuf>,
@@ -104,7 +110,17 @@ fn main() -> ExitCode {
         Cmd::Check { config } => cmd_check::run(&config),
         Cmd::Demo { mode, scheduler, seconds } => cmd_demo::run(&mode, &scheduler, seconds),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
-        Cmd::Run { config, stats_file } => cmd_run::run(&config, stats_file.as_deref()),
+        Cmd::Run { config, stats_file, control_socket, poll } => {
+            let poll = match poll.as_deref().map(xvs_config::PollMode::from_name) {
+                None => None,
+                Some(Some(m)) => Some(m),
+                Some(None) => {
+                    eprintln!("xvs run: error: --poll takes busy or adaptive");
+                    return ExitCode::from(2);
+                }
+            };
+            cmd_run::run(&config, stats_file.as_deref(), cmd_run::Overrides { control_socket, poll })
+        }
         Cmd::Decap { iface } => cmd_decap::run(&iface),
         Cmd::Ctl { args } => cmd_ctl::run(args),
         Cmd::Realserver { vips, decap } => cmd_realserver::run(&vips, decap.as_deref()),

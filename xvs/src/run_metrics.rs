@@ -15,9 +15,14 @@ use xvs::metrics::{render, serve, Exposition};
 use xvs_engine::estimator::DirectorRates;
 use xvs_engine::poll::Snapshot;
 
+/// (service label, real label, up) of every checked real.
+type HealthLabels = Vec<(String, String, bool)>;
+
 /// The running endpoint and the estimator it reads.
 pub struct RunMetrics {
     rates: Arc<Mutex<DirectorRates>>,
+    /// (service label, real label, up) of every checked real, as the snapshot labels them.
+    health: Arc<Mutex<Option<HealthLabels>>>,
     origin: Instant,
 }
 
@@ -42,14 +47,18 @@ impl RunMetrics {
     ) -> Result<RunMetrics, String> {
         let rates = Arc::new(Mutex::new(DirectorRates::new()));
         let r = rates.clone();
+        let health: Arc<Mutex<Option<HealthLabels>>> = Arc::new(Mutex::new(None));
+        let h = health.clone();
         std::thread::Builder::new()
             .name("xvs-metrics".into())
             .spawn(move || {
                 serve(listener, || {
                     let snap = merged(&snapshots);
                     let rates = r.lock().unwrap_or_else(|p| p.into_inner());
+                    let health = h.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     render(&Exposition {
                         rates: Some(&rates),
+                        health: health.as_deref(),
                         xdp_modes: &xdp_modes,
                         conn_capacity: Some(capacity),
                         ..Exposition::new(&snap)
@@ -57,7 +66,12 @@ impl RunMetrics {
                 })
             })
             .map_err(|e| format!("starting the metrics thread: {e}"))?;
-        Ok(RunMetrics { rates, origin: Instant::now() })
+        Ok(RunMetrics { rates, health, origin: Instant::now() })
+    }
+
+    /// The checked reals' health, for `xvs_real_up`.
+    pub fn set_health(&self, states: Vec<(String, String, bool)>) {
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = Some(states);
     }
 
     /// Feed the estimator when its 2 s tick is due (`merged` is only called then).

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use xvs::ctl::args::SvcId;
 use xvs::ctl::daemon::Director;
 use xvs::engine_config::engine_config;
+use xvs::health::RealKey;
 use xvs_engine::poll::{Control, Snapshot};
 use xvs_engine::services::ServiceTable;
 use xvs_engine::{ConnInfo, EngineConfig, NeighborSpec};
@@ -32,6 +33,17 @@ pub(super) struct Plane<'a> {
     pub vips: &'a mut Option<VipGuard>,
     pub loops: &'a Loops,
     pub steering: &'a mut Steering,
+    /// The health of the checked reals: models are applied with it (a down real removed,
+    /// or at weight 0 with inhibit_on_failure), so an edit never brings a failed real back.
+    pub health: &'a HealthStates,
+}
+
+/// Each checked real's state: (up, a dynamic script's weight).
+pub(super) type HealthStates = HashMap<RealKey, (bool, Option<u32>)>;
+
+/// The engine configuration of `model` as health has it.
+pub(super) fn effective_engine(model: &xvs_config::Config, health: &HealthStates) -> EngineConfig {
+    engine_config(&xvs::health::effective(model, health))
 }
 
 impl Plane<'_> {
@@ -60,7 +72,12 @@ impl Plane<'_> {
 
 impl Director for Plane<'_> {
     fn apply(&mut self, model: &xvs_config::Config) -> Result<(), String> {
-        let mut new = engine_config(model);
+        // The model as written must be valid for the engine; what runs is it with health.
+        let mut check = engine_config(model);
+        check.address4 = check.address4.or(self.ecfg.address4);
+        check.address6 = check.address6.or(self.ecfg.address6);
+        ServiceTable::default().apply(&check).map_err(|e| e.to_string())?;
+        let mut new = effective_engine(model, self.health);
         new.address4 = new.address4.or(self.ecfg.address4);
         new.address6 = new.address6.or(self.ecfg.address6);
         ServiceTable::default().apply(&new).map_err(|e| e.to_string())?;
@@ -88,6 +105,17 @@ impl Director for Plane<'_> {
     }
 
     fn health(&self) -> Option<HashMap<(SvcId, SocketAddr), bool>> {
-        None
+        Some(health_by_service(self.health))
     }
+}
+
+/// Health states keyed as the ctl listings look them up.
+pub(super) fn health_by_service(h: &HealthStates) -> HashMap<(SvcId, SocketAddr), bool> {
+    h.iter()
+        .map(|(k, (up, _))| {
+            let protocol = if k.proto == 6 { xvs_config::Protocol::Tcp } else { xvs_config::Protocol::Udp };
+            let id = SvcId { protocol, vip: xvs_config::Vip::single(k.vip, k.vport) };
+            ((id, SocketAddr::new(k.addr, k.port)), *up)
+        })
+        .collect()
 }

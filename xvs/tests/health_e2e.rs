@@ -1,0 +1,120 @@
+//! Health checks end to end, from a keepalived.conf: a NAT service whose reals are checked
+//! with TCP_CHECK and HTTP_GET. A real whose server stops leaves the service within
+//! delay_loop + retry x (delay_before_retry + connect_timeout) — it disappears from
+//! `xvs ctl -Ln` and gets no new connections — and comes back when its server does.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use xvs::director_lab::{real_server_script, DirectorLab, LabMode, VIP4};
+
+const KEEPALIVED_CONF: &str = r#"! Configuration File for keepalived (health-check test)
+global_defs {
+   router_id LVS_TEST
+}
+
+virtual_server 10.0.1.100 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+
+    real_server 10.0.2.11 8080 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 10.0.2.12 8080 {
+        weight 1
+        HTTP_GET {
+            url {
+              path /
+              status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 10.0.2.13 8080 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+"#;
+
+fn get(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+fn listing(xvs: &Path, sock: &Path) -> String {
+    let out = Command::new(xvs).args(["ctl", "-c"]).arg(sock).arg("-Ln").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < limit, "{what} did not happen within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t0.elapsed()
+}
+
+#[test]
+fn failed_reals_leave_and_come_back() {
+    let xvs = Path::new(env!("CARGO_BIN_EXE_xvs"));
+    let mut lab = DirectorLab::new("health", LabMode::Nat, 3, 1);
+    lab.start_reals(xvs);
+    let conf = lab.dir().join("keepalived.conf");
+    std::fs::write(&conf, KEEPALIVED_CONF).unwrap();
+    let sock = lab.dir().join("ctl.sock");
+    let sock_s = sock.display().to_string();
+    let d = lab
+        .try_start_director(xvs, &conf, &["--control-socket", &sock_s, "--poll", "adaptive"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = lab.procs[d].stderr();
+    assert!(log.contains("vrrp") || log.contains("global_defs"), "keepalived warnings missing: {log}");
+    wait_for("three reals listed", Duration::from_secs(5), || listing(xvs, &sock).matches("Masq").count() == 3);
+    let vip = SocketAddr::new(VIP4.into(), 80);
+
+    // Stop real 1 (10.0.2.12, HTTP_GET): it must leave within 1 + 1 x (1 + 1) = 3 s.
+    lab.procs[1].terminate(Duration::from_secs(5));
+    let left =
+        wait_for("10.0.2.12 leaving", Duration::from_secs(6), || !listing(xvs, &sock).contains("10.0.2.12:8080"));
+    assert!(left <= Duration::from_millis(3000 + 1200), "took {left:?}");
+    let bodies: Vec<String> = lab.lab.in_ns("cl", || (0..12).map(|_| get(vip)).collect());
+    assert!(bodies.iter().all(|b| !b.ends_with("real 1\n")), "a down real got traffic: {bodies:?}");
+    assert_eq!(bodies.iter().filter(|b| b.ends_with("real 0\n")).count(), 6);
+
+    // Start it again: it comes back after one successful check.
+    let p = lab.lab.spawn("r1", &["python3", "-u", "-c", &real_server_script(1, 8080, 5353)]);
+    lab.procs.push(p);
+    let n = lab.procs.len() - 1;
+    lab.procs[n].wait_for_stdout("listening", Duration::from_secs(10));
+    wait_for("10.0.2.12 coming back", Duration::from_secs(5), || listing(xvs, &sock).contains("10.0.2.12:8080"));
+    let bodies: Vec<String> = lab.lab.in_ns("cl", || (0..12).map(|_| get(vip)).collect());
+    assert_eq!(bodies.iter().filter(|b| b.ends_with("real 1\n")).count(), 4, "{bodies:?}");
+
+    // ctl shows health with --health, and the director logged both changes.
+    let out = Command::new(xvs).args(["ctl", "-c"]).arg(&sock).args(["-Ln", "--health"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = lab.procs[d].stderr();
+    assert!(log.contains("10.0.2.12:8080") && log.contains("DOWN") && log.contains("UP"), "{log}");
+}
