@@ -422,6 +422,8 @@ fn start(
         cores,
         if poll_mode == PollMode::Busy { "busy" } else { "adaptive" }
     ));
+    // systemd (Type=notify): the datapath is up. Outside systemd this does nothing.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let metrics = match metrics_listener {
         Some(l) => {
@@ -567,6 +569,7 @@ fn start(
         }
     }
     log("stopping");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     stop.store(true, Ordering::Relaxed);
     let merged_final = loops.join();
     let (redirected, passed, nosock) = steering.counters();

@@ -76,6 +76,10 @@ enum Cmd {
         #[arg(long, hide = true)]
         stats_file: Option<PathBuf>,
     },
+    /// Print shell completions for xvs (bash, zsh, fish, elvish, powershell).
+    Completions {
+        shell: clap_complete::Shell,
+    },
     /// On a real server: attach the IPIP/IPv6-in-IPv6 decapsulation XDP program to an
     /// interface and stay in the foreground; detach on SIGINT/SIGTERM.
     Decap {
@@ -120,6 +124,11 @@ fn main() -> ExitCode {
                 }
             };
             cmd_run::run(&config, stats_file.as_deref(), cmd_run::Overrides { control_socket, poll })
+        }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "xvs", &mut std::io::stdout());
+            ExitCode::SUCCESS
         }
         Cmd::Decap { iface } => cmd_decap::run(&iface),
         Cmd::Ctl { args } => cmd_ctl::run(args),
