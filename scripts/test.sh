@@ -7,3 +7,5 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The appliance: build the Debian package, install it here, run the installed service.
+scripts/package-check.sh
