@@ -10,6 +10,7 @@ mod cmd_demo;
 mod cmd_realserver;
 mod cmd_replay;
 mod cmd_run;
+mod cmd_top;
 mod nexthop;
 mod run_metrics;
 mod steering;
@@ -77,9 +78,7 @@ enum Cmd {
         stats_file: Option<PathBuf>,
     },
     /// Print shell completions for xvs (bash, zsh, fish, elvish, powershell).
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     /// On a real server: attach the IPIP/IPv6-in-IPv6 decapsulation XDP program to an
     /// interface and stay in the foreground; detach on SIGINT/SIGTERM.
     Decap {
@@ -95,6 +94,23 @@ enum Cmd {
         /// ipvsadm arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
+    },
+    /// A live terminal view of a running director's services and reals: rates, health,
+    /// shares of the active connections, refreshed every interval (q quits, s sorts,
+    /// arrows scroll); `--once` prints one view as text and exits.
+    Top {
+        /// The director's control socket (default /run/xvs.sock).
+        #[arg(short = 'c', long = "control-socket", conflicts_with = "config")]
+        control_socket: Option<PathBuf>,
+        /// Take the control socket from this config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Print one view as plain text and exit (1 if the director cannot be reached).
+        #[arg(long)]
+        once: bool,
     },
     /// The real-server side of DR/TUN: VIPs on lo, arp_ignore=1, arp_announce=2, optional
     /// decap; stays in the foreground and undoes it all on SIGINT/SIGTERM.
@@ -132,6 +148,9 @@ fn main() -> ExitCode {
         }
         Cmd::Decap { iface } => cmd_decap::run(&iface),
         Cmd::Ctl { args } => cmd_ctl::run(args),
+        Cmd::Top { control_socket, config, interval, once } => {
+            cmd_top::run(control_socket, config.as_deref(), interval, once)
+        }
         Cmd::Realserver { vips, decap } => cmd_realserver::run(&vips, decap.as_deref()),
     }
 }
