@@ -9,6 +9,9 @@
 //!   replaced only when `apply` succeeded, so a failed edit changes nothing anywhere.
 //! - Listings take configuration (weights, forward, scheduler) from the model and counters
 //!   from the poll loops' merged snapshot (at most ~0.5 s old), minus the `-Z` baselines.
+//! - The JSON listing also carries a `director` object: version, uptime (since this state
+//!   was made, i.e. since `xvs run` started), live connections, frames in/out and drops
+//!   (from the same snapshot as the counters). The text listings are ipvsadm's, unchanged.
 //! - A real's counters are matched to the snapshot by (service label, real label), the
 //!   labels `poll::snapshot_reals` writes; a service's counters are the sum of every
 //!   snapshot line of that service (removed reals and the sorry server included).
@@ -155,18 +158,15 @@ impl CtlState {
     }
 
     fn list(&self, o: &ListOpts, dir: &mut dyn Director) -> Response {
-        let health = if o.health {
-            match dir.health() {
-                Some(h) => Some(h),
-                None => {
-                    return Response::error(
-                        "--health: health checks are not running in this xvs (no real has a [service.real.check])",
-                    )
-                }
-            }
-        } else {
-            dir.health()
-        };
+        // Health checks run only for reals with a check: with none in the model, there is
+        // no verdict to show (the director may still offer an empty map).
+        let checked = self.model.services.iter().any(|s| s.reals.iter().any(|r| r.check.is_some()));
+        let health = dir.health().filter(|_| checked);
+        if o.health && health.is_none() {
+            return Response::error(
+                "--health: health checks are not running in this xvs (no real has a [service.real.check])",
+            );
+        }
         if o.connections {
             let conns = dir.connections();
             return Response::ok(if o.json {
@@ -194,9 +194,20 @@ impl CtlState {
                 return Response::error("No such service");
             }
         }
-        let views = self.views(&dir.snapshot(), health.as_ref());
+        let snap = dir.snapshot();
+        let views = self.views(&snap, health.as_ref());
         Response::ok(if o.json {
-            format!("{}\n", format::list_json(&views, o, &self.model.timeouts))
+            let mut v = format::list_json(&views, o, &self.model.timeouts);
+            v["director"] = serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "uptime_s": self.origin.elapsed().as_secs(),
+                "live_connections": snap.live_connections,
+                "rx": snap.stats.rx,
+                "tx": snap.stats.tx,
+                "drops": snap.stats.dropped(),
+                "health_checks": health.is_some(),
+            });
+            format!("{v}\n")
         } else {
             format::list(&views, o)
         })
@@ -223,37 +234,39 @@ impl CtlState {
             .map(|s| {
                 let id = SvcId { protocol: s.protocol, vip: s.vip };
                 let label = service_label(&id);
-                let reals = s
-                    .reals
-                    .iter()
-                    .filter_map(|r| {
-                        let h = health.and_then(|h| h.get(&(id, r.addr)).copied());
-                        let mut weight = r.weight;
-                        if h == Some(false) {
-                            // As IPVS shows it: a failed real is gone, or at weight 0 with
-                            // inhibit_on_failure.
-                            if !r.inhibit_on_failure {
-                                return None;
-                            }
-                            weight = 0;
+                let mut reals = Vec::new();
+                let mut failed = Vec::new();
+                for r in &s.reals {
+                    // A checked real without a verdict yet is up: checks start from up,
+                    // as keepalived's do, and report only changes.
+                    let h = health.and_then(|h| h.get(&(id, r.addr)).copied().or(r.check.is_some().then_some(true)));
+                    let k = (label.clone(), r.addr.to_string());
+                    let (c, active, inactive) = lines.get(&k).copied().unwrap_or_default();
+                    let mut view = RealView {
+                        addr: r.addr,
+                        forward: r.forward,
+                        weight: r.weight,
+                        upper: r.upper_threshold,
+                        lower: r.lower_threshold,
+                        active,
+                        inactive,
+                        persistent: 0,
+                        stats: sub(&c, self.baselines.get(&k)),
+                        rate: self.rates.real(&k.0, &k.1).unwrap_or_default(),
+                        health: h,
+                    };
+                    if h == Some(false) {
+                        // As IPVS shows it: a failed real is gone, or at weight 0 with
+                        // inhibit_on_failure. Gone from the listings; `--json` keeps it
+                        // apart, as `failed_reals`.
+                        if !r.inhibit_on_failure {
+                            failed.push(view);
+                            continue;
                         }
-                        let k = (label.clone(), r.addr.to_string());
-                        let (c, active, inactive) = lines.get(&k).copied().unwrap_or_default();
-                        Some(RealView {
-                            addr: r.addr,
-                            forward: r.forward,
-                            weight,
-                            upper: r.upper_threshold,
-                            lower: r.lower_threshold,
-                            active,
-                            inactive,
-                            persistent: 0,
-                            stats: sub(&c, self.baselines.get(&k)),
-                            rate: self.rates.real(&k.0, &k.1).unwrap_or_default(),
-                            health: h,
-                        })
-                    })
-                    .collect();
+                        view.weight = 0;
+                    }
+                    reals.push(view);
+                }
                 ServiceView {
                     id,
                     scheduler: s.scheduler.clone(),
@@ -264,6 +277,7 @@ impl CtlState {
                     stats: per_service.get(&label).copied().unwrap_or_default(),
                     rate: self.rates.service(&label).unwrap_or_default(),
                     reals,
+                    failed,
                 }
             })
             .collect()
@@ -283,6 +297,7 @@ mod tests {
         applied: Vec<Config>,
         snap: Snapshot,
         refuse: bool,
+        health: Option<HashMap<(SvcId, SocketAddr), bool>>,
     }
 
     impl Director for Fake {
@@ -298,6 +313,9 @@ mod tests {
         }
         fn connections(&self) -> Vec<ConnInfo> {
             Vec::new()
+        }
+        fn health(&self) -> Option<HashMap<(SvcId, SocketAddr), bool>> {
+            self.health.clone()
         }
     }
 
@@ -340,7 +358,7 @@ mod tests {
     fn fake() -> Fake {
         let snap =
             Snapshot { reals: vec![line("10.0.2.11:8080", 5, 2), line("10.0.2.12:8080", 7, 3)], ..Snapshot::default() };
-        Fake { applied: Vec::new(), snap, refuse: false }
+        Fake { applied: Vec::new(), snap, refuse: false, health: None }
     }
 
     #[test]
@@ -405,5 +423,54 @@ mod tests {
         assert_eq!(st.model.services[0].reals.len(), 3);
         // Usage errors are exit 2.
         assert_eq!(st.handle(&req("-a -t 10.0.1.100:80"), &mut d).exit, 2);
+    }
+
+    #[test]
+    fn json_has_the_director_and_failed_reals() {
+        let checked = xvs_config::parse_str(
+            "[[service]]\nvip = \"10.0.1.100:80\"\nforward = \"nat\"\nscheduler = \"rr\"\n\
+             [[service.real]]\naddr = \"10.0.2.11:8080\"\n[service.real.check]\nkind = \"tcp\"\n\
+             [[service.real]]\naddr = \"10.0.2.12:8080\"\nweight = 2\n[service.real.check]\nkind = \"tcp\"\n\
+             [[service.real]]\naddr = \"10.0.2.13:8080\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let mut st = CtlState::new(checked);
+        let mut d = fake();
+        let id = SvcId { protocol: Protocol::Tcp, vip: st.model.services[0].vip };
+        // 10.0.2.11 has no verdict yet (checks start from up), 10.0.2.12 failed, 10.0.2.13
+        // is not checked.
+        d.health = Some(HashMap::from([((id, "10.0.2.12:8080".parse().unwrap()), false)]));
+        d.snap.live_connections = 5;
+        // The text listing is IPVS's: the failed real is gone.
+        let r = st.handle(&req("-Ln"), &mut d);
+        assert!(!r.stdout.contains("10.0.2.12"), "{}", r.stdout);
+        let r = st.handle(&req("-Ln --stats --rate --json"), &mut d);
+        assert_eq!(r.exit, 0, "{r:?}");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let svc = &v["services"][0];
+        assert_eq!(svc["reals"].as_array().unwrap().len(), 2);
+        assert_eq!(svc["reals"][0]["health"], "up");
+        assert_eq!(svc["reals"][1]["health"], serde_json::Value::Null);
+        assert_eq!(svc["failed_reals"][0]["address"], "10.0.2.12:8080");
+        assert_eq!(svc["failed_reals"][0]["health"], "down");
+        assert_eq!(svc["failed_reals"][0]["weight"], 2);
+        assert_eq!(svc["failed_reals"][0]["active"], 3);
+        assert_eq!(v["director"]["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(v["director"]["live_connections"], 5);
+        assert_eq!(v["director"]["health_checks"], true);
+        let r = st.handle(&req("-Ln --health"), &mut d);
+        assert!(
+            r.stdout.contains("10.0.2.11:8080               Masq    1      2          1          up\n"),
+            "{}",
+            r.stdout
+        );
+        // Without any check in the model, the director's (empty) verdicts mean no checks.
+        let mut st = CtlState::new(model());
+        let v: serde_json::Value = serde_json::from_str(&st.handle(&req("-Ln --json"), &mut d).stdout).unwrap();
+        assert_eq!(v["director"]["health_checks"], false);
+        assert_eq!(v["services"][0]["reals"][0]["health"], serde_json::Value::Null);
+        assert_eq!(st.handle(&req("-Ln --health"), &mut d).exit, 1);
+        assert!(v["director"]["uptime_s"].is_u64());
     }
 }

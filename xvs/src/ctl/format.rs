@@ -13,6 +13,10 @@
 //! - `-S` prints ipvsadm-save lines; xvs adds ` -x U -y L` to a real whose thresholds are
 //!   set (ipvsadm's save drops them; its restore reads them), so `-S | -R` round-trips.
 //! - Rendering is pure: the daemon builds the views from the model and the counters.
+//! - `--json` may carry more than the text layouts (never less): each service's
+//!   `failed_reals` (health-check failures IPVS would not list), and the daemon adds a
+//!   `director` object (version, uptime, live connections, drops) for `xvs top`. Fields are
+//!   only ever added, so JSON readers keep working.
 
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -58,6 +62,9 @@ pub struct ServiceView {
     pub stats: Counters,
     pub rate: Rate,
     pub reals: Vec<RealView>,
+    /// Reals that failed their health check and are out of the service (as IPVS, the
+    /// listings leave them out); only `--json` shows them, as `failed_reals`.
+    pub failed: Vec<RealView>,
 }
 
 fn addrport(ip: IpAddr, port: u16) -> String {
@@ -129,6 +136,7 @@ fn sorted(services: &[ServiceView], nosort: bool) -> Vec<ServiceView> {
         v.sort_by_key(svc_key);
         for s in &mut v {
             s.reals.sort_by_key(|r| (r.addr.ip(), r.addr.port()));
+            s.failed.sort_by_key(|r| (r.addr.ip(), r.addr.port()));
         }
     }
     v
@@ -373,6 +381,22 @@ fn rate_json(r: &Rate) -> Value {
     json!({"cps": r.cps, "inpps": r.in_pps, "outpps": r.out_pps, "inbps": r.in_bps, "outbps": r.out_bps})
 }
 
+fn real_json(r: &RealView) -> Value {
+    json!({
+        "address": addrport(r.addr.ip(), r.addr.port()),
+        "forward": r.forward.name(),
+        "weight": r.weight,
+        "upper_threshold": r.upper,
+        "lower_threshold": r.lower,
+        "active": r.active,
+        "inactive": r.inactive,
+        "persistent": r.persistent,
+        "stats": counters_json(&r.stats),
+        "rates": rate_json(&r.rate),
+        "health": match r.health { None => Value::Null, Some(up) => Value::from(if up { "up" } else { "down" }) },
+    })
+}
+
 /// `-L --json`: the listing's data (every field of every layout).
 pub fn list_json(services: &[ServiceView], o: &ListOpts, t: &Timeouts) -> Value {
     let svcs: Vec<Value> = sorted(services, o.nosort)
@@ -392,19 +416,8 @@ pub fn list_json(services: &[ServiceView], o: &ListOpts, t: &Timeouts) -> Value 
                 "ops": s.ops,
                 "stats": counters_json(&s.stats),
                 "rates": rate_json(&s.rate),
-                "reals": s.reals.iter().map(|r| json!({
-                    "address": addrport(r.addr.ip(), r.addr.port()),
-                    "forward": r.forward.name(),
-                    "weight": r.weight,
-                    "upper_threshold": r.upper,
-                    "lower_threshold": r.lower,
-                    "active": r.active,
-                    "inactive": r.inactive,
-                    "persistent": r.persistent,
-                    "stats": counters_json(&r.stats),
-                    "rates": rate_json(&r.rate),
-                    "health": match r.health { None => Value::Null, Some(up) => Value::from(if up { "up" } else { "down" }) },
-                })).collect::<Vec<_>>(),
+                "reals": s.reals.iter().map(real_json).collect::<Vec<_>>(),
+                "failed_reals": s.failed.iter().map(real_json).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -464,6 +477,7 @@ mod tests {
             stats: Counters::default(),
             rate: Rate::default(),
             reals: Vec::new(),
+            failed: Vec::new(),
         }
     }
 
