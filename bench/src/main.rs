@@ -9,6 +9,7 @@
 mod cpu;
 mod engine_bench;
 mod memory;
+mod poll_modes;
 mod raw_fwd;
 mod report;
 mod sink;
@@ -36,6 +37,9 @@ enum Cmd {
     /// the kernel's nftables DNAT under the same offered loads; delivered pps, loss and
     /// director CPU per packet.
     Veth(veth::VethArgs),
+    /// Busy against adaptive polling through `xvs run` (needs root): latency after idle
+    /// gaps, back-to-back latency, idle CPU, closed-loop requests per second.
+    Poll(poll_modes::PollArgs),
     /// The raw AF_XDP forwarder `veth` runs in the director's namespace.
     #[command(hide = true)]
     RawForward(raw_fwd::RawArgs),
@@ -73,6 +77,13 @@ fn main() {
             }
             Err(e) => {
                 eprintln!("xvs-bench veth: {e}");
+                std::process::exit(1);
+            }
+        },
+        Cmd::Poll(args) => match poll_modes::run(&args) {
+            Ok(figs) => poll_modes::print(&figs, args.json),
+            Err(e) => {
+                eprintln!("xvs-bench poll: {e}");
                 std::process::exit(1);
             }
         },
