@@ -4,13 +4,12 @@
 //! the director's CPU while idle, and closed-loop requests per second. Both modes run in
 //! the same invocation, one after the other, so they meet the same machine.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use xvs::director_lab::{DirectorLab, LabMode, VIP4};
+use xvs::director_lab::{http_get, DirectorLab, LabMode, VIP4};
 
 #[derive(Args, Debug)]
 pub struct PollArgs {
@@ -35,10 +34,7 @@ pub struct PollArgs {
 
 fn get(addr: SocketAddr) -> Result<Duration, String> {
     let t = Instant::now();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| e.to_string())?;
-    write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    http_get(addr, "/").map_err(|e| e.to_string())?;
     Ok(t.elapsed())
 }
 

@@ -266,6 +266,18 @@ impl DirectorLab {
     }
 }
 
+/// One HTTP/1.1 request with `Connection: close` to `addr` (from the calling thread's
+/// namespace): the whole response, headers and body. Timeouts: 3 s to connect, 5 s per read.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
 impl Drop for DirectorLab {
     fn drop(&mut self) {
         for p in self.procs.iter_mut().rev() {

@@ -1,20 +1,13 @@
 //! The director end to end, smallest case: NAT over IPv4 in a namespace lab, real HTTP
 //! requests from the client through `xvs run`, rr over three reals.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use xvs::director_lab::{DirectorLab, LabMode, VIP4};
+use xvs::director_lab::{http_get, DirectorLab, LabMode, VIP4};
 
 fn get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
+    http_get(addr, path).expect("HTTP GET through the VIP")
 }
 
 #[test]

@@ -3,13 +3,12 @@
 //! delay_loop + retry x (delay_before_retry + connect_timeout) — it disappears from
 //! `xvs ctl -Ln` and gets no new connections — and comes back when its server does.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xvs::director_lab::{real_server_script, DirectorLab, LabMode, VIP4};
+use xvs::director_lab::{http_get, real_server_script, DirectorLab, LabMode, VIP4};
 
 const KEEPALIVED_CONF: &str = r#"! Configuration File for keepalived (health-check test)
 global_defs {
@@ -54,12 +53,7 @@ virtual_server 10.0.1.100 80 {
 "#;
 
 fn get(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
+    http_get(addr, "/").expect("HTTP GET through the VIP")
 }
 
 fn listing(xvs: &Path, sock: &Path) -> String {

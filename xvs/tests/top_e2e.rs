@@ -13,12 +13,12 @@
 //! Needs root, namespaces and AF_XDP: fails, never skips.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xvs::director_lab::{DirectorLab, LabMode, VIP4};
+use xvs::director_lab::{http_get, DirectorLab, LabMode, VIP4};
 
 const KEEPALIVED_CONF: &str = r#"! keepalived.conf for the xvs top test
 virtual_server 10.0.1.100 80 {
@@ -52,12 +52,7 @@ virtual_server 10.0.1.100 80 {
 const REALS: [&str; 3] = ["10.0.2.11:8080", "10.0.2.12:8080", "10.0.2.13:8080"];
 
 fn get(addr: SocketAddr) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
+    http_get(addr, "/").ok()
 }
 
 /// `xvs top -c SOCK --once`: (exit code, stdout, stderr).

@@ -3,20 +3,14 @@
 //! on d1 and must leave on d0 toward the client, each with the director's own MAC of the
 //! interface it leaves on.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use xvs::director_lab::real_server_script;
+use xvs::director_lab::{http_get, real_server_script};
 use xvs::netns::Lab;
 
 fn get(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
+    http_get(addr, "/").expect("HTTP GET through the VIP")
 }
 
 #[test]
