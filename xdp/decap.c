@@ -15,9 +15,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-struct addr_key {
-    __u8 addr[16];
-};
+#include "common.h"
+
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -35,9 +34,7 @@ struct {
 } counters SEC(".maps");
 
 static __always_inline void count(__u32 i) {
-    __u64 *c = bpf_map_lookup_elem(&counters, &i);
-    if (c)
-        *c += 1;
+    count_in(&counters, i);
 }
 
 static __always_inline int for_us(const __u8 *addr16) {
@@ -50,7 +47,6 @@ static __always_inline int for_us(const __u8 *addr16) {
     return bpf_map_lookup_elem(&local_addrs, &zero) != 0;
 }
 
-#define CHECK(p, end, n) ((void *)(p) + (n) > (void *)(end))
 
 SEC("xdp")
 int xvs_decap(struct xdp_md *ctx) {

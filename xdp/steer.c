@@ -22,6 +22,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "common.h"
+
 // ICMP headers, declared here: linux/icmp.h drags in libc's socket headers.
 struct icmphdr {
     __u8 type;
@@ -59,9 +61,6 @@ struct prefix_key {
     __u8 addr[16];
 } __attribute__((packed));
 
-struct addr_key {
-    __u8 addr[16];
-};
 
 struct {
     __uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -134,9 +133,7 @@ struct {
 } counters SEC(".maps");
 
 static __always_inline void count(__u32 i) {
-    __u64 *c = bpf_map_lookup_elem(&counters, &i);
-    if (c)
-        *c += 1;
+    count_in(&counters, i);
 }
 
 static __always_inline void map4(__u8 *dst, __be32 a) {
@@ -219,7 +216,6 @@ static __always_inline int wanted_quote(const __u8 *qsrc, __u16 qsport, const __
     return 0;
 }
 
-#define CHECK(p, end, n) ((void *)(p) + (n) > (void *)(end))
 
 static __always_inline int parse_quote4(void *q, void *end, const __u8 *outer_dst) {
     struct iphdr *iph = q;

@@ -31,6 +31,7 @@ fn main() {
     for name in PROGRAMS {
         let src = xdp.join(format!("{name}.c"));
         println!("cargo:rerun-if-changed={}", src.display());
+        println!("cargo:rerun-if-changed={}", xdp.join("common.h").display());
         let obj = out.join(format!("{name}.o"));
         let result = Command::new(&clang)
             .args(["-O2", "-g", "-Wall", "-target", "bpf", "-c"])

@@ -152,15 +152,19 @@ impl Lab {
         mac
     }
 
-    /// Runs `cmd` inside `ns` and returns its output, killing it after `timeout`.
-    pub fn exec(&self, ns: &str, cmd: &[&str], timeout: Duration) -> Output {
-        let mut child = self
-            .command(ns, cmd)
+    /// `cmd` started inside `ns` with stdin closed and stdout/stderr piped.
+    fn piped(&self, ns: &str, cmd: &[&str]) -> Child {
+        self.command(ns, cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmd:?} in {ns}: {e}"));
+            .unwrap_or_else(|e| panic!("spawn {cmd:?} in {ns}: {e}"))
+    }
+
+    /// Runs `cmd` inside `ns` and returns its output, killing it after `timeout`.
+    pub fn exec(&self, ns: &str, cmd: &[&str], timeout: Duration) -> Output {
+        let mut child = self.piped(ns, cmd);
         let out = reader(child.stdout.take());
         let err = reader(child.stderr.take());
         let deadline = Instant::now() + timeout;
@@ -197,13 +201,7 @@ impl Lab {
     pub fn spawn(&self, ns: &str, cmd: &[&str]) -> Proc {
         // `ip netns exec` execs the command in place (it forks only in batch mode), so the
         // child's pid is the command's.
-        let mut child = self
-            .command(ns, cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmd:?} in {ns}: {e}"));
+        let mut child = self.piped(ns, cmd);
         let out = Arc::new(Mutex::new(Vec::new()));
         let err = Arc::new(Mutex::new(Vec::new()));
         let readers =
