@@ -12,6 +12,10 @@
 //! - Checksums are never verified; rewrites update them incrementally, so a bad one
 //!   stays bad. Freshly built headers (tunnel, ICMP errors) get full checksums.
 //! - DR needs nothing here but [`set_macs`]: the IP packet is left byte for byte.
+//! - No `unsafe` code (`forbid`): wire formats are parsed and rewritten through checked
+//!   slices only.
+
+#![forbid(unsafe_code)]
 
 pub mod build;
 pub mod checksum;

@@ -17,6 +17,10 @@
 //!
 //! Each module's own `//!` doc states where it differs from the kernel (normally: nowhere but
 //! in representation).
+//!
+//! No `unsafe` code (`forbid`).
+
+#![forbid(unsafe_code)]
 
 pub mod dest;
 pub mod flow;
