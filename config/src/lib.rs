@@ -14,6 +14,10 @@
 //! Modules: `model` (data), `syntax` (value syntax), `span` (positions),
 //! `toml_reader`, `keepalived` (lexer with includes, mapper), `ipvsadm_save`,
 //! `validate`, `print` (to_toml), `detect` (file format), `error` (errors, warnings).
+//!
+//! No `unsafe` code (`forbid`).
+
+#![forbid(unsafe_code)]
 
 mod detect;
 mod error;

@@ -14,10 +14,6 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-/// The ipvsadm names of every scheduler xvs implements, in the order of the docs.
-pub const SCHEDULERS: [&str; 14] =
-    ["rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "twos"];
-
 /// Default `control_socket`.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/xvs.sock";
 /// Default `max_connections`.
@@ -253,7 +249,7 @@ impl SchedulerFlags {
 pub struct Service {
     pub vip: Vip,
     pub protocol: Protocol,
-    /// One of [`SCHEDULERS`].
+    /// One of [`xvs_sched::SCHEDULER_NAMES`].
     pub scheduler: String,
     pub scheduler_flags: SchedulerFlags,
     /// Maglev table size; prime.

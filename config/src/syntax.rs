@@ -176,27 +176,6 @@ pub fn suggest(word: &str, candidates: &[&str]) -> String {
     }
 }
 
-/// True if `n` is prime.
-pub fn is_prime(n: u32) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n < 4 {
-        return true;
-    }
-    if n & 1 == 0 {
-        return false;
-    }
-    let mut d = 3u64;
-    while d * d <= u64::from(n) {
-        if u64::from(n) % d == 0 {
-            return false;
-        }
-        d += 2;
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,11 +213,9 @@ mod tests {
     }
 
     #[test]
-    fn distance_and_primes() {
+    fn distance() {
         assert_eq!(edit_distance("schedular", "scheduler"), 1);
         assert_eq!(closest("schedular", &["vip", "scheduler"]), Some("scheduler"));
         assert_eq!(closest("zzzzzz", &["vip", "scheduler"]), None);
-        assert!(is_prime(65537) && is_prime(4093) && is_prime(2));
-        assert!(!is_prime(65536) && !is_prime(1) && !is_prime(9));
     }
 }

@@ -13,11 +13,11 @@ use std::net::IpAddr;
 
 use crate::error::ConfigError;
 use crate::model::{
-    full_prefix, CheckKind, Config, Forward, Protocol, Service, DNS_TYPES, MAX_WEIGHT, MTU_RANGE, SCHEDULERS,
-    TIMEOUT_RANGE,
+    full_prefix, CheckKind, Config, Forward, Protocol, Service, DNS_TYPES, MAX_WEIGHT, MTU_RANGE, TIMEOUT_RANGE,
 };
 use crate::span::{Pos, Section, SourceMap};
-use crate::syntax::{closest, is_prime};
+use crate::syntax::closest;
+use xvs_sched::{is_prime, SCHEDULER_NAMES as SCHEDULERS};
 
 type At = (Section, &'static str);
 

@@ -14,7 +14,7 @@ pub const SCHEDULER_NAMES: [&str; 14] =
 /// Errors building a scheduler.
 #[derive(Debug, thiserror::Error)]
 pub enum SchedError {
-    #[error("unknown scheduler '{0}' (one of rr wrr lc wlc fo ovf lblc lblcr dh sh mh sed nq twos)")]
+    #[error("unknown scheduler '{0}' (one of {names})", names = SCHEDULER_NAMES.join(" "))]
     Unknown(String),
     #[error("mh table size {0} is not a prime (IPVS uses primes such as 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071; xvs defaults to 65537)")]
     NotPrime(u32),

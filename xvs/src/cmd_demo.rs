@@ -41,8 +41,7 @@ use xvs::netns::Proc;
 
 const REALS: usize = 3;
 const WEIGHTS: [u32; REALS] = [1, 2, 3];
-const SCHEDULERS: [&str; 14] =
-    ["rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "twos"];
+const SCHEDULERS: [&str; 14] = xvs_sched::SCHEDULER_NAMES;
 /// Client threads opening HTTP connections (alternating IPv4 and IPv6 VIPs).
 const TCP_WORKERS: usize = 4;
 /// Requests per TCP connection: keep-alive, then `Connection: close` on the last.

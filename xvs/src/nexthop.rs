@@ -8,7 +8,8 @@
 //! refresh finds it. Refreshes run on the control thread, never on a poll core.
 //!
 //! The kernel is asked with iproute2's JSON output (`ip -j route get`, `ip -j neigh`),
-//! which speaks rtnetlink for us.
+//! which speaks rtnetlink for us; its `lladdr` is read with the one MAC parser,
+//! `xvs_config::parse_mac`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -24,15 +25,6 @@ fn ip_json(args: &[&str]) -> Option<serde_json::Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut mac {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
-}
-
 /// The kernel's neighbour table: address -> MAC, for entries that are usable.
 fn neighbours() -> HashMap<IpAddr, [u8; 6]> {
     let mut out = HashMap::new();
@@ -45,7 +37,7 @@ fn neighbours() -> HashMap<IpAddr, [u8; 6]> {
             if states.iter().any(|s| *s == "FAILED" || *s == "INCOMPLETE") {
                 continue;
             }
-            if let (Ok(ip), Some(mac)) = (dst.parse::<IpAddr>(), parse_mac(mac)) {
+            if let (Ok(ip), Ok(mac)) = (dst.parse::<IpAddr>(), xvs_config::parse_mac(mac)) {
                 out.insert(ip, mac);
             }
         }
@@ -104,12 +96,12 @@ pub fn resolve(configured: &[NeighborSpec], reals: &[IpAddr], ifaces: &[String])
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
+    /// The kernel's `lladdr` spelling, through the one MAC parser (`xvs_config::parse_mac`).
     #[test]
     fn macs_parse() {
-        assert_eq!(parse_mac("02:00:00:00:02:11"), Some([2, 0, 0, 0, 2, 0x11]));
-        assert_eq!(parse_mac("02:00:00"), None);
-        assert_eq!(parse_mac("zz:00:00:00:00:00"), None);
+        let parse = |s| xvs_config::parse_mac(s).ok();
+        assert_eq!(parse("02:00:00:00:02:11"), Some([2, 0, 0, 0, 2, 0x11]));
+        assert_eq!(parse("02:00:00"), None);
+        assert_eq!(parse("zz:00:00:00:00:00"), None);
     }
 }

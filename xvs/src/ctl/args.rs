@@ -697,9 +697,9 @@ pub fn parse(args: &[String]) -> Result<Command, ArgError> {
             }
             "scheduler" => {
                 set(&mut given, Opt::Scheduler);
-                if !xvs_config::SCHEDULERS.contains(&v.as_str()) {
+                if !xvs_sched::SCHEDULER_NAMES.contains(&v.as_str()) {
                     return Err(err_at(
-                        format!("Scheduler not found: `{v}' (xvs has {})", xvs_config::SCHEDULERS.join(" ")),
+                        format!("Scheduler not found: `{v}' (xvs has {})", xvs_sched::SCHEDULER_NAMES.join(" ")),
                         o.vat,
                         &v,
                     ));
