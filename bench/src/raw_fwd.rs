@@ -2,7 +2,7 @@
 //! namespace): the I/O limit of a director on this machine. The same XDP steering program
 //! as `xvs run` (`xvs::bpf::STEER_OBJ`, with only the benchmark's service in its maps),
 //! the same AF_XDP port (`XskPort`, copy or zero-copy as the driver allows) and the same
-//! shape of loop as `xvs_engine::poll` (receive a batch of up to 64, act, send the batch
+//! shape of loop as `xvs_datapath::poll` (receive a batch of up to 64, act, send the batch
 //! back), but no engine: each frame only gets the director's source MAC and a real's
 //! destination MAC (picked by the UDP source port), as DR would.
 //!
@@ -10,15 +10,17 @@
 //! the loop, and dropping the loaded object detaches the program.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use aya::maps::{HashMap, MapData, XskMap};
 use aya::programs::{Xdp, XdpFlags};
-use aya::{Ebpf, Pod};
-use xvs_engine::afxdp::{BindMode, XskConfig, XskFrame, XskPort};
-use xvs_engine::poll::BATCH;
-use xvs_engine::{PacketBuf, Port, Verdict};
+use aya::Ebpf;
+use xvs_datapath::maps::Endpoint;
+use xvs_datapath::poll::BATCH;
+use xvs_datapath::xsk::{BindMode, XskConfig, XskPort};
+use xvs_engine::{PacketBuf, Verdict};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct RawArgs {
@@ -37,20 +39,6 @@ pub struct RawArgs {
     #[arg(long = "real-mac", required = true)]
     pub real_macs: Vec<String>,
 }
-
-/// `struct endpoint` of `xdp/steer.c` (as in the xvs binary's steering module).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-struct Endpoint {
-    addr: [u8; 16],
-    /// Network byte order in memory.
-    port: u16,
-    proto: u8,
-    pad: u8,
-}
-
-// SAFETY: plain old data without padding holes (16 + 2 + 1 + 1 bytes).
-unsafe impl Pod for Endpoint {}
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let mut mac = [0u8; 6];
@@ -86,12 +74,7 @@ fn steer(a: &RawArgs) -> Result<Ebpf, String> {
     {
         let mut vips: HashMap<&mut MapData, Endpoint, u8> =
             HashMap::try_from(ebpf.map_mut("vips").ok_or("map vips missing")?).map_err(|x| e("vips", x))?;
-        let ep = Endpoint {
-            addr: xvs::host::addr_key(IpAddr::V4(a.vip)),
-            port: u16::from_ne_bytes(a.port.to_be_bytes()),
-            proto: xvs_proto::PROTO_UDP,
-            pad: 0,
-        };
+        let ep = Endpoint::new(IpAddr::V4(a.vip), a.port, xvs_proto::PROTO_UDP);
         vips.insert(ep, 1, 0).map_err(|x| e("vips", x))?;
     }
     let prog: &mut Xdp =
@@ -122,9 +105,7 @@ pub fn run(a: &RawArgs) -> Result<(), String> {
     {
         let mut xsks: XskMap<&mut MapData> =
             XskMap::try_from(ebpf.map_mut("xsks").ok_or("map xsks missing")?).map_err(|x| e("xsks", x))?;
-        // SAFETY of the fd: the socket outlives the map (the program is dropped first).
-        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(port.fd()) };
-        xsks.set(0, fd, 0).map_err(|x| e("xsks", x))?;
+        xsks.set(0, port.as_raw_fd(), 0).map_err(|x| e("xsks", x))?;
     }
     let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: a.core });
     eprintln!(
@@ -134,27 +115,25 @@ pub fn run(a: &RawArgs) -> Result<(), String> {
         a.core,
         if pinned { "" } else { " (not pinned)" }
     );
-    let mut batch: Vec<XskFrame> = Vec::with_capacity(BATCH);
-    let verdicts = [Verdict::Tx { port: 0 }; BATCH];
+    let mut verdicts = [Verdict::Pass; BATCH];
     while !stop.load(Ordering::Relaxed) {
-        let n = port.recv(&mut batch, BATCH).map_err(|x| e("receive", x))?;
-        if n == 0 {
-            continue;
-        }
-        for f in batch.iter_mut() {
-            let (buf, head, len) = f.parts();
-            let d = &mut buf[*head..*head + *len];
-            if d.len() < 36 {
-                continue;
+        port.rx_batch(BATCH, &mut verdicts, |batch, verdicts| {
+            for (f, v) in batch.iter_mut().zip(verdicts.iter_mut()) {
+                *v = Verdict::Tx { port: 0 };
+                let (buf, head, len) = f.parts();
+                let d = &mut buf[*head..*head + *len];
+                if d.len() < 36 {
+                    continue;
+                }
+                let sport = u16::from_be_bytes([d[34], d[35]]);
+                d[..6].copy_from_slice(&macs[sport as usize % macs.len()]);
+                d[6..12].copy_from_slice(&own);
             }
-            let sport = u16::from_be_bytes([d[34], d[35]]);
-            d[..6].copy_from_slice(&macs[sport as usize % macs.len()]);
-            d[6..12].copy_from_slice(&own);
-        }
-        port.send(&mut batch, &verdicts[..n]).map_err(|x| e("transmit", x))?;
+        })
+        .map_err(|x| e("receive or transmit", x))?;
     }
     let s = port.stats;
-    let x = xdp_statistics(port.fd());
+    let x = port.kernel_stats();
     drop(ebpf);
     eprintln!(
         "xvs-bench raw-forward: stopped: rx {} tx {} tx_ring_full {}; kernel: rx_dropped {} rx_ring_full {} \
@@ -162,21 +141,6 @@ pub fn run(a: &RawArgs) -> Result<(), String> {
         s.rx, s.tx, s.tx_ring_full, x[0], x[3], x[4]
     );
     Ok(())
-}
-
-/// The socket's `XDP_STATISTICS`: rx_dropped, rx_invalid_descs, tx_invalid_descs,
-/// rx_ring_full, rx_fill_ring_empty_descs, tx_ring_empty_descs (zeros if unreadable).
-fn xdp_statistics(fd: std::os::fd::RawFd) -> [u64; 6] {
-    const SOL_XDP: libc::c_int = 283;
-    const XDP_STATISTICS: libc::c_int = 7;
-    let mut v = [0u64; 6];
-    let mut len = std::mem::size_of_val(&v) as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `v`.
-    let rc = unsafe { libc::getsockopt(fd, SOL_XDP, XDP_STATISTICS, v.as_mut_ptr().cast(), &mut len) };
-    if rc != 0 {
-        return [0; 6];
-    }
-    v
 }
 
 #[cfg(test)]

@@ -11,18 +11,10 @@
 
 use aya::maps::{Array, MapData, PerCpuArray};
 use aya::programs::{Xdp, XdpFlags};
-use aya::{Ebpf, Pod};
+use aya::Ebpf;
 use xvs::bpf::{SINK_COUNTER_FORWARDED, SINK_COUNTER_OTHER, SINK_OBJ, SINK_PROG};
 use xvs::netns::Lab;
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-struct Mac {
-    addr: [u8; 8],
-}
-
-// SAFETY: plain bytes, no padding.
-unsafe impl Pod for Mac {}
+use xvs_datapath::maps::SinkMac;
 
 /// The loaded sink and where it is attached.
 pub struct Sinks {
@@ -47,12 +39,10 @@ impl Sinks {
     pub fn attach(lab: &Lab, namespaces: &[String], dev: &str, director_mac: [u8; 6]) -> Result<Sinks, String> {
         let mut ebpf = Ebpf::load(SINK_OBJ).map_err(|x| e("loading the program", x))?;
         {
-            let mut m: Array<&mut MapData, Mac> =
+            let mut m: Array<&mut MapData, SinkMac> =
                 Array::try_from(ebpf.map_mut("director").ok_or("sink: map director missing")?)
                     .map_err(|x| e("map director", x))?;
-            let mut addr = [0u8; 8];
-            addr[..6].copy_from_slice(&director_mac);
-            m.set(0, Mac { addr }, 0).map_err(|x| e("map director", x))?;
+            m.set(0, SinkMac::new(director_mac), 0).map_err(|x| e("map director", x))?;
         }
         let prog: &mut Xdp =
             ebpf.program_mut(SINK_PROG).ok_or("sink: program missing")?.try_into().map_err(|x| e("program", x))?;

@@ -23,9 +23,7 @@ use std::sync::Arc;
 use crossbeam::queue::ArrayQueue;
 use xvs_proto::{classify, PROTO_TCP, PROTO_UDP};
 
-use crate::family::mask_ip;
-use crate::pipeline::Engine;
-use crate::port::FrameBuf;
+use xvs_engine::{mask_ip, Engine, EngineConfig, FrameBuf};
 
 /// Buffers each core keeps for handing frames to others.
 pub const POOL: usize = 1024;
@@ -165,7 +163,7 @@ pub fn owner_of(engine: &Engine, frame: &[u8], n: usize, mask4: u8, mask6: u8) -
 }
 
 /// The widest persistence netmasks of a config (32 / 128 when none), for [`owner_of`].
-pub fn owner_masks(cfg: &crate::EngineConfig) -> (u8, u8) {
+pub fn owner_masks(cfg: &EngineConfig) -> (u8, u8) {
     let mut m4 = 32u8;
     let mut m6 = 128u8;
     for s in &cfg.services {

@@ -18,14 +18,11 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::afxdp::{XskFrame, XskPort, XskStats};
+use xvs_engine::services::ServiceTable;
+use xvs_engine::{ConnInfo, Counters, Engine, EngineConfig, EngineStats, FrameBuf, NeighborSpec, PacketBuf, Verdict};
+
 use crate::handoff::{owner_masks, owner_of, Handoff};
-use crate::pipeline::{ConnInfo, Engine};
-use crate::port::{FrameBuf, PacketBuf};
-use crate::port::{Port, Verdict};
-use crate::services::ServiceTable;
-use crate::spec::{EngineConfig, NeighborSpec};
-use crate::stats::{Counters, EngineStats};
+use crate::xsk::{XskPort, XskStats};
 
 /// Frames per batch.
 pub const BATCH: usize = 64;
@@ -134,44 +131,34 @@ fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
     }
 }
 
-/// Run until `stop` is set. `clock_origin` is the instant the engine's clock counts from.
-/// `handoff` connects this loop to the other poll cores' (see [`crate::handoff`]): frames
-/// whose connection another core owns are passed to it, and frames passed here are
-/// handled here and sent on this core's socket of their interface.
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    engine: &mut Engine,
-    ports: &mut [XskPort],
-    mode: PollMode,
-    stop: &AtomicBool,
-    control: &Receiver<Control>,
-    snapshot: &Arc<Mutex<Snapshot>>,
+/// One poll loop's state between batches.
+struct PollLoop<'l> {
+    engine: &'l mut Engine,
+    handoff: &'l mut Handoff,
     clock_origin: Instant,
-    handoff: &mut Handoff,
-) {
-    let mut batch: Vec<XskFrame> = Vec::with_capacity(BATCH);
-    let mut handed: Vec<FrameBuf> = Vec::with_capacity(BATCH);
-    let mut verdicts = [Verdict::Pass; BATCH];
-    let mut masks = owner_masks(engine.config());
-    let mut idle_rounds = 0u32;
-    let mut last_publish = Instant::now();
-    let mut apply_errors = Vec::new();
-    let mut batch_ns = batch_histogram();
-    while !stop.load(Ordering::Relaxed) {
-        let mut got = 0;
-        for pi in 0..ports.len() {
-            let n = match ports[pi].recv(&mut batch, BATCH) {
-                Ok(n) => n,
-                Err(e) => {
-                    eprintln!("xvs: receive on {} queue {}: {e}", ports[pi].ifname(), ports[pi].queue());
-                    0
-                }
-            };
-            if n == 0 {
-                continue;
-            }
-            got += n;
-            let now = clock_origin.elapsed().as_nanos() as u64;
+    verdicts: [Verdict; BATCH],
+    handed: Vec<FrameBuf>,
+    masks: (u8, u8),
+    apply_errors: Vec<String>,
+    batch_ns: hdrhistogram::Histogram<u64>,
+}
+
+impl PollLoop<'_> {
+    fn now(&self) -> u64 {
+        self.clock_origin.elapsed().as_nanos() as u64
+    }
+
+    /// One batch from port `pi`: hand frames of other cores' connections over, run the
+    /// pipeline on ours, send what leaves by another interface by copy and the rest back
+    /// out in place. Returns the number of frames received.
+    fn poll_port(&mut self, ports: &mut [XskPort], pi: usize) -> usize {
+        let (before, rest) = ports.split_at_mut(pi);
+        let Some((port, after)) = rest.split_first_mut() else { return 0 };
+        let here = port.port_no();
+        let now = self.now();
+        let (engine, handoff, masks) = (&mut *self.engine, &mut *self.handoff, self.masks);
+        let got = port.rx_batch(BATCH, &mut self.verdicts, |batch, verdicts| {
+            let n = batch.len();
             // Frames of connections another core owns go to it; ours move to the front.
             let mut mine = n;
             if handoff.n > 1 {
@@ -189,68 +176,124 @@ pub fn run(
                 verdicts[mine..n].fill(Verdict::Pass);
             }
             engine.process(&mut batch[..mine], now, &mut verdicts[..mine]);
-            // Frames for another interface leave by copy on this core's socket there; the
-            // rest go back out in place.
-            let here = ports[pi].port_no();
-            send_elsewhere(ports, &mut batch[..n], &mut verdicts[..n], Some(here));
-            if let Err(e) = ports[pi].send(&mut batch, &verdicts[..n]) {
-                eprintln!("xvs: transmit on {} queue {}: {e}", ports[pi].ifname(), ports[pi].queue());
-            }
-            batch_ns.saturating_record((clock_origin.elapsed().as_nanos() as u64).saturating_sub(now));
+            // Frames for another interface leave by copy on this core's socket there.
+            send_elsewhere(before.iter_mut().chain(after.iter_mut()), batch, verdicts, Some(here));
+        });
+        let got = got.unwrap_or_else(|e| {
+            eprintln!("xvs: receive or transmit on {} queue {}: {e}", port.ifname(), port.queue());
+            0
+        });
+        if got > 0 {
+            self.batch_ns.saturating_record(self.now().saturating_sub(now));
         }
-        if handoff.n > 1 {
-            let n = handoff.recv(&mut handed, BATCH);
-            if n > 0 {
-                got += n;
-                let now = clock_origin.elapsed().as_nanos() as u64;
-                engine.process(&mut handed[..], now, &mut verdicts[..n]);
-                // Handed frames live in another core's buffers: all leave by copy.
-                send_elsewhere(ports, &mut handed[..], &mut verdicts[..n], None);
-                handoff.recycle(&mut handed);
-                batch_ns.saturating_record((clock_origin.elapsed().as_nanos() as u64).saturating_sub(now));
+        got
+    }
+
+    /// Frames other cores handed here: handled by this engine, sent by copy.
+    fn poll_handed(&mut self, ports: &mut [XskPort]) -> usize {
+        if self.handoff.n <= 1 {
+            return 0;
+        }
+        let n = self.handoff.recv(&mut self.handed, BATCH);
+        if n > 0 {
+            let now = self.now();
+            self.engine.process(&mut self.handed[..], now, &mut self.verdicts[..n]);
+            // Handed frames live in another core's buffers: all leave by copy.
+            send_elsewhere(ports.iter_mut(), &mut self.handed[..], &mut self.verdicts[..n], None);
+            self.handoff.recycle(&mut self.handed);
+            self.batch_ns.saturating_record(self.now().saturating_sub(now));
+        }
+        n
+    }
+
+    /// Take every pending control message (between batches only).
+    fn take_control(&mut self, control: &Receiver<Control>) {
+        while let Ok(msg) = control.try_recv() {
+            match msg {
+                Control::Apply(cfg) => {
+                    if let Err(e) = self.engine.apply(*cfg) {
+                        self.apply_errors.push(e.to_string());
+                    }
+                    self.masks = owner_masks(self.engine.config());
+                }
+                Control::Neighbors(n) => self.engine.set_neighbors(&n),
+                Control::Connections(reply) => {
+                    let _ = reply.send(self.engine.connections());
+                }
             }
         }
+    }
+
+    /// Replace the published snapshot; apply errors not yet read by the control plane
+    /// are kept.
+    fn publish(&mut self, ports: &[XskPort], snapshot: &Mutex<Snapshot>) {
+        let snap = Snapshot {
+            stats: self.engine.stats().clone(),
+            live_connections: self.engine.live_connections(),
+            reals: snapshot_reals(self.engine.services()),
+            sockets: ports.iter().map(|p| (p.ifname().to_string(), p.queue(), p.stats)).collect(),
+            handoff_full: self.handoff.full,
+            connections: self.engine.connections_sample(64),
+            apply_errors: std::mem::take(&mut self.apply_errors),
+            batch_ns: self.batch_ns.clone(),
+        };
+        if let Ok(mut s) = snapshot.lock() {
+            let mut errors = std::mem::take(&mut s.apply_errors);
+            *s = snap;
+            errors.append(&mut s.apply_errors);
+            s.apply_errors = errors;
+        }
+    }
+}
+
+/// Run until `stop` is set. `clock_origin` is the instant the engine's clock counts from.
+/// `handoff` connects this loop to the other poll cores' (see [`crate::handoff`]): frames
+/// whose connection another core owns are passed to it, and frames passed here are
+/// handled here and sent on this core's socket of their interface.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    engine: &mut Engine,
+    ports: &mut [XskPort],
+    mode: PollMode,
+    stop: &AtomicBool,
+    control: &Receiver<Control>,
+    snapshot: &Arc<Mutex<Snapshot>>,
+    clock_origin: Instant,
+    handoff: &mut Handoff,
+) {
+    let masks = owner_masks(engine.config());
+    let mut lp = PollLoop {
+        engine,
+        handoff,
+        clock_origin,
+        verdicts: [Verdict::Pass; BATCH],
+        handed: Vec::with_capacity(BATCH),
+        masks,
+        apply_errors: Vec::new(),
+        batch_ns: batch_histogram(),
+    };
+    let mut idle_rounds = 0u32;
+    let mut last_publish = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let mut got = 0;
+        for pi in 0..ports.len() {
+            got += lp.poll_port(ports, pi);
+        }
+        got += lp.poll_handed(ports);
         if got == 0 {
-            engine.tick(clock_origin.elapsed().as_nanos() as u64);
+            let now = lp.now();
+            lp.engine.tick(now);
             idle_rounds = idle_rounds.saturating_add(1);
-            if mode == PollMode::Adaptive && idle_rounds > IDLE_SPINS && !engine.expiry_pending() {
+            if mode == PollMode::Adaptive && idle_rounds > IDLE_SPINS && !lp.engine.expiry_pending() {
                 wait_any(ports, IDLE_SLEEP_MS);
             }
         } else {
             idle_rounds = 0;
         }
-        while let Ok(msg) = control.try_recv() {
-            match msg {
-                Control::Apply(cfg) => {
-                    if let Err(e) = engine.apply(*cfg) {
-                        apply_errors.push(e.to_string());
-                    }
-                    masks = owner_masks(engine.config());
-                }
-                Control::Neighbors(n) => engine.set_neighbors(&n),
-                Control::Connections(reply) => {
-                    let _ = reply.send(engine.connections());
-                }
-            }
-        }
+        lp.take_control(control);
         if last_publish.elapsed() >= Duration::from_millis(500) {
             last_publish = Instant::now();
-            let snap = Snapshot {
-                stats: engine.stats().clone(),
-                live_connections: engine.live_connections(),
-                reals: snapshot_reals(engine.services()),
-                sockets: ports.iter().map(|p| (p.ifname().to_string(), p.queue(), p.stats)).collect(),
-                handoff_full: handoff.full,
-                connections: engine.connections_sample(64),
-                apply_errors: std::mem::take(&mut apply_errors),
-                batch_ns: batch_ns.clone(),
-            };
-            if let Ok(mut s) = snapshot.lock() {
-                let mut errors = std::mem::take(&mut s.apply_errors);
-                *s = snap;
-                errors.append(&mut s.apply_errors);
-                s.apply_errors = errors;
-            }
+            lp.publish(ports, snapshot);
         }
     }
 }
@@ -298,8 +341,8 @@ impl Snapshot {
 /// Transmit by copy every frame whose verdict names a port other than `except`, on this
 /// core's first socket of that port; those verdicts become `Pass` (the frame itself is
 /// recycled by its owner). A frame for a port this core has no socket on is dropped.
-fn send_elsewhere<F: PacketBuf>(
-    ports: &mut [XskPort],
+fn send_elsewhere<'p, F: PacketBuf>(
+    ports: impl Iterator<Item = &'p mut XskPort>,
     frames: &mut [F],
     verdicts: &mut [Verdict],
     except: Option<u16>,
@@ -308,7 +351,7 @@ fn send_elsewhere<F: PacketBuf>(
         return;
     }
     let mut these = [Verdict::Pass; BATCH];
-    for port in ports.iter_mut() {
+    for port in ports {
         let slot = port.port_no();
         if Some(slot) == except {
             continue;

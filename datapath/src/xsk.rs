@@ -1,7 +1,13 @@
-//! The AF_XDP port: one socket per (interface, queue), with its own UMEM, implementing
-//! [`Port`] so the same pipeline runs on it as on memory rings and captures.
+//! The AF_XDP port: one socket per (interface, queue), with its own UMEM. The pipeline
+//! runs on its frames as on memory rings and captures (they are [`PacketBuf`]s); unlike
+//! those ports it does not implement the engine's `Port` trait, because its frames borrow
+//! it (see below).
 //!
 //! Invariants:
+//! - A received frame ([`XskFrame`]) is a `&mut` view of its UMEM chunk with the lifetime
+//!   of one call of [`XskPort::rx_batch`]: the batch is lent to a closure and taken back
+//!   (transmitted or recycled) when it returns, so safe code cannot keep a frame past its
+//!   batch, nor past its socket (as smoltcp's `RxToken<'a>` borrows its device).
 //! - Every UMEM frame is in exactly one place: the fill ring, the RX ring, a batch being
 //!   processed, the TX ring, the completion ring, or the free list. Frames come back to
 //!   the free list from completions and from frames that are not transmitted; the fill
@@ -23,7 +29,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
-use crate::port::{PacketBuf, Port, Verdict};
+use xvs_engine::{PacketBuf, Verdict};
 
 /// How the socket binds: copy mode works on every driver (veth included); zero-copy
 /// needs driver support.
@@ -64,34 +70,33 @@ pub struct XskStats {
     pub wakeups: u64,
 }
 
-/// A received frame: its descriptor and a view of its UMEM data segment.
+/// A received frame: its descriptor and a view of its UMEM chunk, valid for one batch.
 #[derive(Debug)]
-pub struct XskFrame {
+pub struct XskFrame<'a> {
     desc: FrameDesc,
-    ptr: *mut u8,
-    cap: usize,
+    buf: &'a mut [u8],
     head: usize,
     len: usize,
     port: u16,
 }
 
-// SAFETY: an `XskFrame` is only a descriptor plus a pointer into the UMEM of the port that
-// made it; the port's owner thread is the only one to use either.
-unsafe impl Send for XskFrame {}
-
-impl PacketBuf for XskFrame {
+impl PacketBuf for XskFrame<'_> {
     #[inline]
     fn parts(&mut self) -> (&mut [u8], &mut usize, &mut usize) {
-        // SAFETY: `ptr..ptr + cap` is this frame's data segment inside the UMEM mapping,
-        // which outlives the frame (the port owns both); the frame is in no kernel ring
-        // while userspace holds it, so nothing else reads or writes these bytes.
-        let buf = unsafe { std::slice::from_raw_parts_mut(self.ptr, self.cap) };
-        (buf, &mut self.head, &mut self.len)
+        (self.buf, &mut self.head, &mut self.len)
     }
     #[inline]
     fn port(&self) -> u16 {
         self.port
     }
+}
+
+/// A frame between batches: what the port keeps of it (no view of its bytes).
+#[derive(Clone, Copy, Debug)]
+struct HeldFrame {
+    desc: FrameDesc,
+    head: usize,
+    len: usize,
 }
 
 /// One AF_XDP socket with its UMEM and rings.
@@ -105,6 +110,10 @@ pub struct XskPort {
     free: Vec<FrameDesc>,
     /// Scratch descriptor arrays, sized once.
     rx_descs: Vec<FrameDesc>,
+    /// The storage of the batch lent to `rx_batch`'s closure, kept empty between batches
+    /// so that lending allocates nothing (see `lend`).
+    lent: Vec<XskFrame<'static>>,
+    held: Vec<HeldFrame>,
     tx_descs: Vec<FrameDesc>,
     port: u16,
     ring_size: u32,
@@ -183,6 +192,8 @@ impl XskPort {
             tx,
             free: descs,
             rx_descs: Vec::with_capacity(batch),
+            lent: Vec::with_capacity(batch),
+            held: Vec::with_capacity(batch),
             tx_descs: Vec::with_capacity(batch),
             port: cfg.port,
             ring_size: cfg.ring_size,
@@ -248,6 +259,23 @@ impl XskPort {
                 break;
             }
         }
+    }
+
+    /// The kernel's `XDP_STATISTICS` of the socket: rx_dropped, rx_invalid_descs,
+    /// tx_invalid_descs, rx_ring_full, rx_fill_ring_empty_descs, tx_ring_empty_descs
+    /// (zeros if unreadable).
+    pub fn kernel_stats(&self) -> [u64; 6] {
+        const SOL_XDP: libc::c_int = 283;
+        const XDP_STATISTICS: libc::c_int = 7;
+        let mut v = [0u64; 6];
+        let mut len = std::mem::size_of_val(&v) as libc::socklen_t;
+        // SAFETY: the descriptor is this socket's, open while `self` lives; getsockopt
+        // writes at most `len` bytes into `v`.
+        let rc = unsafe { libc::getsockopt(self.fd(), SOL_XDP, XDP_STATISTICS, v.as_mut_ptr().cast(), &mut len) };
+        if rc != 0 {
+            return [0; 6];
+        }
+        v
     }
 
     /// Block in `poll()` until the RX ring has frames or `timeout_ms` passes (adaptive
@@ -316,11 +344,73 @@ impl XskPort {
     }
 }
 
-impl Port for XskPort {
-    type Frame = XskFrame;
+impl AsRawFd for XskPort {
+    /// The socket's descriptor, for the XSKMAP (`XskMap::set` takes any `AsRawFd`).
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd()
+    }
+}
 
-    fn recv(&mut self, batch: &mut Vec<XskFrame>, max: usize) -> io::Result<usize> {
-        batch.clear();
+/// An empty vector of frames of one lifetime, as one of another: the same allocation.
+fn relabel<'x, 'y>(mut v: Vec<XskFrame<'x>>) -> Vec<XskFrame<'y>> {
+    v.clear();
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let (ptr, cap) = (v.as_mut_ptr(), v.capacity());
+    // SAFETY: the vector is empty, and `XskFrame<'x>` and `XskFrame<'y>` differ only in a
+    // lifetime, so they have one layout: the allocation is valid for either type, and no
+    // element (no borrow) crosses over.
+    unsafe { Vec::from_raw_parts(ptr.cast::<XskFrame<'y>>(), 0, cap) }
+}
+
+impl XskPort {
+    /// Receive up to `max` frames and lend them to `handle` with the verdicts buffer, then
+    /// transmit in place the frames whose verdict is `Tx` and recycle the rest. `verdicts`
+    /// must hold at least `max` entries; `handle` sets the first `n` (one per frame).
+    /// Returns the number of frames received (0: the closure was not called).
+    pub fn rx_batch<F>(&mut self, max: usize, verdicts: &mut [Verdict], handle: F) -> io::Result<usize>
+    where
+        F: for<'f> FnOnce(&mut [XskFrame<'f>], &mut [Verdict]),
+    {
+        let n = self.receive(max.min(verdicts.len()));
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut frames: Vec<XskFrame<'_>> = relabel(std::mem::take(&mut self.lent));
+        let port = self.port;
+        for h in &self.held {
+            let mut desc = h.desc;
+            // SAFETY: `desc` is a frame of this UMEM that userspace owns until it is queued
+            // again below; its chunk is disjoint from every other frame's, and the view
+            // lives only for this call (the closure cannot keep it, being generic over
+            // the lifetime), while the UMEM mapping outlives `self`.
+            let mut data = unsafe { self.umem.data_mut(&mut desc) };
+            let mut cur = data.cursor();
+            let cap = cur.buf_len();
+            // Expose the whole segment: the length is set back before transmission.
+            cur.set_pos(cap);
+            let ptr = data.contents_mut().as_mut_ptr();
+            // SAFETY: `ptr..ptr + cap` is this frame's chunk (see above).
+            let buf = unsafe { std::slice::from_raw_parts_mut(ptr, cap) };
+            frames.push(XskFrame { desc, buf, head: h.head, len: h.len, port });
+        }
+        handle(&mut frames, &mut verdicts[..n]);
+        self.held.clear();
+        for f in frames.drain(..) {
+            if f.head != 0 {
+                // xsk-rs transmits from the chunk's start.
+                f.buf.copy_within(f.head..f.head + f.len, 0);
+            }
+            self.held.push(HeldFrame { desc: f.desc, head: 0, len: f.len });
+        }
+        self.lent = relabel(frames);
+        self.transmit_held(&verdicts[..n])?;
+        self.refill();
+        Ok(n)
+    }
+
+    /// Take up to `max` descriptors off the RX ring into `held`.
+    fn receive(&mut self, max: usize) -> usize {
+        self.held.clear();
         self.reclaim();
         self.refill();
         let want = max.min(self.rx_descs.capacity());
@@ -329,40 +419,31 @@ impl Port for XskPort {
         // SAFETY: descriptors filled by the RX ring are this UMEM's frames, now ours.
         let n = unsafe { self.rx.consume(&mut self.rx_descs[..want]) };
         for d in &mut self.rx_descs[..n] {
-            let mut desc = *d;
+            let desc = *d;
             // SAFETY: `desc` is a frame of this UMEM that userspace now owns.
-            let mut data = unsafe { self.umem.data_mut(&mut desc) };
-            let len = data.contents().len();
-            let mut cur = data.cursor();
-            let cap = cur.buf_len();
-            // Expose the whole segment: the length is set back before transmission.
-            cur.set_pos(cap);
-            let ptr = data.contents_mut().as_mut_ptr();
-            batch.push(XskFrame { desc, ptr, cap, head: 0, len, port: self.port });
+            let len = unsafe { self.umem.data(&desc) }.contents().len();
+            self.held.push(HeldFrame { desc, head: 0, len });
         }
         self.stats.rx += n as u64;
-        Ok(n)
+        n
     }
 
-    fn send(&mut self, batch: &mut Vec<XskFrame>, verdicts: &[Verdict]) -> io::Result<()> {
+    /// Queue the held frames with a `Tx` verdict on the TX ring (at their lengths) and
+    /// recycle the others.
+    fn transmit_held(&mut self, verdicts: &[Verdict]) -> io::Result<()> {
         self.tx_descs.clear();
-        for (f, v) in batch.drain(..).zip(verdicts.iter()) {
-            let mut desc = f.desc;
-            if matches!(v, Verdict::Tx { .. }) {
-                if f.head != 0 {
-                    // SAFETY: as in `parts`: the segment is ours until it is queued.
-                    let buf = unsafe { std::slice::from_raw_parts_mut(f.ptr, f.cap) };
-                    buf.copy_within(f.head..f.head + f.len, 0);
-                }
+        for i in 0..self.held.len() {
+            let h = self.held[i];
+            let mut desc = h.desc;
+            if matches!(verdicts.get(i), Some(Verdict::Tx { .. })) {
                 // SAFETY: the frame is ours; setting the length only touches its descriptor.
-                unsafe { self.umem.data_mut(&mut desc) }.cursor().set_pos(f.len);
+                unsafe { self.umem.data_mut(&mut desc) }.cursor().set_pos(h.len);
                 self.tx_descs.push(desc);
             } else {
                 self.free.push(desc);
             }
         }
-        self.submit_tx()?;
-        self.refill();
-        Ok(())
+        self.held.clear();
+        self.submit_tx()
     }
 }

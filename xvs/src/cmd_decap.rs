@@ -19,6 +19,7 @@ use aya::maps::{HashMap, MapData, PerCpuArray};
 use aya::programs::{Xdp, XdpFlags};
 use aya::Ebpf;
 use xvs::{bpf, host};
+use xvs_datapath::maps::AddrKey;
 
 /// A command failure: the message for the operator and the exit code (1 runtime, 2 bad
 /// input).
@@ -62,7 +63,7 @@ pub struct Decap {
     ebpf: Ebpf,
     iface: String,
     pub mode: Mode,
-    known: HashSet<[u8; 16]>,
+    known: HashSet<AddrKey>,
 }
 
 impl Decap {
@@ -99,15 +100,15 @@ impl Decap {
 
     /// Puts this host's addresses into `local_addrs` and removes the ones that are gone.
     pub fn sync_local_addrs(&mut self) -> Result<usize, Failure> {
-        let now: HashSet<[u8; 16]> = host::addresses()
+        let now: HashSet<AddrKey> = host::addresses()
             .map_err(|e| Failure::runtime(format!("listing addresses: {e}")))?
             .into_iter()
-            .map(|a| host::addr_key(a.addr))
+            .map(|a| AddrKey::new(a.addr))
             .collect();
         if now == self.known {
             return Ok(now.len());
         }
-        let mut map: HashMap<&mut MapData, [u8; 16], u8> = HashMap::try_from(
+        let mut map: HashMap<&mut MapData, AddrKey, u8> = HashMap::try_from(
             self.ebpf.map_mut("local_addrs").ok_or_else(|| Failure::runtime("decap.o has no local_addrs map"))?,
         )
         .map_err(|e| Failure::runtime(format!("local_addrs: {e}")))?;

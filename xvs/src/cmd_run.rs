@@ -37,14 +37,15 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use xvs::engine_config::engine_config;
 use xvs::health::HealthEvent;
 use xvs::host;
-use xvs_engine::afxdp::{BindMode, XskConfig, XskPort};
-use xvs_engine::handoff::Mesh;
-use xvs_engine::poll::{self, Control, PollMode, Snapshot};
+use xvs_datapath::xsk::{BindMode, XskConfig, XskPort};
+use xvs_datapath::handoff::Mesh;
+use xvs_datapath::poll::{self, Control, PollMode, Snapshot};
 use xvs_engine::services::SharedCounters;
 use xvs_engine::{Engine, EngineConfig, Forward, NeighborSpec};
 
 use crate::nexthop;
-use crate::steering::{Steering, XdpMode, MAX_QUEUES};
+use crate::steering::{Steering, XdpMode};
+use xvs_datapath::maps::MAX_QUEUES;
 
 mod ctl_plane;
 
@@ -372,7 +373,7 @@ fn start(
             let mut xc = XskConfig::new(ifname, q, slot as u16);
             xc.bind = BindMode::Auto;
             let port = XskPort::open(&xc).map_err(|e| e.to_string())?;
-            steering.set_socket(slot as u32, q, port.fd())?;
+            steering.set_socket(slot as u32, q, &port)?;
             let k = q as usize % cores.len();
             log(format!(
                 "{ifname} queue {q}: XDP {got} mode, AF_XDP {} mode, poll core {}",

@@ -169,25 +169,9 @@ pub fn write_sysctl(path: &Path, value: &str) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("write {} = {value}: {e}", path.display())))
 }
 
-/// The 16-byte key of the BPF maps: IPv6 as is, IPv4 as `::ffff:a.b.c.d`.
-pub fn addr_key(addr: IpAddr) -> [u8; 16] {
-    match addr {
-        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-        IpAddr::V6(a) => a.octets(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mapped_keys() {
-        let k = addr_key("10.0.1.100".parse().unwrap());
-        assert_eq!(k, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 1, 100]);
-        let k = addr_key("2001:db8::1".parse().unwrap());
-        assert_eq!(k[..4], [0x20, 0x01, 0x0d, 0xb8]);
-    }
 
     #[test]
     fn loopback_is_listed() {

@@ -12,3 +12,4 @@ pub mod health;
 pub mod host;
 pub mod metrics;
 pub mod netns;
+pub mod observe;

@@ -23,8 +23,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use xvs_engine::estimator::{DirectorRates, Rates};
-use xvs_engine::poll::Snapshot;
+use crate::observe::estimator::{DirectorRates, Rates};
+use xvs_datapath::poll::Snapshot;
 use xvs_engine::{Counters, DropReason};
 
 /// The content type of the exposition.
@@ -423,8 +423,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use openmetrics_parser::{prometheus::parse_prometheus, MetricNumber, PrometheusType, PrometheusValue};
-    use xvs_engine::afxdp::XskStats;
-    use xvs_engine::poll::{batch_histogram, RealSnapshot};
+    use xvs_datapath::xsk::XskStats;
+    use xvs_datapath::poll::{batch_histogram, RealSnapshot};
 
     type Labels = BTreeMap<String, String>;
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use xvs::metrics::{render, serve, Exposition};
-use xvs_engine::estimator::DirectorRates;
-use xvs_engine::poll::Snapshot;
+use xvs::observe::estimator::DirectorRates;
+use xvs_datapath::poll::Snapshot;
 
 /// (service label, real label, up) of every checked real.
 type HealthLabels = Vec<(String, String, bool)>;

@@ -14,45 +14,17 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::os::fd::RawFd;
+use std::os::fd::AsRawFd;
 
 use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
 use aya::maps::{HashMap, MapData, XskMap};
 use aya::programs::{Xdp, XdpFlags};
 use aya::{Ebpf, Pod};
+use xvs_datapath::maps::{prefix_key, xsk_index, AddrKey, Endpoint, PrefixData};
+use xvs_datapath::xsk::XskPort;
 use xvs_engine::{EngineConfig, Forward};
 
 use xvs::bpf;
-use xvs::host::addr_key;
-
-/// Queues per interface in the XSKMAP layout (`MAX_QUEUES` in steer.c).
-pub const MAX_QUEUES: u32 = 64;
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Endpoint {
-    addr: [u8; 16],
-    /// Network byte order in memory.
-    port: u16,
-    proto: u8,
-    pad: u8,
-}
-
-// SAFETY: plain old data with no padding holes (16 + 2 + 1 + 1 bytes).
-unsafe impl Pod for Endpoint {}
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct AddrKey {
-    addr: [u8; 16],
-}
-
-// SAFETY: plain bytes.
-unsafe impl Pod for AddrKey {}
-
-fn endpoint(addr: IpAddr, port: u16, proto: u8) -> Endpoint {
-    Endpoint { addr: addr_key(addr), port: u16::from_ne_bytes(port.to_be_bytes()), proto, pad: 0 }
-}
 
 /// The XDP attach mode asked for and obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,13 +87,11 @@ impl Steering {
     }
 
     /// Put an AF_XDP socket in the XSKMAP for (slot, queue).
-    pub fn set_socket(&mut self, slot: u32, queue: u32, fd: RawFd) -> Result<(), String> {
+    /// (The map holds its own reference to the socket: the kernel keeps it valid.)
+    pub fn set_socket(&mut self, slot: u32, queue: u32, port: &XskPort) -> Result<(), String> {
         let mut xsks: XskMap<&mut MapData> =
             XskMap::try_from(self.ebpf.map_mut("xsks").ok_or("map xsks missing")?).map_err(|e| map_err("xsks", e))?;
-        // SAFETY of the fd: the socket outlives the map entry (the daemon drops the
-        // steering program, and with it the map, before the sockets).
-        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        xsks.set(slot * MAX_QUEUES + queue, borrowed, 0).map_err(|e| map_err("xsks", e))
+        xsks.set(xsk_index(slot, queue), port.as_raw_fd(), 0).map_err(|e| map_err("xsks", e))
     }
 
     /// Make the maps match `cfg`, the host's addresses `local`, and `draining`: NAT reals
@@ -136,38 +106,34 @@ impl Steering {
         for s in &cfg.services {
             let full = if s.vip.is_ipv4() { 32 } else { 128 };
             if s.prefix_len == full {
-                vips.insert(endpoint(s.vip, s.port, s.proto));
-                vip_addrs.insert(AddrKey { addr: addr_key(s.vip) });
+                vips.insert(Endpoint::new(s.vip, s.port, s.proto));
+                vip_addrs.insert(AddrKey::new(s.vip));
             } else {
-                let mut data = [0u8; 19];
-                data[0] = s.proto;
-                data[1..3].copy_from_slice(&s.port.to_be_bytes());
-                data[3..].copy_from_slice(&addr_key(s.vip));
-                let bits = 24 + if s.vip.is_ipv4() { 96 + s.prefix_len as u32 } else { s.prefix_len as u32 };
-                prefixes.insert((bits, data));
+                let k = prefix_key(s.proto, s.port, s.vip, s.prefix_len);
+                prefixes.insert((k.prefix_len(), k.data()));
             }
             for r in s.reals.iter().chain(s.sorry_server.iter()) {
                 if r.forward == Forward::Nat {
                     let port = if r.port == 0 { 0 } else { r.port };
-                    reals.insert(endpoint(r.addr, port, s.proto));
-                    real_addrs.insert(AddrKey { addr: addr_key(r.addr) });
+                    reals.insert(Endpoint::new(r.addr, port, s.proto));
+                    real_addrs.insert(AddrKey::new(r.addr));
                 }
             }
         }
         for &(addr, port, proto) in draining {
-            reals.insert(endpoint(addr, port, proto));
-            real_addrs.insert(AddrKey { addr: addr_key(addr) });
+            reals.insert(Endpoint::new(addr, port, proto));
+            real_addrs.insert(AddrKey::new(addr));
         }
-        let local: HashSet<AddrKey> = local.iter().map(|a| AddrKey { addr: addr_key(*a) }).collect();
+        let local: HashSet<AddrKey> = local.iter().map(|a| AddrKey::new(*a)).collect();
         sync_hash(&mut self.ebpf, "vips", &vips)?;
         sync_hash(&mut self.ebpf, "vip_addrs", &vip_addrs)?;
         sync_hash(&mut self.ebpf, "reals", &reals)?;
         sync_hash(&mut self.ebpf, "real_addrs", &real_addrs)?;
         sync_hash(&mut self.ebpf, "local_addrs", &local)?;
-        let mut trie: LpmTrie<&mut MapData, [u8; 19], u8> =
+        let mut trie: LpmTrie<&mut MapData, PrefixData, u8> =
             LpmTrie::try_from(self.ebpf.map_mut("vip_prefixes").ok_or("map vip_prefixes missing")?)
                 .map_err(|e| map_err("vip_prefixes", e))?;
-        let old: Vec<LpmKey<[u8; 19]>> = trie.keys().filter_map(Result::ok).collect();
+        let old: Vec<LpmKey<PrefixData>> = trie.keys().filter_map(Result::ok).collect();
         for k in old {
             let _ = trie.remove(&k);
         }

@@ -19,7 +19,7 @@ use xvs::ctl::args::SvcId;
 use xvs::ctl::daemon::Director;
 use xvs::engine_config::engine_config;
 use xvs::health::RealKey;
-use xvs_engine::poll::{Control, Snapshot};
+use xvs_datapath::poll::{Control, Snapshot};
 use xvs_engine::services::ServiceTable;
 use xvs_engine::{ConnInfo, EngineConfig, NeighborSpec};
 

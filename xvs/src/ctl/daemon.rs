@@ -21,8 +21,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use xvs_config::{Config, Protocol};
-use xvs_engine::estimator::DirectorRates;
-use xvs_engine::poll::Snapshot;
+use crate::observe::estimator::DirectorRates;
+use xvs_datapath::poll::Snapshot;
 use xvs_engine::{ConnInfo, Counters};
 
 use super::apply::{self, Step};
@@ -291,7 +291,7 @@ fn version() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xvs_engine::poll::RealSnapshot;
+    use xvs_datapath::poll::RealSnapshot;
 
     struct Fake {
         applied: Vec<Config>,

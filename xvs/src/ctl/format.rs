@@ -23,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde_json::{json, Value};
 use xvs_config::{Forward, Protocol, SchedulerFlags, Timeouts};
-pub use xvs_engine::estimator::Rates as Rate;
+pub use crate::observe::estimator::Rates as Rate;
 use xvs_engine::{ConnInfo, Counters};
 
 use super::args::{ListOpts, SvcId};

@@ -31,8 +31,8 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::poll::RealSnapshot;
-use crate::stats::Counters;
+use xvs_datapath::poll::RealSnapshot;
+use xvs_engine::Counters;
 
 /// The estimator's period: the kernel's `2*HZ`.
 pub const INTERVAL_MS: u64 = 2000;

@@ -1,0 +1,3 @@
+//! Observation: what the director reports about itself (listings, rates, metrics).
+
+pub mod estimator;
