@@ -16,6 +16,7 @@
 
 mod conn;
 mod family;
+mod ids;
 mod index;
 mod pipeline;
 // The one module of the engine allowed `unsafe`: CPU prefetch hints (see its docs).
@@ -34,6 +35,7 @@ pub mod stats;
 pub mod tcp_state;
 
 pub use family::mask_ip;
+pub use ids::{proto_name, Endpoint, RealId, RealKey, ServiceId, ServiceKey};
 pub use index::MAX_HANDLES;
 pub use pipeline::{ConnInfo, Engine};
 pub use port::{FrameBuf, PacketBuf, Port, Verdict, FRAME_SIZE, HEADROOM};

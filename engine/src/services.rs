@@ -20,6 +20,7 @@ use xvs_proto::Mac;
 use xvs_sched::{new_scheduler, Dest, DestCounters, Scheduler};
 
 use crate::family::mask_ip;
+use crate::ids::{RealKey, ServiceKey};
 use crate::spec::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec};
 use crate::stats::Counters;
 use crate::EngineError;
@@ -57,8 +58,6 @@ impl RealSlot {
     }
 }
 
-pub type ServiceKey = (u8, IpAddr, u8, u16);
-
 #[derive(Debug)]
 pub struct ServiceSlot {
     pub spec: ServiceSpec,
@@ -86,14 +85,11 @@ pub struct ServiceTable {
     prefixes: Vec<(u8, IpAddr, u8, u16, u16)>,
 }
 
-/// The per-real counters of a whole director, by (service key, real address, port, sorry):
+/// The per-real counters of a whole director, by [`RealKey`]:
 /// every poll core's engine takes its reals' counters from here (on the slow path), so a
 /// real's active and inactive counts are the director's, not one core's.
 #[derive(Clone, Debug, Default)]
 pub struct SharedCounters(Arc<std::sync::Mutex<HashMap<RealKey, Arc<DestCounters>>>>);
-
-/// A real across engines and reloads: (service key, address, port, is the sorry server).
-type RealKey = (ServiceKey, IpAddr, u16, bool);
 
 impl SharedCounters {
     fn get(&self, key: RealKey) -> Arc<DestCounters> {
@@ -200,7 +196,7 @@ impl ServiceTable {
         let mut exact = HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
         let mut prefixes = Vec::new();
         for (spec, sched) in cfg.services.iter().zip(schedulers) {
-            let key: ServiceKey = (spec.proto, spec.vip, spec.prefix_len, spec.port);
+            let key = ServiceKey { proto: spec.proto, vip: spec.vip, prefix_len: spec.prefix_len, port: spec.port };
             let sid = match self.services.iter().position(|s| s.key == key) {
                 Some(i) => i,
                 None => {
@@ -283,7 +279,12 @@ impl ServiceTable {
                     weight: r.weight,
                     upper_threshold: r.upper_threshold,
                     lower_threshold: r.lower_threshold,
-                    counters: self.shared.get((self.services[service as usize].key, r.addr, r.port, is_sorry)),
+                    counters: self.shared.get(RealKey {
+                        service: self.services[service as usize].key,
+                        addr: r.addr,
+                        port: r.port,
+                        sorry: is_sorry,
+                    }),
                     stats: Counters::default(),
                     mac,
                     egress,
