@@ -102,14 +102,53 @@ impl DropReason {
     }
 }
 
-/// Traffic counters of one service or one real, as IPVS keeps them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Traffic counters of one service or one real, as IPVS keeps them. Serialized with
+/// ipvsadm's column names (`conns`, `inpkts`, ...), as every JSON listing shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Counters {
     pub conns: u64,
+    #[serde(rename = "inpkts")]
     pub pkts_in: u64,
+    #[serde(rename = "outpkts")]
     pub pkts_out: u64,
+    #[serde(rename = "inbytes")]
     pub bytes_in: u64,
+    #[serde(rename = "outbytes")]
     pub bytes_out: u64,
+}
+
+impl std::ops::AddAssign for Counters {
+    fn add_assign(&mut self, b: Counters) {
+        self.conns += b.conns;
+        self.pkts_in += b.pkts_in;
+        self.pkts_out += b.pkts_out;
+        self.bytes_in += b.bytes_in;
+        self.bytes_out += b.bytes_out;
+    }
+}
+
+impl Counters {
+    /// `self - base`, each counter floored at zero (a `-Z` baseline above a counter that
+    /// restarted counts from zero).
+    pub fn since(&self, base: &Counters) -> Counters {
+        Counters {
+            conns: self.conns.saturating_sub(base.conns),
+            pkts_in: self.pkts_in.saturating_sub(base.pkts_in),
+            pkts_out: self.pkts_out.saturating_sub(base.pkts_out),
+            bytes_in: self.bytes_in.saturating_sub(base.bytes_in),
+            bytes_out: self.bytes_out.saturating_sub(base.bytes_out),
+        }
+    }
+
+    /// True when any counter is below `last`'s (the counters restarted).
+    pub fn restarted_since(&self, last: &Counters) -> bool {
+        self.conns < last.conns
+            || self.pkts_in < last.pkts_in
+            || self.pkts_out < last.pkts_out
+            || self.bytes_in < last.bytes_in
+            || self.bytes_out < last.bytes_out
+    }
 }
 
 /// Engine-wide counters.
@@ -126,6 +165,24 @@ pub struct EngineStats {
     pub templates_expired: u64,
     pub icmp_too_big_sent: u64,
     pub ops_scheduled: u64,
+}
+
+impl std::ops::AddAssign<&EngineStats> for EngineStats {
+    fn add_assign(&mut self, b: &EngineStats) {
+        self.rx += b.rx;
+        self.tx += b.tx;
+        self.passed += b.passed;
+        for (x, y) in self.drops.iter_mut().zip(b.drops.iter()) {
+            *x += y;
+        }
+        self.conns_created += b.conns_created;
+        self.conns_expired += b.conns_expired;
+        self.conns_evicted += b.conns_evicted;
+        self.templates_created += b.templates_created;
+        self.templates_expired += b.templates_expired;
+        self.icmp_too_big_sent += b.icmp_too_big_sent;
+        self.ops_scheduled += b.ops_scheduled;
+    }
 }
 
 impl EngineStats {
