@@ -8,8 +8,9 @@ set -euo pipefail
 # m4 build libbpf for the AF_XDP sockets; iproute2 and ethtool build the network-namespace
 # labs of the end-to-end tests, whose ping checks need iputils-ping; the labs' real servers
 # (`xvs demo`, the e2e tests) run python3.
-# nftables is the kernel forwarder `xvs-bench veth` compares xvs with.
-PACKAGES=(clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool iputils-ping python3 nftables)
+# nftables is the kernel forwarder `xvs-bench veth` compares xvs with; valgrind counts
+# instructions per packet (scripts/instructions.sh).
+PACKAGES=(clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool iputils-ping python3 nftables valgrind)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -16,7 +16,16 @@
 //!    deadline and the batches until the backlog drained are also recorded apart.
 //!
 //! The clock is synthetic: frozen during setup, then `run start + elapsed real time`
-//! (plus the jump), so timers behave as in a live director.
+//! (plus the jump), so timers behave as in a live director. With `--packets N` the
+//! measured phase is N packets (rounded up to whole batches) instead of `--seconds`, and
+//! the clock advances [`NS_PER_PACKET`] per packet processed, read from no real clock:
+//! the engine sees the same inputs at the same instants in every run, so a run under
+//! callgrind is repeatable to the instruction (`scripts/instructions.sh`). Real time is
+//! still measured for the report, it just does not feed the engine.
+//!
+//! Every call into the engine's packet entry point goes through [`engine_entry`], one
+//! function that is never inlined, so an instruction counter can attribute a packet's
+//! whole cost to one symbol whatever the engine inlines or renames.
 //!
 //! Table sizing: `max_connections` = flows + mass-expiry connections + room for the churn
 //! of new flows. New flows are SYNs that stay in SYN_RECV, whose timeout is shortened
@@ -26,7 +35,7 @@
 //! reaches), so eviction (a scan of up to 1024 entries per new flow, a different cost)
 //! stays out of the figure; `conns_evicted` shows if it happened anyway.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -40,7 +49,7 @@ use xvs_sched::SchedConfig;
 
 use crate::memory;
 use crate::report::{CoreResult, Report};
-use crate::traffic::{self, client, Gen, Template, VIP, VPORT};
+use crate::traffic::{client, Family, Gen, Template, VPORT};
 
 /// How the reals are reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +88,13 @@ pub struct EngineArgs {
     /// Length of the measured phase
     #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,
+    /// Measure exactly this many packets per core (rounded up to whole batches) on a
+    /// deterministic clock instead of --seconds of real time: repeatable to the instruction
+    #[arg(long)]
+    pub packets: Option<u64>,
+    /// Address family of the service and of the traffic
+    #[arg(long, value_enum, default_value_t = Family::V4)]
+    pub family: Family,
     /// Forwarding method of the reals
     #[arg(long, value_enum, default_value_t = Mode::Nat)]
     pub mode: Mode,
@@ -119,17 +135,57 @@ const T0: u64 = 1_000_000_000_000;
 /// Longest generator-only phase.
 const GEN_SECONDS: f64 = 1.0;
 const HIST_MAX_NS: u64 = 60_000_000_000;
+/// The clock's step per packet with `--packets`: 5 Mpps per core, below the churn room
+/// ([`CHURN_PER_SEC`]) even when every packet is a new flow.
+const NS_PER_PACKET: u64 = 200;
 
-fn real_addr(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 2, 11 + i)
+/// The engine's packet entry point, the one place the bench calls it: never inlined, so
+/// that its symbol (`xvs_bench::engine_bench::engine_entry`) counts the engine's work per
+/// batch, plus this one call (for `scripts/instructions.sh`; `Engine::process` itself is
+/// generic, compiled here and inlined, so it has no symbol of its own).
+#[inline(never)]
+fn engine_entry(e: &mut Engine, frames: &mut [FrameBuf], now: u64, verdicts: &mut [Verdict]) {
+    e.process(frames, now, verdicts);
+}
+
+/// How long the measured (and generator-only) phase runs, and where its clock comes from.
+#[derive(Clone, Copy, Debug)]
+enum Span {
+    /// Real time; the engine's clock follows it.
+    Time(Duration),
+    /// At least this many packets, in whole batches; the engine's clock advances
+    /// [`NS_PER_PACKET`] per packet.
+    Packets(u64),
+}
+
+impl Span {
+    /// Whether a phase that has run for `el` over `packets` packets has reached
+    /// `1/part` of the span.
+    fn reached(self, el: Duration, packets: u64, part: u32) -> bool {
+        match self {
+            Span::Time(d) => el >= d / part,
+            Span::Packets(n) => packets >= n / u64::from(part),
+        }
+    }
+
+    /// The engine's clock, relative to the phase's start, for a batch that starts `el`
+    /// after it and after `packets` packets.
+    fn clock(self, el: Duration, packets: u64) -> u64 {
+        match self {
+            Span::Time(_) => el.as_nanos() as u64,
+            Span::Packets(_) => packets * NS_PER_PACKET,
+        }
+    }
 }
 
 fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfig {
     let fwd = a.mode.forward();
+    let net = a.family.net();
+    let host_len = if net.vip.is_ipv4() { 32 } else { 128 };
     let reals = |port: u16| -> Vec<RealSpec> {
         (0..a.reals)
             .map(|i| RealSpec {
-                addr: IpAddr::V4(real_addr(i)),
+                addr: net.real(i),
                 port,
                 weight: 1,
                 forward: fwd,
@@ -139,15 +195,15 @@ fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfig {
             .collect()
     };
     let service = |proto: u8, port: u16, rport: u16| ServiceSpec {
-        vip: IpAddr::V4(VIP),
-        prefix_len: 32,
+        vip: net.vip,
+        prefix_len: host_len,
         port,
         proto,
         scheduler: a.scheduler.clone(),
         sched: SchedConfig::default(),
         ops: false,
         persistence: 0,
-        persistence_netmask: 32,
+        persistence_netmask: host_len,
         sorry_server: None,
         reals: reals(rport),
     };
@@ -155,22 +211,22 @@ fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfig {
     let mut timeouts = Timeouts::default();
     timeouts.tcp[TcpState::SynRecv as usize] = a.syn_timeout_ms;
     timeouts.udp = MASS_TIMEOUT_MS;
+    let (address4, address6) = match net.dip {
+        IpAddr::V4(a) => (Some(a), None),
+        IpAddr::V6(a) => (None, Some(a)),
+    };
     EngineConfig {
         max_connections,
         timeouts,
-        address4: Some(Ipv4Addr::new(10, 0, 2, 1)),
+        address4,
+        address6,
         expiry_budget: a.expiry_budget,
         services: vec![
             service(xvs_proto::PROTO_TCP, VPORT, if nat { 8080 } else { VPORT }),
             service(xvs_proto::PROTO_UDP, MASS_PORT, MASS_PORT),
         ],
         neighbors: (0..a.reals)
-            .map(|i| NeighborSpec {
-                ip: IpAddr::V4(real_addr(i)),
-                mac: [2, 0, 0, 0, 2, 11 + i],
-                default: false,
-                port: None,
-            })
+            .map(|i| NeighborSpec { ip: net.real(i), mac: [2, 0, 0, 0, 2, 11 + i], default: false, port: None })
             .collect(),
         ..EngineConfig::default()
     }
@@ -199,8 +255,8 @@ fn validate(a: &EngineArgs) -> Result<(), String> {
     if a.cores == 0 || a.batch == 0 || a.reals == 0 || a.reals > 200 {
         return Err("--cores and --batch must be at least 1, --reals between 1 and 200".into());
     }
-    if a.seconds.is_nan() || a.seconds <= 0.0 {
-        return Err("--seconds must be positive".into());
+    if a.seconds.is_nan() || a.seconds <= 0.0 || a.packets == Some(0) {
+        return Err("--seconds and --packets must be positive".into());
     }
     let per_core = share(a.flows, a.cores, 0) as u64 + share(a.mass_expiry, a.cores, 0) as u64;
     if per_core + 1024 > MAX_HANDLES as u64 {
@@ -259,7 +315,7 @@ fn core_thread(a: &EngineArgs, c: usize, barrier: &Barrier) -> Result<CoreResult
     let mut now = T0;
     let setup = engine.as_mut().map_err(|e| e.clone()).and_then(|e| {
         let t = Instant::now();
-        let r = create_flows(e, a.mode, c, flows, &mut frames, &mut verdicts, &mut now);
+        let r = create_flows(e, a, c, flows, &mut frames, &mut verdicts, &mut now);
         setup_secs = t.elapsed().as_secs_f64();
         r
     });
@@ -270,10 +326,19 @@ fn core_thread(a: &EngineArgs, c: usize, barrier: &Barrier) -> Result<CoreResult
     if engine.live_connections() != flows {
         return Err(format!("core {c}: {} connections live after setup, expected {flows}", engine.live_connections()));
     }
-    create_mass(&mut engine, c, mass, &mut frames, &mut verdicts, now)?;
-    let mut gen = Gen::new(c, flows, a.new_ratio, 0x9e37_79b9_7f4a_7c15 ^ ((c as u64 + 1) * 0x1234_5678_9abc_def1));
-    let (gen_packets, gen_secs) = gen_only(&mut gen.clone(), &mut frames, (a.seconds * 0.2).min(GEN_SECONDS));
-    let mut r = measure(a, &mut engine, &mut gen, &mut frames, &mut verdicts, now, mass)?;
+    create_mass(&mut engine, a.family, c, mass, &mut frames, &mut verdicts, now)?;
+    let seed = 0x9e37_79b9_7f4a_7c15 ^ ((c as u64 + 1) * 0x1234_5678_9abc_def1);
+    let mut gen = Gen::new(a.family, c, flows, a.new_ratio, seed);
+    let span = match a.packets {
+        Some(n) => Span::Packets(n),
+        None => Span::Time(Duration::from_secs_f64(a.seconds)),
+    };
+    let gen_span = match span {
+        Span::Time(_) => Span::Time(Duration::from_secs_f64((a.seconds * 0.2).min(GEN_SECONDS))),
+        packets => packets,
+    };
+    let (gen_packets, gen_secs) = gen_only(&mut gen.clone(), &mut frames, gen_span);
+    let mut r = measure(span, &mut engine, &mut gen, &mut frames, &mut verdicts, now, mass)?;
     r.core = c;
     r.flows = flows;
     r.max_connections = cap;
@@ -291,7 +356,7 @@ fn setup_batch(
     now: u64,
     what: &str,
 ) -> Result<(), String> {
-    e.process(frames, now, verdicts);
+    engine_entry(e, frames, now, verdicts);
     if let Some(v) = verdicts[..frames.len()].iter().find(|v| !matches!(v, Verdict::Tx { .. })) {
         let drops: Vec<_> = e.stats().drops_by_reason().map(|(n, c)| format!("{n}={c}")).collect();
         return Err(format!("setup: a {what} got {v:?} (drops: {})", drops.join(" ")));
@@ -303,16 +368,17 @@ fn setup_batch(
 /// wheel settle. `now` is left at the settled clock.
 fn create_flows(
     e: &mut Engine,
-    mode: Mode,
+    a: &EngineArgs,
     c: usize,
     flows: u32,
     frames: &mut [FrameBuf],
     verdicts: &mut [Verdict],
     now: &mut u64,
 ) -> Result<(), String> {
-    let syn = Template::tcp_to_vip(tcp_flags::SYN);
-    let ack = Template::tcp_to_vip(tcp_flags::ACK);
-    let synack = Template::tcp_reply(tcp_flags::SYN | tcp_flags::ACK);
+    let syn = Template::tcp_to_vip(a.family, tcp_flags::SYN);
+    let ack = Template::tcp_to_vip(a.family, tcp_flags::ACK);
+    let synack = Template::tcp_reply(a.family, tcp_flags::SYN | tcp_flags::ACK);
+    let net = a.family.net();
     let b = frames.len() as u32;
     let mut start = 0u32;
     while start < flows {
@@ -323,9 +389,9 @@ fn create_flows(
             syn.write_src(f, ip, port);
         }
         setup_batch(e, fr, verdicts, *now, "SYN")?;
-        if mode == Mode::Nat {
+        if a.mode == Mode::Nat {
             for (i, f) in fr.iter_mut().enumerate() {
-                let real = traffic::dst_of(f);
+                let real = net.dst_of(f);
                 synack.write(f, real, client(c, start + i as u32));
             }
             setup_batch(e, fr, verdicts, *now, "SYN-ACK")?;
@@ -350,13 +416,14 @@ fn create_flows(
 /// Create `mass` UDP connections at the frozen instant `now`: one shared deadline.
 fn create_mass(
     e: &mut Engine,
+    family: Family,
     c: usize,
     mass: u32,
     frames: &mut [FrameBuf],
     verdicts: &mut [Verdict],
     now: u64,
 ) -> Result<(), String> {
-    let udp = Template::udp_to_vip(MASS_PORT);
+    let udp = Template::udp_to_vip(family, MASS_PORT);
     let before = e.live_connections();
     let b = frames.len() as u32;
     let mut start = 0u32;
@@ -379,9 +446,8 @@ fn create_mass(
     Ok(())
 }
 
-/// The generator alone, for `secs`: (packets, seconds).
-fn gen_only(gen: &mut Gen, frames: &mut [FrameBuf], secs: f64) -> (u64, f64) {
-    let limit = Duration::from_secs_f64(secs);
+/// The generator alone, for `span`: (packets, seconds).
+fn gen_only(gen: &mut Gen, frames: &mut [FrameBuf], span: Span) -> (u64, f64) {
     let start = Instant::now();
     let mut packets = 0u64;
     loop {
@@ -391,7 +457,7 @@ fn gen_only(gen: &mut Gen, frames: &mut [FrameBuf], secs: f64) -> (u64, f64) {
             packets += frames.len() as u64;
         }
         let el = start.elapsed();
-        if el >= limit {
+        if span.reached(el, packets, 1) {
             return (packets, el.as_secs_f64());
         }
     }
@@ -406,7 +472,7 @@ enum Mass {
 
 /// The measured phase.
 fn measure(
-    a: &EngineArgs,
+    span: Span,
     e: &mut Engine,
     gen: &mut Gen,
     frames: &mut [FrameBuf],
@@ -416,8 +482,6 @@ fn measure(
 ) -> Result<CoreResult, String> {
     let hist = || Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 3).map_err(|e| e.to_string());
     let mut r = CoreResult::new(hist()?, hist()?);
-    let limit = Duration::from_secs_f64(a.seconds);
-    let half = limit / 2;
     let mut jump = 0u64;
     let mut state = if mass > 0 { Mass::Armed } else { Mass::Off };
     let created0 = e.stats().conns_created;
@@ -431,8 +495,8 @@ fn measure(
     let elapsed = loop {
         gen.fill(frames);
         let t0 = Instant::now();
-        let now = clock + (t0 - start).as_nanos() as u64 + jump;
-        e.process(frames, now, verdicts);
+        let now = clock + span.clock(t0 - start, packets) + jump;
+        engine_entry(e, frames, now, verdicts);
         let t1 = Instant::now();
         let dt = (t1 - t0).as_nanos() as u64;
         r.batch_ns.saturating_record(dt);
@@ -443,7 +507,7 @@ fn measure(
         match &mut state {
             Mass::Off | Mass::Done => {}
             Mass::Armed => {
-                if el >= half {
+                if span.reached(el, packets, 2) {
                     // The next batch runs past the shared deadline.
                     jump = (MASS_TIMEOUT_MS as u64 + 1) * 1_000_000;
                     state = Mass::Draining {
@@ -467,7 +531,7 @@ fn measure(
                 }
             }
         }
-        if el >= limit {
+        if span.reached(el, packets, 1) {
             break el;
         }
     };
@@ -508,12 +572,27 @@ mod tests {
 
     #[test]
     fn every_mode_forwards_everything() {
-        for mode in ["nat", "dr", "tun"] {
-            let r = run(&args(&["--mode", mode, "--new-ratio", "0.1"])).unwrap();
-            let c = &r.cores[0];
-            assert_eq!(c.not_tx, 0, "{mode}: {:?}", c.drops);
-            assert!(c.packets > 0 && c.new_conns > 0, "{mode}");
+        for family in ["v4", "v6"] {
+            for mode in ["nat", "dr", "tun"] {
+                let r = run(&args(&["--mode", mode, "--family", family, "--new-ratio", "0.1"])).unwrap();
+                let c = &r.cores[0];
+                assert_eq!(c.not_tx, 0, "{mode} {family}: {:?}", c.drops);
+                assert!(c.packets > 0 && c.new_conns > 0, "{mode} {family}");
+            }
         }
+    }
+
+    #[test]
+    fn a_packet_count_is_whole_batches_on_a_repeatable_clock() {
+        let once = || {
+            let r = run(&args(&["--packets", "10000", "--new-ratio", "0.3", "--family", "v6"])).unwrap();
+            let c = &r.cores[0];
+            assert_eq!(c.not_tx, 0, "{:?}", c.drops);
+            (c.packets, c.new_conns, c.expired, c.live_end, r.cores[0].gen_packets)
+        };
+        let first = once();
+        assert_eq!(first.0, 10048, "157 batches of 64");
+        assert_eq!(once(), first);
     }
 
     #[test]

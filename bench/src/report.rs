@@ -164,6 +164,8 @@ impl Report {
             "new_ratio": a.new_ratio,
             "cores": a.cores,
             "mode": a.mode.name(),
+            "family": a.family.net().name,
+            "clock": if a.packets.is_some() { "per-packet" } else { "real-time" },
             "scheduler": a.scheduler,
             "reals": a.reals,
             "batch": a.batch,
@@ -216,9 +218,10 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "xvs-bench engine: {} flows, mode {}, {} core(s), new-ratio {}, {} reals ({}), batch {}",
+            "xvs-bench engine: {} flows, mode {} {}, {} core(s), new-ratio {}, {} reals ({}), batch {}",
             a.flows,
             a.mode.name(),
+            a.family.net().name,
             a.cores,
             a.new_ratio,
             a.reals,
@@ -226,7 +229,8 @@ impl Report {
             a.batch
         );
         let packets: u64 = self.cores.iter().map(|c| c.packets).sum();
-        let _ = writeln!(s, "  measured         {:.2} s, {} packets", self.mean(|c| c.secs), packets);
+        let clock = if a.packets.is_some() { " (engine clock: a fixed step per packet)" } else { "" };
+        let _ = writeln!(s, "  measured         {:.2} s, {} packets{clock}", self.mean(|c| c.secs), packets);
         let _ = writeln!(s, "  throughput       {:.3} Mpps", self.mpps());
         let _ = writeln!(
             s,
