@@ -6,15 +6,17 @@
 //! destination address); the bucket's real is returned if it has weight > 0 and is not
 //! overloaded, otherwise `None` (no fallback, as in the kernel). Weights matter only as 0.
 //!
+//! The lookup is `slots::slot`, shared with sh and mh.
+//!
 //! Deviation from the kernel: none.
 
-use crate::dest::available_at;
 use crate::hash::{fold, hash_32};
+use crate::slots::{slot, NONE};
 use crate::{Dest, Flow, Scheduler};
 
+/// dh's and sh's table: 256 slots.
 pub(crate) const TAB_BITS: u32 = 8;
 pub(crate) const TAB_SIZE: usize = 1 << TAB_BITS;
-pub(crate) const NONE: u32 = u32::MAX;
 
 #[derive(Debug)]
 pub struct Dh {
@@ -24,12 +26,6 @@ pub struct Dh {
 impl Default for Dh {
     fn default() -> Self {
         Dh { buckets: [NONE; TAB_SIZE] }
-    }
-}
-
-impl Dh {
-    pub fn new() -> Self {
-        Self::default()
     }
 }
 
@@ -46,9 +42,7 @@ impl Scheduler for Dh {
     }
 
     fn schedule(&mut self, dests: &[Dest], flow: &Flow, _now_ms: u64) -> Option<usize> {
-        let b = hash_32(fold(flow.dst), TAB_BITS) as usize;
-        let i = self.buckets[b] as usize;
-        available_at(dests, i).then_some(i)
+        slot(&self.buckets, dests, hash_32(fold(flow.dst), TAB_BITS) as usize)
     }
 }
 
@@ -60,7 +54,7 @@ mod tests {
     #[test]
     fn destination_sticks_and_weights_ignored() {
         let d = dests(&[1, 10, 100]);
-        let mut s = Dh::new();
+        let mut s = Dh::default();
         s.update(&d);
         let mut count = [0usize; 3];
         for i in 0..3000u32 {
@@ -80,7 +74,7 @@ mod tests {
     #[test]
     fn unavailable_gives_none() {
         let d = dests(&[1, 0]);
-        let mut s = Dh::new();
+        let mut s = Dh::default();
         s.update(&d);
         let mut seen = [false; 2];
         for i in 0..100u32 {

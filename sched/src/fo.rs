@@ -3,31 +3,18 @@
 //! Invariant: picks the first real with the highest weight among those not overloaded;
 //! weight 0 is never picked.
 //!
+//! The scan is `overhead::least` (cost: 1 per weight, so the highest weight is the least).
+//!
 //! Deviation from the kernel: none.
 
-use crate::{Dest, Flow, Scheduler};
+use crate::overhead::{available, least, Ratio};
+use crate::Dest;
 
-#[derive(Debug, Default)]
-pub struct Fo;
+stateless_scheduler!(Fo, "fo", pick);
 
-impl Scheduler for Fo {
-    fn name(&self) -> &'static str {
-        "fo"
-    }
-
-    fn update(&mut self, _dests: &[Dest]) {}
-
-    fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
-        let mut best: Option<usize> = None;
-        let mut hw = 0u32;
-        for (i, d) in dests.iter().enumerate() {
-            if !d.is_overloaded() && d.weight > hw {
-                best = Some(i);
-                hw = d.weight;
-            }
-        }
-        best
-    }
+/// The first available real with the highest weight (the least `1 / weight`).
+pub(crate) fn pick(dests: &[Dest]) -> Option<usize> {
+    least(available(dests), |d| Ratio::new(1, u64::from(d.weight)))
 }
 
 #[cfg(test)]

@@ -14,93 +14,59 @@
 //! - `update()` re-finds cached reals by address and port; entries whose real was removed stay
 //!   (they count for GC) but never hit, as the kernel's entries pointing at a removed real.
 //!
+//! The table, the timers, the miss path and the remapping on `update()` are `locality`'s
+//! `Locality`; this module is the policy on a hit ([`OneReal`]).
+//!
 //! Deviation from the kernel: the table holds at most `CAPACITY` (65536) entries, preallocated;
 //! beyond that new destinations are scheduled but not cached (the kernel's allocation-failure
 //! path). Expiry follows the kernel, lazily (see `locality`).
 
-use crate::dest::index_map;
 pub use crate::locality::DEFAULT_EXPIRATION_MS;
-use crate::locality::{AddrTable, NIL};
+use crate::locality::{locality_overloaded, Locality, Policy, NIL};
 use crate::wlc::wlc_pick;
-use crate::{Dest, Flow, Scheduler};
+use crate::Dest;
 use std::net::IpAddr;
 
+/// lblc: a `Locality` scheduler whose entries hold one real.
+pub type Lblc = Locality<OneReal>;
+
+/// lblc's policy: an entry holds one real's index (`NIL` once that real is removed).
 #[derive(Debug)]
-pub struct Lblc {
-    table: AddrTable<u32>,
-    keys: Vec<(IpAddr, u16)>,
-}
+pub struct OneReal;
 
-impl Default for Lblc {
-    fn default() -> Self {
-        Self::new()
+impl Policy for OneReal {
+    const NAME: &'static str = "lblc";
+    type Payload = u32;
+
+    fn with_expiration(_expiration_ms: u64) -> Self {
+        OneReal
     }
-}
 
-/// lblc/lblcr's `is_overloaded`: more active connections than weight while some real is below
-/// half of its weight.
-pub(crate) fn locality_overloaded(d: &Dest, dests: &[Dest]) -> bool {
-    d.active() > d.weight && dests.iter().any(|m| u64::from(m.active()) * 2 < u64::from(m.weight))
+    fn remap(&mut self, p: &mut u32, map: &[u32]) {
+        *p = map.get(*p as usize).copied().unwrap_or(NIL);
+    }
+
+    fn fresh(&mut self, pick: usize, _now_ms: u64) -> u32 {
+        pick as u32
+    }
+
+    fn free(&mut self, _p: &mut u32) {}
+
+    fn hit(&mut self, p: &mut u32, dests: &[Dest], _now_ms: u64) -> Option<usize> {
+        let c = *p as usize;
+        if dests.get(c).is_some_and(|d| d.weight > 0 && !locality_overloaded(d, dests)) {
+            return Some(c);
+        }
+        let pick = wlc_pick(dests)?;
+        *p = pick as u32;
+        Some(pick)
+    }
 }
 
 impl Lblc {
-    pub fn new() -> Self {
-        Self::with_expiration(DEFAULT_EXPIRATION_MS)
-    }
-
-    /// With a non-default `lblc_expiration` (milliseconds).
-    pub fn with_expiration(expiration_ms: u64) -> Self {
-        Lblc { table: AddrTable::new(expiration_ms), keys: Vec::new() }
-    }
-
-    /// Number of cached destination addresses.
-    pub fn entries(&self) -> usize {
-        self.table.len()
-    }
-
     /// The real cached for destination `addr`, if any (diagnostics and tests).
     pub fn cached(&self, addr: IpAddr) -> Option<usize> {
-        let i = self.table.get(addr)?;
-        let d = self.table.entry(i).payload;
-        (d != NIL).then_some(d as usize)
-    }
-}
-
-impl Scheduler for Lblc {
-    fn name(&self) -> &'static str {
-        "lblc"
-    }
-
-    fn update(&mut self, dests: &[Dest]) {
-        let map = index_map(&self.keys, dests);
-        self.table.for_each_mut(|p| {
-            *p = map.get(*p as usize).copied().unwrap_or(NIL);
-        });
-        self.keys = dests.iter().map(Dest::key).collect();
-    }
-
-    fn schedule(&mut self, dests: &[Dest], flow: &Flow, now_ms: u64) -> Option<usize> {
-        self.table.run_timers(now_ms, |_| {});
-        let addr = flow.dst;
-        if let Some(e) = self.table.get(addr) {
-            let en = self.table.entry_mut(e);
-            en.lastuse = now_ms;
-            let c = en.payload as usize;
-            if let Some(d) = dests.get(c) {
-                if d.weight > 0 && !locality_overloaded(d, dests) {
-                    return Some(c);
-                }
-            }
-            let pick = wlc_pick(dests)?;
-            if pick != c {
-                en.payload = pick as u32;
-                en.lastuse = now_ms;
-            }
-            return Some(pick);
-        }
-        let pick = wlc_pick(dests)?;
-        let _ = self.table.insert(addr, now_ms, pick as u32);
-        Some(pick)
+        self.payload(addr).filter(|&&d| d != NIL).map(|&d| d as usize)
     }
 }
 
@@ -109,12 +75,6 @@ mod tests {
     use super::*;
     use crate::locality::{CHECK_EXPIRE_INTERVAL_MS, ENTRY_TIMEOUT_MS, MAX_SIZE};
     use crate::testutil::*;
-
-    const MIN: u64 = 60_000;
-
-    fn to(dst: u32) -> Flow {
-        flow([192, 0, 2, 1], 1234, (0xcb00_7100 + dst).to_be_bytes())
-    }
 
     #[test]
     fn destination_sticks() {

@@ -14,22 +14,25 @@
 //!   removed (the kernel keeps them, unavailable, until they are erased; they can never be
 //!   chosen either way).
 //!
+//! The table, the timers, the miss path and the remapping on `update()` are `locality`'s
+//! `Locality`; this module is the policy on a hit and the sets' storage ([`Replicas`]).
+//!
 //! Deviation from the kernel: entry and set-member storage is preallocated (`CAPACITY`
 //! entries, twice as many members); when it runs out, a new entry or member is not recorded
 //! (the kernel's allocation-failure path). Removed reals leave their sets at `update()`.
 
-use crate::dest::index_map;
-use crate::lblc::locality_overloaded;
 pub use crate::locality::DEFAULT_EXPIRATION_MS;
-use crate::locality::{AddrTable, CAPACITY, NIL};
+use crate::locality::{locality_overloaded, Locality, Policy, CAPACITY, NIL};
+use crate::overhead::{least, overhead_per_weight, Ratio};
 use crate::wlc::wlc_pick;
-use crate::{Dest, Flow, Scheduler};
+use crate::Dest;
 use std::net::IpAddr;
 
 const POOL_CAPACITY: usize = CAPACITY * 2;
 
+/// An entry's set of reals: a chain in the [`Replicas`] pool, newest first.
 #[derive(Debug, Clone, Copy)]
-struct DestSet {
+pub struct DestSet {
     head: u32,
     size: u32,
     lastmod: u64,
@@ -141,127 +144,89 @@ impl Iterator for SetIter<'_> {
     }
 }
 
+/// The set's members that are still in `dests`, with their indexes.
+fn members<'a>(pool: &'a Pool, set: &DestSet, dests: &'a [Dest]) -> impl Iterator<Item = (usize, &'a Dest)> {
+    pool.iter(set).filter_map(|i| dests.get(i as usize).map(|d| (i as usize, d)))
+}
+
 /// `ip_vs_dest_set_min`: weighted least-connection member (weight > 0, not flagged).
 fn set_min(pool: &Pool, set: &DestSet, dests: &[Dest]) -> Option<usize> {
-    let mut it = pool.iter(set).filter_map(|i| dests.get(i as usize).map(|d| (i as usize, d)));
-    let (mut least, mut loh) =
-        it.by_ref().find_map(|(i, d)| (!d.is_overloaded() && d.weight > 0).then(|| (i, d.overhead())))?;
-    for (i, d) in it {
-        if d.is_overloaded() {
-            continue;
-        }
-        let doh = d.overhead();
-        if u128::from(loh) * u128::from(d.weight) > u128::from(doh) * u128::from(dests[least].weight) {
-            least = i;
-            loh = doh;
-        }
-    }
-    Some(least)
+    least(members(pool, set, dests).filter(|(_, d)| d.available()), overhead_per_weight)
 }
 
-/// `ip_vs_dest_set_max`: weighted most-loaded member with weight > 0.
+/// `ip_vs_dest_set_max`: weighted most-loaded member with weight > 0 (flagged or not): the
+/// first with the least `weight / overhead` (the kernel's `moh * w < doh * w_most`, as is).
 fn set_max(pool: &Pool, set: &DestSet, dests: &[Dest]) -> Option<usize> {
-    let mut it = pool.iter(set).filter_map(|i| dests.get(i as usize).map(|d| (i as usize, d)));
-    let (mut most, mut moh) = it.by_ref().find_map(|(i, d)| (d.weight > 0).then(|| (i, d.overhead())))?;
-    for (i, d) in it {
-        let doh = d.overhead();
-        if d.weight > 0 && u128::from(moh) * u128::from(d.weight) < u128::from(doh) * u128::from(dests[most].weight) {
-            most = i;
-            moh = doh;
-        }
-    }
-    Some(most)
+    let weighted = members(pool, set, dests).filter(|(_, d)| d.weight > 0);
+    least(weighted, |d| Ratio::new(u64::from(d.weight), d.overhead()))
 }
 
+/// lblcr: a `Locality` scheduler whose entries hold a set of reals.
+pub type Lblcr = Locality<Replicas>;
+
+/// lblcr's policy: the pool of set members, and the expiration after which an unmodified set
+/// loses its most loaded member.
 #[derive(Debug)]
-pub struct Lblcr {
-    table: AddrTable<DestSet>,
+pub struct Replicas {
     pool: Pool,
-    keys: Vec<(IpAddr, u16)>,
     expiration: u64,
 }
 
-impl Default for Lblcr {
-    fn default() -> Self {
-        Self::new()
+impl Policy for Replicas {
+    const NAME: &'static str = "lblcr";
+    type Payload = DestSet;
+
+    fn with_expiration(expiration_ms: u64) -> Self {
+        Replicas { pool: Pool::new(), expiration: expiration_ms }
+    }
+
+    fn remap(&mut self, set: &mut DestSet, map: &[u32]) {
+        let pool = &mut self.pool;
+        pool.remove_where(set, |d| map.get(d as usize).copied().unwrap_or(NIL) == NIL, false);
+        let mut i = set.head;
+        while i != NIL {
+            let e = &mut pool.elems[i as usize];
+            e.dest = map[e.dest as usize];
+            i = e.next;
+        }
+    }
+
+    fn fresh(&mut self, pick: usize, now_ms: u64) -> DestSet {
+        let mut set = DestSet { head: NIL, size: 0, lastmod: now_ms };
+        self.pool.insert(&mut set, pick as u32, false, now_ms);
+        set
+    }
+
+    fn free(&mut self, set: &mut DestSet) {
+        self.pool.erase_all(set);
+    }
+
+    fn hit(&mut self, set: &mut DestSet, dests: &[Dest], now_ms: u64) -> Option<usize> {
+        let pool = &mut self.pool;
+        let dest = set_min(pool, set, dests);
+        if set.size > 1 && now_ms > set.lastmod.saturating_add(self.expiration) {
+            if let Some(m) = set_max(pool, set, dests) {
+                if pool.remove_where(set, |d| d as usize == m, true) > 0 {
+                    set.lastmod = now_ms;
+                }
+            }
+        }
+        if let Some(n) = dest {
+            if !locality_overloaded(&dests[n], dests) {
+                return Some(n);
+            }
+        }
+        let pick = wlc_pick(dests)?;
+        pool.insert(set, pick as u32, true, now_ms);
+        Some(pick)
     }
 }
 
 impl Lblcr {
-    pub fn new() -> Self {
-        Self::with_expiration(DEFAULT_EXPIRATION_MS)
-    }
-
-    /// With a non-default `lblcr_expiration` (milliseconds).
-    pub fn with_expiration(expiration_ms: u64) -> Self {
-        Lblcr { table: AddrTable::new(expiration_ms), pool: Pool::new(), keys: Vec::new(), expiration: expiration_ms }
-    }
-
-    /// Number of cached destination addresses.
-    pub fn entries(&self) -> usize {
-        self.table.len()
-    }
-
     /// The set cached for destination `addr`, newest first (diagnostics and tests).
     pub fn dest_set(&self, addr: IpAddr) -> Option<Vec<usize>> {
-        let i = self.table.get(addr)?;
-        let set = self.table.entry(i).payload;
-        Some(self.pool.iter(&set).map(|d| d as usize).collect())
-    }
-}
-
-impl Scheduler for Lblcr {
-    fn name(&self) -> &'static str {
-        "lblcr"
-    }
-
-    fn update(&mut self, dests: &[Dest]) {
-        let map = index_map(&self.keys, dests);
-        let pool = &mut self.pool;
-        self.table.for_each_mut(|set| {
-            pool.remove_where(set, |d| map.get(d as usize).copied().unwrap_or(NIL) == NIL, false);
-            let mut i = set.head;
-            while i != NIL {
-                let e = &mut pool.elems[i as usize];
-                e.dest = map[e.dest as usize];
-                i = e.next;
-            }
-        });
-        self.keys = dests.iter().map(Dest::key).collect();
-    }
-
-    fn schedule(&mut self, dests: &[Dest], flow: &Flow, now_ms: u64) -> Option<usize> {
-        let pool = &mut self.pool;
-        self.table.run_timers(now_ms, |set| pool.erase_all(set));
-        let addr = flow.dst;
-        if let Some(e) = self.table.get(addr) {
-            let en = self.table.entry_mut(e);
-            en.lastuse = now_ms;
-            let set = &mut en.payload;
-            let dest = set_min(pool, set, dests);
-            if set.size > 1 && now_ms > set.lastmod.saturating_add(self.expiration) {
-                if let Some(m) = set_max(pool, set, dests) {
-                    if pool.remove_where(set, |d| d as usize == m, true) > 0 {
-                        set.lastmod = now_ms;
-                    }
-                }
-            }
-            if let Some(n) = dest {
-                if !locality_overloaded(&dests[n], dests) {
-                    return Some(n);
-                }
-            }
-            let pick = wlc_pick(dests)?;
-            pool.insert(set, pick as u32, true, now_ms);
-            return Some(pick);
-        }
-        let pick = wlc_pick(dests)?;
-        let mut set = DestSet { head: NIL, size: 0, lastmod: now_ms };
-        pool.insert(&mut set, pick as u32, false, now_ms);
-        if self.table.insert(addr, now_ms, set).is_none() {
-            pool.erase_all(&mut set);
-        }
-        Some(pick)
+        let set = self.payload(addr)?;
+        Some(self.policy.pool.iter(set).map(|d| d as usize).collect())
     }
 }
 
@@ -269,12 +234,6 @@ impl Scheduler for Lblcr {
 mod tests {
     use super::*;
     use crate::testutil::*;
-
-    const MIN: u64 = 60_000;
-
-    fn to(dst: u32) -> Flow {
-        flow([192, 0, 2, 1], 1234, (0xcb00_7100 + dst).to_be_bytes())
-    }
 
     #[test]
     fn destination_sticks_then_replicates() {
@@ -332,11 +291,11 @@ mod tests {
         assert_eq!(s.entries(), 100);
         s.schedule(&d, &to(1000), DEFAULT_EXPIRATION_MS + 31 * MIN);
         assert_eq!(s.entries(), 1);
-        let used = s.pool.elems.len();
+        let used = s.policy.pool.elems.len();
         for i in 0..99 {
             s.schedule(&d, &to(i), DEFAULT_EXPIRATION_MS + 32 * MIN);
         }
-        assert_eq!(s.pool.elems.len(), used, "freed members are reused");
+        assert_eq!(s.policy.pool.elems.len(), used, "freed members are reused");
     }
 
     #[test]

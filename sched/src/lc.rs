@@ -3,33 +3,18 @@
 //! Invariant: picks, among reals with weight > 0 that are not overloaded, the first one with
 //! the smallest overhead `active * 256 + inactive` (weights are otherwise ignored).
 //!
+//! The scan is `overhead::least` (cost: overhead per 1).
+//!
 //! Deviation from the kernel: none (overhead computed in 64 bits).
 
-use crate::{Dest, Flow, Scheduler};
+use crate::overhead::{available, least, Ratio};
+use crate::Dest;
 
-#[derive(Debug, Default)]
-pub struct Lc;
+stateless_scheduler!(Lc, "lc", pick);
 
-impl Scheduler for Lc {
-    fn name(&self) -> &'static str {
-        "lc"
-    }
-
-    fn update(&mut self, _dests: &[Dest]) {}
-
-    fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
-        let mut least: Option<(usize, u64)> = None;
-        for (i, d) in dests.iter().enumerate() {
-            if !d.available() {
-                continue;
-            }
-            let doh = d.overhead();
-            if !matches!(least, Some((_, loh)) if doh >= loh) {
-                least = Some((i, doh));
-            }
-        }
-        least.map(|(i, _)| i)
-    }
+/// The first available real with the least overhead (weights otherwise ignored).
+pub(crate) fn pick(dests: &[Dest]) -> Option<usize> {
+    least(available(dests), |d| Ratio::new(d.overhead(), 1))
 }
 
 #[cfg(test)]

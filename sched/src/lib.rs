@@ -22,11 +22,35 @@
 
 #![forbid(unsafe_code)]
 
+/// Declares a scheduler that keeps no state (`update()` does nothing): the unit struct `$ty`,
+/// ipvsadm name `$name`, whose `schedule()` is `$pick(dests)`. lc, wlc, sed, nq, fo and ovf
+/// are such schedulers; each module keeps its rule in its `pick` function and its doc.
+macro_rules! stateless_scheduler {
+    ($ty:ident, $name:literal, $pick:path) => {
+        #[derive(Debug, Default)]
+        pub struct $ty;
+
+        impl $crate::Scheduler for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn update(&mut self, _dests: &[$crate::Dest]) {}
+
+            fn schedule(&mut self, dests: &[$crate::Dest], _flow: &$crate::Flow, _now_ms: u64) -> Option<usize> {
+                $pick(dests)
+            }
+        }
+    };
+}
+
 pub mod dest;
 pub mod flow;
 mod hash;
 mod locality;
+mod overhead;
 pub mod registry;
+mod slots;
 
 pub mod dh;
 pub mod fo;

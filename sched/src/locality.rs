@@ -1,4 +1,5 @@
-//! The destination-address cache shared by lblc and lblcr (IPVS `ip_vs_lblc{,r}.c` tables).
+//! The destination-address cache shared by lblc and lblcr (IPVS `ip_vs_lblc{,r}.c` tables),
+//! and the part of those two schedulers that the kernel writes twice: [`Locality`].
 //!
 //! Invariants:
 //! - 1024 hash buckets (`hash_32(fold(addr), 10)`), chained through a slab of entries that is
@@ -14,8 +15,18 @@
 //! - After an idle gap longer than [`MAX_REPLAYED_TICKS`] minutes, only the last
 //!   `MAX_REPLAYED_TICKS` ticks are replayed (the skipped ones only advance the full-check
 //!   counter): expiry is monotone in time, so the later ticks subsume the skipped ones.
+//! - [`Locality`] is a whole scheduler around the table: `schedule()` replays the timers,
+//!   then on a hit sets the entry's last use to now and lets its [`Policy`] choose (lblc: one
+//!   cached real, lblcr: a set); on a miss takes the wlc choice (`None` when there is none)
+//!   and caches it as a new entry (not cached when the table is full). `update()` re-finds
+//!   the reals of every entry by address and port, through the policy's `remap`.
+//!
+//! Must not: decide anything on a hit (that is the policy's, in `lblc` / `lblcr`).
 
+use crate::dest::index_map;
 use crate::hash::{fold, hash_32};
+use crate::wlc::wlc_pick;
+use crate::{Dest, Flow, Scheduler};
 use std::net::IpAddr;
 
 pub(crate) const TAB_BITS: u32 = 10;
@@ -205,6 +216,96 @@ impl<P> AddrTable<P> {
             t += CHECK_EXPIRE_INTERVAL_MS;
         }
         self.next_check = Some(t);
+    }
+}
+
+/// What lblc and lblcr keep per destination address, and how they choose on a hit.
+pub trait Policy: std::fmt::Debug + Send {
+    /// The ipvsadm name.
+    const NAME: &'static str;
+    /// What an entry holds.
+    type Payload: Copy + std::fmt::Debug + Send;
+    fn with_expiration(expiration_ms: u64) -> Self;
+    /// After `update()`: `map[old index]` is a real's new index, or `NIL` when it is gone.
+    fn remap(&mut self, p: &mut Self::Payload, map: &[u32]);
+    /// The payload of a new entry whose first real is `pick`.
+    fn fresh(&mut self, pick: usize, now_ms: u64) -> Self::Payload;
+    /// Release what a dropped (or never inserted) entry holds.
+    fn free(&mut self, p: &mut Self::Payload);
+    /// A hit (the entry's last use is already `now_ms`): the real to take, if any.
+    fn hit(&mut self, p: &mut Self::Payload, dests: &[Dest], now_ms: u64) -> Option<usize>;
+}
+
+/// lblc/lblcr's `is_overloaded`: more active connections than weight while some real is below
+/// half of its weight.
+pub(crate) fn locality_overloaded(d: &Dest, dests: &[Dest]) -> bool {
+    d.active() > d.weight && dests.iter().any(|m| u64::from(m.active()) * 2 < u64::from(m.weight))
+}
+
+/// A locality-based scheduler: the address table, the reals' keys of the last `update()`, and
+/// the policy (see the module doc).
+#[derive(Debug)]
+pub struct Locality<P: Policy> {
+    table: AddrTable<P::Payload>,
+    keys: Vec<(IpAddr, u16)>,
+    pub(crate) policy: P,
+}
+
+impl<P: Policy> Default for Locality<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Policy> Locality<P> {
+    /// With the default expiration (a day).
+    pub fn new() -> Self {
+        Self::with_expiration(DEFAULT_EXPIRATION_MS)
+    }
+
+    /// With a non-default `lblc_expiration` / `lblcr_expiration` (milliseconds).
+    pub fn with_expiration(expiration_ms: u64) -> Self {
+        Locality { table: AddrTable::new(expiration_ms), keys: Vec::new(), policy: P::with_expiration(expiration_ms) }
+    }
+
+    /// Number of cached destination addresses.
+    pub fn entries(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The payload cached for destination `addr`, if any.
+    pub(crate) fn payload(&self, addr: IpAddr) -> Option<&P::Payload> {
+        Some(&self.table.entry(self.table.get(addr)?).payload)
+    }
+}
+
+impl<P: Policy> Scheduler for Locality<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn update(&mut self, dests: &[Dest]) {
+        let map = index_map(&self.keys, dests);
+        let policy = &mut self.policy;
+        self.table.for_each_mut(|p| policy.remap(p, &map));
+        self.keys = dests.iter().map(Dest::key).collect();
+    }
+
+    fn schedule(&mut self, dests: &[Dest], flow: &Flow, now_ms: u64) -> Option<usize> {
+        let policy = &mut self.policy;
+        self.table.run_timers(now_ms, |p| policy.free(p));
+        let addr = flow.dst;
+        if let Some(e) = self.table.get(addr) {
+            let en = self.table.entry_mut(e);
+            en.lastuse = now_ms;
+            return self.policy.hit(&mut en.payload, dests, now_ms);
+        }
+        let pick = wlc_pick(dests)?;
+        let mut fresh = self.policy.fresh(pick, now_ms);
+        if self.table.insert(addr, now_ms, fresh).is_none() {
+            self.policy.free(&mut fresh);
+        }
+        Some(pick)
     }
 }
 

@@ -17,13 +17,13 @@
 //! - A flow hashes `h1(fold(src) + port)` where `port` is the source port with `mh-port`
 //!   (TCP/UDP/SCTP) and 0 otherwise; the slot's real is returned if it has weight > 0 and is not
 //!   overloaded. With `mh-fallback`, offsets `ihash, ihash+1, ...` are rehashed
-//!   (`h1(offset + port + fold(src))`) up to `M` times until an available real is found.
+//!   (`h1(offset + port + fold(src))`) up to `M` times until an available real is found (`slots::slot_or_rehash`, shared with sh).
 //!
 //! Deviation from the kernel: the kernel refuses more reals than table slots; here the extra
 //! reals simply get no slots. Everything else (hash keys, turns, fill order) follows the kernel.
 
-use crate::dest::available_at;
 use crate::hash::{fold, hsiphash_u32};
+use crate::slots::{slot_or_rehash, NONE};
 use crate::{Dest, Flow, Scheduler};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,7 +32,6 @@ const HASH1: (u64, u64) = (2_654_435_761, 2_654_435_761);
 const HASH2: (u64, u64) = (2_654_446_892, 2_654_446_892);
 /// IPVS's `IP_VS_MH_TAB_BITS` (half of the default `CONFIG_IP_VS_MH_TAB_INDEX`, 12).
 const TAB_BITS: u32 = 6;
-const NONE: u32 = u32::MAX;
 
 #[derive(Debug)]
 pub struct Mh {
@@ -162,25 +161,8 @@ impl Scheduler for Mh {
     fn schedule(&mut self, dests: &[Dest], flow: &Flow, _now_ms: u64) -> Option<usize> {
         let m = self.size;
         let port = flow.hash_port(self.port);
-        let ihash = hashkey(flow.src, port, HASH1, 0) % m;
-        let i = self.lookup[ihash as usize];
-        if available_at(dests, i as usize) {
-            return Some(i as usize);
-        }
-        if !self.fallback || i == NONE {
-            return None;
-        }
-        for offset in 0..m {
-            let roffset = ((u64::from(offset) + u64::from(ihash)) % u64::from(m)) as u32;
-            let i = self.lookup[(hashkey(flow.src, port, HASH1, roffset) % m) as usize];
-            if i == NONE {
-                break;
-            }
-            if available_at(dests, i as usize) {
-                return Some(i as usize);
-            }
-        }
-        None
+        let rehash = |offset| (hashkey(flow.src, port, HASH1, offset) % m) as usize;
+        slot_or_rehash(&self.lookup, dests, rehash(0), self.fallback, rehash)
     }
 }
 

@@ -6,41 +6,15 @@
 //!
 //! Deviation from the kernel: none (128-bit products).
 
-use crate::sed::sed_overhead;
-use crate::{Dest, Flow, Scheduler};
+use crate::sed::sed_pick;
+use crate::Dest;
 
-#[derive(Debug, Default)]
-pub struct Nq;
+stateless_scheduler!(Nq, "nq", pick);
 
-impl Scheduler for Nq {
-    fn name(&self) -> &'static str {
-        "nq"
-    }
-
-    fn update(&mut self, _dests: &[Dest]) {}
-
-    fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
-        let mut least: Option<(usize, u64)> = None;
-        for (i, d) in dests.iter().enumerate() {
-            if !d.available() {
-                continue;
-            }
-            if d.active() == 0 {
-                return Some(i);
-            }
-            let doh = sed_overhead(d);
-            let better = match least {
-                None => true,
-                Some((l, loh)) => {
-                    u128::from(loh) * u128::from(d.weight) > u128::from(doh) * u128::from(dests[l].weight)
-                }
-            };
-            if better {
-                least = Some((i, doh));
-            }
-        }
-        least.map(|(i, _)| i)
-    }
+/// The first idle available real, else sed's choice. (The kernel does both in one walk; the
+/// first idle real ends that walk whatever came before it, so the result is the same.)
+pub(crate) fn pick(dests: &[Dest]) -> Option<usize> {
+    dests.iter().position(|d| d.available() && d.active() == 0).or_else(|| sed_pick(dests))
 }
 
 #[cfg(test)]

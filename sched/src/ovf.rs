@@ -5,33 +5,20 @@
 //! real takes new connections until its active count exceeds its weight). Returns `None` when
 //! every such real is full, even if others have weight > 0.
 //!
+//! The scan is `overhead::least` (cost: 1 per weight) over the reals that are not full.
+//!
 //! Deviation from the kernel: none.
 
-use crate::{Dest, Flow, Scheduler};
+use crate::overhead::{available, least, Ratio};
+use crate::Dest;
 
-#[derive(Debug, Default)]
-pub struct Ovf;
+stateless_scheduler!(Ovf, "ovf", pick);
 
-impl Scheduler for Ovf {
-    fn name(&self) -> &'static str {
-        "ovf"
-    }
-
-    fn update(&mut self, _dests: &[Dest]) {}
-
-    fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
-        let mut best: Option<(usize, u32)> = None;
-        for (i, d) in dests.iter().enumerate() {
-            let w = d.weight;
-            if d.is_overloaded() || d.active() > w || w == 0 {
-                continue;
-            }
-            if !matches!(best, Some((_, hw)) if w <= hw) {
-                best = Some((i, w));
-            }
-        }
-        best.map(|(i, _)| i)
-    }
+/// The first real with the highest weight (the least `1 / weight`) among the available ones
+/// with `active <= weight`.
+pub(crate) fn pick(dests: &[Dest]) -> Option<usize> {
+    let open = available(dests).filter(|(_, d)| d.active() <= d.weight);
+    least(open, |d| Ratio::new(1, u64::from(d.weight)))
 }
 
 #[cfg(test)]

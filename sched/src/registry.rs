@@ -50,15 +50,15 @@ pub fn new_scheduler(name: &str, cfg: &SchedConfig) -> Result<Box<dyn Scheduler>
         }
     }
     let s: Box<dyn Scheduler> = match name {
-        "rr" => Box::new(crate::rr::Rr::new()),
-        "wrr" => Box::new(crate::wrr::Wrr::new()),
+        "rr" => Box::new(crate::rr::Rr::default()),
+        "wrr" => Box::new(crate::wrr::Wrr::default()),
         "lc" => Box::new(crate::lc::Lc),
         "wlc" => Box::new(crate::wlc::Wlc),
         "fo" => Box::new(crate::fo::Fo),
         "ovf" => Box::new(crate::ovf::Ovf),
         "lblc" => Box::new(crate::lblc::Lblc::new()),
         "lblcr" => Box::new(crate::lblcr::Lblcr::new()),
-        "dh" => Box::new(crate::dh::Dh::new()),
+        "dh" => Box::new(crate::dh::Dh::default()),
         "sh" => Box::new(crate::sh::Sh::new(f.sh_fallback, f.sh_port)),
         "mh" => {
             if !is_prime(cfg.mh_table_size) {

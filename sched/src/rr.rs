@@ -19,12 +19,6 @@ pub struct Rr {
     keys: Vec<(IpAddr, u16)>,
 }
 
-impl Rr {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
 impl Scheduler for Rr {
     fn name(&self) -> &'static str {
         "rr"
@@ -52,14 +46,10 @@ mod tests {
     use super::*;
     use crate::testutil::*;
 
-    fn run(s: &mut Rr, d: &[Dest], k: usize) -> Vec<Option<usize>> {
-        (0..k).map(|_| s.schedule(d, &any_flow(), 0)).collect()
-    }
-
     #[test]
     fn cycles_and_skips() {
         let d = dests(&[1, 0, 5, 1]);
-        let mut s = Rr::new();
+        let mut s = Rr::default();
         s.update(&d);
         assert_eq!(run(&mut s, &d, 6), [0, 2, 3, 0, 2, 3].map(Some).to_vec());
         set_overloaded(&d[2], true);
@@ -72,7 +62,7 @@ mod tests {
     #[test]
     fn none_when_all_zero_or_overloaded() {
         let d = dests(&[0, 0]);
-        let mut s = Rr::new();
+        let mut s = Rr::default();
         s.update(&d);
         assert_eq!(s.schedule(&d, &any_flow(), 0), None);
         let d = dests(&[1, 1]);
@@ -87,7 +77,7 @@ mod tests {
     #[test]
     fn cursor_survives_update() {
         let d = dests(&[1, 1, 1, 1]);
-        let mut s = Rr::new();
+        let mut s = Rr::default();
         s.update(&d);
         assert_eq!(run(&mut s, &d, 3), [0, 1, 2].map(Some).to_vec());
         // remove the cursor's real (index 2): cursor moves to index 1, next is old index 3

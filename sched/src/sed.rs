@@ -4,40 +4,23 @@
 //! first available real starts as the least and a later non-overloaded real replaces it when
 //! `(a_l + 1) * w_d > (a_d + 1) * w_l`; ties keep the earlier real; weight 0 never wins.
 //!
+//! The scan is `overhead::least` (cost: `active + 1` per weight).
+//!
 //! Deviation from the kernel: none (128-bit products).
 
-use crate::{Dest, Flow, Scheduler};
+use crate::overhead::{available, least, Ratio};
+use crate::Dest;
 
-#[derive(Debug, Default)]
-pub struct Sed;
+stateless_scheduler!(Sed, "sed", sed_pick);
 
-pub(crate) fn sed_overhead(d: &Dest) -> u64 {
-    u64::from(d.active()) + 1
+/// sed's cost: `(active + 1) / weight` (shared with nq).
+pub(crate) fn sed_cost(d: &Dest) -> Ratio {
+    Ratio::new(u64::from(d.active()) + 1, u64::from(d.weight))
 }
 
-impl Scheduler for Sed {
-    fn name(&self) -> &'static str {
-        "sed"
-    }
-
-    fn update(&mut self, _dests: &[Dest]) {}
-
-    fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
-        let mut it = dests.iter().enumerate();
-        let (mut least, mut loh) =
-            it.by_ref().find_map(|(i, d)| (!d.is_overloaded() && d.weight > 0).then(|| (i, sed_overhead(d))))?;
-        for (i, d) in it {
-            if d.is_overloaded() {
-                continue;
-            }
-            let doh = sed_overhead(d);
-            if u128::from(loh) * u128::from(d.weight) > u128::from(doh) * u128::from(dests[least].weight) {
-                least = i;
-                loh = doh;
-            }
-        }
-        Some(least)
-    }
+/// The first available real with the least expected delay (shared with nq).
+pub(crate) fn sed_pick(dests: &[Dest]) -> Option<usize> {
+    least(available(dests), sed_cost)
 }
 
 #[cfg(test)]

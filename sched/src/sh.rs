@@ -9,11 +9,13 @@
 //! `None`; with it, offsets `ihash, ihash+1, ...` (mod 256) are tried in turn, which visits
 //! every bucket once, and the first available real is returned.
 //!
+//! The lookup and fallback are `slots::slot_or_rehash`, shared with mh.
+//!
 //! Deviation from the kernel: none.
 
-use crate::dest::available_at;
-use crate::dh::{NONE, TAB_BITS, TAB_SIZE};
+use crate::dh::{TAB_BITS, TAB_SIZE};
 use crate::hash::{fold, hash_32};
+use crate::slots::{slot_or_rehash, NONE};
 use crate::{Dest, Flow, Scheduler};
 
 #[derive(Debug)]
@@ -58,25 +60,7 @@ impl Scheduler for Sh {
 
     fn schedule(&mut self, dests: &[Dest], flow: &Flow, _now_ms: u64) -> Option<usize> {
         let key = u32::from(flow.hash_port(self.port)).wrapping_add(fold(flow.src));
-        let ihash = Self::hashkey(key, 0);
-        let i = self.buckets[ihash];
-        if available_at(dests, i as usize) {
-            return Some(i as usize);
-        }
-        if !self.fallback || i == NONE {
-            return None;
-        }
-        for offset in 0..TAB_SIZE {
-            let roffset = ((offset + ihash) % TAB_SIZE) as u32;
-            let i = self.buckets[Self::hashkey(key, roffset)];
-            if i == NONE {
-                break;
-            }
-            if available_at(dests, i as usize) {
-                return Some(i as usize);
-            }
-        }
-        None
+        slot_or_rehash(&self.buckets, dests, Self::hashkey(key, 0), self.fallback, |r| Self::hashkey(key, r))
     }
 }
 

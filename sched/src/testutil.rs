@@ -1,6 +1,7 @@
-//! Helpers for the unit tests.
+//! Helpers for the unit tests (the trait and types come along, for modules whose own code
+//! does not import them).
 
-use crate::{Dest, Flow};
+pub(crate) use crate::{Dest, Flow, Scheduler};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
@@ -29,8 +30,21 @@ pub(crate) fn any_flow() -> Flow {
     flow([192, 0, 2, 1], 40000, [10, 0, 1, 100])
 }
 
+/// `k` picks in a row for the same flow (the round-robin schedulers' sequences).
+pub(crate) fn run(s: &mut impl Scheduler, d: &[Dest], k: usize) -> Vec<Option<usize>> {
+    (0..k).map(|_| s.schedule(d, &any_flow(), 0)).collect()
+}
+
 /// A flow from a source address derived from `i`.
 pub(crate) fn flow_from(i: u32) -> Flow {
     let s = 0x0b00_0000u32.wrapping_add(i);
     flow(s.to_be_bytes(), 1024 + (i % 60000) as u16, [10, 0, 1, 100])
+}
+
+/// A minute in milliseconds (lblc/lblcr expiry).
+pub(crate) const MIN: u64 = 60_000;
+
+/// A flow to destination `0xcb007100 + dst` (lblc/lblcr cache keys).
+pub(crate) fn to(dst: u32) -> Flow {
+    flow([192, 0, 2, 1], 1234, (0xcb00_7100 + dst).to_be_bytes())
 }

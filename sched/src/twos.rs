@@ -5,12 +5,13 @@
 //! walking those reals in order and subtracting each weight, choice *k* is the first real at
 //! which `r_k` drops to <= 0. The second choice wins when it is less loaded by weight:
 //! `w2 * overhead1 > w1 * overhead2` (overhead = `active * 256 + inactive`); otherwise the
-//! first. The random numbers come from a SplitMix64 generator seeded with
+//! first (`overhead::Ratio`'s comparison). The random numbers come from a SplitMix64 generator seeded with
 //! [`crate::SchedConfig::seed`], so the same seed and the same inputs give the same choices.
 //!
 //! Deviation from the kernel: the PRNG (deterministic SplitMix64 instead of `prandom_u32`);
 //! the weight arithmetic is 64-bit.
 
+use crate::overhead::{overhead_per_weight, Ratio};
 use crate::{Dest, Flow, Scheduler};
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, full-period, good enough to pick reals.
@@ -54,8 +55,8 @@ fn total_weight(dests: &[Dest]) -> u64 {
 /// The deterministic part of twos: given the two random weights (each in `0..=total`),
 /// return the chosen real.
 pub(crate) fn choose(dests: &[Dest], mut r1: i128, mut r2: i128) -> Option<usize> {
-    let mut c1: Option<(usize, u64, u64)> = None;
-    let mut c2: Option<(usize, u64, u64)> = None;
+    let mut c1: Option<(usize, Ratio)> = None;
+    let mut c2: Option<(usize, Ratio)> = None;
     let mut last = None;
     for (i, d) in dests.iter().enumerate() {
         if !d.available() {
@@ -66,23 +67,17 @@ pub(crate) fn choose(dests: &[Dest], mut r1: i128, mut r2: i128) -> Option<usize
         r1 -= w;
         r2 -= w;
         if r1 <= 0 && c1.is_none() {
-            c1 = Some((i, u64::from(d.weight), d.overhead()));
+            c1 = Some((i, overhead_per_weight(d)));
         }
         if r2 <= 0 && c2.is_none() {
-            c2 = Some((i, u64::from(d.weight), d.overhead()));
+            c2 = Some((i, overhead_per_weight(d)));
         }
         if c1.is_some() && c2.is_some() {
             break;
         }
     }
     match (c1, c2) {
-        (Some((i1, w1, o1)), Some((i2, w2, o2))) => {
-            if u128::from(w2) * u128::from(o1) > u128::from(w1) * u128::from(o2) {
-                Some(i2)
-            } else {
-                Some(i1)
-            }
-        }
+        (Some((i1, c1)), Some((i2, c2))) => Some(if c2.lt(c1) { i2 } else { i1 }),
         (Some((i1, ..)), None) => Some(i1),
         // Unreachable with r in 0..=total; the kernel then keeps the last available real.
         (None, Some((i2, ..))) => Some(i2),

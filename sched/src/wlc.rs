@@ -5,41 +5,19 @@
 //! weight, compared by cross-multiplication; ties keep the earlier real). A weight-0 real can
 //! never win (its left side is 0).
 //!
+//! The scan is `overhead::least` (cost: overhead per weight); lblc and lblcr take the same
+//! choice through `wlc_pick`.
+//!
 //! Deviation from the kernel: none (products computed in 128 bits, no overflow).
 
-use crate::{Dest, Flow, Scheduler};
+use crate::overhead::{available, least, overhead_per_weight};
+use crate::Dest;
 
-#[derive(Debug, Default)]
-pub struct Wlc;
+stateless_scheduler!(Wlc, "wlc", wlc_pick);
 
 /// The kernel's weighted-least-connection loop, shared by wlc, lblc and lblcr.
 pub(crate) fn wlc_pick(dests: &[Dest]) -> Option<usize> {
-    let mut it = dests.iter().enumerate();
-    let (mut least, mut loh) =
-        it.by_ref().find_map(|(i, d)| (!d.is_overloaded() && d.weight > 0).then(|| (i, d.overhead())))?;
-    for (i, d) in it {
-        if d.is_overloaded() {
-            continue;
-        }
-        let doh = d.overhead();
-        if u128::from(loh) * u128::from(d.weight) > u128::from(doh) * u128::from(dests[least].weight) {
-            least = i;
-            loh = doh;
-        }
-    }
-    Some(least)
-}
-
-impl Scheduler for Wlc {
-    fn name(&self) -> &'static str {
-        "wlc"
-    }
-
-    fn update(&mut self, _dests: &[Dest]) {}
-
-    fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
-        wlc_pick(dests)
-    }
+    least(available(dests), overhead_per_weight)
 }
 
 #[cfg(test)]

@@ -29,12 +29,6 @@ fn gcd(mut a: i64, mut b: i64) -> i64 {
     a
 }
 
-impl Wrr {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
 impl Scheduler for Wrr {
     fn name(&self) -> &'static str {
         "wrr"
@@ -98,14 +92,10 @@ mod tests {
     use super::*;
     use crate::testutil::*;
 
-    fn run(s: &mut Wrr, d: &[Dest], k: usize) -> Vec<Option<usize>> {
-        (0..k).map(|_| s.schedule(d, &any_flow(), 0)).collect()
-    }
-
     #[test]
     fn weights_4_3_2() {
         let d = dests(&[4, 3, 2]);
-        let mut s = Wrr::new();
+        let mut s = Wrr::default();
         s.update(&d);
         let one = [0, 0, 1, 0, 1, 2, 0, 1, 2].map(Some);
         let mut want = one.to_vec();
@@ -116,7 +106,7 @@ mod tests {
     #[test]
     fn gcd_steps() {
         let d = dests(&[4, 2]);
-        let mut s = Wrr::new();
+        let mut s = Wrr::default();
         s.update(&d);
         assert_eq!(run(&mut s, &d, 6), [0, 0, 1, 0, 0, 1].map(Some).to_vec());
     }
@@ -124,7 +114,7 @@ mod tests {
     #[test]
     fn skips_zero_and_overloaded_and_none() {
         let d = dests(&[3, 0, 1]);
-        let mut s = Wrr::new();
+        let mut s = Wrr::default();
         s.update(&d);
         let r = run(&mut s, &d, 8);
         assert!(!r.contains(&Some(1)));
@@ -143,7 +133,7 @@ mod tests {
     #[test]
     fn restarts_after_weight_change() {
         let d = dests(&[4, 3, 2]);
-        let mut s = Wrr::new();
+        let mut s = Wrr::default();
         s.update(&d);
         run(&mut s, &d, 4);
         let d2 = dests(&[1, 1]);

@@ -1,6 +1,7 @@
 //! Property tests over every scheduler: whatever the reals, weights, counters and flows, a
 //! scheduler returns `None` or the index of a real with weight > 0, and each scheduler's own
-//! rule for when it may return `None` and which real it picks holds.
+//! rule for when it may return `None` and which real it picks holds; the least-cost
+//! schedulers pick exactly the first real of least cost (IPVS's tie-breaking).
 
 use proptest::prelude::*;
 use std::net::IpAddr;
@@ -145,6 +146,52 @@ proptest! {
             for flags in flag_sets(name) {
                 check(name, flags, &dests, &flows, &steps);
             }
+        }
+    }
+}
+
+/// The first index among `cands` whose cost `num / den` is least (compared by
+/// cross-multiplication): the exact pick, ties included, of the least-cost schedulers.
+fn first_least(dests: &[Dest], cands: impl Fn(&Dest) -> bool, cost: impl Fn(&Dest) -> (u128, u128)) -> Option<usize> {
+    let c: Vec<usize> = (0..dests.len()).filter(|&i| cands(&dests[i])).collect();
+    let below = |a: (u128, u128), b: (u128, u128)| a.0 * b.1 < b.0 * a.1;
+    c.iter().copied().find(|&i| c.iter().all(|&j| !below(cost(&dests[j]), cost(&dests[i]))))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Ties keep the earlier real: lc, wlc, sed, nq, fo and ovf pick exactly the first real
+    /// with the least cost (small counters and weights, so that ties are common).
+    #[test]
+    fn least_cost_ties_keep_the_first_real(
+        ds in prop::collection::vec(
+            (0u32..4, 0u32..3, 0u32..3, prop::bool::weighted(0.2))
+                .prop_map(|(weight, active, inactive, overloaded)| D { weight, active, inactive, overloaded }),
+            0..8,
+        ),
+    ) {
+        let dests = build(&ds);
+        let flow = Flow { proto: 6, src: IpAddr::from([192, 0, 2, 1]), sport: 1, dst: IpAddr::from([10, 0, 1, 100]), dport: 80 };
+        let w = |d: &Dest| u128::from(d.weight);
+        let overhead = |d: &Dest| (d.overhead() as u128, 1);
+        let per_weight = |d: &Dest| (d.overhead() as u128, w(d));
+        let sed = |d: &Dest| (u128::from(d.active()) + 1, w(d));
+        let highest_weight = |d: &Dest| (1, w(d));
+        let open = |d: &Dest| avail(d) && d.active() <= d.weight;
+        let idle = dests.iter().position(|d| avail(d) && d.active() == 0);
+        let want = [
+            ("lc", first_least(&dests, avail, overhead)),
+            ("wlc", first_least(&dests, avail, per_weight)),
+            ("sed", first_least(&dests, avail, sed)),
+            ("nq", idle.or(first_least(&dests, avail, sed))),
+            ("fo", first_least(&dests, avail, highest_weight)),
+            ("ovf", first_least(&dests, open, highest_weight)),
+        ];
+        for (name, want) in want {
+            let mut s = new_scheduler(name, &SchedConfig::default()).unwrap();
+            s.update(&dests);
+            prop_assert_eq!(s.schedule(&dests, &flow, 0), want, "{}", name);
         }
     }
 }

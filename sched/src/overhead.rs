@@ -1,0 +1,109 @@
+//! The one "pick the real with the least cost" scan behind lc, wlc, sed, nq, fo, ovf,
+//! lblc/lblcr (their wlc choice and lblcr's set minimum and maximum), and twos' comparison.
+//!
+//! IPVS writes this loop once per scheduler; here it is written once. A cost is a
+//! [`Ratio`] `num / den` (overhead per weight for wlc, `active + 1` per weight for sed,
+//! overhead per 1 for lc, weight per 1 for fo and ovf), never divided: two costs are compared
+//! by cross-multiplication, as the kernel does, in 128 bits so that no product overflows.
+//!
+//! Invariants:
+//! - [`least`] returns the first candidate (in the order given) with the least cost: a later
+//!   candidate replaces the one held only when its cost is strictly lower, so ties keep the
+//!   earlier real, exactly as the kernel's `>` comparisons do. A "most" is a least of the
+//!   inverse ratio: fo's and ovf's highest weight is the least `1 / weight`, lblcr's most
+//!   loaded member the least `weight / overhead`.
+//! - Candidates are chosen by the caller (usually [`available`]: weight > 0 and not
+//!   overloaded); the scan itself never looks at weights or flags.
+//! - Nothing here allocates.
+//!
+//! Must not: read counters other than through the cost function it is given, or know any
+//! scheduler's name.
+
+use crate::Dest;
+
+/// `num / den`, compared by cross-multiplication (the kernel never divides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ratio {
+    pub num: u64,
+    pub den: u64,
+}
+
+impl Ratio {
+    #[inline]
+    pub fn new(num: u64, den: u64) -> Ratio {
+        Ratio { num, den }
+    }
+
+    /// `self < other`, as `self.num * other.den < other.num * self.den`.
+    #[inline]
+    pub fn lt(self, other: Ratio) -> bool {
+        u128::from(self.num) * u128::from(other.den) < u128::from(other.num) * u128::from(self.den)
+    }
+}
+
+/// Overhead per weight: IPVS's `ip_vs_dest_conn_overhead(dest) / dest->weight` (wlc, lblc,
+/// lblcr, twos).
+#[inline]
+pub(crate) fn overhead_per_weight(d: &Dest) -> Ratio {
+    Ratio::new(d.overhead(), u64::from(d.weight))
+}
+
+/// The reals that may take a new connection (weight > 0, not overloaded), with their indexes.
+#[inline]
+pub(crate) fn available(dests: &[Dest]) -> impl Iterator<Item = (usize, &Dest)> {
+    dests.iter().enumerate().filter(|(_, d)| d.available())
+}
+
+/// The first candidate with the least cost: a later one replaces the one held only when its
+/// cost is strictly lower.
+#[inline]
+pub(crate) fn least<'a>(
+    candidates: impl IntoIterator<Item = (usize, &'a Dest)>,
+    cost: impl Fn(&Dest) -> Ratio,
+) -> Option<usize> {
+    let mut it = candidates.into_iter();
+    let (mut held, mut held_cost) = it.next().map(|(i, d)| (i, cost(d)))?;
+    for (i, d) in it {
+        let c = cost(d);
+        if c.lt(held_cost) {
+            held = i;
+            held_cost = c;
+        }
+    }
+    Some(held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+    use proptest::prelude::*;
+
+    /// The specification: the first index whose cost is minimal among all.
+    fn first_least(costs: &[Ratio]) -> Option<usize> {
+        (0..costs.len()).find(|&i| costs.iter().all(|&c| !c.lt(costs[i])))
+    }
+
+    proptest! {
+        #[test]
+        fn least_keeps_the_first_of_equals(
+            pairs in prop::collection::vec((0u64..6, 0u64..5), 0..10),
+        ) {
+            // Denominators may be 0 (lblcr's idle members, weight per 0 overhead): a
+            // numerator > 0 over 0 is above every finite cost, and all such are equal.
+            let pairs: Vec<(u64, u64)> = pairs.into_iter().map(|(n, w)| if w == 0 { (n + 1, 0) } else { (n, w) }).collect();
+            let d = dests(&vec![1; pairs.len()]);
+            let costs: Vec<Ratio> = pairs.iter().map(|&(n, w)| Ratio::new(n, w)).collect();
+            let cost = |x: &Dest| costs[d.iter().position(|y| y.key() == x.key()).unwrap()];
+            prop_assert_eq!(least(d.iter().enumerate(), cost), first_least(&costs));
+        }
+    }
+
+    #[test]
+    fn cross_multiplication_does_not_overflow() {
+        let big = Ratio::new(u64::MAX, u64::MAX - 1);
+        let one = Ratio::new(1, 1);
+        assert!(one.lt(big));
+        assert!(!big.lt(one));
+    }
+}
