@@ -1,29 +1,13 @@
-//! The hot path allocates nothing: classify and every rewrite run under a counting
-//! global allocator with the count unchanged.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! The hot path allocates nothing: classify and every rewrite run under xvs-testkit's
+//! counting global allocator (allocations, reallocations and frees on this thread) with a
+//! count of zero.
 
 use xvs_proto::build::{self, Frame};
 use xvs_proto::{classify, icmp_too_big, nat_icmp, nat_reply, nat_request, tun_encap};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: forwarded to the system allocator with the caller's layout.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: `p` came from `alloc` above with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-}
+use xvs_testkit::{count_allocs, CountingAlloc};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static A: CountingAlloc = CountingAlloc;
 
 #[test]
 fn hot_path_does_not_allocate() {
@@ -43,18 +27,19 @@ fn hot_path_does_not_allocate() {
             b
         })
         .collect();
-    let before = ALLOCS.load(Ordering::SeqCst);
-    for b in bufs.iter_mut() {
-        let (mut head, mut len) = (64, b.len() - 64);
-        let p = classify(&b[head..head + len]).unwrap();
-        let f = &mut b[head..head + len];
-        let _ = nat_request(f, &p, r.ip(), r.port());
-        let _ = nat_reply(f, &p, r.ip(), r.port());
-        let _ = nat_icmp(f, &p, Some(r.ip()), None, None, Some((r.ip(), 1)), true);
-        let p = classify(&b[head..head + len]).unwrap();
-        tun_encap(b, &mut head, &mut len, &p, r.ip(), r.ip()).unwrap();
-        let p = classify(&b[head..head + len]).unwrap();
-        icmp_too_big(b, &mut head, &mut len, &p, 1400).unwrap();
-    }
-    assert_eq!(ALLOCS.load(Ordering::SeqCst), before);
+    let ((), n) = count_allocs(|| {
+        for b in bufs.iter_mut() {
+            let (mut head, mut len) = (64, b.len() - 64);
+            let p = classify(&b[head..head + len]).unwrap();
+            let f = &mut b[head..head + len];
+            let _ = nat_request(f, &p, r.ip(), r.port());
+            let _ = nat_reply(f, &p, r.ip(), r.port());
+            let _ = nat_icmp(f, &p, Some(r.ip()), None, None, Some((r.ip(), 1)), true);
+            let p = classify(&b[head..head + len]).unwrap();
+            tun_encap(b, &mut head, &mut len, &p, r.ip(), r.ip()).unwrap();
+            let p = classify(&b[head..head + len]).unwrap();
+            icmp_too_big(b, &mut head, &mut len, &p, 1400).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "allocator calls on the hot path");
 }
