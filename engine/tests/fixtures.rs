@@ -325,13 +325,6 @@ fn run(fx: &Fixture) {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.chunks(16)
-        .map(|c| c.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn every_mode_protocol_and_family() {
     let fx = mode_fixtures();

@@ -1,5 +1,5 @@
-//! No heap allocation on the packet path (DESIGN.md principle 5). A counting global
-//! allocator (per thread) watches `Engine::process` only; frames are built and loaded
+//! No heap allocation on the packet path (DESIGN.md principle 5). xvs-testkit's counting
+//! global allocator (per thread) watches `Engine::process` only; frames are built and loaded
 //! outside the window. After building the engine and one warm-up pass of the same
 //! workload, many batches of new and established flows of every forwarding method (NAT
 //! both ways, DR, TUN, IPv4 and IPv6), with time moving forward (expiry of connections
@@ -9,59 +9,13 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use common::*;
 use xvs_engine::{EngineConfig, Forward, FrameBuf, Timeouts, Verdict};
 use xvs_proto::build::{self, Frame};
-
-struct Counting;
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the allocator may run while thread-locals are being torn down.
-    let _ = WATCHING.try_with(|w| {
-        if w.get() {
-            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        note();
-        unsafe { System.dealloc(p, l) }
-    }
-}
+use xvs_testkit::{count_allocs, CountingAlloc};
 
 #[global_allocator]
-static A: Counting = Counting;
-
-/// Allocations (and frees) made by `f` on this thread.
-fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCS.with(|a| a.set(0));
-    WATCHING.with(|w| w.set(true));
-    let r = f();
-    WATCHING.with(|w| w.set(false));
-    (r, ALLOCS.with(|a| a.get()))
-}
+static A: CountingAlloc = CountingAlloc;
 
 const NAT4: u16 = 80; // NAT TCP v4, wlc
 const DR4: u16 = 81; // DR TCP v4, rr, 3 reals
@@ -159,7 +113,7 @@ impl Rig {
             }
             let (bufs, verdicts) = (&mut self.bufs[..n], &mut self.verdicts[..n]);
             let e = &mut self.lb.e;
-            let ((), a) = count(|| e.process(bufs, t_ms * NS_PER_MS, verdicts));
+            let ((), a) = count_allocs(|| e.process(bufs, t_ms * NS_PER_MS, verdicts));
             total += a;
         }
         self.lb.check_totals();
@@ -205,7 +159,7 @@ fn process_does_not_allocate() {
 /// The counter itself works (so a zero above means something).
 #[test]
 fn the_counter_counts() {
-    let (v, a) = count(|| vec![1u8; 100]);
+    let (v, a) = count_allocs(|| vec![1u8; 100]);
     assert_eq!(v.len(), 100);
     assert!(a >= 1);
     drop(v);

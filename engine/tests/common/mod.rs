@@ -1,7 +1,11 @@
-//! Shared helpers of the engine's integration tests: the test network (addresses, MACs),
-//! config builders, a harness that runs frames through `Engine::process` with a
-//! millisecond clock, and an independent checksum verifier (RFC 1071 written here from
-//! scratch, not `xvs_proto::checksum`, so that it can judge the engine's rewrites).
+//! The engine harness, one for all of the engine's integration tests: the test network
+//! (addresses, MACs), config builders, and [`Lb`], which runs frames through
+//! `Engine::process` with a millisecond clock and checks the engine's totals after each.
+//!
+//! The pure helpers below it come from xvs-testkit and are re-exported here: the
+//! independent checksum verifier ([`verify_checksums`], its own RFC 1071 sums, not
+//! `xvs_proto::checksum`, so that it can judge the engine's rewrites), `hex` and `ip`
+//! (`no_alloc.rs` takes the counting allocator from xvs-testkit directly).
 #![allow(dead_code, unused_imports)]
 
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +16,7 @@ pub use xvs_proto::Mac;
 
 pub use xvs_proto::tcp_flags::{ACK, FIN, RST, SYN};
 pub use xvs_proto::{PROTO_TCP as TCP, PROTO_UDP as UDP};
+pub use xvs_testkit::{hex, ip, verify_checksums, verify_ip};
 
 /// The client's MAC (the source MAC of every frame built with default MACs).
 pub const CLIENT_MAC: Mac = build::SRC_MAC;
@@ -21,10 +26,6 @@ pub const DIR_MAC: Mac = build::DST_MAC;
 pub const DIR_MAC_IN: Mac = [0x02, 0, 0, 0, 0, 0xfd];
 
 pub const NS_PER_MS: u64 = 1_000_000;
-
-pub fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 pub fn sa(addr: IpAddr, port: u16) -> SocketAddr {
     SocketAddr::new(addr, port)
@@ -239,116 +240,4 @@ pub fn reply_tcp(real: SocketAddr, client: SocketAddr, flags: u8) -> Vec<u8> {
 
 pub fn reply_udp(real: SocketAddr, client: SocketAddr, payload: &[u8]) -> Vec<u8> {
     Frame::udp(real, client).macs(DIR_MAC_IN, mac_for(real.ip())).payload(payload).build()
-}
-
-// ---------------------------------------------------------------------------------------
-// Independent checksum verification.
-
-fn sum16(data: &[u8]) -> u32 {
-    let mut s = 0u32;
-    for c in data.chunks(2) {
-        let w = (c[0] as u32) << 8 | c.get(1).copied().unwrap_or(0) as u32;
-        s = s.wrapping_add(w);
-    }
-    s
-}
-
-fn finish(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-/// The checksum over `data` with its 16-bit field at `at` taken as zero, plus `extra`.
-fn csum_with(data: &[u8], at: usize, extra: u32) -> u16 {
-    let mut d = data.to_vec();
-    d[at] = 0;
-    d[at + 1] = 0;
-    finish(sum16(&d).wrapping_add(extra))
-}
-
-fn pseudo(src: &[u8], dst: &[u8], proto: u8, len: usize) -> u32 {
-    sum16(src) + sum16(dst) + proto as u32 + (len as u32 & 0xffff) + (len as u32 >> 16)
-}
-
-fn rd16(b: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([b[o], b[o + 1]])
-}
-
-/// Verifies every checksum of an untagged Ethernet frame by full recomputation: the IPv4
-/// header, TCP/UDP (a UDP/IPv4 checksum of 0 is accepted as "none"), ICMP / ICMPv6, the
-/// quoted IPv4 header inside an ICMP error, and the inner packet of an IPIP / 6in6 tunnel.
-/// IPv6 extension headers and fragments are not handled (the callers do not build them).
-pub fn verify_checksums(frame: &[u8]) -> Result<(), String> {
-    let et = rd16(frame, 12);
-    verify_ip(&frame[14..], et == 0x86dd)
-}
-
-pub fn verify_ip(pkt: &[u8], v6: bool) -> Result<(), String> {
-    let (hl, total, proto, src, dst) = if v6 {
-        (40, 40 + rd16(pkt, 4) as usize, pkt[6], &pkt[8..24], &pkt[24..40])
-    } else {
-        let hl = (pkt[0] & 0xf) as usize * 4;
-        let want = csum_with(&pkt[..hl], 10, 0);
-        let got = rd16(pkt, 10);
-        if want != got {
-            return Err(format!("IPv4 header checksum {got:#06x}, recomputed {want:#06x}"));
-        }
-        (hl, rd16(pkt, 2) as usize, pkt[9], &pkt[12..16], &pkt[16..20])
-    };
-    let seg = &pkt[hl..total];
-    match proto {
-        6 | 17 => {
-            let at = if proto == 6 { 16 } else { 6 };
-            let got = rd16(seg, at);
-            if proto == 17 && !v6 && got == 0 {
-                return Ok(());
-            }
-            let mut want = csum_with(seg, at, pseudo(src, dst, proto, seg.len()));
-            if proto == 17 && want == 0 {
-                want = 0xffff;
-            }
-            if want != got {
-                return Err(format!("L4 ({proto}) checksum {got:#06x}, recomputed {want:#06x}"));
-            }
-            Ok(())
-        }
-        1 if !v6 => {
-            let want = csum_with(seg, 2, 0);
-            let got = rd16(seg, 2);
-            if want != got {
-                return Err(format!("ICMP checksum {got:#06x}, recomputed {want:#06x}"));
-            }
-            verify_quote(&seg[8..], false)
-        }
-        58 if v6 => {
-            let want = csum_with(seg, 2, pseudo(src, dst, 58, seg.len()));
-            let got = rd16(seg, 2);
-            if want != got {
-                return Err(format!("ICMPv6 checksum {got:#06x}, recomputed {want:#06x}"));
-            }
-            Ok(())
-        }
-        4 => verify_ip(seg, false),
-        41 => verify_ip(seg, true),
-        _ => Ok(()),
-    }
-}
-
-/// The quoted IPv4 header of an ICMP error, and its TCP/UDP checksum when the quote holds
-/// the whole quoted packet.
-fn verify_quote(q: &[u8], v6: bool) -> Result<(), String> {
-    if v6 || q.len() < 20 || q[0] >> 4 != 4 {
-        return Ok(());
-    }
-    let hl = (q[0] & 0xf) as usize * 4;
-    let want = csum_with(&q[..hl], 10, 0);
-    if want != rd16(q, 10) {
-        return Err(format!("quoted IPv4 header checksum {:#06x}, recomputed {want:#06x}", rd16(q, 10)));
-    }
-    if rd16(q, 2) as usize == q.len() {
-        verify_ip(q, false).map_err(|e| format!("quoted packet: {e}"))?;
-    }
-    Ok(())
 }
