@@ -12,7 +12,8 @@
 //!   silently; xvs TOML has no warnings (an unknown key is an error).
 //!
 //! Modules: `model` (data), `syntax` (value syntax), `span` (positions),
-//! `toml_reader`, `keepalived` (lexer with includes, mapper), `ipvsadm_save`,
+//! `toml_reader`, `keepalived` (lexer with includes, mapper), [`ipvsadm`] (the one grammar
+//! of ipvsadm's command language, also used by `xvs ctl`), `ipvsadm_save` (its file reader),
 //! `validate`, `print` (to_toml), `detect` (file format), `error` (errors, warnings).
 //!
 //! No `unsafe` code (`forbid`).
@@ -21,6 +22,7 @@
 
 mod detect;
 mod error;
+pub mod ipvsadm;
 mod ipvsadm_save;
 mod keepalived;
 mod model;

@@ -1,32 +1,21 @@
 //! ipvsadm-save output: every field read, fwmark services skipped with a warning,
 //! `to_toml()` re-parses to the same `Config`, and errors at exact `line:col`.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
 
+use common::sa;
 use xvs_config::*;
 
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
 fn errors(text: &str) -> Vec<ConfigError> {
-    match parse_ipvsadm_save(text, "rules") {
-        Ok((c, _)) => panic!("expected errors, got {c:#?}"),
-        Err(e) => e.0,
-    }
+    common::errors(parse_ipvsadm_save(text, "rules"))
 }
 
 /// Exactly one error at `line:col` whose message and hint contain the given texts.
 #[track_caller]
 fn one(text: &str, line: usize, col: usize, message: &str, hint: &str) {
-    let errs = errors(text);
-    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-    assert_eq!(errs.len(), 1, "{shown:#?}");
-    let e = &errs[0];
-    assert_eq!((e.file.as_str(), e.line, e.col), ("rules", line, col), "{e}");
-    assert!(e.message.contains(message), "message of {e}");
-    assert!(e.hint.as_deref().unwrap_or_default().contains(hint), "hint of {e}");
+    common::one_error(errors(text), "rules", line, col, message, hint);
 }
 
 #[test]
@@ -102,60 +91,30 @@ const SVC: &str = "-A -t 10.0.1.100:80 -s wlc\n"; // line 1
 
 #[test]
 fn errors_at_their_word() {
-    one("-A -t 10.0.1.100 -s wlc\n", 1, 7, "bad VIP `10.0.1.100`: missing `:port`", "10.0.1.100:80");
-    one("-A -t www.example.com:http -s wlc\n", 1, 7, "bad port `http`", "ipvsadm-save -n");
+    // No port is port 0, as in ipvsadm: a service on every port, which must be persistent.
+    one("-A -t 10.0.1.100 -s wlc\n", 1, 7, "tcp 10.0.1.100:0 is on port 0 (every port)", "persistence");
+    one("-A -t www.example.com:http -s wlc\n", 1, 7, "illegal virtual server address", "ipvsadm-save -n");
     one("-A -t 10.0.1.100:80 -s wlcc\n", 1, 24, "unknown scheduler `wlcc`", "did you mean `wlc`?");
-    one("-A -t 10.0.1.100:80 -s wlc -q\n", 1, 28, "unknown service option `-q`", "-s, -p, -M");
-    one("-A -t 10.0.1.100:80 -s\n", 1, 21, "`-s` needs a value", "ipvsadm --help");
-    one("-A -s wlc\n", 1, 1, "`-A` without a service", "-A -t 10.0.1.100:80");
-    one("-A -t 10.0.1.100:80 -p 60 -M 255.0.255.0\n", 1, 30, "not a contiguous mask", "255.0.0.0");
-    one(
-        "-A -t 10.0.1.100:80 -b sh-port\n",
-        1,
-        24,
-        "scheduler flags sh-fallback/sh-port need scheduler \"sh\"",
-        "scheduler = \"sh\"",
-    );
-    one("-A -t 10.0.1.100:80 -b sh-prot\n", 1, 24, "unknown scheduler flag `sh-prot`", "sh-port");
+    one("-A -t 10.0.1.100:80 -s wlc -q\n", 1, 28, "invalid option `-q'", "ipvsadm -h");
+    one("-A -t 10.0.1.100:80 -w 2\n", 1, 1, "Illegal 'weight' option with the 'add-service'", "scheduler");
+    one("-A -t 10.0.1.100:80 -s\n", 1, 21, "missing argument to `-s'", "ipvsadm -h");
+    one("-A -s wlc\n", 1, 1, "You need to supply the 'service-address' option", "-t 10.0.1.100:80");
+    one("-A -t 10.0.1.100:80 -p 60 -M 255.0.255.0\n", 1, 30, "illegal virtual server persistent mask", "`255.0.0.0`");
+    one("-A -t [2001:db8::1]:80 -p -M 255.255.255.0\n", 1, 30, "illegal ipv6 netmask specified", "-M 64");
+    one("-A -t 10.0.1.100:80 -p 0\n", 1, 24, "invalid timeout value `0' specified", "-p` alone is 300");
+    one("-A -t 10.0.1.100:80 -b sh-port\n", 1, 24, "sh-fallback/sh-port need scheduler \"sh\"", "scheduler = \"sh\"");
+    one("-A -t 10.0.1.100:80 -b sh-prot\n", 1, 24, "invalid scheduler flag `sh-prot'", "did you mean `sh-port`?");
     one("-A -t 10.0.1.100:0 -s rr\n", 1, 7, "is on port 0 (every port) but not persistent", "persistence");
-    one(
-        "-a -t 10.0.1.100:80 -r 10.0.2.11:80 -g\n",
-        1,
-        7,
-        "no `-A` line before this one defines service tcp 10.0.1.100:80",
-        "before its `-a` lines",
-    );
+    let no_a = "no `-A` line before this one defines service tcp 10.0.1.100:80";
+    one("-a -t 10.0.1.100:80 -r 10.0.2.11:80\n", 1, 7, no_a, "before its `-a` lines");
     one(&format!("{SVC}-a -u 10.0.1.100:80 -r 10.0.2.11:80\n"), 2, 7, "defines service udp 10.0.1.100:80", "");
-    one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:80 -w x\n"), 2, 40, "bad weight `x`", "-w 1");
-    one(
-        &format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:80 -w 70000\n"),
-        2,
-        40,
-        "weight 70000 is above the maximum 65535",
-        "",
-    );
-    one(
-        &format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:8080 -g\n"),
-        2,
-        24,
-        "has port 8080 but service port is 80 and forward is dr",
-        "nat",
-    );
-    one(
-        &format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:80 -x 5 -y 9\n"),
-        2,
-        45,
-        "lower_threshold 9 is above upper_threshold 5",
-        "",
-    );
-    one(
-        &format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:80\n-a -t 10.0.1.100:80 -r 10.0.2.11:80\n"),
-        3,
-        24,
-        "duplicate real 10.0.2.11:80",
-        "",
-    );
-    one(&format!("{SVC}-a -t 10.0.1.100:80\n"), 2, 1, "`-a` without `-r REAL`", "-r 10.0.2.11:80");
+    one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:80 -w x\n"), 2, 40, "illegal weight specified", "-w 1");
+    one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11 -w 70000\n"), 2, 37, "illegal weight", "0..=65535");
+    one(&format!("{SVC}-a -t 10.0.1.100:80 -r nope\n"), 2, 24, "illegal real server address", "ipvsadm-save -n");
+    one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11 -x 5 -y 9\n"), 2, 42, "9 is above upper_threshold 5", "");
+    let twice = format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11\n-a -t 10.0.1.100:80 -r 10.0.2.11\n");
+    one(&twice, 3, 24, "duplicate real 10.0.2.11:80", "");
+    one(&format!("{SVC}-a -t 10.0.1.100:80\n"), 2, 1, "You need to supply the 'real-server' option", "-r 10.0.2.11");
     one(&format!("{SVC}-E -t 10.0.1.100:80 -s rr\n"), 2, 1, "`-E` is not an ipvsadm-save line", "ipvsadm-save -n");
     one(&format!("{SVC}{SVC}"), 2, 7, "duplicate service tcp 10.0.1.100:80: already defined at line 1", "");
 }
@@ -168,4 +127,59 @@ fn reals_of_a_skipped_fwmark_service_are_not_errors() {
     assert_eq!((w[0].line, w[0].col), (1, 7));
     // A fwmark real without its -A line is still an error.
     one("-a -f 8 -r 10.0.2.11:0 -g\n", 1, 7, "no `-A` line before this one defines fwmark service 8", "");
+}
+
+#[test]
+fn a_dr_real_takes_the_service_port_as_in_ipvsadm() {
+    // ipvsadm replaces the port of a -g / -i real with the service's; xvs does too, and says so.
+    let (c, w) = parse_ipvsadm_save(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:8080 -g\n"), "rules").unwrap();
+    assert_eq!(c.services[0].reals[0].addr, sa("10.0.2.11:80"));
+    let shown: Vec<String> = w.iter().map(|w| format!("{}:{}: {}", w.line, w.col, w.message)).collect();
+    assert_eq!(
+        shown,
+        ["2:24: real port 8080 is replaced by the service port 80, as ipvsadm does: dr cannot change the port (use -m to map ports)"]
+    );
+    // NAT maps ports; a real without a port takes the service's, without a word.
+    let text = format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:8080 -m\n-a -t 10.0.1.100:80 -r 10.0.2.12 -i\n");
+    let (c, w) = parse_ipvsadm_save(&text, "rules").unwrap();
+    assert_eq!((c.services[0].reals[0].addr, c.services[0].reals[1].addr), (sa("10.0.2.11:8080"), sa("10.0.2.12:80")));
+    assert!(w.is_empty(), "{w:?}");
+}
+
+#[test]
+fn one_mistake_is_reported_once() {
+    // The reals of a wrong -A line are passed over, not reported as reals without a service.
+    let text = "-A -t 10.0.1.100:80 -s wlc -M 255.0.255.0\n-a -t 10.0.1.100:80 -r 10.0.2.11:80\n\
+                -A -t 10.0.1.101:80 -s wlc -q\n-a -t 10.0.1.101:80 -r 10.0.2.11:80\n";
+    let errs = errors(text);
+    let shown: Vec<(usize, usize)> = errs.iter().map(|e| (e.line, e.col)).collect();
+    assert_eq!(shown, [(1, 31), (3, 28)], "{errs:#?}");
+}
+
+#[test]
+fn clear_drops_what_came_before_as_ipvsadm_restore_does() {
+    let text = format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:80\n-C\n-A -t 10.0.1.101:80 -s rr\n");
+    let (c, _) = parse_ipvsadm_save(&text, "rules").unwrap();
+    assert_eq!(c.services.len(), 1);
+    assert_eq!((c.services[0].vip.to_string(), c.services[0].scheduler.as_str()), ("10.0.1.101:80".into(), "rr"));
+    // Positions are those of the lines after -C.
+    one(&format!("{SVC}-C\n-A -t 10.0.1.101:0 -s rr\n"), 3, 7, "is on port 0", "");
+}
+
+#[test]
+fn what_ipvsadm_and_xvs_ctl_accept_too() {
+    // A port-0 persistent service, a prefix VIP (as `xvs ctl -S` prints one), -b flag-N of sh,
+    // attached values and clustered options, a trailing comment, and an IPv6 fwmark service.
+    let text = "-A -t 10.0.1.100 -p\n-A -t 203.0.113.0/24:80 -s dh  # a prefix\n\
+                -A -u 10.0.1.53:53 -s sh -b flag-1 -o\n-a -u 10.0.1.53:53 -r 10.0.2.21 -mw3\n\
+                -A -f 2 -6 -s rr -p\n-a -f 2 -6 -r [2001:db8:2::11]:0 -g\n";
+    let (c, w) = parse_ipvsadm_save(text, "rules").unwrap();
+    assert_eq!(c.services.len(), 3);
+    assert_eq!((c.services[0].vip.port, c.services[0].persistence), (0, 300));
+    assert_eq!(c.services[1].vip.prefix_len, 24);
+    let dns = &c.services[2];
+    assert!(dns.scheduler_flags.sh_fallback && !dns.scheduler_flags.sh_port && dns.ops);
+    assert_eq!((dns.reals[0].addr, dns.reals[0].forward, dns.reals[0].weight), (sa("10.0.2.21:53"), Forward::Nat, 3));
+    assert_eq!(w.len(), 1);
+    assert!(w[0].message.starts_with("fwmark service 2: xvs cannot serve it"), "{w:?}");
 }

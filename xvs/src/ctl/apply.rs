@@ -10,10 +10,13 @@
 //!   `-E` and `-e` replace what ipvsadm's options describe (an `-E` without `-p` makes the
 //!   service non-persistent; an `-e` without `-w` sets weight 1), as the kernel does; what
 //!   ipvsadm cannot express (health checks, `mh_table_size`, the sorry server, ...) stays.
+//! - What an option means for the model is the grammar's (`ServiceOpts::to_service`,
+//!   `RealOpts::apply_to`, ... in `xvs_config::ipvsadm`), the same the ipvsadm-save reader
+//!   of `xvs run -c` uses; this module owns only IPVS's table semantics and the batch.
 
 use std::fmt;
 
-use xvs_config::{Config, Real, Service};
+use xvs_config::Config;
 
 use super::args::{self, Command, SvcId};
 
@@ -53,13 +56,11 @@ pub fn apply_command(cfg: &mut Config, cmd: &Command) -> Result<(), String> {
             if find(cfg, &o.id).is_some() {
                 return Err("Service already exists".into());
             }
-            let mut s = Service::new(o.id.vip, o.id.protocol);
-            set_service(&mut s, o);
-            cfg.services.push(s);
+            cfg.services.push(o.to_service());
         }
         Command::EditService(o) => {
             let i = find(cfg, &o.id).ok_or("No such service")?;
-            set_service(&mut cfg.services[i], o);
+            o.apply_to(&mut cfg.services[i]);
         }
         Command::DelService(id) => {
             let i = find(cfg, id).ok_or("No such service")?;
@@ -72,19 +73,12 @@ pub fn apply_command(cfg: &mut Config, cmd: &Command) -> Result<(), String> {
             if s.reals.iter().any(|r| r.addr == o.addr) {
                 return Err("Destination already exists".into());
             }
-            let mut r = Real::new(o.addr, o.forward);
-            r.weight = o.weight;
-            r.upper_threshold = o.upper;
-            r.lower_threshold = o.lower;
-            s.reals.push(r);
+            s.reals.push(o.to_real());
         }
         Command::EditReal(o) => {
             let i = find(cfg, &o.svc).ok_or("Service not defined")?;
             let r = cfg.services[i].reals.iter_mut().find(|r| r.addr == o.addr).ok_or("No such destination")?;
-            r.forward = o.forward;
-            r.weight = o.weight;
-            r.upper_threshold = o.upper;
-            r.lower_threshold = o.lower;
+            o.apply_to(r);
         }
         Command::DelReal { svc, addr } => {
             let i = find(cfg, svc).ok_or("Service not defined")?;
@@ -113,14 +107,6 @@ pub fn apply_command(cfg: &mut Config, cmd: &Command) -> Result<(), String> {
         | Command::Version => {}
     }
     Ok(())
-}
-
-fn set_service(s: &mut Service, o: &args::ServiceOpts) {
-    s.scheduler = o.scheduler.clone();
-    s.scheduler_flags = o.flags;
-    s.persistence = o.persistence;
-    s.persistence_netmask = o.netmask;
-    s.ops = o.ops;
 }
 
 /// One command of a batch: its `-R` line (if any), its text, and the parsed command.
@@ -189,26 +175,48 @@ mod tests {
     #[test]
     fn ipvsadm_errors() {
         let m = model();
-        assert_eq!(one(&m, "-A -t 10.0.1.100:80").unwrap_err(), "-A -t 10.0.1.100:80: Service already exists");
-        assert_eq!(one(&m, "-E -t 10.0.1.101:80").unwrap_err(), "-E -t 10.0.1.101:80: No such service");
-        assert_eq!(one(&m, "-D -t 10.0.1.101:80").unwrap_err(), "-D -t 10.0.1.101:80: No such service");
-        assert_eq!(
-            one(&m, "-a -t 10.0.1.101:80 -r 10.0.2.11").unwrap_err(),
-            "-a -t 10.0.1.101:80 -r 10.0.2.11: Service not defined"
-        );
-        assert_eq!(
-            one(&m, "-a -t 10.0.1.100:80 -r 10.0.2.11:8080 -m").unwrap_err(),
-            "-a -t 10.0.1.100:80 -r 10.0.2.11:8080 -m: Destination already exists"
-        );
-        assert_eq!(
-            one(&m, "-e -t 10.0.1.100:80 -r 10.0.2.13:8080 -m").unwrap_err(),
-            "-e -t 10.0.1.100:80 -r 10.0.2.13:8080 -m: No such destination"
-        );
-        assert_eq!(
-            one(&m, "-d -t 10.0.1.100:80 -r 10.0.2.11").unwrap_err(),
-            "-d -t 10.0.1.100:80 -r 10.0.2.11: No such destination"
-        );
-        assert_eq!(one(&m, "-Z -t 10.0.1.101:80").unwrap_err(), "-Z -t 10.0.1.101:80: No such service");
+        for (cmd, message) in [
+            ("-A -t 10.0.1.100:80", "Service already exists"),
+            ("-E -t 10.0.1.101:80", "No such service"),
+            ("-D -t 10.0.1.101:80", "No such service"),
+            ("-a -t 10.0.1.101:80 -r 10.0.2.11", "Service not defined"),
+            ("-a -t 10.0.1.100:80 -r 10.0.2.11:8080 -m", "Destination already exists"),
+            ("-e -t 10.0.1.100:80 -r 10.0.2.13:8080 -m", "No such destination"),
+            ("-d -t 10.0.1.100:80 -r 10.0.2.11", "No such destination"),
+            ("-Z -t 10.0.1.101:80", "No such service"),
+        ] {
+            assert_eq!(one(&m, cmd).unwrap_err(), format!("{cmd}: {message}"));
+        }
+    }
+
+    /// One grammar: the lines `ipvsadm-save` prints mean the same model to `xvs run -c`
+    /// (the file reader) and to `xvs ctl -R`, defaults included.
+    #[test]
+    fn a_save_file_and_ctl_restore_read_the_same_model() {
+        let text = "-A -t 10.0.1.100:80 -s wlc -p -M 255.255.255.0\n\
+                    -a -t 10.0.1.100:80 -r 10.0.2.11:80 -g -w 1 -x 0 -y 0\n\
+                    -a -t 10.0.1.100:80 -r 10.0.2.12 -w 3 -x 1000 -y 800\n\
+                    -a -t 10.0.1.100:80 -r 10.0.2.13:8080 -i\n\
+                    -A -u 10.0.1.53:53 -s sh -b flag-1,sh-port -o\n\
+                    -a -u 10.0.1.53:53 -r 10.0.2.21:5353 -m -w 2\n\
+                    -A -t [2001:db8::1]:443 -s mh -b mh-port -p 600 -M 64\n\
+                    -a -t [2001:db8::1]:443 -r 2001:db8:2::11 -m\n\
+                    --add-service --tcp-service=203.0.113.0/24:0 --scheduler dh --persistent\n\
+                    -A -t 10.0.1.100\t-p 60 # every port\n";
+        let (from_file, _) = xvs_config::parse_ipvsadm_save(text, "rules").unwrap_or_else(|e| panic!("{e}"));
+        let steps = parse_restore(text).unwrap_or_else(|e| panic!("{e}"));
+        let mut from_ctl = apply_batch(&Config::default(), &steps).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(from_ctl.services.len(), 5);
+        // The file reader also settles each service's default `forward` from its reals (for
+        // the TOML it prints); the reals' own, which is what forwards, must agree.
+        for (c, f) in from_ctl.services.iter_mut().zip(&from_file.services) {
+            c.forward = f.forward;
+        }
+        assert_eq!(from_ctl, from_file);
+        let s = &from_file.services;
+        assert_eq!((s[0].persistence, s[0].persistence_netmask, s[0].reals[2].addr.port()), (300, 24, 80));
+        assert!(s[1].scheduler_flags.sh_fallback && s[1].scheduler_flags.sh_port && s[1].ops);
+        assert_eq!((s[2].reals[0].addr.port(), s[3].vip.prefix_len, s[4].vip.port), (443, 24, 0));
     }
 
     #[test]
