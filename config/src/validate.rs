@@ -13,7 +13,8 @@ use std::net::IpAddr;
 
 use crate::error::ConfigError;
 use crate::model::{
-    full_prefix, CheckKind, Config, Forward, Protocol, Service, DNS_TYPES, MAX_WEIGHT, MTU_RANGE, TIMEOUT_RANGE,
+    full_prefix, Check, CheckKind, Config, Forward, Protocol, Real, Service, DNS_TYPES, MAX_WEIGHT, MTU_RANGE,
+    TIMEOUT_RANGE,
 };
 use crate::span::{Pos, Section, SourceMap};
 use crate::syntax::closest;
@@ -194,8 +195,33 @@ impl Validator<'_> {
     }
 
     fn service(&mut self, i: usize, svc: &Service) {
+        self.scheduler(i, svc);
+        self.vip(i, svc);
+        self.health(i, svc);
+        let mut seen: HashMap<std::net::SocketAddr, usize> = HashMap::new();
+        for (j, r) in svc.reals.iter().enumerate() {
+            if let Some(&first) = seen.get(&r.addr) {
+                let rs = Section::Real(i, j);
+                let at = self.where_is((Section::Real(i, first), "addr"), format!("real #{}", first + 1));
+                self.report(
+                    (rs, "addr"),
+                    &[(Section::Real(i, first), "addr")],
+                    format!("duplicate real {} in service {} {} (first at {at})", r.addr, svc.protocol, svc.vip),
+                    "list each real once per service; change its weight instead".into(),
+                );
+            } else {
+                seen.insert(r.addr, j);
+            }
+            self.real(i, j, svc, r);
+            if let Some(ch) = &r.check {
+                self.check(Section::Check(i, j), svc, ch);
+            }
+        }
+    }
+
+    /// The scheduler, its flags, and the Maglev table size.
+    fn scheduler(&mut self, i: usize, svc: &Service) {
         let s = Section::Service(i);
-        let vip = svc.vip;
         if !SCHEDULERS.contains(&svc.scheduler.as_str()) {
             let near = match closest(&svc.scheduler, &SCHEDULERS) {
                 Some(c) => format!("did you mean `{c}`? "),
@@ -209,21 +235,18 @@ impl Validator<'_> {
             );
         }
         let f = svc.scheduler_flags;
-        if f.any_sh() && svc.scheduler != "sh" {
-            self.report(
-                (s, "scheduler_flags"),
-                &[(s, "scheduler")],
-                format!("scheduler flags sh-fallback/sh-port need scheduler \"sh\", not \"{}\"", svc.scheduler),
-                "remove the sh-* flags or set `scheduler = \"sh\"`".into(),
-            );
-        }
-        if f.any_mh() && svc.scheduler != "mh" {
-            self.report(
-                (s, "scheduler_flags"),
-                &[(s, "scheduler")],
-                format!("scheduler flags mh-fallback/mh-port need scheduler \"mh\", not \"{}\"", svc.scheduler),
-                "remove the mh-* flags or set `scheduler = \"mh\"`".into(),
-            );
+        for (set, owner) in [(f.any_sh(), "sh"), (f.any_mh(), "mh")] {
+            if set && svc.scheduler != owner {
+                self.report(
+                    (s, "scheduler_flags"),
+                    &[(s, "scheduler")],
+                    format!(
+                        "scheduler flags {owner}-fallback/{owner}-port need scheduler \"{owner}\", not \"{}\"",
+                        svc.scheduler
+                    ),
+                    format!("remove the {owner}-* flags or set `scheduler = \"{owner}\"`"),
+                );
+            }
         }
         if !is_prime(svc.mh_table_size) {
             let (below, above) = primes_around(svc.mh_table_size);
@@ -234,6 +257,13 @@ impl Validator<'_> {
                 format!("the Maglev table size must be prime: use {below} or {above} (default 65537, IPVS 4093)"),
             );
         }
+    }
+
+    /// The VIP and what goes with it: one-packet scheduling, the prefix, port 0, the
+    /// persistence netmask.
+    fn vip(&mut self, i: usize, svc: &Service) {
+        let s = Section::Service(i);
+        let vip = svc.vip;
         if svc.ops && svc.protocol == Protocol::Tcp {
             self.report(
                 (s, "ops"),
@@ -278,6 +308,12 @@ impl Validator<'_> {
                 ),
             );
         }
+    }
+
+    /// What health checking needs of a service: the loop delay, the sorry server, the quorum.
+    fn health(&mut self, i: usize, svc: &Service) {
+        let s = Section::Service(i);
+        let vip = svc.vip;
         if svc.delay_loop == 0 {
             self.report(
                 (s, "delay_loop"),
@@ -309,142 +345,136 @@ impl Validator<'_> {
                 "quorum is the minimum total weight of live reals; the default is `quorum = 1`".into(),
             );
         }
-        let mut seen: HashMap<std::net::SocketAddr, usize> = HashMap::new();
-        for (j, r) in svc.reals.iter().enumerate() {
-            let rs = Section::Real(i, j);
-            if let Some(&first) = seen.get(&r.addr) {
-                let at = self.where_is((Section::Real(i, first), "addr"), format!("real #{}", first + 1));
-                self.report(
-                    (rs, "addr"),
-                    &[(Section::Real(i, first), "addr")],
-                    format!("duplicate real {} in service {} {} (first at {at})", r.addr, svc.protocol, vip),
-                    "list each real once per service; change its weight instead".into(),
-                );
-            } else {
-                seen.insert(r.addr, j);
-            }
-            if r.addr.is_ipv4() != vip.addr.is_ipv4() {
-                self.report(
-                    (rs, "addr"),
-                    &[(s, "vip")],
-                    format!(
-                        "real {} is {} but the VIP {} is {}",
-                        r.addr,
-                        family(r.addr.ip()),
-                        vip.addr,
-                        family(vip.addr)
-                    ),
-                    format!(
-                        "xvs forwards (nat, dr, and tun: v4-in-v4, v6-in-v6) within one family: use an {} real",
-                        family(vip.addr)
-                    ),
-                );
-            } else if r.forward != Forward::Nat && r.addr.port() != vip.port {
-                self.report(
-                    (rs, "addr"),
-                    &[(s, "vip"), (s, "forward"), (rs, "forward")],
-                    format!(
-                        "real {} has port {} but service port is {} and forward is {}",
-                        r.addr,
-                        r.addr.port(),
-                        vip.port,
-                        r.forward
-                    ),
-                    format!(
-                        "{} cannot change the port: use port {} or `forward = \"nat\"` for port mapping",
-                        r.forward, vip.port
-                    ),
-                );
-            }
-            if r.weight > MAX_WEIGHT {
-                self.report(
-                    (rs, "weight"),
-                    &[],
-                    format!("weight {} is above the maximum {MAX_WEIGHT}", r.weight),
-                    format!("use a weight in 0..={MAX_WEIGHT} (0 = quiesced)"),
-                );
-            }
-            if r.upper_threshold != 0 && r.lower_threshold > r.upper_threshold {
-                self.report(
-                    (rs, "lower_threshold"),
-                    &[(rs, "upper_threshold")],
-                    format!("lower_threshold {} is above upper_threshold {}", r.lower_threshold, r.upper_threshold),
-                    "lower_threshold must be <= upper_threshold (0 = no limit)".into(),
-                );
-            }
-            if let Some(ch) = &r.check {
-                let cs = Section::Check(i, j);
-                if !ch.kind.fits(svc.protocol) {
-                    let ok = match svc.protocol {
-                        Protocol::Tcp => "tcp, http or misc",
-                        Protocol::Udp => "udp, dns or misc",
-                    };
-                    self.report(
-                        (cs, "kind"),
-                        &[(s, "protocol")],
-                        format!("a {} check does not fit a {} service", ch.kind, svc.protocol),
-                        format!("use kind = {ok} for a {} service", svc.protocol),
-                    );
-                }
-                if ch.port == Some(0) {
-                    self.report(
-                        (cs, "port"),
-                        &[],
-                        "check `port` 0 is not a port".into(),
-                        "remove `port` to check the real's own port".into(),
-                    );
-                }
-                if ch.connect_timeout == 0 {
-                    self.report(
-                        (cs, "connect_timeout"),
-                        &[],
-                        "`connect_timeout` must be at least 1 second".into(),
-                        "the default is 3".into(),
-                    );
-                }
-                if ch.kind == CheckKind::Dns && !DNS_TYPES.contains(&ch.dns_type.as_str()) {
-                    self.report(
-                        (cs, "dns_type"),
-                        &[],
-                        format!("unknown DNS query type `{}`", ch.dns_type),
-                        format!("use one of: {}", DNS_TYPES.join(", ")),
-                    );
-                }
-                if ch.kind == CheckKind::Dns && ch.dns_name.is_empty() {
-                    self.report(
-                        (cs, "dns_name"),
-                        &[],
-                        "a dns check needs a `dns_name` to query".into(),
-                        "for example `dns_name = \"www.example.com\"` (the default is `.`)".into(),
-                    );
-                }
-                if ch.kind == CheckKind::Misc && ch.command.trim().is_empty() {
-                    self.report(
-                        (cs, "command"),
-                        &[(cs, "kind")],
-                        "a misc check needs a `command`".into(),
-                        "add `command = \"/path/to/script\"` (exit 0 = up)".into(),
-                    );
-                }
-                if ch.kind == CheckKind::Http {
-                    if !(100..=599).contains(&ch.status) {
-                        self.report(
-                            (cs, "status"),
-                            &[],
-                            format!("HTTP status {} is not a status code", ch.status),
-                            "use a code in 100..=599, e.g. 200".into(),
-                        );
-                    }
-                    if !ch.path.starts_with('/') {
-                        self.report(
-                            (cs, "path"),
-                            &[],
-                            format!("HTTP check path `{}` must start with `/`", ch.path),
-                            "for example `path = \"/health\"`".into(),
-                        );
-                    }
-                }
-            }
+    }
+
+    /// One real: its family and port against the VIP, its weight, its thresholds.
+    fn real(&mut self, i: usize, j: usize, svc: &Service, r: &Real) {
+        let (s, rs) = (Section::Service(i), Section::Real(i, j));
+        let vip = svc.vip;
+        if r.addr.is_ipv4() != vip.addr.is_ipv4() {
+            self.report(
+                (rs, "addr"),
+                &[(s, "vip")],
+                format!("real {} is {} but the VIP {} is {}", r.addr, family(r.addr.ip()), vip.addr, family(vip.addr)),
+                format!(
+                    "xvs forwards (nat, dr, and tun: v4-in-v4, v6-in-v6) within one family: use an {} real",
+                    family(vip.addr)
+                ),
+            );
+        } else if r.forward != Forward::Nat && r.addr.port() != vip.port {
+            self.report(
+                (rs, "addr"),
+                &[(s, "vip"), (s, "forward"), (rs, "forward")],
+                format!(
+                    "real {} has port {} but service port is {} and forward is {}",
+                    r.addr,
+                    r.addr.port(),
+                    vip.port,
+                    r.forward
+                ),
+                format!(
+                    "{} cannot change the port: use port {} or `forward = \"nat\"` for port mapping",
+                    r.forward, vip.port
+                ),
+            );
+        }
+        if r.weight > MAX_WEIGHT {
+            self.report(
+                (rs, "weight"),
+                &[],
+                format!("weight {} is above the maximum {MAX_WEIGHT}", r.weight),
+                format!("use a weight in 0..={MAX_WEIGHT} (0 = quiesced)"),
+            );
+        }
+        if r.upper_threshold != 0 && r.lower_threshold > r.upper_threshold {
+            self.report(
+                (rs, "lower_threshold"),
+                &[(rs, "upper_threshold")],
+                format!("lower_threshold {} is above upper_threshold {}", r.lower_threshold, r.upper_threshold),
+                "lower_threshold must be <= upper_threshold (0 = no limit)".into(),
+            );
+        }
+    }
+
+    /// A real's health check.
+    fn check(&mut self, cs: Section, svc: &Service, ch: &Check) {
+        let s = cs.parent().and_then(Section::parent).unwrap_or(Section::Root);
+        if !ch.kind.fits(svc.protocol) {
+            let ok = match svc.protocol {
+                Protocol::Tcp => "tcp, http or misc",
+                Protocol::Udp => "udp, dns or misc",
+            };
+            self.report(
+                (cs, "kind"),
+                &[(s, "protocol")],
+                format!("a {} check does not fit a {} service", ch.kind, svc.protocol),
+                format!("use kind = {ok} for a {} service", svc.protocol),
+            );
+        }
+        if ch.port == Some(0) {
+            self.report(
+                (cs, "port"),
+                &[],
+                "check `port` 0 is not a port".into(),
+                "remove `port` to check the real's own port".into(),
+            );
+        }
+        if ch.connect_timeout == 0 {
+            self.report(
+                (cs, "connect_timeout"),
+                &[],
+                "`connect_timeout` must be at least 1 second".into(),
+                "the default is 3".into(),
+            );
+        }
+        match ch.kind {
+            CheckKind::Dns => self.dns_check(cs, ch),
+            CheckKind::Misc if ch.command.trim().is_empty() => self.report(
+                (cs, "command"),
+                &[(cs, "kind")],
+                "a misc check needs a `command`".into(),
+                "add `command = \"/path/to/script\"` (exit 0 = up)".into(),
+            ),
+            CheckKind::Http => self.http_check(cs, ch),
+            _ => {}
+        }
+    }
+
+    fn dns_check(&mut self, cs: Section, ch: &Check) {
+        if !DNS_TYPES.contains(&ch.dns_type.as_str()) {
+            self.report(
+                (cs, "dns_type"),
+                &[],
+                format!("unknown DNS query type `{}`", ch.dns_type),
+                format!("use one of: {}", DNS_TYPES.join(", ")),
+            );
+        }
+        if ch.dns_name.is_empty() {
+            self.report(
+                (cs, "dns_name"),
+                &[],
+                "a dns check needs a `dns_name` to query".into(),
+                "for example `dns_name = \"www.example.com\"` (the default is `.`)".into(),
+            );
+        }
+    }
+
+    fn http_check(&mut self, cs: Section, ch: &Check) {
+        if !(100..=599).contains(&ch.status) {
+            self.report(
+                (cs, "status"),
+                &[],
+                format!("HTTP status {} is not a status code", ch.status),
+                "use a code in 100..=599, e.g. 200".into(),
+            );
+        }
+        if !ch.path.starts_with('/') {
+            self.report(
+                (cs, "path"),
+                &[],
+                format!("HTTP check path `{}` must start with `/`", ch.path),
+                "for example `path = \"/health\"`".into(),
+            );
         }
     }
 

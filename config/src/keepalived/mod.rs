@@ -697,117 +697,124 @@ impl Mapper {
             if kw != "real_server" {
                 self.no_block(s);
             }
-            match kw {
-                "real_server" => {
-                    if let Some(r) = self.real_server(s) {
-                        vs.reals.push(r);
-                    }
-                }
-                "lb_algo" | "lvs_sched" => {
-                    if let Some(t) = self.arg(s, 1, "wlc") {
-                        vs.scheduler = Some((t.text.clone(), t.at));
-                    }
-                }
-                "lb_kind" | "lvs_method" => vs.forward = self.forward(s).or(vs.forward),
-                "protocol" => {
-                    if let Some(t) = self.arg(s, 1, "TCP") {
-                        match t.text.to_ascii_uppercase().as_str() {
-                            "TCP" => vs.protocol = Some((Protocol::Tcp, t.at)),
-                            "UDP" => vs.protocol = Some((Protocol::Udp, t.at)),
-                            other => {
-                                let other = other.to_string();
-                                self.error(t.at, format!("protocol `{other}` is not supported"), "use TCP or UDP");
-                            }
-                        }
-                    }
-                }
-                "persistence_timeout" => {
-                    vs.persistence = match s.words.get(1) {
-                        None => Some((DEFAULT_PERSISTENCE, s.at())),
-                        Some(_) => self.num(s, u32::MAX, "300").or(vs.persistence),
-                    }
-                }
-                "persistence_granularity" => {
-                    if let Some(t) = self.arg(s, 1, "255.255.255.0") {
-                        let text = t.text.trim_start_matches('/');
-                        let g = if text.contains('.') {
-                            parse_dotted_mask(text).map(Granularity::Mask).map_err(|p| (p.message, p.hint))
-                        } else {
-                            text.parse::<u8>().map(Granularity::Len).map_err(|_| {
-                                (
-                                    format!("bad persistence_granularity `{}`", t.text),
-                                    Some(
-                                        "write a dotted IPv4 mask (`255.255.255.0`) or an IPv6 prefix length (`64`)"
-                                            .into(),
-                                    ),
-                                )
-                            })
-                        };
-                        match g {
-                            Ok(g) => vs.granularity = Some((g, t.at)),
-                            Err((m, h)) => {
-                                self.src.error(t.at, m.replace("persistence_netmask", "persistence_granularity"), h)
-                            }
-                        }
-                    }
-                }
-                "delay_loop" => vs.timing.delay_loop = self.timer(s, "6").or(vs.timing.delay_loop),
-                "connect_timeout" => vs.timing.connect_timeout = self.timer(s, "3").or(vs.timing.connect_timeout),
-                "retry" => vs.timing.retry = self.num(s, u32::MAX, "3").or(vs.timing.retry),
-                "delay_before_retry" => {
-                    vs.timing.delay_before_retry = self.timer(s, "3").or(vs.timing.delay_before_retry)
-                }
-                "sorry_server" => {
-                    if let Some(t) = self.arg(s, 1, "10.0.9.9 80") {
-                        match parse_addr(&t.text) {
-                            Some(ip) => {
-                                let port = match s.words.get(2) {
-                                    None => Some(None),
-                                    Some(p) => p.text.parse::<u16>().ok().map(Some),
-                                };
-                                match port {
-                                    Some(port) => vs.sorry = Some(((ip, port), t.at)),
-                                    None => {
-                                        let (at, text) = (s.words[2].at, s.words[2].text.clone());
-                                        self.error(at, format!("bad sorry_server port `{text}`"), "use 1..=65535")
-                                    }
-                                }
-                                self.extra(s, 3);
-                            }
-                            None => {
-                                let (at, text) = (t.at, t.text.clone());
-                                self.error(
-                                    at,
-                                    format!("bad sorry_server address `{text}`"),
-                                    "write `sorry_server 10.0.9.9 80`",
-                                )
-                            }
-                        }
-                    }
-                }
-                "inhibit_on_failure" => vs.inhibit = self.boolean(s).unwrap_or(vs.inhibit),
-                "alpha" => vs.alpha = self.boolean(s).unwrap_or(vs.alpha),
-                "quorum" => vs.quorum = self.num(s, u32::MAX, "1").or(vs.quorum),
-                "hysteresis" => vs.hysteresis = self.num(s, u32::MAX, "0").or(vs.hysteresis),
-                "weight" => vs.weight = self.num(s, u32::MAX, "1").or(vs.weight),
-                "ops" => vs.ops = Some(s.at()),
-                "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" => {
-                    let (mut f, _) = vs.flags.take().unwrap_or((SchedulerFlags::default(), s.at()));
-                    f.set(kw);
-                    vs.flags = Some((f, s.at()));
-                }
-                "ip_family" => {
-                    if let Some(t) = self.arg(s, 1, "inet") {
-                        if !matches!(t.text.as_str(), "inet" | "inet6") {
-                            let (at, text) = (t.at, t.text.clone());
-                            self.error(at, format!("unknown ip_family `{text}`"), "use inet or inet6");
-                        }
-                    }
-                }
-                _ => self.not_used(s, &format!("virtual_server ({label})"), VS_KEYS, VS_IGNORED),
+            // `nb_get_retry` is a checker's word only.
+            if kw == "nb_get_retry" || !self.timing(s, &mut vs.timing) {
+                self.vs_keyword(s, &mut vs, label);
             }
         }
         vs
+    }
+
+    /// One keyword of a virtual_server block (other than the timings).
+    fn vs_keyword(&mut self, s: &Stmt, vs: &mut VsDef, label: &str) {
+        match s.key() {
+            "real_server" => {
+                if let Some(r) = self.real_server(s) {
+                    vs.reals.push(r);
+                }
+            }
+            "lb_algo" | "lvs_sched" => {
+                if let Some(t) = self.arg(s, 1, "wlc") {
+                    vs.scheduler = Some((t.text.clone(), t.at));
+                }
+            }
+            "lb_kind" | "lvs_method" => vs.forward = self.forward(s).or(vs.forward),
+            "protocol" => vs.protocol = self.vs_protocol(s).or(vs.protocol),
+            "persistence_timeout" => {
+                vs.persistence = match s.words.get(1) {
+                    None => Some((DEFAULT_PERSISTENCE, s.at())),
+                    Some(_) => self.num(s, u32::MAX, "300").or(vs.persistence),
+                }
+            }
+            "persistence_granularity" => {
+                if let Some(g) = self.vs_granularity(s) {
+                    vs.granularity = Some(g);
+                }
+            }
+            "sorry_server" => vs.sorry = self.vs_sorry_server(s).or(vs.sorry),
+            "inhibit_on_failure" => vs.inhibit = self.boolean(s).unwrap_or(vs.inhibit),
+            "alpha" => vs.alpha = self.boolean(s).unwrap_or(vs.alpha),
+            "quorum" => vs.quorum = self.num(s, u32::MAX, "1").or(vs.quorum),
+            "hysteresis" => vs.hysteresis = self.num(s, u32::MAX, "0").or(vs.hysteresis),
+            "weight" => vs.weight = self.num(s, u32::MAX, "1").or(vs.weight),
+            "ops" => vs.ops = Some(s.at()),
+            kw @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback") => {
+                let (mut f, _) = vs.flags.take().unwrap_or((SchedulerFlags::default(), s.at()));
+                f.set(kw);
+                vs.flags = Some((f, s.at()));
+            }
+            "ip_family" => {
+                if let Some(t) = self.arg(s, 1, "inet") {
+                    if !matches!(t.text.as_str(), "inet" | "inet6") {
+                        let (at, text) = (t.at, t.text.clone());
+                        self.error(at, format!("unknown ip_family `{text}`"), "use inet or inet6");
+                    }
+                }
+            }
+            _ => self.not_used(s, &format!("virtual_server ({label})"), VS_KEYS, VS_IGNORED),
+        }
+    }
+
+    /// `protocol TCP|UDP`.
+    fn vs_protocol(&mut self, s: &Stmt) -> At<Protocol> {
+        let t = self.arg(s, 1, "TCP")?;
+        match t.text.to_ascii_uppercase().as_str() {
+            "TCP" => Some((Protocol::Tcp, t.at)),
+            "UDP" => Some((Protocol::Udp, t.at)),
+            other => {
+                let other = other.to_string();
+                self.error(t.at, format!("protocol `{other}` is not supported"), "use TCP or UDP");
+                None
+            }
+        }
+    }
+
+    /// `persistence_granularity MASK|LEN`.
+    fn vs_granularity(&mut self, s: &Stmt) -> At<Granularity> {
+        let t = self.arg(s, 1, "255.255.255.0")?;
+        let text = t.text.trim_start_matches('/');
+        let g = if text.contains('.') {
+            parse_dotted_mask(text).map(Granularity::Mask).map_err(|p| (p.message, p.hint))
+        } else {
+            text.parse::<u8>().map(Granularity::Len).map_err(|_| {
+                (
+                    format!("bad persistence_granularity `{}`", t.text),
+                    Some("write a dotted IPv4 mask (`255.255.255.0`) or an IPv6 prefix length (`64`)".into()),
+                )
+            })
+        };
+        match g {
+            Ok(g) => Some((g, t.at)),
+            Err((m, h)) => {
+                self.src.error(t.at, m.replace("persistence_netmask", "persistence_granularity"), h);
+                None
+            }
+        }
+    }
+
+    /// `sorry_server ADDRESS [PORT]`.
+    fn vs_sorry_server(&mut self, s: &Stmt) -> At<(IpAddr, Option<u16>)> {
+        let t = self.arg(s, 1, "10.0.9.9 80")?;
+        let Some(ip) = parse_addr(&t.text) else {
+            let (at, text) = (t.at, t.text.clone());
+            self.error(at, format!("bad sorry_server address `{text}`"), "write `sorry_server 10.0.9.9 80`");
+            return None;
+        };
+        let at = t.at;
+        let port = match s.words.get(2) {
+            None => Some(None),
+            Some(p) => p.text.parse::<u16>().ok().map(Some),
+        };
+        let sorry = match port {
+            Some(port) => Some(((ip, port), at)),
+            None => {
+                let (pat, text) = (s.words[2].at, s.words[2].text.clone());
+                self.error(pat, format!("bad sorry_server port `{text}`"), "use 1..=65535");
+                None
+            }
+        };
+        self.extra(s, 3);
+        sorry
     }
 
     fn timing(&mut self, s: &Stmt, t: &mut Timing) -> bool {
