@@ -2,9 +2,12 @@
 //! field, its warnings at their exact `file:line:col`, and its `to_toml()` re-parses to
 //! the same `Config`. Errors are checked at exact positions too.
 
-use std::net::{IpAddr, SocketAddr};
+mod common;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use common::{ip, sa};
 use xvs_config::*;
 
 fn data(name: &str) -> PathBuf {
@@ -23,14 +26,6 @@ fn round_trip(c: &Config) {
     assert_eq!(&again, c, "{printed}");
 }
 
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
 /// Warnings as (file name relative to the data dir, line, col, message start).
 #[track_caller]
 fn assert_warnings(w: &[ConfigWarning], expected: &[(&str, usize, usize, &str)]) {
@@ -45,22 +40,13 @@ fn assert_warnings(w: &[ConfigWarning], expected: &[(&str, usize, usize, &str)])
 }
 
 fn errors(text: &str) -> Vec<ConfigError> {
-    match parse_keepalived(text, "keepalived.conf") {
-        Ok((c, _)) => panic!("expected errors, got {c:#?}"),
-        Err(e) => e.0,
-    }
+    common::errors(parse_keepalived(text, "keepalived.conf"))
 }
 
 /// Exactly one error at `line:col`, with the message and hint containing the given texts.
 #[track_caller]
 fn one(text: &str, line: usize, col: usize, message: &str, hint: &str) {
-    let errs = errors(text);
-    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-    assert_eq!(errs.len(), 1, "{shown:#?}");
-    let e = &errs[0];
-    assert_eq!((e.file.as_str(), e.line, e.col), ("keepalived.conf", line, col), "{e}");
-    assert!(e.message.contains(message), "message of {e}");
-    assert!(e.hint.as_deref().unwrap_or_default().contains(hint), "hint of {e}");
+    common::one_error(errors(text), "keepalived.conf", line, col, message, hint);
 }
 
 #[test]
