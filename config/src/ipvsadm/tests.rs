@@ -106,41 +106,39 @@ fn listings() {
 
 #[test]
 fn errors_in_ipvsadm_words_with_positions() {
-    assert_eq!(e("-a -t 10.0.1.100:80 -r 10.0.2.11 -w x"), "illegal weight specified (argument 7: `x`)");
-    assert_eq!(e("-a -t 10.0.1.100:80 -r 10.0.2.11 -w 70000"), "illegal weight specified (argument 7: `70000`)");
-    assert_eq!(
-        e("-A -t 10.0.1.300:80"),
-        "illegal virtual server address[:port] specified (argument 3: `10.0.1.300:80`)"
-    );
-    assert_eq!(e("-a -t 10.0.1.100:80 -r nope"), "illegal real server address[:port] specified (argument 5: `nope`)");
-    assert_eq!(e("-a -t 10.0.1.100:80"), "You need to supply the 'real-server' option for the 'add-server' command");
-    assert_eq!(e("-a -r 10.0.2.11"), "You need to supply the 'service-address' option for the 'add-server' command");
-    assert_eq!(e("-A -t 10.0.1.100:80 -w 2"), "Illegal 'weight' option with the 'add-service' command");
-    assert_eq!(
-        e("-L -c -t 10.0.1.100:80"),
-        "The option 'service-address' conflicts with the 'connection' option in the 'list' command"
-    );
-    assert_eq!(e("-L -c --stats"), "options conflicts in the list command");
-    assert_eq!(e("-A -t 10.0.1.100:0"), "Zero port specified for non-persistent service (argument 3: `10.0.1.100:0`)");
-    assert_eq!(e("-A -t 10.0.1.100:80 --ops"), "One-Packet Scheduling is only for UDP virtual services");
-    assert_eq!(
-        e("-A -t 10.0.1.100:80 -s rr -b sh-port"),
-        "incompatible scheduler flag `sh-port' (argument 7: `sh-port`)"
-    );
-    assert_eq!(e("-A -t 10.0.1.100:80 -s sh -b nope"), "invalid scheduler flag `nope' (argument 7: `nope`)");
+    for (args, message) in [
+        ("-a -t 10.0.1.100:80 -r 10.0.2.11 -w x", "illegal weight specified (argument 7: `x`)"),
+        ("-a -t 10.0.1.100:80 -r 10.0.2.11 -w 70000", "illegal weight specified (argument 7: `70000`)"),
+        ("-A -t 10.0.1.300:80", "illegal virtual server address[:port] specified (argument 3: `10.0.1.300:80`)"),
+        ("-a -t 10.0.1.100:80 -r nope", "illegal real server address[:port] specified (argument 5: `nope`)"),
+        ("-a -t 10.0.1.100:80", "You need to supply the 'real-server' option for the 'add-server' command"),
+        ("-a -r 10.0.2.11", "You need to supply the 'service-address' option for the 'add-server' command"),
+        ("-A -t 10.0.1.100:80 -w 2", "Illegal 'weight' option with the 'add-service' command"),
+        (
+            "-L -c -t 10.0.1.100:80",
+            "The option 'service-address' conflicts with the 'connection' option in the 'list' command",
+        ),
+        ("-L -c --stats", "options conflicts in the list command"),
+        ("-A -t 10.0.1.100:0", "Zero port specified for non-persistent service (argument 3: `10.0.1.100:0`)"),
+        ("-A -t 10.0.1.100:80 --ops", "One-Packet Scheduling is only for UDP virtual services"),
+        ("-A -t 10.0.1.100:80 -s rr -b sh-port", "incompatible scheduler flag `sh-port' (argument 7: `sh-port`)"),
+        ("-A -t 10.0.1.100:80 -s sh -b nope", "invalid scheduler flag `nope' (argument 7: `nope`)"),
+        ("-A -t 10.0.1.100:80 -p 0", "invalid timeout value `0' specified (argument 5: `0`)"),
+        (
+            "-A -t 10.0.1.100:80 -p -M 255.0.255.0",
+            "illegal virtual server persistent mask specified (argument 6: `255.0.255.0`)",
+        ),
+        ("--set 900 120", "--set option requires 3 timeout values"),
+        ("--set 900 120 x", "invalid timeout value `x' specified (argument 4: `x`)"),
+        ("-C extra", "unexpected argument extra (argument 2: `extra`)"),
+        ("-A -D -t 10.0.1.100:80", "multiple commands specified (argument 2: `-D`)"),
+        ("-Q", "invalid option `-Q' (argument 1: `-Q`)"),
+        ("--frobnicate", "invalid option `--frobnicate' (argument 1: `--frobnicate`)"),
+        ("-a -t 10.0.1.100:80 -r", "missing argument to `-r' (argument 4: `-r`)"),
+    ] {
+        assert_eq!(e(args), message, "{args}");
+    }
     assert!(e("-A -t 10.0.1.100:80 -s fast").starts_with("Scheduler not found: `fast'"));
-    assert_eq!(e("-A -t 10.0.1.100:80 -p 0"), "invalid timeout value `0' specified (argument 5: `0`)");
-    assert_eq!(
-        e("-A -t 10.0.1.100:80 -p -M 255.0.255.0"),
-        "illegal virtual server persistent mask specified (argument 6: `255.0.255.0`)"
-    );
-    assert_eq!(e("--set 900 120"), "--set option requires 3 timeout values");
-    assert_eq!(e("--set 900 120 x"), "invalid timeout value `x' specified (argument 4: `x`)");
-    assert_eq!(e("-C extra"), "unexpected argument extra (argument 2: `extra`)");
-    assert_eq!(e("-A -D -t 10.0.1.100:80"), "multiple commands specified (argument 2: `-D`)");
-    assert_eq!(e("-Q"), "invalid option `-Q' (argument 1: `-Q`)");
-    assert_eq!(e("--frobnicate"), "invalid option `--frobnicate' (argument 1: `--frobnicate`)");
-    assert_eq!(e("-a -t 10.0.1.100:80 -r"), "missing argument to `-r' (argument 4: `-r`)");
     assert!(e("-n").starts_with("no command given"));
     assert!(e("-A -f 1").contains("firewall-mark"));
     assert!(e("-a -t 10.0.1.100:80 -r 2001:db8::11 -g").starts_with("Different address family"));
