@@ -3,7 +3,9 @@
 //!
 //! The socket is `-c PATH` (only as the first argument: after it, `-c` is ipvsadm's
 //! "connections"), or the `control_socket` of `--config FILE`, or `/run/xvs.sock`. The
-//! arguments are parsed here first, so a usage error is reported (exit 2) without a daemon;
+//! arguments are parsed here first (with the one ipvsadm grammar, `xvs_config::ipvsadm`,
+//! which the daemon and the ipvsadm-save reader use too), so a usage error is reported
+//! (exit 2) without a daemon;
 //! `-R` reads standard input and sends it along. Prints what the daemon answers and exits
 //! with its status: 0 ok, 1 refused or unreachable, 2 usage.
 

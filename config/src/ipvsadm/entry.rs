@@ -62,7 +62,7 @@ impl Entry {
             return Err(tokens.errors.swap_remove(0));
         }
         let mut r = Reader::default();
-        if args.is_empty() {
+        if tokens.occs.is_empty() && tokens.positional.is_empty() {
             r.cmd = Some((Cmd::List, 0));
         }
         for o in &tokens.occs {

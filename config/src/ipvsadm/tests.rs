@@ -83,6 +83,7 @@ fn reals() {
 #[test]
 fn listings() {
     assert_eq!(p("").unwrap(), Command::List(ListOpts::default()));
+    assert_eq!(p("--").unwrap(), Command::List(ListOpts::default()));
     let Command::List(l) = p("-Ln").unwrap() else { panic!() };
     assert!(l.numeric && !l.stats);
     let Command::List(l) = p("-L -n --stats --exact").unwrap() else { panic!() };
