@@ -7,9 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::ExitCode;
 
-use xvs_engine::Engine;
-
-use xvs::engine_config::engine_config;
+use xvs::engine_config::Checked;
 
 pub fn run(path: &Path) -> ExitCode {
     match xvs_config::load_with_warnings(path) {
@@ -20,15 +18,13 @@ pub fn run(path: &Path) -> ExitCode {
             // The engine may still refuse what only it can judge; say so here rather than
             // at start-up. The tunnel source defaults to an interface address at run time,
             // so its absence is not an error here.
-            let mut ecfg = engine_config(&cfg);
-            ecfg.address4 = ecfg.address4.or(Some(Ipv4Addr::UNSPECIFIED));
-            ecfg.address6 = ecfg.address6.or(Some(Ipv6Addr::UNSPECIFIED));
-            ecfg.max_connections = ecfg.max_connections.min(1024);
-            if let Err(e) = Engine::new(ecfg, 0) {
-                eprintln!("{}: error: {e}", path.display());
-                return ExitCode::from(2);
+            match Checked::new(cfg, Some(Ipv4Addr::UNSPECIFIED), Some(Ipv6Addr::UNSPECIFIED)) {
+                Ok(c) => print!("{}", c.model().to_toml()),
+                Err(e) => {
+                    eprintln!("{}: error: {e}", path.display());
+                    return ExitCode::from(2);
+                }
             }
-            print!("{}", cfg.to_toml());
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -1,11 +1,71 @@
-//! Turning the validated config model into the engine's configuration.
+//! Turning the validated config model into the engine's configuration, and [`Checked`]:
+//! a model that passed every rule, each judged once.
 //!
-//! Invariant: the config crate has validated the model; this mapping adds no rules of its
-//! own beyond what only the engine can know (reported as engine errors by `Engine::new`).
+//! Invariants:
+//! - The config crate has validated the model (when it was read, or after each `xvs ctl`
+//!   edit); this mapping adds no rules of its own.
+//! - The engine's own rules (those only it can judge: scheduler tables, the tunnel source
+//!   a tun real needs) are checked in one place, [`Checked::new`], on a fresh service
+//!   table. Whoever holds a `Checked` (`xvs check`, the daemon's start, reloads, ctl edits
+//!   and health changes) checks nothing again; only a running engine's history (its
+//!   service-id space) can still refuse one, and the poll loop's acknowledgement carries
+//!   that refusal back to the change that caused it.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use xvs_config::{Config, Forward as CfgForward, Protocol};
+use xvs_engine::services::ServiceTable;
 use xvs_engine::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec, Timeouts};
 use xvs_sched::{SchedConfig, SchedFlags};
+
+use crate::health::RealKey;
+
+/// Each checked real's state: (up, a dynamic script's weight).
+pub type HealthStates = HashMap<RealKey, (bool, Option<u32>)>;
+
+/// A configuration model the engine accepts (see the module invariants), with the tunnel
+/// source addresses it runs with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checked {
+    model: Config,
+    address4: Option<Ipv4Addr>,
+    address6: Option<Ipv6Addr>,
+}
+
+impl Checked {
+    /// Judge `model` by the engine's rules. `address4`/`address6` are the tunnel sources
+    /// for a model that names none (`[director] address`): the running director's, or
+    /// stand-ins where they are not known yet (`xvs check`).
+    pub fn new(model: Config, address4: Option<Ipv4Addr>, address6: Option<Ipv6Addr>) -> Result<Checked, String> {
+        let checked = Checked {
+            address4: model.director.address.or(address4),
+            address6: model.director.address6.or(address6),
+            model,
+        };
+        ServiceTable::default().apply(&checked.engine(&HealthStates::new())).map_err(|e| e.to_string())?;
+        Ok(checked)
+    }
+
+    pub fn model(&self) -> &Config {
+        &self.model
+    }
+
+    /// The tunnel sources this model runs with (its own, or the ones given to `new`).
+    pub fn addresses(&self) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+        (self.address4, self.address6)
+    }
+
+    /// The engine configuration of the model with `health` applied (a down real removed,
+    /// or quiesced with inhibit_on_failure; a dynamic weight taken). Health only removes
+    /// reals or changes weights, which no engine rule forbids: no check is needed.
+    pub fn engine(&self, health: &HealthStates) -> EngineConfig {
+        let mut cfg = engine_config(&crate::health::effective(&self.model, health));
+        cfg.address4 = self.address4;
+        cfg.address6 = self.address6;
+        cfg
+    }
+}
 
 fn forward(f: CfgForward) -> Forward {
     match f {

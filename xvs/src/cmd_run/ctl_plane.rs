@@ -1,87 +1,135 @@
-//! The daemon's side of a configuration change, shared by SIGHUP reloads and `xvs ctl`
-//! edits: [`Plane`] borrows the running pieces (engine config, next hops, draining reals,
-//! VIPs, poll loops, steering maps) for the length of one change.
+//! The daemon's side of a configuration change, shared by SIGHUP reloads, `xvs ctl` edits
+//! and health changes: [`Plane`] owns the poll loops and the kernel side (steering maps,
+//! VIPs) together with the configuration they run, and changes them in one order.
 //!
 //! Invariants:
-//! - A new engine configuration gets the daemon-owned fields carried over (the tunnel
-//!   source addresses found at start, the ports' MACs) and its next hops resolved, then
-//!   goes to every poll loop *before* the steering maps steer new services up, so their
-//!   first packets find the engine ready (the order the SIGHUP path always had).
-//! - [`Director::apply`] checks a model against the engine's own rules (a fresh service
-//!   table) before anything is sent, so a refused edit changes nothing.
+//! - A new engine configuration gets the daemon-owned fields carried over (the ports'
+//!   MACs; the tunnel sources travel in [`Checked`]) and its next hops resolved, then goes
+//!   to every poll loop, and the plane waits until every loop acknowledged it (the
+//!   barrier, `Loops::apply`) *before* VIPs are added and the steering maps steer new
+//!   services up, so their first packets find the engine ready. A removed service leaves
+//!   the engine first, then the maps (same order), so the kernel gets its traffic back
+//!   only once no loop forwards it any more.
+//! - A configuration a loop refuses fails the change that caused it (the reload, the ctl
+//!   edit) with the engine's message; the loops run the previous configuration again
+//!   and nothing else (draining, next hops, VIPs, maps, model) changed.
+//! - Models arrive checked ([`Checked::new`], in [`Director::apply`] for ctl edits, in the
+//!   control loop for reloads): the plane judges no rule itself.
+//! - The health of the checked reals lives here: models are applied with it (a down real
+//!   removed, or at weight 0 with inhibit_on_failure), so an edit never brings a failed
+//!   real back.
+//! - Dropping a plane stops the loops first, then undoes the kernel side (field order).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
 
 use xvs::ctl::args::SvcId;
 use xvs::ctl::daemon::Director;
-use xvs::engine_config::engine_config;
-use xvs::health::RealKey;
-use xvs_datapath::poll::{Control, Snapshot};
-use xvs_engine::services::ServiceTable;
+use xvs::engine_config::{Checked, HealthStates};
+use xvs_datapath::poll::Control;
+use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::{ConnInfo, EngineConfig, NeighborSpec};
 
-use super::{local_addresses, log, nexthop, Draining, Loops, Steering, VipGuard};
+use super::draining::Draining;
+use super::log;
+use super::loops::Loops;
+use crate::nexthop;
 
-pub(super) struct Plane<'a> {
-    pub ecfg: &'a mut EngineConfig,
-    pub configured: &'a mut Vec<NeighborSpec>,
-    pub draining: &'a mut Draining,
-    pub ifaces: &'a [String],
-    pub vips: &'a mut Option<VipGuard>,
-    pub loops: &'a Loops,
-    pub steering: &'a mut Steering,
-    /// The health of the checked reals: models are applied with it (a down real removed,
-    /// or at weight 0 with inhibit_on_failure), so an edit never brings a failed real back.
-    pub health: &'a HealthStates,
+/// The kernel side of a configuration (VIPs on `vip_device`, the steering maps); a trait
+/// so the plane's order of changes can be tested without BPF.
+pub(super) trait KernelSide {
+    /// Add the VIPs of `cfg` the device lacks; the ones added.
+    fn add_vips(&mut self, cfg: &EngineConfig) -> Result<Vec<IpAddr>, String>;
+    /// Make the steering maps steer `cfg`, and the replies of the draining NAT reals.
+    fn steer(&mut self, cfg: &EngineConfig, draining_nat: &[(IpAddr, u16, u8)]) -> Result<(), String>;
 }
 
-/// Each checked real's state: (up, a dynamic script's weight).
-pub(super) type HealthStates = HashMap<RealKey, (bool, Option<u32>)>;
-
-/// The engine configuration of `model` as health has it.
-pub(super) fn effective_engine(model: &xvs_config::Config, health: &HealthStates) -> EngineConfig {
-    engine_config(&xvs::health::effective(model, health))
+pub(super) struct Plane<K: KernelSide> {
+    /// Stopped and joined first on drop.
+    pub loops: Loops,
+    pub kernel: K,
+    /// The running model.
+    checked: Checked,
+    /// What the loops run: `checked` with health, next hops and the ports' MACs.
+    running: EngineConfig,
+    /// The model's own `[[neighbor]]` entries (`running.neighbors` adds the kernel's).
+    configured: Vec<NeighborSpec>,
+    draining: Draining,
+    ifaces: Vec<String>,
+    pub health: HealthStates,
 }
 
-impl Plane<'_> {
-    /// Replace the running engine configuration with `new` (see the module invariants).
-    pub fn apply_engine(&mut self, mut new: EngineConfig) {
-        new.address4 = new.address4.or(self.ecfg.address4);
-        new.address6 = new.address6.or(self.ecfg.address6);
-        new.port_macs = self.ecfg.port_macs.clone();
-        self.draining.reload(self.ecfg, &new);
-        let new_configured = new.neighbors.clone();
-        new.neighbors = nexthop::resolve(&new_configured, &self.draining.with_addresses(&new), self.ifaces);
-        if let Some(g) = self.vips.as_mut() {
-            if let Err(e) = g.sync(&new) {
-                log(format!("reload: {e}"));
-            }
+impl<K: KernelSide> Plane<K> {
+    /// The plane of a director whose loops already run `running` (made from `checked`
+    /// with no health verdicts yet, its next hops resolved from `configured`).
+    pub fn new(
+        loops: Loops,
+        kernel: K,
+        checked: Checked,
+        running: EngineConfig,
+        configured: Vec<NeighborSpec>,
+        ifaces: Vec<String>,
+    ) -> Self {
+        let health = HealthStates::new();
+        Plane { loops, kernel, checked, running, configured, draining: Draining::default(), ifaces, health }
+    }
+
+    pub fn checked(&self) -> &Checked {
+        &self.checked
+    }
+
+    /// Make `checked` the running model (see the module invariants).
+    pub fn change(&mut self, checked: Checked) -> Result<(), String> {
+        self.install(checked.engine(&self.health))?;
+        self.checked = checked;
+        Ok(())
+    }
+
+    /// The health states changed: run the model with them.
+    pub fn health_changed(&mut self) -> Result<(), String> {
+        self.install(self.checked.engine(&self.health))
+    }
+
+    /// Replace the loops' configuration with `new`, then the kernel side.
+    fn install(&mut self, mut new: EngineConfig) -> Result<(), String> {
+        new.port_macs = self.running.port_macs.clone();
+        let mut draining = self.draining.clone();
+        draining.reload(&self.running, &new);
+        let configured = std::mem::take(&mut new.neighbors);
+        new.neighbors = nexthop::resolve(&configured, &draining.with_addresses(&new), &self.ifaces);
+        self.loops.apply(&new, &self.running)?;
+        match self.kernel.add_vips(&new) {
+            Ok(added) if !added.is_empty() => log(format!("added VIPs: {added:?}")),
+            Ok(_) => {}
+            Err(e) => log(format!("reload: {e}")),
         }
-        self.loops.send(Control::Apply(Box::new(new.clone())));
-        std::thread::sleep(Duration::from_millis(20));
-        if let Err(e) = self.steering.sync(&new, &local_addresses(), &self.draining.nat()) {
+        if let Err(e) = self.kernel.steer(&new, &draining.nat()) {
             log(format!("reload: steering maps: {e}"));
         }
-        *self.ecfg = new;
-        *self.configured = new_configured;
+        (self.running, self.configured, self.draining) = (new, configured, draining);
+        Ok(())
+    }
+
+    /// Once a second: forget drained reals (and steer without them), and ask the kernel
+    /// for the next hops again, sending them to the loops when they changed.
+    pub fn refresh(&mut self) {
+        if !self.draining.reals.is_empty() && self.draining.prune(&self.loops.merged()) {
+            if let Err(e) = self.kernel.steer(&self.running, &self.draining.nat()) {
+                log(format!("steering maps: {e}"));
+            }
+        }
+        let hops = nexthop::resolve(&self.configured, &self.draining.with_addresses(&self.running), &self.ifaces);
+        if hops != self.running.neighbors {
+            self.running.neighbors = hops.clone();
+            self.loops.send(Control::Neighbors(hops));
+        }
     }
 }
 
-impl Director for Plane<'_> {
+impl<K: KernelSide> Director for Plane<K> {
     fn apply(&mut self, model: &xvs_config::Config) -> Result<(), String> {
-        // The model as written must be valid for the engine; what runs is it with health.
-        let mut check = engine_config(model);
-        check.address4 = check.address4.or(self.ecfg.address4);
-        check.address6 = check.address6.or(self.ecfg.address6);
-        ServiceTable::default().apply(&check).map_err(|e| e.to_string())?;
-        let mut new = effective_engine(model, self.health);
-        new.address4 = new.address4.or(self.ecfg.address4);
-        new.address6 = new.address6.or(self.ecfg.address6);
-        ServiceTable::default().apply(&new).map_err(|e| e.to_string())?;
-        self.apply_engine(new);
+        let (a4, a6) = self.checked.addresses();
+        self.change(Checked::new(model.clone(), a4, a6)?)?;
         log(format!("ctl: applied an edit: {} service(s)", model.services.len()));
         Ok(())
     }
@@ -91,21 +139,11 @@ impl Director for Plane<'_> {
     }
 
     fn connections(&self) -> Vec<ConnInfo> {
-        let (tx, rx) = mpsc::channel();
-        self.loops.send(Control::Connections(tx));
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut out = Vec::new();
-        for _ in 0..self.loops.controls.len() {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(v) => out.extend(v),
-                Err(_) => break,
-            }
-        }
-        out
+        self.loops.connections()
     }
 
     fn health(&self) -> Option<HashMap<(SvcId, SocketAddr), bool>> {
-        Some(health_by_service(self.health))
+        Some(health_by_service(&self.health))
     }
 }
 
@@ -113,9 +151,126 @@ impl Director for Plane<'_> {
 pub(super) fn health_by_service(h: &HealthStates) -> HashMap<(SvcId, SocketAddr), bool> {
     h.iter()
         .map(|(k, (up, _))| {
-            let protocol = if k.proto == 6 { xvs_config::Protocol::Tcp } else { xvs_config::Protocol::Udp };
-            let id = SvcId { protocol, vip: xvs_config::Vip::single(k.vip, k.vport) };
+            let s = &k.service;
+            let protocol = if s.proto == 6 { xvs_config::Protocol::Tcp } else { xvs_config::Protocol::Udp };
+            let id = SvcId { protocol, vip: xvs_config::Vip { addr: s.vip, prefix_len: s.prefix_len, port: s.port } };
             ((id, SocketAddr::new(k.addr, k.port)), *up)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::{Receiver, RecvTimeoutError};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use xvs::ctl::daemon::CtlState;
+    use xvs::ctl::{Request, Response};
+    use xvs_datapath::poll::{handle_control, Ack};
+    use xvs_engine::Engine;
+
+    use super::super::loops::Body;
+    use super::*;
+
+    /// How many services each loop's engine runs, as it last said.
+    type Counts = Vec<Arc<Mutex<usize>>>;
+
+    /// The kernel side, recording what each loop ran when the maps were changed.
+    struct FakeKernel {
+        loops: Counts,
+        steered: Vec<(usize, Vec<usize>)>,
+    }
+
+    impl KernelSide for FakeKernel {
+        fn add_vips(&mut self, _: &EngineConfig) -> Result<Vec<IpAddr>, String> {
+            Ok(Vec::new())
+        }
+
+        fn steer(&mut self, cfg: &EngineConfig, _: &[(IpAddr, u16, u8)]) -> Result<(), String> {
+            let ran = self.loops.iter().map(|c| *c.lock().unwrap()).collect();
+            self.steered.push((cfg.services.len(), ran));
+            Ok(())
+        }
+    }
+
+    /// A poll loop without sockets: an engine taking control messages as the poll loop
+    /// does (`handle_control`), reporting its service count; with `refuse`, every
+    /// configuration is refused with that message (as an engine out of service ids is).
+    fn fake_loop(mut engine: Engine, refuse: Option<&'static str>, count: Arc<Mutex<usize>>) -> Body {
+        Box::new(move |stop: &AtomicBool, control: &Receiver<Control>, _| {
+            while !stop.load(Ordering::Relaxed) {
+                match control.recv_timeout(Duration::from_millis(10)) {
+                    Ok(Control::Apply { epoch, ack, .. }) if refuse.is_some() => {
+                        let _ = ack.send(Ack { epoch, result: Err(refuse.unwrap_or_default().to_string()) });
+                    }
+                    // The count is set before the plane hears the acknowledgement.
+                    Ok(Control::Apply { config, epoch, ack }) => {
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        handle_control(&mut engine, Control::Apply { config, epoch, ack: tx });
+                        *count.lock().unwrap() = engine.config().services.len();
+                        let _ = ack.send(rx.recv().unwrap());
+                    }
+                    Ok(msg) => handle_control(&mut engine, msg),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        })
+    }
+
+    /// A plane with one service and two fake loops (the second refusing with `refuse`),
+    /// and the ctl state over its model.
+    fn director(refuse: Option<&'static str>) -> (Plane<FakeKernel>, CtlState, Counts) {
+        let text = "[[service]]\nvip = \"10.0.1.100:80\"\n[[service.real]]\naddr = \"10.0.2.11:80\"\n\
+                    [[neighbor]]\nip = \"10.0.2.11\"\nmac = \"02:00:00:00:02:11\"\n";
+        let checked = Checked::new(xvs_config::parse_str(text, "test.toml").unwrap(), None, None).unwrap();
+        let mut running = checked.engine(&HealthStates::new());
+        let configured = running.neighbors.clone();
+        running.neighbors = nexthop::resolve(&configured, &[], &[]);
+        let counts: Counts = (0..2).map(|_| Arc::new(Mutex::new(1))).collect();
+        let mut loops = Loops::default();
+        for (i, refuse) in [None, refuse].into_iter().enumerate() {
+            let engine = Engine::new(running.clone(), 0).unwrap();
+            loops.spawn(format!("fake-loop-{i}"), fake_loop(engine, refuse, counts[i].clone())).unwrap();
+        }
+        let kernel = FakeKernel { loops: counts.clone(), steered: Vec::new() };
+        let ctl = CtlState::new(checked.model().clone());
+        (Plane::new(loops, kernel, checked, running, configured, Vec::new()), ctl, counts)
+    }
+
+    fn ctl(state: &mut CtlState, plane: &mut Plane<FakeKernel>, args: &str) -> Response {
+        let req = Request { args: args.split(' ').map(String::from).collect(), input: None };
+        state.handle(&req, plane)
+    }
+
+    #[test]
+    fn an_edit_reaches_every_loop_before_the_maps() {
+        let (mut plane, mut state, counts) = director(None);
+        let r = ctl(&mut state, &mut plane, "-A -t 10.0.1.101:80 -s rr");
+        assert_eq!(r.exit, 0, "{r:?}");
+        assert_eq!(plane.kernel.steered, vec![(2, vec![2, 2])], "both loops ran it when the maps changed");
+        assert_eq!(state.model.services.len(), 2);
+        assert!(counts.iter().all(|c| *c.lock().unwrap() == 2));
+    }
+
+    #[test]
+    fn an_apply_error_fails_the_ctl_edit_at_once_and_the_old_configuration_stays() {
+        let refusal = "more than 65535 services over the engine's life";
+        let (mut plane, mut state, counts) = director(Some(refusal));
+        let before = state.model.clone();
+        let t = Instant::now();
+        let r = ctl(&mut state, &mut plane, "-A -t 10.0.1.101:80 -s rr");
+        assert!(t.elapsed() < Duration::from_secs(1), "answered at once, not after a timeout");
+        assert_eq!(r.exit, 1, "{r:?}");
+        assert!(r.stderr.starts_with("-A -t 10.0.1.101:80 -s rr: "), "{r:?}");
+        assert!(r.stderr.contains(refusal), "{r:?}");
+        assert_eq!(state.model, before, "the ctl model is unchanged");
+        assert!(plane.kernel.steered.is_empty(), "the maps were not touched");
+        assert_eq!(plane.running.services.len(), 1);
+        // The loop that took the edit was given the old configuration back.
+        assert_eq!(*counts[0].lock().unwrap(), 1);
+        assert_eq!(*counts[1].lock().unwrap(), 1);
+    }
 }

@@ -1,0 +1,228 @@
+//! Bring-up: everything `xvs run` sets up before its control loop runs, in one value,
+//! [`Running`], that owns it all and undoes it on drop.
+//!
+//! Order: the control socket and the metrics address first (so a busy one fails before
+//! anything else is touched), bpffs, the VIPs on `vip_device` (with `manage_vips`), the
+//! steering program's maps, then per interface: XDP attached, an AF_XDP socket bound to
+//! every queue and put in the XSKMAP; next hops from the kernel; one poll loop per poll
+//! core; the metrics thread.
+//!
+//! Invariant: whatever bring-up did is undone on every exit path after it. On failure the
+//! pieces made so far are dropped in reverse order of making; a [`Running`] drops its
+//! fields in declaration order: the loops stop and are joined (their sockets close with
+//! them), the XDP program is detached and its maps freed, the VIPs this process added are
+//! removed, and the control socket file is removed.
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use xvs::ctl::server::Server;
+use xvs::engine_config::{Checked, HealthStates};
+use xvs::observe::rates::SharedRates;
+use xvs_datapath::handoff::Mesh;
+use xvs_datapath::poll::PollMode;
+use xvs_datapath::xsk::{BindMode, XskConfig, XskPort};
+use xvs_engine::services::SharedCounters;
+use xvs_engine::{Engine, EngineConfig};
+
+use super::ctl_plane::{KernelSide, Plane};
+use super::log;
+use super::loops::Loops;
+use super::system::{interface_mac, local_addresses, rx_queues};
+use super::vips::VipGuard;
+use crate::nexthop;
+use crate::run_metrics::RunMetrics;
+use crate::steering::{Steering, XdpMode};
+
+/// The steering maps and the VIPs: the kernel side of the running configuration.
+pub(super) struct Kernel {
+    /// Detached (dropped) before the VIPs are removed.
+    pub steering: Steering,
+    pub vips: Option<VipGuard>,
+}
+
+impl KernelSide for Kernel {
+    fn add_vips(&mut self, cfg: &EngineConfig) -> Result<Vec<std::net::IpAddr>, String> {
+        self.vips.as_mut().map_or(Ok(Vec::new()), |g| g.sync(cfg))
+    }
+
+    fn steer(&mut self, cfg: &EngineConfig, draining_nat: &[(std::net::IpAddr, u16, u8)]) -> Result<(), String> {
+        self.steering.sync(cfg, &local_addresses(), draining_nat)
+    }
+}
+
+/// The running director. Dropping it undoes bring-up (module invariant: field order).
+pub(super) struct Running {
+    /// The poll loops, then the kernel side, with the configuration they run.
+    pub plane: Plane<Kernel>,
+    /// The metrics endpoint (its thread ends with the process).
+    pub metrics: Option<RunMetrics>,
+    /// The director's rate estimator: the control loop feeds it, ctl and metrics read it.
+    pub rates: SharedRates,
+    /// The control socket `xvs ctl` talks to.
+    pub ctl: Server,
+}
+
+impl Running {
+    /// Stop in order, logging the final counters.
+    pub fn shutdown(mut self) {
+        log("stopping");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        let s = self.plane.loops.stop();
+        let (redirected, passed, nosock) = self.plane.kernel.steering.counters();
+        drop(self);
+        log(format!(
+            "stopped: rx {} tx {} dropped {}; XDP redirected {redirected}, passed {passed}, no socket {nosock}",
+            s.stats.rx,
+            s.stats.tx,
+            s.stats.dropped()
+        ));
+    }
+}
+
+/// Bring the director up on `ifaces` with `checked` (see the module doc).
+pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running, String> {
+    let d = &checked.model().director;
+    let ctl = xvs::ctl::server::listen(&d.control_socket)?;
+    let metrics_listener = d.metrics.map(crate::run_metrics::bind).transpose()?;
+    match xvs::bpf::ensure_bpffs() {
+        Ok(true) => log(format!("mounted bpffs at {}", xvs::bpf::BPFFS)),
+        Ok(false) => {}
+        Err(e) => return Err(format!("bpffs: {e}")),
+    }
+    let mut ecfg = checked.engine(&HealthStates::new());
+    let vips = add_vips(&checked.model().director, &ecfg)?;
+    // Our own MAC on each port: the source of frames leaving there.
+    ecfg.port_macs = ifaces.iter().map(|i| interface_mac(i)).collect::<Result<_, _>>()?;
+    let mut steering = Steering::load()?;
+    steering.sync(&ecfg, &local_addresses(), &[])?;
+    let cores = poll_cores(d.cores.clone(), &ifaces);
+    let ports = open_sockets(&mut steering, &ifaces, &cores, xdp_mode(d.xdp_mode))?;
+    // The model's [[neighbor]] entries; `ecfg.neighbors` holds them plus the kernel's.
+    let configured = std::mem::take(&mut ecfg.neighbors);
+    ecfg.neighbors = nexthop::resolve(&configured, &nexthop::real_addresses(&ecfg), &ifaces);
+    let poll_mode = poll_mode(d.poll);
+    let loops = start_loops(&ecfg, &cores, ports, poll_mode)?;
+    log(format!(
+        "running: {} service(s) on {} interface(s), {} poll core(s) {:?}, poll {}",
+        ecfg.services.len(),
+        ifaces.len(),
+        cores.len(),
+        cores,
+        if poll_mode == PollMode::Busy { "busy" } else { "adaptive" }
+    ));
+    // systemd (Type=notify): the datapath is up. Outside systemd this does nothing.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let capacity = u64::from(ecfg.max_connections) * cores.len() as u64;
+    let rates = SharedRates::new();
+    let metrics = start_metrics(metrics_listener, &steering, &loops, capacity, &rates)?;
+    let kernel = Kernel { steering, vips };
+    let plane = Plane::new(loops, kernel, checked, ecfg, configured, ifaces);
+    Ok(Running { plane, metrics, rates, ctl })
+}
+
+fn xdp_mode(m: xvs_config::XdpMode) -> XdpMode {
+    match m {
+        xvs_config::XdpMode::Auto => XdpMode::Auto,
+        xvs_config::XdpMode::Native => XdpMode::Native,
+        xvs_config::XdpMode::Generic => XdpMode::Generic,
+    }
+}
+
+fn poll_mode(m: xvs_config::PollMode) -> PollMode {
+    match m {
+        xvs_config::PollMode::Busy => PollMode::Busy,
+        xvs_config::PollMode::Adaptive => PollMode::Adaptive,
+    }
+}
+
+/// With `manage_vips`: a guard holding the VIPs of `ecfg` added to `vip_device`.
+fn add_vips(d: &xvs_config::Director, ecfg: &EngineConfig) -> Result<Option<VipGuard>, String> {
+    if !d.manage_vips {
+        return Ok(None);
+    }
+    let mut g = VipGuard::new(&d.vip_device)?;
+    let added = g.sync(ecfg)?;
+    if !added.is_empty() {
+        log(format!("added VIPs to {}: {added:?}", d.vip_device));
+    }
+    Ok(Some(g))
+}
+
+/// Poll cores: the configured ones (default: all), at most as many as the smallest
+/// interface has queues, since each core needs a socket on every interface.
+fn poll_cores(configured: Option<Vec<usize>>, ifaces: &[String]) -> Vec<usize> {
+    let all: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+    let mut cores = configured.unwrap_or(all);
+    if cores.is_empty() {
+        cores.push(0);
+    }
+    let min_queues = ifaces.iter().map(|i| rx_queues(i)).min().unwrap_or(1) as usize;
+    if cores.len() > min_queues {
+        log(format!(
+            "{} poll cores asked for but the interfaces have {min_queues} queue(s): using {min_queues}",
+            cores.len()
+        ));
+        cores.truncate(min_queues);
+    }
+    cores
+}
+
+/// Attach XDP to every interface and bind a socket to each of its queues, in the
+/// XSKMAP; the sockets of each poll core (queue `q` goes to core `q % cores`).
+fn open_sockets(
+    steering: &mut Steering,
+    ifaces: &[String],
+    cores: &[usize],
+    mode: XdpMode,
+) -> Result<Vec<Vec<XskPort>>, String> {
+    let mut ports: Vec<Vec<XskPort>> = cores.iter().map(|_| Vec::new()).collect();
+    for (slot, ifname) in ifaces.iter().enumerate() {
+        let got = steering.attach(ifname, slot as u32, mode)?;
+        for q in 0..rx_queues(ifname) {
+            let mut xc = XskConfig::new(ifname, q, slot as u16);
+            xc.bind = BindMode::Auto;
+            let port = XskPort::open(&xc).map_err(|e| e.to_string())?;
+            steering.set_socket(slot as u32, q, &port)?;
+            let k = q as usize % cores.len();
+            log(format!(
+                "{ifname} queue {q}: XDP {got} mode, AF_XDP {} mode, poll core {}",
+                if port.zero_copy { "zero-copy" } else { "copy" },
+                cores[k]
+            ));
+            ports[k].push(port);
+        }
+    }
+    Ok(ports)
+}
+
+/// One poll loop per core, each with an engine running `ecfg` over its sockets.
+fn start_loops(
+    ecfg: &EngineConfig,
+    cores: &[usize],
+    ports: Vec<Vec<XskPort>>,
+    mode: PollMode,
+) -> Result<Loops, String> {
+    let origin = Instant::now();
+    let shared = SharedCounters::default();
+    let mesh = Mesh::new(cores.len());
+    let mut loops = Loops::default();
+    for (k, (&core, ports)) in cores.iter().zip(ports).enumerate() {
+        let engine = Engine::with_shared_counters(ecfg.clone(), 0, shared.clone()).map_err(|e| e.to_string())?;
+        loops.spawn_poll(core, engine, ports, mode, origin, mesh.endpoint(k))?;
+    }
+    Ok(loops)
+}
+
+fn start_metrics(
+    listener: Option<TcpListener>,
+    steering: &Steering,
+    loops: &Loops,
+    capacity: u64,
+    rates: &SharedRates,
+) -> Result<Option<RunMetrics>, String> {
+    let Some(l) = listener else { return Ok(None) };
+    log(format!("metrics: http://{}/metrics", l.local_addr().map_err(|e| e.to_string())?));
+    let modes = steering.attached.iter().map(|(i, m)| (i.clone(), m.to_string())).collect();
+    Ok(Some(RunMetrics::start(l, loops.snapshots.clone(), modes, capacity, rates.clone())?))
+}

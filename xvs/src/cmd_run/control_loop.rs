@@ -1,0 +1,188 @@
+//! The daemon's control loop: after bring-up, the one thread that changes the director.
+//! It owns the signals (SIGHUP reload, SIGINT/SIGTERM stop), the ctl state and requests,
+//! the health checks and their verdicts, and the periodic duties (the rate estimator's
+//! tick, next hops every second, a counter line every 30 s).
+//!
+//! Invariants:
+//! - It wakes at least every 100 ms, at once for a ctl request; duties are time-gated.
+//! - Every configuration change goes through [`Plane`] (reloads, ctl edits, health), and
+//!   one that fails leaves the running configuration and the ctl model as they were:
+//!   a failed reload is logged, a failed edit answered with the error.
+//! - A SIGHUP re-reads FILE and replaces the model (dropping ctl edits); the file is
+//!   checked once (`load`, then [`Checked::new`]) before anything is sent.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use xvs::ctl::daemon::CtlState;
+use xvs::engine_config::Checked;
+use xvs::health::{CheckSpec, HealthEvent, Monitor};
+
+use super::bringup::Running;
+use super::{load, log, Overrides};
+
+/// The health checks the model asks for, and their verdicts as they arrive.
+struct Health {
+    checks: Vec<CheckSpec>,
+    monitor: Monitor,
+    tx: Sender<HealthEvent>,
+    rx: Receiver<HealthEvent>,
+}
+
+pub(super) struct ControlLoop<'a> {
+    running: Running,
+    ctl_state: CtlState,
+    health: Health,
+    hup: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+    path: &'a Path,
+    ov: &'a Overrides,
+    last_hops: Instant,
+    last_log: Instant,
+}
+
+impl<'a> ControlLoop<'a> {
+    /// Take over `running`: install the signal handlers, start the model's health checks.
+    pub fn new(running: Running, path: &'a Path, ov: &'a Overrides) -> Result<Self, String> {
+        let hup = Arc::new(AtomicBool::new(false));
+        let term = Arc::new(AtomicBool::new(false));
+        for (sig, flag) in [(SIGHUP, &hup), (SIGINT, &term), (SIGTERM, &term)] {
+            signal_hook::flag::register(sig, flag.clone()).map_err(|e| format!("signal handler: {e}"))?;
+        }
+        let model = running.plane.checked().model().clone();
+        let ctl_state = CtlState::with_rates(model.clone(), running.rates.clone());
+        let (tx, rx) = mpsc::channel::<HealthEvent>();
+        let checks = xvs::health::checks_of(&model);
+        let monitor = Monitor::start(checks.clone(), |_| true, tx.clone());
+        if !checks.is_empty() {
+            log(format!("health checks: {} real(s) checked", checks.len()));
+        }
+        let now = Instant::now();
+        Ok(ControlLoop {
+            running,
+            ctl_state,
+            health: Health { checks, monitor, tx, rx },
+            hup,
+            term,
+            path,
+            ov,
+            last_hops: now,
+            last_log: now,
+        })
+    }
+
+    /// Run until SIGINT/SIGTERM (Ok) or until a poll loop dies (Err); the director, for
+    /// its shutdown.
+    pub fn run(mut self) -> (Running, Result<(), String>) {
+        let result = self.serve();
+        (self.running, result)
+    }
+
+    fn serve(&mut self) -> Result<(), String> {
+        while !self.term.load(Ordering::Relaxed) {
+            // Wakes early for a control request; the duties below are time-gated.
+            let requests = self.running.ctl.wait(Duration::from_millis(100));
+            let loops = &self.running.plane.loops;
+            if loops.any_finished() {
+                return Err("the poll loop stopped".into());
+            }
+            self.running.rates.tick(|| loops.merged());
+            if self.hup.swap(false, Ordering::Relaxed) {
+                self.reload();
+            }
+            for p in requests {
+                let r = self.ctl_state.handle(&p.request, &mut self.running.plane);
+                p.answer(r);
+            }
+            self.follow_checks();
+            self.take_verdicts();
+            self.periodic();
+        }
+        Ok(())
+    }
+
+    /// SIGHUP: re-read FILE and make it the running model, or log why not.
+    fn reload(&mut self) {
+        let path = self.path.display();
+        let (a4, a6) = self.running.plane.checked().addresses();
+        let checked = match load(self.path, self.ov).and_then(|m| Checked::new(m, a4, a6)) {
+            Ok(c) => c,
+            Err(e) => return log(format!("reload of {path} rejected; the running configuration stays:\n{e}")),
+        };
+        let model = checked.model().clone();
+        match self.running.plane.change(checked) {
+            Ok(()) => {
+                log(format!("reloaded {path}: {} service(s)", model.services.len()));
+                self.ctl_state.set_model(model);
+            }
+            Err(e) => log(format!("reload of {path} failed; the running configuration stays: {e}")),
+        }
+    }
+
+    /// The model changed (SIGHUP, ctl): check what it now says to check, keeping the
+    /// states of reals that stay.
+    fn follow_checks(&mut self) {
+        let wanted = xvs::health::checks_of(&self.ctl_state.model);
+        if wanted == self.health.checks {
+            return;
+        }
+        self.health.monitor.stop();
+        let keys: Vec<_> = wanted.iter().map(|c| c.key).collect();
+        let states = &mut self.running.plane.health;
+        states.retain(|k, _| keys.contains(k));
+        let known = states.clone();
+        self.health.monitor =
+            Monitor::start(wanted.clone(), |k| known.get(k).is_none_or(|s| s.0), self.health.tx.clone());
+        self.health.checks = wanted;
+    }
+
+    /// Take the health verdicts that arrived and run the model with them.
+    fn take_verdicts(&mut self) {
+        let mut changed = false;
+        while let Ok(ev) = self.health.rx.try_recv() {
+            let k = &ev.key;
+            log(format!(
+                "health: real {} of {} is {}{} ({})",
+                k.endpoint(),
+                k.service,
+                if ev.up { "UP" } else { "DOWN" },
+                ev.weight.map(|w| format!(", weight {w}")).unwrap_or_default(),
+                ev.detail
+            ));
+            self.running.plane.health.insert(ev.key, (ev.up, ev.weight));
+            changed = true;
+        }
+        if changed {
+            if let Err(e) = self.running.plane.health_changed() {
+                log(format!("health: applying the new states failed; the previous configuration stays: {e}"));
+            }
+            if let Some(m) = &self.running.metrics {
+                m.set_health(self.running.plane.health.iter().map(|(k, (up, _))| (*k, *up)).collect());
+            }
+        }
+    }
+
+    /// Next hops every second, a counter line every 30 s.
+    fn periodic(&mut self) {
+        if self.last_hops.elapsed() >= Duration::from_secs(1) {
+            self.last_hops = Instant::now();
+            self.running.plane.refresh();
+        }
+        if self.last_log.elapsed() >= Duration::from_secs(30) {
+            self.last_log = Instant::now();
+            let s = self.running.plane.loops.merged();
+            log(format!(
+                "rx {} tx {} passed {} dropped {} connections {}",
+                s.stats.rx,
+                s.stats.tx,
+                s.stats.passed,
+                s.stats.dropped(),
+                s.live_connections
+            ));
+        }
+    }
+}
