@@ -7,14 +7,16 @@
 //!   frame that arrives on another core's queue is handed to its owner, so a NAT reply
 //!   that arrives on another queue than its request still meets its connection.
 //! - Between batches, and only there, the loop takes control messages (a new config, new
-//!   next hops) and publishes a stats snapshot; no lock is held across a batch.
+//!   next hops) and publishes a stats snapshot; no lock is held across a batch. A new
+//!   config is acknowledged (its epoch, `Ok` or the engine's error) as soon as it is
+//!   applied, so a waiting control plane hears of it within one batch or idle sleep.
 //! - `Busy` spins on the rings. `Adaptive` spins while there is traffic and, after
 //!   `IDLE_SPINS` empty rounds, sleeps in `poll()` on every socket for at most
 //!   `IDLE_SLEEP_MS`, so an idle director costs almost no CPU; the price is up to that
 //!   much extra latency for the first packet after a quiet spell.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,12 +40,39 @@ pub enum PollMode {
 /// What the control plane may ask of a running loop.
 #[derive(Clone, Debug)]
 pub enum Control {
-    /// Replace the configuration (an atomic reload; connections keep their reals).
-    Apply(Box<EngineConfig>),
+    /// Replace the configuration (an atomic reload; connections keep their reals). The
+    /// loop answers on `ack` right after `Engine::apply`, with `epoch` and the outcome,
+    /// so the control plane can wait for every loop (a barrier) and fail the change that
+    /// a loop refused.
+    Apply { config: Box<EngineConfig>, epoch: u64, ack: Sender<Ack> },
     /// New next hops from the kernel's neighbour table.
     Neighbors(Vec<NeighborSpec>),
     /// Send every live connection of this loop (slow path: `xvs ctl -L -c`).
-    Connections(std::sync::mpsc::Sender<Vec<ConnInfo>>),
+    Connections(Sender<Vec<ConnInfo>>),
+}
+
+/// A loop's answer to [`Control::Apply`]: the epoch it was sent with, and `Ok` when the
+/// engine runs the new configuration, or the engine's error (and then it runs the one it
+/// had: `Engine::apply` changes nothing when it fails).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    pub epoch: u64,
+    pub result: Result<(), String>,
+}
+
+/// Act on one control message. The poll loop calls this between batches; it is public so
+/// a control plane can be tested against an engine without sockets.
+pub fn handle_control(engine: &mut Engine, msg: Control) {
+    match msg {
+        Control::Apply { config, epoch, ack } => {
+            let result = engine.apply(*config).map_err(|e| e.to_string());
+            let _ = ack.send(Ack { epoch, result });
+        }
+        Control::Neighbors(n) => engine.set_neighbors(&n),
+        Control::Connections(reply) => {
+            let _ = reply.send(engine.connections());
+        }
+    }
 }
 
 /// What a loop publishes for the control plane, about once a second.
@@ -55,7 +84,6 @@ pub struct Snapshot {
     pub reals: Vec<RealSnapshot>,
     pub sockets: Vec<(String, u32, XskStats)>,
     pub connections: Vec<ConnInfo>,
-    pub apply_errors: Vec<String>,
     /// Frames for another core dropped because the hand-off pool or queue was full.
     pub handoff_full: u64,
     /// Time per processed batch (pipeline and transmit), ns; cumulative, never reset.
@@ -76,7 +104,6 @@ impl Default for Snapshot {
             reals: Vec::new(),
             sockets: Vec::new(),
             connections: Vec::new(),
-            apply_errors: Vec::new(),
             handoff_full: 0,
             batch_ns: batch_histogram(),
         }
@@ -139,7 +166,6 @@ struct PollLoop<'l> {
     verdicts: [Verdict; BATCH],
     handed: Vec<FrameBuf>,
     masks: (u8, u8),
-    apply_errors: Vec<String>,
     batch_ns: hdrhistogram::Histogram<u64>,
 }
 
@@ -209,23 +235,15 @@ impl PollLoop<'_> {
     /// Take every pending control message (between batches only).
     fn take_control(&mut self, control: &Receiver<Control>) {
         while let Ok(msg) = control.try_recv() {
-            match msg {
-                Control::Apply(cfg) => {
-                    if let Err(e) = self.engine.apply(*cfg) {
-                        self.apply_errors.push(e.to_string());
-                    }
-                    self.masks = owner_masks(self.engine.config());
-                }
-                Control::Neighbors(n) => self.engine.set_neighbors(&n),
-                Control::Connections(reply) => {
-                    let _ = reply.send(self.engine.connections());
-                }
+            let apply = matches!(msg, Control::Apply { .. });
+            handle_control(self.engine, msg);
+            if apply {
+                self.masks = owner_masks(self.engine.config());
             }
         }
     }
 
-    /// Replace the published snapshot; apply errors not yet read by the control plane
-    /// are kept.
+    /// Replace the published snapshot.
     fn publish(&mut self, ports: &[XskPort], snapshot: &Mutex<Snapshot>) {
         let snap = Snapshot {
             stats: self.engine.stats().clone(),
@@ -234,14 +252,10 @@ impl PollLoop<'_> {
             sockets: ports.iter().map(|p| (p.ifname().to_string(), p.queue(), p.stats)).collect(),
             handoff_full: self.handoff.full,
             connections: self.engine.connections_sample(64),
-            apply_errors: std::mem::take(&mut self.apply_errors),
             batch_ns: self.batch_ns.clone(),
         };
         if let Ok(mut s) = snapshot.lock() {
-            let mut errors = std::mem::take(&mut s.apply_errors);
             *s = snap;
-            errors.append(&mut s.apply_errors);
-            s.apply_errors = errors;
         }
     }
 }
@@ -269,7 +283,6 @@ pub fn run(
         verdicts: [Verdict::Pass; BATCH],
         handed: Vec::with_capacity(BATCH),
         masks,
-        apply_errors: Vec::new(),
         batch_ns: batch_histogram(),
     };
     let mut idle_rounds = 0u32;
@@ -329,7 +342,6 @@ impl Snapshot {
             }
             out.sockets.extend(p.sockets.iter().cloned());
             out.connections.extend(p.connections.iter().cloned());
-            out.apply_errors.extend(p.apply_errors.iter().cloned());
             out.handoff_full += p.handoff_full;
             // Same bounds everywhere (`batch_histogram`), so this cannot fail.
             let _ = out.batch_ns.add(&p.batch_ns);
