@@ -15,4 +15,5 @@
 pub mod handoff;
 pub mod maps;
 pub mod poll;
+pub mod snapshot;
 pub mod xsk;

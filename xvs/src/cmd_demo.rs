@@ -18,8 +18,8 @@
 //!   namespaces.
 //! - The client's view is the ground truth for shares: a response counts for the real its
 //!   body names ("real N"); both requests of a keep-alive connection must name the same
-//!   real (else it counts as a pinning error). The director's numbers come from the JSON
-//!   its hidden `--stats-file` writes once a second.
+//!   real (else it counts as a pinning error). The director's numbers come from its
+//!   control socket, as `xvs ctl -Ln --stats --json` (and `xvs top`) read them.
 //! - Exit status: 0 after a complete run, 130 after SIGINT/SIGTERM (with full teardown), 1
 //!   when something failed (not root, a tool missing, the lab or director did not come up,
 //!   the director died, no HTTP request or no UDP query succeeded, or more than 10% of
@@ -33,11 +33,13 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use xvs::director_lab::{real_addrs, DirectorLab, LabMode, VIP4, VIP6};
+use std::time::{Duration, Instant};
+use xvs::observe::listing::Listing;
+
 use xvs::host;
-use xvs::netns::Proc;
+use xvs_lab::director::{real_addrs, DirectorLab, LabMode, VIP4, VIP6};
+use xvs_lab::Proc;
 
 const REALS: usize = 3;
 const WEIGHTS: [u32; REALS] = [1, 2, 3];
@@ -236,10 +238,9 @@ fn demo(mode: LabMode, scheduler: &str, seconds: u64, term: &Arc<AtomicBool>) ->
     }
     let cfg_text = lab.config(scheduler, Some(&WEIGHTS), &extra);
     let cfg = lab.write_config(&cfg_text);
-    let stats_path = lab.dir().join("stats.json");
-    let stats_arg = stats_path.display().to_string();
+    let socket = lab.dir().join("xvs.sock");
     say(format!("starting the director: {} run -c {}", xvs.display(), cfg.display()));
-    let director = quietly(|| lab.try_start_director(&xvs, &cfg, &["--stats-file", &stats_arg]))
+    let director = quietly(|| lab.try_start_director(&xvs, &cfg, &[]))
         .and_then(|r| r)
         .map_err(|e| Stop::Failed(format!("starting the director: {e}")))?;
     check(term)?;
@@ -257,12 +258,12 @@ fn demo(mode: LabMode, scheduler: &str, seconds: u64, term: &Arc<AtomicBool>) ->
             s.spawn(move || lab.in_ns("cl", || udp_worker(tally, stop)));
         }
         let mode = lab.mode;
-        let r = watch(&mut lab.procs[director], mode, scheduler, seconds, started, &tally, term, &stats_path);
+        let r = watch(&mut lab.procs[director], mode, scheduler, seconds, started, &tally, term, &socket);
         stop.store(true, Ordering::Relaxed);
         r
     });
     let elapsed = started.elapsed();
-    let final_stats = settled_stats(&stats_path);
+    let final_stats = settled_stats(&socket);
     say("stopping the director (SIGTERM: it detaches XDP and reports)");
     let status = lab.procs[director].terminate(Duration::from_secs(10));
     let log = lab.procs[director].stderr();
@@ -452,27 +453,15 @@ struct DirReal {
     live: u64,
 }
 
-/// The director's counters once the traffic has stopped: waits for a stats file written
-/// after the last client packet (the poll loop publishes every 0.5 s, the file is written
-/// every 1 s), at most 2.5 s.
-fn settled_stats(path: &Path) -> Option<serde_json::Value> {
-    let stopped = std::time::SystemTime::now();
-    let deadline = Instant::now() + Duration::from_millis(2500);
-    let fresh = |p: &Path| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(stopped).ok())
-            .is_some_and(|d| d >= Duration::from_millis(600))
-    };
-    while !fresh(path) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    read_stats(path)
+/// The director's counters once the traffic has stopped: the poll loops publish every
+/// 0.5 s, so a listing taken 0.7 s after the last client packet has counted it.
+fn settled_stats(socket: &Path) -> Option<Listing> {
+    std::thread::sleep(Duration::from_millis(700));
+    read_stats(socket)
 }
 
-fn read_stats(path: &Path) -> Option<serde_json::Value> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+fn read_stats(socket: &Path) -> Option<Listing> {
+    crate::cmd_top::fetch(socket).ok()
 }
 
 fn real_index(label: &str) -> Option<usize> {
@@ -483,32 +472,26 @@ fn real_index(label: &str) -> Option<usize> {
     })
 }
 
-fn director_reals(stats: &serde_json::Value) -> [DirReal; REALS] {
+fn director_reals(stats: &Listing) -> [DirReal; REALS] {
     let mut out = [DirReal::default(); REALS];
-    for r in stats["reals"].as_array().into_iter().flatten() {
-        let Some(i) = r["real"].as_str().and_then(real_index) else { continue };
-        let n = |k: &str| r[k].as_u64().unwrap_or(0);
-        out[i].conns += n("conns");
-        out[i].pkts_in += n("pkts_in");
-        out[i].pkts_out += n("pkts_out");
-        out[i].live += n("active") + n("inactive");
+    for r in stats.services.iter().flat_map(|s| s.reals.iter().chain(s.failed_reals.iter())) {
+        let Some(i) = real_index(&r.address) else { continue };
+        out[i].conns += r.stats.conns;
+        out[i].pkts_in += r.stats.pkts_in;
+        out[i].pkts_out += r.stats.pkts_out;
+        out[i].live += u64::from(r.active) + u64::from(r.inactive);
     }
     out
 }
 
-fn director_line(stats: &serde_json::Value) -> String {
-    let n = |k: &str| stats[k].as_u64().unwrap_or(0);
+fn director_line(stats: &Listing) -> String {
+    let d = stats.director.clone().unwrap_or_default();
     let mut s = format!(
         "rx {} tx {} passed {} dropped {} | connections created {} live {}",
-        n("rx"),
-        n("tx"),
-        n("passed"),
-        n("dropped"),
-        n("conns_created"),
-        n("live_connections")
+        d.rx, d.tx, d.passed, d.drops, d.conns_created, d.live_connections
     );
-    if let Some(d) = stats["drops"].as_object().filter(|d| !d.is_empty()) {
-        let parts: Vec<String> = d.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    if !d.drops_by_reason.is_empty() {
+        let parts: Vec<String> = d.drops_by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
         s.push_str(&format!(" | drops: {}", parts.join(", ")));
     }
     s
@@ -546,7 +529,7 @@ fn watch(
     started: Instant,
     tally: &Tally,
     term: &AtomicBool,
-    stats_path: &Path,
+    socket: &Path,
 ) -> Result<(), Stop> {
     let tty = std::io::stdout().is_terminal();
     let mut drawn = 0usize;
@@ -569,7 +552,7 @@ fn watch(
         let rates = ((req - last.1) as f64 / dt, (conns - last.2) as f64 / dt, (udp - last.3) as f64 / dt);
         last = (now, req, conns, udp);
         let log = director.stderr();
-        let text = table(mode, scheduler, started.elapsed(), seconds, tally, rates, stats_path, &log);
+        let text = table(mode, scheduler, started.elapsed(), seconds, tally, rates, socket, &log);
         let mut out = std::io::stdout().lock();
         if tty && drawn > 0 {
             let _ = write!(out, "\x1b[{drawn}F\x1b[J");
@@ -611,7 +594,7 @@ fn table(
     seconds: u64,
     tally: &Tally,
     (rps, cps, ups): (f64, f64, f64),
-    stats_path: &Path,
+    socket: &Path,
     director_log: &str,
 ) -> String {
     let mut t = String::new();
@@ -654,7 +637,7 @@ fn table(
     let served = served(tally);
     let total: u64 = served.iter().map(|s| s.2).sum();
     let expected = expected_shares(scheduler);
-    let stats = read_stats(stats_path);
+    let stats = read_stats(socket);
     let dir = stats.as_ref().map(director_reals);
     line(&mut t, String::new());
     line(
@@ -714,7 +697,7 @@ fn summary(
     scheduler: &str,
     elapsed: Duration,
     tally: &Tally,
-    stats: Option<&serde_json::Value>,
+    stats: Option<&Listing>,
     stopped: Option<&str>,
 ) {
     let secs = elapsed.as_secs_f64().max(1e-3);

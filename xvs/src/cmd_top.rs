@@ -38,7 +38,6 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Cell, Paragraph, Row, Table, Widget};
-use serde::Deserialize;
 use xvs::ctl::client;
 use xvs::ctl::Request;
 
@@ -48,77 +47,9 @@ pub const LIST_ARGS: [&str; 4] = ["-Ln", "--stats", "--rate", "--json"];
 // ---------------------------------------------------------------------------------------
 // The listing, as `xvs ctl -Ln --stats --rate --json` gives it.
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct Rates {
-    #[serde(default)]
-    pub cps: u64,
-    #[serde(default)]
-    pub inpps: u64,
-    #[serde(default)]
-    pub outpps: u64,
-    #[serde(default)]
-    pub inbps: u64,
-    #[serde(default)]
-    pub outbps: u64,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct Real {
-    pub address: String,
-    pub forward: String,
-    pub weight: u32,
-    #[serde(default)]
-    pub active: u32,
-    #[serde(default)]
-    pub inactive: u32,
-    #[serde(default)]
-    pub rates: Rates,
-    /// "up", "down", or absent/null: not checked.
-    #[serde(default)]
-    pub health: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct Service {
-    pub protocol: String,
-    pub vip: String,
-    pub scheduler: String,
-    #[serde(default)]
-    pub flags: Vec<String>,
-    #[serde(default)]
-    pub persistence: u32,
-    #[serde(default)]
-    pub ops: bool,
-    #[serde(default)]
-    pub rates: Rates,
-    #[serde(default)]
-    pub reals: Vec<Real>,
-    #[serde(default)]
-    pub failed_reals: Vec<Real>,
-}
-
-/// The daemon's own figures (absent from an older daemon's listing).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct Director {
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub uptime_s: u64,
-    #[serde(default)]
-    pub live_connections: u64,
-    #[serde(default)]
-    pub drops: u64,
-    #[serde(default)]
-    pub health_checks: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct Listing {
-    #[serde(default)]
-    pub director: Option<Director>,
-    #[serde(default)]
-    pub services: Vec<Service>,
-}
+// The one listing type, shared with the daemon that writes it.
+pub use xvs::observe::estimator::Rates;
+pub use xvs::observe::listing::{Health, Listing, RealListing as Real, ServiceListing as Service};
 
 /// Ask the daemon at `socket` for the listing.
 pub fn fetch(socket: &Path) -> Result<Listing, String> {
@@ -176,7 +107,7 @@ impl Sort {
             Sort::Address => None,
             Sort::Active => Some(active),
             Sort::Cps => Some(r.cps),
-            Sort::Traffic => Some(r.inbps.saturating_add(r.outbps)),
+            Sort::Traffic => Some(r.in_bps.saturating_add(r.out_bps)),
         }
     }
 }
@@ -356,14 +287,14 @@ fn real_row(r: &Real, total_active: u64, w: &[u16; 12], failed: bool) -> Row<'st
         Cell::from(r.address.clone()),
         Cell::from(r.forward.to_uppercase()),
         right(r.weight.to_string(), w[2]),
-        health_cell(r.health.as_deref()),
+        health_cell(r.health.map(Health::word)),
         right(r.active.to_string(), w[4]),
         right(r.inactive.to_string(), w[5]),
         right(human(x.cps), w[6]),
-        right(human(x.inpps), w[7]),
-        right(human(x.outpps), w[8]),
-        right(human_bytes(x.inbps), w[9]),
-        right(human_bytes(x.outbps), w[10]),
+        right(human(x.in_pps), w[7]),
+        right(human(x.out_pps), w[8]),
+        right(human_bytes(x.in_bps), w[9]),
+        right(human_bytes(x.out_bps), w[10]),
         Cell::from(share_bar(u64::from(r.active), total_active)).style(Style::default().fg(Color::Cyan)),
     ]);
     if failed {
@@ -388,7 +319,7 @@ fn service_title(s: &Service) -> Line<'static> {
     if s.ops {
         t.push(Span::raw("  ops"));
     }
-    let up = s.reals.iter().filter(|r| r.health.as_deref() != Some("down")).count();
+    let up = s.reals.iter().filter(|r| r.health != Some(Health::Down)).count();
     t.push(Span::raw(format!("  {up}/{} reals in service ", s.reals.len() + s.failed_reals.len())));
     Line::from(t)
 }
@@ -412,10 +343,10 @@ fn render_service(s: &Service, area: Rect, buf: &mut Buffer, addr: u16) {
             right(total_active.to_string(), w[4]),
             right(total_inactive.to_string(), w[5]),
             right(human(x.cps), w[6]),
-            right(human(x.inpps), w[7]),
-            right(human(x.outpps), w[8]),
-            right(human_bytes(x.inbps), w[9]),
-            right(human_bytes(x.outbps), w[10]),
+            right(human(x.in_pps), w[7]),
+            right(human(x.out_pps), w[8]),
+            right(human_bytes(x.in_bps), w[9]),
+            right(human_bytes(x.out_bps), w[10]),
             Cell::from(""),
         ])
         .style(Style::default().add_modifier(Modifier::BOLD)),
@@ -465,7 +396,7 @@ fn header(app: &App, now: Instant) -> Vec<Line<'static>> {
             .services
             .iter()
             .flat_map(|s| s.reals.iter().chain(&s.failed_reals))
-            .filter(|r| r.health.as_deref() == Some("down"))
+            .filter(|r| r.health == Some(Health::Down))
             .count();
         title.push(Span::raw(format!(" — {} service(s), {reals} real(s)", l.services.len())));
         if down > 0 {
@@ -477,17 +408,17 @@ fn header(app: &App, now: Instant) -> Vec<Line<'static>> {
         let mut sum = Rates::default();
         for s in &l.services {
             sum.cps += s.rates.cps;
-            sum.inpps += s.rates.inpps;
-            sum.outpps += s.rates.outpps;
-            sum.inbps += s.rates.inbps;
-            sum.outbps += s.rates.outbps;
+            sum.in_pps += s.rates.in_pps;
+            sum.out_pps += s.rates.out_pps;
+            sum.in_bps += s.rates.in_bps;
+            sum.out_bps += s.rates.out_bps;
         }
         let kv = |k: &str, v: String| vec![Span::raw(format!("{k} ")), Span::styled(v, bold), Span::raw("   ")];
         totals.extend(kv("conn/s", human(sum.cps)));
-        totals.extend(kv("pkt/s in", human(sum.inpps)));
-        totals.extend(kv("out", human(sum.outpps)));
-        totals.extend(kv("bytes/s in", human_bytes(sum.inbps)));
-        totals.extend(kv("out", human_bytes(sum.outbps)));
+        totals.extend(kv("pkt/s in", human(sum.in_pps)));
+        totals.extend(kv("out", human(sum.out_pps)));
+        totals.extend(kv("bytes/s in", human_bytes(sum.in_bps)));
+        totals.extend(kv("out", human_bytes(sum.out_bps)));
         if let Some(d) = &l.director {
             totals.extend(kv("live conns", human(d.live_connections)));
             let mut drops = human(d.drops);

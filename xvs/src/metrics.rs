@@ -17,15 +17,15 @@
 //! - Labels: `service="tcp/10.0.1.100:80"` (protocol lower case, `/`, VIP endpoint),
 //!   `real="10.0.2.11:8080"`, `direction="in|out"` (in: client to real).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::{Display, Write as _};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::observe::estimator::{DirectorRates, Rates};
-use xvs_datapath::poll::Snapshot;
-use xvs_engine::{Counters, DropReason};
+use xvs_datapath::snapshot::Snapshot;
+use xvs_engine::{Counters, DropReason, RealKey, ServiceKey};
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -60,14 +60,13 @@ impl HistogramInput {
     }
 }
 
-/// Everything one exposition shows. Labels in `health` are the snapshot's (`TCP
-/// 10.0.1.100:80`, `10.0.2.11:8080`).
+/// Everything one exposition shows.
 #[derive(Clone, Debug, Default)]
 pub struct Exposition<'a> {
     pub snapshot: Option<&'a Snapshot>,
     pub rates: Option<&'a DirectorRates>,
-    /// (service, real, up)
-    pub health: Option<&'a [(String, String, bool)]>,
+    /// (real, up) of every checked real.
+    pub health: Option<&'a [(RealKey, bool)]>,
     /// (interface, "native" | "generic")
     pub xdp_modes: &'a [(String, String)],
     /// Connection table capacity (all poll cores together).
@@ -86,11 +85,12 @@ impl<'a> Exposition<'a> {
     }
 }
 
-/// `TCP 10.0.1.100:80` → `tcp/10.0.1.100:80` (anything else stays as it is).
-pub fn service_label(snapshot_label: &str) -> String {
-    match snapshot_label.split_once(' ') {
+/// A service's label: `tcp/10.0.1.100:80`, `udp/[2001:db8::1]:53`, `tcp/203.0.113.0/24:80`.
+pub fn service_label(k: &ServiceKey) -> String {
+    let shown = k.to_string();
+    match shown.split_once(' ') {
         Some((proto, vip)) => format!("{}/{vip}", proto.to_ascii_lowercase()),
-        None => snapshot_label.to_string(),
+        None => shown,
     }
 }
 
@@ -138,10 +138,9 @@ impl Out {
 
 /// One real's line, duplicates summed; labels as exported.
 struct RealLine {
+    key: RealKey,
     service: String,
     real: String,
-    snap_service: String,
-    snap_real: String,
     counters: Counters,
     active: u64,
     inactive: u64,
@@ -150,14 +149,13 @@ struct RealLine {
 
 fn real_lines(s: &Snapshot) -> Vec<RealLine> {
     let mut out: Vec<RealLine> = Vec::new();
-    let mut at: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut at: HashMap<RealKey, usize> = HashMap::new();
     for r in &s.reals {
-        let i = *at.entry((&r.service, &r.real)).or_insert_with(|| {
+        let i = *at.entry(r.key).or_insert_with(|| {
             out.push(RealLine {
-                service: service_label(&r.service),
-                real: r.real.clone(),
-                snap_service: r.service.clone(),
-                snap_real: r.real.clone(),
+                key: r.key,
+                service: service_label(&r.key.service),
+                real: r.key.endpoint().to_string(),
                 counters: Counters::default(),
                 active: 0,
                 inactive: 0,
@@ -166,12 +164,7 @@ fn real_lines(s: &Snapshot) -> Vec<RealLine> {
             out.len() - 1
         });
         let l = &mut out[i];
-        let c = &mut l.counters;
-        c.conns += r.counters.conns;
-        c.pkts_in += r.counters.pkts_in;
-        c.pkts_out += r.counters.pkts_out;
-        c.bytes_in += r.counters.bytes_in;
-        c.bytes_out += r.counters.bytes_out;
+        l.counters += r.counters;
         l.active += u64::from(r.active);
         l.inactive += u64::from(r.inactive);
         if r.available {
@@ -197,9 +190,35 @@ pub fn render(e: &Exposition) -> String {
     let empty = Snapshot::default();
     let s = e.snapshot.unwrap_or(&empty);
     let reals = real_lines(s);
+    real_families(&mut o, &reals);
+    if let Some(rates) = e.rates {
+        rate_families(&mut o, &reals, rates);
+    }
+    if let Some(health) = e.health {
+        health_family(&mut o, health);
+    }
+    director_families(&mut o, s, e.conn_capacity);
+    if !e.xdp_modes.is_empty() {
+        let mut modes: BTreeMap<(&str, &str), u8> = BTreeMap::new();
+        for (i, m) in e.xdp_modes {
+            modes.insert((i, m), 1);
+        }
+        o.family("xvs_xdp_mode", "gauge", "The XDP attach mode obtained on the interface (always 1).");
+        for ((i, m), v) in &modes {
+            o.sample("xvs_xdp_mode", &[("interface", i), ("mode", m)], v);
+        }
+    }
+    socket_families(&mut o, s);
+    if let Some(h) = &e.batch {
+        batch_family(&mut o, h);
+    }
+    o.0
+}
 
+/// Per-real counters and gauges.
+fn real_families(o: &mut Out, reals: &[RealLine]) {
     o.family("xvs_connections_total", "counter", "Connections scheduled to the real (IPVS Conns).");
-    for l in &reals {
+    for l in reals {
         o.sample("xvs_connections_total", &sr(l), l.counters.conns);
     }
     o.family(
@@ -207,80 +226,86 @@ pub fn render(e: &Exposition) -> String {
         "counter",
         "Packets forwarded for the real; in: client to real, out: real to client.",
     );
-    for l in &reals {
+    for l in reals {
         o.sample("xvs_packets_total", &dir("in", l), l.counters.pkts_in);
         o.sample("xvs_packets_total", &dir("out", l), l.counters.pkts_out);
     }
     o.family("xvs_bytes_total", "counter", "Bytes forwarded for the real; in: client to real, out: real to client.");
-    for l in &reals {
+    for l in reals {
         o.sample("xvs_bytes_total", &dir("in", l), l.counters.bytes_in);
         o.sample("xvs_bytes_total", &dir("out", l), l.counters.bytes_out);
     }
     o.family("xvs_connections_active", "gauge", "Established connections on the real (IPVS ActiveConn).");
-    for l in &reals {
+    for l in reals {
         o.sample("xvs_connections_active", &sr(l), l.active);
     }
     o.family("xvs_connections_inactive", "gauge", "Other connections on the real (IPVS InActConn).");
-    for l in &reals {
+    for l in reals {
         o.sample("xvs_connections_inactive", &sr(l), l.inactive);
     }
     o.family("xvs_real_weight", "gauge", "The real's weight (0: quiesced or removed).");
-    for l in &reals {
+    for l in reals {
         o.sample("xvs_real_weight", &sr(l), l.weight);
     }
+}
 
-    if let Some(rates) = e.rates {
-        let of = |l: &RealLine| rates.real(&l.snap_service, &l.snap_real).unwrap_or_default();
-        o.family("xvs_rate_cps", "gauge", "Connections per second to the real, IPVS's 2 s EWMA estimator (CPS).");
-        for l in &reals {
-            o.sample("xvs_rate_cps", &sr(l), of(l).cps);
-        }
-        o.family("xvs_rate_pps", "gauge", "Packets per second for the real, IPVS's estimator (InPPS, OutPPS).");
-        for l in &reals {
-            o.sample("xvs_rate_pps", &dir("in", l), of(l).in_pps);
-            o.sample("xvs_rate_pps", &dir("out", l), of(l).out_pps);
-        }
-        o.family("xvs_rate_bps", "gauge", "Bytes per second for the real, IPVS's estimator (InBPS, OutBPS).");
-        for l in &reals {
-            o.sample("xvs_rate_bps", &dir("in", l), of(l).in_bps);
-            o.sample("xvs_rate_bps", &dir("out", l), of(l).out_bps);
-        }
-        // Services: in snapshot order, once each.
-        let mut services: Vec<(&str, String)> = Vec::new();
-        for l in &reals {
-            if !services.iter().any(|(s, _)| *s == l.snap_service) {
-                services.push((&l.snap_service, l.service.clone()));
-            }
-        }
-        let svc: Vec<(String, Rates)> =
-            services.iter().map(|(snap, lbl)| (lbl.clone(), rates.service(snap).unwrap_or_default())).collect();
-        o.family("xvs_service_rate_cps", "gauge", "Connections per second to the service, IPVS's estimator (CPS).");
-        for (s, r) in &svc {
-            o.sample("xvs_service_rate_cps", &[("service", s)], r.cps);
-        }
-        o.family("xvs_service_rate_pps", "gauge", "Packets per second for the service, IPVS's estimator.");
-        for (s, r) in &svc {
-            o.sample("xvs_service_rate_pps", &[("direction", "in"), ("service", s)], r.in_pps);
-            o.sample("xvs_service_rate_pps", &[("direction", "out"), ("service", s)], r.out_pps);
-        }
-        o.family("xvs_service_rate_bps", "gauge", "Bytes per second for the service, IPVS's estimator.");
-        for (s, r) in &svc {
-            o.sample("xvs_service_rate_bps", &[("direction", "in"), ("service", s)], r.in_bps);
-            o.sample("xvs_service_rate_bps", &[("direction", "out"), ("service", s)], r.out_bps);
+/// The estimator's rates, per real and per service.
+fn rate_families(o: &mut Out, reals: &[RealLine], rates: &DirectorRates) {
+    let of = |l: &RealLine| rates.real(&l.key).unwrap_or_default();
+    o.family("xvs_rate_cps", "gauge", "Connections per second to the real, IPVS's 2 s EWMA estimator (CPS).");
+    for l in reals {
+        o.sample("xvs_rate_cps", &sr(l), of(l).cps);
+    }
+    o.family("xvs_rate_pps", "gauge", "Packets per second for the real, IPVS's estimator (InPPS, OutPPS).");
+    for l in reals {
+        o.sample("xvs_rate_pps", &dir("in", l), of(l).in_pps);
+        o.sample("xvs_rate_pps", &dir("out", l), of(l).out_pps);
+    }
+    o.family("xvs_rate_bps", "gauge", "Bytes per second for the real, IPVS's estimator (InBPS, OutBPS).");
+    for l in reals {
+        o.sample("xvs_rate_bps", &dir("in", l), of(l).in_bps);
+        o.sample("xvs_rate_bps", &dir("out", l), of(l).out_bps);
+    }
+    // Services: in snapshot order, once each.
+    let mut services: Vec<(ServiceKey, &str)> = Vec::new();
+    for l in reals {
+        if !services.iter().any(|(k, _)| *k == l.key.service) {
+            services.push((l.key.service, &l.service));
         }
     }
-
-    if let Some(health) = e.health {
-        let mut up: BTreeMap<(String, &str), bool> = BTreeMap::new();
-        for (svc, real, ok) in health {
-            *up.entry((service_label(svc), real.as_str())).or_insert(true) &= *ok;
-        }
-        o.family("xvs_real_up", "gauge", "The real's health check: 1 up, 0 down.");
-        for ((svc, real), ok) in &up {
-            o.sample("xvs_real_up", &[("service", svc.as_str()), ("real", real)], u8::from(*ok));
-        }
+    let svc: Vec<(&str, Rates)> =
+        services.iter().map(|(k, lbl)| (*lbl, rates.service(k).unwrap_or_default())).collect();
+    o.family("xvs_service_rate_cps", "gauge", "Connections per second to the service, IPVS's estimator (CPS).");
+    for (s, r) in &svc {
+        o.sample("xvs_service_rate_cps", &[("service", s)], r.cps);
     }
+    o.family("xvs_service_rate_pps", "gauge", "Packets per second for the service, IPVS's estimator.");
+    for (s, r) in &svc {
+        o.sample("xvs_service_rate_pps", &[("direction", "in"), ("service", s)], r.in_pps);
+        o.sample("xvs_service_rate_pps", &[("direction", "out"), ("service", s)], r.out_pps);
+    }
+    o.family("xvs_service_rate_bps", "gauge", "Bytes per second for the service, IPVS's estimator.");
+    for (s, r) in &svc {
+        o.sample("xvs_service_rate_bps", &[("direction", "in"), ("service", s)], r.in_bps);
+        o.sample("xvs_service_rate_bps", &[("direction", "out"), ("service", s)], r.out_bps);
+    }
+}
 
+/// `xvs_real_up`: a real with several verdicts (the same real in two lines) is up only
+/// when all are.
+fn health_family(o: &mut Out, health: &[(RealKey, bool)]) {
+    let mut up: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for (k, ok) in health {
+        *up.entry((service_label(&k.service), k.endpoint().to_string())).or_insert(true) &= *ok;
+    }
+    o.family("xvs_real_up", "gauge", "The real's health check: 1 up, 0 down.");
+    for ((svc, real), ok) in &up {
+        o.sample("xvs_real_up", &[("service", svc.as_str()), ("real", real)], u8::from(*ok));
+    }
+}
+
+/// The engines' own counters.
+fn director_families(o: &mut Out, s: &Snapshot, capacity: Option<u64>) {
     let st = &s.stats;
     o.family("xvs_rx_packets_total", "counter", "Frames the poll loops received from AF_XDP.");
     o.sample("xvs_rx_packets_total", &[], st.rx);
@@ -306,23 +331,14 @@ pub fn render(e: &Exposition) -> String {
     o.sample("xvs_handoff_full_total", &[], s.handoff_full);
     o.family("xvs_connection_table_entries", "gauge", "Live connections in the connection tables.");
     o.sample("xvs_connection_table_entries", &[], s.live_connections);
-    if let Some(cap) = e.conn_capacity {
+    if let Some(cap) = capacity {
         o.family("xvs_connection_table_capacity", "gauge", "Connection table capacity, all poll cores together.");
         o.sample("xvs_connection_table_capacity", &[], cap);
     }
+}
 
-    if !e.xdp_modes.is_empty() {
-        let mut modes: BTreeMap<(&str, &str), u8> = BTreeMap::new();
-        for (i, m) in e.xdp_modes {
-            modes.insert((i, m), 1);
-        }
-        o.family("xvs_xdp_mode", "gauge", "The XDP attach mode obtained on the interface (always 1).");
-        for ((i, m), v) in &modes {
-            o.sample("xvs_xdp_mode", &[("interface", i), ("mode", m)], v);
-        }
-    }
-
-    // Sockets: summed per (interface, queue) in case two loops report the same one.
+/// AF_XDP sockets: summed per (interface, queue) in case two loops report the same one.
+fn socket_families(o: &mut Out, s: &Snapshot) {
     let mut socks: BTreeMap<(&str, u32), [u64; 4]> = BTreeMap::new();
     for (i, q, x) in &s.sockets {
         let e = socks.entry((i.as_str(), *q)).or_default();
@@ -331,37 +347,38 @@ pub fn render(e: &Exposition) -> String {
         e[2] += x.tx_ring_full;
         e[3] += x.wakeups;
     }
-    if !socks.is_empty() {
-        o.family("xvs_afxdp_socket_packets_total", "counter", "Frames through each AF_XDP socket; in: received.");
-        for ((i, q), v) in &socks {
-            let q = q.to_string();
-            o.sample("xvs_afxdp_socket_packets_total", &[("interface", i), ("queue", &q), ("direction", "in")], v[0]);
-            o.sample("xvs_afxdp_socket_packets_total", &[("interface", i), ("queue", &q), ("direction", "out")], v[1]);
-        }
-        o.family("xvs_afxdp_socket_tx_ring_full_total", "counter", "Frames dropped: the socket's TX ring was full.");
-        for ((i, q), v) in &socks {
-            o.sample("xvs_afxdp_socket_tx_ring_full_total", &[("interface", i), ("queue", &q.to_string())], v[2]);
-        }
-        o.family("xvs_afxdp_socket_wakeups_total", "counter", "Kernel wake-ups (sendto) on the socket.");
-        for ((i, q), v) in &socks {
-            o.sample("xvs_afxdp_socket_wakeups_total", &[("interface", i), ("queue", &q.to_string())], v[3]);
-        }
+    if socks.is_empty() {
+        return;
     }
+    o.family("xvs_afxdp_socket_packets_total", "counter", "Frames through each AF_XDP socket; in: received.");
+    for ((i, q), v) in &socks {
+        let q = q.to_string();
+        o.sample("xvs_afxdp_socket_packets_total", &[("interface", i), ("queue", &q), ("direction", "in")], v[0]);
+        o.sample("xvs_afxdp_socket_packets_total", &[("interface", i), ("queue", &q), ("direction", "out")], v[1]);
+    }
+    o.family("xvs_afxdp_socket_tx_ring_full_total", "counter", "Frames dropped: the socket's TX ring was full.");
+    for ((i, q), v) in &socks {
+        o.sample("xvs_afxdp_socket_tx_ring_full_total", &[("interface", i), ("queue", &q.to_string())], v[2]);
+    }
+    o.family("xvs_afxdp_socket_wakeups_total", "counter", "Kernel wake-ups (sendto) on the socket.");
+    for ((i, q), v) in &socks {
+        o.sample("xvs_afxdp_socket_wakeups_total", &[("interface", i), ("queue", &q.to_string())], v[3]);
+    }
+}
 
-    if let Some(h) = &e.batch {
-        let name = "xvs_batch_duration_seconds";
-        o.family(name, "histogram", "Time to process and transmit one batch of received frames.");
-        let mut last = 0;
-        for (b, c) in h.bounds.iter().zip(&h.cumulative) {
-            // Cumulative and never above the count, whatever the input.
-            last = (*c).max(last).min(h.count);
-            o.sample(&format!("{name}_bucket"), &[("le", &b.to_string())], last);
-        }
-        o.sample(&format!("{name}_bucket"), &[("le", "+Inf")], h.count);
-        o.sample(&format!("{name}_sum"), &[], h.sum);
-        o.sample(&format!("{name}_count"), &[], h.count);
+/// `xvs_batch_duration_seconds`.
+fn batch_family(o: &mut Out, h: &HistogramInput) {
+    let name = "xvs_batch_duration_seconds";
+    o.family(name, "histogram", "Time to process and transmit one batch of received frames.");
+    let mut last = 0;
+    for (b, c) in h.bounds.iter().zip(&h.cumulative) {
+        // Cumulative and never above the count, whatever the input.
+        last = (*c).max(last).min(h.count);
+        o.sample(&format!("{name}_bucket"), &[("le", &b.to_string())], last);
     }
-    o.0
+    o.sample(&format!("{name}_bucket"), &[("le", "+Inf")], h.count);
+    o.sample(&format!("{name}_sum"), &[], h.sum);
+    o.sample(&format!("{name}_count"), &[], h.count);
 }
 
 /// Answer HTTP/1.1 requests on `listener` until it fails, one connection at a time:
@@ -423,8 +440,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use openmetrics_parser::{prometheus::parse_prometheus, MetricNumber, PrometheusType, PrometheusValue};
+    use xvs_datapath::snapshot::{batch_histogram, RealSnapshot};
     use xvs_datapath::xsk::XskStats;
-    use xvs_datapath::poll::{batch_histogram, RealSnapshot};
 
     type Labels = BTreeMap<String, String>;
 
@@ -490,14 +507,11 @@ mod tests {
         fam.samples.iter().find(|(l, _)| *l == want).unwrap_or_else(|| panic!("{name}: no sample {want:?}")).1
     }
 
-    fn real(service: &str, real: &str, c: Counters, active: u32, inactive: u32) -> RealSnapshot {
+    fn real(service: ServiceKey, real: &str, c: Counters, active: u32, inactive: u32) -> RealSnapshot {
+        let a: std::net::SocketAddr = real.parse().unwrap();
         RealSnapshot {
-            service: service.into(),
-            real: real.into(),
-            addr: "10.0.2.11".parse().unwrap(),
-            port: 8080,
-            proto: 6,
-            forward: "nat",
+            key: RealKey { service, addr: a.ip(), port: a.port(), sorry: false },
+            forward: xvs_engine::Forward::Nat,
             weight: 1,
             available: true,
             counters: c,
@@ -510,8 +524,22 @@ mod tests {
         Counters { conns: 10 * i, pkts_in: 2000 * i, pkts_out: 1000 * i, bytes_in: 100_000 * i, bytes_out: 900_000 * i }
     }
 
-    const TCP: &str = "TCP 10.0.1.100:80";
-    const UDP6: &str = "UDP [2001:db8:1::100]:53";
+    const TCP: ServiceKey = ServiceKey {
+        proto: 6,
+        vip: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, 100)),
+        prefix_len: 32,
+        port: 80,
+    };
+    const UDP6: ServiceKey = ServiceKey {
+        proto: 17,
+        vip: std::net::IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100)),
+        prefix_len: 128,
+        port: 53,
+    };
+
+    fn key(service: ServiceKey, endpoint: &str) -> RealKey {
+        real(service, endpoint, Counters::default(), 0, 0).key
+    }
 
     /// Two poll loops' snapshots of a NAT director: two services, three reals.
     fn snapshot(i: u64) -> Snapshot {
@@ -545,13 +573,10 @@ mod tests {
     fn a_realistic_snapshot_parses_with_every_family() {
         let mut rates = DirectorRates::new();
         for i in 0..=3 {
-            rates.sample(i * 2000, &snapshot(i).reals);
+            rates.sample(i * 2000, &snapshot(i));
         }
         let snap = snapshot(3);
-        let health = vec![
-            (TCP.to_string(), "10.0.2.11:8080".to_string(), true),
-            (TCP.to_string(), "10.0.2.12:8080".to_string(), false),
-        ];
+        let health = vec![(key(TCP, "10.0.2.11:8080"), true), (key(TCP, "10.0.2.12:8080"), false)];
         let modes = vec![("d0".to_string(), "native".to_string())];
         let e = Exposition {
             rates: Some(&rates),
@@ -673,14 +698,14 @@ mod tests {
 
     #[test]
     fn awkward_label_values_are_escaped_and_read_back() {
-        let nasty_svc = "TCP we\\ird\\\"svc\n}{,= ";
-        let nasty_real = "real \"quoted\", back\\slash\nnew line, ünï→cödé";
+        // Services and reals are typed keys (addresses cannot be awkward); interface names
+        // and modes are free text.
         let s = Snapshot {
-            reals: vec![real(nasty_svc, nasty_real, counters(1), 0, 0)],
+            reals: vec![real(UDP6, "[2001:db8:2::11]:5353", counters(1), 0, 0)],
             sockets: vec![("if\"0\n".into(), 0, XskStats::default())],
             ..Snapshot::default()
         };
-        let health = vec![(nasty_svc.to_string(), nasty_real.to_string(), true)];
+        let health = vec![(key(UDP6, "[2001:db8:2::11]:5353"), true)];
         let modes = vec![("a\\b".to_string(), "generic".to_string())];
         let e = Exposition { health: Some(&health), xdp_modes: &modes, ..Exposition::new(&s) };
         let text = render(&e);
@@ -689,10 +714,10 @@ mod tests {
             assert!(line.starts_with('#') || line.starts_with("xvs_"), "{line:?}");
         }
         let f = parse(&text);
-        let svc = "tcp/we\\ird\\\"svc\n}{,= ";
-        let in_ = [("direction", "in"), ("service", svc), ("real", nasty_real)];
+        let (svc, real) = ("udp/[2001:db8:1::100]:53", "[2001:db8:2::11]:5353");
+        let in_ = [("direction", "in"), ("service", svc), ("real", real)];
         assert_eq!(value(&f, "xvs_packets_total", &in_), 2000.0);
-        assert_eq!(value(&f, "xvs_real_up", &[("service", svc), ("real", nasty_real)]), 1.0);
+        assert_eq!(value(&f, "xvs_real_up", &[("service", svc), ("real", real)]), 1.0);
         let sock = [("interface", "if\"0\n"), ("queue", "0"), ("direction", "out")];
         assert_eq!(value(&f, "xvs_afxdp_socket_packets_total", &sock), 0.0);
         assert_eq!(value(&f, "xvs_xdp_mode", &[("interface", "a\\b"), ("mode", "generic")]), 1.0);

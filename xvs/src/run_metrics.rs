@@ -1,29 +1,27 @@
 //! The daemon's metrics endpoint (`[director] metrics = "ADDR"`): `GET /metrics` on ADDR,
 //! served by [`xvs::metrics::serve`] on a thread of its own, answering with the exposition
-//! of the poll loops' current merged snapshot and the rates of IPVS's estimator.
+//! of the poll loops' current merged snapshot and the rates of the director's one
+//! estimator (`xvs::observe::rates::SharedRates`, fed by the control loop).
 //!
 //! Invariants: the listener is bound before the poll loops start, so a busy address fails
 //! the start-up; a scrape only locks each loop's snapshot long enough to clone it and the
-//! estimator long enough to render, never across a batch; the estimator is fed by the
-//! main loop (`tick`), every 2 s, on the same grid the kernel's timer would keep.
+//! estimator long enough to render, never across a batch.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use xvs::metrics::{render, serve, Exposition};
-use xvs::observe::estimator::DirectorRates;
-use xvs_datapath::poll::Snapshot;
+use xvs::observe::rates::SharedRates;
+use xvs_datapath::snapshot::Snapshot;
+use xvs_engine::RealKey;
 
-/// (service label, real label, up) of every checked real.
-type HealthLabels = Vec<(String, String, bool)>;
+/// (real, up) of every checked real.
+type HealthKeys = Vec<(RealKey, bool)>;
 
 /// The running endpoint and the estimator it reads.
 pub struct RunMetrics {
-    rates: Arc<Mutex<DirectorRates>>,
-    /// (service label, real label, up) of every checked real, as the snapshot labels them.
-    health: Arc<Mutex<Option<HealthLabels>>>,
-    origin: Instant,
+    /// (real, up) of every checked real.
+    health: Arc<Mutex<Option<HealthKeys>>>,
 }
 
 /// Bind the metrics address (before anything else runs, so a busy address fails early).
@@ -44,17 +42,16 @@ impl RunMetrics {
         snapshots: Vec<Arc<Mutex<Snapshot>>>,
         xdp_modes: Vec<(String, String)>,
         capacity: u64,
+        rates: SharedRates,
     ) -> Result<RunMetrics, String> {
-        let rates = Arc::new(Mutex::new(DirectorRates::new()));
-        let r = rates.clone();
-        let health: Arc<Mutex<Option<HealthLabels>>> = Arc::new(Mutex::new(None));
+        let health: Arc<Mutex<Option<HealthKeys>>> = Arc::new(Mutex::new(None));
         let h = health.clone();
         std::thread::Builder::new()
             .name("xvs-metrics".into())
             .spawn(move || {
                 serve(listener, || {
                     let snap = merged(&snapshots);
-                    let rates = r.lock().unwrap_or_else(|p| p.into_inner());
+                    let rates = rates.read();
                     let health = h.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     render(&Exposition {
                         rates: Some(&rates),
@@ -66,20 +63,11 @@ impl RunMetrics {
                 })
             })
             .map_err(|e| format!("starting the metrics thread: {e}"))?;
-        Ok(RunMetrics { rates, health, origin: Instant::now() })
+        Ok(RunMetrics { health })
     }
 
     /// The checked reals' health, for `xvs_real_up`.
-    pub fn set_health(&self, states: Vec<(String, String, bool)>) {
+    pub fn set_health(&self, states: HealthKeys) {
         *self.health.lock().unwrap_or_else(|p| p.into_inner()) = Some(states);
-    }
-
-    /// Feed the estimator when its 2 s tick is due (`merged` is only called then).
-    pub fn tick(&self, merged: impl FnOnce() -> Snapshot) {
-        let now = self.origin.elapsed().as_millis() as u64;
-        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
-        if rates.due(now) {
-            rates.sample(now, &merged().reals);
-        }
     }
 }

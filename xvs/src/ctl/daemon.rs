@@ -12,18 +12,21 @@
 //! - The JSON listing also carries a `director` object: version, uptime (since this state
 //!   was made, i.e. since `xvs run` started), live connections, frames in/out and drops
 //!   (from the same snapshot as the counters). The text listings are ipvsadm's, unchanged.
-//! - A real's counters are matched to the snapshot by (service label, real label), the
-//!   labels `poll::snapshot_reals` writes; a service's counters are the sum of every
-//!   snapshot line of that service (removed reals and the sorry server included).
+//! - A real's counters are matched to the snapshot by its [`RealKey`] (never by a label);
+//!   a service's counters are the sum of every snapshot line of that service (removed
+//!   reals and the sorry server included).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use xvs_config::{Config, Protocol};
 use crate::observe::estimator::DirectorRates;
-use xvs_datapath::poll::Snapshot;
-use xvs_engine::{ConnInfo, Counters};
+use crate::observe::listing::{DirectorListing, TimeoutsListing};
+use crate::observe::rates::SharedRates;
+use crate::observe::{real_key, service_key};
+use xvs_config::Config;
+use xvs_datapath::snapshot::Snapshot;
+use xvs_engine::{ConnInfo, Counters, RealKey, ServiceKey};
 
 use super::apply::{self, Step};
 use super::args::{self, Command, ListOpts, SvcId};
@@ -45,58 +48,28 @@ pub trait Director {
     }
 }
 
-/// The snapshot key of a real: (service label, real label).
-type Key = (String, String);
-
 /// The ctl state the daemon keeps between requests.
 #[derive(Debug)]
 pub struct CtlState {
     pub model: Config,
-    baselines: HashMap<Key, Counters>,
-    rates: DirectorRates,
+    baselines: HashMap<RealKey, Counters>,
+    rates: SharedRates,
     origin: Instant,
-}
-
-fn service_label(id: &SvcId) -> String {
-    let p = if id.protocol == Protocol::Tcp { "TCP" } else { "UDP" };
-    format!("{p} {}", SocketAddr::new(id.vip.addr, id.vip.port))
-}
-
-fn sub(a: &Counters, b: Option<&Counters>) -> Counters {
-    let Some(b) = b else { return *a };
-    Counters {
-        conns: a.conns.saturating_sub(b.conns),
-        pkts_in: a.pkts_in.saturating_sub(b.pkts_in),
-        pkts_out: a.pkts_out.saturating_sub(b.pkts_out),
-        bytes_in: a.bytes_in.saturating_sub(b.bytes_in),
-        bytes_out: a.bytes_out.saturating_sub(b.bytes_out),
-    }
-}
-
-fn add(a: &mut Counters, b: &Counters) {
-    a.conns += b.conns;
-    a.pkts_in += b.pkts_in;
-    a.pkts_out += b.pkts_out;
-    a.bytes_in += b.bytes_in;
-    a.bytes_out += b.bytes_out;
 }
 
 impl CtlState {
     pub fn new(model: Config) -> CtlState {
-        CtlState { model, baselines: HashMap::new(), rates: DirectorRates::new(), origin: Instant::now() }
+        CtlState::with_rates(model, SharedRates::new())
+    }
+
+    /// A state that reads the director's shared estimator.
+    pub fn with_rates(model: Config, rates: SharedRates) -> CtlState {
+        CtlState { model, baselines: HashMap::new(), rates, origin: Instant::now() }
     }
 
     /// A SIGHUP reload: the file's configuration replaces the model (ctl edits dropped).
     pub fn set_model(&mut self, model: Config) {
         self.model = model;
-    }
-
-    /// Feed the rate estimator when its 2 s tick is due (`snapshot` is only called then).
-    pub fn tick(&mut self, snapshot: impl FnOnce() -> Snapshot) {
-        let now = self.origin.elapsed().as_millis() as u64;
-        if self.rates.due(now) {
-            self.rates.sample(now, &snapshot().reals);
-        }
     }
 
     /// Handle one request; the response says what to print and the exit status.
@@ -115,14 +88,9 @@ impl CtlState {
                 if let Err(m) = apply::apply_command(&mut self.model.clone(), &Command::Zero(scope)) {
                     return Response::error(format!("{text}: {m}"));
                 }
-                let label = scope.as_ref().map(service_label);
-                let mut sums: HashMap<Key, Counters> = HashMap::new();
-                for r in dir.snapshot().reals {
-                    if label.is_none() || label.as_ref() == Some(&r.service) {
-                        add(sums.entry((r.service.clone(), r.real.clone())).or_default(), &r.counters);
-                    }
-                }
-                self.baselines.extend(sums);
+                let only = scope.as_ref().map(|id| service_key(id.protocol, &id.vip));
+                let sums = dir.snapshot().real_counters();
+                self.baselines.extend(sums.into_iter().filter(|(k, _)| only.is_none_or(|s| k.service == s)));
                 Response::ok(String::new())
             }
             Command::Restore => {
@@ -170,17 +138,15 @@ impl CtlState {
         if o.connections {
             let conns = dir.connections();
             return Response::ok(if o.json {
-                format!("{}\n", format::connections_json(&conns))
+                json_line(&format::connections_json(&conns))
             } else {
                 format::connections(&conns)
             });
         }
         if o.timeout {
             return Response::ok(if o.json {
-                format!(
-                    "{}\n",
-                    serde_json::json!({"timeouts": {"tcp": self.model.timeouts.tcp, "tcpfin": self.model.timeouts.tcp_fin, "udp": self.model.timeouts.udp}})
-                )
+                let t = &self.model.timeouts;
+                json_line(&TimeoutsOnly { timeouts: TimeoutsListing { tcp: t.tcp, tcpfin: t.tcp_fin, udp: t.udp } })
             } else {
                 format::timeouts(&self.model.timeouts)
             });
@@ -197,17 +163,20 @@ impl CtlState {
         let snap = dir.snapshot();
         let views = self.views(&snap, health.as_ref());
         Response::ok(if o.json {
-            let mut v = format::list_json(&views, o, &self.model.timeouts);
-            v["director"] = serde_json::json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "uptime_s": self.origin.elapsed().as_secs(),
-                "live_connections": snap.live_connections,
-                "rx": snap.stats.rx,
-                "tx": snap.stats.tx,
-                "drops": snap.stats.dropped(),
-                "health_checks": health.is_some(),
+            let mut listing = format::list_json(&views, o, &self.model.timeouts);
+            listing.director = Some(DirectorListing {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                uptime_s: self.origin.elapsed().as_secs(),
+                live_connections: u64::from(snap.live_connections),
+                rx: snap.stats.rx,
+                tx: snap.stats.tx,
+                passed: snap.stats.passed,
+                conns_created: snap.stats.conns_created,
+                drops: snap.stats.dropped(),
+                drops_by_reason: snap.stats.drops_by_reason().map(|(n, c)| (n.to_string(), c)).collect(),
+                health_checks: health.is_some(),
             });
-            format!("{v}\n")
+            json_line(&listing)
         } else {
             format::list(&views, o)
         })
@@ -215,58 +184,26 @@ impl CtlState {
 
     /// The model's services with their counters, rates and health.
     pub fn views(&self, snap: &Snapshot, health: Option<&HashMap<(SvcId, SocketAddr), bool>>) -> Vec<ServiceView> {
-        let mut lines: HashMap<Key, (Counters, u32, u32)> = HashMap::new();
-        let mut per_service: HashMap<String, Counters> = HashMap::new();
+        let mut lines: HashMap<RealKey, (Counters, u32, u32)> = HashMap::new();
         for r in &snap.reals {
-            let k = (r.service.clone(), r.real.clone());
-            let e = lines.entry(k).or_insert((Counters::default(), 0, 0));
-            add(&mut e.0, &r.counters);
+            let e = lines.entry(r.key).or_insert((Counters::default(), 0, 0));
+            e.0 += r.counters;
             // Active/inactive are director-wide (shared by every loop): take them once.
             e.1 = e.1.max(r.active);
             e.2 = e.2.max(r.inactive);
         }
+        let mut per_service: HashMap<ServiceKey, Counters> = HashMap::new();
         for (k, (c, _, _)) in &lines {
-            add(per_service.entry(k.0.clone()).or_default(), &sub(c, self.baselines.get(k)));
+            *per_service.entry(k.service).or_default() += self.since_zero(k, c);
         }
+        let rates = self.rates.read();
         self.model
             .services
             .iter()
             .map(|s| {
                 let id = SvcId { protocol: s.protocol, vip: s.vip };
-                let label = service_label(&id);
-                let mut reals = Vec::new();
-                let mut failed = Vec::new();
-                for r in &s.reals {
-                    // A checked real without a verdict yet is up: checks start from up,
-                    // as keepalived's do, and report only changes.
-                    let h = health.and_then(|h| h.get(&(id, r.addr)).copied().or(r.check.is_some().then_some(true)));
-                    let k = (label.clone(), r.addr.to_string());
-                    let (c, active, inactive) = lines.get(&k).copied().unwrap_or_default();
-                    let mut view = RealView {
-                        addr: r.addr,
-                        forward: r.forward,
-                        weight: r.weight,
-                        upper: r.upper_threshold,
-                        lower: r.lower_threshold,
-                        active,
-                        inactive,
-                        persistent: 0,
-                        stats: sub(&c, self.baselines.get(&k)),
-                        rate: self.rates.real(&k.0, &k.1).unwrap_or_default(),
-                        health: h,
-                    };
-                    if h == Some(false) {
-                        // As IPVS shows it: a failed real is gone, or at weight 0 with
-                        // inhibit_on_failure. Gone from the listings; `--json` keeps it
-                        // apart, as `failed_reals`.
-                        if !r.inhibit_on_failure {
-                            failed.push(view);
-                            continue;
-                        }
-                        view.weight = 0;
-                    }
-                    reals.push(view);
-                }
+                let key = service_key(s.protocol, &s.vip);
+                let (reals, failed) = self.real_views(s, id, key, &lines, health, &rates);
                 ServiceView {
                     id,
                     scheduler: s.scheduler.clone(),
@@ -274,14 +211,78 @@ impl CtlState {
                     persistence: s.persistence,
                     netmask: s.persistence_netmask,
                     ops: s.ops,
-                    stats: per_service.get(&label).copied().unwrap_or_default(),
-                    rate: self.rates.service(&label).unwrap_or_default(),
+                    stats: per_service.get(&key).copied().unwrap_or_default(),
+                    rate: rates.service(&key).unwrap_or_default(),
                     reals,
                     failed,
                 }
             })
             .collect()
     }
+
+    /// Counters since the last `-Z`.
+    fn since_zero(&self, k: &RealKey, c: &Counters) -> Counters {
+        self.baselines.get(k).map_or(*c, |b| c.since(b))
+    }
+
+    /// A service's reals as listed, and apart the ones out after a failed check.
+    fn real_views(
+        &self,
+        s: &xvs_config::Service,
+        id: SvcId,
+        key: ServiceKey,
+        lines: &HashMap<RealKey, (Counters, u32, u32)>,
+        health: Option<&HashMap<(SvcId, SocketAddr), bool>>,
+        rates: &DirectorRates,
+    ) -> (Vec<RealView>, Vec<RealView>) {
+        let mut reals = Vec::new();
+        let mut failed = Vec::new();
+        for r in &s.reals {
+            // A checked real without a verdict yet is up: checks start from up, as
+            // keepalived's do, and report only changes.
+            let h = health.and_then(|h| h.get(&(id, r.addr)).copied().or(r.check.is_some().then_some(true)));
+            let k = real_key(key, r.addr);
+            let (c, active, inactive) = lines.get(&k).copied().unwrap_or_default();
+            let mut view = RealView {
+                addr: r.addr,
+                forward: r.forward,
+                weight: r.weight,
+                upper: r.upper_threshold,
+                lower: r.lower_threshold,
+                active,
+                inactive,
+                persistent: 0,
+                stats: self.since_zero(&k, &c),
+                rate: rates.real(&k).unwrap_or_default(),
+                health: h,
+            };
+            if h == Some(false) {
+                // As IPVS shows it: a failed real is gone, or at weight 0 with
+                // inhibit_on_failure. Gone from the listings; `--json` keeps it apart,
+                // as `failed_reals`.
+                if !r.inhibit_on_failure {
+                    failed.push(view);
+                    continue;
+                }
+                view.weight = 0;
+            }
+            reals.push(view);
+        }
+        (reals, failed)
+    }
+}
+
+/// `-L --timeout --json`.
+#[derive(serde::Serialize)]
+struct TimeoutsOnly {
+    timeouts: TimeoutsListing,
+}
+
+/// A JSON document and a newline.
+fn json_line<T: serde::Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
 }
 
 fn version() -> String {
@@ -291,7 +292,7 @@ fn version() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xvs_datapath::poll::RealSnapshot;
+    use xvs_datapath::snapshot::RealSnapshot;
 
     struct Fake {
         applied: Vec<Config>,
@@ -330,13 +331,10 @@ mod tests {
 
     fn line(real: &str, conns: u64, active: u32) -> RealSnapshot {
         let a: SocketAddr = real.parse().unwrap();
+        let svc = ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
         RealSnapshot {
-            service: "TCP 10.0.1.100:80".into(),
-            real: real.into(),
-            addr: a.ip(),
-            port: a.port(),
-            proto: 6,
-            forward: "nat",
+            key: real_key(svc, a),
+            forward: xvs_engine::Forward::Nat,
             weight: 1,
             available: true,
             counters: Counters {
@@ -437,7 +435,7 @@ mod tests {
         .unwrap();
         let mut st = CtlState::new(checked);
         let mut d = fake();
-        let id = SvcId { protocol: Protocol::Tcp, vip: st.model.services[0].vip };
+        let id = SvcId { protocol: xvs_config::Protocol::Tcp, vip: st.model.services[0].vip };
         // 10.0.2.11 has no verdict yet (checks start from up), 10.0.2.12 failed, 10.0.2.13
         // is not checked.
         d.health = Some(HashMap::from([((id, "10.0.2.12:8080".parse().unwrap()), false)]));

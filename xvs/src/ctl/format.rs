@@ -21,9 +21,11 @@
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
-use serde_json::{json, Value};
-use xvs_config::{Forward, Protocol, SchedulerFlags, Timeouts};
 pub use crate::observe::estimator::Rates as Rate;
+use crate::observe::listing::{
+    ConnectionListing, ConnectionsListing, Health, Listing, RealListing, ServiceListing, TimeoutsListing,
+};
+use xvs_config::{Forward, Protocol, SchedulerFlags, Timeouts};
 use xvs_engine::{ConnInfo, Counters};
 
 use super::args::{ListOpts, SvcId};
@@ -373,75 +375,72 @@ pub fn connections(conns: &[ConnInfo]) -> String {
     o
 }
 
-fn counters_json(c: &Counters) -> Value {
-    json!({"conns": c.conns, "inpkts": c.pkts_in, "outpkts": c.pkts_out, "inbytes": c.bytes_in, "outbytes": c.bytes_out})
+fn real_listing(r: &RealView) -> RealListing {
+    RealListing {
+        address: addrport(r.addr.ip(), r.addr.port()),
+        forward: r.forward.name().to_string(),
+        weight: r.weight,
+        upper_threshold: r.upper,
+        lower_threshold: r.lower,
+        active: r.active,
+        inactive: r.inactive,
+        persistent: r.persistent,
+        stats: r.stats,
+        rates: r.rate,
+        health: r.health.map(Health::from_up),
+    }
 }
 
-fn rate_json(r: &Rate) -> Value {
-    json!({"cps": r.cps, "inpps": r.in_pps, "outpps": r.out_pps, "inbps": r.in_bps, "outbps": r.out_bps})
+fn service_listing(s: &ServiceView) -> ServiceListing {
+    ServiceListing {
+        protocol: s.id.protocol.name().to_string(),
+        vip: s.id.vip.to_string(),
+        address: Some(s.id.vip.addr),
+        prefix_len: s.id.vip.prefix_len,
+        port: s.id.vip.port,
+        scheduler: s.scheduler.clone(),
+        flags: s.flags.names().into_iter().map(str::to_string).collect(),
+        persistence: s.persistence,
+        netmask: s.netmask,
+        ops: s.ops,
+        stats: s.stats,
+        rates: s.rate,
+        reals: s.reals.iter().map(real_listing).collect(),
+        failed_reals: s.failed.iter().map(real_listing).collect(),
+    }
 }
 
-fn real_json(r: &RealView) -> Value {
-    json!({
-        "address": addrport(r.addr.ip(), r.addr.port()),
-        "forward": r.forward.name(),
-        "weight": r.weight,
-        "upper_threshold": r.upper,
-        "lower_threshold": r.lower,
-        "active": r.active,
-        "inactive": r.inactive,
-        "persistent": r.persistent,
-        "stats": counters_json(&r.stats),
-        "rates": rate_json(&r.rate),
-        "health": match r.health { None => Value::Null, Some(up) => Value::from(if up { "up" } else { "down" }) },
-    })
-}
-
-/// `-L --json`: the listing's data (every field of every layout).
-pub fn list_json(services: &[ServiceView], o: &ListOpts, t: &Timeouts) -> Value {
-    let svcs: Vec<Value> = sorted(services, o.nosort)
-        .iter()
-        .filter(|s| o.service.is_none() || o.service == Some(s.id))
-        .map(|s| {
-            json!({
-                "protocol": s.id.protocol.name(),
-                "vip": s.id.vip.to_string(),
-                "address": s.id.vip.addr.to_string(),
-                "prefix_len": s.id.vip.prefix_len,
-                "port": s.id.vip.port,
-                "scheduler": s.scheduler,
-                "flags": s.flags.names(),
-                "persistence": s.persistence,
-                "netmask": s.netmask,
-                "ops": s.ops,
-                "stats": counters_json(&s.stats),
-                "rates": rate_json(&s.rate),
-                "reals": s.reals.iter().map(real_json).collect::<Vec<_>>(),
-                "failed_reals": s.failed.iter().map(real_json).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({
-        "version": IPVS_VERSION,
-        "size": IPVS_SIZE,
-        "timeouts": {"tcp": t.tcp, "tcpfin": t.tcp_fin, "udp": t.udp},
-        "services": svcs,
-    })
+/// `-L --json`: the listing's data (every field of every layout); the daemon adds its
+/// `director` part.
+pub fn list_json(services: &[ServiceView], o: &ListOpts, t: &Timeouts) -> Listing {
+    Listing {
+        version: IPVS_VERSION.to_string(),
+        size: IPVS_SIZE,
+        timeouts: TimeoutsListing { tcp: t.tcp, tcpfin: t.tcp_fin, udp: t.udp },
+        services: sorted(services, o.nosort)
+            .iter()
+            .filter(|s| o.service.is_none() || o.service == Some(s.id))
+            .map(service_listing)
+            .collect(),
+        director: None,
+    }
 }
 
 /// `-L -c --json`.
-pub fn connections_json(conns: &[ConnInfo]) -> Value {
-    let v: Vec<Value> = conns
+pub fn connections_json(conns: &[ConnInfo]) -> ConnectionsListing {
+    let connections = conns
         .iter()
-        .map(|c| {
-            json!({
-                "protocol": conn_proto(c.proto), "state": c.state, "expires_ms": c.expires_ms,
-                "client": addrport(c.client, c.cport), "virtual": addrport(c.vip, c.vport),
-                "destination": addrport(c.real, c.rport), "forward": c.forward.name(),
-            })
+        .map(|c| ConnectionListing {
+            protocol: conn_proto(c.proto).to_string(),
+            state: c.state.to_string(),
+            expires_ms: c.expires_ms,
+            client: addrport(c.client, c.cport),
+            vip: addrport(c.vip, c.vport),
+            destination: addrport(c.real, c.rport),
+            forward: c.forward.name().to_string(),
         })
         .collect();
-    json!({ "connections": v })
+    ConnectionsListing { connections }
 }
 
 #[cfg(test)]
@@ -657,7 +656,9 @@ TCP 14:59  ESTABLISHED 10.0.0.2:51234     10.0.1.100:80      10.0.2.11:8080
 UDP 04:59  UDP         10.0.0.2:40000     10.0.1.100:53      10.0.2.11:8080
 ";
         assert_eq!(connections(&conns), want);
-        assert_eq!(connections_json(&conns)["connections"][0]["state"], "ESTABLISHED");
+        let v = serde_json::to_value(connections_json(&conns)).unwrap();
+        assert_eq!(v["connections"][0]["state"], "ESTABLISHED");
+        assert_eq!(v["connections"][1]["virtual"], "10.0.1.100:53");
     }
 
     #[test]
@@ -690,7 +691,7 @@ TCP  10.0.1.100:80 wlc persistent 300 mask 255.255.255.0
 
     #[test]
     fn json_has_the_listing() {
-        let v = list_json(&table(), &ListOpts::default(), &Timeouts::default());
+        let v = serde_json::to_value(list_json(&table(), &ListOpts::default(), &Timeouts::default())).unwrap();
         assert_eq!(v["services"][0]["vip"], "10.0.1.100:80");
         assert_eq!(v["services"][0]["reals"][0]["address"], "10.0.2.11:8080");
         assert_eq!(v["services"][0]["reals"][0]["active"], 12);

@@ -15,7 +15,7 @@
 
 mod probe;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -24,15 +24,8 @@ use std::time::{Duration, Instant};
 
 pub use probe::{probe, ProbeResult};
 
-/// Which real a check is about: the service (protocol, VIP, port) and the real's endpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RealKey {
-    pub proto: u8,
-    pub vip: IpAddr,
-    pub vport: u16,
-    pub addr: IpAddr,
-    pub port: u16,
-}
+/// Which real a check is about: the engine's own name for it (service and endpoint).
+pub use xvs_engine::RealKey;
 
 /// What to probe and how (from a real's `[service.real.check]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,7 +143,7 @@ fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<Heal
         if result.ok != up || (result.ok && new_weight != weight) {
             up = result.ok;
             weight = if up { new_weight } else { None };
-            let ev = HealthEvent { key: c.key.clone(), up, weight, detail: result.detail };
+            let ev = HealthEvent { key: c.key, up, weight, detail: result.detail };
             if events.send(ev).is_err() {
                 return;
             }
@@ -163,10 +156,6 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
     use xvs_config::CheckKind;
     let mut out = Vec::new();
     for s in &cfg.services {
-        let proto = match s.protocol {
-            xvs_config::Protocol::Tcp => 6,
-            xvs_config::Protocol::Udp => 17,
-        };
         for r in &s.reals {
             let Some(ch) = &r.check else { continue };
             let port = ch.port.unwrap_or(r.addr.port());
@@ -180,7 +169,7 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
                 CheckKind::Dns => ProbeKind::Dns { name: ".".into() },
             };
             out.push(CheckSpec {
-                key: RealKey { proto, vip: s.vip.addr, vport: s.vip.port, addr: r.addr.ip(), port: r.addr.port() },
+                key: crate::observe::real_key(crate::observe::service_key(s.protocol, &s.vip), r.addr),
                 target: SocketAddr::new(r.addr.ip(), port),
                 kind,
                 delay_loop: Duration::from_secs(s.delay_loop.max(1) as u64),
@@ -203,13 +192,9 @@ pub fn effective(
 ) -> xvs_config::Config {
     let mut out = cfg.clone();
     for s in &mut out.services {
-        let proto = match s.protocol {
-            xvs_config::Protocol::Tcp => 6,
-            xvs_config::Protocol::Udp => 17,
-        };
-        let (vip, vport) = (s.vip.addr, s.vip.port);
+        let service = crate::observe::service_key(s.protocol, &s.vip);
         s.reals.retain_mut(|r| {
-            let key = RealKey { proto, vip, vport, addr: r.addr.ip(), port: r.addr.port() };
+            let key = crate::observe::real_key(service, r.addr);
             match state.get(&key) {
                 Some((true, Some(w))) => {
                     r.weight = *w;
@@ -235,7 +220,8 @@ mod tests {
     use std::sync::mpsc;
 
     fn key(port: u16) -> RealKey {
-        RealKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), vport: 80, addr: "127.0.0.1".parse().unwrap(), port }
+        let service = xvs_engine::ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        RealKey { service, addr: "127.0.0.1".parse().unwrap(), port, sorry: false }
     }
 
     #[test]
@@ -284,13 +270,8 @@ vip = "10.0.1.100:80"
   weight = 5
 "#;
         let cfg = xvs_config::parse_toml(text, "t.toml").unwrap();
-        let k = |last: u8| RealKey {
-            proto: 6,
-            vip: "10.0.1.100".parse().unwrap(),
-            vport: 80,
-            addr: format!("10.0.2.{last}").parse().unwrap(),
-            port: 80,
-        };
+        let service = xvs_engine::ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        let k = |last: u8| RealKey { service, addr: format!("10.0.2.{last}").parse().unwrap(), port: 80, sorry: false };
         let mut state = HashMap::new();
         state.insert(k(11), (false, None));
         state.insert(k(12), (false, None));

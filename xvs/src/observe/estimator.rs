@@ -28,11 +28,11 @@
 //! - [`DirectorRates`] gives a service the sum of its reals' increments, so its counters
 //!   never go backwards when a real is removed (IPVS keeps per-service counters likewise).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
-use xvs_datapath::poll::RealSnapshot;
-use xvs_engine::Counters;
+use xvs_datapath::snapshot::Snapshot;
+use xvs_engine::{Counters, RealKey, ServiceKey};
 
 /// The estimator's period: the kernel's `2*HZ`.
 pub const INTERVAL_MS: u64 = 2000;
@@ -40,15 +40,21 @@ pub const INTERVAL_MS: u64 = 2000;
 /// The most EWMA steps one sample runs after a gap (see the module doc).
 pub const MAX_STEPS: u64 = 192;
 
-/// Decoded rates, per second, as `ipvsadm -Ln --rate` prints them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Decoded rates, per second, as `ipvsadm -Ln --rate` prints them (serialized with its
+/// column names: `cps`, `inpps`, `outpps`, `inbps`, `outbps`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Rates {
     pub cps: u64,
+    #[serde(rename = "inpps")]
     pub in_pps: u64,
+    #[serde(rename = "outpps")]
     pub out_pps: u64,
     /// Bytes per second.
+    #[serde(rename = "inbps")]
     pub in_bps: u64,
     /// Bytes per second.
+    #[serde(rename = "outbps")]
     pub out_bps: u64,
 }
 
@@ -87,23 +93,7 @@ impl Ewma {
     /// Take `now` (cumulative counters) after `k >= 1` intervals: `min(k, MAX_STEPS)` steps
     /// with the gap's mean rate. A counter below its last value counts from zero.
     pub fn update(&mut self, now: Counters, k: u64) {
-        let l = self.last;
-        let reset = now.conns < l.conns
-            || now.pkts_in < l.pkts_in
-            || now.pkts_out < l.pkts_out
-            || now.bytes_in < l.bytes_in
-            || now.bytes_out < l.bytes_out;
-        let d = if reset {
-            now
-        } else {
-            Counters {
-                conns: now.conns - l.conns,
-                pkts_in: now.pkts_in - l.pkts_in,
-                pkts_out: now.pkts_out - l.pkts_out,
-                bytes_in: now.bytes_in - l.bytes_in,
-                bytes_out: now.bytes_out - l.bytes_out,
-            }
-        };
+        let d = increment(Some(&self.last), &now);
         self.last = now;
         let k = k.max(1);
         let (cps, ipps, opps) =
@@ -210,12 +200,11 @@ impl<K: Eq + Hash> Estimator<K> {
     }
 }
 
-/// What a rate belongs to: a service (by its snapshot label, e.g. `TCP 10.0.1.100:80`) or
-/// one real of a service.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What a rate belongs to: a service or one real of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RateKey {
-    Service(String),
-    Real { service: String, real: String },
+    Service(ServiceKey),
+    Real(RealKey),
 }
 
 /// The director's estimators: one per real (from the snapshot's per-real counters) and
@@ -225,36 +214,16 @@ pub enum RateKey {
 pub struct DirectorRates {
     est: Estimator<RateKey>,
     /// Each real's counters at the last tick.
-    reals_last: HashMap<(String, String), Counters>,
+    reals_last: HashMap<RealKey, Counters>,
     /// Per service: the sum of its reals' increments since the first sample.
-    totals: HashMap<String, Counters>,
-}
-
-fn add(a: &mut Counters, b: &Counters) {
-    a.conns = a.conns.saturating_add(b.conns);
-    a.pkts_in = a.pkts_in.saturating_add(b.pkts_in);
-    a.pkts_out = a.pkts_out.saturating_add(b.pkts_out);
-    a.bytes_in = a.bytes_in.saturating_add(b.bytes_in);
-    a.bytes_out = a.bytes_out.saturating_add(b.bytes_out);
+    totals: HashMap<ServiceKey, Counters>,
 }
 
 /// `now - last`, or `now` when any counter went backwards (a reset).
 fn increment(last: Option<&Counters>, now: &Counters) -> Counters {
-    let Some(l) = last else { return *now };
-    if now.conns < l.conns
-        || now.pkts_in < l.pkts_in
-        || now.pkts_out < l.pkts_out
-        || now.bytes_in < l.bytes_in
-        || now.bytes_out < l.bytes_out
-    {
-        return *now;
-    }
-    Counters {
-        conns: now.conns - l.conns,
-        pkts_in: now.pkts_in - l.pkts_in,
-        pkts_out: now.pkts_out - l.pkts_out,
-        bytes_in: now.bytes_in - l.bytes_in,
-        bytes_out: now.bytes_out - l.bytes_out,
+    match last {
+        Some(l) if !now.restarted_since(l) => now.since(l),
+        _ => *now,
     }
 }
 
@@ -267,50 +236,42 @@ impl DirectorRates {
         self.est.due(now_ms)
     }
 
-    /// Feed a (merged) snapshot's reals at `now_ms`; see [`Estimator::sample`]. Lines
-    /// with the same (service, real) labels (a draining real added again) are summed.
-    pub fn sample(&mut self, now_ms: u64, reals: &[RealSnapshot]) -> u64 {
+    /// Feed a snapshot at `now_ms`; see [`Estimator::sample`]. Lines naming the same real
+    /// (several loops' lines, a draining real added again) are summed.
+    pub fn sample(&mut self, now_ms: u64, snap: &Snapshot) -> u64 {
         if !self.est.due(now_ms) {
             return 0;
         }
-        let mut lines: Vec<((String, String), Counters)> = Vec::with_capacity(reals.len());
-        for r in reals {
-            match lines.iter_mut().find(|(k, _)| k.0 == r.service && k.1 == r.real) {
-                Some((_, c)) => add(c, &r.counters),
-                None => lines.push(((r.service.clone(), r.real.clone()), r.counters)),
-            }
-        }
+        let lines = snap.real_counters();
         let first = !self.est.started();
         let mut last = std::mem::take(&mut self.reals_last);
-        let mut services: Vec<&str> = Vec::new();
+        let mut services: HashSet<ServiceKey> = HashSet::new();
         for (key, c) in &lines {
             let inc = if first { Counters::default() } else { increment(last.remove(key).as_ref(), c) };
-            add(self.totals.entry(key.0.clone()).or_default(), &inc);
-            self.reals_last.insert(key.clone(), *c);
-            if !services.contains(&key.0.as_str()) {
-                services.push(&key.0);
-            }
+            *self.totals.entry(key.service).or_default() += inc;
+            self.reals_last.insert(*key, *c);
+            services.insert(key.service);
         }
-        self.totals.retain(|s, _| services.contains(&s.as_str()));
+        self.totals.retain(|s, _| services.contains(s));
         let items: Vec<(RateKey, Counters)> = lines
             .iter()
-            .map(|((service, real), c)| (RateKey::Real { service: service.clone(), real: real.clone() }, *c))
-            .chain(self.totals.iter().map(|(s, c)| (RateKey::Service(s.clone()), *c)))
+            .map(|(k, c)| (RateKey::Real(*k), *c))
+            .chain(self.totals.iter().map(|(s, c)| (RateKey::Service(*s), *c)))
             .collect();
         self.est.sample(now_ms, items)
     }
 
-    pub fn real(&self, service: &str, real: &str) -> Option<Rates> {
-        self.est.rates(&RateKey::Real { service: service.into(), real: real.into() })
+    pub fn real(&self, real: &RealKey) -> Option<Rates> {
+        self.est.rates(&RateKey::Real(*real))
     }
 
-    pub fn service(&self, service: &str) -> Option<Rates> {
-        self.est.rates(&RateKey::Service(service.into()))
+    pub fn service(&self, service: &ServiceKey) -> Option<Rates> {
+        self.est.rates(&RateKey::Service(*service))
     }
 
     /// Every service's running totals (cumulative, never decreasing while it exists).
-    pub fn service_totals(&self) -> impl Iterator<Item = (&str, &Counters)> {
-        self.totals.iter().map(|(s, c)| (s.as_str(), c))
+    pub fn service_totals(&self) -> impl Iterator<Item = (&ServiceKey, &Counters)> {
+        self.totals.iter()
     }
 
     pub fn estimator(&self) -> &Estimator<RateKey> {
@@ -321,6 +282,7 @@ impl DirectorRates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xvs_datapath::snapshot::RealSnapshot;
 
     fn pkts(n: u64) -> Counters {
         Counters { pkts_in: n, ..Counters::default() }
@@ -498,14 +460,10 @@ mod tests {
         assert_eq!(e.len(), 1);
     }
 
-    fn real(service: &str, real: &str, c: Counters) -> RealSnapshot {
+    fn real(last: u8, c: Counters) -> RealSnapshot {
         RealSnapshot {
-            service: service.into(),
-            real: real.into(),
-            addr: "10.0.2.11".parse().unwrap(),
-            port: 80,
-            proto: 6,
-            forward: "nat",
+            key: RealKey { service: SVC, addr: std::net::Ipv4Addr::new(10, 0, 2, last).into(), port: 80, sorry: false },
+            forward: xvs_engine::Forward::Nat,
             weight: 1,
             available: true,
             counters: c,
@@ -514,33 +472,41 @@ mod tests {
         }
     }
 
+    const SVC: ServiceKey = ServiceKey {
+        proto: 6,
+        vip: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, 100)),
+        prefix_len: 32,
+        port: 80,
+    };
+
     #[test]
     fn services_sum_their_reals_and_survive_a_removal() {
-        let s = "TCP 10.0.1.100:80";
+        let s = SVC;
+        let (a, b) = (real(11, pkts(0)).key, real(12, pkts(0)).key);
         let mut d = DirectorRates::new();
         let snap = |i: u64, with_b: bool| {
-            let mut v = vec![real(s, "a", pkts(2000 * i))];
+            let mut v = vec![real(11, pkts(2000 * i))];
             if with_b {
-                v.push(real(s, "b", pkts(4000 * i)));
+                v.push(real(12, pkts(4000 * i)));
             }
-            v
+            Snapshot { reals: v, ..Snapshot::default() }
         };
         d.sample(0, &snap(0, true));
         for i in 1..=3 {
             d.sample(i * INTERVAL_MS, &snap(i, true));
         }
-        assert_eq!(d.real(s, "a").unwrap().in_pps, 578);
-        assert_eq!(d.real(s, "b").unwrap().in_pps, 1156);
+        assert_eq!(d.real(&a).unwrap().in_pps, 578);
+        assert_eq!(d.real(&b).unwrap().in_pps, 1156);
         // 3000 packets/s in all: 1_536_000 << ... avg after 3 steps = 0.578125 * 3072000.
-        assert_eq!(d.estimator().get(&RateKey::Service(s.into())).unwrap().in_pps, 1_776_000);
-        assert_eq!(d.service(s).unwrap().in_pps, 1734);
+        assert_eq!(d.estimator().get(&RateKey::Service(s)).unwrap().in_pps, 1_776_000);
+        assert_eq!(d.service(&s).unwrap().in_pps, 1734);
         // Real b removed: the service's totals keep growing by a's increments only, no
         // reset of the service.
         d.sample(4 * INTERVAL_MS, &snap(4, false));
-        assert_eq!(d.real(s, "b"), None);
+        assert_eq!(d.real(&b), None);
         let totals: Vec<_> = d.service_totals().collect();
-        assert_eq!(totals, [(s, &pkts(3 * 6000 + 2000))]);
+        assert_eq!(totals, [(&s, &pkts(3 * 6000 + 2000))]);
         // 1_776_000 + (1_024_000 - 1_776_000) >> 2 = 1_588_000.
-        assert_eq!(d.estimator().get(&RateKey::Service(s.into())).unwrap().in_pps, 1_588_000);
+        assert_eq!(d.estimator().get(&RateKey::Service(s)).unwrap().in_pps, 1_588_000);
     }
 }

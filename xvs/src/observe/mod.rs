@@ -1,3 +1,35 @@
-//! Observation: what the director reports about itself (listings, rates, metrics).
+//! Observation: what the director reports about itself. One owner for each part:
+//! - [`estimator`]: IPVS's rate estimator, the one that ctl, metrics and top read;
+//! - [`rates`]: that estimator shared between its one feeder (the control loop) and its
+//!   readers;
+//! - [`listing`]: the one serde type of the JSON listing (`xvs ctl -L --json`), written by
+//!   the daemon, read by `xvs top`, `xvs demo` and the tests;
+//! - the poll loops' snapshots and their merge are the datapath's
+//!   (`xvs_datapath::snapshot`): reals are named there by `RealKey`, never by a string.
 
 pub mod estimator;
+pub mod listing;
+pub mod rates;
+
+use std::net::SocketAddr;
+
+use xvs_config::{Protocol, Vip};
+use xvs_engine::{RealKey, ServiceKey};
+
+/// The IP protocol number of a configured protocol.
+pub fn proto_number(p: Protocol) -> u8 {
+    match p {
+        Protocol::Tcp => xvs_proto::PROTO_TCP,
+        Protocol::Udp => xvs_proto::PROTO_UDP,
+    }
+}
+
+/// The key of a configured service: the engine names it the same way.
+pub fn service_key(protocol: Protocol, vip: &Vip) -> ServiceKey {
+    ServiceKey { proto: proto_number(protocol), vip: vip.addr, prefix_len: vip.prefix_len, port: vip.port }
+}
+
+/// The key of a configured (non-sorry) real of `service`.
+pub fn real_key(service: ServiceKey, addr: SocketAddr) -> RealKey {
+    RealKey { service, addr: addr.ip(), port: addr.port(), sorry: false }
+}
