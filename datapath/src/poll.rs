@@ -20,11 +20,11 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use xvs_engine::services::ServiceTable;
-use xvs_engine::{ConnInfo, Counters, Engine, EngineConfig, EngineStats, FrameBuf, NeighborSpec, PacketBuf, Verdict};
+use xvs_engine::{ConnInfo, Engine, EngineConfig, FrameBuf, NeighborSpec, PacketBuf, Verdict};
 
 use crate::handoff::{owner_masks, owner_of, Handoff};
-use crate::xsk::{XskPort, XskStats};
+use crate::snapshot::{batch_histogram, snapshot_reals, Snapshot};
+use crate::xsk::XskPort;
 
 /// Frames per batch.
 pub const BATCH: usize = 64;
@@ -72,89 +72,6 @@ pub fn handle_control(engine: &mut Engine, msg: Control) {
         Control::Connections(reply) => {
             let _ = reply.send(engine.connections());
         }
-    }
-}
-
-/// What a loop publishes for the control plane, about once a second.
-#[derive(Clone, Debug)]
-pub struct Snapshot {
-    pub stats: EngineStats,
-    pub live_connections: u32,
-    /// (service label, real label, forward, counters, active, inactive)
-    pub reals: Vec<RealSnapshot>,
-    pub sockets: Vec<(String, u32, XskStats)>,
-    pub connections: Vec<ConnInfo>,
-    /// Frames for another core dropped because the hand-off pool or queue was full.
-    pub handoff_full: u64,
-    /// Time per processed batch (pipeline and transmit), ns; cumulative, never reset.
-    pub batch_ns: hdrhistogram::Histogram<u64>,
-}
-
-/// The bounds every `batch_ns` histogram has (so merging never fails): 1 ns to 10 s, two
-/// significant digits; longer batches count as 10 s.
-pub fn batch_histogram() -> hdrhistogram::Histogram<u64> {
-    hdrhistogram::Histogram::new_with_bounds(1, 10_000_000_000, 2).expect("valid histogram bounds")
-}
-
-impl Default for Snapshot {
-    fn default() -> Self {
-        Snapshot {
-            stats: EngineStats::default(),
-            live_connections: 0,
-            reals: Vec::new(),
-            sockets: Vec::new(),
-            connections: Vec::new(),
-            handoff_full: 0,
-            batch_ns: batch_histogram(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct RealSnapshot {
-    pub service: String,
-    pub real: String,
-    /// The real's endpoint and its service's protocol, as the steering maps key them.
-    pub addr: std::net::IpAddr,
-    pub port: u16,
-    pub proto: u8,
-    pub forward: &'static str,
-    pub weight: u32,
-    pub available: bool,
-    pub counters: Counters,
-    pub active: u32,
-    pub inactive: u32,
-}
-
-/// The per-real part of a snapshot.
-pub fn snapshot_reals(svcs: &ServiceTable) -> Vec<RealSnapshot> {
-    svcs.reals
-        .iter()
-        .map(|r| {
-            let s = &svcs.services[r.service as usize].spec;
-            let proto = if s.proto == 6 { "TCP" } else { "UDP" };
-            RealSnapshot {
-                service: format!("{proto} {}", endpoint(s.vip, s.port)),
-                real: endpoint(r.addr, r.port),
-                addr: r.addr,
-                port: r.port,
-                proto: s.proto,
-                forward: r.forward.name(),
-                weight: r.weight,
-                available: r.available,
-                counters: r.stats,
-                active: r.counters.active.load(Ordering::Relaxed),
-                inactive: r.counters.inactive.load(Ordering::Relaxed),
-            }
-        })
-        .collect()
-}
-
-fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
-    if ip.is_ipv6() {
-        format!("[{ip}]:{port}")
-    } else {
-        format!("{ip}:{port}")
     }
 }
 
@@ -308,45 +225,6 @@ pub fn run(
             last_publish = Instant::now();
             lp.publish(ports, snapshot);
         }
-    }
-}
-
-impl Snapshot {
-    /// The sum of several loops' snapshots (one per poll core): counters add up; the
-    /// per-real lines are matched by position (every core has the same reals, in the
-    /// same order, because they apply the same configs).
-    pub fn merge(parts: &[Snapshot]) -> Snapshot {
-        let mut out = parts.first().cloned().unwrap_or_default();
-        for p in parts.iter().skip(1) {
-            let (a, b) = (&mut out.stats, &p.stats);
-            a.rx += b.rx;
-            a.tx += b.tx;
-            a.passed += b.passed;
-            for (x, y) in a.drops.iter_mut().zip(b.drops.iter()) {
-                *x += y;
-            }
-            a.conns_created += b.conns_created;
-            a.conns_expired += b.conns_expired;
-            a.conns_evicted += b.conns_evicted;
-            a.templates_created += b.templates_created;
-            a.templates_expired += b.templates_expired;
-            a.icmp_too_big_sent += b.icmp_too_big_sent;
-            a.ops_scheduled += b.ops_scheduled;
-            out.live_connections += p.live_connections;
-            for (r, q) in out.reals.iter_mut().zip(p.reals.iter()) {
-                r.counters.conns += q.counters.conns;
-                r.counters.pkts_in += q.counters.pkts_in;
-                r.counters.pkts_out += q.counters.pkts_out;
-                r.counters.bytes_in += q.counters.bytes_in;
-                r.counters.bytes_out += q.counters.bytes_out;
-            }
-            out.sockets.extend(p.sockets.iter().cloned());
-            out.connections.extend(p.connections.iter().cloned());
-            out.handoff_full += p.handoff_full;
-            // Same bounds everywhere (`batch_histogram`), so this cannot fail.
-            let _ = out.batch_ns.add(&p.batch_ns);
-        }
-        out
     }
 }
 

@@ -73,9 +73,6 @@ enum Cmd {
         /// busy | adaptive (wins over the file's poll).
         #[arg(long)]
         poll: Option<String>,
-        /// Write the director's counters as JSON to this file once a second (for `xvs demo`).
-        #[arg(long, hide = true)]
-        stats_file: Option<PathBuf>,
     },
     /// Print shell completions for xvs (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
@@ -130,7 +127,7 @@ fn main() -> ExitCode {
         Cmd::Check { config } => cmd_check::run(&config),
         Cmd::Demo { mode, scheduler, seconds } => cmd_demo::run(&mode, &scheduler, seconds),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
-        Cmd::Run { config, stats_file, control_socket, poll } => {
+        Cmd::Run { config, control_socket, poll } => {
             let poll = match poll.as_deref().map(xvs_config::PollMode::from_name) {
                 None => None,
                 Some(Some(m)) => Some(m),
@@ -139,7 +136,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            cmd_run::run(&config, stats_file.as_deref(), cmd_run::Overrides { control_socket, poll })
+            cmd_run::run(&config, cmd_run::Overrides { control_socket, poll })
         }
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
