@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use xvs::director_lab::{http_get, DirectorLab, LabMode, VIP4};
+use xvs_lab::director::{DirectorLab, LabMode, VIP4};
+use xvs_lab::http::http_get;
 
 #[derive(Args, Debug)]
 pub struct PollArgs {

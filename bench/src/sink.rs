@@ -13,8 +13,8 @@ use aya::maps::{Array, MapData, PerCpuArray};
 use aya::programs::{Xdp, XdpFlags};
 use aya::Ebpf;
 use xvs::bpf::{SINK_COUNTER_FORWARDED, SINK_COUNTER_OTHER, SINK_OBJ, SINK_PROG};
-use xvs::netns::Lab;
 use xvs_datapath::maps::SinkMac;
+use xvs_lab::Lab;
 
 /// The loaded sink and where it is attached.
 pub struct Sinks {

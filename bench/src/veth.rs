@@ -18,7 +18,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use xvs::director_lab::{real_addrs, DIRECTOR_DEV, VIP4};
+use xvs_lab::director::{real_addrs, CLIENT4, DIRECTOR_DEV, VIP4};
 
 use crate::cpu;
 use crate::veth_lab::{mac_str, BenchLab, CLIENT_DEV};
@@ -269,7 +269,7 @@ pub fn run(a: &VethArgs) -> Result<VethReport, String> {
         core: a.gen_core,
         src_mac: lab.client_mac,
         dst_mac: lab.dir_mac,
-        src_ip: xvs::director_lab::CLIENT4,
+        src_ip: CLIENT4,
         dst: std::net::SocketAddrV4::new(VIP4, VPORT),
         flows: a.flows,
         frame_len: a.frame_len,

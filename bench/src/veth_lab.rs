@@ -1,4 +1,4 @@
-//! The lab of `xvs-bench veth`: `xvs::director_lab` (client `cl`, one-armed director
+//! The lab of `xvs-bench veth`: `xvs_lab::director` (client `cl`, one-armed director
 //! `dir` on `d0`, reals `r0..` on one bridge, wired for NAT) tuned so that the director's
 //! core does the director's work and the rest stays off it:
 //!
@@ -26,7 +26,7 @@
 
 use std::path::PathBuf;
 
-use xvs::director_lab::{real_addrs, DirectorLab, LabMode, DIRECTOR_DEV};
+use xvs_lab::director::{real_addrs, DirectorLab, LabMode, DIRECTOR_DEV};
 
 use crate::sink::Sinks;
 
@@ -61,7 +61,7 @@ fn napi_threads(dev: &str) -> Vec<i32> {
 }
 
 /// Make `dev`'s NAPI threaded and pin its new thread(s) to `core` at real-time priority.
-fn threaded_napi(l: &xvs::netns::Lab, ns: &str, dev: &str, core: usize) -> Result<(), String> {
+fn threaded_napi(l: &xvs_lab::Lab, ns: &str, dev: &str, core: usize) -> Result<(), String> {
     let before = napi_threads(dev);
     l.run(ns, &["sh", "-c", &format!("echo 1 > /sys/class/net/{dev}/threaded")]);
     let mut new = Vec::new();

@@ -1,6 +1,8 @@
 //! A director lab: a client, a director and real servers on one switched segment, in
 //! network namespaces, wired for NAT, DR or TUN. `xvs demo`, the end-to-end tests and
-//! `xvs-bench veth` build on it.
+//! `xvs-bench veth` build on it. It owns the topology, the reals' servers (a Python
+//! program, [`real_server_script`]) and the config text it writes for `xvs run`; the HTTP
+//! client that talks to those servers is [`crate::http`].
 //!
 //! Topology (one bridge `br0` in namespace `sw`; every host has one veth to it):
 //!
@@ -18,8 +20,10 @@
 //! them as martians.
 //!
 //! Invariants: everything lives in the [`Lab`]'s namespaces and goes with it (also on a
-//! panic); every veth end has TX checksum offload off (see DESIGN.md); the director's
-//! veth has `queues` RX/TX queues.
+//! panic); its processes (`procs`) get SIGTERM, then SIGKILL after 5 s, when it is dropped,
+//! and its scratch directory is removed; every wait for a process to come up has a
+//! deadline; every veth end has TX checksum offload off (see DESIGN.md); the director's
+//! veth has `queues` RX/TX queues. It knows `xvs` only as a program path to run.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -264,18 +268,6 @@ impl DirectorLab {
         self.procs[i].try_wait_for("running:", Duration::from_secs(20), true)?;
         Ok(i)
     }
-}
-
-/// One HTTP/1.1 request with `Connection: close` to `addr` (from the calling thread's
-/// namespace): the whole response, headers and body. Timeouts: 3 s to connect, 5 s per read.
-pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
 }
 
 impl Drop for DirectorLab {

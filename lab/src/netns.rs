@@ -1,6 +1,8 @@
-//! A lab of Linux network namespaces for end-to-end tests: namespaces, veth pairs,
-//! addresses, routes and sysctls made with iproute2's `ip`, commands and background
-//! processes run inside a namespace, and code run inside one on a thread (`setns`).
+//! A lab of Linux network namespaces for `xvs demo`, the end-to-end tests and the bench:
+//! namespaces, veth pairs, addresses, routes and sysctls made with iproute2's `ip`,
+//! commands and background processes run inside a namespace, and code run inside one on a
+//! thread (nix's safe `setns`). It owns the namespaces and processes it makes, nothing else
+//! on the host (it deletes only namespaces named like its own, whose process is gone).
 //!
 //! Invariants:
 //! - Every namespace is named `xvs-<test>-<pid>-<n>-<short>`, so parallel tests (and
@@ -17,6 +19,9 @@
 //! - [`Lab`]'s `Drop` kills every process still inside its namespaces (by `ip netns pids`,
 //!   which also finds grandchildren) and deletes the namespaces, also when the test panics;
 //!   a [`Proc`] kills its process in its own `Drop`.
+//! - Every wait is bounded: [`Lab::exec`] kills its command after its timeout,
+//!   [`Proc::try_wait_for`] and [`Proc::terminate`] have deadlines, and output readers are
+//!   given up on after a second.
 //! - Nothing here skips: without root or iproute2, a lab panics with the reason, so a test
 //!   that needs a lab fails loudly instead of passing vacuously.
 

@@ -1,6 +1,8 @@
 //! A simulated lab around an engine: clients send to VIPs, and real servers answer what
 //! the engine forwarded to them (NAT replies go back through the director). Everything
 //! either side sends is recorded, in time order, as the capture the director would see.
+//! No sockets, namespaces or processes: it is the engine harness of the replay tests and
+//! the demo capture, not a network lab (that is the `xvs-lab` crate).
 //!
 //! Invariant: replay is deterministic, so replaying the recorded capture with the same
 //! config reproduces the engine's decisions made while recording (which real each flow

@@ -10,8 +10,8 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use xvs_lab::Lab;
 use xvs_proto::build::Frame;
-use xvs_tests::netns::Lab;
 
 const XVS: &str = env!("CARGO_BIN_EXE_xvs");
 const VIP4: &str = "10.0.1.100";

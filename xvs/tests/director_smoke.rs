@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use xvs::director_lab::{http_get, DirectorLab, LabMode, VIP4};
+use xvs_lab::director::{DirectorLab, LabMode, VIP4};
+use xvs_lab::http::http_get;
 
 fn get(addr: SocketAddr, path: &str) -> String {
     http_get(addr, path).expect("HTTP GET through the VIP")

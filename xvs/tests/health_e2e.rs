@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xvs::director_lab::{http_get, real_server_script, DirectorLab, LabMode, VIP4};
+use xvs_lab::director::{real_server_script, DirectorLab, LabMode, VIP4};
+use xvs_lab::http::http_get;
 
 const KEEPALIVED_CONF: &str = r#"! Configuration File for keepalived (health-check test)
 global_defs {

@@ -7,13 +7,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use openmetrics_parser::{prometheus::parse_prometheus, PrometheusValue};
+use xvs_lab::http::http_get;
 
 const METRICS: &str = "10.0.0.1:9477";
 
@@ -22,11 +22,7 @@ type Samples = BTreeMap<(String, Vec<(String, String)>), f64>;
 
 fn scrape() -> (String, Samples) {
     let addr: SocketAddr = METRICS.parse().unwrap();
-    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).expect("connect to the metrics endpoint");
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(c, "GET /metrics HTTP/1.1\r\nHost: {METRICS}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).expect("read the scrape");
+    let resp = http_get(addr, "/metrics").expect("scrape the metrics endpoint");
     let (head, body) = resp.split_once("\r\n\r\n").expect("an HTTP response");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");

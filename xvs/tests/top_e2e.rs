@@ -18,7 +18,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xvs::director_lab::{http_get, DirectorLab, LabMode, VIP4};
+use xvs_lab::director::{DirectorLab, LabMode, VIP4};
+use xvs_lab::http::http_get;
 
 const KEEPALIVED_CONF: &str = r#"! keepalived.conf for the xvs top test
 virtual_server 10.0.1.100 80 {

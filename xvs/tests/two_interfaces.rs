@@ -6,8 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use xvs::director_lab::{http_get, real_server_script};
-use xvs::netns::Lab;
+use xvs_lab::director::real_server_script;
+use xvs_lab::http::http_get;
+use xvs_lab::Lab;
 
 fn get(addr: SocketAddr) -> String {
     http_get(addr, "/").expect("HTTP GET through the VIP")

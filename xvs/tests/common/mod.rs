@@ -1,6 +1,7 @@
 //! Shared helpers of the director end-to-end tests (`director_e2e*.rs`): a running
-//! director lab, HTTP and UDP clients that speak to it from the client namespace, parallel
-//! connection loops, share checks, and config edits for reloads.
+//! director lab (`xvs-lab`), a UDP client and (re-exported) the lab's HTTP client that speak
+//! to it from the client namespace, parallel connection loops, share checks, and config
+//! edits for reloads.
 //!
 //! Sockets are created inside the client namespace (`Lab::in_ns`) and keep belonging to it
 //! wherever they are used afterwards, so a test can open a connection in `cl`, reload the
@@ -12,17 +13,18 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::FromRawFd;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
-pub use xvs::director_lab::{real_addrs, DirectorLab, LabMode, DIRECTOR4, DIRECTOR6, DIRECTOR_DEV, VIP4, VIP6};
-use xvs::netns::Proc;
+pub use xvs_lab::director::{real_addrs, DirectorLab, LabMode, DIRECTOR4, DIRECTOR6, DIRECTOR_DEV, VIP4, VIP6};
+#[allow(unused_imports)]
+pub use xvs_lab::http::{connect, get, read_head, try_get, Head, KeepAlive, Response};
+use xvs_lab::Proc;
 
 /// The `xvs` binary under test.
 pub fn xvs() -> &'static Path {
@@ -117,194 +119,6 @@ pub fn vip_udp(v6: bool) -> SocketAddr {
 /// `n` bytes of the reals' `/bytes/N` pattern: `bytes(range(256))` repeated.
 pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| i as u8).collect()
-}
-
-/// A TCP connection to `dst`, from `src` (any port) when given, in the calling thread's
-/// namespace. Connect timeout 3 s; read and write timeouts 10 s.
-pub fn connect(dst: SocketAddr, src: Option<IpAddr>) -> io::Result<TcpStream> {
-    let s = match src {
-        None => TcpStream::connect_timeout(&dst, Duration::from_secs(3))?,
-        Some(src) => connect_from(dst, src)?,
-    };
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.set_write_timeout(Some(Duration::from_secs(10)))?;
-    s.set_nodelay(true)?;
-    Ok(s)
-}
-
-fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: an all-zero sockaddr_storage is valid; the casts below write a sockaddr_in or
-    // sockaddr_in6, both smaller than and aligned like sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match a {
-        SocketAddr::V4(a) => {
-            let sin = unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as libc::socklen_t)
-}
-
-/// connect(2) after bind(2) to `src`: std's `TcpStream` cannot bind before connecting.
-fn connect_from(dst: SocketAddr, src: IpAddr) -> io::Result<TcpStream> {
-    let fam = if dst.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    // SAFETY: plain socket calls on a descriptor owned here; on success it is handed to a
-    // `TcpStream`, which closes it, and on failure it is closed before returning.
-    unsafe {
-        let fd = libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let fail = |fd| {
-            let e = io::Error::last_os_error();
-            libc::close(fd);
-            Err(e)
-        };
-        let tv = libc::timeval { tv_sec: 3, tv_usec: 0 };
-        let tvp = (&tv as *const libc::timeval).cast();
-        let tvl = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
-        if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, tvp, tvl) != 0 {
-            return fail(fd);
-        }
-        let (ss, len) = sockaddr(SocketAddr::new(src, 0));
-        if libc::bind(fd, (&ss as *const libc::sockaddr_storage).cast(), len) != 0 {
-            return fail(fd);
-        }
-        let (ss, len) = sockaddr(dst);
-        if libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len) != 0 {
-            return fail(fd);
-        }
-        Ok(TcpStream::from_raw_fd(fd))
-    }
-}
-
-/// An HTTP response from a lab real.
-#[derive(Debug)]
-pub struct Head {
-    pub status: u16,
-    /// The real that answered (its `X-Real: real N` header).
-    pub real: Option<usize>,
-    pub content_length: usize,
-}
-
-#[derive(Debug)]
-pub struct Response {
-    pub head: Head,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn real(&self) -> usize {
-        self.head.real.unwrap_or_else(|| panic!("response without X-Real: {:?}", self.head))
-    }
-}
-
-/// Read a response head (status line and headers).
-pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Head> {
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
-    let (mut real, mut content_length) = (None, 0);
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Err(io::Error::other("connection closed inside the response head"));
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l.split_once(':').unwrap_or((l, ""));
-        let v = v.trim();
-        if k.eq_ignore_ascii_case("content-length") {
-            content_length = v.parse().map_err(|_| io::Error::other(format!("bad {l:?}")))?;
-        } else if k.eq_ignore_ascii_case("x-real") {
-            real = v.strip_prefix("real ").and_then(|n| n.parse().ok());
-        }
-    }
-    Ok(Head { status, real, content_length })
-}
-
-fn send_get(s: &mut TcpStream, path: &str, close: bool) -> io::Result<()> {
-    let conn = if close { "close" } else { "keep-alive" };
-    write!(s, "GET {path} HTTP/1.1\r\nHost: vip\r\nConnection: {conn}\r\n\r\n")
-}
-
-/// One `GET path` on a new connection (`Connection: close`), from `src` when given.
-pub fn try_get(dst: SocketAddr, path: &str, src: Option<IpAddr>) -> io::Result<Response> {
-    let mut s = connect(dst, src)?;
-    send_get(&mut s, path, true)?;
-    let mut r = BufReader::with_capacity(1 << 16, s);
-    let head = read_head(&mut r)?;
-    let mut body = vec![0; head.content_length];
-    r.read_exact(&mut body)?;
-    Ok(Response { head, body })
-}
-
-/// [`try_get`], panicking with the error.
-pub fn get(dst: SocketAddr, path: &str, src: Option<IpAddr>) -> Response {
-    try_get(dst, path, src).unwrap_or_else(|e| panic!("GET {path} from {src:?} to {dst}: {e}"))
-}
-
-/// An HTTP/1.1 keep-alive connection.
-pub struct KeepAlive {
-    r: BufReader<TcpStream>,
-}
-
-impl KeepAlive {
-    /// Connect to `dst` (call inside the client namespace).
-    pub fn open(dst: SocketAddr) -> KeepAlive {
-        let s = connect(dst, None).unwrap_or_else(|e| panic!("connect {dst}: {e}"));
-        KeepAlive { r: BufReader::with_capacity(1 << 16, s) }
-    }
-
-    /// Send `GET path`, keeping the connection open.
-    pub fn send(&mut self, path: &str) {
-        send_get(self.r.get_mut(), path, false).unwrap_or_else(|e| panic!("send GET {path}: {e}"));
-    }
-
-    pub fn head(&mut self) -> Head {
-        read_head(&mut self.r).unwrap_or_else(|e| panic!("reading a response head: {e}"))
-    }
-
-    pub fn body(&mut self, n: usize) -> Vec<u8> {
-        let mut b = vec![0; n];
-        self.r.read_exact(&mut b).unwrap_or_else(|e| panic!("reading {n} body bytes: {e}"));
-        b
-    }
-
-    /// A whole request and response.
-    pub fn request(&mut self, path: &str) -> Response {
-        self.try_request(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-
-    pub fn try_request(&mut self, path: &str) -> io::Result<Response> {
-        send_get(self.r.get_mut(), path, false)?;
-        let head = read_head(&mut self.r)?;
-        let mut body = vec![0; head.content_length];
-        self.r.read_exact(&mut body)?;
-        Ok(Response { head, body })
-    }
-
-    pub fn try_body(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        let mut b = vec![0; n];
-        self.r.read_exact(&mut b)?;
-        Ok(b)
-    }
 }
 
 /// Send `payload` to the UDP `dst` from a new socket (new source port) and return the
