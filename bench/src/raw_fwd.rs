@@ -40,16 +40,9 @@ pub struct RawArgs {
     pub real_macs: Vec<String>,
 }
 
+/// A MAC through the one MAC parser, `xvs_config::parse_mac`.
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut mac {
-        *b = parts.next().and_then(|p| u8::from_str_radix(p, 16).ok()).ok_or_else(|| format!("bad MAC {s:?}"))?;
-    }
-    if parts.next().is_some() {
-        return Err(format!("bad MAC {s:?}"));
-    }
-    Ok(mac)
+    xvs_config::parse_mac(s).map_err(|p| p.message)
 }
 
 fn own_mac(iface: &str) -> Result<[u8; 6], String> {
