@@ -26,7 +26,7 @@
 //!   attempts failed), 2 for
 //!   a bad argument.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -39,6 +39,7 @@ use xvs::observe::listing::Listing;
 
 use xvs::host;
 use xvs_lab::director::{real_addrs, DirectorLab, LabMode, VIP4, VIP6};
+use xvs_lab::http::KeepAlive;
 use xvs_lab::Proc;
 
 const REALS: usize = 3;
@@ -50,7 +51,6 @@ const TCP_WORKERS: usize = 4;
 const REQS_PER_CONN: u64 = 2;
 /// UDP queries per second (one new socket, so one new director connection, each).
 const UDP_RATE: u64 = 40;
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const BAR: usize = 20;
 
 /// What the client saw; shared by the traffic threads and the display.
@@ -341,17 +341,15 @@ fn tcp_worker(k: usize, tally: &Tally, stop: &AtomicBool) {
 
 /// One connection carrying `REQS_PER_CONN` requests; returns the real that served it.
 fn http_connection(vip: SocketAddr, tally: &Tally) -> Result<usize, String> {
-    let stream = TcpStream::connect_timeout(&vip, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut r = BufReader::new(stream);
+    let mut conn = KeepAlive::try_open(vip).map_err(|e| format!("connect: {e}"))?;
     let mut served_by = None;
     for i in 0..REQS_PER_CONN {
-        let close = if i + 1 == REQS_PER_CONN { "close" } else { "keep-alive" };
-        // One write, so one segment (the socket has no buffer and Nagle is off).
-        let req = format!("GET / HTTP/1.1\r\nHost: {vip}\r\nConnection: {close}\r\n\r\n");
-        r.get_mut().write_all(req.as_bytes()).map_err(|e| format!("send: {e}"))?;
-        let body = read_response(&mut r)?;
+        let close = i + 1 == REQS_PER_CONN;
+        let r = conn.try_request_closing("/", close).map_err(|e| format!("request: {e}"))?;
+        if r.head.status != 200 {
+            return Err(format!("status {}", r.head.status));
+        }
+        let body = String::from_utf8_lossy(&r.body);
         let real = parse_real(&body).ok_or_else(|| format!("unexpected body {body:?}"))?;
         tally.requests.fetch_add(1, Ordering::Relaxed);
         match served_by {
@@ -363,36 +361,6 @@ fn http_connection(vip: SocketAddr, tally: &Tally) -> Result<usize, String> {
         }
     }
     served_by.ok_or_else(|| "no request".into())
-}
-
-/// Reads one HTTP/1.1 response (status 200, Content-Length body); returns the body.
-fn read_response(r: &mut BufReader<TcpStream>) -> Result<String, String> {
-    let mut line = String::new();
-    r.read_line(&mut line).map_err(|e| format!("receive: {e}"))?;
-    if line.is_empty() {
-        return Err("connection closed before the response".into());
-    }
-    if !line.starts_with("HTTP/1.1 200") {
-        return Err(format!("status line {:?}", line.trim_end()));
-    }
-    let mut len = None;
-    loop {
-        line.clear();
-        r.read_line(&mut line).map_err(|e| format!("receive headers: {e}"))?;
-        let h = line.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse::<usize>().ok();
-            }
-        }
-    }
-    let len = len.ok_or("no Content-Length")?;
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).map_err(|e| format!("receive body: {e}"))?;
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// "real N..." -> N.
