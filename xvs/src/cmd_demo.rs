@@ -538,14 +538,7 @@ fn watch(
 
 /// The terminal's width (80 when stdout is not a terminal or does not say).
 fn terminal_columns() -> usize {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: TIOCGWINSZ writes one `winsize` into the pointer it is given.
-    let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    if r == 0 && ws.ws_col > 0 {
-        ws.ws_col as usize
-    } else {
-        80
-    }
+    xvs::sys::terminal_columns().unwrap_or(80)
 }
 
 /// Rows `text` takes on a terminal `cols` wide (long lines wrap), so a redraw moves the

@@ -3,6 +3,8 @@
 //! Each subcommand lives in its own module; this file only parses the command line and
 //! maps errors to exit codes (0 ok, 1 runtime failure, 2 bad input).
 
+#![deny(unsafe_code)]
+
 mod cmd_check;
 mod cmd_ctl;
 mod cmd_decap;

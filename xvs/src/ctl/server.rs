@@ -13,7 +13,6 @@
 //! - The socket file is removed when the [`Server`] is dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -54,25 +53,7 @@ impl Drop for Server {
     }
 }
 
-/// The uid of the peer of `s` (SO_PEERCRED).
-pub fn peer_uid(s: &UnixStream) -> std::io::Result<u32> {
-    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` is a valid ucred and `len` its size, as SO_PEERCRED expects.
-    let rc = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(cred.uid)
-}
+pub use crate::sys::peer_uid;
 
 /// Bind `path` and start accepting.
 pub fn listen(path: &Path) -> Result<Server, String> {
@@ -86,11 +67,7 @@ pub fn listen(path: &Path) -> Result<Server, String> {
         }
         std::fs::remove_file(path).map_err(|e| format!("control_socket {show}: removing the stale socket: {e}"))?;
     }
-    // SAFETY: umask only changes this process's file-creation mask; restored right after.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = UnixListener::bind(path);
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
+    let bound = crate::sys::with_umask(0o177, || UnixListener::bind(path));
     let listener = bound.map_err(|e| format!("control_socket {show}: {e}"))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .and_then(|()| std::os::unix::fs::chown(path, Some(0), Some(0)))
