@@ -53,9 +53,7 @@ mod tests {
 
     #[test]
     fn destination_sticks_and_weights_ignored() {
-        let d = dests(&[1, 10, 100]);
-        let mut s = Dh::default();
-        s.update(&d);
+        let (mut s, d) = updated(Dh::default(), &[1, 10, 100]);
         let mut count = [0usize; 3];
         for i in 0..3000u32 {
             let dst = (0xcb00_7100u32 + i).to_be_bytes();
@@ -73,9 +71,7 @@ mod tests {
 
     #[test]
     fn unavailable_gives_none() {
-        let d = dests(&[1, 0]);
-        let mut s = Dh::default();
-        s.update(&d);
+        let (mut s, d) = updated(Dh::default(), &[1, 0]);
         let mut seen = [false; 2];
         for i in 0..100u32 {
             let f = flow([1, 1, 1, 1], 1, (0x0a00_0000 + i).to_be_bytes());

@@ -24,15 +24,15 @@ mod tests {
 
     #[test]
     fn highest_weight_not_overloaded() {
-        let d = dests(&[2, 5, 5, 0]);
-        let mut s = Fo;
-        set_conns(&d[1], 1000, 0); // load does not matter
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(1));
-        set_overloaded(&d[1], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(2));
-        set_overloaded(&d[2], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        set_overloaded(&d[0], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), None);
+        assert_picks(
+            &mut Fo,
+            &[2, 5, 5, 0],
+            &[
+                (&[Conns(1, 1000, 0)], Some(1)), // load does not matter
+                (&[Overloaded(1, true)], Some(2)),
+                (&[Overloaded(2, true)], Some(0)),
+                (&[Overloaded(0, true)], None),
+            ],
+        );
     }
 }

@@ -78,9 +78,7 @@ mod tests {
 
     #[test]
     fn destination_sticks() {
-        let d = dests(&[1, 1, 1]);
-        let mut s = Lblc::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblc::new(), &[1, 1, 1]);
         let a = s.schedule(&d, &to(1), 0).unwrap();
         // load elsewhere changes wlc's choice, but the cache holds
         set_conns(&d[a], 0, 100);
@@ -95,9 +93,7 @@ mod tests {
 
     #[test]
     fn reschedules_when_overloaded_or_quiesced() {
-        let d = dests(&[2, 2]);
-        let mut s = Lblc::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblc::new(), &[2, 2]);
         assert_eq!(s.schedule(&d, &to(1), 0), Some(0));
         // active 3 > weight 2 and B has 2*0 < 2: move to B
         set_conns(&d[0], 3, 0);
@@ -120,9 +116,7 @@ mod tests {
 
     #[test]
     fn removed_real_entry_rescheduled() {
-        let d = dests(&[1, 1]);
-        let mut s = Lblc::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblc::new(), &[1, 1]);
         set_conns(&d[0], 5, 0);
         assert_eq!(s.schedule(&d, &to(1), 0), Some(1));
         let d2 = vec![d[0].clone()];
@@ -133,9 +127,7 @@ mod tests {
 
     #[test]
     fn full_expiration_after_a_day() {
-        let d = dests(&[1]);
-        let mut s = Lblc::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblc::new(), &[1]);
         s.schedule(&d, &to(1), 0);
         s.schedule(&d, &to(2), 0);
         // keep to(2) in use every hour
@@ -157,9 +149,7 @@ mod tests {
 
     #[test]
     fn oversize_gc_drops_stale_entries() {
-        let d = dests(&[1]);
-        let mut s = Lblc::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblc::new(), &[1]);
         let n = MAX_SIZE as u32 + 300;
         for i in 0..n {
             s.schedule(&d, &to(i), 0);

@@ -237,9 +237,7 @@ mod tests {
 
     #[test]
     fn destination_sticks_then_replicates() {
-        let d = dests(&[2, 2, 2]);
-        let mut s = Lblcr::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblcr::new(), &[2, 2, 2]);
         assert_eq!(s.schedule(&d, &to(1), 0), Some(0));
         set_conns(&d[0], 0, 10); // inactive load changes wlc, not the cache
         assert_eq!(s.schedule(&d, &to(1), 1), Some(0));
@@ -259,9 +257,7 @@ mod tests {
 
     #[test]
     fn set_shrinks_after_expiration() {
-        let d = dests(&[2, 2]);
-        let mut s = Lblcr::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblcr::new(), &[2, 2]);
         s.schedule(&d, &to(1), 0);
         set_conns(&d[0], 3, 0);
         assert_eq!(s.schedule(&d, &to(1), 1000), Some(1));
@@ -282,9 +278,7 @@ mod tests {
 
     #[test]
     fn entries_expire_and_members_are_freed() {
-        let d = dests(&[1, 1]);
-        let mut s = Lblcr::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblcr::new(), &[1, 1]);
         for i in 0..100 {
             s.schedule(&d, &to(i), 0);
         }
@@ -300,9 +294,7 @@ mod tests {
 
     #[test]
     fn removed_members_leave_sets() {
-        let d = dests(&[1, 1]);
-        let mut s = Lblcr::new();
-        s.update(&d);
+        let (mut s, d) = updated(Lblcr::new(), &[1, 1]);
         assert_eq!(s.schedule(&d, &to(1), 0), Some(0));
         let d2 = vec![d[1].clone()];
         s.update(&d2);

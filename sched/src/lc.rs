@@ -24,21 +24,18 @@ mod tests {
 
     #[test]
     fn least_overhead() {
-        let d = dests(&[1, 5, 1, 0]);
-        let mut s = Lc;
-        s.update(&d);
-        set_conns(&d[0], 1, 0); // 256
-        set_conns(&d[1], 0, 300); // 300
-        set_conns(&d[2], 0, 255); // 255
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(2));
-        set_conns(&d[2], 1, 0); // tie with 0 at 256: first wins
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        set_overloaded(&d[0], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(2));
-        // weight 0 is never picked even when idle
+        let d = assert_picks(
+            &mut Lc,
+            &[1, 5, 1, 0],
+            &[
+                // overheads 256, 300, 255
+                (&[Conns(0, 1, 0), Conns(1, 0, 300), Conns(2, 0, 255)], Some(2)),
+                (&[Conns(2, 1, 0)], Some(0)), // tie with 0 at 256: first wins
+                (&[Overloaded(0, true)], Some(2)),
+                // weight 0 (real 3, overhead 0) is never picked even when idle
+                (&[Overloaded(1, true), Overloaded(2, true)], None),
+            ],
+        );
         assert_eq!(d[3].overhead(), 0);
-        set_overloaded(&d[1], true);
-        set_overloaded(&d[2], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), None);
     }
 }

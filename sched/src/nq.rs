@@ -24,24 +24,19 @@ mod tests {
 
     #[test]
     fn idle_first_then_sed() {
-        let d = dests(&[10, 1, 1]);
-        let mut s = Nq;
-        set_conns(&d[0], 1, 0);
-        set_conns(&d[1], 5, 0);
-        // C idle (inactive does not matter) beats A's better sed score
-        set_conns(&d[2], 0, 50);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(2));
-        // nobody idle: sed. A (1+1)/10, B 6/1, C (1+1)/1
-        set_conns(&d[2], 1, 0);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        // tie: A (9+1)/10 = 1 vs C (0+1)/1... C idle wins regardless; make C busy: 2/1
-        set_conns(&d[0], 19, 0); // A 20/10 = 2, C 2/1 = 2: tie keeps A
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
+        assert_picks(
+            &mut Nq,
+            &[10, 1, 1],
+            &[
+                // C idle (inactive does not matter) beats A's better sed score
+                (&[Conns(0, 1, 0), Conns(1, 5, 0), Conns(2, 0, 50)], Some(2)),
+                // nobody idle: sed. A (1+1)/10, B 6/1, C (1+1)/1
+                (&[Conns(2, 1, 0)], Some(0)),
+                // tie: A (9+1)/10 = 1 vs C (0+1)/1... C idle wins regardless; make C busy: 2/1
+                (&[Conns(0, 19, 0)], Some(0)), // A 20/10 = 2, C 2/1 = 2: tie keeps A
+            ],
+        );
         // an idle but quiesced real is not taken
-        let d = dests(&[0, 1]);
-        set_conns(&d[1], 3, 0);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(1));
-        set_overloaded(&d[1], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), None);
+        assert_picks(&mut Nq, &[0, 1], &[(&[Conns(1, 3, 0)], Some(1)), (&[Overloaded(1, true)], None)]);
     }
 }

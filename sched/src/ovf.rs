@@ -28,17 +28,16 @@ mod tests {
 
     #[test]
     fn overflows_in_weight_order() {
-        let d = dests(&[2, 3, 0]);
-        let mut s = Ovf;
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(1));
-        set_conns(&d[1], 3, 0); // active == weight: still taken
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(1));
-        set_conns(&d[1], 4, 0);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        set_conns(&d[0], 3, 0);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), None);
-        set_conns(&d[0], 0, 0);
-        set_overloaded(&d[0], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), None);
+        assert_picks(
+            &mut Ovf,
+            &[2, 3, 0],
+            &[
+                (&[], Some(1)),
+                (&[Conns(1, 3, 0)], Some(1)), // active == weight: still taken
+                (&[Conns(1, 4, 0)], Some(0)),
+                (&[Conns(0, 3, 0)], None),
+                (&[Conns(0, 0, 0), Overloaded(0, true)], None),
+            ],
+        );
     }
 }

@@ -48,9 +48,7 @@ mod tests {
 
     #[test]
     fn cycles_and_skips() {
-        let d = dests(&[1, 0, 5, 1]);
-        let mut s = Rr::default();
-        s.update(&d);
+        let (mut s, d) = updated(Rr::default(), &[1, 0, 5, 1]);
         assert_eq!(run(&mut s, &d, 6), [0, 2, 3, 0, 2, 3].map(Some).to_vec());
         set_overloaded(&d[2], true);
         assert_eq!(run(&mut s, &d, 3), [0, 3, 0].map(Some).to_vec());
@@ -61,9 +59,7 @@ mod tests {
 
     #[test]
     fn none_when_all_zero_or_overloaded() {
-        let d = dests(&[0, 0]);
-        let mut s = Rr::default();
-        s.update(&d);
+        let (mut s, d) = updated(Rr::default(), &[0, 0]);
         assert_eq!(s.schedule(&d, &any_flow(), 0), None);
         let d = dests(&[1, 1]);
         s.update(&d);
@@ -76,9 +72,7 @@ mod tests {
 
     #[test]
     fn cursor_survives_update() {
-        let d = dests(&[1, 1, 1, 1]);
-        let mut s = Rr::default();
-        s.update(&d);
+        let (mut s, d) = updated(Rr::default(), &[1, 1, 1, 1]);
         assert_eq!(run(&mut s, &d, 3), [0, 1, 2].map(Some).to_vec());
         // remove the cursor's real (index 2): cursor moves to index 1, next is old index 3
         let d2 = vec![d[0].clone(), d[1].clone(), d[3].clone()];

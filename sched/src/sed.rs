@@ -30,21 +30,20 @@ mod tests {
 
     #[test]
     fn expected_delay() {
-        let d = dests(&[1, 2, 0]);
-        let mut s = Sed;
-        // idle: A (0+1)/1 = 1, B (0+1)/2 = 0.5 -> B
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(1));
-        // A 1/1, B (1+1)/2 = 1: tie keeps A
-        set_conns(&d[1], 1, 0);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        // inactive does not count
-        set_conns(&d[0], 0, 1000);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        set_conns(&d[0], 1, 0); // A 2/1 > B 1
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(1));
-        set_overloaded(&d[1], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        set_overloaded(&d[0], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), None);
+        assert_picks(
+            &mut Sed,
+            &[1, 2, 0],
+            &[
+                // idle: A (0+1)/1 = 1, B (0+1)/2 = 0.5 -> B
+                (&[], Some(1)),
+                // A 1/1, B (1+1)/2 = 1: tie keeps A
+                (&[Conns(1, 1, 0)], Some(0)),
+                // inactive does not count
+                (&[Conns(0, 0, 1000)], Some(0)),
+                (&[Conns(0, 1, 0)], Some(1)), // A 2/1 > B 1
+                (&[Overloaded(1, true)], Some(0)),
+                (&[Overloaded(0, true)], None),
+            ],
+        );
     }
 }

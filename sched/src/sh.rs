@@ -71,9 +71,7 @@ mod tests {
 
     #[test]
     fn table_repeats_by_weight() {
-        let d = dests(&[1, 2, 3]);
-        let mut s = Sh::new(false, false);
-        s.update(&d);
+        let (mut s, d) = updated(Sh::new(false, false), &[1, 2, 3]);
         assert_eq!(&s.buckets[..7], &[0, 1, 1, 2, 2, 2, 0]);
         let d = dests(&[0, 2]);
         s.update(&d);
@@ -82,9 +80,7 @@ mod tests {
 
     #[test]
     fn source_sticks_and_weight_proportional() {
-        let d = dests(&[1, 2, 5]);
-        let mut s = Sh::new(false, false);
-        s.update(&d);
+        let (mut s, d) = updated(Sh::new(false, false), &[1, 2, 5]);
         let n = 80_000u32;
         let mut count = [0f64; 3];
         for i in 0..n {
@@ -104,9 +100,7 @@ mod tests {
 
     #[test]
     fn port_flag_spreads_one_source() {
-        let d = dests(&[1, 1, 1, 1]);
-        let mut s = Sh::new(false, true);
-        s.update(&d);
+        let (mut s, d) = updated(Sh::new(false, true), &[1, 1, 1, 1]);
         let mut seen = [false; 4];
         for p in 0..200u16 {
             let f = flow([192, 0, 2, 1], 1000 + p, [10, 0, 1, 100]);

@@ -13,6 +13,13 @@ pub(crate) fn dests(weights: &[u32]) -> Vec<Dest> {
     weights.iter().enumerate().map(|(i, &w)| dest(i as u8 + 1, w)).collect()
 }
 
+/// Scheduler `s` after it has seen reals of these `weights` (`dests`), and the reals.
+pub(crate) fn updated<S: Scheduler>(mut s: S, weights: &[u32]) -> (S, Vec<Dest>) {
+    let d = dests(weights);
+    s.update(&d);
+    (s, d)
+}
+
 pub(crate) fn set_conns(d: &Dest, active: u32, inactive: u32) {
     d.counters.active.store(active, Ordering::Relaxed);
     d.counters.inactive.store(inactive, Ordering::Relaxed);
@@ -20,6 +27,34 @@ pub(crate) fn set_conns(d: &Dest, active: u32, inactive: u32) {
 
 pub(crate) fn set_overloaded(d: &Dest, o: bool) {
     d.counters.overloaded.store(o, Ordering::Relaxed);
+}
+
+pub(crate) use self::Load::{Conns, Overloaded};
+
+/// A change of one real's load, by index: its (active, inactive) connections, or its
+/// overloaded (upper threshold) flag.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Load {
+    Conns(usize, u32, u32),
+    Overloaded(usize, bool),
+}
+
+/// Reals of these `weights`, seen by `s`, then `steps` in order: each sets its loads and
+/// asserts the real `s` picks next for any flow (`None`: no real). Returns the reals.
+#[track_caller]
+pub(crate) fn assert_picks(s: &mut impl Scheduler, weights: &[u32], steps: &[(&[Load], Option<usize>)]) -> Vec<Dest> {
+    let d = dests(weights);
+    s.update(&d);
+    for (k, (loads, want)) in steps.iter().enumerate() {
+        for &load in *loads {
+            match load {
+                Load::Conns(i, active, inactive) => set_conns(&d[i], active, inactive),
+                Load::Overloaded(i, o) => set_overloaded(&d[i], o),
+            }
+        }
+        assert_eq!(s.schedule(&d, &any_flow(), 0), *want, "step {k} ({loads:?}), weights {weights:?}");
+    }
+    d
 }
 
 pub(crate) fn flow(src: [u8; 4], sport: u16, dst: [u8; 4]) -> Flow {

@@ -27,33 +27,25 @@ mod tests {
 
     #[test]
     fn overhead_per_weight() {
-        let d = dests(&[1, 3, 2]);
-        let mut s = Wlc;
-        // A: 256/1, B: 3*256/3 = 256 (tie: A stays), C: 600/2 = 300
-        set_conns(&d[0], 1, 0);
-        set_conns(&d[1], 3, 0);
-        set_conns(&d[2], 2, 88);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        set_conns(&d[1], 3, 2); // 770/3 = 256.67 > 256
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(0));
-        set_conns(&d[0], 1, 1); // 257 > 256.67
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(1));
-        set_conns(&d[2], 2, 0); // 512/2 = 256 < 256.67
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(2));
-        set_overloaded(&d[2], true);
-        assert_eq!(s.schedule(&d, &any_flow(), 0), Some(1));
+        assert_picks(
+            &mut Wlc,
+            &[1, 3, 2],
+            &[
+                // A: 256/1, B: 3*256/3 = 256 (tie: A stays), C: 600/2 = 300
+                (&[Conns(0, 1, 0), Conns(1, 3, 0), Conns(2, 2, 88)], Some(0)),
+                (&[Conns(1, 3, 2)], Some(0)), // 770/3 = 256.67 > 256
+                (&[Conns(0, 1, 1)], Some(1)), // 257 > 256.67
+                (&[Conns(2, 2, 0)], Some(2)), // 512/2 = 256 < 256.67
+                (&[Overloaded(2, true)], Some(1)),
+            ],
+        );
     }
 
     #[test]
     fn zero_weight_never_and_none() {
-        let d = dests(&[0, 1]);
-        set_conns(&d[1], 100, 100);
-        assert_eq!(Wlc.schedule(&d, &any_flow(), 0), Some(1));
-        let d = dests(&[0, 0]);
-        assert_eq!(Wlc.schedule(&d, &any_flow(), 0), None);
+        assert_picks(&mut Wlc, &[0, 1], &[(&[Conns(1, 100, 100)], Some(1))]);
+        assert_picks(&mut Wlc, &[0, 0], &[(&[], None)]);
         // a later weight-0 real with 0 overhead does not win
-        let d = dests(&[2, 0]);
-        set_conns(&d[0], 5, 0);
-        assert_eq!(Wlc.schedule(&d, &any_flow(), 0), Some(0));
+        assert_picks(&mut Wlc, &[2, 0], &[(&[Conns(0, 5, 0)], Some(0))]);
     }
 }

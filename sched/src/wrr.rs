@@ -94,9 +94,7 @@ mod tests {
 
     #[test]
     fn weights_4_3_2() {
-        let d = dests(&[4, 3, 2]);
-        let mut s = Wrr::default();
-        s.update(&d);
+        let (mut s, d) = updated(Wrr::default(), &[4, 3, 2]);
         let one = [0, 0, 1, 0, 1, 2, 0, 1, 2].map(Some);
         let mut want = one.to_vec();
         want.extend(one);
@@ -105,17 +103,13 @@ mod tests {
 
     #[test]
     fn gcd_steps() {
-        let d = dests(&[4, 2]);
-        let mut s = Wrr::default();
-        s.update(&d);
+        let (mut s, d) = updated(Wrr::default(), &[4, 2]);
         assert_eq!(run(&mut s, &d, 6), [0, 0, 1, 0, 0, 1].map(Some).to_vec());
     }
 
     #[test]
     fn skips_zero_and_overloaded_and_none() {
-        let d = dests(&[3, 0, 1]);
-        let mut s = Wrr::default();
-        s.update(&d);
+        let (mut s, d) = updated(Wrr::default(), &[3, 0, 1]);
         let r = run(&mut s, &d, 8);
         assert!(!r.contains(&Some(1)));
         assert_eq!(r.iter().filter(|x| **x == Some(0)).count(), 6);
@@ -132,9 +126,7 @@ mod tests {
 
     #[test]
     fn restarts_after_weight_change() {
-        let d = dests(&[4, 3, 2]);
-        let mut s = Wrr::default();
-        s.update(&d);
+        let (mut s, d) = updated(Wrr::default(), &[4, 3, 2]);
         run(&mut s, &d, 4);
         let d2 = dests(&[1, 1]);
         s.update(&d2);
