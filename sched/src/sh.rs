@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn table_repeats_by_weight() {
-        let (mut s, d) = updated(Sh::new(false, false), &[1, 2, 3]);
+        let (mut s, _) = updated(Sh::new(false, false), &[1, 2, 3]);
         assert_eq!(&s.buckets[..7], &[0, 1, 1, 2, 2, 2, 0]);
         let d = dests(&[0, 2]);
         s.update(&d);
