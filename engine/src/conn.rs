@@ -10,20 +10,56 @@
 //!   the index slots (4 bytes each, at most 3/4 full).
 //! - Deadlines are wheel ticks (ms) truncated to 32 bits, widened against `now`.
 //! - A connection holding a template handle has counted itself in the template's `refs`.
+//! - A connection's forwarding method ([`Xmit`]) is bound when it is created and never
+//!   changes, whatever a reload does to its real's `forward`.
+//!
+//! This module owns the entries' layout; the counting rules (who increments `refs` and the
+//! reals' counts) live in the pipeline's `bind` module, not here.
 
 use crate::family::Family;
+use crate::ids::{RealId, ServiceId};
 use crate::index::FlowIndex;
+use crate::spec::Forward;
 use crate::store::{widen, Expiring, Store};
 
 pub const NO_TEMPLATE: u32 = u32::MAX;
 
+/// How a connection's packets are transmitted, bound once when it is created (IPVS's
+/// `ip_vs_bind_xmit`), kept in the low two bits of [`Conn::flags`]. The tunnel's kind
+/// follows from the connection's family (IPv4-in-IPv4 or IPv6-in-IPv6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Xmit {
+    Nat = 0,
+    Dr = 1,
+    Tun = 2,
+}
+
+impl Xmit {
+    /// The transmit method for a real forwarded by `f`.
+    #[inline]
+    pub fn bind(f: Forward) -> Xmit {
+        match f {
+            Forward::Nat => Xmit::Nat,
+            Forward::Dr => Xmit::Dr,
+            Forward::Tun => Xmit::Tun,
+        }
+    }
+
+    /// The method as configured and listed.
+    pub fn forward(self) -> Forward {
+        match self {
+            Xmit::Nat => Forward::Nat,
+            Xmit::Dr => Forward::Dr,
+            Xmit::Tun => Forward::Tun,
+        }
+    }
+}
+
 /// Connection flag bits.
 pub mod flags {
-    /// Forwarding method in the low two bits.
-    pub const FWD_MASK: u8 = 0b11;
-    pub const FWD_NAT: u8 = 0;
-    pub const FWD_DR: u8 = 1;
-    pub const FWD_TUN: u8 = 2;
+    /// The [`super::Xmit`] in the low two bits.
+    pub const XMIT_MASK: u8 = 0b11;
     /// Not ESTABLISHED: counted in the real's inactive connections.
     pub const INACTIVE: u8 = 1 << 2;
     /// Indexed by its reply key too (NAT).
@@ -37,11 +73,11 @@ pub struct Conn<A> {
     /// The address the client sent to (the VIP, or an address inside a prefix VIP).
     pub vip: A,
     pub deadline: u32,
-    pub real: u32,
+    pub real: RealId,
     pub template: u32,
     pub cport: u16,
     pub vport: u16,
-    pub service: u16,
+    pub service: ServiceId,
     pub proto: u8,
     pub state: u8,
     pub flags: u8,
@@ -56,16 +92,37 @@ impl<A: Copy> Expiring for Conn<A> {
     }
 }
 
+impl<A> Conn<A> {
+    /// The transmit method bound at creation.
+    #[inline]
+    pub fn xmit(&self) -> Xmit {
+        match self.flags & flags::XMIT_MASK {
+            0 => Xmit::Nat,
+            1 => Xmit::Dr,
+            _ => Xmit::Tun,
+        }
+    }
+
+    /// Counted in its real's inactive connections (not ESTABLISHED).
+    #[inline]
+    pub fn is_inactive(&self) -> bool {
+        self.flags & flags::INACTIVE != 0
+    }
+}
+
 /// A persistence template: (service, client & netmask, destination) -> real.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Template<A> {
     pub client: A,
     pub vip: A,
     pub deadline: u32,
-    pub real: u32,
+    pub real: RealId,
     /// Connections created through this template that are still alive.
     pub refs: u32,
-    pub service: u16,
+    pub service: ServiceId,
+    /// In the template index and counted in its real's persistent count; false once
+    /// invalidated (it then waits for its connections to go).
+    pub linked: bool,
 }
 
 impl<A: Copy> Expiring for Template<A> {

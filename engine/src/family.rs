@@ -7,7 +7,12 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use xvs_proto::{TUN_V4_OVERHEAD, TUN_V6_OVERHEAD};
+
 pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
+    /// Length of the outer header a tunnel of this family prepends (IPv4-in-IPv4 or
+    /// IPv6-in-IPv6), as `xvs-proto` writes it.
+    const TUN_OVERHEAD: u32;
     fn from_ip(ip: IpAddr) -> Option<Self>;
     fn to_ip(self) -> IpAddr;
     /// The address with all but the first `prefix_len` bits cleared.
@@ -15,6 +20,7 @@ pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
 }
 
 impl Family for u32 {
+    const TUN_OVERHEAD: u32 = TUN_V4_OVERHEAD as u32;
     #[inline]
     fn from_ip(ip: IpAddr) -> Option<Self> {
         match ip {
@@ -39,6 +45,7 @@ impl Family for u32 {
 }
 
 impl Family for u128 {
+    const TUN_OVERHEAD: u32 = TUN_V6_OVERHEAD as u32;
     #[inline]
     fn from_ip(ip: IpAddr) -> Option<Self> {
         match ip {

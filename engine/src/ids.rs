@@ -14,12 +14,28 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// A service's index in one engine's service table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceId(pub u16);
 
 /// A real's index in one engine's service table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RealId(pub u32);
+
+impl ServiceId {
+    /// The position in the service table's `services`.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl RealId {
+    /// The position in the service table's `reals`.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// A service: protocol, VIP (or VIP prefix) and port (0: every port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ use xvs_proto::Mac;
 use xvs_sched::{new_scheduler, Dest, DestCounters, Scheduler};
 
 use crate::family::mask_ip;
-use crate::ids::{RealKey, ServiceKey};
+use crate::ids::{RealId, RealKey, ServiceId, ServiceKey};
 use crate::spec::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec};
 use crate::stats::Counters;
 use crate::EngineError;
@@ -42,6 +42,7 @@ pub struct RealSlot {
     pub egress: Option<u16>,
     /// False once removed by a reload.
     pub available: bool,
+    /// The number of its service's [`ServiceId`].
     pub service: u16,
     pub is_sorry: bool,
 }
@@ -63,12 +64,16 @@ pub struct ServiceSlot {
     pub spec: ServiceSpec,
     pub key: ServiceKey,
     /// Real ids of the scheduler's dests, in the same order as `dests`.
-    pub dest_ids: Vec<u32>,
+    pub dest_ids: Vec<RealId>,
     pub dests: Vec<Dest>,
     /// Every real id of the service, available or not.
-    pub real_ids: Vec<u32>,
-    pub sorry: Option<u32>,
+    pub real_ids: Vec<RealId>,
+    pub sorry: Option<RealId>,
     pub scheduler: Box<dyn Scheduler>,
+    /// A TCP segment other than a SYN may start a connection (IPVS's sloppy_tcp, where it
+    /// is safe): the scheduler maps a flow to the same real every time (sh, dh, mh) and
+    /// there is no persistence. Decided when the service is applied, not per packet.
+    pub resumes_mid_stream: bool,
     pub stats: Counters,
     pub live: bool,
 }
@@ -80,9 +85,9 @@ pub struct ServiceTable {
     /// Per-real counters shared with the engines of the other poll cores, so that
     /// lc/wlc/sed/nq/ovf/twos and the thresholds see director-wide counts.
     pub shared: SharedCounters,
-    exact: HashMap<(u8, IpAddr, u16), u16, ahash::RandomState>,
+    exact: HashMap<(u8, IpAddr, u16), ServiceId, ahash::RandomState>,
     /// (proto, network, prefix_len, port, service), longest prefix first.
-    prefixes: Vec<(u8, IpAddr, u8, u16, u16)>,
+    prefixes: Vec<(u8, IpAddr, u8, u16, ServiceId)>,
 }
 
 /// The per-real counters of a whole director, by [`RealKey`]:
@@ -106,6 +111,46 @@ pub fn next_hop(neighbors: &[NeighborSpec], ip: IpAddr) -> Option<&NeighborSpec>
         .or_else(|| neighbors.iter().find(|n| n.default && n.ip.is_ipv4() == ip.is_ipv4()))
 }
 
+/// What `apply` checks before it changes anything: every scheduler builds (returned, in
+/// the order of `cfg.services`), reals are of their service's family, and a tunnel real
+/// has a director address of its family for the outer header.
+fn check(cfg: &EngineConfig) -> Result<Vec<Box<dyn Scheduler>>, EngineError> {
+    let mut schedulers = Vec::with_capacity(cfg.services.len());
+    for s in &cfg.services {
+        let sched = new_scheduler(&s.scheduler, &s.sched)
+            .map_err(|e| EngineError::Scheduler { service: format!("{}:{}", s.vip, s.port), source: e })?;
+        schedulers.push(sched);
+    }
+    for s in &cfg.services {
+        for r in s.reals.iter().chain(s.sorry_server.iter()) {
+            if r.addr.is_ipv4() != s.vip.is_ipv4() {
+                return Err(EngineError::Invalid(format!(
+                    "service {}:{}: real {} is of the other address family",
+                    s.vip, s.port, r.addr
+                )));
+            }
+            let have_source = if r.addr.is_ipv4() { cfg.address4.is_some() } else { cfg.address6.is_some() };
+            if r.forward == Forward::Tun && !have_source {
+                return Err(EngineError::Invalid(format!(
+                    "service {}:{}: real {} uses tun, which needs the director's own address \
+                     for the outer header: set [director] address{}",
+                    s.vip,
+                    s.port,
+                    r.addr,
+                    if r.addr.is_ipv4() { "" } else { "6" }
+                )));
+            }
+        }
+    }
+    Ok(schedulers)
+}
+
+/// Whether scheduler `name` maps a flow to the same real every time it is asked (a
+/// consistent hash of the flow), so a connection can be picked up mid-stream.
+fn maps_flows_stably(name: &str) -> bool {
+    matches!(name, "sh" | "dh" | "mh")
+}
+
 fn host_len(ip: IpAddr) -> u8 {
     if ip.is_ipv4() {
         32
@@ -120,9 +165,31 @@ impl ServiceTable {
         ServiceTable { shared, ..ServiceTable::default() }
     }
 
+    /// The service with id `id`.
+    #[inline]
+    pub fn service(&self, id: ServiceId) -> &ServiceSlot {
+        &self.services[id.index()]
+    }
+
+    #[inline]
+    pub fn service_mut(&mut self, id: ServiceId) -> &mut ServiceSlot {
+        &mut self.services[id.index()]
+    }
+
+    /// The real with id `id`.
+    #[inline]
+    pub fn real(&self, id: RealId) -> &RealSlot {
+        &self.reals[id.index()]
+    }
+
+    #[inline]
+    pub fn real_mut(&mut self, id: RealId) -> &mut RealSlot {
+        &mut self.reals[id.index()]
+    }
+
     /// The service for a packet to `dst:dport` over `proto`.
     #[inline]
-    pub fn lookup(&self, proto: u8, dst: IpAddr, dport: u16) -> Option<u16> {
+    pub fn lookup(&self, proto: u8, dst: IpAddr, dport: u16) -> Option<ServiceId> {
         if let Some(&s) = self.exact.get(&(proto, dst, dport)) {
             return Some(s);
         }
@@ -155,38 +222,7 @@ impl ServiceTable {
     /// connections, counters and scheduler state) of services and reals that stay.
     pub fn apply(&mut self, cfg: &EngineConfig) -> Result<(), EngineError> {
         // Build everything that can fail first, so an error leaves the table as it was.
-        let mut schedulers = Vec::with_capacity(cfg.services.len());
-        for s in &cfg.services {
-            let sched = new_scheduler(&s.scheduler, &s.sched)
-                .map_err(|e| EngineError::Scheduler { service: format!("{}:{}", s.vip, s.port), source: e })?;
-            schedulers.push(sched);
-        }
-        for s in &cfg.services {
-            for r in s.reals.iter().chain(s.sorry_server.iter()) {
-                if r.addr.is_ipv4() != s.vip.is_ipv4() {
-                    return Err(EngineError::Invalid(format!(
-                        "service {}:{}: real {} is of the other address family",
-                        s.vip, s.port, r.addr
-                    )));
-                }
-                if r.forward == Forward::Tun {
-                    let have = if r.addr.is_ipv4() { cfg.address4.is_some() } else { cfg.address6.is_some() };
-                    if !have {
-                        return Err(EngineError::Invalid(format!(
-                            "service {}:{}: real {} uses tun, which needs the director's own address \
-                             for the outer header: set [director] address{}",
-                            s.vip,
-                            s.port,
-                            r.addr,
-                            if r.addr.is_ipv4() { "" } else { "6" }
-                        )));
-                    }
-                }
-            }
-        }
-
-        let neighbor = |ip: IpAddr| next_hop(&cfg.neighbors, ip).copied();
-
+        let schedulers = check(cfg)?;
         for svc in &mut self.services {
             svc.live = false;
         }
@@ -196,61 +232,75 @@ impl ServiceTable {
         let mut exact = HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
         let mut prefixes = Vec::new();
         for (spec, sched) in cfg.services.iter().zip(schedulers) {
-            let key = ServiceKey { proto: spec.proto, vip: spec.vip, prefix_len: spec.prefix_len, port: spec.port };
-            let sid = match self.services.iter().position(|s| s.key == key) {
-                Some(i) => i,
-                None => {
-                    self.services.push(ServiceSlot {
-                        spec: spec.clone(),
-                        key,
-                        dest_ids: Vec::new(),
-                        dests: Vec::new(),
-                        real_ids: Vec::new(),
-                        sorry: None,
-                        scheduler: sched,
-                        stats: Counters::default(),
-                        live: true,
-                    });
-                    self.services.len() - 1
-                }
-            };
-            if sid > u16::MAX as usize {
-                return Err(EngineError::Invalid("more than 65535 services over the engine's life".into()));
-            }
-            let mut real_ids = Vec::with_capacity(spec.reals.len());
-            for r in &spec.reals {
-                real_ids.push(self.upsert_real(sid as u16, r, false, neighbor(r.addr)));
-            }
-            let sorry = spec.sorry_server.as_ref().map(|r| self.upsert_real(sid as u16, r, true, neighbor(r.addr)));
-            let svc = &mut self.services[sid];
-            let sched_changed = svc.spec.scheduler != spec.scheduler || svc.spec.sched != spec.sched;
-            if sched_changed {
-                svc.scheduler = new_scheduler(&spec.scheduler, &spec.sched).expect("checked above");
-            }
-            svc.spec = spec.clone();
-            svc.live = true;
-            svc.sorry = sorry;
-            let mut all = svc.real_ids.clone();
-            for id in &real_ids {
-                if !all.contains(id) {
-                    all.push(*id);
-                }
-            }
-            svc.real_ids = all;
-            svc.dest_ids = real_ids;
+            let id = self.apply_service(spec, sched, &cfg.neighbors)?;
             if spec.prefix_len == host_len(spec.vip) {
-                exact.insert((spec.proto, spec.vip, spec.port), sid as u16);
+                exact.insert((spec.proto, spec.vip, spec.port), id);
             } else {
-                prefixes.push((spec.proto, mask_ip(spec.vip, spec.prefix_len), spec.prefix_len, spec.port, sid as u16));
+                prefixes.push((spec.proto, mask_ip(spec.vip, spec.prefix_len), spec.prefix_len, spec.port, id));
             }
         }
         prefixes.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.cmp(&a.3)));
         self.exact = exact;
         self.prefixes = prefixes;
         for sid in 0..self.services.len() {
-            self.rebuild_dests(sid);
+            self.rebuild_dests(ServiceId(sid as u16));
         }
         Ok(())
+    }
+
+    /// Make `spec` live: its slot (kept if the service exists, else new, with `sched`),
+    /// its reals and sorry server, its scheduler (rebuilt if its kind or options changed).
+    fn apply_service(
+        &mut self,
+        spec: &ServiceSpec,
+        sched: Box<dyn Scheduler>,
+        neighbors: &[NeighborSpec],
+    ) -> Result<ServiceId, EngineError> {
+        let key = ServiceKey { proto: spec.proto, vip: spec.vip, prefix_len: spec.prefix_len, port: spec.port };
+        let sid = match self.services.iter().position(|s| s.key == key) {
+            Some(i) => i,
+            None => {
+                self.services.push(ServiceSlot {
+                    spec: spec.clone(),
+                    key,
+                    dest_ids: Vec::new(),
+                    dests: Vec::new(),
+                    real_ids: Vec::new(),
+                    sorry: None,
+                    scheduler: sched,
+                    resumes_mid_stream: false,
+                    stats: Counters::default(),
+                    live: true,
+                });
+                self.services.len() - 1
+            }
+        };
+        let Ok(id) = u16::try_from(sid) else {
+            return Err(EngineError::Invalid("more than 65535 services over the engine's life".into()));
+        };
+        let id = ServiceId(id);
+        let neighbor = |ip: IpAddr| next_hop(neighbors, ip).copied();
+        let mut real_ids = Vec::with_capacity(spec.reals.len());
+        for r in &spec.reals {
+            real_ids.push(self.upsert_real(id, r, false, neighbor(r.addr)));
+        }
+        let sorry = spec.sorry_server.as_ref().map(|r| self.upsert_real(id, r, true, neighbor(r.addr)));
+        let svc = self.service_mut(id);
+        let sched_changed = svc.spec.scheduler != spec.scheduler || svc.spec.sched != spec.sched;
+        if sched_changed {
+            svc.scheduler = new_scheduler(&spec.scheduler, &spec.sched).expect("checked above");
+        }
+        svc.spec = spec.clone();
+        svc.resumes_mid_stream = spec.persistence == 0 && maps_flows_stably(&spec.scheduler);
+        svc.live = true;
+        svc.sorry = sorry;
+        for rid in &real_ids {
+            if !svc.real_ids.contains(rid) {
+                svc.real_ids.push(*rid);
+            }
+        }
+        svc.dest_ids = real_ids;
+        Ok(id)
     }
 
     /// New next hops (from the kernel's neighbour table): only the reals' MACs change.
@@ -262,13 +312,13 @@ impl ServiceTable {
         }
     }
 
-    fn upsert_real(&mut self, service: u16, r: &RealSpec, is_sorry: bool, hop: Option<NeighborSpec>) -> u32 {
+    fn upsert_real(&mut self, service: ServiceId, r: &RealSpec, is_sorry: bool, hop: Option<NeighborSpec>) -> RealId {
         let mac = hop.map(|n| n.mac);
         let egress = hop.and_then(|n| n.port);
         let found = self
             .reals
             .iter()
-            .position(|x| x.service == service && x.addr == r.addr && x.port == r.port && x.is_sorry == is_sorry);
+            .position(|x| x.service == service.0 && x.addr == r.addr && x.port == r.port && x.is_sorry == is_sorry);
         let id = match found {
             Some(i) => i,
             None => {
@@ -280,7 +330,7 @@ impl ServiceTable {
                     upper_threshold: r.upper_threshold,
                     lower_threshold: r.lower_threshold,
                     counters: self.shared.get(RealKey {
-                        service: self.services[service as usize].key,
+                        service: self.service(service).key,
                         addr: r.addr,
                         port: r.port,
                         sorry: is_sorry,
@@ -289,7 +339,7 @@ impl ServiceTable {
                     mac,
                     egress,
                     available: true,
-                    service,
+                    service: service.0,
                     is_sorry,
                 });
                 self.reals.len() - 1
@@ -303,21 +353,21 @@ impl ServiceTable {
         slot.mac = mac;
         slot.egress = egress;
         slot.available = true;
-        id as u32
+        RealId(id as u32)
     }
 
     /// Rebuild a service's scheduler view from its available reals (slow path).
-    pub fn rebuild_dests(&mut self, sid: usize) {
-        let svc = &mut self.services[sid];
+    pub fn rebuild_dests(&mut self, sid: ServiceId) {
+        let svc = &mut self.services[sid.index()];
         if !svc.live {
             svc.dest_ids.clear();
         }
-        svc.dest_ids.retain(|&id| self.reals[id as usize].available);
+        svc.dest_ids.retain(|&id| self.reals[id.index()].available);
         svc.dests = svc
             .dest_ids
             .iter()
             .map(|&id| {
-                let r = &self.reals[id as usize];
+                let r = &self.reals[id.index()];
                 Dest {
                     addr: r.addr,
                     port: r.port,

@@ -1,0 +1,345 @@
+//! The pipeline: `process(batch, now) -> verdicts`. Sans-I/O: it reads no clock, makes no
+//! system call and allocates nothing per packet.
+//!
+//! This module owns the [`Engine`] (its construction, configuration, accessors), the batch
+//! loop with its prefetch stages, and the per-frame verdict count. The stages are one file
+//! each and are reached from here: `input` (which path a packet takes), `flow` (flow keys
+//! and connection lookup), `new_conn` (scheduling a new connection), `persist` (templates),
+//! `bind` (every per-real counter), `evict`, `forward` (a packet of a known connection),
+//! `xmit` (rewrite and address per method), `icmp`, `frag`, `expiry`, `listing`.
+//!
+//! Invariants:
+//! - The clock only moves forward through `process`' `now` (nanoseconds; earlier values
+//!   are treated as the last one seen).
+//! - Every frame gets exactly one verdict and is counted once (`stats::EngineStats`), here
+//!   and nowhere else.
+//! - Expiry work per batch is bounded by `EngineConfig::expiry_budget`; a connection whose
+//!   deadline has passed but was not reaped yet is expired when a packet finds it, so
+//!   lagging reaping never keeps a dead connection alive.
+//! - A connection keeps its real until it expires, whatever reloads happen meanwhile;
+//!   with `expire_nodest_conn`, a connection whose real was removed expires at its next
+//!   packet, which is dropped (IPVS's behaviour).
+
+mod bind;
+mod evict;
+mod expiry;
+mod flow;
+mod forward;
+mod frag;
+mod icmp;
+mod input;
+mod listing;
+mod new_conn;
+mod persist;
+mod xmit;
+
+use std::net::IpAddr;
+
+use xvs_proto::{classify, ClassifyError, Packet, PROTO_TCP, PROTO_UDP};
+
+use crate::conn::FamilyTables;
+use crate::port::{PacketBuf, Verdict};
+use crate::services::{ServiceTable, SharedCounters};
+use crate::spec::EngineConfig;
+use crate::stats::{DropReason, EngineStats};
+use crate::EngineError;
+use flow::FlowKey;
+
+pub use listing::ConnInfo;
+
+/// The engine's state but its per-family tables (split so both can be borrowed at once):
+/// configuration, services and reals, counters, the flow hasher and the clock.
+#[derive(Debug)]
+pub struct Ctx {
+    pub cfg: EngineConfig,
+    pub services: ServiceTable,
+    pub stats: EngineStats,
+    hasher: ahash::RandomState,
+    now: u64,
+    /// Live connections of both families (they share the capacity).
+    live: u32,
+}
+
+/// One poll core's engine.
+#[derive(Debug)]
+pub struct Engine {
+    v4: FamilyTables<u32>,
+    v6: FamilyTables<u128>,
+    cx: Ctx,
+}
+
+impl Engine {
+    /// An engine with `cfg` applied, its clock starting at `now_ns`.
+    pub fn new(cfg: EngineConfig, now_ns: u64) -> Result<Engine, EngineError> {
+        Self::with_shared_counters(cfg, now_ns, SharedCounters::default())
+    }
+
+    /// An engine for one of several poll cores: its reals' active/inactive counts are
+    /// `shared`, the same objects as the other cores' engines use.
+    pub fn with_shared_counters(cfg: EngineConfig, now_ns: u64, shared: SharedCounters) -> Result<Engine, EngineError> {
+        if cfg.max_connections == 0 || cfg.max_connections > crate::index::MAX_HANDLES {
+            return Err(EngineError::Invalid(format!(
+                "max_connections must be between 1 and {} (got {})",
+                crate::index::MAX_HANDLES,
+                cfg.max_connections
+            )));
+        }
+        let now = now_ns / 1_000_000;
+        let mut services = ServiceTable::with_shared(shared);
+        services.apply(&cfg)?;
+        Ok(Engine {
+            v4: FamilyTables::new(cfg.max_connections, now),
+            v6: FamilyTables::new(cfg.max_connections, now),
+            cx: Ctx {
+                cfg,
+                services,
+                stats: EngineStats::default(),
+                hasher: ahash::RandomState::with_seeds(
+                    0x243f_6a88_85a3_08d3,
+                    0x1319_8a2e_0370_7344,
+                    0xa409_3822_299f_31d0,
+                    0x082e_fa98_ec4e_6c89,
+                ),
+                now,
+                live: 0,
+            },
+        })
+    }
+
+    /// Replace the services, timeouts and options atomically; established connections keep
+    /// their reals. An invalid config changes nothing. (Capacity is fixed at creation.)
+    pub fn apply(&mut self, cfg: EngineConfig) -> Result<(), EngineError> {
+        self.cx.services.apply(&cfg)?;
+        let max = self.cx.cfg.max_connections;
+        self.cx.cfg = cfg;
+        self.cx.cfg.max_connections = max;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.cx.stats
+    }
+
+    pub fn services(&self) -> &ServiceTable {
+        &self.cx.services
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cx.cfg
+    }
+
+    /// Live connections (IPv4 + IPv6).
+    pub fn live_connections(&self) -> u32 {
+        self.cx.live
+    }
+
+    /// Live persistence templates.
+    pub fn live_templates(&self) -> u32 {
+        self.v4.templates.live() + self.v6.templates.live()
+    }
+
+    /// The engine's clock in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.cx.now
+    }
+
+    /// Replace the next hops (the reals' MACs), keeping everything else.
+    pub fn set_neighbors(&mut self, neighbors: &[crate::spec::NeighborSpec]) {
+        self.cx.services.set_neighbors(neighbors);
+        self.cx.cfg.neighbors = neighbors.to_vec();
+    }
+
+    /// Up to `max` live connections (the live view of `xvs demo`): stops after `max`,
+    /// so it stays cheap whatever the table holds.
+    pub fn connections_sample(&self, max: usize) -> Vec<ConnInfo> {
+        let mut out = Vec::with_capacity(max);
+        listing::collect(&self.v4, &self.cx, max, &mut out);
+        listing::collect(&self.v6, &self.cx, max, &mut out);
+        out
+    }
+
+    /// Every live connection (slow path).
+    pub fn connections(&self) -> Vec<ConnInfo> {
+        let mut out = Vec::new();
+        listing::collect(&self.v4, &self.cx, usize::MAX, &mut out);
+        listing::collect(&self.v6, &self.cx, usize::MAX, &mut out);
+        out
+    }
+
+    /// Move the clock to `now_ns` and do a bounded amount of expiry work, without
+    /// processing frames (the poll loops call this when idle).
+    pub fn tick(&mut self, now_ns: u64) {
+        let now = (now_ns / 1_000_000).max(self.cx.now);
+        self.cx.now = now;
+        self.v4.conns.advance(now);
+        self.v6.conns.advance(now);
+        self.v4.templates.advance(now);
+        self.v6.templates.advance(now);
+        let mut budget = self.cx.cfg.expiry_budget;
+        expiry::reap(&mut self.v4, &mut self.cx, &mut budget);
+        expiry::reap(&mut self.v6, &mut self.cx, &mut budget);
+    }
+
+    /// Whether expiry work is waiting (a mass expiry spreads over several batches).
+    pub fn expiry_pending(&self) -> bool {
+        self.v4.conns.has_due() || self.v6.conns.has_due() || self.v4.templates.has_due() || self.v6.templates.has_due()
+    }
+
+    /// Process a batch: rewrite frames in place and give each a verdict.
+    /// `verdicts` must be at least as long as `frames`.
+    ///
+    /// Frames are handled in groups of [`STAGE`]: all are classified and hashed first and
+    /// their index slots prefetched, then the candidate connection entries are
+    /// prefetched, then each frame is handled. The loads of a group overlap instead of
+    /// each packet waiting for its own cache misses in turn.
+    pub fn process<F: PacketBuf>(&mut self, frames: &mut [F], now_ns: u64, verdicts: &mut [Verdict]) {
+        self.tick(now_ns);
+        let n = frames.len().min(verdicts.len());
+        let mut start = 0;
+        while start < n {
+            let end = (start + STAGE).min(n);
+            let group = &mut frames[start..end];
+            let mut pre = [Pre::EMPTY; STAGE];
+            for (f, pr) in group.iter_mut().zip(pre.iter_mut()) {
+                *pr = self.pre_classify(f);
+            }
+            for pr in &pre[..group.len()] {
+                self.prefetch_conn(pr);
+            }
+            for ((f, v), pr) in group.iter_mut().zip(verdicts[start..end].iter_mut()).zip(pre.iter()) {
+                *v = self.handle(f, pr);
+                let s = &mut self.cx.stats;
+                s.rx += 1;
+                match v {
+                    Verdict::Tx { .. } => s.tx += 1,
+                    Verdict::Pass => s.passed += 1,
+                    Verdict::Drop(r) => s.drop(*r),
+                }
+            }
+            start = end;
+        }
+    }
+
+    /// Classify a frame and, for a TCP/UDP packet with ports, hash its flow key and
+    /// prefetch the index slot it will probe.
+    #[inline]
+    fn pre_classify<F: PacketBuf>(&mut self, f: &mut F) -> Pre {
+        let (buf, head, len) = f.parts();
+        let Some(frame) = buf.get(*head..*head + *len) else {
+            return Pre { p: Err(ClassifyError::Truncated), hash: 0, v6: false };
+        };
+        let p = classify(frame);
+        let mut pre = Pre { p, hash: 0, v6: false };
+        if let Ok(p) = &pre.p {
+            let ported = (p.proto == PROTO_TCP || p.proto == PROTO_UDP) && p.frag.is_none_or(|fr| fr.is_first());
+            if ported {
+                match (p.src, p.dst) {
+                    (IpAddr::V4(s), IpAddr::V4(d)) => {
+                        let h = FlowKey::new(p, u32::from(s), u32::from(d)).hash(&self.cx.hasher);
+                        self.v4.index.prefetch(h);
+                        pre.hash = h;
+                    }
+                    (IpAddr::V6(s), IpAddr::V6(d)) => {
+                        let h = FlowKey::new(p, u128::from(s), u128::from(d)).hash(&self.cx.hasher);
+                        self.v6.index.prefetch(h);
+                        pre.hash = h;
+                        pre.v6 = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        pre
+    }
+
+    /// Prefetch the connection entry a pre-classified frame will most likely look at.
+    #[inline]
+    fn prefetch_conn(&self, pr: &Pre) {
+        if pr.hash == 0 {
+            return;
+        }
+        if pr.v6 {
+            if let Some(h) = self.v6.index.first_candidate(pr.hash) {
+                self.v6.conns.prefetch(h);
+            }
+        } else if let Some(h) = self.v4.index.first_candidate(pr.hash) {
+            self.v4.conns.prefetch(h);
+        }
+    }
+
+    #[inline]
+    fn handle<F: PacketBuf>(&mut self, f: &mut F, pre: &Pre) -> Verdict {
+        let in_port = f.port();
+        let (buf, head, len) = f.parts();
+        let p = match pre.p {
+            Ok(p) => p,
+            Err(e) => {
+                return match DropReason::from_classify(e) {
+                    Some(r) => Verdict::Drop(r),
+                    None => Verdict::Pass,
+                }
+            }
+        };
+        let mut pkt = Pkt { buf, head, len, p, in_port };
+        match p.src {
+            IpAddr::V4(_) => input::handle_family(&mut self.v4, &mut self.v6, &mut self.cx, &mut pkt, pre.hash),
+            IpAddr::V6(_) => input::handle_family(&mut self.v6, &mut self.v4, &mut self.cx, &mut pkt, pre.hash),
+        }
+    }
+}
+
+/// Frames per prefetch group in `process`.
+const STAGE: usize = 16;
+
+/// A frame's classification and flow hash, computed ahead of handling it.
+#[derive(Clone, Copy)]
+struct Pre {
+    p: Result<Packet, ClassifyError>,
+    /// The flow-key hash (never 0, see `flow::FlowKey::hash`) for TCP/UDP with ports;
+    /// 0 = none.
+    hash: u64,
+    v6: bool,
+}
+
+impl Pre {
+    const EMPTY: Pre = Pre { p: Err(ClassifyError::Truncated), hash: 0, v6: false };
+}
+
+/// A frame being handled: its buffer, position and classification.
+struct Pkt<'a> {
+    buf: &'a mut [u8],
+    head: &'a mut usize,
+    len: &'a mut usize,
+    p: Packet,
+    in_port: u16,
+}
+
+impl Pkt<'_> {
+    #[inline]
+    fn frame(&mut self) -> &mut [u8] {
+        &mut self.buf[*self.head..*self.head + *self.len]
+    }
+    /// The frame and its classification, borrowed together (no copy of the `Packet`).
+    #[inline]
+    fn frame_and_packet(&mut self) -> (&mut [u8], &Packet) {
+        (&mut self.buf[*self.head..*self.head + *self.len], &self.p)
+    }
+    /// The director's own MAC: the destination MAC of the frame that arrived.
+    #[inline]
+    fn own_mac(&mut self) -> [u8; 6] {
+        mac_at(self.frame(), 0)
+    }
+    /// The MAC of the neighbour the frame came from (its source MAC).
+    #[inline]
+    fn peer_mac(&mut self) -> [u8; 6] {
+        mac_at(self.frame(), 6)
+    }
+}
+
+fn mac_at(frame: &[u8], off: usize) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    if frame.len() >= off + 6 {
+        m.copy_from_slice(&frame[off..off + 6]);
+    }
+    m
+}

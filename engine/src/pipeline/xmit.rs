@@ -1,0 +1,158 @@
+//! Transmit: rewrite a packet of a connection for its bound method and address it to the
+//! next hop (IPVS's `ip_vs_xmit.c`).
+//!
+//! Owns: per method toward the real (NAT: addresses and ports; DR: MACs only; TUN: the
+//! one tunnel encapsulation), the reply path toward the client (NAT), the egress-MTU check
+//! with its ICMP answer, the next-hop and source MACs, and the per-service and per-real
+//! packet and byte counters. Must not touch: connection state, timers or tables, or the
+//! connection counters (`bind`).
+//!
+//! Invariants:
+//! - The method is the connection's (bound at creation, `conn::Xmit`), never re-decided
+//!   from the real's current configuration.
+//! - Bytes are counted as the IP length of the packet as it arrived (before a tunnel
+//!   header), as IPVS counts them.
+
+use std::net::IpAddr;
+
+use xvs_proto::{self as proto, Mac, RewriteError};
+
+use super::{Ctx, Pkt};
+use crate::conn::{Conn, Xmit};
+use crate::family::Family;
+use crate::port::Verdict;
+use crate::spec::EngineConfig;
+use crate::stats::{DropReason, EngineStats};
+
+/// A packet from the client toward connection `c`'s real.
+#[inline]
+pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
+    let r = cx.services.real(c.real);
+    let Some(mac) = r.mac else {
+        return Verdict::Drop(DropReason::NeighborMiss);
+    };
+    let (addr, out) = (r.addr, r.egress.unwrap_or(pkt.in_port));
+    let xmit = c.xmit();
+    let overhead = if xmit == Xmit::Tun { A::TUN_OVERHEAD } else { 0 };
+    if let Some(v) = over_mtu(&cx.cfg, &mut cx.stats, pkt, overhead) {
+        return v;
+    }
+    let res = match xmit {
+        Xmit::Nat => {
+            let (frame, p) = pkt.frame_and_packet();
+            proto::nat_request(frame, p, addr, r.port_for(c.vport)).map_err(rewrite_drop)
+        }
+        Xmit::Dr => Ok(()),
+        Xmit::Tun => tun_encap(&cx.cfg, pkt, addr),
+    };
+    if let Err(d) = res {
+        return Verdict::Drop(d);
+    }
+    to_real(cx, pkt, c, mac, out)
+}
+
+/// A reply from connection `c`'s real toward its client (NAT): the director routes it, so
+/// it loses one TTL / hop.
+#[inline]
+pub(super) fn reply<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
+    if pkt.p.ttl <= 1 {
+        return Verdict::Drop(DropReason::TtlExpired);
+    }
+    let (frame, p) = pkt.frame_and_packet();
+    if let Err(e) = proto::nat_reply(frame, p, c.vip.to_ip(), c.vport) {
+        return Verdict::Drop(rewrite_drop(e));
+    }
+    to_client(cx, pkt, c)
+}
+
+/// The one tunnel encapsulation: an outer header from the director's address of `dst`'s
+/// family to `dst` (IPv4-in-IPv4 or IPv6-in-IPv6).
+#[inline]
+pub(super) fn tun_encap(cfg: &EngineConfig, pkt: &mut Pkt, dst: IpAddr) -> Result<(), DropReason> {
+    let src = match dst {
+        IpAddr::V4(_) => cfg.address4.map(IpAddr::V4),
+        IpAddr::V6(_) => cfg.address6.map(IpAddr::V6),
+    };
+    let Some(src) = src else {
+        return Err(DropReason::NoTunnelSource);
+    };
+    proto::tun_encap(pkt.buf, pkt.head, pkt.len, &pkt.p, src, dst).map_err(rewrite_drop)
+}
+
+/// Address the rewritten frame to next hop `mac` out of port `out` and count it as a
+/// packet in of `c`'s service and real.
+#[inline(always)]
+pub(super) fn to_real<A>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>, mac: Mac, out: u16) -> Verdict {
+    let src = src_mac(&cx.cfg, out, pkt.own_mac());
+    proto::set_macs(pkt.frame(), mac, src);
+    count(cx, c, true, pkt.p.ip_len as u64);
+    Verdict::Tx { port: out }
+}
+
+/// Address the rewritten frame back to `c`'s client (the MAC and port its request came
+/// from) and count it as a packet out of `c`'s service and real.
+#[inline(always)]
+pub(super) fn to_client<A>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
+    let out = c.in_port as u16;
+    let src = src_mac(&cx.cfg, out, pkt.own_mac());
+    proto::set_macs(pkt.frame(), c.client_mac, src);
+    count(cx, c, false, pkt.p.ip_len as u64);
+    Verdict::Tx { port: out }
+}
+
+/// Count a packet of `c` in (toward the real) or out (toward the client), in its
+/// service's and real's counters.
+#[inline(always)]
+fn count<A>(cx: &mut Ctx, c: &Conn<A>, inbound: bool, bytes: u64) {
+    let svcs = &mut cx.services;
+    let real = &mut svcs.reals[c.real.index()].stats;
+    let service = &mut svcs.services[c.service.index()].stats;
+    for x in [real, service] {
+        if inbound {
+            x.pkts_in += 1;
+            x.bytes_in += bytes;
+        } else {
+            x.pkts_out += 1;
+            x.bytes_out += bytes;
+        }
+    }
+}
+
+/// `None` when the packet, with `overhead` more bytes, fits the egress MTU. Else what
+/// becomes of it: with DF set (always for IPv6), an ICMP "fragmentation needed" / "packet
+/// too big" back where it came from; without DF a drop (xvs does not fragment).
+#[inline(always)]
+fn over_mtu(cfg: &EngineConfig, stats: &mut EngineStats, pkt: &mut Pkt, overhead: u32) -> Option<Verdict> {
+    let mtu = cfg.mtu as u32;
+    if pkt.p.ip_len as u32 + overhead <= mtu {
+        return None;
+    }
+    if !(pkt.p.df || pkt.p.is_v6()) {
+        return Some(Verdict::Drop(DropReason::MtuExceeded));
+    }
+    let inner_mtu = (mtu.saturating_sub(overhead)) as u16;
+    Some(match proto::icmp_too_big(pkt.buf, pkt.head, pkt.len, &pkt.p, inner_mtu) {
+        Ok(()) => {
+            stats.icmp_too_big_sent += 1;
+            Verdict::Tx { port: pkt.in_port }
+        }
+        Err(e) => Verdict::Drop(rewrite_drop(e)),
+    })
+}
+
+/// The director's MAC on `port`, or `arrived` (the arriving frame's destination MAC)
+/// when port MACs are not configured.
+#[inline]
+fn src_mac(cfg: &EngineConfig, port: u16, arrived: Mac) -> Mac {
+    // Without configured port MACs (replay, tests) the arriving frame's destination
+    // is the best knowledge of our own address.
+    cfg.port_macs.get(port as usize).copied().unwrap_or(arrived)
+}
+
+pub(super) fn rewrite_drop(e: RewriteError) -> DropReason {
+    match e {
+        RewriteError::NoHeadroom => DropReason::NoHeadroom,
+        RewriteError::FamilyMismatch => DropReason::FamilyMismatch,
+        RewriteError::Mismatch => DropReason::RewriteMismatch,
+    }
+}
