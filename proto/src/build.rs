@@ -140,6 +140,19 @@ fn sock_pair(src: SocketAddr, dst: SocketAddr) -> (IpAddr, IpAddr) {
     (src.ip(), dst.ip())
 }
 
+/// [`Frame`] builder methods that set the field of their name to their argument.
+macro_rules! set_fields {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty,)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, $field: $ty) -> Frame {
+                self.$field = $field;
+                self
+            }
+        )*
+    };
+}
+
 impl Frame {
     /// A frame from `src` to `dst` with transport `l4`, other fields at their defaults.
     pub fn new(src: IpAddr, dst: IpAddr, l4: L4) -> Frame {
@@ -206,29 +219,16 @@ impl Frame {
         self
     }
 
-    pub fn ttl(mut self, ttl: u8) -> Frame {
-        self.ttl = ttl;
-        self
-    }
-
-    /// IPv4 TOS / IPv6 traffic class.
-    pub fn tos(mut self, tos: u8) -> Frame {
-        self.tos = tos;
-        self
+    set_fields! {
+        ttl: u8,
+        /// IPv4 TOS / IPv6 traffic class.
+        tos: u8,
+        df: bool,
+        id: u16,
     }
 
     pub fn flow_label(mut self, label: u32) -> Frame {
         self.flow_label = label & 0xf_ffff;
-        self
-    }
-
-    pub fn df(mut self, df: bool) -> Frame {
-        self.df = df;
-        self
-    }
-
-    pub fn id(mut self, id: u16) -> Frame {
-        self.id = id;
         self
     }
 

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use crate::checksum::{icmp_checksum, ipv4_header_checksum, l4_checksum_v6};
 use crate::packet::{Packet, RewriteError, PROTO_ICMP, PROTO_ICMPV6};
-use crate::rewrite::check;
+use crate::rewrite::check_in_place;
 
 use RewriteError::Mismatch;
 
@@ -35,11 +35,7 @@ pub fn icmp_too_big(
     p: &Packet,
     mtu: u16,
 ) -> Result<(), RewriteError> {
-    let h = *head;
-    let frame = buf.get(h..h.checked_add(*len).ok_or(Mismatch)?).ok_or(Mismatch)?;
-    check(frame, p)?;
-    let l2 = usize::from(p.l3);
-    let ip_len = usize::from(p.ip_len);
+    let (l2, ip_len) = check_in_place(buf, *head, *len, p)?;
     let v6 = p.is_v6();
     let (hdr, max) = if v6 { (48, ICMP_V6_MAX) } else { (28, ICMP_V4_MAX) };
     let quote = ip_len.min(max - hdr);

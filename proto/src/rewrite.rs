@@ -49,6 +49,15 @@ pub(crate) fn check(frame: &[u8], p: &Packet) -> Result<(), RewriteError> {
     Ok(())
 }
 
+/// Checks that the frame `buf[head..head + len]` still holds the IP packet `p` describes
+/// (as [`check`]); returns the lengths of its L2 header and of its IP packet.
+#[inline]
+pub(crate) fn check_in_place(buf: &[u8], head: usize, len: usize, p: &Packet) -> Result<(usize, usize), RewriteError> {
+    let frame = buf.get(head..head.checked_add(len).ok_or(Mismatch)?).ok_or(Mismatch)?;
+    check(frame, p)?;
+    Ok((usize::from(p.l3), usize::from(p.ip_len)))
+}
+
 #[inline]
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
     a.is_ipv6() == b.is_ipv6()

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use crate::checksum::ipv4_header_checksum;
 use crate::packet::{Packet, RewriteError, PROTO_IPIP, PROTO_IPV6};
-use crate::rewrite::check;
+use crate::rewrite::check_in_place;
 
 use RewriteError::{FamilyMismatch, Mismatch};
 
@@ -38,11 +38,7 @@ pub fn tun_encap(
     src: IpAddr,
     dst: IpAddr,
 ) -> Result<(), RewriteError> {
-    let h = *head;
-    let frame = buf.get(h..h.checked_add(*len).ok_or(Mismatch)?).ok_or(Mismatch)?;
-    check(frame, p)?;
-    let l2 = usize::from(p.l3);
-    let ip_len = usize::from(p.ip_len);
+    let (l2, ip_len) = check_in_place(buf, *head, *len, p)?;
     let need = match (p.is_v6(), src, dst) {
         (false, IpAddr::V4(_), IpAddr::V4(_)) => TUN_V4_OVERHEAD,
         (true, IpAddr::V6(_), IpAddr::V6(_)) => TUN_V6_OVERHEAD,

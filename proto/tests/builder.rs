@@ -3,88 +3,86 @@
 
 mod common;
 
+use std::fmt::Debug;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use common::{ip, sa, verify};
-use etherparse::{PacketBuilder, VlanId};
+use etherparse::{Ethernet2Header, PacketBuilder, PacketBuilderStep, VlanId};
 use xvs_proto::build::{self, Ext, Frame, DST_MAC, SRC_MAC};
 use xvs_proto::{classify, tcp_flags, PROTO_UDP};
 
+/// etherparse's builder from the Ethernet header the frame builders use.
+fn eth() -> PacketBuilderStep<Ethernet2Header> {
+    PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
+}
+
 fn v4(s: &str) -> [u8; 4] {
-    match ip(s) {
-        std::net::IpAddr::V4(a) => a.octets(),
-        _ => panic!(),
-    }
+    s.parse::<Ipv4Addr>().unwrap().octets()
 }
 
 fn v6(s: &str) -> [u8; 16] {
-    match ip(s) {
-        std::net::IpAddr::V6(a) => a.octets(),
-        _ => panic!(),
-    }
+    s.parse::<Ipv6Addr>().unwrap().octets()
+}
+
+/// `frame` builds byte for byte what etherparse writes with `write` (a PacketBuilder
+/// chain from `ethernet2(SRC_MAC, DST_MAC)` and its final `write`); returns the frame.
+#[track_caller]
+fn same_as_etherparse<E: Debug>(frame: Frame, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Vec<u8> {
+    let mut want = Vec::new();
+    write(&mut want).unwrap();
+    let got = frame.build();
+    assert_eq!(got, want);
+    got
 }
 
 #[test]
 fn tcp_v4_matches_etherparse() {
-    let mut want = Vec::new();
-    PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
-        .ipv4(v4("198.51.100.7"), v4("10.0.1.100"), 64)
-        .tcp(40000, 80, 1, 65535)
-        .syn()
-        .write(&mut want, b"hello")
-        .unwrap();
-    let got =
-        Frame::tcp(sa("198.51.100.7:40000"), sa("10.0.1.100:80"), tcp_flags::SYN).df(true).payload(b"hello").build();
-    assert_eq!(got, want);
+    let got = same_as_etherparse(
+        Frame::tcp(sa("198.51.100.7:40000"), sa("10.0.1.100:80"), tcp_flags::SYN).df(true).payload(b"hello"),
+        |w| eth().ipv4(v4("198.51.100.7"), v4("10.0.1.100"), 64).tcp(40000, 80, 1, 65535).syn().write(w, b"hello"),
+    );
     verify(&got);
 }
 
 #[test]
 fn udp_v6_vlan_matches_etherparse() {
-    let mut want = Vec::new();
-    PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
-        .single_vlan(VlanId::try_new(7).unwrap())
-        .ipv6(v6("2001:db8:c::7"), v6("2001:db8:1::100"), 9)
-        .udp(5353, 53)
-        .write(&mut want, b"query!")
-        .unwrap();
-    let got =
-        Frame::udp(sa("[2001:db8:c::7]:5353"), sa("[2001:db8:1::100]:53")).vlan(7).ttl(9).payload(b"query!").build();
-    assert_eq!(got, want);
+    let got = same_as_etherparse(
+        Frame::udp(sa("[2001:db8:c::7]:5353"), sa("[2001:db8:1::100]:53")).vlan(7).ttl(9).payload(b"query!"),
+        |w| {
+            eth()
+                .single_vlan(VlanId::try_new(7).unwrap())
+                .ipv6(v6("2001:db8:c::7"), v6("2001:db8:1::100"), 9)
+                .udp(5353, 53)
+                .write(w, b"query!")
+        },
+    );
     verify(&got);
 }
 
 #[test]
 fn udp_v4_and_icmp_match_etherparse() {
-    let mut want = Vec::new();
-    PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
-        .ipv4(v4("10.0.2.11"), v4("198.51.100.7"), 3)
-        .udp(8080, 40000)
-        .write(&mut want, &[1, 2, 3])
-        .unwrap();
-    let got = Frame::udp(sa("10.0.2.11:8080"), sa("198.51.100.7:40000")).df(true).ttl(3).payload(&[1, 2, 3]).build();
-    assert_eq!(got, want);
-
-    let mut want = Vec::new();
-    PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
-        .ipv4(v4("10.0.9.1"), v4("10.0.1.100"), 64)
-        .icmpv4_raw(3, 4, [0, 0, 5, 0xdc])
-        .write(&mut want, &[0x45, 0, 0, 0])
-        .unwrap();
-    let got = Frame::icmp(ip("10.0.9.1"), ip("10.0.1.100"), 3, 4)
-        .df(true)
-        .rest([0, 0, 5, 0xdc])
-        .payload(&[0x45, 0, 0, 0])
-        .build();
-    assert_eq!(got, want);
-
-    let mut want = Vec::new();
-    PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
-        .ipv6(v6("2001:db8::1"), v6("2001:db8::2"), 64)
-        .icmpv6_raw(2, 0, [0, 0, 5, 0xdc])
-        .write(&mut want, &[0x60, 0, 0, 0])
-        .unwrap();
-    let got =
-        Frame::icmp(ip("2001:db8::1"), ip("2001:db8::2"), 2, 0).rest([0, 0, 5, 0xdc]).payload(&[0x60, 0, 0, 0]).build();
-    assert_eq!(got, want);
+    same_as_etherparse(
+        Frame::udp(sa("10.0.2.11:8080"), sa("198.51.100.7:40000")).df(true).ttl(3).payload(&[1, 2, 3]),
+        |w| eth().ipv4(v4("10.0.2.11"), v4("198.51.100.7"), 3).udp(8080, 40000).write(w, &[1, 2, 3]),
+    );
+    same_as_etherparse(
+        Frame::icmp(ip("10.0.9.1"), ip("10.0.1.100"), 3, 4).df(true).rest([0, 0, 5, 0xdc]).payload(&[0x45, 0, 0, 0]),
+        |w| {
+            eth()
+                .ipv4(v4("10.0.9.1"), v4("10.0.1.100"), 64)
+                .icmpv4_raw(3, 4, [0, 0, 5, 0xdc])
+                .write(w, &[0x45, 0, 0, 0])
+        },
+    );
+    same_as_etherparse(
+        Frame::icmp(ip("2001:db8::1"), ip("2001:db8::2"), 2, 0).rest([0, 0, 5, 0xdc]).payload(&[0x60, 0, 0, 0]),
+        |w| {
+            eth()
+                .ipv6(v6("2001:db8::1"), v6("2001:db8::2"), 64)
+                .icmpv6_raw(2, 0, [0, 0, 5, 0xdc])
+                .write(w, &[0x60, 0, 0, 0])
+        },
+    );
 }
 
 #[test]

@@ -98,6 +98,15 @@ fn tun_errors_leave_frame_alone() {
     assert_eq!(buf, buf_with(&inner));
 }
 
+/// The error `too_big` should make: ICMP "fragmentation needed" (3/4) or ICMPv6 "packet
+/// too big" (2/0) from `from` back to `to` with MACs swapped, `rest` (the MTU field), the
+/// VLAN tags `vlans` and the quote `quote`.
+fn too_big_error(from: &str, to: &str, rest: [u8; 4], vlans: &[u16], quote: &[u8]) -> Vec<u8> {
+    let (kind, code) = if ip(from).is_ipv6() { (2, 0) } else { (3, 4) };
+    let f = Frame::icmp(ip(from), ip(to), kind, code).rest(rest).macs(SRC_MAC, DST_MAC);
+    vlans.iter().fold(f, |f, &id| f.vlan(id)).payload(quote).build()
+}
+
 /// Runs icmp_too_big on `frame` at HEADROOM, returns the resulting frame.
 fn too_big(frame: &[u8], mtu: u16) -> (Vec<u8>, usize) {
     let p = classify(frame).unwrap();
@@ -119,12 +128,7 @@ fn too_big_v4_truncated_and_small() {
     let f = big.build();
     let (out, head) = too_big(&f, 1480);
     assert_eq!(head, HEADROOM); // truncated quote: no headroom used
-    let want = Frame::icmp(ip("10.0.1.100"), ip("198.51.100.7"), 3, 4)
-        .rest([0, 0, 0x05, 0xc8])
-        .macs(SRC_MAC, DST_MAC)
-        .vlan(5)
-        .payload(&f[18..18 + 548])
-        .build();
+    let want = too_big_error("10.0.1.100", "198.51.100.7", [0, 0, 0x05, 0xc8], &[5], &f[18..18 + 548]);
     assert_eq!(out, want);
     assert_eq!(out.len() - 18, 576);
     verify(&out);
@@ -132,11 +136,7 @@ fn too_big_v4_truncated_and_small() {
     let small = Frame::udp(sa("198.51.100.7:5000"), sa("10.0.1.100:53")).payload(b"x").pad_to(60).build();
     let (out, head) = too_big(&small, 1000);
     assert_eq!(head, HEADROOM - 28);
-    let want = Frame::icmp(ip("10.0.1.100"), ip("198.51.100.7"), 3, 4)
-        .rest([0, 0, 0x03, 0xe8])
-        .macs(SRC_MAC, DST_MAC)
-        .payload(&small[14..14 + 29])
-        .build();
+    let want = too_big_error("10.0.1.100", "198.51.100.7", [0, 0, 0x03, 0xe8], &[], &small[14..14 + 29]);
     assert_eq!(out, want);
     let q = verify(&out).icmp.unwrap().quoted.unwrap();
     assert_eq!((q.sport, q.dport), (5000, 53));
@@ -148,11 +148,7 @@ fn too_big_v4_partial_growth() {
     let f = Frame::udp(sa("198.51.100.7:5000"), sa("10.0.1.100:53")).payload(&[1; 532]).build();
     let (out, head) = too_big(&f, 1280);
     assert_eq!(head, HEADROOM - 16);
-    let want = Frame::icmp(ip("10.0.1.100"), ip("198.51.100.7"), 3, 4)
-        .rest([0, 0, 0x05, 0x00])
-        .macs(SRC_MAC, DST_MAC)
-        .payload(&f[14..14 + 548])
-        .build();
+    let want = too_big_error("10.0.1.100", "198.51.100.7", [0, 0, 0x05, 0x00], &[], &f[14..14 + 548]);
     assert_eq!(out, want);
 }
 
@@ -167,13 +163,7 @@ fn too_big_v6_truncated_and_small() {
         .build();
     let (out, head) = too_big(&f, 1400);
     assert_eq!(head, HEADROOM);
-    let want = Frame::icmp(ip("2001:db8:1::100"), ip("2001:db8:c::7"), 2, 0)
-        .rest(1400u32.to_be_bytes())
-        .macs(SRC_MAC, DST_MAC)
-        .vlan(1)
-        .vlan(2)
-        .payload(&f[22..22 + 1232])
-        .build();
+    let want = too_big_error("2001:db8:1::100", "2001:db8:c::7", 1400u32.to_be_bytes(), &[1, 2], &f[22..22 + 1232]);
     assert_eq!(out, want);
     assert_eq!(out.len() - 22, 1280);
     verify(&out);
@@ -181,11 +171,7 @@ fn too_big_v6_truncated_and_small() {
     let small = build::udp(sa("[2001:db8:c::7]:1"), sa("[2001:db8:1::100]:2"), b"hi");
     let (out, head) = too_big(&small, 1300);
     assert_eq!(head, HEADROOM - 48);
-    let want = Frame::icmp(ip("2001:db8:1::100"), ip("2001:db8:c::7"), 2, 0)
-        .rest(1300u32.to_be_bytes())
-        .macs(SRC_MAC, DST_MAC)
-        .payload(&small[14..])
-        .build();
+    let want = too_big_error("2001:db8:1::100", "2001:db8:c::7", 1300u32.to_be_bytes(), &[], &small[14..]);
     assert_eq!(out, want);
 }
 

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use xvs_proto::build::{self, Ext, Frame};
 use xvs_proto::{
     classify, decrement_ttl, icmp_too_big, ipv4_header_checksum, nat_icmp, nat_reply, nat_request, set_macs, tun_encap,
-    Frag, Packet, PROTO_TCP, PROTO_UDP,
+    Frag, Packet, RewriteError, PROTO_TCP, PROTO_UDP,
 };
 
 fn addr(v6: bool) -> impl Strategy<Value = IpAddr> {
@@ -71,29 +71,34 @@ fn udp_zero(p: &Packet, f: &[u8]) -> bool {
     p.proto == PROTO_UDP && !p.is_v6() && f[l4 + 6] == 0 && f[l4 + 7] == 0
 }
 
+/// `c`'s frame rewritten by `nat` (`nat_request`, `nat_reply`) to `c.other`: both frames
+/// verify, and a zero UDP/IPv4 checksum stays zero. Returns the packet before and after.
+fn nat_verified(
+    c: &Case,
+    nat: fn(&mut [u8], &Packet, IpAddr, u16) -> Result<(), RewriteError>,
+) -> Result<(Packet, Packet), TestCaseError> {
+    let mut f = c.frame.build();
+    let p = verify(&f);
+    let zero = udp_zero(&p, &f);
+    nat(&mut f, &p, c.other.0, c.other.1).unwrap();
+    let q = verify(&f);
+    prop_assert_eq!(udp_zero(&q, &f), zero);
+    Ok((p, q))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn nat_request_keeps_checksums(c in case()) {
-        let mut f = c.frame.build();
-        let p = verify(&f);
-        let zero = udp_zero(&p, &f);
-        nat_request(&mut f, &p, c.other.0, c.other.1).unwrap();
-        let q = verify(&f);
+        let (p, q) = nat_verified(&c, nat_request)?;
         prop_assert_eq!((q.dst, q.dport, q.src, q.sport, q.ttl), (c.other.0, c.other.1, p.src, p.sport, p.ttl));
-        prop_assert_eq!(udp_zero(&q, &f), zero);
     }
 
     #[test]
     fn nat_reply_keeps_checksums(c in case()) {
-        let mut f = c.frame.build();
-        let p = verify(&f);
-        let zero = udp_zero(&p, &f);
-        nat_reply(&mut f, &p, c.other.0, c.other.1).unwrap();
-        let q = verify(&f);
+        let (p, q) = nat_verified(&c, nat_reply)?;
         prop_assert_eq!((q.src, q.sport, q.dst, q.dport, q.ttl), (c.other.0, c.other.1, p.dst, p.dport, p.ttl - 1));
-        prop_assert_eq!(udp_zero(&q, &f), zero);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 mod common;
 
+use std::net::IpAddr;
+
 use common::{ip, sa, verify};
 use xvs_proto::build::{self, Ext, Frame};
 use xvs_proto::tcp_flags::{ACK, SYN};
-use xvs_proto::{classify, decrement_ttl, nat_icmp, nat_reply, nat_request, set_macs, RewriteError, PROTO_UDP};
+use xvs_proto::{classify, decrement_ttl, nat_icmp, nat_reply, nat_request, set_macs, Packet, RewriteError, PROTO_UDP};
 
 const CIP: &str = "198.51.100.7:40000";
 const VIP: &str = "10.0.1.100:80";
@@ -16,23 +18,28 @@ const CIP6: &str = "[2001:db8:c::7]:40000";
 const VIP6: &str = "[2001:db8:1::100]:80";
 const RIP6: &str = "[2001:db8:2::11]:8080";
 
-/// nat_request(input) == expected, byte for byte.
-fn request(input: Frame, expected: Frame, rip: &str) {
+/// A NAT rewrite of one side of the packet to an address and port (`nat_request`,
+/// `nat_reply`).
+type Nat = fn(&mut [u8], &Packet, IpAddr, u16) -> Result<(), RewriteError>;
+
+/// nat(input, to) == expected, byte for byte.
+fn rewrites(nat: Nat, input: Frame, expected: Frame, to: &str) {
     let mut f = input.build();
     let p = classify(&f).unwrap();
-    let r = sa(rip);
-    nat_request(&mut f, &p, r.ip(), r.port()).unwrap();
+    let to = sa(to);
+    nat(&mut f, &p, to.ip(), to.port()).unwrap();
     assert_eq!(f, expected.build());
     verify(&f);
 }
 
+/// nat_request(input) == expected, byte for byte.
+fn request(input: Frame, expected: Frame, rip: &str) {
+    rewrites(nat_request, input, expected, rip);
+}
+
+/// nat_reply(input) == expected, byte for byte.
 fn reply(input: Frame, expected: Frame, vip: &str) {
-    let mut f = input.build();
-    let p = classify(&f).unwrap();
-    let v = sa(vip);
-    nat_reply(&mut f, &p, v.ip(), v.port()).unwrap();
-    assert_eq!(f, expected.build());
-    verify(&f);
+    rewrites(nat_reply, input, expected, vip);
 }
 
 #[test]
@@ -171,18 +178,24 @@ fn icmp_to_vip_v4_tcp() {
     verify(&f);
 }
 
+/// An ICMP error from `rip` to the client about a NATed request, `mk(outer source, quoted
+/// destination, TTL)` with TTL `ttl`: rewritten (routed), it is `mk(vip, vip, ttl - 1)`.
+fn icmp_from_real(mk: impl Fn(&str, &str, u8) -> Vec<u8>, rip: &str, vip: &str, ttl: u8) {
+    let mut f = mk(rip, rip, ttl);
+    let p = verify(&f);
+    let v = sa(vip);
+    nat_icmp(&mut f, &p, Some(v.ip()), None, None, Some((v.ip(), v.port())), true).unwrap();
+    assert_eq!(f, mk(vip, vip, ttl - 1));
+    verify(&f);
+}
+
 /// Port unreachable from the real server to the client about a NATed request:
 /// outer src RIP -> VIP, quoted dst RIP:rport -> VIP:vport, TTL decremented (routed).
 #[test]
 fn icmp_from_real_v6_udp_dec_ttl() {
     let q = |d: &str| build::udp(sa(CIP6), sa(d), b"query");
     let mk = |s: &str, d: &str, ttl| build::icmp_error_frame(sa(s).ip(), sa(CIP6).ip(), 1, 4, &q(d)).ttl(ttl).build();
-    let mut f = mk(RIP6, RIP6, 64);
-    let p = verify(&f);
-    let v = sa(VIP6);
-    nat_icmp(&mut f, &p, Some(v.ip()), None, None, Some((v.ip(), v.port())), true).unwrap();
-    assert_eq!(f, mk(VIP6, VIP6, 63));
-    verify(&f);
+    icmp_from_real(mk, RIP6, VIP6, 64);
 }
 
 /// Same direction on IPv4 with a quote cut after 8 bytes of UDP (old routers), zero
@@ -200,12 +213,7 @@ fn icmp_from_real_v4_truncated_quotes() {
         };
         let mk =
             |s: &str, d: &str, ttl| Frame::icmp(sa(s).ip(), sa(CIP).ip(), 3, 3).vlan(9).ttl(ttl).payload(&q(d)).build();
-        let mut f = mk(RIP, RIP, 30);
-        let p = verify(&f);
-        let v = sa(VIP);
-        nat_icmp(&mut f, &p, Some(v.ip()), None, None, Some((v.ip(), v.port())), true).unwrap();
-        assert_eq!(f, mk(VIP, VIP, 29));
-        verify(&f);
+        icmp_from_real(mk, RIP, VIP, 30);
     }
 }
 
