@@ -72,12 +72,7 @@ pub fn snapshot_reals(svcs: &ServiceTable) -> Vec<RealSnapshot> {
     svcs.reals
         .iter()
         .map(|r| RealSnapshot {
-            key: RealKey {
-                service: svcs.services[r.service as usize].key,
-                addr: r.addr,
-                port: r.port,
-                sorry: r.is_sorry,
-            },
+            key: RealKey { service: svcs.service(r.service).key, addr: r.addr, port: r.port, sorry: r.is_sorry },
             forward: r.forward,
             weight: r.weight,
             available: r.available,

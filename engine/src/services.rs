@@ -42,8 +42,7 @@ pub struct RealSlot {
     pub egress: Option<u16>,
     /// False once removed by a reload.
     pub available: bool,
-    /// The number of its service's [`ServiceId`].
-    pub service: u16,
+    pub service: ServiceId,
     pub is_sorry: bool,
 }
 
@@ -318,7 +317,7 @@ impl ServiceTable {
         let found = self
             .reals
             .iter()
-            .position(|x| x.service == service.0 && x.addr == r.addr && x.port == r.port && x.is_sorry == is_sorry);
+            .position(|x| x.service == service && x.addr == r.addr && x.port == r.port && x.is_sorry == is_sorry);
         let id = match found {
             Some(i) => i,
             None => {
@@ -339,7 +338,7 @@ impl ServiceTable {
                     mac,
                     egress,
                     available: true,
-                    service: service.0,
+                    service,
                     is_sorry,
                 });
                 self.reals.len() - 1
