@@ -19,9 +19,9 @@
 # cost of one established packet. P is the packet count the bench reports (N rounded up
 # to whole batches of 64).
 #
-# Why ENTRY is the bench's wrapper and not the engine's method: `Engine::process` is
+# Why ENTRY is the bench's wrapper and not the engine's method: `Engine::handle_batch` is
 # generic over the frame type, so it is compiled in the bench crate, and in release it is
-# inlined into its caller (no symbol of its own; `*Engine::process*` matches nothing).
+# inlined into its caller (no symbol of its own; `*Engine::handle_batch*` matches nothing).
 # The bench calls the engine only through `engine_bench::engine_entry`, marked
 # #[inline(never)], whose inclusive cost is the engine's cost per batch plus one call.
 # When the engine's entry point is renamed, only the wrapper's body changes.

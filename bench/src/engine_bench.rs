@@ -1,4 +1,4 @@
-//! `xvs-bench engine`: synthetic traffic through `Engine::process` on in-memory frames,
+//! `xvs-bench engine`: synthetic traffic through `Engine::handle_batch` on in-memory frames,
 //! one engine per core thread (the per-core-ownership model: each thread owns its flows).
 //!
 //! Phases, per core thread (threads meet at barriers so the main thread can read RSS):
@@ -11,7 +11,7 @@
 //! 3. with `--mass-expiry N`: N UDP connections created at one frozen instant, so they
 //!    share one deadline;
 //! 4. the generator alone for a short while (`gen_ns_per_packet`);
-//! 5. the measured phase: batches of generated frames through `process`, each call timed
+//! 5. the measured phase: batches of generated frames through `handle_batch`, each call timed
 //!    into an hdrhistogram; halfway through, the clock jumps past the mass-expiry
 //!    deadline and the batches until the backlog drained are also recorded apart.
 //!
@@ -141,11 +141,11 @@ const NS_PER_PACKET: u64 = 200;
 
 /// The engine's packet entry point, the one place the bench calls it: never inlined, so
 /// that its symbol (`xvs_bench::engine_bench::engine_entry`) counts the engine's work per
-/// batch, plus this one call (for `scripts/instructions.sh`; `Engine::process` itself is
+/// batch, plus this one call (for `scripts/instructions.sh`; `Engine::handle_batch` itself is
 /// generic, compiled here and inlined, so it has no symbol of its own).
 #[inline(never)]
 fn engine_entry(e: &mut Engine, frames: &mut [FrameBuf], now: u64, verdicts: &mut [Verdict]) {
-    e.process(frames, now, verdicts);
+    e.handle_batch(frames, now, verdicts);
 }
 
 /// How long the measured (and generator-only) phase runs, and where its clock comes from.
@@ -406,9 +406,9 @@ fn create_flows(
     // Every flow is still armed at its SYN_RECV deadline: let the wheel hand them back
     // and re-arm them at their ESTABLISHED deadlines now, outside the measured phase.
     *now += (e.config().timeouts.tcp[TcpState::SynRecv as usize] as u64 + 2) * 1_000_000;
-    e.tick(*now);
+    e.handle_timeout(*now);
     while e.expiry_pending() {
-        e.tick(*now);
+        e.handle_timeout(*now);
     }
     Ok(())
 }

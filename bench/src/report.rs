@@ -5,10 +5,10 @@
 //! - `mpps` = sum over cores of packets / elapsed, in millions;
 //! - `ns_per_packet` = mean over cores of elapsed / packets: wall time per packet on one
 //!   core, generator and timing included; `engine_ns_per_packet` counts only the time
-//!   inside `process`; `gen_ns_per_packet` is the generator alone (a separate short phase);
+//!   inside `handle_batch`; `gen_ns_per_packet` is the generator alone (a separate short phase);
 //! - `new_conns_per_sec` = connections created in the measured phase / elapsed, all cores;
 //! - `bytes_per_conn` = growth of the process's RSS while the flows were created / flows;
-//! - `batch_*_us` = quantiles of the time of one `process` call, all cores merged.
+//! - `batch_*_us` = quantiles of the time of one `handle_batch` call, all cores merged.
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};

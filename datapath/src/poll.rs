@@ -118,7 +118,7 @@ impl PollLoop<'_> {
                 }
                 verdicts[mine..n].fill(Verdict::Pass);
             }
-            engine.process(&mut batch[..mine], now, &mut verdicts[..mine]);
+            engine.handle_batch(&mut batch[..mine], now, &mut verdicts[..mine]);
             // Frames for another interface leave by copy on this core's socket there.
             send_elsewhere(before.iter_mut().chain(after.iter_mut()), batch, verdicts, Some(here));
         });
@@ -140,7 +140,7 @@ impl PollLoop<'_> {
         let n = self.handoff.recv(&mut self.handed, BATCH);
         if n > 0 {
             let now = self.now();
-            self.engine.process(&mut self.handed[..], now, &mut self.verdicts[..n]);
+            self.engine.handle_batch(&mut self.handed[..], now, &mut self.verdicts[..n]);
             // Handed frames live in another core's buffers: all leave by copy.
             send_elsewhere(ports.iter_mut(), &mut self.handed[..], &mut self.verdicts[..n], None);
             self.handoff.recycle(&mut self.handed);
@@ -212,7 +212,7 @@ pub fn run(
         got += lp.poll_handed(ports);
         if got == 0 {
             let now = lp.now();
-            lp.engine.tick(now);
+            lp.engine.handle_timeout(now);
             idle_rounds = idle_rounds.saturating_add(1);
             if mode == PollMode::Adaptive && idle_rounds > IDLE_SPINS && !lp.engine.expiry_pending() {
                 wait_any(ports, IDLE_SLEEP_MS);

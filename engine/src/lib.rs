@@ -1,12 +1,12 @@
 //! xvs-engine: the sans-I/O packet engine of xvs.
 //!
-//! `Engine::process(frames, now, verdicts)` classifies each frame, finds or creates its
+//! `Engine::handle_batch(frames, now, verdicts)` classifies each frame, finds or creates its
 //! connection (scheduling a real for a new one), runs IPVS's TCP state machine, rewrites
 //! the frame in place for NAT, DR or TUN and returns a verdict. Ports (memory rings,
 //! pcap files, AF_XDP sockets) bring frames in and carry verdicts out.
 //!
 //! Crate-wide invariants:
-//! - No clock is read here: time is the `now` passed to `process`/`tick`.
+//! - No clock is read here: time is the `now` passed to `handle_batch`/`handle_timeout`.
 //! - Nothing on the packet path allocates or locks; tables are sized at construction.
 //! - Every frame ends with exactly one verdict, counted in [`EngineStats`].
 //! - No I/O crate (xsk-rs, aya, libc, nix) is a dependency, and no `unsafe` but the

@@ -42,7 +42,7 @@ pub fn replay<P: Port<Frame = FrameBuf>>(engine: &mut Engine, port: &mut P) -> i
             break;
         }
         clock = clock.max(batch[0].ts_ns);
-        engine.process(&mut batch[..], clock, &mut verdict);
+        engine.handle_batch(&mut batch[..], clock, &mut verdict);
         port.send(&mut batch, &verdict)?;
     }
     Ok(summarize(engine))

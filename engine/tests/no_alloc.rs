@@ -1,5 +1,5 @@
 //! No heap allocation on the packet path (DESIGN.md principle 5). xvs-testkit's counting
-//! global allocator (per thread) watches `Engine::process` only; frames are built and loaded
+//! global allocator (per thread) watches `Engine::handle_batch` only; frames are built and loaded
 //! outside the window. After building the engine and one warm-up pass of the same
 //! workload, many batches of new and established flows of every forwarding method (NAT
 //! both ways, DR, TUN, IPv4 and IPv6), with time moving forward (expiry of connections
@@ -102,7 +102,7 @@ struct Rig {
 
 impl Rig {
     /// Runs round `r` at `t_ms`, split into batches of 64; returns the allocations made by
-    /// `process`.
+    /// `handle_batch`.
     fn run(&mut self, r: u32, t_ms: u64) -> u64 {
         let frames = round(r);
         let mut total = 0;
@@ -113,7 +113,7 @@ impl Rig {
             }
             let (bufs, verdicts) = (&mut self.bufs[..n], &mut self.verdicts[..n]);
             let e = &mut self.lb.e;
-            let ((), a) = count_allocs(|| e.process(bufs, t_ms * NS_PER_MS, verdicts));
+            let ((), a) = count_allocs(|| e.handle_batch(bufs, t_ms * NS_PER_MS, verdicts));
             total += a;
         }
         self.lb.check_totals();

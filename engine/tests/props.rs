@@ -2,7 +2,7 @@
 //! VIP, and for NAT replies, every checksum of the rewritten frame (IPv4 header, TCP/UDP,
 //! the tunnel's outer header) equals a full recomputation; a UDP/IPv4 checksum of 0 stays
 //! 0; DR and TUN leave the client's IP packet byte for byte; a bad checksum stays bad.
-//! And `Engine::process` never panics, whatever the bytes: arbitrary frames and mutated
+//! And `Engine::handle_batch` never panics, whatever the bytes: arbitrary frames and mutated
 //! valid ones (NAT traffic, replies, ICMP errors, fragments), every frame counted once.
 
 mod common;
@@ -249,7 +249,7 @@ proptest! {
             batch.push(FrameBuf::from_bytes(&f));
         }
         let mut v = vec![Verdict::Pass; batch.len()];
-        lb.e.process(&mut batch, 100 * NS_PER_MS, &mut v);
+        lb.e.handle_batch(&mut batch, 100 * NS_PER_MS, &mut v);
         lb.check_totals();
         // Time passes: everything expires cleanly.
         lb.tick(10_000_000);

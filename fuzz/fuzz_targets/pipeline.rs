@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         now += dt * 500_000_000;
         let mut fb = [FrameBuf::from_bytes(frame)];
         let mut v = [Verdict::Pass];
-        e.process(&mut fb, now, &mut v);
+        e.handle_batch(&mut fb, now, &mut v);
     }
     let s = e.stats();
     assert_eq!(s.rx, s.tx + s.passed + s.dropped());

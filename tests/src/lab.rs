@@ -57,7 +57,7 @@ impl Lab {
         self.capture.push((self.now, frame.clone()));
         let mut fb = [FrameBuf::from_bytes(&frame)];
         let mut v = [Verdict::Pass];
-        self.engine.process(&mut fb, self.now, &mut v);
+        self.engine.handle_batch(&mut fb, self.now, &mut v);
         self.wait_ms(1);
         match v[0] {
             Verdict::Tx { .. } => Some(fb[0].data().to_vec()),

@@ -1,4 +1,4 @@
-//! The pipeline: `process(batch, now) -> verdicts`. Sans-I/O: it reads no clock, makes no
+//! The pipeline: `handle_batch(batch, now) -> verdicts`. Sans-I/O: it reads no clock, makes no
 //! system call and allocates nothing per packet.
 //!
 //! This module owns the [`Engine`] (its construction, configuration, accessors), the batch
@@ -9,8 +9,8 @@
 //! `xmit` (rewrite and address per method), `icmp`, `frag`, `expiry`, `listing`.
 //!
 //! Invariants:
-//! - The clock only moves forward through `process`' `now` (nanoseconds; earlier values
-//!   are treated as the last one seen).
+//! - The clock only moves forward, through the `now` (nanoseconds) of `handle_batch` and
+//!   `handle_timeout`; earlier values are treated as the last one seen.
 //! - Every frame gets exactly one verdict and is counted once (`stats::EngineStats`), here
 //!   and nowhere else.
 //! - Expiry work per batch is bounded by `EngineConfig::expiry_budget`; a connection whose
@@ -168,7 +168,7 @@ impl Engine {
 
     /// Move the clock to `now_ns` and do a bounded amount of expiry work, without
     /// processing frames (the poll loops call this when idle).
-    pub fn tick(&mut self, now_ns: u64) {
+    pub fn handle_timeout(&mut self, now_ns: u64) {
         let now = (now_ns / 1_000_000).max(self.cx.now);
         self.cx.now = now;
         self.v4.conns.advance(now);
@@ -192,8 +192,8 @@ impl Engine {
     /// their index slots prefetched, then the candidate connection entries are
     /// prefetched, then each frame is handled. The loads of a group overlap instead of
     /// each packet waiting for its own cache misses in turn.
-    pub fn process<F: PacketBuf>(&mut self, frames: &mut [F], now_ns: u64, verdicts: &mut [Verdict]) {
-        self.tick(now_ns);
+    pub fn handle_batch<F: PacketBuf>(&mut self, frames: &mut [F], now_ns: u64, verdicts: &mut [Verdict]) {
+        self.handle_timeout(now_ns);
         let n = frames.len().min(verdicts.len());
         let mut start = 0;
         while start < n {
@@ -288,7 +288,7 @@ impl Engine {
     }
 }
 
-/// Frames per prefetch group in `process`.
+/// Frames per prefetch group in `handle_batch`.
 const STAGE: usize = 16;
 
 /// A frame's classification and flow hash, computed ahead of handling it.

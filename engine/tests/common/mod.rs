@@ -1,6 +1,6 @@
 //! The engine harness, one for all of the engine's integration tests: the test network
 //! (addresses, MACs), config builders, and [`Lb`], which runs frames through
-//! `Engine::process` with a millisecond clock and checks the engine's totals after each.
+//! `Engine::handle_batch` with a millisecond clock and checks the engine's totals after each.
 //!
 //! The pure helpers below it come from xvs-testkit and are re-exported here: the
 //! independent checksum verifier ([`verify_checksums`], its own RFC 1071 sums, not
@@ -152,7 +152,7 @@ impl Lb {
         let mut b = [FrameBuf::from_bytes(frame)];
         b[0].port = port;
         let mut v = [Verdict::Pass];
-        self.e.process(&mut b, t_ms * NS_PER_MS, &mut v);
+        self.e.handle_batch(&mut b, t_ms * NS_PER_MS, &mut v);
         self.check_totals();
         (v[0], b[0].data().to_vec())
     }
@@ -166,13 +166,13 @@ impl Lb {
     pub fn batch(&mut self, frames: &[Vec<u8>], t_ms: u64) -> Vec<(Verdict, Vec<u8>)> {
         let mut b: Vec<FrameBuf> = frames.iter().map(|f| FrameBuf::from_bytes(f)).collect();
         let mut v = vec![Verdict::Pass; b.len()];
-        self.e.process(&mut b, t_ms * NS_PER_MS, &mut v);
+        self.e.handle_batch(&mut b, t_ms * NS_PER_MS, &mut v);
         self.check_totals();
         v.into_iter().zip(b.iter().map(|f| f.data().to_vec())).collect()
     }
 
     pub fn tick(&mut self, t_ms: u64) {
-        self.e.tick(t_ms * NS_PER_MS);
+        self.e.handle_timeout(t_ms * NS_PER_MS);
     }
 
     /// The connection of client endpoint `client`, if live.
