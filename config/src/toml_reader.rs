@@ -194,6 +194,13 @@ fn value_type_name(v: &Value) -> &'static str {
     type_name(&Item::Value(v.clone()))
 }
 
+/// Sets `field` to the key's value when the key is there (else its default stays).
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
 impl<'t> Reader<'t> {
     fn pos(&self, offset: Option<usize>, fallback: Section) -> Pos {
         match offset {
@@ -473,25 +480,13 @@ impl<'t> Reader<'t> {
             }
             d.interfaces = Some(names);
         }
-        if let Some(v) = self.keyword(t, "xdp_mode", XdpMode::NAMES, XdpMode::from_name) {
-            d.xdp_mode = v;
-        }
-        if let Some(v) = self.keyword(t, "poll", PollMode::NAMES, PollMode::from_name) {
-            d.poll = v;
-        }
-        if let Some(v) = self.string(t, "control_socket") {
-            d.control_socket = PathBuf::from(v);
-        }
+        set(&mut d.xdp_mode, self.keyword(t, "xdp_mode", XdpMode::NAMES, XdpMode::from_name));
+        set(&mut d.poll, self.keyword(t, "poll", PollMode::NAMES, PollMode::from_name));
+        set(&mut d.control_socket, self.string(t, "control_socket").map(PathBuf::from));
         d.metrics = self.parsed(t, "metrics", |s| parse_endpoint(s, None, "metrics address"));
-        if let Some(v) = self.u32(t, "max_connections") {
-            d.max_connections = v;
-        }
-        if let Some(v) = self.bool(t, "manage_vips") {
-            d.manage_vips = v;
-        }
-        if let Some(v) = self.string(t, "vip_device") {
-            d.vip_device = v.to_string();
-        }
+        set(&mut d.max_connections, self.u32(t, "max_connections"));
+        set(&mut d.manage_vips, self.bool(t, "manage_vips"));
+        set(&mut d.vip_device, self.string(t, "vip_device").map(str::to_string));
         d.address = self.parsed(t, "address", |s| match parse_ip(s, "address")? {
             IpAddr::V4(a) => Ok::<Ipv4Addr, Problem>(a),
             IpAddr::V6(_) => Err(Problem::new(
@@ -507,30 +502,18 @@ impl<'t> Reader<'t> {
             )),
         });
         d.mtu = self.u16(t, "mtu");
-        if let Some(v) = self.bool(t, "expire_nodest_conn") {
-            d.expire_nodest_conn = v;
-        }
-        if let Some(v) = self.bool(t, "expire_quiescent_template") {
-            d.expire_quiescent_template = v;
-        }
-        if let Some(v) = self.int(t, "seed", 0, i64::MAX) {
-            d.seed = v as u64;
-        }
+        set(&mut d.expire_nodest_conn, self.bool(t, "expire_nodest_conn"));
+        set(&mut d.expire_quiescent_template, self.bool(t, "expire_quiescent_template"));
+        set(&mut d.seed, self.int(t, "seed", 0, i64::MAX).map(|v| v as u64));
         d
     }
 
     fn timeouts(&mut self, t: Tab<'_>) -> Timeouts {
         self.open(t, TIMEOUT_KEYS);
         let mut to = Timeouts::default();
-        if let Some(v) = self.u32(t, "tcp") {
-            to.tcp = v;
-        }
-        if let Some(v) = self.u32(t, "tcp_fin") {
-            to.tcp_fin = v;
-        }
-        if let Some(v) = self.u32(t, "udp") {
-            to.udp = v;
-        }
+        set(&mut to.tcp, self.u32(t, "tcp"));
+        set(&mut to.tcp_fin, self.u32(t, "tcp_fin"));
+        set(&mut to.udp, self.u32(t, "udp"));
         to
     }
 
@@ -542,25 +525,15 @@ impl<'t> Reader<'t> {
         let vip = self.parsed(t, "vip", parse_vip).unwrap_or(Vip::single(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
         let protocol = self.keyword(t, "protocol", Protocol::NAMES, Protocol::from_name).unwrap_or(Protocol::Tcp);
         let mut s = Service::new(vip, protocol);
-        if let Some(v) = self.string(t, "scheduler") {
-            s.scheduler = v.to_string();
-        }
+        set(&mut s.scheduler, self.string(t, "scheduler").map(str::to_string));
         self.scheduler_flags(t, &mut s);
-        if let Some(v) = self.u32(t, "mh_table_size") {
-            s.mh_table_size = v;
-        }
-        if let Some(v) = self.bool(t, "ops") {
-            s.ops = v;
-        }
-        if let Some(v) = self.u32(t, "persistence") {
-            s.persistence = v;
-        }
+        set(&mut s.mh_table_size, self.u32(t, "mh_table_size"));
+        set(&mut s.ops, self.bool(t, "ops"));
+        set(&mut s.persistence, self.u32(t, "persistence"));
         if let Some(item) = self.item(t, "persistence_netmask") {
             match item {
                 Item::Value(Value::Integer(_)) => {
-                    if let Some(v) = self.int(t, "persistence_netmask", 0, 255) {
-                        s.persistence_netmask = v as u8;
-                    }
+                    set(&mut s.persistence_netmask, self.int(t, "persistence_netmask", 0, 255).map(|v| v as u8));
                 }
                 Item::Value(Value::String(_)) if vip.addr.is_ipv6() => self.bad(
                     t,
@@ -570,29 +543,17 @@ impl<'t> Reader<'t> {
                     Some("write an IPv6 prefix length, e.g. `persistence_netmask = 64`".into()),
                 ),
                 Item::Value(Value::String(_)) => {
-                    if let Some(v) = self.parsed(t, "persistence_netmask", parse_dotted_mask) {
-                        s.persistence_netmask = v;
-                    }
+                    set(&mut s.persistence_netmask, self.parsed(t, "persistence_netmask", parse_dotted_mask));
                 }
                 _ => self.wrong_type(t, "persistence_netmask", item, "a prefix length or a dotted mask"),
             }
         }
-        if let Some(v) = self.keyword(t, "forward", Forward::NAMES, Forward::from_name) {
-            s.forward = v;
-        }
-        if let Some(v) = self.u32(t, "delay_loop") {
-            s.delay_loop = v;
-        }
+        set(&mut s.forward, self.keyword(t, "forward", Forward::NAMES, Forward::from_name));
+        set(&mut s.delay_loop, self.u32(t, "delay_loop"));
         s.sorry_server = self.parsed(t, "sorry_server", |x| parse_endpoint(x, Some(vip.port), "sorry_server"));
-        if let Some(v) = self.bool(t, "alpha") {
-            s.alpha = v;
-        }
-        if let Some(v) = self.u32(t, "quorum") {
-            s.quorum = v;
-        }
-        if let Some(v) = self.u32(t, "hysteresis") {
-            s.hysteresis = v;
-        }
+        set(&mut s.alpha, self.bool(t, "alpha"));
+        set(&mut s.quorum, self.u32(t, "quorum"));
+        set(&mut s.hysteresis, self.u32(t, "hysteresis"));
         let reals = self.tables(t, "real", |j| Section::Real(i, j));
         s.reals = reals.into_iter().enumerate().map(|(j, rt)| self.real(rt, i, j, vip.port, s.forward)).collect();
         s
@@ -649,21 +610,11 @@ impl<'t> Reader<'t> {
             .parsed(t, "addr", |s| parse_endpoint(s, Some(port), "real address"))
             .unwrap_or_else(|| (Ipv4Addr::UNSPECIFIED, port).into());
         let mut r = Real::new(addr, forward);
-        if let Some(v) = self.u32(t, "weight") {
-            r.weight = v;
-        }
-        if let Some(v) = self.keyword(t, "forward", Forward::NAMES, Forward::from_name) {
-            r.forward = v;
-        }
-        if let Some(v) = self.u32(t, "upper_threshold") {
-            r.upper_threshold = v;
-        }
-        if let Some(v) = self.u32(t, "lower_threshold") {
-            r.lower_threshold = v;
-        }
-        if let Some(v) = self.bool(t, "inhibit_on_failure") {
-            r.inhibit_on_failure = v;
-        }
+        set(&mut r.weight, self.u32(t, "weight"));
+        set(&mut r.forward, self.keyword(t, "forward", Forward::NAMES, Forward::from_name));
+        set(&mut r.upper_threshold, self.u32(t, "upper_threshold"));
+        set(&mut r.lower_threshold, self.u32(t, "lower_threshold"));
+        set(&mut r.inhibit_on_failure, self.bool(t, "inhibit_on_failure"));
         if let Some(ct) = self.table(t, "check", Section::Check(i, j)) {
             r.check = Some(self.check(ct));
         }
@@ -678,36 +629,16 @@ impl<'t> Reader<'t> {
         let kind = self.keyword(t, "kind", CheckKind::NAMES, CheckKind::from_name).unwrap_or(CheckKind::Misc);
         let mut c = Check::new(kind);
         c.port = self.u16(t, "port");
-        if let Some(v) = self.u32(t, "connect_timeout") {
-            c.connect_timeout = v;
-        }
-        if let Some(v) = self.u32(t, "retry") {
-            c.retry = v;
-        }
-        if let Some(v) = self.u32(t, "delay_before_retry") {
-            c.delay_before_retry = v;
-        }
-        if let Some(v) = self.string(t, "path") {
-            c.path = v.to_string();
-        }
-        if let Some(v) = self.u16(t, "status") {
-            c.status = v;
-        }
-        if let Some(v) = self.string(t, "digest") {
-            c.digest = v.to_string();
-        }
-        if let Some(v) = self.string(t, "command") {
-            c.command = v.to_string();
-        }
-        if let Some(v) = self.bool(t, "dynamic") {
-            c.dynamic = v;
-        }
-        if let Some(v) = self.string(t, "dns_type") {
-            c.dns_type = v.to_string();
-        }
-        if let Some(v) = self.string(t, "dns_name") {
-            c.dns_name = v.to_string();
-        }
+        set(&mut c.connect_timeout, self.u32(t, "connect_timeout"));
+        set(&mut c.retry, self.u32(t, "retry"));
+        set(&mut c.delay_before_retry, self.u32(t, "delay_before_retry"));
+        set(&mut c.path, self.string(t, "path").map(str::to_string));
+        set(&mut c.status, self.u16(t, "status"));
+        set(&mut c.digest, self.string(t, "digest").map(str::to_string));
+        set(&mut c.command, self.string(t, "command").map(str::to_string));
+        set(&mut c.dynamic, self.bool(t, "dynamic"));
+        set(&mut c.dns_type, self.string(t, "dns_type").map(str::to_string));
+        set(&mut c.dns_name, self.string(t, "dns_name").map(str::to_string));
         c
     }
 

@@ -306,6 +306,27 @@ impl Mapper {
         self.map.set_in(sec, key, &file, Pos { line: at.line, col: at.col });
     }
 
+    /// Sets `field` to a keyword's value and records where it was, when it was given.
+    fn given<T>(&mut self, sec: Section, key: &'static str, field: &mut T, value: Option<(T, Loc)>) {
+        if let Some((v, at)) = value {
+            *field = v;
+            self.set(sec, key, at);
+        }
+    }
+
+    /// The port in `word` (none: 0, every port), or `None` after an error `bad(text)` with
+    /// `hint` when it is not one.
+    fn port(&mut self, word: Option<&Tok>, bad: impl FnOnce(&str) -> String, hint: &str) -> Option<u16> {
+        let Some(w) = word else {
+            return Some(0);
+        };
+        let port = w.text.parse::<u16>().ok();
+        if port.is_none() {
+            self.error(w.at, bad(&w.text), hint);
+        }
+        port
+    }
+
     /// A keyword that is known but not acted on, or unknown: one warning either way.
     fn not_used(&mut self, s: &Stmt, block: &str, known: &[&str], ignored: &[(&str, &str)]) {
         let kw = s.key();
@@ -541,16 +562,9 @@ impl Mapper {
                 entries.push(GroupEntry::Fwmark { at: e.at(), text: words(&e.words) });
                 continue;
             }
-            let port = match e.words.get(1) {
-                None => 0,
-                Some(p) => match p.text.parse::<u16>() {
-                    Ok(p) => p,
-                    Err(_) => {
-                        let (at, text) = (p.at, p.text.clone());
-                        self.error(at, format!("bad port `{text}` in virtual_server_group {name}"), "use 0..=65535");
-                        continue;
-                    }
-                },
+            let bad = |text: &str| format!("bad port `{text}` in virtual_server_group {name}");
+            let Some(port) = self.port(e.words.get(1), bad, "use 0..=65535") else {
+                continue;
             };
             self.extra(e, 2);
             match expand(&e.words[0].text) {
@@ -638,20 +652,11 @@ impl Mapper {
                     );
                     return;
                 };
-                let port = match s.words.get(2) {
-                    None => 0,
-                    Some(p) => match p.text.parse::<u16>() {
-                        Ok(p) => p,
-                        Err(_) => {
-                            let (at, text) = (p.at, p.text.clone());
-                            self.error(
-                                at,
-                                format!("bad virtual_server port `{text}`"),
-                                "use 0..=65535 (0 or none = every port, needs persistence)",
-                            );
-                            return;
-                        }
-                    },
+                let bad = |text: &str| format!("bad virtual_server port `{text}`");
+                let Some(port) =
+                    self.port(s.words.get(2), bad, "use 0..=65535 (0 or none = every port, needs persistence)")
+                else {
+                    return;
                 };
                 self.extra(s, 3);
                 targets.push((Vip::single(ip, port), first.at));
@@ -1024,22 +1029,13 @@ impl Mapper {
         if let Some((_, at)) = vs.protocol {
             self.set(sec, "protocol", at);
         }
-        if let Some((name, at)) = &vs.scheduler {
-            svc.scheduler = name.clone();
-            self.set(sec, "scheduler", *at);
-        }
-        if let Some((flags, at)) = vs.flags {
-            svc.scheduler_flags = flags;
-            self.set(sec, "scheduler_flags", at);
-        }
+        self.given(sec, "scheduler", &mut svc.scheduler, vs.scheduler.clone());
+        self.given(sec, "scheduler_flags", &mut svc.scheduler_flags, vs.flags);
         if let Some(at) = vs.ops {
             svc.ops = true;
             self.set(sec, "ops", at);
         }
-        if let Some((p, at)) = vs.persistence {
-            svc.persistence = p;
-            self.set(sec, "persistence", at);
-        }
+        self.given(sec, "persistence", &mut svc.persistence, vs.persistence);
         if let Some((g, at)) = &vs.granularity {
             if svc.persistence == 0 {
                 svc.persistence = DEFAULT_PERSISTENCE;
@@ -1071,14 +1067,8 @@ impl Mapper {
             self.set(sec, "sorry_server", at);
         }
         svc.alpha = vs.alpha;
-        if let Some((q, at)) = vs.quorum {
-            svc.quorum = q;
-            self.set(sec, "quorum", at);
-        }
-        if let Some((h, at)) = vs.hysteresis {
-            svc.hysteresis = h;
-            self.set(sec, "hysteresis", at);
-        }
+        self.given(sec, "quorum", &mut svc.quorum, vs.quorum);
+        self.given(sec, "hysteresis", &mut svc.hysteresis, vs.hysteresis);
         for (j, rd) in vs.reals.iter().enumerate() {
             let r = self.emit_real(vs, &svc, rd, i, j);
             svc.reals.push(r);
@@ -1091,22 +1081,10 @@ impl Mapper {
         let mut r = Real::new(SocketAddr::new(rd.ip, rd.port.unwrap_or(svc.vip.port)), svc.forward);
         self.set(sec, HEADER, rd.at);
         self.set(sec, "addr", rd.at);
-        if let Some((w, at)) = rd.weight.or(vs.weight) {
-            r.weight = w;
-            self.set(sec, "weight", at);
-        }
-        if let Some((f, at)) = rd.forward {
-            r.forward = f;
-            self.set(sec, "forward", at);
-        }
-        if let Some((v, at)) = rd.upper {
-            r.upper_threshold = v;
-            self.set(sec, "upper_threshold", at);
-        }
-        if let Some((v, at)) = rd.lower {
-            r.lower_threshold = v;
-            self.set(sec, "lower_threshold", at);
-        }
+        self.given(sec, "weight", &mut r.weight, rd.weight.or(vs.weight));
+        self.given(sec, "forward", &mut r.forward, rd.forward);
+        self.given(sec, "upper_threshold", &mut r.upper_threshold, rd.upper);
+        self.given(sec, "lower_threshold", &mut r.lower_threshold, rd.lower);
         r.inhibit_on_failure = rd.inhibit.unwrap_or(vs.inhibit);
         if let Some((d, at)) = rd.timing.delay_loop {
             if d != svc.delay_loop {
@@ -1155,30 +1133,15 @@ impl Mapper {
                 self.warn(at, delay_loop_note(d, svc.delay_loop));
             }
         }
-        if let Some((p, at)) = &cd.path {
-            c.path = p.clone();
-            self.set(cs, "path", *at);
-        }
-        if let Some((s, at)) = cd.status {
-            c.status = s;
-            self.set(cs, "status", at);
-        }
+        self.given(cs, "path", &mut c.path, cd.path.clone());
+        self.given(cs, "status", &mut c.status, cd.status);
         if let Some(d) = &cd.digest {
             c.digest = d.clone();
         }
-        if let Some((cmd, at)) = &cd.command {
-            c.command = cmd.clone();
-            self.set(cs, "command", *at);
-        }
+        self.given(cs, "command", &mut c.command, cd.command.clone());
         c.dynamic = cd.dynamic;
-        if let Some((t, at)) = &cd.dns_type {
-            c.dns_type = t.clone();
-            self.set(cs, "dns_type", *at);
-        }
-        if let Some((n, at)) = &cd.dns_name {
-            c.dns_name = n.clone();
-            self.set(cs, "dns_name", *at);
-        }
+        self.given(cs, "dns_type", &mut c.dns_type, cd.dns_type.clone());
+        self.given(cs, "dns_name", &mut c.dns_name, cd.dns_name.clone());
         r.check = Some(c);
         r
     }
