@@ -2,16 +2,16 @@
 
 mod common;
 
-use xvs_config::{parse_str, parse_toml, ConfigError};
+use common::Reader;
+use xvs_config::{parse_str, parse_toml, Config, ConfigError};
 
-fn errors(text: &str) -> Vec<ConfigError> {
-    common::errors(parse_toml(text, "xvs.toml"))
-}
+const TOML: Reader<Config> = Reader { read: parse_toml, file: "xvs.toml" };
 
-/// Asserts exactly one error at `line:col` whose message and hint contain the given texts.
+/// Asserts exactly one error at `line:col` whose message and hint contain the given texts,
+/// and that it has a hint.
 #[track_caller]
 fn one(text: &str, line: usize, col: usize, message: &str, hint: &str) -> ConfigError {
-    let e = common::one_error(errors(text), "xvs.toml", line, col, message, hint);
+    let e = TOML.one(text, line, col, message, hint);
     assert!(e.hint.is_some(), "a hint: {e}");
     e
 }
@@ -305,7 +305,7 @@ fn neighbors() {
 
 #[test]
 fn timeouts_and_director_ranges() {
-    let errs = errors("[timeouts]\ntcp = 0\ntcp_fin = 120\nudp = 3000000\n");
+    let errs = TOML.errors("[timeouts]\ntcp = 0\ntcp_fin = 120\nudp = 3000000\n");
     assert_eq!(errs.len(), 2);
     assert_eq!((errs[0].line, errs[0].col), (2, 7));
     assert!(errs[0].message.contains("timeout `tcp` = 0 is out of range 1..=2000000"));
@@ -383,7 +383,7 @@ scheduler = "wrr"
 ip = "10.0.2.11"
 mac = "zz:00:00:00:00:00"
 "#;
-    let errs = errors(text);
+    let errs = TOML.errors(text);
     let got: Vec<(usize, usize)> = errs.iter().map(|e| (e.line, e.col)).collect();
     assert_eq!(
         got,

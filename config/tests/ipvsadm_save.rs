@@ -5,18 +5,10 @@ mod common;
 
 use std::path::Path;
 
-use common::sa;
+use common::{sa, Reader};
 use xvs_config::*;
 
-fn errors(text: &str) -> Vec<ConfigError> {
-    common::errors(parse_ipvsadm_save(text, "rules"))
-}
-
-/// Exactly one error at `line:col` whose message and hint contain the given texts.
-#[track_caller]
-fn one(text: &str, line: usize, col: usize, message: &str, hint: &str) {
-    common::one_error(errors(text), "rules", line, col, message, hint);
-}
+const SAVE: Reader<(Config, Vec<ConfigWarning>)> = Reader { read: parse_ipvsadm_save, file: "rules" };
 
 #[test]
 fn a_saved_table_reads_field_by_field() {
@@ -92,31 +84,49 @@ const SVC: &str = "-A -t 10.0.1.100:80 -s wlc\n"; // line 1
 #[test]
 fn errors_at_their_word() {
     // No port is port 0, as in ipvsadm: a service on every port, which must be persistent.
-    one("-A -t 10.0.1.100 -s wlc\n", 1, 7, "tcp 10.0.1.100:0 is on port 0 (every port)", "persistence");
-    one("-A -t www.example.com:http -s wlc\n", 1, 7, "illegal virtual server address", "ipvsadm-save -n");
-    one("-A -t 10.0.1.100:80 -s wlcc\n", 1, 24, "unknown scheduler `wlcc`", "did you mean `wlc`?");
-    one("-A -t 10.0.1.100:80 -s wlc -q\n", 1, 28, "invalid option `-q'", "ipvsadm -h");
-    one("-A -t 10.0.1.100:80 -w 2\n", 1, 1, "Illegal 'weight' option with the 'add-service'", "scheduler");
-    one("-A -t 10.0.1.100:80 -s\n", 1, 21, "missing argument to `-s'", "ipvsadm -h");
-    one("-A -s wlc\n", 1, 1, "You need to supply the 'service-address' option", "-t 10.0.1.100:80");
-    one("-A -t 10.0.1.100:80 -p 60 -M 255.0.255.0\n", 1, 30, "illegal virtual server persistent mask", "`255.0.0.0`");
-    one("-A -t [2001:db8::1]:80 -p -M 255.255.255.0\n", 1, 30, "illegal ipv6 netmask specified", "-M 64");
-    one("-A -t 10.0.1.100:80 -p 0\n", 1, 24, "invalid timeout value `0' specified", "-p` alone is 300");
-    one("-A -t 10.0.1.100:80 -b sh-port\n", 1, 24, "sh-fallback/sh-port need scheduler \"sh\"", "scheduler = \"sh\"");
-    one("-A -t 10.0.1.100:80 -b sh-prot\n", 1, 24, "invalid scheduler flag `sh-prot'", "did you mean `sh-port`?");
-    one("-A -t 10.0.1.100:0 -s rr\n", 1, 7, "is on port 0 (every port) but not persistent", "persistence");
+    SAVE.one("-A -t 10.0.1.100 -s wlc\n", 1, 7, "tcp 10.0.1.100:0 is on port 0 (every port)", "persistence");
+    SAVE.one("-A -t www.example.com:http -s wlc\n", 1, 7, "illegal virtual server address", "ipvsadm-save -n");
+    SAVE.one("-A -t 10.0.1.100:80 -s wlcc\n", 1, 24, "unknown scheduler `wlcc`", "did you mean `wlc`?");
+    SAVE.one("-A -t 10.0.1.100:80 -s wlc -q\n", 1, 28, "invalid option `-q'", "ipvsadm -h");
+    SAVE.one("-A -t 10.0.1.100:80 -w 2\n", 1, 1, "Illegal 'weight' option with the 'add-service'", "scheduler");
+    SAVE.one("-A -t 10.0.1.100:80 -s\n", 1, 21, "missing argument to `-s'", "ipvsadm -h");
+    SAVE.one("-A -s wlc\n", 1, 1, "You need to supply the 'service-address' option", "-t 10.0.1.100:80");
+    SAVE.one(
+        "-A -t 10.0.1.100:80 -p 60 -M 255.0.255.0\n",
+        1,
+        30,
+        "illegal virtual server persistent mask",
+        "`255.0.0.0`",
+    );
+    SAVE.one("-A -t [2001:db8::1]:80 -p -M 255.255.255.0\n", 1, 30, "illegal ipv6 netmask specified", "-M 64");
+    SAVE.one("-A -t 10.0.1.100:80 -p 0\n", 1, 24, "invalid timeout value `0' specified", "-p` alone is 300");
+    SAVE.one(
+        "-A -t 10.0.1.100:80 -b sh-port\n",
+        1,
+        24,
+        "sh-fallback/sh-port need scheduler \"sh\"",
+        "scheduler = \"sh\"",
+    );
+    SAVE.one("-A -t 10.0.1.100:80 -b sh-prot\n", 1, 24, "invalid scheduler flag `sh-prot'", "did you mean `sh-port`?");
+    SAVE.one("-A -t 10.0.1.100:0 -s rr\n", 1, 7, "is on port 0 (every port) but not persistent", "persistence");
     let no_a = "no `-A` line before this one defines service tcp 10.0.1.100:80";
-    one("-a -t 10.0.1.100:80 -r 10.0.2.11:80\n", 1, 7, no_a, "before its `-a` lines");
-    one(&format!("{SVC}-a -u 10.0.1.100:80 -r 10.0.2.11:80\n"), 2, 7, "defines service udp 10.0.1.100:80", "");
-    one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:80 -w x\n"), 2, 40, "illegal weight specified", "-w 1");
-    one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11 -w 70000\n"), 2, 37, "illegal weight", "0..=65535");
-    one(&format!("{SVC}-a -t 10.0.1.100:80 -r nope\n"), 2, 24, "illegal real server address", "ipvsadm-save -n");
-    one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11 -x 5 -y 9\n"), 2, 42, "9 is above upper_threshold 5", "");
+    SAVE.one("-a -t 10.0.1.100:80 -r 10.0.2.11:80\n", 1, 7, no_a, "before its `-a` lines");
+    SAVE.one(&format!("{SVC}-a -u 10.0.1.100:80 -r 10.0.2.11:80\n"), 2, 7, "defines service udp 10.0.1.100:80", "");
+    SAVE.one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11:80 -w x\n"), 2, 40, "illegal weight specified", "-w 1");
+    SAVE.one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11 -w 70000\n"), 2, 37, "illegal weight", "0..=65535");
+    SAVE.one(&format!("{SVC}-a -t 10.0.1.100:80 -r nope\n"), 2, 24, "illegal real server address", "ipvsadm-save -n");
+    SAVE.one(&format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11 -x 5 -y 9\n"), 2, 42, "9 is above upper_threshold 5", "");
     let twice = format!("{SVC}-a -t 10.0.1.100:80 -r 10.0.2.11\n-a -t 10.0.1.100:80 -r 10.0.2.11\n");
-    one(&twice, 3, 24, "duplicate real 10.0.2.11:80", "");
-    one(&format!("{SVC}-a -t 10.0.1.100:80\n"), 2, 1, "You need to supply the 'real-server' option", "-r 10.0.2.11");
-    one(&format!("{SVC}-E -t 10.0.1.100:80 -s rr\n"), 2, 1, "`-E` is not an ipvsadm-save line", "ipvsadm-save -n");
-    one(&format!("{SVC}{SVC}"), 2, 7, "duplicate service tcp 10.0.1.100:80: already defined at line 1", "");
+    SAVE.one(&twice, 3, 24, "duplicate real 10.0.2.11:80", "");
+    SAVE.one(
+        &format!("{SVC}-a -t 10.0.1.100:80\n"),
+        2,
+        1,
+        "You need to supply the 'real-server' option",
+        "-r 10.0.2.11",
+    );
+    SAVE.one(&format!("{SVC}-E -t 10.0.1.100:80 -s rr\n"), 2, 1, "`-E` is not an ipvsadm-save line", "ipvsadm-save -n");
+    SAVE.one(&format!("{SVC}{SVC}"), 2, 7, "duplicate service tcp 10.0.1.100:80: already defined at line 1", "");
 }
 
 #[test]
@@ -126,7 +136,7 @@ fn reals_of_a_skipped_fwmark_service_are_not_errors() {
     assert_eq!(w.len(), 1);
     assert_eq!((w[0].line, w[0].col), (1, 7));
     // A fwmark real without its -A line is still an error.
-    one("-a -f 8 -r 10.0.2.11:0 -g\n", 1, 7, "no `-A` line before this one defines fwmark service 8", "");
+    SAVE.one("-a -f 8 -r 10.0.2.11:0 -g\n", 1, 7, "no `-A` line before this one defines fwmark service 8", "");
 }
 
 #[test]
@@ -151,7 +161,7 @@ fn one_mistake_is_reported_once() {
     // The reals of a wrong -A line are passed over, not reported as reals without a service.
     let text = "-A -t 10.0.1.100:80 -s wlc -M 255.0.255.0\n-a -t 10.0.1.100:80 -r 10.0.2.11:80\n\
                 -A -t 10.0.1.101:80 -s wlc -q\n-a -t 10.0.1.101:80 -r 10.0.2.11:80\n";
-    let errs = errors(text);
+    let errs = SAVE.errors(text);
     let shown: Vec<(usize, usize)> = errs.iter().map(|e| (e.line, e.col)).collect();
     assert_eq!(shown, [(1, 31), (3, 28)], "{errs:#?}");
 }
@@ -163,7 +173,7 @@ fn clear_drops_what_came_before_as_ipvsadm_restore_does() {
     assert_eq!(c.services.len(), 1);
     assert_eq!((c.services[0].vip.to_string(), c.services[0].scheduler.as_str()), ("10.0.1.101:80".into(), "rr"));
     // Positions are those of the lines after -C.
-    one(&format!("{SVC}-C\n-A -t 10.0.1.101:0 -s rr\n"), 3, 7, "is on port 0", "");
+    SAVE.one(&format!("{SVC}-C\n-A -t 10.0.1.101:0 -s rr\n"), 3, 7, "is on port 0", "");
 }
 
 #[test]

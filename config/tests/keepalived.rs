@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use common::{ip, sa};
+use common::{ip, sa, Reader};
 use xvs_config::*;
 
 fn data(name: &str) -> PathBuf {
@@ -18,6 +18,17 @@ fn load_ok(name: &str) -> (Config, Vec<ConfigWarning>) {
     let (c, w) = load_with_warnings(&data(name)).unwrap_or_else(|e| panic!("{e}"));
     round_trip(&c);
     (c, w)
+}
+
+/// `name` loaded (and round-tripped) with exactly the warnings `expected`, all in `name`:
+/// (line, col, message start).
+#[track_caller]
+fn load_warned(name: &str, expected: &[(usize, usize, &str)]) -> Config {
+    let (c, w) = load_ok(name);
+    let in_name: Vec<(&str, usize, usize, &str)> =
+        expected.iter().map(|&(line, col, m)| (name, line, col, m)).collect();
+    assert_warnings(&w, &in_name);
+    c
 }
 
 fn round_trip(c: &Config) {
@@ -39,30 +50,20 @@ fn assert_warnings(w: &[ConfigWarning], expected: &[(&str, usize, usize, &str)])
     }
 }
 
-fn errors(text: &str) -> Vec<ConfigError> {
-    common::errors(parse_keepalived(text, "keepalived.conf"))
-}
-
-/// Exactly one error at `line:col`, with the message and hint containing the given texts.
-#[track_caller]
-fn one(text: &str, line: usize, col: usize, message: &str, hint: &str) {
-    common::one_error(errors(text), "keepalived.conf", line, col, message, hint);
-}
+const KEEPALIVED: Reader<(Config, Vec<ConfigWarning>)> = Reader { read: parse_keepalived, file: "keepalived.conf" };
 
 #[test]
 fn classic_dr_with_tcp_check() {
-    let (c, w) = load_ok("lvs_dr_tcp_check.conf");
-    assert_warnings(
-        &w,
+    let c = load_warned(
+        "lvs_dr_tcp_check.conf",
         &[
             (
-                "lvs_dr_tcp_check.conf",
                 3,
                 1,
                 "global_defs: xvs reads only `lvs_timeouts` here; `notification_email`, `notification_email_from`, \
                  `smtp_server`, `smtp_connect_timeout`, `router_id` are ignored",
             ),
-            ("lvs_dr_tcp_check.conf", 15, 1, "vrrp_instance VI_1: VRRP is not implemented yet; the section is ignored"),
+            (15, 1, "vrrp_instance VI_1: VRRP is not implemented yet; the section is ignored"),
         ],
     );
     assert_eq!(c.timeouts, Timeouts::default());
@@ -91,24 +92,13 @@ fn classic_dr_with_tcp_check() {
 
 #[test]
 fn nat_with_http_get_digest_and_quorum() {
-    let (c, w) = load_ok("nat_http_get.conf");
-    assert_warnings(
-        &w,
+    let c = load_warned(
+        "nat_http_get.conf",
         &[
-            ("nat_http_get.conf", 4, 1, "global_defs: xvs reads only `lvs_timeouts` here; `router_id` is ignored"),
-            (
-                "nat_http_get.conf",
-                20,
-                5,
-                "`virtualhost` in virtual_server (virtual_server 10.10.10.2 80) is not supported",
-            ),
-            ("nat_http_get.conf", 32, 13, "a second `url` is ignored"),
-            (
-                "nat_http_get.conf",
-                51,
-                9,
-                "`notify_down` in real_server (real_server 192.168.100.3 8080) is not supported",
-            ),
+            (4, 1, "global_defs: xvs reads only `lvs_timeouts` here; `router_id` is ignored"),
+            (20, 5, "`virtualhost` in virtual_server (virtual_server 10.10.10.2 80) is not supported"),
+            (32, 13, "a second `url` is ignored"),
+            (51, 9, "`notify_down` in real_server (real_server 192.168.100.3 8080) is not supported"),
         ],
     );
     assert_eq!(c.timeouts, Timeouts { tcp: 7200, tcp_fin: 60, udp: 300 }, "lvs_timeouts");
@@ -198,18 +188,12 @@ fn printed_toml_expands_groups_one_service_per_address() {
 
 #[test]
 fn odd_indentation_braces_and_comments() {
-    let (c, w) = load_ok("odd_style.conf");
-    assert_warnings(
-        &w,
+    let c = load_warned(
+        "odd_style.conf",
         &[
-            ("odd_style.conf", 26, 9, "`user` in MISC_CHECK is not supported by xvs"),
-            ("odd_style.conf", 28, 6, "real_server 172.16.1.3 443: a second checker (TCP_CHECK) is ignored"),
-            (
-                "odd_style.conf",
-                31,
-                2,
-                "unknown keyword `frobnicate` in virtual_server (virtual_server 172.16.0.10 443); ignored",
-            ),
+            (26, 9, "`user` in MISC_CHECK is not supported by xvs"),
+            (28, 6, "real_server 172.16.1.3 443: a second checker (TCP_CHECK) is ignored"),
+            (31, 2, "unknown keyword `frobnicate` in virtual_server (virtual_server 172.16.0.10 443); ignored"),
         ],
     );
     let s = &c.services[0];
@@ -231,17 +215,11 @@ fn odd_indentation_braces_and_comments() {
 
 #[test]
 fn ipv6_tunnel_service() {
-    let (c, w) = load_ok("ipv6.conf");
-    assert_warnings(
-        &w,
+    let c = load_warned(
+        "ipv6.conf",
         &[
-            (
-                "ipv6.conf",
-                13,
-                9,
-                "real_server 2001:db8:2::11 443: SSL_GET is not implemented in xvs; this checker is ignored",
-            ),
-            ("ipv6.conf", 27, 13, "`bindto` in TCP_CHECK is not supported by xvs"),
+            (13, 9, "real_server 2001:db8:2::11 443: SSL_GET is not implemented in xvs; this checker is ignored"),
+            (27, 13, "`bindto` in TCP_CHECK is not supported by xvs"),
         ],
     );
     let s = &c.services[0];
@@ -256,11 +234,9 @@ fn ipv6_tunnel_service() {
 
 #[test]
 fn fwmark_service_is_skipped_with_a_warning() {
-    let (c, w) = load_ok("fwmark.conf");
-    assert_warnings(
-        &w,
+    let c = load_warned(
+        "fwmark.conf",
         &[(
-            "fwmark.conf",
             2,
             1,
             "virtual_server fwmark 1: fwmark services are not supported (XDP steers packets before netfilter could \
@@ -279,18 +255,12 @@ fn fwmark_service_is_skipped_with_a_warning() {
 /// variants: both describe the same LVS service.
 #[test]
 fn the_seed_notes_config() {
-    let (master, w) = load_ok("seed_master.conf");
-    assert_warnings(
-        &w,
+    let master = load_warned(
+        "seed_master.conf",
         &[
-            ("seed_master.conf", 1, 1, "global_defs: xvs reads only `lvs_timeouts` here; `router_id` is ignored"),
-            ("seed_master.conf", 7, 1, "vrrp_instance VI_1: VRRP is not implemented yet"),
-            (
-                "seed_master.conf",
-                25,
-                1,
-                "`nat_mask` in virtual_server (virtual_server 192.168.20.50 80) is not supported",
-            ),
+            (1, 1, "global_defs: xvs reads only `lvs_timeouts` here; `router_id` is ignored"),
+            (7, 1, "vrrp_instance VI_1: VRRP is not implemented yet"),
+            (25, 1, "`nat_mask` in virtual_server (virtual_server 192.168.20.50 80) is not supported"),
         ],
     );
     let s = &master.services[0];
@@ -379,7 +349,7 @@ fn conditional_lines_warn_and_parameters_are_errors() {
     let (_, w) = parse_keepalived(&format!("@lb1 global_defs {{\n}}\n{VS}}}\n"), "k.conf").unwrap();
     assert_eq!((w[0].line, w[0].col), (1, 1));
     assert!(w[0].message.starts_with("conditional configuration (`@lb1`) is not supported"), "{}", w[0]);
-    one(
+    KEEPALIVED.one(
         "$VIP=10.0.1.100\n",
         1,
         1,
@@ -390,84 +360,90 @@ fn conditional_lines_warn_and_parameters_are_errors() {
 
 #[test]
 fn value_errors_at_their_position() {
-    one(
+    KEEPALIVED.one(
         "virtual_server 10.0.1.300 80 {\n}\n",
         1,
         16,
         "bad virtual_server address `10.0.1.300`",
         "virtual_server 10.0.1.100 80",
     );
-    one("virtual_server 10.0.1.100 http {\n}\n", 1, 27, "bad virtual_server port `http`", "0..=65535");
-    one(&format!("{VS}  lb_algo wrrr\n}}\n"), 3, 11, "unknown scheduler `wrrr`", "did you mean `wrr`?");
-    one(&format!("{VS}  lb_kind NATT\n}}\n"), 3, 11, "unknown lb_kind `NATT`", "NAT, DR or TUN");
-    one(&format!("{VS}  protocol SCTP\n}}\n"), 3, 12, "protocol `SCTP` is not supported", "TCP or UDP");
-    one(
+    KEEPALIVED.one("virtual_server 10.0.1.100 http {\n}\n", 1, 27, "bad virtual_server port `http`", "0..=65535");
+    KEEPALIVED.one(&format!("{VS}  lb_algo wrrr\n}}\n"), 3, 11, "unknown scheduler `wrrr`", "did you mean `wrr`?");
+    KEEPALIVED.one(&format!("{VS}  lb_kind NATT\n}}\n"), 3, 11, "unknown lb_kind `NATT`", "NAT, DR or TUN");
+    KEEPALIVED.one(&format!("{VS}  protocol SCTP\n}}\n"), 3, 12, "protocol `SCTP` is not supported", "TCP or UDP");
+    KEEPALIVED.one(
         &format!("{VS}  persistence_granularity 255.0.255.0\n}}\n"),
         3,
         27,
         "persistence_granularity `255.0.255.0` is not a contiguous mask",
         "255.0.0.0",
     );
-    one(&format!("{VS}  delay_loop soon\n}}\n"), 3, 14, "bad `delay_loop` value `soon`", "delay_loop 6");
-    one(&format!("{VS}  delay_loop 0\n}}\n"), 3, 14, "`delay_loop` must be at least 1 second", "delay_loop = 6");
-    one(&format!("{VS}  quorum 0\n}}\n"), 3, 10, "`quorum` must be at least 1", "quorum = 1");
-    one(
+    KEEPALIVED.one(&format!("{VS}  delay_loop soon\n}}\n"), 3, 14, "bad `delay_loop` value `soon`", "delay_loop 6");
+    KEEPALIVED.one(
+        &format!("{VS}  delay_loop 0\n}}\n"),
+        3,
+        14,
+        "`delay_loop` must be at least 1 second",
+        "delay_loop = 6",
+    );
+    KEEPALIVED.one(&format!("{VS}  quorum 0\n}}\n"), 3, 10, "`quorum` must be at least 1", "quorum = 1");
+    KEEPALIVED.one(
         &format!("{VS}  real_server 10.0.2.11 80 {{\n    weight 70000\n  }}\n}}\n"),
         4,
         12,
         "weight 70000 is above the maximum 65535",
         "0..=65535",
     );
-    one(
+    KEEPALIVED.one(
         &format!("{VS}  lb_kind DR\n  real_server 10.0.2.11 8080 {{\n  }}\n}}\n"),
         4,
         15,
         "has port 8080 but service port is 80 and forward is dr",
         "forward = \"nat\"",
     );
-    one(
+    KEEPALIVED.one(
         &format!("{VS}  real_server 10.0.2.11 80 {{\n    DNS_CHECK {{\n    }}\n  }}\n}}\n"),
         4,
         5,
         "a dns check does not fit a tcp service",
         "tcp, http or misc",
     );
-    one(
+    KEEPALIVED.one(
         &format!("{VS}  real_server 10.0.2.11 80 {{\n    HTTP_GET {{\n      url {{\n        path health\n      }}\n    }}\n  }}\n}}\n"),
         6,
         14,
         "HTTP check path `health` must start with `/`",
         "/health",
     );
-    one(
+    KEEPALIVED.one(
         &format!("{VS}  real_server 10.0.2.11 80 {{\n    HTTP_GET {{\n      url {{\n        status_code ok\n      }}\n    }}\n  }}\n}}\n"),
         6,
         21,
         "bad status_code `ok`",
         "status_code 200",
     );
-    one(
+    KEEPALIVED.one(
         "virtual_server 10.0.1.53 53 {\n  protocol UDP\n  real_server 10.0.2.11 53 {\n    DNS_CHECK {\n      type AXFR\n    }\n  }\n}\n",
         5,
         12,
         "unknown DNS query type `AXFR`",
         "A, NS, CNAME, SOA, MX, TXT, AAAA",
     );
-    one(
+    KEEPALIVED.one(
         "virtual_server 2001:db8::1 80 {\n  protocol TCP\n  persistence_granularity 255.255.255.0\n}\n",
         3,
         27,
         "a dotted persistence_granularity is for IPv4 services only",
         "64",
     );
-    one(
+    KEEPALIVED.one(
         "virtual_server 10.0.1.100 80 {\n  protocol TCP\n  real_server 2001:db8::11 80 {\n  }\n}\n",
         3,
         15,
         "real [2001:db8::11]:80 is IPv6 but the VIP 10.0.1.100 is IPv4",
         "IPv4 real",
     );
-    one(
+    KEEPALIVED.one(
         "virtual_server 10.0.1.100 0 {\n  protocol TCP\n}\n",
         1,
         16,
@@ -478,41 +454,65 @@ fn value_errors_at_their_position() {
 
 #[test]
 fn structure_errors_at_their_position() {
-    one("real_server 10.0.2.11 80 {\n}\n", 1, 1, "`real_server` outside a virtual_server", "virtual_server IP PORT");
-    one(&format!("{VS}}}\nTCP_CHECK {{\n}}\n"), 4, 1, "`TCP_CHECK` outside a real_server", "real_server IP PORT");
-    one(
+    KEEPALIVED.one(
+        "real_server 10.0.2.11 80 {\n}\n",
+        1,
+        1,
+        "`real_server` outside a virtual_server",
+        "virtual_server IP PORT",
+    );
+    KEEPALIVED.one(
+        &format!("{VS}}}\nTCP_CHECK {{\n}}\n"),
+        4,
+        1,
+        "`TCP_CHECK` outside a real_server",
+        "real_server IP PORT",
+    );
+    KEEPALIVED.one(
         &format!("{VS}  real_server 10.0.2.11 80 {{\n  }}\n"),
         1,
         30,
         "this `{` is never closed",
         "add the missing `}`",
     );
-    one(&format!("{VS}}}\n}}\n"), 4, 1, "unmatched `}`", "remove it");
-    one("virtual_server 10.0.1.100 80\n", 1, 1, "`virtual_server 10.0.1.100 80` has no `{ ... }` block", "real_server");
-    one(
+    KEEPALIVED.one(&format!("{VS}}}\n}}\n"), 4, 1, "unmatched `}`", "remove it");
+    KEEPALIVED.one(
+        "virtual_server 10.0.1.100 80\n",
+        1,
+        1,
+        "`virtual_server 10.0.1.100 80` has no `{ ... }` block",
+        "real_server",
+    );
+    KEEPALIVED.one(
         "virtual_server group WEBB {\n  protocol TCP\n}\nvirtual_server_group WEB {\n  10.0.1.100 80\n}\n",
         1,
         22,
         "virtual_server_group `WEBB` is not defined",
         "did you mean `WEB`?",
     );
-    one(
+    KEEPALIVED.one(
         "virtual_server_group WEB {\n  10.0.1.100-90 80\n}\n",
         2,
         3,
         "bad virtual_server_group entry `10.0.1.100-90`: the range ends before it starts",
         "10.0.1.100-110 80",
     );
-    one("virtual_server_group WEB {\n  10.0.0.0/16 80\n}\n", 2, 3, "it holds 65536 addresses", "");
-    one(&format!("{VS}  misc_path \"/bin/true\n}}\n"), 3, 13, "unterminated quoted string", "close the string");
-    one(&format!("{VS}  weight\n}}\n"), 3, 3, "`weight` needs a value", "weight 1");
+    KEEPALIVED.one("virtual_server_group WEB {\n  10.0.0.0/16 80\n}\n", 2, 3, "it holds 65536 addresses", "");
+    KEEPALIVED.one(
+        &format!("{VS}  misc_path \"/bin/true\n}}\n"),
+        3,
+        13,
+        "unterminated quoted string",
+        "close the string",
+    );
+    KEEPALIVED.one(&format!("{VS}  weight\n}}\n"), 3, 3, "`weight` needs a value", "weight 1");
 }
 
 #[test]
 fn duplicate_service_from_two_groups_points_at_both() {
     let text = "virtual_server_group A {\n  10.0.1.100-101 80\n}\nvirtual_server_group B {\n  10.0.1.101 80\n}\n\
                 virtual_server group A {\n  protocol TCP\n}\nvirtual_server group B {\n  protocol TCP\n}\n";
-    let errs = errors(text);
+    let errs = KEEPALIVED.errors(text);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!((errs[0].line, errs[0].col), (5, 3));
     assert!(errs[0].message.contains("duplicate service tcp 10.0.1.101:80: already defined at line 2"), "{}", errs[0]);
@@ -523,7 +523,7 @@ fn every_error_is_reported_in_one_pass() {
     let text = format!(
         "{VS}  lb_algo nope\n  real_server 10.0.2.x 80 {{\n  }}\n  delay_loop x\n}}\nreal_server 1.2.3.4 80 {{\n}}\n"
     );
-    let errs = errors(&text);
+    let errs = KEEPALIVED.errors(&text);
     let at: Vec<(usize, usize)> = errs.iter().map(|e| (e.line, e.col)).collect();
     assert_eq!(at, [(3, 11), (4, 15), (6, 14), (8, 1)], "{errs:#?}");
 }
