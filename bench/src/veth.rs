@@ -254,6 +254,39 @@ fn measure(
     })
 }
 
+/// Each director's points, one per load step, from its samples over the rounds.
+fn points_of(a: &VethArgs, samples: Vec<Vec<Vec<Sample>>>) -> Vec<(Director, Vec<Point>)> {
+    a.directors
+        .iter()
+        .zip(samples.iter())
+        .map(|(&d, per_load)| {
+            let points = per_load
+                .iter()
+                .enumerate()
+                .map(|(li, s)| Point::from_samples((li + 1) as f64 / a.loads as f64, s))
+                .collect();
+            (d, points)
+        })
+        .collect()
+}
+
+/// A note for every point where the sinks saw UDP that the director did not send.
+fn flooding_notes(results: &[(Director, Vec<Point>)]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (d, points) in results {
+        for p in points {
+            if p.other_pps > 0.01 * p.delivered_pps.max(1.0) {
+                notes.push(format!(
+                    "{}: the sinks saw {:.0} pps of UDP not from the director (flooding?)",
+                    d.name(),
+                    p.other_pps
+                ));
+            }
+        }
+    }
+    notes
+}
+
 /// Run the benchmark.
 pub fn run(a: &VethArgs) -> Result<VethReport, String> {
     validate(a)?;
@@ -314,30 +347,8 @@ pub fn run(a: &VethArgs) -> Result<VethReport, String> {
             stopped?;
         }
     }
-    let results: Vec<(Director, Vec<Point>)> = dirs
-        .iter()
-        .zip(samples.iter())
-        .map(|(&d, per_load)| {
-            let points = per_load
-                .iter()
-                .enumerate()
-                .map(|(li, s)| Point::from_samples((li + 1) as f64 / a.loads as f64, s))
-                .collect();
-            (d, points)
-        })
-        .collect();
-    let mut notes = Vec::new();
-    for (d, points) in &results {
-        for p in points {
-            if p.other_pps > 0.01 * p.delivered_pps.max(1.0) {
-                notes.push(format!(
-                    "{}: the sinks saw {:.0} pps of UDP not from the director (flooding?)",
-                    d.name(),
-                    p.other_pps
-                ));
-            }
-        }
-    }
+    let results = points_of(a, samples);
+    let notes = flooding_notes(&results);
     drop(gen);
     drop(lab);
     Ok(VethReport {

@@ -595,49 +595,9 @@ fn table(
             Tally::get(&tally.split),
         ),
     );
-    let served = served(tally);
-    let total: u64 = served.iter().map(|s| s.2).sum();
-    let expected = expected_shares(scheduler);
     let stats = read_stats(socket);
-    let dir = stats.as_ref().map(director_reals);
     line(&mut t, String::new());
-    line(
-        &mut t,
-        format!(
-            "{:<4} {:<10} {:>3} {:>7} {:>5} {:>6}  {:<BAR$}  {:>5}  │ {:>7} {:>8} {:>8} {:>6}",
-            "real",
-            "address",
-            "w",
-            "tcp",
-            "udp",
-            "share",
-            "client view",
-            "want",
-            "dir conn",
-            "pkts in",
-            "pkts out",
-            "live"
-        ),
-    );
-    for (i, (tcp, udp, both)) in served.iter().enumerate() {
-        let share = pct(*both, total);
-        let want = expected.map(|e| format!("{:>4.0}%", e[i] * 100.0)).unwrap_or_else(|| "    -".into());
-        let d = dir.map(|d| d[i]);
-        let dcol = match d {
-            Some(d) => format!("{:>8} {:>8} {:>8} {:>6}", d.conns, d.pkts_in, d.pkts_out, d.live),
-            None => format!("{:>8} {:>8} {:>8} {:>6}", "-", "-", "-", "-"),
-        };
-        line(
-            &mut t,
-            format!(
-                "r{i:<3} {:<10} {:>3} {tcp:>7} {udp:>5} {:>5.1}%  {}  {want}  │ {dcol}",
-                real_addrs(i).0,
-                WEIGHTS[i],
-                share * 100.0,
-                bar(share),
-            ),
-        );
-    }
+    real_rows(&mut t, scheduler, tally, stats.as_ref());
     line(&mut t, String::new());
     match &stats {
         Some(s) => line(&mut t, format!("director: {}", director_line(s))),
@@ -651,6 +611,33 @@ fn table(
         line(&mut t, format!("last error: {err}"));
     }
     t
+}
+
+/// The per-real rows of the live table: what the client saw, and the director's counters.
+fn real_rows(t: &mut String, scheduler: &str, tally: &Tally, stats: Option<&Listing>) {
+    let served = served(tally);
+    let total: u64 = served.iter().map(|s| s.2).sum();
+    let expected = expected_shares(scheduler);
+    let dir = stats.map(director_reals);
+    t.push_str(&format!(
+        "{:<4} {:<10} {:>3} {:>7} {:>5} {:>6}  {:<BAR$}  {:>5}  │ {:>7} {:>8} {:>8} {:>6}\n",
+        "real", "address", "w", "tcp", "udp", "share", "client view", "want", "dir conn", "pkts in", "pkts out", "live"
+    ));
+    for (i, (tcp, udp, both)) in served.iter().enumerate() {
+        let share = pct(*both, total);
+        let want = expected.map(|e| format!("{:>4.0}%", e[i] * 100.0)).unwrap_or_else(|| "    -".into());
+        let dcol = match dir.map(|d| d[i]) {
+            Some(d) => format!("{:>8} {:>8} {:>8} {:>6}", d.conns, d.pkts_in, d.pkts_out, d.live),
+            None => format!("{:>8} {:>8} {:>8} {:>6}", "-", "-", "-", "-"),
+        };
+        t.push_str(&format!(
+            "r{i:<3} {:<10} {:>3} {tcp:>7} {udp:>5} {:>5.1}%  {}  {want}  │ {dcol}\n",
+            real_addrs(i).0,
+            WEIGHTS[i],
+            share * 100.0,
+            bar(share),
+        ));
+    }
 }
 
 fn summary(
