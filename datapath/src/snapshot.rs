@@ -72,7 +72,7 @@ pub fn snapshot_reals(svcs: &ServiceTable) -> Vec<RealSnapshot> {
     svcs.reals
         .iter()
         .map(|r| RealSnapshot {
-            key: RealKey { service: svcs.service(r.service).key, addr: r.addr, port: r.port, sorry: r.is_sorry },
+            key: RealKey { service: svcs[r.service].key, addr: r.addr, port: r.port, sorry: r.is_sorry },
             forward: r.forward,
             weight: r.weight,
             available: r.available,

@@ -19,55 +19,38 @@ pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
     fn mask(self, prefix_len: u8) -> Self;
 }
 
-impl Family for u32 {
-    const TUN_OVERHEAD: u32 = TUN_V4_OVERHEAD as u32;
-    #[inline]
-    fn from_ip(ip: IpAddr) -> Option<Self> {
-        match ip {
-            IpAddr::V4(a) => Some(u32::from(a)),
-            IpAddr::V6(_) => None,
+/// The two families differ only in their integer, address type and overhead.
+macro_rules! family {
+    ($int:ty, $variant:ident, $addr:ty, $overhead:expr) => {
+        impl Family for $int {
+            const TUN_OVERHEAD: u32 = $overhead as u32;
+            #[inline]
+            fn from_ip(ip: IpAddr) -> Option<Self> {
+                match ip {
+                    IpAddr::$variant(a) => Some(<$int>::from(a)),
+                    _ => None,
+                }
+            }
+            #[inline]
+            fn to_ip(self) -> IpAddr {
+                IpAddr::$variant(<$addr>::from(self))
+            }
+            #[inline]
+            fn mask(self, prefix_len: u8) -> Self {
+                const BITS: u8 = <$int>::BITS as u8;
+                if prefix_len >= BITS {
+                    self
+                } else if prefix_len == 0 {
+                    0
+                } else {
+                    self & (<$int>::MAX << (BITS - prefix_len))
+                }
+            }
         }
-    }
-    #[inline]
-    fn to_ip(self) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::from(self))
-    }
-    #[inline]
-    fn mask(self, prefix_len: u8) -> Self {
-        if prefix_len >= 32 {
-            self
-        } else if prefix_len == 0 {
-            0
-        } else {
-            self & (u32::MAX << (32 - prefix_len))
-        }
-    }
+    };
 }
-
-impl Family for u128 {
-    const TUN_OVERHEAD: u32 = TUN_V6_OVERHEAD as u32;
-    #[inline]
-    fn from_ip(ip: IpAddr) -> Option<Self> {
-        match ip {
-            IpAddr::V6(a) => Some(u128::from(a)),
-            IpAddr::V4(_) => None,
-        }
-    }
-    #[inline]
-    fn to_ip(self) -> IpAddr {
-        IpAddr::V6(Ipv6Addr::from(self))
-    }
-    #[inline]
-    fn mask(self, prefix_len: u8) -> Self {
-        if prefix_len >= 128 {
-            self
-        } else if prefix_len == 0 {
-            0
-        } else {
-            self & (u128::MAX << (128 - prefix_len))
-        }
-    }
-}
+family!(u32, V4, Ipv4Addr, TUN_V4_OVERHEAD);
+family!(u128, V6, Ipv6Addr, TUN_V6_OVERHEAD);
 
 /// Mask any address to a prefix length (used on the slow path).
 pub fn mask_ip(ip: IpAddr, prefix_len: u8) -> IpAddr {

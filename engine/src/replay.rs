@@ -55,7 +55,7 @@ pub fn summarize(engine: &Engine) -> ReplaySummary {
         .reals
         .iter()
         .map(|r| {
-            let s = &svcs.service(r.service).spec;
+            let s = &svcs[r.service].spec;
             let proto = if s.proto == 6 { "TCP" } else { "UDP" };
             RealLine {
                 service: format!("{proto} {}", endpoint(s.vip, s.port, s.prefix_len)),

@@ -158,32 +158,31 @@ fn host_len(ip: IpAddr) -> u8 {
     }
 }
 
+/// `table[ServiceId]` and `table[RealId]`: the slots by their typed ids.
+macro_rules! index_by_id {
+    ($id:ty => $field:ident: $slot:ty) => {
+        impl std::ops::Index<$id> for ServiceTable {
+            type Output = $slot;
+            #[inline]
+            fn index(&self, id: $id) -> &$slot {
+                &self.$field[id.index()]
+            }
+        }
+        impl std::ops::IndexMut<$id> for ServiceTable {
+            #[inline]
+            fn index_mut(&mut self, id: $id) -> &mut $slot {
+                &mut self.$field[id.index()]
+            }
+        }
+    };
+}
+index_by_id!(ServiceId => services: ServiceSlot);
+index_by_id!(RealId => reals: RealSlot);
+
 impl ServiceTable {
     /// An empty table whose reals take their counters from `shared`.
     pub fn with_shared(shared: SharedCounters) -> ServiceTable {
         ServiceTable { shared, ..ServiceTable::default() }
-    }
-
-    /// The service with id `id`.
-    #[inline]
-    pub fn service(&self, id: ServiceId) -> &ServiceSlot {
-        &self.services[id.index()]
-    }
-
-    #[inline]
-    pub fn service_mut(&mut self, id: ServiceId) -> &mut ServiceSlot {
-        &mut self.services[id.index()]
-    }
-
-    /// The real with id `id`.
-    #[inline]
-    pub fn real(&self, id: RealId) -> &RealSlot {
-        &self.reals[id.index()]
-    }
-
-    #[inline]
-    pub fn real_mut(&mut self, id: RealId) -> &mut RealSlot {
-        &mut self.reals[id.index()]
     }
 
     /// The service for a packet to `dst:dport` over `proto`.
@@ -284,7 +283,7 @@ impl ServiceTable {
             real_ids.push(self.upsert_real(id, r, false, neighbor(r.addr)));
         }
         let sorry = spec.sorry_server.as_ref().map(|r| self.upsert_real(id, r, true, neighbor(r.addr)));
-        let svc = self.service_mut(id);
+        let svc = &mut self[id];
         let sched_changed = svc.spec.scheduler != spec.scheduler || svc.spec.sched != spec.sched;
         if sched_changed {
             svc.scheduler = new_scheduler(&spec.scheduler, &spec.sched).expect("checked above");
@@ -329,7 +328,7 @@ impl ServiceTable {
                     upper_threshold: r.upper_threshold,
                     lower_threshold: r.lower_threshold,
                     counters: self.shared.get(RealKey {
-                        service: self.service(service).key,
+                        service: self[service].key,
                         addr: r.addr,
                         port: r.port,
                         sorry: is_sorry,

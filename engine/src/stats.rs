@@ -118,36 +118,37 @@ pub struct Counters {
     pub bytes_out: u64,
 }
 
-impl std::ops::AddAssign for Counters {
-    fn add_assign(&mut self, b: Counters) {
-        self.conns += b.conns;
-        self.pkts_in += b.pkts_in;
-        self.pkts_out += b.pkts_out;
-        self.bytes_in += b.bytes_in;
-        self.bytes_out += b.bytes_out;
-    }
-}
-
 impl Counters {
+    /// The five counters in field order.
+    fn to_array(self) -> [u64; 5] {
+        [self.conns, self.pkts_in, self.pkts_out, self.bytes_in, self.bytes_out]
+    }
+
+    fn from_array([conns, pkts_in, pkts_out, bytes_in, bytes_out]: [u64; 5]) -> Counters {
+        Counters { conns, pkts_in, pkts_out, bytes_in, bytes_out }
+    }
+
+    /// `f` applied to each pair of counters.
+    fn zip_with(self, other: Counters, f: impl Fn(u64, u64) -> u64) -> Counters {
+        let (a, b) = (self.to_array(), other.to_array());
+        Counters::from_array(std::array::from_fn(|i| f(a[i], b[i])))
+    }
+
     /// `self - base`, each counter floored at zero (a `-Z` baseline above a counter that
     /// restarted counts from zero).
     pub fn since(&self, base: &Counters) -> Counters {
-        Counters {
-            conns: self.conns.saturating_sub(base.conns),
-            pkts_in: self.pkts_in.saturating_sub(base.pkts_in),
-            pkts_out: self.pkts_out.saturating_sub(base.pkts_out),
-            bytes_in: self.bytes_in.saturating_sub(base.bytes_in),
-            bytes_out: self.bytes_out.saturating_sub(base.bytes_out),
-        }
+        self.zip_with(*base, u64::saturating_sub)
     }
 
     /// True when any counter is below `last`'s (the counters restarted).
     pub fn restarted_since(&self, last: &Counters) -> bool {
-        self.conns < last.conns
-            || self.pkts_in < last.pkts_in
-            || self.pkts_out < last.pkts_out
-            || self.bytes_in < last.bytes_in
-            || self.bytes_out < last.bytes_out
+        self.to_array().iter().zip(last.to_array()).any(|(now, last)| *now < last)
+    }
+}
+
+impl std::ops::AddAssign for Counters {
+    fn add_assign(&mut self, b: Counters) {
+        *self = self.zip_with(b, |x, y| x + y);
     }
 }
 

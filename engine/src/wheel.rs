@@ -242,16 +242,22 @@ mod tests {
         out
     }
 
-    #[test]
-    fn expires_exactly_at_deadline_on_every_level() {
-        let deadlines: Vec<u64> = vec![1, 63, 64, 65, 4095, 4096, 300_000, 900_000, 5_000_000];
+    /// A wheel with handle `h` armed at `deadlines[h]`, driven to `until` in `step`s: when
+    /// each handle expired (every handle must have).
+    fn expire_all(deadlines: &[u64], until: u64, step: u64) -> Vec<(u32, u64)> {
         let mut w = Wheel::new(deadlines.len() as u32, 0);
         for (h, d) in deadlines.iter().enumerate() {
             w.arm(h as u32, *d);
         }
-        let out = run(&mut w, &deadlines, 5_000_001, 1);
+        let out = run(&mut w, deadlines, until, step);
         assert_eq!(out.len(), deadlines.len());
-        for (h, t) in out {
+        out
+    }
+
+    #[test]
+    fn expires_exactly_at_deadline_on_every_level() {
+        let deadlines: Vec<u64> = vec![1, 63, 64, 65, 4095, 4096, 300_000, 900_000, 5_000_000];
+        for (h, t) in expire_all(&deadlines, 5_000_001, 1) {
             assert_eq!(t, deadlines[h as usize], "handle {h}");
         }
     }
@@ -259,13 +265,7 @@ mod tests {
     #[test]
     fn large_jumps_never_lose_or_delay_entries() {
         let deadlines: Vec<u64> = (0..2000).map(|i| 1 + i * 997 % 1_000_000).collect();
-        let mut w = Wheel::new(deadlines.len() as u32, 0);
-        for (h, d) in deadlines.iter().enumerate() {
-            w.arm(h as u32, *d);
-        }
-        let out = run(&mut w, &deadlines, 1_100_000, 777);
-        assert_eq!(out.len(), deadlines.len());
-        for (h, t) in out {
+        for (h, t) in expire_all(&deadlines, 1_100_000, 777) {
             let d = deadlines[h as usize];
             assert!(t >= d && t < d + 777, "handle {h}: deadline {d}, expired at {t}");
         }

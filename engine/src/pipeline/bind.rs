@@ -51,13 +51,13 @@ pub(super) fn bind_real<A: Family>(
     rid: RealId,
     holder: Holder,
 ) {
-    let r = cx.services.real_mut(rid);
+    let r = &mut cx.services[rid];
     match holder {
         Holder::Conn { template, .. } => {
             r.counters.inactive.fetch_add(1, Relaxed);
             r.counters.update_overload(r.upper_threshold, r.lower_threshold);
             r.stats.conns += 1;
-            cx.services.service_mut(sid).stats.conns += 1;
+            cx.services[sid].stats.conns += 1;
             if template != NO_TEMPLATE {
                 templates.get_mut(template).refs += 1;
             }
@@ -65,7 +65,7 @@ pub(super) fn bind_real<A: Family>(
         }
         Holder::OnePacket => {
             r.stats.conns += 1;
-            cx.services.service_mut(sid).stats.conns += 1;
+            cx.services[sid].stats.conns += 1;
         }
         Holder::Template => {
             r.counters.persistent.fetch_add(1, Relaxed);
@@ -76,7 +76,7 @@ pub(super) fn bind_real<A: Family>(
 /// `holder` lets go of real `rid`.
 #[inline]
 pub(super) fn unbind_real<A: Family>(cx: &mut Ctx, templates: &mut Store<Template<A>>, rid: RealId, holder: Holder) {
-    let r = cx.services.real(rid);
+    let r = &cx.services[rid];
     match holder {
         Holder::Conn { template, inactive } => {
             let counter = if inactive { &r.counters.inactive } else { &r.counters.active };
@@ -100,7 +100,7 @@ pub(super) fn unbind_real<A: Family>(cx: &mut Ctx, templates: &mut Store<Templat
 #[inline]
 pub(super) fn set_tcp_state<A>(cx: &Ctx, c: &mut Conn<A>, new: TcpState) {
     c.state = new as u8;
-    let r = cx.services.real(c.real);
+    let r = &cx.services[c.real];
     match (c.is_inactive(), new == TcpState::Established) {
         (true, true) => {
             r.counters.inactive.fetch_sub(1, Relaxed);

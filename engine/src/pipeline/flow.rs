@@ -61,7 +61,7 @@ pub(super) fn frag_hash<A: Family>(h: &ahash::RandomState, src: A, dst: A, id: u
 #[inline]
 pub(super) fn conn_key<A: Family>(cx: &Ctx, c: &Conn<A>, reply: bool) -> FlowKey<A> {
     if reply {
-        let r = cx.services.real(c.real);
+        let r = &cx.services[c.real];
         let rip = A::from_ip(r.addr).unwrap_or_default();
         FlowKey { proto: c.proto, src: rip, sport: r.port_for(c.vport), dst: c.cip, dport: c.cport }
     } else {
@@ -84,7 +84,7 @@ fn conn_matches<A: Family>(cx: &Ctx, c: &Conn<A>, reply: bool, k: &FlowKey<A>) -
     if !reply {
         c.cip == k.src && c.cport == k.sport && c.vip == k.dst && c.vport == k.dport
     } else {
-        let r = cx.services.real(c.real);
+        let r = &cx.services[c.real];
         c.cip == k.dst && c.cport == k.dport && r.port_for(c.vport) == k.sport && A::from_ip(r.addr) == Some(k.src)
     }
 }

@@ -30,7 +30,7 @@ pub(super) fn forward<A: Family>(
     let p = pkt.p;
     let now = cx.now;
     let mut c = *t.conns.get(ch);
-    if !cx.services.real(c.real).available && cx.cfg.expire_nodest_conn {
+    if !cx.services[c.real].available && cx.cfg.expire_nodest_conn {
         expire_conn(t, cx, ch);
         return Verdict::Drop(DropReason::NoDest);
     }

@@ -45,7 +45,7 @@ pub(super) fn icmp_error<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, pkt: 
 
 /// From the client's side, about a reply the client got from the VIP: on to the real.
 fn from_client_side<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
-    let r = cx.services.real(c.real);
+    let r = &cx.services[c.real];
     let Some(mac) = r.mac else {
         return Verdict::Drop(DropReason::NeighborMiss);
     };

@@ -35,7 +35,7 @@ pub(super) fn collect<A: Family>(t: &FamilyTables<A>, cx: &Ctx, max: usize, out:
         if out.len() >= max {
             return;
         }
-        let r = cx.services.real(c.real);
+        let r = &cx.services[c.real];
         let state = if c.proto == PROTO_TCP { TcpState::from_u8(c.state).name() } else { "UDP" };
         out.push(ConnInfo {
             proto: c.proto,

@@ -42,7 +42,7 @@ pub(super) fn new_connection<A: Family>(
         return Verdict::Drop(DropReason::TcpNoConn);
     }
     let flow = Flow { proto: p.proto, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
-    let picked = if cx.services.service(sid).spec.persistence > 0 {
+    let picked = if cx.services[sid].spec.persistence > 0 {
         persistent_real(t, cx, sid, &key, &flow)
     } else {
         schedule(cx, sid, &flow).map(|rid| (rid, NO_TEMPLATE))
@@ -61,11 +61,11 @@ pub(super) fn new_connection<A: Family>(
         service: sid,
         proto: p.proto,
         state: TcpState::None as u8,
-        flags: Xmit::bind(cx.services.real(rid).forward) as u8 | flags::INACTIVE,
+        flags: Xmit::bind(cx.services[rid].forward) as u8 | flags::INACTIVE,
         in_port: pkt.in_port as u8,
         client_mac: pkt.peer_mac(),
     };
-    if p.proto == PROTO_UDP && cx.services.service(sid).spec.ops {
+    if p.proto == PROTO_UDP && cx.services[sid].spec.ops {
         // One-packet scheduling: no connection entry, counted as a connection.
         cx.stats.ops_scheduled += 1;
         bind_real(cx, &mut t.templates, sid, rid, Holder::OnePacket);
@@ -90,18 +90,18 @@ fn tcp_may_start(cx: &Ctx, sid: ServiceId, p: &Packet) -> bool {
     }
     p.tcp_flags & tcp_flags::RST == 0
         && p.tcp_flags & tcp_flags::ACK != 0
-        && cx.services.service(sid).resumes_mid_stream
+        && cx.services[sid].resumes_mid_stream
 }
 
 /// Ask the service's scheduler for a real; fall back to the sorry server.
 pub(super) fn schedule(cx: &mut Ctx, sid: ServiceId, flow: &Flow) -> Option<RealId> {
     let now = cx.now;
-    let svc = cx.services.service_mut(sid);
+    let svc = &mut cx.services[sid];
     match svc.scheduler.schedule(&svc.dests, flow, now) {
         Some(i) => svc.dest_ids.get(i).copied(),
         None => {
             let sorry = svc.sorry;
-            sorry.filter(|&s| cx.services.real(s).available)
+            sorry.filter(|&s| cx.services[s].available)
         }
     }
 }

@@ -46,7 +46,7 @@ pub(super) fn persistent_real<A: Family>(
     key: &FlowKey<A>,
     flow: &Flow,
 ) -> Option<(RealId, u32)> {
-    let svc = cx.services.service(sid);
+    let svc = &cx.services[sid];
     let (persistence, mask) = (svc.spec.persistence, svc.spec.persistence_netmask);
     let client = key.src.mask(mask);
     let hash = template_hash(&cx.hasher, sid, client, key.dst);
@@ -76,7 +76,7 @@ fn valid_template<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, tk: &Templat
         })?
     };
     let tp = *t.templates.get(tid);
-    let r = cx.services.real(tp.real);
+    let r = &cx.services[tp.real];
     if r.available && !(cx.cfg.expire_quiescent_template && r.weight == 0) {
         return Some((tid, tp.real));
     }

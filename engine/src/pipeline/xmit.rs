@@ -27,7 +27,7 @@ use crate::stats::{DropReason, EngineStats};
 /// A packet from the client toward connection `c`'s real.
 #[inline]
 pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
-    let r = cx.services.real(c.real);
+    let r = &cx.services[c.real];
     let Some(mac) = r.mac else {
         return Verdict::Drop(DropReason::NeighborMiss);
     };
