@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 // What xvs's XDP programs share: the 16-byte address key (IPv4 as ::ffff:a.b.c.d), the
-// bounds check the verifier needs before every header read, and per-CPU counters.
+// bounds check the verifier needs before every header read, the frame's Ethernet header,
+// and per-CPU counters of outcomes.
 #ifndef XVS_XDP_COMMON_H
 #define XVS_XDP_COMMON_H
 
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
 
 struct addr_key {
@@ -14,11 +16,36 @@ struct addr_key {
 // True when `n` bytes from `p` would run past `end`.
 #define CHECK(p, end, n) ((void *)(p) + (n) > (void *)(end))
 
+// A per-CPU array map `name` of `n` u64 counters (for count_in / counted).
+#define PERCPU_COUNTERS(name, n)                                                                   \
+    struct {                                                                                       \
+        __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                                   \
+        __uint(max_entries, n);                                                                    \
+        __type(key, __u32);                                                                        \
+        __type(value, __u64);                                                                      \
+    } name SEC(".maps")
+
 // Add one to slot `i` of a per-CPU u64 array map.
 static __always_inline void count_in(void *map, __u32 i) {
     __u64 *c = bpf_map_lookup_elem(map, &i);
     if (c)
         *c += 1;
+}
+
+// Count an outcome in slot `i` of `map` and return the XDP action `action`.
+static __always_inline int counted(void *map, __u32 i, int action) {
+    count_in(map, i);
+    return action;
+}
+
+// The frame's Ethernet header, `*end` set to the frame's end; NULL when the frame is
+// shorter than one.
+static __always_inline struct ethhdr *frame_eth(struct xdp_md *ctx, void **end) {
+    struct ethhdr *eth = (void *)(long)ctx->data;
+    *end = (void *)(long)ctx->data_end;
+    if (CHECK(eth, *end, sizeof(*eth)))
+        return 0;
+    return eth;
 }
 
 #endif

@@ -26,16 +26,7 @@ struct {
 } local_addrs SEC(".maps");
 
 // 0: decapsulated, 1: passed untouched
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 2);
-    __type(key, __u32);
-    __type(value, __u64);
-} counters SEC(".maps");
-
-static __always_inline void count(__u32 i) {
-    count_in(&counters, i);
-}
+PERCPU_COUNTERS(counters, 2);
 
 static __always_inline int for_us(const __u8 *addr16) {
     struct addr_key k;
@@ -50,10 +41,9 @@ static __always_inline int for_us(const __u8 *addr16) {
 
 SEC("xdp")
 int xvs_decap(struct xdp_md *ctx) {
-    void *data = (void *)(long)ctx->data;
-    void *end = (void *)(long)ctx->data_end;
-    struct ethhdr *eth = data;
-    if (CHECK(eth, end, sizeof(*eth)))
+    void *end;
+    struct ethhdr *eth = frame_eth(ctx, &end);
+    if (!eth)
         goto pass;
     int strip = 0;
     __u16 inner_proto = 0;
@@ -90,17 +80,13 @@ int xvs_decap(struct xdp_md *ctx) {
     copy.h_proto = inner_proto;
     if (bpf_xdp_adjust_head(ctx, strip))
         goto pass;
-    data = (void *)(long)ctx->data;
-    end = (void *)(long)ctx->data_end;
-    eth = data;
-    if (CHECK(eth, end, sizeof(*eth)))
+    eth = frame_eth(ctx, &end);
+    if (!eth)
         return XDP_DROP;
     __builtin_memcpy(eth, &copy, sizeof(copy));
-    count(0);
-    return XDP_PASS;
+    return counted(&counters, 0, XDP_PASS);
 pass:
-    count(1);
-    return XDP_PASS;
+    return counted(&counters, 1, XDP_PASS);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -16,6 +16,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "common.h"
+
 struct mac {
     __u8 addr[8]; // 6 bytes used
 };
@@ -27,29 +29,23 @@ struct {
     __type(value, struct mac);
 } director SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 2);
-    __type(key, __u32);
-    __type(value, __u64);
-} counters SEC(".maps");
+PERCPU_COUNTERS(counters, 2);
 
 SEC("xdp")
 int xvs_sink(struct xdp_md *ctx) {
-    void *data = (void *)(long)ctx->data;
-    void *end = (void *)(long)ctx->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end)
+    void *end;
+    struct ethhdr *eth = frame_eth(ctx, &end);
+    if (!eth)
         return XDP_PASS;
     __u8 proto;
     if (eth->h_proto == bpf_htons(ETH_P_IP)) {
         struct iphdr *ip = (void *)(eth + 1);
-        if ((void *)(ip + 1) > end)
+        if (CHECK(ip, end, sizeof(*ip)))
             return XDP_PASS;
         proto = ip->protocol;
     } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
         struct ipv6hdr *ip6 = (void *)(eth + 1);
-        if ((void *)(ip6 + 1) > end)
+        if (CHECK(ip6, end, sizeof(*ip6)))
             return XDP_PASS;
         proto = ip6->nexthdr;
     } else {
@@ -64,10 +60,7 @@ int xvs_sink(struct xdp_md *ctx) {
         want->addr[2] == eth->h_source[2] && want->addr[3] == eth->h_source[3] &&
         want->addr[4] == eth->h_source[4] && want->addr[5] == eth->h_source[5])
         i = 0;
-    __u64 *c = bpf_map_lookup_elem(&counters, &i);
-    if (c)
-        *c += 1;
-    return XDP_DROP;
+    return counted(&counters, i, XDP_DROP);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -125,16 +125,7 @@ struct {
 } local_addrs SEC(".maps");
 
 // Counters: 0 redirected, 1 passed, 2 no socket for the queue.
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 4);
-    __type(key, __u32);
-    __type(value, __u64);
-} counters SEC(".maps");
-
-static __always_inline void count(__u32 i) {
-    count_in(&counters, i);
-}
+PERCPU_COUNTERS(counters, 4);
 
 static __always_inline void map4(__u8 *dst, __be32 a) {
     __builtin_memset(dst, 0, 10);
@@ -305,10 +296,9 @@ static __always_inline int decide6(struct ipv6hdr *ip6, void *end) {
 
 SEC("xdp")
 int xvs_steer(struct xdp_md *ctx) {
-    void *data = (void *)(long)ctx->data;
-    void *end = (void *)(long)ctx->data_end;
-    struct ethhdr *eth = data;
-    if (CHECK(eth, end, sizeof(*eth)))
+    void *end;
+    struct ethhdr *eth = frame_eth(ctx, &end);
+    if (!eth)
         goto pass;
     __u16 proto = eth->h_proto;
     void *l3 = eth + 1;
@@ -335,15 +325,10 @@ int xvs_steer(struct xdp_md *ctx) {
         goto pass;
     __u32 key = *slot * MAX_QUEUES + ctx->rx_queue_index;
     // With no socket bound for this queue, the frame stays with the kernel (and is counted).
-    long r = bpf_redirect_map(&xsks, key, XDP_PASS);
-    if (r == XDP_REDIRECT)
-        count(0);
-    else
-        count(2);
-    return r;
+    int r = bpf_redirect_map(&xsks, key, XDP_PASS);
+    return counted(&counters, r == XDP_REDIRECT ? 0 : 2, r);
 pass:
-    count(1);
-    return XDP_PASS;
+    return counted(&counters, 1, XDP_PASS);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";
