@@ -364,6 +364,23 @@ fn setup_batch(
     Ok(())
 }
 
+/// `batch(first, frames)` for flows `0..flows` in batches of at most `frames.len()`: the
+/// batch of flows `first..first + n` gets `frames[..n]`.
+fn in_batches(
+    flows: u32,
+    frames: &mut [FrameBuf],
+    mut batch: impl FnMut(u32, &mut [FrameBuf]) -> Result<(), String>,
+) -> Result<(), String> {
+    let b = frames.len() as u32;
+    let mut start = 0u32;
+    while start < flows {
+        let n = b.min(flows - start);
+        batch(start, &mut frames[..n as usize])?;
+        start += n;
+    }
+    Ok(())
+}
+
 /// Create flows `0..flows` of core `c` and bring them to ESTABLISHED, then let the
 /// wheel settle. `now` is left at the settled clock.
 fn create_flows(
@@ -379,15 +396,8 @@ fn create_flows(
     let ack = Template::tcp_to_vip(a.family, tcp_flags::ACK);
     let synack = Template::tcp_reply(a.family, tcp_flags::SYN | tcp_flags::ACK);
     let net = a.family.net();
-    let b = frames.len() as u32;
-    let mut start = 0u32;
-    while start < flows {
-        let n = b.min(flows - start) as usize;
-        let fr = &mut frames[..n];
-        for (i, f) in fr.iter_mut().enumerate() {
-            let (ip, port) = client(c, start + i as u32);
-            syn.write_src(f, ip, port);
-        }
+    in_batches(flows, frames, |start, fr| {
+        syn.write_clients(fr, c, start);
         setup_batch(e, fr, verdicts, *now, "SYN")?;
         if a.mode == Mode::Nat {
             for (i, f) in fr.iter_mut().enumerate() {
@@ -396,13 +406,9 @@ fn create_flows(
             }
             setup_batch(e, fr, verdicts, *now, "SYN-ACK")?;
         }
-        for (i, f) in fr.iter_mut().enumerate() {
-            let (ip, port) = client(c, start + i as u32);
-            ack.write_src(f, ip, port);
-        }
-        setup_batch(e, fr, verdicts, *now, "ACK")?;
-        start += n as u32;
-    }
+        ack.write_clients(fr, c, start);
+        setup_batch(e, fr, verdicts, *now, "ACK")
+    })?;
     // Every flow is still armed at its SYN_RECV deadline: let the wheel hand them back
     // and re-arm them at their ESTABLISHED deadlines now, outside the measured phase.
     *now += (e.config().timeouts.tcp[TcpState::SynRecv as usize] as u64 + 2) * 1_000_000;
@@ -425,18 +431,10 @@ fn create_mass(
 ) -> Result<(), String> {
     let udp = Template::udp_to_vip(family, MASS_PORT);
     let before = e.live_connections();
-    let b = frames.len() as u32;
-    let mut start = 0u32;
-    while start < mass {
-        let n = b.min(mass - start) as usize;
-        let fr = &mut frames[..n];
-        for (i, f) in fr.iter_mut().enumerate() {
-            let (ip, port) = client(c, start + i as u32);
-            udp.write_src(f, ip, port);
-        }
-        setup_batch(e, fr, verdicts, now, "mass-expiry UDP datagram")?;
-        start += n as u32;
-    }
+    in_batches(mass, frames, |start, fr| {
+        udp.write_clients(fr, c, start);
+        setup_batch(e, fr, verdicts, now, "mass-expiry UDP datagram")
+    })?;
     if e.live_connections() - before != mass {
         return Err(format!(
             "core {c}: created {} mass-expiry connections, expected {mass}",

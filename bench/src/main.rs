@@ -47,51 +47,35 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    match cli.cmd {
-        Cmd::Engine(args) => match engine_bench::run(&args) {
-            Ok(report) => {
-                if args.json {
-                    println!("{}", report.to_json());
-                } else {
-                    print!("{}", report.to_text());
-                }
-            }
-            Err(e) => {
-                eprintln!("xvs-bench engine: {e}");
-                std::process::exit(1);
-            }
-        },
-        Cmd::Veth(args) => match veth::run(&args) {
-            Ok(report) => {
-                if let Some(p) = &args.json_file {
-                    if let Err(e) = std::fs::write(p, format!("{}\n", report.to_json())) {
-                        eprintln!("xvs-bench veth: {}: {e}", p.display());
-                        std::process::exit(1);
-                    }
-                }
-                if args.json {
-                    println!("{}", report.to_json());
-                } else {
-                    print!("{}", report.to_text());
-                }
-            }
-            Err(e) => {
-                eprintln!("xvs-bench veth: {e}");
-                std::process::exit(1);
-            }
-        },
-        Cmd::Poll(args) => match poll_modes::run(&args) {
-            Ok(figs) => poll_modes::print(&figs, args.json),
-            Err(e) => {
-                eprintln!("xvs-bench poll: {e}");
-                std::process::exit(1);
-            }
-        },
-        Cmd::RawForward(args) => {
-            if let Err(e) = raw_fwd::run(&args) {
-                eprintln!("xvs-bench raw-forward: {e}");
-                std::process::exit(1);
-            }
+    let (name, done) = match cli.cmd {
+        Cmd::Engine(args) => {
+            ("engine", engine_bench::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text())))
         }
+        Cmd::Veth(args) => ("veth", run_veth(&args)),
+        Cmd::Poll(args) => ("poll", poll_modes::run(&args).map(|figs| poll_modes::print(&figs, args.json))),
+        Cmd::RawForward(args) => ("raw-forward", raw_fwd::run(&args)),
+    };
+    if let Err(e) = done {
+        eprintln!("xvs-bench {name}: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `veth`: the report, also written as JSON to `--json-file` when given.
+fn run_veth(args: &veth::VethArgs) -> Result<(), String> {
+    let report = veth::run(args)?;
+    if let Some(p) = &args.json_file {
+        std::fs::write(p, format!("{}\n", report.to_json())).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    show(args.json, || report.to_json(), || report.to_text());
+    Ok(())
+}
+
+/// A report on stdout: one JSON object with `--json`, else text.
+fn show<J: std::fmt::Display>(json: bool, to_json: impl FnOnce() -> J, to_text: impl FnOnce() -> String) {
+    if json {
+        println!("{}", to_json());
+    } else {
+        print!("{}", to_text());
     }
 }

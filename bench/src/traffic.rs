@@ -263,6 +263,15 @@ impl Template {
         self.store(b, c);
     }
 
+    /// Write the template into each of `frames`, frame `i` from client `first + i` of
+    /// `core` (setup only).
+    pub fn write_clients(&self, frames: &mut [FrameBuf], core: usize, first: u32) {
+        for (i, f) in frames.iter_mut().enumerate() {
+            let (ip, port) = client(core, first + i as u32);
+            self.write_src(f, ip, port);
+        }
+    }
+
     /// Write the template into `f` with both endpoints replaced (setup only).
     pub fn write(&self, f: &mut FrameBuf, src: ([u8; 4], u16), dst: ([u8; 4], u16)) {
         let n = self.net;
