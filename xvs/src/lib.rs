@@ -15,3 +15,4 @@ pub mod host;
 pub mod metrics;
 pub mod observe;
 pub mod sys;
+pub mod workers;

@@ -11,10 +11,9 @@
 //!   loops run the same configuration whatever happens (`Engine::apply` changes nothing
 //!   when it fails, so a refusing loop still runs the previous one).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use xvs_datapath::handoff::Handoff;
@@ -22,6 +21,8 @@ use xvs_datapath::poll::{self, Ack, Control, PollMode};
 use xvs_datapath::snapshot::Snapshot;
 use xvs_datapath::xsk::XskPort;
 use xvs_engine::{ConnInfo, Engine, EngineConfig};
+
+use xvs::workers::Workers;
 
 use super::log;
 
@@ -44,11 +45,10 @@ pub(super) type Body = Box<dyn FnOnce(&AtomicBool, &Receiver<Control>, &Arc<Mute
 
 #[derive(Default)]
 pub(super) struct Loops {
-    threads: Vec<JoinHandle<()>>,
+    workers: Workers,
     controls: Vec<Sender<Control>>,
     /// Each loop's latest snapshot (the metrics thread reads them too).
     pub snapshots: Vec<Arc<Mutex<Snapshot>>>,
-    stop: Arc<AtomicBool>,
     /// The epoch of the last configuration sent.
     epoch: u64,
 }
@@ -79,15 +79,12 @@ impl Loops {
     /// Start a thread named `name` running `body` with this loop's stop flag, control
     /// channel and snapshot.
     pub fn spawn(&mut self, name: String, body: Body) -> Result<(), String> {
-        let stop = self.stop.clone();
         let snapshot = Arc::new(Mutex::new(Snapshot::default()));
         let snap = snapshot.clone();
         let (tx, rx) = mpsc::channel::<Control>();
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || body(&stop, &rx, &snap))
+        self.workers
+            .spawn(name, move |stop| body(stop, &rx, &snap))
             .map_err(|e| format!("starting a poll loop: {e}"))?;
-        self.threads.push(thread);
         self.controls.push(tx);
         self.snapshots.push(snapshot);
         Ok(())
@@ -99,7 +96,7 @@ impl Loops {
 
     /// Whether a loop ended (they only end when stopped, or when they panic).
     pub fn any_finished(&self) -> bool {
-        self.threads.iter().any(|t| t.is_finished())
+        self.workers.any_finished()
     }
 
     /// Send `msg` to every loop, answered by none (next hops).
@@ -171,21 +168,15 @@ impl Loops {
 
     /// Stop every loop and wait for it; the final merged snapshot.
     pub fn stop(&mut self) -> Snapshot {
-        self.halt();
+        self.workers.stop();
         self.merged()
-    }
-
-    fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 
 impl Drop for Loops {
     fn drop(&mut self) {
-        self.halt();
+        // Before the control channels and snapshots go.
+        self.workers.stop();
     }
 }
 

@@ -18,14 +18,14 @@ mod probe;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use probe::{probe, ProbeResult};
 
 /// Which real a check is about: the engine's own name for it (service and endpoint).
 pub use xvs_engine::RealKey;
+
+use crate::workers::Workers;
 
 /// What to probe and how (from a real's `[service.real.check]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,11 +62,10 @@ pub struct HealthEvent {
     pub detail: String,
 }
 
-/// The running checks of one configuration.
+/// The running checks of one configuration (dropping it stops them).
 #[derive(Debug, Default)]
 pub struct Monitor {
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    workers: Workers,
 }
 
 impl Monitor {
@@ -77,33 +76,18 @@ impl Monitor {
         initially_up: impl Fn(&RealKey) -> bool,
         events: Sender<HealthEvent>,
     ) -> Monitor {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = checks
-            .into_iter()
-            .map(|c| {
-                let stop = stop.clone();
-                let events = events.clone();
-                let up = initially_up(&c.key);
-                std::thread::Builder::new()
-                    .name(format!("xvs-check-{}", c.target))
-                    .spawn(move || run_check(c, up, &stop, &events))
-                    .expect("spawning a health-check thread")
-            })
-            .collect();
-        Monitor { stop, threads }
+        let mut workers = Workers::default();
+        for c in checks {
+            let events = events.clone();
+            let up = initially_up(&c.key);
+            let name = format!("xvs-check-{}", c.target);
+            workers.spawn(name, move |stop| run_check(c, up, stop, &events)).expect("spawning a health-check thread");
+        }
+        Monitor { workers }
     }
 
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        self.stop();
+        self.workers.stop();
     }
 }
 
