@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::observe::baselines::ZeroBaselines;
 use crate::observe::estimator::DirectorRates;
 use crate::observe::listing::{DirectorListing, TimeoutsListing};
 use crate::observe::rates::SharedRates;
@@ -29,7 +30,7 @@ use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::{ConnInfo, Counters, RealKey, ServiceKey};
 
 use super::apply::{self, Step};
-use super::args::{self, Command, ListOpts, SvcId};
+use super::args::{self, Command, ListOpts, ServiceOpts, SvcId};
 use super::format::{self, RealView, ServiceView};
 use super::{Request, Response};
 
@@ -52,7 +53,7 @@ pub trait Director {
 #[derive(Debug)]
 pub struct CtlState {
     pub model: Config,
-    baselines: HashMap<RealKey, Counters>,
+    baselines: ZeroBaselines,
     rates: SharedRates,
     origin: Instant,
 }
@@ -64,7 +65,7 @@ impl CtlState {
 
     /// A state that reads the director's shared estimator.
     pub fn with_rates(model: Config, rates: SharedRates) -> CtlState {
-        CtlState { model, baselines: HashMap::new(), rates, origin: Instant::now() }
+        CtlState { model, baselines: ZeroBaselines::default(), rates, origin: Instant::now() }
     }
 
     /// A SIGHUP reload: the file's configuration replaces the model (ctl edits dropped).
@@ -89,8 +90,7 @@ impl CtlState {
                     return Response::error(format!("{text}: {m}"));
                 }
                 let only = scope.as_ref().map(|id| service_key(id.protocol, &id.vip));
-                let sums = dir.snapshot().real_counters();
-                self.baselines.extend(sums.into_iter().filter(|(k, _)| only.is_none_or(|s| k.service == s)));
+                self.baselines.zero(&dir.snapshot(), only);
                 Response::ok(String::new())
             }
             Command::Restore => {
@@ -194,7 +194,7 @@ impl CtlState {
         }
         let mut per_service: HashMap<ServiceKey, Counters> = HashMap::new();
         for (k, (c, _, _)) in &lines {
-            *per_service.entry(k.service).or_default() += self.since_zero(k, c);
+            *per_service.entry(k.service).or_default() += self.baselines.since_zero(k, c);
         }
         let rates = self.rates.read();
         self.model
@@ -205,12 +205,7 @@ impl CtlState {
                 let key = service_key(s.protocol, &s.vip);
                 let (reals, failed) = self.real_views(s, id, key, &lines, health, &rates);
                 ServiceView {
-                    id,
-                    scheduler: s.scheduler.clone(),
-                    flags: s.scheduler_flags,
-                    persistence: s.persistence,
-                    netmask: s.persistence_netmask,
-                    ops: s.ops,
+                    opts: ServiceOpts::of(s),
                     stats: per_service.get(&key).copied().unwrap_or_default(),
                     rate: rates.service(&key).unwrap_or_default(),
                     reals,
@@ -218,11 +213,6 @@ impl CtlState {
                 }
             })
             .collect()
-    }
-
-    /// Counters since the last `-Z`.
-    fn since_zero(&self, k: &RealKey, c: &Counters) -> Counters {
-        self.baselines.get(k).map_or(*c, |b| c.since(b))
     }
 
     /// A service's reals as listed, and apart the ones out after a failed check.
@@ -252,7 +242,7 @@ impl CtlState {
                 active,
                 inactive,
                 persistent: 0,
-                stats: self.since_zero(&k, &c),
+                stats: self.baselines.since_zero(&k, &c),
                 rate: rates.real(&k).unwrap_or_default(),
                 health: h,
             };

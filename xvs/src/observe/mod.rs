@@ -1,4 +1,5 @@
 //! Observation: what the director reports about itself. One owner for each part:
+//! - [`baselines`]: the `-Z` zero points of the listed counters;
 //! - [`estimator`]: IPVS's rate estimator, the one that ctl, metrics and top read;
 //! - [`rates`]: that estimator shared between its one feeder (the control loop) and its
 //!   readers;
@@ -7,6 +8,7 @@
 //! - the poll loops' snapshots and their merge are the datapath's
 //!   (`xvs_datapath::snapshot`): reals are named there by `RealKey`, never by a string.
 
+pub mod baselines;
 pub mod estimator;
 pub mod listing;
 pub mod rates;
