@@ -46,6 +46,18 @@ pub struct ServiceOpts {
 }
 
 impl ServiceOpts {
+    /// What `-A` would say of `s` (the inverse of `to_service`, its reals aside).
+    pub fn of(s: &Service) -> ServiceOpts {
+        ServiceOpts {
+            id: SvcId { protocol: s.protocol, vip: s.vip },
+            scheduler: s.scheduler.clone(),
+            flags: s.scheduler_flags,
+            persistence: s.persistence,
+            netmask: s.persistence_netmask,
+            ops: s.ops,
+        }
+    }
+
     /// A new service as `-A` describes it (xvs's defaults for the rest), without reals.
     pub fn to_service(&self) -> Service {
         let mut s = Service::new(self.id.vip, self.id.protocol);

@@ -25,10 +25,10 @@ pub use crate::observe::estimator::Rates as Rate;
 use crate::observe::listing::{
     ConnectionListing, ConnectionsListing, Health, Listing, RealListing, ServiceListing, TimeoutsListing,
 };
-use xvs_config::{Forward, Protocol, SchedulerFlags, Timeouts};
+use xvs_config::{Forward, Protocol, Timeouts};
 use xvs_engine::{ConnInfo, Counters};
 
-use super::args::{ListOpts, SvcId};
+use super::args::{ListOpts, ServiceOpts};
 
 /// IPVS's version and connection-table size as ipvsadm shows them.
 pub const IPVS_VERSION: &str = "1.2.1";
@@ -54,13 +54,8 @@ pub struct RealView {
 /// A service as listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceView {
-    pub id: SvcId,
-    pub scheduler: String,
-    pub flags: SchedulerFlags,
-    /// Seconds; 0 = not persistent.
-    pub persistence: u32,
-    pub netmask: u8,
-    pub ops: bool,
+    /// Its definition, as `-A` has it.
+    pub opts: ServiceOpts,
     pub stats: Counters,
     pub rate: Rate,
     pub reals: Vec<RealView>,
@@ -128,7 +123,12 @@ fn truncate(mut s: String, n: usize, v6: bool) -> String {
 }
 
 fn svc_key(s: &ServiceView) -> (u8, u8, IpAddr, u16) {
-    (s.id.vip.addr.is_ipv6() as u8, if s.id.protocol == Protocol::Tcp { 6 } else { 17 }, s.id.vip.addr, s.id.vip.port)
+    (
+        s.opts.id.vip.addr.is_ipv6() as u8,
+        if s.opts.id.protocol == Protocol::Tcp { 6 } else { 17 },
+        s.opts.id.vip.addr,
+        s.opts.id.vip.port,
+    )
 }
 
 /// The services (and their reals) in listing order.
@@ -189,8 +189,8 @@ fn health_word(h: Option<bool>) -> &'static str {
 }
 
 fn service_entry(o: &mut String, s: &ServiceView, f: &ListOpts) {
-    let v6 = s.id.vip.addr.is_ipv6();
-    let name = truncate(format!("{:<4} {}", proto_name(s.id.protocol), s.id.vip), 33, v6);
+    let v6 = s.opts.id.vip.addr.is_ipv6();
+    let name = truncate(format!("{:<4} {}", proto_name(s.opts.id.protocol), s.opts.id.vip), 33, v6);
     if f.stats {
         let c = &s.stats;
         let _ = write!(o, "{name:<33}");
@@ -204,18 +204,18 @@ fn service_entry(o: &mut String, s: &ServiceView, f: &ListOpts) {
             o.push_str(&largenum(n, f.exact));
         }
     } else {
-        let _ = write!(o, "{name} {}", s.scheduler);
-        let flags = s.flags.names();
+        let _ = write!(o, "{name} {}", s.opts.scheduler);
+        let flags = s.opts.flags.names();
         if !flags.is_empty() {
             let _ = write!(o, " ({})", flags.join(","));
         }
-        if s.persistence > 0 {
-            let _ = write!(o, " persistent {}", s.persistence);
+        if s.opts.persistence > 0 {
+            let _ = write!(o, " persistent {}", s.opts.persistence);
             if let Some(m) = mask(s) {
                 let _ = write!(o, " mask {m}");
             }
         }
-        if s.ops {
+        if s.opts.ops {
             o.push_str(" ops");
         }
     }
@@ -269,12 +269,12 @@ fn service_entry(o: &mut String, s: &ServiceView, f: &ListOpts) {
 
 /// The persistence mask as ipvsadm prints it, when it is not the full one.
 fn mask(s: &ServiceView) -> Option<String> {
-    match s.id.vip.addr {
-        IpAddr::V4(_) if s.netmask < 32 => {
-            let m = if s.netmask == 0 { 0 } else { u32::MAX << (32 - s.netmask) };
+    match s.opts.id.vip.addr {
+        IpAddr::V4(_) if s.opts.netmask < 32 => {
+            let m = if s.opts.netmask == 0 { 0 } else { u32::MAX << (32 - s.opts.netmask) };
             Some(std::net::Ipv4Addr::from(m).to_string())
         }
-        IpAddr::V6(_) if s.netmask < 128 => Some(s.netmask.to_string()),
+        IpAddr::V6(_) if s.opts.netmask < 128 => Some(s.opts.netmask.to_string()),
         _ => None,
     }
 }
@@ -288,7 +288,7 @@ pub fn list(services: &[ServiceView], o: &ListOpts) -> String {
     }
     out.push_str(&title(o));
     for s in sorted(services, o.nosort) {
-        if o.service.is_none() || o.service == Some(s.id) {
+        if o.service.is_none() || o.service == Some(s.opts.id) {
             service_entry(&mut out, &s, o);
         }
     }
@@ -299,18 +299,18 @@ pub fn list(services: &[ServiceView], o: &ListOpts) -> String {
 pub fn save(services: &[ServiceView]) -> String {
     let mut o = String::new();
     for s in sorted(services, false) {
-        let name = s.id.rule();
-        let _ = write!(o, "-A {name} -s {}", s.scheduler);
-        if s.persistence > 0 {
-            let _ = write!(o, " -p {}", s.persistence);
+        let name = s.opts.id.rule();
+        let _ = write!(o, "-A {name} -s {}", s.opts.scheduler);
+        if s.opts.persistence > 0 {
+            let _ = write!(o, " -p {}", s.opts.persistence);
             if let Some(m) = mask(&s) {
                 let _ = write!(o, " -M {m}");
             }
         }
-        if s.ops {
+        if s.opts.ops {
             o.push_str(" -o");
         }
-        let flags = s.flags.names();
+        let flags = s.opts.flags.names();
         if !flags.is_empty() {
             let _ = write!(o, " -b {}", flags.join(","));
         }
@@ -393,16 +393,16 @@ fn real_listing(r: &RealView) -> RealListing {
 
 fn service_listing(s: &ServiceView) -> ServiceListing {
     ServiceListing {
-        protocol: s.id.protocol.name().to_string(),
-        vip: s.id.vip.to_string(),
-        address: Some(s.id.vip.addr),
-        prefix_len: s.id.vip.prefix_len,
-        port: s.id.vip.port,
-        scheduler: s.scheduler.clone(),
-        flags: s.flags.names().into_iter().map(str::to_string).collect(),
-        persistence: s.persistence,
-        netmask: s.netmask,
-        ops: s.ops,
+        protocol: s.opts.id.protocol.name().to_string(),
+        vip: s.opts.id.vip.to_string(),
+        address: Some(s.opts.id.vip.addr),
+        prefix_len: s.opts.id.vip.prefix_len,
+        port: s.opts.id.vip.port,
+        scheduler: s.opts.scheduler.clone(),
+        flags: s.opts.flags.names().into_iter().map(str::to_string).collect(),
+        persistence: s.opts.persistence,
+        netmask: s.opts.netmask,
+        ops: s.opts.ops,
         stats: s.stats,
         rates: s.rate,
         reals: s.reals.iter().map(real_listing).collect(),
@@ -419,7 +419,7 @@ pub fn list_json(services: &[ServiceView], o: &ListOpts, t: &Timeouts) -> Listin
         timeouts: TimeoutsListing { tcp: t.tcp, tcpfin: t.tcp_fin, udp: t.udp },
         services: sorted(services, o.nosort)
             .iter()
-            .filter(|s| o.service.is_none() || o.service == Some(s.id))
+            .filter(|s| o.service.is_none() || o.service == Some(s.opts.id))
             .map(service_listing)
             .collect(),
         director: None,
@@ -446,7 +446,8 @@ pub fn connections_json(conns: &[ConnInfo]) -> ConnectionsListing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xvs_config::Vip;
+    use crate::ctl::args::SvcId;
+    use xvs_config::{SchedulerFlags, Vip};
 
     fn real(addr: &str, forward: Forward, weight: u32, active: u32, inactive: u32) -> RealView {
         RealView {
@@ -467,12 +468,14 @@ mod tests {
     fn svc(proto: Protocol, vip: &str, sched: &str) -> ServiceView {
         let v: SocketAddr = vip.parse().unwrap();
         ServiceView {
-            id: SvcId { protocol: proto, vip: Vip::single(v.ip(), v.port()) },
-            scheduler: sched.into(),
-            flags: SchedulerFlags::default(),
-            persistence: 0,
-            netmask: if v.is_ipv4() { 32 } else { 128 },
-            ops: false,
+            opts: ServiceOpts {
+                id: SvcId { protocol: proto, vip: Vip::single(v.ip(), v.port()) },
+                scheduler: sched.into(),
+                flags: SchedulerFlags::default(),
+                persistence: 0,
+                netmask: if v.is_ipv4() { 32 } else { 128 },
+                ops: false,
+            },
             stats: Counters::default(),
             rate: Rate::default(),
             reals: Vec::new(),
@@ -483,16 +486,16 @@ mod tests {
     /// A fixed table: given out of order, so sorting shows.
     fn table() -> Vec<ServiceView> {
         let mut udp = svc(Protocol::Udp, "10.0.1.100:53", "rr");
-        udp.ops = true;
+        udp.opts.ops = true;
         udp.reals.push(real("10.0.2.11:5353", Forward::Nat, 1, 0, 3));
         let mut v6 = svc(Protocol::Tcp, "[2001:db8:1::100]:80", "mh");
-        v6.flags.mh_port = true;
-        v6.persistence = 60;
-        v6.netmask = 64;
+        v6.opts.flags.mh_port = true;
+        v6.opts.persistence = 60;
+        v6.opts.netmask = 64;
         v6.reals.push(real("[2001:db8:2::11]:80", Forward::Tun, 2, 1, 0));
         let mut web = svc(Protocol::Tcp, "10.0.1.100:80", "wlc");
-        web.persistence = 300;
-        web.netmask = 24;
+        web.opts.persistence = 300;
+        web.opts.netmask = 24;
         web.reals.push(real("10.0.2.12:8080", Forward::Nat, 2, 7, 1));
         web.reals.push(real("10.0.2.11:8080", Forward::Nat, 1, 12, 34));
         web.stats =
@@ -502,18 +505,26 @@ mod tests {
         web.rate = Rate { cps: 12, in_pps: 345, out_pps: 300, in_bps: 123_456_789, out_bps: 9 };
         web.reals[1].rate = Rate { cps: 2, in_pps: 45, out_pps: 30, in_bps: 1_000_000_000, out_bps: 0 };
         let mut dr = svc(Protocol::Tcp, "10.0.1.101:443", "sh");
-        dr.flags.sh_port = true;
-        dr.flags.sh_fallback = true;
+        dr.opts.flags.sh_port = true;
+        dr.opts.flags.sh_fallback = true;
         dr.reals.push(real("10.0.2.13:443", Forward::Dr, 0, 0, 0));
         dr.reals[0].upper = 100;
         dr.reals[0].lower = 50;
         vec![v6, udp, dr, web]
     }
 
+    /// `list(t, o)` is the version line, then `rest`.
+    #[track_caller]
+    fn assert_listed(t: &[ServiceView], o: ListOpts, rest: &str) {
+        assert_eq!(list(t, &o), format!("IP Virtual Server version 1.2.1 (size=4096)\n{rest}"), "{o:?}");
+    }
+
     #[test]
     fn plain_listing_is_ipvsadm_ln() {
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
+        assert_listed(
+            &table(),
+            ListOpts { numeric: true, ..Default::default() },
+            "\
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
 TCP  10.0.1.100:80 wlc persistent 300 mask 255.255.255.0
@@ -525,14 +536,14 @@ UDP  10.0.1.100:53 rr ops
   -> 10.0.2.11:5353               Masq    1      0          3         
 TCP  [2001:db8:1::100]:80 mh (mh-port) persistent 60 mask 64
   -> [2001:db8:2::11]:80          Tunnel  2      1          0         
-";
-        assert_eq!(list(&table(), &ListOpts { numeric: true, ..Default::default() }), want);
+",
+        );
     }
 
     #[test]
     fn one_service_has_no_version_line() {
         let t = table();
-        let o = ListOpts { service: Some(t[2].id), ..Default::default() };
+        let o = ListOpts { service: Some(t[2].opts.id), ..Default::default() };
         assert_eq!(
             list(&t, &o),
             "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
@@ -543,68 +554,80 @@ TCP  [2001:db8:1::100]:80 mh (mh-port) persistent 60 mask 64
     #[test]
     fn stats_abbreviated_and_exact() {
         let t = vec![table().pop().unwrap()];
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
+        assert_listed(
+            &t,
+            ListOpts { stats: true, ..Default::default() },
+            "\
 Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
   -> RemoteAddress:Port
 TCP  10.0.1.100:80                     123  123456K 99999999   12345M        5
   -> 10.0.2.11:8080                     23      456      400     123T        0
   -> 10.0.2.12:8080                      0        0        0        0        0
-";
-        assert_eq!(list(&t, &ListOpts { stats: true, ..Default::default() }), want);
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
+",
+        );
+        assert_listed(
+            &t,
+            ListOpts { stats: true, exact: true, ..Default::default() },
+            "\
 Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
   -> RemoteAddress:Port
 TCP  10.0.1.100:80                     123 123456789 99999999 12345678901        5
   -> 10.0.2.11:8080                     23      456      400 123456789012345        0
   -> 10.0.2.12:8080                      0        0        0        0        0
-";
-        assert_eq!(list(&t, &ListOpts { stats: true, exact: true, ..Default::default() }), want);
+",
+        );
     }
 
     #[test]
     fn rate() {
         let t = vec![table().pop().unwrap()];
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
+        assert_listed(
+            &t,
+            ListOpts { rate: true, ..Default::default() },
+            "\
 Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
   -> RemoteAddress:Port
 TCP  10.0.1.100:80                      12      345      300  123456K        9
   -> 10.0.2.11:8080                      2       45       30    1000M        0
   -> 10.0.2.12:8080                      0        0        0        0        0
-";
-        assert_eq!(list(&t, &ListOpts { rate: true, ..Default::default() }), want);
+",
+        );
     }
 
     #[test]
     fn thresholds_persistent_conn_tun_info() {
         let t = vec![table().remove(2)];
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
+        assert_listed(
+            &t,
+            ListOpts { thresholds: true, ..Default::default() },
+            "\
 Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn 
   -> RemoteAddress:Port
 TCP  10.0.1.101:443 sh (sh-fallback,sh-port)
   -> 10.0.2.13:443                100        50         0          0         
-";
-        assert_eq!(list(&t, &ListOpts { thresholds: true, ..Default::default() }), want);
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
+",
+        );
+        assert_listed(
+            &t,
+            ListOpts { persistent_conn: true, ..Default::default() },
+            "\
 Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn 
   -> RemoteAddress:Port
 TCP  10.0.1.101:443 sh (sh-fallback,sh-port)
   -> 10.0.2.13:443                0         0           0          0         
-";
-        assert_eq!(list(&t, &ListOpts { persistent_conn: true, ..Default::default() }), want);
+",
+        );
         let t = vec![table().remove(0)];
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
+        assert_listed(
+            &t,
+            ListOpts { tun_info: true, ..Default::default() },
+            "\
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn
 TCP  [2001:db8:1::100]:80 mh (mh-port) persistent 60 mask 64
   -> [2001:db8:2::11]:80          Tunnel  ipip          2      1          0         
-";
-        assert_eq!(list(&t, &ListOpts { tun_info: true, ..Default::default() }), want);
+",
+        );
     }
 
     #[test]
@@ -666,15 +689,17 @@ UDP 04:59  UDP         10.0.0.2:40000     10.0.1.100:53      10.0.2.11:8080
         let mut t = vec![table().pop().unwrap()];
         t[0].reals[1].health = Some(true);
         t[0].reals[0].health = Some(false);
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
+        assert_listed(
+            &t,
+            ListOpts { health: true, ..Default::default() },
+            "\
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn  Health
 TCP  10.0.1.100:80 wlc persistent 300 mask 255.255.255.0
   -> 10.0.2.11:8080               Masq    1      12         34         up
   -> 10.0.2.12:8080               Masq    2      7          1          down
-";
-        assert_eq!(list(&t, &ListOpts { health: true, ..Default::default() }), want);
+",
+        );
     }
 
     #[test]
