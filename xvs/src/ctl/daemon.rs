@@ -349,10 +349,14 @@ mod tests {
         Fake { applied: Vec::new(), snap, refuse: false, health: None }
     }
 
+    /// The ctl state of the test model, and a fake director.
+    fn fresh() -> (CtlState, Fake) {
+        (CtlState::new(model()), fake())
+    }
+
     #[test]
     fn listing_from_model_and_snapshot() {
-        let mut st = CtlState::new(model());
-        let mut d = fake();
+        let (mut st, mut d) = fresh();
         let r = st.handle(&req("-Ln"), &mut d);
         assert_eq!(r.exit, 0, "{r:?}");
         assert_eq!(
@@ -386,8 +390,7 @@ mod tests {
 
     #[test]
     fn edits_apply_whole_models_or_nothing() {
-        let mut st = CtlState::new(model());
-        let mut d = fake();
+        let (mut st, mut d) = fresh();
         let r = st.handle(&req("-a -t 10.0.1.100:80 -r 10.0.2.13:8080 -m -w 3"), &mut d);
         assert_eq!(r.exit, 0, "{r:?}");
         assert_eq!(d.applied.len(), 1);
