@@ -120,6 +120,12 @@ impl Out {
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
     }
 
+    /// A family of one sample without labels.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl Display) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
         self.0.push_str(name);
         if !labels.is_empty() {
@@ -307,12 +313,9 @@ fn health_family(o: &mut Out, health: &[(RealKey, bool)]) {
 /// The engines' own counters.
 fn director_families(o: &mut Out, s: &Snapshot, capacity: Option<u64>) {
     let st = &s.stats;
-    o.family("xvs_rx_packets_total", "counter", "Frames the poll loops received from AF_XDP.");
-    o.sample("xvs_rx_packets_total", &[], st.rx);
-    o.family("xvs_tx_packets_total", "counter", "Frames the poll loops transmitted.");
-    o.sample("xvs_tx_packets_total", &[], st.tx);
-    o.family("xvs_passed_packets_total", "counter", "Frames handed back to the kernel (not for a service).");
-    o.sample("xvs_passed_packets_total", &[], st.passed);
+    o.single("xvs_rx_packets_total", "counter", "Frames the poll loops received from AF_XDP.", st.rx);
+    o.single("xvs_tx_packets_total", "counter", "Frames the poll loops transmitted.", st.tx);
+    o.single("xvs_passed_packets_total", "counter", "Frames handed back to the kernel (not for a service).", st.passed);
     o.family("xvs_drops_total", "counter", "Frames dropped, by reason.");
     for r in DropReason::ALL {
         o.sample("xvs_drops_total", &[("reason", r.name())], st.drops[r as usize]);
@@ -325,15 +328,21 @@ fn director_families(o: &mut Out, s: &Snapshot, capacity: Option<u64>) {
     for (ev, n) in [("created", st.templates_created), ("expired", st.templates_expired)] {
         o.sample("xvs_template_events_total", &[("event", ev)], n);
     }
-    o.family("xvs_icmp_too_big_sent_total", "counter", "ICMP fragmentation-needed / packet-too-big messages sent.");
-    o.sample("xvs_icmp_too_big_sent_total", &[], st.icmp_too_big_sent);
-    o.family("xvs_handoff_full_total", "counter", "Frames for another poll core dropped: hand-off pool or queue full.");
-    o.sample("xvs_handoff_full_total", &[], s.handoff_full);
-    o.family("xvs_connection_table_entries", "gauge", "Live connections in the connection tables.");
-    o.sample("xvs_connection_table_entries", &[], s.live_connections);
+    o.single(
+        "xvs_icmp_too_big_sent_total",
+        "counter",
+        "ICMP fragmentation-needed / packet-too-big messages sent.",
+        st.icmp_too_big_sent,
+    );
+    o.single(
+        "xvs_handoff_full_total",
+        "counter",
+        "Frames for another poll core dropped: hand-off pool or queue full.",
+        s.handoff_full,
+    );
+    o.single("xvs_connection_table_entries", "gauge", "Live connections in the connection tables.", s.live_connections);
     if let Some(cap) = capacity {
-        o.family("xvs_connection_table_capacity", "gauge", "Connection table capacity, all poll cores together.");
-        o.sample("xvs_connection_table_capacity", &[], cap);
+        o.single("xvs_connection_table_capacity", "gauge", "Connection table capacity, all poll cores together.", cap);
     }
 }
 
