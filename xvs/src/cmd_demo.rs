@@ -26,6 +26,7 @@
 //!   attempts failed), 2 for
 //!   a bad argument.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::panic::AssertUnwindSafe;
@@ -559,56 +560,44 @@ fn table(
     director_log: &str,
 ) -> String {
     let mut t = String::new();
-    let line = |t: &mut String, s: String| {
-        t.push_str(&s);
-        t.push('\n');
-    };
-    line(
-        &mut t,
-        format!(
-            "xvs demo — {} mode, scheduler {scheduler}, weights {}   {:>4.1}s / {seconds}s",
-            mode.name().to_uppercase(),
-            WEIGHTS.map(|w| w.to_string()).join(":"),
-            elapsed.as_secs_f64()
-        ),
+    let _ = writeln!(
+        t,
+        "xvs demo — {} mode, scheduler {scheduler}, weights {}   {:>4.1}s / {seconds}s",
+        mode.name().to_uppercase(),
+        WEIGHTS.map(|w| w.to_string()).join(":"),
+        elapsed.as_secs_f64()
     );
-    line(
-        &mut t,
-        format!("VIPs {VIP4}:80 [{VIP6}]:80 (HTTP, {TCP_WORKERS} client threads)   {VIP4}:53 [{VIP6}]:53 (UDP)"),
+    let _ =
+        writeln!(t, "VIPs {VIP4}:80 [{VIP6}]:80 (HTTP, {TCP_WORKERS} client threads)   {VIP4}:53 [{VIP6}]:53 (UDP)");
+    let _ = writeln!(
+        t,
+        "requests {:>7} ({rps:>5.0}/s)   connections {:>6} ({cps:>5.0}/s; IPv4 {}, IPv6 {})",
+        Tally::get(&tally.requests),
+        Tally::get(&tally.conns),
+        Tally::get(&tally.v4),
+        Tally::get(&tally.v6),
     );
-    line(
-        &mut t,
-        format!(
-            "requests {:>7} ({rps:>5.0}/s)   connections {:>6} ({cps:>5.0}/s; IPv4 {}, IPv6 {})",
-            Tally::get(&tally.requests),
-            Tally::get(&tally.conns),
-            Tally::get(&tally.v4),
-            Tally::get(&tally.v6),
-        ),
-    );
-    line(
-        &mut t,
-        format!(
-            "udp answers {:>4} ({ups:>3.0}/s)   errors {}   connections answered by two reals {}",
-            Tally::get(&tally.udp_ok),
-            Tally::get(&tally.errors),
-            Tally::get(&tally.split),
-        ),
+    let _ = writeln!(
+        t,
+        "udp answers {:>4} ({ups:>3.0}/s)   errors {}   connections answered by two reals {}",
+        Tally::get(&tally.udp_ok),
+        Tally::get(&tally.errors),
+        Tally::get(&tally.split),
     );
     let stats = read_stats(socket);
-    line(&mut t, String::new());
+    t.push('\n');
     real_rows(&mut t, scheduler, tally, stats.as_ref());
-    line(&mut t, String::new());
-    match &stats {
-        Some(s) => line(&mut t, format!("director: {}", director_line(s))),
-        None => line(&mut t, "director: (no counters yet)".into()),
-    }
+    t.push('\n');
+    let _ = match &stats {
+        Some(s) => writeln!(t, "director: {}", director_line(s)),
+        None => writeln!(t, "director: (no counters yet)"),
+    };
     for l in director_log.lines().rev().take(2).collect::<Vec<_>>().into_iter().rev() {
-        line(&mut t, format!("  log: {l}"));
+        let _ = writeln!(t, "  log: {l}");
     }
     let err = tally.last_error.lock().map(|l| l.clone()).unwrap_or_default();
     if !err.is_empty() {
-        line(&mut t, format!("last error: {err}"));
+        let _ = writeln!(t, "last error: {err}");
     }
     t
 }
