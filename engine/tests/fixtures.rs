@@ -39,6 +39,20 @@ fn step(t_ms: u64, input: Vec<u8>, verdict: Verdict, output: Option<Vec<u8>>) ->
     Step { t_ms, port: 0, input, verdict, output }
 }
 
+/// A NAT request at 1.000 s and its reply at 1.001 s, each transmitted as expected:
+/// `[request, request out, reply, reply out]`.
+fn nat_round_trip(desc: impl Into<String>, cfg: EngineConfig, frames: [&Frame; 4]) -> Fixture {
+    let [req, want_req, ans, want_ans] = frames;
+    Fixture {
+        desc: desc.into(),
+        cfg,
+        steps: vec![
+            step(1_000, req.build(), TX0, Some(want_req.build())),
+            step(1_001, ans.build(), TX0, Some(want_ans.build())),
+        ],
+    }
+}
+
 fn family(v6: bool) -> &'static str {
     if v6 {
         "IPv6"
@@ -107,14 +121,11 @@ fn mode_fixtures() -> Vec<Fixture> {
             let want_req = endpoints(req.clone(), client, rs).macs(mac_for(r), DIR_MAC);
             let ans = answer(proto, rs, client);
             let want_ans = endpoints(ans.clone(), vs, client).ttl(63).macs(CMAC, DIR_MAC_IN);
-            out.push(Fixture {
-                desc: format!("nat {pname} {}: request and reply", family(v6)),
-                cfg: simple(v6, proto, 80, 8080, Forward::Nat, "rr", 1),
-                steps: vec![
-                    step(1_000, req.build(), TX0, Some(want_req.build())),
-                    step(1_001, ans.build(), TX0, Some(want_ans.build())),
-                ],
-            });
+            out.push(nat_round_trip(
+                format!("nat {pname} {}: request and reply", family(v6)),
+                simple(v6, proto, 80, 8080, Forward::Nat, "rr", 1),
+                [&req, &want_req, &ans, &want_ans],
+            ));
 
             // DR: only the MACs change.
             let req = request(proto, client, vs);
@@ -180,14 +191,11 @@ fn edge_fixtures() -> Vec<Fixture> {
     let ans = Frame::udp(rs, client).macs(DIR_MAC_IN, mac_for(r)).payload(b"answer").zero_udp_checksum();
     let want_ans =
         Frame::udp(sa(vip4(), 53), client).macs(CMAC, DIR_MAC_IN).ttl(63).payload(b"answer").zero_udp_checksum();
-    out.push(Fixture {
-        desc: "nat UDP/IPv4 with checksum 0 keeps it 0".into(),
-        cfg: simple(false, UDP, 53, 5353, Forward::Nat, "rr", 1),
-        steps: vec![
-            step(1_000, req.build(), TX0, Some(want_req.build())),
-            step(1_001, ans.build(), TX0, Some(want_ans.build())),
-        ],
-    });
+    out.push(nat_round_trip(
+        "nat UDP/IPv4 with checksum 0 keeps it 0",
+        simple(false, UDP, 53, 5353, Forward::Nat, "rr", 1),
+        [&req, &want_req, &ans, &want_ans],
+    ));
 
     // A VLAN-tagged DR request keeps its tag.
     let req = Frame::tcp(client, vs, SYN).macs(DIR_MAC, CMAC).vlan(42);
@@ -204,14 +212,11 @@ fn edge_fixtures() -> Vec<Fixture> {
     let want_req = Frame::tcp(client, rs, SYN).macs(mac_for(r), DIR_MAC).vlan(7);
     let ans = Frame::tcp(rs, client, SYN | ACK).macs(DIR_MAC_IN, mac_for(r)).vlan(7);
     let want_ans = Frame::tcp(vs, client, SYN | ACK).macs(CMAC, DIR_MAC_IN).vlan(7).ttl(63);
-    out.push(Fixture {
-        desc: "nat of VLAN-tagged frames".into(),
-        cfg: simple(false, TCP, 80, 8080, Forward::Nat, "rr", 1),
-        steps: vec![
-            step(1_000, req.build(), TX0, Some(want_req.build())),
-            step(1_001, ans.build(), TX0, Some(want_ans.build())),
-        ],
-    });
+    out.push(nat_round_trip(
+        "nat of VLAN-tagged frames",
+        simple(false, TCP, 80, 8080, Forward::Nat, "rr", 1),
+        [&req, &want_req, &ans, &want_ans],
+    ));
 
     // The reply leaves on the port the request came in on.
     let req = Frame::tcp(client, vs, SYN).macs(DIR_MAC, CMAC);

@@ -25,6 +25,12 @@ fn dr() -> EngineConfig {
     simple(false, UDP, 53, 53, Forward::Dr, "rr", 3)
 }
 
+/// The four 64-byte fragments of a 200-byte datagram with IP id `id` from client `n`,
+/// port 7000, to the UDP service.
+fn fragments_of_client(n: u32, id: u16) -> Vec<Vec<u8>> {
+    fragments_v4(&datagram(sa(cip(false, n), 7000), id, 200), 64)
+}
+
 fn datagram(client: SocketAddr, id: u16, len: usize) -> Frame {
     let payload: Vec<u8> = (0..len).map(|i| (i * 7 + id as usize) as u8).collect();
     Frame::udp(client, sa(vip4(), 53)).id(id).macs(DIR_MAC, CMAC).payload(&payload)
@@ -92,7 +98,7 @@ fn nat_fragments_rewrite_like_the_datagram() {
 #[test]
 fn later_fragment_first_is_dropped() {
     let mut lb = Lb::new(dr());
-    let g = fragments_v4(&datagram(sa(cip(false, 3), 7000), 9, 200), 64);
+    let g = fragments_of_client(3, 9);
     assert_eq!(lb.verdict(&g[2], 0), NOFIRST);
     assert_eq!(lb.verdict(&g[1], 0), NOFIRST);
     assert_eq!(lb.drops(DropReason::FragNoFirst), 2);
@@ -109,7 +115,7 @@ fn later_fragment_first_is_dropped() {
 #[test]
 fn first_fragment_is_remembered_for_two_seconds() {
     let mut lb = Lb::new(dr());
-    let g = fragments_v4(&datagram(sa(cip(false, 4), 7000), 11, 200), 64);
+    let g = fragments_of_client(4, 11);
     assert_eq!(lb.verdict(&g[0], 1_000), TX);
     assert_eq!(lb.verdict(&g[1], 2_999), TX);
     assert_eq!(lb.verdict(&g[2], 3_000), NOFIRST);
@@ -121,7 +127,7 @@ fn fragment_of_an_expired_connection_is_dropped() {
     let mut c = dr();
     c.timeouts.udp = 1_000;
     let mut lb = Lb::new(c);
-    let g = fragments_v4(&datagram(sa(cip(false, 5), 7000), 12, 200), 64);
+    let g = fragments_of_client(5, 12);
     assert_eq!(lb.verdict(&g[0], 0), TX);
     // Another flow keeps the table non-empty.
     assert_eq!(lb.verdict(&udp(sa(cip(false, 50), 1), sa(vip4(), 53), b"x"), 900), TX);

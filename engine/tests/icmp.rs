@@ -72,23 +72,37 @@ fn check_sums(out: &[u8]) {
     verify_checksums(out).unwrap_or_else(|e| panic!("{e}"));
 }
 
-#[test]
-fn error_from_the_real_goes_to_the_client_from_the_vip() {
+/// An ICMP error about the client's request (of `payload_len` bytes), of type `kind`,
+/// sent to the director with `ttl` by the real itself or by a router on the way to it
+/// (`router`), with the 4 bytes after the code set to `rest` where given: the client
+/// gets the same error from the VIP, quoting its own request, one hop lower.
+fn error_about_the_request(
+    payload_len: usize,
+    kind: fn(bool) -> (u8, u8),
+    router: Option<fn(bool) -> IpAddr>,
+    ttl: u8,
+    rest: fn(bool) -> Option<[u8; 4]>,
+) {
     for v6 in [false, true] {
         for proto in [TCP, UDP] {
-            let mut n = nat(v6, proto, 40);
-            // The real got client -> RIP:5353 and refuses it.
+            let mut n = nat(v6, proto, payload_len);
+            // The real got client -> RIP:port (a router: on the way there).
+            let from = router.map_or(n.rs.ip(), |r| r(v6));
             let got = with_endpoints(n.request.clone(), n.client, n.rs).build();
-            let (t, c) = unreach(v6);
-            let err = build::icmp_error_frame(n.rs.ip(), n.client.ip(), t, c, &got)
-                .macs(DIR_MAC_IN, mac_for(n.rs.ip()))
-                .ttl(64)
+            let (t, c) = kind(v6);
+            let with_rest = |f: Frame| match rest(v6) {
+                Some(r) => f.rest(r),
+                None => f,
+            };
+            let err = with_rest(build::icmp_error_frame(from, n.client.ip(), t, c, &got))
+                .macs(DIR_MAC_IN, mac_for(from))
+                .ttl(ttl)
                 .build();
             let (v, out) = n.lb.send(&err, 1_010);
             assert_eq!(v, TX, "v6={v6} proto={proto}");
-            let want = build::icmp_error_frame(n.vs.ip(), n.client.ip(), t, c, &n.request.build())
+            let want = with_rest(build::icmp_error_frame(n.vs.ip(), n.client.ip(), t, c, &n.request.build()))
                 .macs(CMAC, DIR_MAC_IN)
-                .ttl(63)
+                .ttl(ttl - 1)
                 .build();
             assert_eq!(out, want, "v6={v6} proto={proto}");
             check_sums(&out);
@@ -97,31 +111,16 @@ fn error_from_the_real_goes_to_the_client_from_the_vip() {
 }
 
 #[test]
+fn error_from_the_real_goes_to_the_client_from_the_vip() {
+    error_about_the_request(40, unreach, None, 64, |_| None);
+}
+
+#[test]
 fn frag_needed_from_a_router_with_a_cut_quote() {
-    for v6 in [false, true] {
-        for proto in [TCP, UDP] {
-            // A big request: the error quotes only its start (576 / 1280 bytes in all).
-            let mut n = nat(v6, proto, 1400);
-            let router: IpAddr = if v6 { ip("2001:db8:2::fe") } else { ip("10.0.2.254") };
-            let got = with_endpoints(n.request.clone(), n.client, n.rs).build();
-            let (t, c) = too_big(v6);
-            let rest = if v6 { 1400u32.to_be_bytes() } else { [0, 0, 0x05, 0x78] };
-            let err = build::icmp_error_frame(router, n.client.ip(), t, c, &got)
-                .rest(rest)
-                .macs(DIR_MAC_IN, mac_for(router))
-                .ttl(60)
-                .build();
-            let (v, out) = n.lb.send(&err, 1_010);
-            assert_eq!(v, TX);
-            let want = build::icmp_error_frame(n.vs.ip(), n.client.ip(), t, c, &n.request.build())
-                .rest(rest)
-                .macs(CMAC, DIR_MAC_IN)
-                .ttl(59)
-                .build();
-            assert_eq!(out, want, "v6={v6} proto={proto}");
-            check_sums(&out);
-        }
-    }
+    // A big request: the error quotes only its start (576 / 1280 bytes in all).
+    let router: fn(bool) -> IpAddr = |v6| if v6 { ip("2001:db8:2::fe") } else { ip("10.0.2.254") };
+    let mtu: fn(bool) -> Option<[u8; 4]> = |v6| Some(if v6 { 1400u32.to_be_bytes() } else { [0, 0, 0x05, 0x78] });
+    error_about_the_request(1400, too_big, Some(router), 60, mtu);
 }
 
 #[test]

@@ -37,6 +37,21 @@ fn open(lb: &mut Lb, v6: bool) {
     assert!(matches!(lb.verdict(&syn, 0), Verdict::Tx { .. }));
 }
 
+/// `out` is the ICMP error `(type, code)` the VIP sends the client about `big`, with
+/// `rest` after the code (the MTU), `len` bytes in all with the Ethernet header, checksums
+/// right.
+fn assert_too_big(out: &[u8], v6: bool, big: &Frame, (t, c): (u8, u8), rest: [u8; 4], len: usize) {
+    let vip = if v6 { vip6() } else { vip4() };
+    let want = build::icmp_error_frame(vip, client(v6).ip(), t, c, &big.build())
+        .rest(rest)
+        .macs(CMAC, DIR_MAC)
+        .ttl(64)
+        .build();
+    assert_eq!(out, want);
+    assert_eq!(out.len(), len);
+    verify_checksums(out).unwrap();
+}
+
 #[test]
 fn tun_ipv4_df_gets_frag_needed_1480() {
     let mut lb = Lb::new(cfg(false, Forward::Tun, 1500));
@@ -44,14 +59,7 @@ fn tun_ipv4_df_gets_frag_needed_1480() {
     let big = segment(false, 1500, true);
     let (v, out) = lb.send_on(&big.build(), 4, 1);
     assert_eq!(v, Verdict::Tx { port: 4 }, "back out of the port it came in on");
-    let want = build::icmp_error_frame(vip4(), client(false).ip(), 3, 4, &big.build())
-        .rest([0, 0, 0x05, 0xc8])
-        .macs(CMAC, DIR_MAC)
-        .ttl(64)
-        .build();
-    assert_eq!(out, want);
-    assert_eq!(out.len(), 14 + 576);
-    verify_checksums(&out).unwrap();
+    assert_too_big(&out, false, &big, (3, 4), [0, 0, 0x05, 0xc8], 14 + 576);
     assert_eq!(lb.e.stats().icmp_too_big_sent, 1);
     // 1480 bytes fit in 1500 with the outer header.
     let (v, out) = lb.send(&segment(false, 1480, true).build(), 2);
@@ -78,14 +86,7 @@ fn tun_ipv6_gets_packet_too_big_1460() {
     let big = segment(true, 1500, false);
     let (v, out) = lb.send(&big.build(), 1);
     assert_eq!(v, Verdict::Tx { port: 0 });
-    let want = build::icmp_error_frame(vip6(), client(true).ip(), 2, 0, &big.build())
-        .rest(1460u32.to_be_bytes())
-        .macs(CMAC, DIR_MAC)
-        .ttl(64)
-        .build();
-    assert_eq!(out, want);
-    assert_eq!(out.len(), 14 + 1280);
-    verify_checksums(&out).unwrap();
+    assert_too_big(&out, true, &big, (2, 0), 1460u32.to_be_bytes(), 14 + 1280);
     let (v, out) = lb.send(&segment(true, 1460, false).build(), 2);
     assert_eq!(v, Verdict::Tx { port: 0 });
     assert_eq!(out.len(), 14 + 1500);

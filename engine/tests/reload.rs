@@ -42,14 +42,25 @@ fn set_weight(c: &mut EngineConfig, r: IpAddr, w: u32) {
     c.services[0].reals.iter_mut().filter(|x| x.addr == r).for_each(|x| x.weight = w);
 }
 
-#[test]
-fn quiesced_real_gets_no_new_connections_but_keeps_old_ones() {
+/// Four established connections over two NAT reals, then a reload of `nat(2)` changed by
+/// `change` for the real of the first connection: (the director, its connections, that real).
+fn four_then(change: impl FnOnce(&mut EngineConfig, IpAddr)) -> (Lb, Vec<(SocketAddr, IpAddr)>, IpAddr) {
     let mut lb = Lb::new(nat(2));
     let conns: Vec<_> = (0..4).map(|i| establish(&mut lb, i, 0)).collect();
-    let q = conns[0].1;
+    let target = conns[0].1;
     let mut c = nat(2);
-    set_weight(&mut c, q, 0);
+    change(&mut c, target);
     lb.e.apply(c).unwrap();
+    (lb, conns, target)
+}
+
+fn remove(c: &mut EngineConfig, r: IpAddr) {
+    c.services[0].reals.retain(|x| x.addr != r);
+}
+
+#[test]
+fn quiesced_real_gets_no_new_connections_but_keeps_old_ones() {
+    let (mut lb, conns, q) = four_then(|c, q| set_weight(c, q, 0));
     for i in 10..30 {
         let (v, out) = lb.send(&tcp(sa(cip(false, i), 1), vs(), SYN), 10);
         assert_eq!(v, TX);
@@ -75,12 +86,7 @@ fn quiesced_real_gets_no_new_connections_but_keeps_old_ones() {
 
 #[test]
 fn removed_real_keeps_established_connections() {
-    let mut lb = Lb::new(nat(2));
-    let conns: Vec<_> = (0..4).map(|i| establish(&mut lb, i, 0)).collect();
-    let gone = conns[0].1;
-    let mut c = nat(2);
-    c.services[0].reals.retain(|r| r.addr != gone);
-    lb.e.apply(c).unwrap();
+    let (mut lb, conns, gone) = four_then(remove);
     for &(client, r) in &conns {
         let (v, out) = lb.send(&tcp(client, vs(), ACK), 10);
         assert_eq!(v, TX);
@@ -110,13 +116,10 @@ fn removed_real_keeps_established_connections() {
 
 #[test]
 fn expire_nodest_conn_drops_and_ends_them() {
-    let mut lb = Lb::new(nat(2));
-    let conns: Vec<_> = (0..4).map(|i| establish(&mut lb, i, 0)).collect();
-    let gone = conns[0].1;
-    let mut c = nat(2);
-    c.services[0].reals.retain(|r| r.addr != gone);
-    c.expire_nodest_conn = true;
-    lb.e.apply(c).unwrap();
+    let (mut lb, conns, gone) = four_then(|c, gone| {
+        remove(c, gone);
+        c.expire_nodest_conn = true;
+    });
     for &(client, r) in &conns {
         let v = lb.verdict(&tcp(client, vs(), ACK), 10);
         if r == gone {

@@ -46,6 +46,15 @@ fn established(lb: &mut Lb, v6: bool, i: u32, t: u64) {
     assert_eq!(ack(lb, v6, i, t), TX);
 }
 
+/// A table of 8 with `n` established IPv4 connections, made at time 0.
+fn with_established(n: u32) -> Lb {
+    let mut lb = Lb::new(cfg(8));
+    for i in 0..n {
+        established(&mut lb, false, i, 0);
+    }
+    lb
+}
+
 fn live(lb: &Lb, c: SocketAddr) -> bool {
     lb.conn(c).is_some()
 }
@@ -79,10 +88,7 @@ fn full_table_evicts_the_oldest_half_open() {
 
 #[test]
 fn full_table_evicts_the_least_recently_used_udp() {
-    let mut lb = Lb::new(cfg(8));
-    for i in 0..6 {
-        established(&mut lb, false, i, 0);
-    }
+    let mut lb = with_established(6);
     assert_eq!(dgram(&mut lb, false, 100, 5), TX);
     assert_eq!(dgram(&mut lb, false, 101, 6), TX);
     assert_eq!(dgram(&mut lb, false, 100, 30), TX); // 100 refreshed: 101 is now the oldest
@@ -95,10 +101,7 @@ fn full_table_evicts_the_least_recently_used_udp() {
 
 #[test]
 fn only_established_entries_refuse_the_new_flow() {
-    let mut lb = Lb::new(cfg(8));
-    for i in 0..8 {
-        established(&mut lb, false, i, 0);
-    }
+    let mut lb = with_established(8);
     assert_eq!(syn(&mut lb, false, 50, 10), FULL);
     assert_eq!(dgram(&mut lb, false, 51, 10), FULL);
     assert_eq!(syn(&mut lb, true, 52, 10), FULL);
