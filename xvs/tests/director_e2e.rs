@@ -51,39 +51,15 @@ fn basics(run: &Running, v6: bool) {
     assert_eq!(seen.len(), REALS, "{fam}: UDP echoes came from {seen:?}: {echoes:?}");
 }
 
-fn mode_test(test: &str, mode: LabMode, v6: bool) {
-    let run = Running::start(test, mode, REALS, 1, |lab| lab.config("rr", None, ""));
-    basics(&run, v6);
-}
-
+/// NAT, DR and TUN, a lab each: the basics over IPv4, then over IPv6.
 #[test]
-fn nat_ipv4_http_bulk_udp() {
-    mode_test("e2e_nat4", LabMode::Nat, false);
-}
-
-#[test]
-fn nat_ipv6_http_bulk_udp() {
-    mode_test("e2e_nat6", LabMode::Nat, true);
-}
-
-#[test]
-fn dr_ipv4_http_bulk_udp() {
-    mode_test("e2e_dr4", LabMode::Dr, false);
-}
-
-#[test]
-fn dr_ipv6_http_bulk_udp() {
-    mode_test("e2e_dr6", LabMode::Dr, true);
-}
-
-#[test]
-fn tun_ipv4_http_bulk_udp() {
-    mode_test("e2e_tun4", LabMode::Tun, false);
-}
-
-#[test]
-fn tun_ipv6_http_bulk_udp() {
-    mode_test("e2e_tun6", LabMode::Tun, true);
+fn every_mode_http_bulk_udp() {
+    for (test, mode) in [("e2e_nat", LabMode::Nat), ("e2e_dr", LabMode::Dr), ("e2e_tun", LabMode::Tun)] {
+        let run = Running::start(test, mode, REALS, 1, |lab| lab.config("rr", None, ""));
+        for v6 in [false, true] {
+            basics(&run, v6);
+        }
+    }
 }
 
 /// Per-queue XDP packet counters of the director's veth (`ethtool -S`): rx queue -> count.
