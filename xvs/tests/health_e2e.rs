@@ -3,36 +3,19 @@
 //! delay_loop + retry x (delay_before_retry + connect_timeout) — it disappears from
 //! `xvs ctl -Ln` and gets no new connections — and comes back when its server does.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xvs_lab::director::{real_server_script, DirectorLab, LabMode, VIP4};
+use common::{keepalived_lab, keepalived_nat, TCP_CHECK};
+use xvs_lab::director::{real_server_script, VIP4};
 use xvs_lab::http::http_get;
 
-const KEEPALIVED_CONF: &str = r#"! Configuration File for keepalived (health-check test)
-global_defs {
-   router_id LVS_TEST
-}
-
-virtual_server 10.0.1.100 80 {
-    delay_loop 1
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-
-    real_server 10.0.2.11 8080 {
-        weight 1
-        TCP_CHECK {
-            connect_timeout 1
-            retry 1
-            delay_before_retry 1
-        }
-    }
-    real_server 10.0.2.12 8080 {
-        weight 1
-        HTTP_GET {
+/// real 1's checker: HTTP_GET of `/`, expecting 200.
+const HTTP_GET: &str = "HTTP_GET {
             url {
               path /
               status_code 200
@@ -40,18 +23,12 @@ virtual_server 10.0.1.100 80 {
             connect_timeout 1
             retry 1
             delay_before_retry 1
-        }
-    }
-    real_server 10.0.2.13 8080 {
-        weight 1
-        TCP_CHECK {
-            connect_timeout 1
-            retry 1
-            delay_before_retry 1
-        }
-    }
+        }";
+
+fn keepalived_conf() -> String {
+    let head = "! Configuration File for keepalived (health-check test)\nglobal_defs {\n   router_id LVS_TEST\n}\n\n";
+    keepalived_nat(head, &[TCP_CHECK, HTTP_GET, TCP_CHECK])
 }
-"#;
 
 fn get(addr: SocketAddr) -> String {
     http_get(addr, "/").expect("HTTP GET through the VIP")
@@ -74,16 +51,8 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Dura
 
 #[test]
 fn failed_reals_leave_and_come_back() {
-    let xvs = Path::new(env!("CARGO_BIN_EXE_xvs"));
-    let mut lab = DirectorLab::new("health", LabMode::Nat, 3, 1);
-    lab.start_reals(xvs);
-    let conf = lab.dir().join("keepalived.conf");
-    std::fs::write(&conf, KEEPALIVED_CONF).unwrap();
-    let sock = lab.dir().join("ctl.sock");
-    let sock_s = sock.display().to_string();
-    let d = lab
-        .try_start_director(xvs, &conf, &["--control-socket", &sock_s, "--poll", "adaptive"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let xvs = common::xvs();
+    let (mut lab, sock, d) = keepalived_lab("health", &keepalived_conf());
     let log = lab.procs[d].stderr();
     assert!(log.contains("vrrp") || log.contains("global_defs"), "keepalived warnings missing: {log}");
     wait_for("three reals listed", Duration::from_secs(5), || listing(xvs, &sock).matches("Masq").count() == 3);

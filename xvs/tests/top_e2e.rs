@@ -12,43 +12,21 @@
 //!
 //! Needs root, namespaces and AF_XDP: fails, never skips.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xvs_lab::director::{DirectorLab, LabMode, VIP4};
+use common::{keepalived_lab, keepalived_nat, TCP_CHECK};
+use xvs_lab::director::VIP4;
 use xvs_lab::http::http_get;
 
-const KEEPALIVED_CONF: &str = r#"! keepalived.conf for the xvs top test
-virtual_server 10.0.1.100 80 {
-    delay_loop 1
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-
-    real_server 10.0.2.11 8080 {
-        weight 1
-        TCP_CHECK {
-            connect_timeout 1
-            retry 1
-            delay_before_retry 1
-        }
-    }
-    real_server 10.0.2.12 8080 {
-        weight 1
-        TCP_CHECK {
-            connect_timeout 1
-            retry 1
-            delay_before_retry 1
-        }
-    }
-    real_server 10.0.2.13 8080 {
-        weight 1
-    }
+fn keepalived_conf() -> String {
+    keepalived_nat("! keepalived.conf for the xvs top test\n", &[TCP_CHECK, TCP_CHECK, ""])
 }
-"#;
 
 const REALS: [&str; 3] = ["10.0.2.11:8080", "10.0.2.12:8080", "10.0.2.13:8080"];
 
@@ -106,15 +84,9 @@ fn wait_for_view(xvs: &Path, sock: &Path, what: &str, limit: Duration, cond: imp
 
 #[test]
 fn top_shows_services_reals_rates_and_health() {
-    let xvs = Path::new(env!("CARGO_BIN_EXE_xvs"));
-    let mut lab = DirectorLab::new("top", LabMode::Nat, 3, 1);
-    lab.start_reals(xvs);
-    let conf = lab.dir().join("keepalived.conf");
-    std::fs::write(&conf, KEEPALIVED_CONF).unwrap();
-    let sock = lab.dir().join("ctl.sock");
+    let xvs = common::xvs();
+    let (mut lab, sock, _) = keepalived_lab("top", &keepalived_conf());
     let sock_s = sock.display().to_string();
-    lab.try_start_director(xvs, &conf, &["--control-socket", &sock_s, "--poll", "adaptive"])
-        .unwrap_or_else(|e| panic!("{e}"));
     // The checks' first verdicts: both checked reals UP.
     wait_for_view(xvs, &sock, "the checked reals UP", Duration::from_secs(6), |out| {
         out.lines().filter(|l| l.contains(" UP ")).count() == 2

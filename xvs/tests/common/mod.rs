@@ -1,7 +1,7 @@
-//! Shared helpers of the director end-to-end tests (`director_e2e*.rs`): a running
+//! Shared helpers of the director end-to-end tests (`director_e2e*.rs`, ...): a running
 //! director lab (`xvs-lab`), a UDP client and (re-exported) the lab's HTTP client that speak
-//! to it from the client namespace, parallel connection loops, share checks, and config
-//! edits for reloads.
+//! to it from the client namespace, parallel connection loops, share checks, config edits
+//! for reloads, and a keepalived.conf director with a control socket.
 //!
 //! Sockets are created inside the client namespace (`Lab::in_ns`) and keep belonging to it
 //! wherever they are used afterwards, so a test can open a connection in `cl`, reload the
@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -263,4 +263,44 @@ pub fn must(lab: &DirectorLab, ns: &str, cmd: &[&str], timeout: Duration) -> Str
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "{cmd:?} in {ns}: {}\nstdout: {out}\nstderr: {err}", o.status);
     out.into_owned()
+}
+
+/// keepalived's TCP_CHECK as the tests use it: 1 s to connect, one retry 1 s later.
+pub const TCP_CHECK: &str = "TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }";
+
+/// A keepalived.conf: `head`, then a NAT rr TCP service on VIP4:80 checked every second,
+/// with one real per entry of `checkers` (real `i` at its lab address, port 8080, weight 1)
+/// checked by that checker block ("" for none).
+pub fn keepalived_nat(head: &str, checkers: &[&str]) -> String {
+    let mut c = format!(
+        "{head}virtual_server {VIP4} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n\n"
+    );
+    for (i, checker) in checkers.iter().enumerate() {
+        c += &format!("    real_server {} 8080 {{\n        weight 1\n", real_addrs(i).0);
+        if !checker.is_empty() {
+            c += &format!("        {checker}\n");
+        }
+        c += "    }\n";
+    }
+    c + "}\n"
+}
+
+/// A NAT lab `test` with three reals running, and its director (`xvs run`) on the
+/// keepalived.conf `text` with a control socket and adaptive polling: (the lab, the
+/// socket, the director's index in `lab.procs`).
+pub fn keepalived_lab(test: &str, text: &str) -> (DirectorLab, PathBuf, usize) {
+    let mut lab = DirectorLab::new(test, LabMode::Nat, 3, 1);
+    lab.start_reals(xvs());
+    let conf = lab.dir().join("keepalived.conf");
+    std::fs::write(&conf, text).unwrap();
+    let sock = lab.dir().join("ctl.sock");
+    let sock_s = sock.display().to_string();
+    let d = lab
+        .try_start_director(xvs(), &conf, &["--control-socket", &sock_s, "--poll", "adaptive"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    (lab, sock, d)
 }
