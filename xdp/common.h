@@ -38,14 +38,17 @@ static __always_inline int counted(void *map, __u32 i, int action) {
     return action;
 }
 
-// The frame's Ethernet header, `*end` set to the frame's end; NULL when the frame is
-// shorter than one.
-static __always_inline struct ethhdr *frame_eth(struct xdp_md *ctx, void **end) {
-    struct ethhdr *eth = (void *)(long)ctx->data;
-    *end = (void *)(long)ctx->data_end;
-    if (CHECK(eth, *end, sizeof(*eth)))
-        return 0;
-    return eth;
+// A frame: its Ethernet header (NULL when the frame is shorter than one) and its end.
+struct frame {
+    struct ethhdr *eth;
+    void *end;
+};
+
+static __always_inline struct frame frame_of(struct xdp_md *ctx) {
+    struct frame f = {(void *)(long)ctx->data, (void *)(long)ctx->data_end};
+    if (CHECK(f.eth, f.end, sizeof(*f.eth)))
+        f.eth = 0;
+    return f;
 }
 
 #endif

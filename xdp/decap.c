@@ -41,15 +41,14 @@ static __always_inline int for_us(const __u8 *addr16) {
 
 SEC("xdp")
 int xvs_decap(struct xdp_md *ctx) {
-    void *end;
-    struct ethhdr *eth = frame_eth(ctx, &end);
-    if (!eth)
+    struct frame f = frame_of(ctx);
+    if (!f.eth)
         goto pass;
     int strip = 0;
     __u16 inner_proto = 0;
-    if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-        struct iphdr *iph = (void *)(eth + 1);
-        if (CHECK(iph, end, sizeof(*iph)) || iph->protocol != IPPROTO_IPIP || iph->ihl < 5)
+    if (f.eth->h_proto == bpf_htons(ETH_P_IP)) {
+        struct iphdr *iph = (void *)(f.eth + 1);
+        if (CHECK(iph, f.end, sizeof(*iph)) || iph->protocol != IPPROTO_IPIP || iph->ihl < 5)
             goto pass;
         if (bpf_ntohs(iph->frag_off) & 0x3fff) // outer fragments: leave to the kernel
             goto pass;
@@ -61,9 +60,9 @@ int xvs_decap(struct xdp_md *ctx) {
             goto pass;
         strip = iph->ihl * 4;
         inner_proto = bpf_htons(ETH_P_IP);
-    } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-        struct ipv6hdr *ip6 = (void *)(eth + 1);
-        if (CHECK(ip6, end, sizeof(*ip6)) || ip6->nexthdr != IPPROTO_IPV6)
+    } else if (f.eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6hdr *ip6 = (void *)(f.eth + 1);
+        if (CHECK(ip6, f.end, sizeof(*ip6)) || ip6->nexthdr != IPPROTO_IPV6)
             goto pass;
         if (!for_us(ip6->daddr.in6_u.u6_addr8))
             goto pass;
@@ -76,14 +75,14 @@ int xvs_decap(struct xdp_md *ctx) {
         goto pass;
     // Move the Ethernet header forward over the outer IP header, then drop the gap.
     struct ethhdr copy;
-    __builtin_memcpy(&copy, eth, sizeof(copy));
+    __builtin_memcpy(&copy, f.eth, sizeof(copy));
     copy.h_proto = inner_proto;
     if (bpf_xdp_adjust_head(ctx, strip))
         goto pass;
-    eth = frame_eth(ctx, &end);
-    if (!eth)
+    f = frame_of(ctx);
+    if (!f.eth)
         return XDP_DROP;
-    __builtin_memcpy(eth, &copy, sizeof(copy));
+    __builtin_memcpy(f.eth, &copy, sizeof(copy));
     return counted(&counters, 0, XDP_PASS);
 pass:
     return counted(&counters, 1, XDP_PASS);

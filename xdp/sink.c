@@ -33,19 +33,19 @@ PERCPU_COUNTERS(counters, 2);
 
 SEC("xdp")
 int xvs_sink(struct xdp_md *ctx) {
-    void *end;
-    struct ethhdr *eth = frame_eth(ctx, &end);
+    struct frame f = frame_of(ctx);
+    struct ethhdr *eth = f.eth;
     if (!eth)
         return XDP_PASS;
     __u8 proto;
     if (eth->h_proto == bpf_htons(ETH_P_IP)) {
         struct iphdr *ip = (void *)(eth + 1);
-        if (CHECK(ip, end, sizeof(*ip)))
+        if (CHECK(ip, f.end, sizeof(*ip)))
             return XDP_PASS;
         proto = ip->protocol;
     } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
         struct ipv6hdr *ip6 = (void *)(eth + 1);
-        if (CHECK(ip6, end, sizeof(*ip6)))
+        if (CHECK(ip6, f.end, sizeof(*ip6)))
             return XDP_PASS;
         proto = ip6->nexthdr;
     } else {

@@ -296,16 +296,15 @@ static __always_inline int decide6(struct ipv6hdr *ip6, void *end) {
 
 SEC("xdp")
 int xvs_steer(struct xdp_md *ctx) {
-    void *end;
-    struct ethhdr *eth = frame_eth(ctx, &end);
-    if (!eth)
+    struct frame f = frame_of(ctx);
+    if (!f.eth)
         goto pass;
-    __u16 proto = eth->h_proto;
-    void *l3 = eth + 1;
+    __u16 proto = f.eth->h_proto;
+    void *l3 = f.eth + 1;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
         if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
-            if (CHECK(l3, end, 4))
+            if (CHECK(l3, f.end, 4))
                 goto pass;
             proto = *(__u16 *)(l3 + 2);
             l3 += 4;
@@ -313,9 +312,9 @@ int xvs_steer(struct xdp_md *ctx) {
     }
     int up = 0;
     if (proto == bpf_htons(ETH_P_IP))
-        up = decide4(l3, end);
+        up = decide4(l3, f.end);
     else if (proto == bpf_htons(ETH_P_IPV6))
-        up = decide6(l3, end);
+        up = decide6(l3, f.end);
     if (!up)
         goto pass;
 
