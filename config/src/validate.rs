@@ -55,6 +55,11 @@ impl Validator<'_> {
         self.errors.push(ConfigError::new(file, pos.line, pos.col, message, Some(hint)));
     }
 
+    /// [`report`](Self::report) an error that involves no other position.
+    fn bad(&mut self, at: At, message: impl Into<String>, hint: impl Into<String>) {
+        self.report(at, &[], message.into(), hint.into());
+    }
+
     /// "line N" (or "FILE:N" in an included file) where `at` is, or `otherwise` when
     /// the position is unknown.
     fn where_is(&self, at: At, otherwise: String) -> String {
@@ -70,86 +75,60 @@ impl Validator<'_> {
         let s = Section::Director;
         if let Some(cores) = &d.cores {
             if cores.is_empty() {
-                self.report(
+                self.bad(
                     (s, "cores"),
-                    &[],
-                    "`cores` is empty: no core would poll".into(),
-                    "list at least one core, or remove `cores` to use all".into(),
+                    "`cores` is empty: no core would poll",
+                    "list at least one core, or remove `cores` to use all",
                 );
             }
             if let Some(dup) = first_duplicate(cores) {
-                self.report(
-                    (s, "cores"),
-                    &[],
-                    format!("core {dup} is listed twice in `cores`"),
-                    "list each core once".into(),
-                );
+                self.bad((s, "cores"), format!("core {dup} is listed twice in `cores`"), "list each core once");
             }
         }
         if let Some(ifs) = &d.interfaces {
             if ifs.is_empty() {
-                self.report(
+                self.bad(
                     (s, "interfaces"),
-                    &[],
-                    "`interfaces` is empty: no port to poll".into(),
-                    "list at least one interface, or remove `interfaces` to use every interface that is up".into(),
+                    "`interfaces` is empty: no port to poll",
+                    "list at least one interface, or remove `interfaces` to use every interface that is up",
                 );
             }
             if ifs.iter().any(|i| i.is_empty()) {
-                self.report(
+                self.bad(
                     (s, "interfaces"),
-                    &[],
-                    "`interfaces` holds an empty name".into(),
-                    "write interface names such as `\"eth0\"`".into(),
+                    "`interfaces` holds an empty name",
+                    "write interface names such as `\"eth0\"`",
                 );
             }
             if let Some(dup) = first_duplicate(ifs) {
-                self.report(
-                    (s, "interfaces"),
-                    &[],
-                    format!("interface `{dup}` is listed twice"),
-                    "list each interface once".into(),
-                );
+                self.bad((s, "interfaces"), format!("interface `{dup}` is listed twice"), "list each interface once");
             }
         }
         if d.max_connections == 0 {
-            self.report(
-                (s, "max_connections"),
-                &[],
-                "`max_connections` must be at least 1".into(),
-                "the default is 2000000".into(),
-            );
+            self.bad((s, "max_connections"), "`max_connections` must be at least 1", "the default is 2000000");
         }
         if d.vip_device.is_empty() {
-            self.report(
-                (s, "vip_device"),
-                &[],
-                "`vip_device` is empty".into(),
-                "use `vip_device = \"lo\"` (the default)".into(),
-            );
+            self.bad((s, "vip_device"), "`vip_device` is empty", "use `vip_device = \"lo\"` (the default)");
         }
         if d.control_socket.as_os_str().is_empty() {
-            self.report(
+            self.bad(
                 (s, "control_socket"),
-                &[],
-                "`control_socket` is empty".into(),
-                "use `control_socket = \"/run/xvs.sock\"` (the default)".into(),
+                "`control_socket` is empty",
+                "use `control_socket = \"/run/xvs.sock\"` (the default)",
             );
         }
         if let Some(mtu) = d.mtu {
             if !MTU_RANGE.contains(&mtu) {
-                self.report(
+                self.bad(
                     (s, "mtu"),
-                    &[],
                     format!("`mtu` = {mtu} is out of range {}..={}", MTU_RANGE.start(), MTU_RANGE.end()),
-                    "use the egress MTU, e.g. `mtu = 1500`, or remove it to ask the interface".into(),
+                    "use the egress MTU, e.g. `mtu = 1500`, or remove it to ask the interface",
                 );
             }
         }
         if d.seed > i64::MAX as u64 {
-            self.report(
+            self.bad(
                 (s, "seed"),
-                &[],
                 format!("`seed` = {} does not fit a TOML integer", d.seed),
                 format!("use a seed in 0..={}", i64::MAX),
             );
@@ -160,15 +139,14 @@ impl Validator<'_> {
         let t = &c.timeouts;
         for (key, v) in [("tcp", t.tcp), ("tcp_fin", t.tcp_fin), ("udp", t.udp)] {
             if !TIMEOUT_RANGE.contains(&v) {
-                self.report(
+                self.bad(
                     (Section::Timeouts, key),
-                    &[],
                     format!(
                         "timeout `{key}` = {v} is out of range {}..={} seconds",
                         TIMEOUT_RANGE.start(),
                         TIMEOUT_RANGE.end()
                     ),
-                    "IPVS defaults are tcp = 900, tcp_fin = 120, udp = 300".into(),
+                    "IPVS defaults are tcp = 900, tcp_fin = 120, udp = 300",
                 );
             }
         }
@@ -227,9 +205,8 @@ impl Validator<'_> {
                 Some(c) => format!("did you mean `{c}`? "),
                 None => String::new(),
             };
-            self.report(
+            self.bad(
                 (s, "scheduler"),
-                &[],
                 format!("unknown scheduler `{}`", svc.scheduler),
                 format!("{near}schedulers: {}", SCHEDULERS.join(" ")),
             );
@@ -250,9 +227,8 @@ impl Validator<'_> {
         }
         if !is_prime(svc.mh_table_size) {
             let (below, above) = primes_around(svc.mh_table_size);
-            self.report(
+            self.bad(
                 (s, "mh_table_size"),
-                &[],
                 format!("`mh_table_size` = {} is not prime", svc.mh_table_size),
                 format!("the Maglev table size must be prime: use {below} or {above} (default 65537, IPVS 4093)"),
             );
@@ -277,9 +253,8 @@ impl Validator<'_> {
             let net = network(vip.addr, vip.prefix_len);
             if net != vip.addr {
                 let fixed = crate::model::Vip { addr: net, ..vip };
-                self.report(
+                self.bad(
                     (s, "vip"),
-                    &[],
                     format!("VIP prefix {} has host bits set", vip),
                     format!("did you mean `{fixed}`?"),
                 );
@@ -315,12 +290,7 @@ impl Validator<'_> {
         let s = Section::Service(i);
         let vip = svc.vip;
         if svc.delay_loop == 0 {
-            self.report(
-                (s, "delay_loop"),
-                &[],
-                "`delay_loop` must be at least 1 second".into(),
-                "the default is `delay_loop = 6`".into(),
-            );
+            self.bad((s, "delay_loop"), "`delay_loop` must be at least 1 second", "the default is `delay_loop = 6`");
         }
         if let Some(sorry) = svc.sorry_server {
             if sorry.is_ipv4() != vip.addr.is_ipv4() {
@@ -338,11 +308,10 @@ impl Validator<'_> {
             }
         }
         if svc.quorum == 0 {
-            self.report(
+            self.bad(
                 (s, "quorum"),
-                &[],
-                "`quorum` must be at least 1".into(),
-                "quorum is the minimum total weight of live reals; the default is `quorum = 1`".into(),
+                "`quorum` must be at least 1",
+                "quorum is the minimum total weight of live reals; the default is `quorum = 1`",
             );
         }
     }
@@ -379,9 +348,8 @@ impl Validator<'_> {
             );
         }
         if r.weight > MAX_WEIGHT {
-            self.report(
+            self.bad(
                 (rs, "weight"),
-                &[],
                 format!("weight {} is above the maximum {MAX_WEIGHT}", r.weight),
                 format!("use a weight in 0..={MAX_WEIGHT} (0 = quiesced)"),
             );
@@ -412,20 +380,10 @@ impl Validator<'_> {
             );
         }
         if ch.port == Some(0) {
-            self.report(
-                (cs, "port"),
-                &[],
-                "check `port` 0 is not a port".into(),
-                "remove `port` to check the real's own port".into(),
-            );
+            self.bad((cs, "port"), "check `port` 0 is not a port", "remove `port` to check the real's own port");
         }
         if ch.connect_timeout == 0 {
-            self.report(
-                (cs, "connect_timeout"),
-                &[],
-                "`connect_timeout` must be at least 1 second".into(),
-                "the default is 3".into(),
-            );
+            self.bad((cs, "connect_timeout"), "`connect_timeout` must be at least 1 second", "the default is 3");
         }
         match ch.kind {
             CheckKind::Dns => self.dns_check(cs, ch),
@@ -442,38 +400,34 @@ impl Validator<'_> {
 
     fn dns_check(&mut self, cs: Section, ch: &Check) {
         if !DNS_TYPES.contains(&ch.dns_type.as_str()) {
-            self.report(
+            self.bad(
                 (cs, "dns_type"),
-                &[],
                 format!("unknown DNS query type `{}`", ch.dns_type),
                 format!("use one of: {}", DNS_TYPES.join(", ")),
             );
         }
         if ch.dns_name.is_empty() {
-            self.report(
+            self.bad(
                 (cs, "dns_name"),
-                &[],
-                "a dns check needs a `dns_name` to query".into(),
-                "for example `dns_name = \"www.example.com\"` (the default is `.`)".into(),
+                "a dns check needs a `dns_name` to query",
+                "for example `dns_name = \"www.example.com\"` (the default is `.`)",
             );
         }
     }
 
     fn http_check(&mut self, cs: Section, ch: &Check) {
         if !(100..=599).contains(&ch.status) {
-            self.report(
+            self.bad(
                 (cs, "status"),
-                &[],
                 format!("HTTP status {} is not a status code", ch.status),
-                "use a code in 100..=599, e.g. 200".into(),
+                "use a code in 100..=599, e.g. 200",
             );
         }
         if !ch.path.starts_with('/') {
-            self.report(
+            self.bad(
                 (cs, "path"),
-                &[],
                 format!("HTTP check path `{}` must start with `/`", ch.path),
-                "for example `path = \"/health\"`".into(),
+                "for example `path = \"/health\"`",
             );
         }
     }
@@ -497,22 +451,20 @@ impl Validator<'_> {
             if n.default {
                 if let Some(first) = default {
                     let at = self.where_is((Section::Neighbor(first), "default"), format!("neighbor #{}", first + 1));
-                    self.report(
+                    self.bad(
                         (s, "default"),
-                        &[],
                         format!("more than one default neighbor (the first is at {at})"),
-                        "only one [[neighbor]] can have `default = true`".into(),
+                        "only one [[neighbor]] can have `default = true`",
                     );
                 } else {
                     default = Some(i);
                 }
             }
             if n.mac[0] & 1 == 1 {
-                self.report(
+                self.bad(
                     (s, "mac"),
-                    &[],
                     format!("neighbor MAC {} is a multicast address", crate::model::format_mac(&n.mac)),
-                    "use the next hop's unicast MAC (first octet even)".into(),
+                    "use the next hop's unicast MAC (first octet even)",
                 );
             }
         }
