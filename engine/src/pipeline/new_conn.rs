@@ -88,9 +88,7 @@ fn tcp_may_start(cx: &Ctx, sid: ServiceId, p: &Packet) -> bool {
     if p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST) == tcp_flags::SYN {
         return true;
     }
-    p.tcp_flags & tcp_flags::RST == 0
-        && p.tcp_flags & tcp_flags::ACK != 0
-        && cx.services[sid].resumes_mid_stream
+    p.tcp_flags & tcp_flags::RST == 0 && p.tcp_flags & tcp_flags::ACK != 0 && cx.services[sid].resumes_mid_stream
 }
 
 /// Ask the service's scheduler for a real; fall back to the sorry server.
