@@ -14,5 +14,6 @@ pub mod health;
 pub mod host;
 pub mod metrics;
 pub mod observe;
+pub mod scripts;
 pub mod sys;
 pub mod workers;

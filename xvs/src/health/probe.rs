@@ -4,9 +4,9 @@
 //! Invariant: a probe never blocks past its timeout; every socket and child process it
 //! makes is closed or reaped before it returns.
 
+use crate::scripts::{Outcome, Script, ScriptPolicy};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
@@ -96,32 +96,25 @@ fn http(target: SocketAddr, path: &str, status: u16, digest: &str, timeout: Dura
 
 fn misc(command: &str, dynamic: bool, timeout: Duration) -> ProbeResult {
     let limit = (timeout * 2).max(Duration::from_secs(5));
-    let mut child =
-        match Command::new("/bin/sh").arg("-c").arg(command).stdin(Stdio::null()).stdout(Stdio::null()).spawn() {
-            Ok(c) => c,
-            Err(e) => return fail(format!("MISC_CHECK {command:?}: {e}")),
-        };
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return fail(format!("MISC_CHECK {command:?}: no exit within {limit:?}"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return fail(format!("MISC_CHECK {command:?}: {e}")),
-        }
+    // As keepalived runs misc_path: a program and its arguments (no shell), in a process
+    // group of its own that a timeout kills whole.
+    let script = match Script::prepare(command, &ScriptPolicy::default()) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("MISC_CHECK {command:?}: {e}")),
     };
-    match status.code() {
-        Some(0) => pass("MISC_CHECK exit 0"),
+    let code = match script.run(limit) {
+        Outcome::Exited(c) => c,
+        Outcome::TimedOut => return fail(format!("MISC_CHECK {command:?}: no exit within {limit:?}")),
+        Outcome::Signalled(sig) => return fail(format!("MISC_CHECK {command:?}: killed by signal {sig}")),
+        Outcome::Failed(e) => return fail(format!("MISC_CHECK {command:?}: {e}")),
+    };
+    match code {
+        0 => pass("MISC_CHECK exit 0"),
         // keepalived's misc_dynamic: 1 = down, 2..255 = up with weight (code - 2).
-        Some(c) if dynamic && c >= 2 => {
+        c if dynamic && c >= 2 => {
             ProbeResult { ok: true, weight: Some(c as u32 - 2), detail: format!("MISC_CHECK exit {c}") }
         }
-        Some(c) => fail(format!("MISC_CHECK {command:?}: exit {c}")),
-        None => fail(format!("MISC_CHECK {command:?}: killed by a signal")),
+        c => fail(format!("MISC_CHECK {command:?}: exit {c}")),
     }
 }
 
@@ -244,12 +237,17 @@ mod tests {
     fn misc_exit_codes_and_dynamic_weight() {
         let k = |c: &str, d| ProbeKind::Misc { command: c.into(), dynamic: d };
         let dummy: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        assert!(probe(&k("exit 0", false), dummy, T).ok);
-        assert!(!probe(&k("exit 1", false), dummy, T).ok);
-        assert!(!probe(&k("exit 7", false), dummy, T).ok);
-        assert!(!probe(&k("exit 1", true), dummy, T).ok);
-        let r = probe(&k("exit 7", true), dummy, T);
+        let sh = |code: u8| format!("/bin/sh -c 'exit {code}'");
+        assert!(probe(&k(&sh(0), false), dummy, T).ok);
+        assert!(!probe(&k(&sh(1), false), dummy, T).ok);
+        assert!(!probe(&k(&sh(7), false), dummy, T).ok);
+        assert!(!probe(&k(&sh(1), true), dummy, T).ok);
+        let r = probe(&k(&sh(7), true), dummy, T);
         assert!(r.ok && r.weight == Some(5), "{r:?}");
+        // A program and its arguments, as keepalived runs misc_path: no shell.
+        assert!(probe(&k("true", false), dummy, T).ok);
+        let r = probe(&k("exit 0", false), dummy, T);
+        assert!(!r.ok && r.detail.contains("not found"), "{r:?}");
     }
 
     #[test]
