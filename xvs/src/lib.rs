@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod observe;
 pub mod scripts;
 pub mod sys;
+pub mod vrrp;
 pub mod workers;

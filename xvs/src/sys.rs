@@ -1,5 +1,6 @@
-//! The binary's system calls that std does not wrap, behind safe functions: nix where it
-//! has the call, libc in the one `unsafe` block left. This module (with the datapath
+//! The binary's system calls that std does not wrap, behind safe functions: nix (or
+//! socket2) where they have the call, libc in the `unsafe` blocks left (a terminal's size,
+//! sending a frame on a link). This module (with the datapath
 //! crate and the engine's prefetch hints) is where xvs's `unsafe` is allowed.
 
 use std::os::unix::net::UnixStream;
@@ -30,6 +31,48 @@ pub fn terminal_columns() -> Option<usize> {
     // to one we own.
     let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
+/// Send one whole Ethernet frame out of interface `ifindex` (an AF_PACKET socket), for
+/// announcements such as gratuitous ARP that no socket of the kernel's would send.
+#[allow(unsafe_code)]
+pub fn send_on_link(ifindex: u32, frame: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if frame.len() < 14 {
+        return Err(std::io::Error::other("a frame shorter than its Ethernet header"));
+    }
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    let s = socket2::Socket::new(
+        socket2::Domain::PACKET,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::from(i32::from(proto))),
+    )?;
+    let mut addr: libc::sockaddr_ll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: proto,
+        sll_ifindex: ifindex as i32,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 6,
+        sll_addr: [0; 8],
+    };
+    addr.sll_addr[..6].copy_from_slice(&frame[..6]);
+    // SAFETY: `frame` is valid for `frame.len()` bytes, `addr` is a whole sockaddr_ll
+    // and its size is passed with it; the descriptor is the socket owned above.
+    let n = unsafe {
+        libc::sendto(
+            s.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&addr as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
