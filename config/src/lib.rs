@@ -9,12 +9,16 @@
 //! - The format is detected by content ([`detect_format`]), never by file name.
 //! - What a keepalived.conf or ipvsadm-save file asks for and xvs does not do is a
 //!   [`ConfigWarning`] (returned by the `*_with_warnings` functions), never dropped
-//!   silently; xvs TOML has no warnings (an unknown key is an error).
+//!   silently; xvs TOML has no warnings (an unknown key is an error) but one: while
+//!   nothing runs VRRP, every VRRP instance, whatever the format, is a warning saying
+//!   that it is read and validated but not run (`vrrp_notice`).
 //!
 //! Modules: `model` (data), `syntax` (value syntax), `span` (positions),
 //! `toml_reader`, `keepalived` (lexer with includes, mapper), [`ipvsadm`] (the one grammar
 //! of ipvsadm's command language, also used by `xvs ctl`), `ipvsadm_save` (its file reader),
-//! `validate`, `print` (to_toml), `detect` (file format), `error` (errors, warnings).
+//! `validate`, `print` (to_toml), `detect` (file format), `error` (errors, warnings);
+//! for VRRP: `vrrp_syntax` (entry lines), `vrrp_complete` (keepalived's fix-ups),
+//! `vrrp_notice` (the not-run warning).
 //!
 //! No `unsafe` code (`forbid`).
 
@@ -31,6 +35,9 @@ mod span;
 mod syntax;
 mod toml_reader;
 mod validate;
+mod vrrp_complete;
+mod vrrp_notice;
+mod vrrp_syntax;
 
 use std::path::Path;
 
@@ -39,7 +46,10 @@ pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use model::*;
 pub use span::{LineIndex, Pos, Section, SourceMap, HEADER};
 pub use syntax::{parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_vip, Problem};
-pub use toml_reader::{CHECK_KEYS, DIRECTOR_KEYS, NEIGHBOR_KEYS, REAL_KEYS, ROOT_KEYS, SERVICE_KEYS, TIMEOUT_KEYS};
+pub use toml_reader::{
+    AUTH_KEYS, CHECK_KEYS, DIRECTOR_KEYS, NEIGHBOR_KEYS, REAL_KEYS, ROOT_KEYS, SERVICE_KEYS, SYNC_GROUP_KEYS,
+    TIMEOUT_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS,
+};
 
 /// Reads `path`, detects its format, parses and validates it (warnings are dropped;
 /// see [`load_with_warnings`]).
@@ -74,17 +84,20 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
 /// `include`s are resolved from the directory of `file_name`.
 pub fn parse_str_with_warnings(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     match detect_format(text).0 {
-        Format::Toml => parse_toml(text, file_name).map(|c| (c, Vec::new())),
+        Format::Toml => parse_toml_with_warnings(text, file_name),
         Format::Keepalived => parse_keepalived(text, file_name),
         Format::IpvsadmSave => parse_ipvsadm_save(text, file_name),
     }
 }
 
-/// Parses and validates a keepalived.conf (its `virtual_server`s and
-/// `virtual_server_group`s; `include`s resolved from the directory of `file_name`).
+/// Parses and validates a keepalived.conf (its `virtual_server`s, `virtual_server_group`s
+/// and VRRP sections; `include`s resolved from the directory of `file_name`).
 pub fn parse_keepalived(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     let keepalived::Read { config, map, mut errors, mut warnings, files } = keepalived::read(text, file_name);
     errors.extend(validate::validate(&config, &map));
+    if errors.is_empty() {
+        warnings.extend(vrrp_notice::not_run(&config, &map, "vrrp_instance"));
+    }
     ConfigWarning::sort(&mut warnings, &files);
     if errors.is_empty() {
         Ok((config, warnings))
@@ -106,12 +119,19 @@ pub fn parse_ipvsadm_save(text: &str, file_name: &str) -> Result<(Config, Vec<Co
     }
 }
 
-/// Parses and validates xvs TOML; `file_name` is used in error positions.
+/// Parses and validates xvs TOML; `file_name` is used in error positions (warnings are
+/// dropped; see [`parse_toml_with_warnings`]).
 pub fn parse_toml(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+    parse_toml_with_warnings(text, file_name).map(|(c, _)| c)
+}
+
+/// Parses and validates xvs TOML, with its warnings (only that VRRP is not run yet).
+pub fn parse_toml_with_warnings(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     let (config, map, mut errors) = toml_reader::read_toml(text, file_name)?;
     errors.extend(validate::validate(&config, &map));
     if errors.is_empty() {
-        Ok(config)
+        let warnings = vrrp_notice::not_run(&config, &map, "[[vrrp]]");
+        Ok((config, warnings))
     } else {
         Err(ConfigErrors::sorted(errors))
     }

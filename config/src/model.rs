@@ -9,6 +9,7 @@
 //! - `Real::forward` is resolved (the per-real override or the service's `forward`),
 //!   and `Real::addr` always carries a port (the service port when the file omitted it).
 //! - Types here do no I/O and no parsing; syntax helpers live in `syntax.rs`.
+//! - The VRRP part is in [`vrrp`] (`model/vrrp.rs`), re-exported here.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -36,6 +37,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub services: Vec<Service>,
     pub neighbors: Vec<Neighbor>,
+    /// VRRP instances, sync groups, scripts and their global settings (empty: none).
+    pub vrrp: Vrrp,
 }
 
 /// `[director]`: process-wide settings.
@@ -384,3 +387,6 @@ pub struct Neighbor {
 pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
+
+mod vrrp;
+pub use vrrp::*;

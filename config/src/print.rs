@@ -6,10 +6,13 @@
 //! - Per-real `forward` and the real's port are always explicit.
 //! - For a valid `Config`, `parse_toml(&config.to_toml())` yields an equal `Config`.
 //! - Output depends only on the `Config` (fixed key order), so it is diffable.
+//! - The VRRP tables are printed by `print/vrrp.rs`.
 
 use std::fmt::Write;
 
 use crate::model::{format_mac, Config, Service};
+
+mod vrrp;
 
 /// A TOML string literal for `s`.
 fn q(s: &str) -> String {
@@ -78,7 +81,7 @@ impl Config {
             writeln!(o, "mac = {}", q(&format_mac(&n.mac)))?;
             writeln!(o, "default = {}", n.default)?;
         }
-        Ok(())
+        vrrp::write_vrrp(o, &self.vrrp)
     }
 }
 

@@ -31,6 +31,19 @@ pub enum Section {
     Check(usize, usize),
     /// `neighbors[i]`
     Neighbor(usize),
+    /// `vrrp`'s global settings
+    VrrpGlobal,
+    /// `vrrp.instances[i]`
+    VrrpInstance(usize),
+    /// Entry `j` of the list `key` (`virtual_ipaddress`, `track_script`, ...) of
+    /// `vrrp.instances[i]`
+    VrrpEntry(usize, &'static str, usize),
+    /// `vrrp.scripts[i]`
+    VrrpScript(usize),
+    /// `vrrp.sync_groups[i]`
+    SyncGroup(usize),
+    /// Member `j` of `vrrp.sync_groups[i]`
+    SyncMember(usize, usize),
 }
 
 impl Section {
@@ -38,9 +51,18 @@ impl Section {
     pub fn parent(self) -> Option<Section> {
         match self {
             Section::Root => None,
-            Section::Director | Section::Timeouts | Section::Service(_) | Section::Neighbor(_) => Some(Section::Root),
+            Section::Director
+            | Section::Timeouts
+            | Section::Service(_)
+            | Section::Neighbor(_)
+            | Section::VrrpGlobal
+            | Section::VrrpInstance(_)
+            | Section::VrrpScript(_)
+            | Section::SyncGroup(_) => Some(Section::Root),
             Section::Real(s, _) => Some(Section::Service(s)),
             Section::Check(s, r) => Some(Section::Real(s, r)),
+            Section::VrrpEntry(i, _, _) => Some(Section::VrrpInstance(i)),
+            Section::SyncMember(g, _) => Some(Section::SyncGroup(g)),
         }
     }
 
@@ -54,6 +76,10 @@ impl Section {
             Section::Real(..) => "[[service.real]]",
             Section::Check(..) => "[service.real.check]",
             Section::Neighbor(_) => "[[neighbor]]",
+            Section::VrrpGlobal => "[vrrp_global]",
+            Section::VrrpInstance(_) | Section::VrrpEntry(..) => "[[vrrp]]",
+            Section::VrrpScript(_) => "[[vrrp_script]]",
+            Section::SyncGroup(_) | Section::SyncMember(..) => "[[vrrp_sync_group]]",
         }
     }
 }

@@ -9,6 +9,7 @@
 //!   `validate.rs`, which runs on the model this produces.
 //! - Defaults are applied here (via the model's constructors), so the `Config`
 //!   returned is complete.
+//! - The VRRP tables are read in `toml_reader/vrrp.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
@@ -23,8 +24,12 @@ use crate::model::{
 use crate::span::{LineIndex, Pos, Section, SourceMap, HEADER};
 use crate::syntax::{parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_vip, suggest, Problem};
 
+mod vrrp;
+pub use vrrp::{AUTH_KEYS, SYNC_GROUP_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS};
+
 /// Keys of the top level.
-pub const ROOT_KEYS: &[&str] = &["director", "timeouts", "service", "neighbor"];
+pub const ROOT_KEYS: &[&str] =
+    &["director", "timeouts", "service", "neighbor", "vrrp_global", "vrrp_script", "vrrp", "vrrp_sync_group"];
 /// Keys of `[director]`.
 pub const DIRECTOR_KEYS: &[&str] = &[
     "cores",
@@ -129,6 +134,22 @@ fn example(key: &str) -> &'static str {
         "dns_name" => "\"www.example.com\"",
         "ip" => "\"10.0.2.11\"",
         "mac" => "\"02:00:00:00:02:11\"",
+        "name" => "\"VI_1\"",
+        "state" => "\"backup\"",
+        "interface" => "\"eth0\"",
+        "virtual_router_id" => "51",
+        "priority" => "100",
+        "advert_int" | "interval" | "rise" | "fall" => "1",
+        "version" => "2",
+        "auth_type" => "\"pass\"",
+        "auth_pass" => "\"1111\"",
+        "unicast_src_ip" => "\"10.0.2.1\"",
+        "script" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
+            "\"/usr/local/bin/notify.sh\""
+        }
+        "script_user" | "user" => "\"keepalived_script\"",
+        "preempt_delay" | "garp_interval" | "gna_interval" | "garp_master_refresh" | "timeout" => "0",
+        "garp_master_delay" | "garp_master_repeat" => "5",
         _ => "false",
     }
 }
@@ -194,6 +215,9 @@ fn value_type_name(v: &Value) -> &'static str {
     type_name(&Item::Value(v.clone()))
 }
 
+/// A string of the document and where it is.
+type Spanned<'a> = (&'a str, Option<Range<usize>>);
+
 /// Sets `field` to the key's value when the key is there (else its default stays).
 fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(v) = value {
@@ -222,6 +246,11 @@ impl<'t> Reader<'t> {
     fn open(&mut self, t: Tab<'_>, allowed: &[&'static str]) {
         let pos = self.pos(t.start, t.sec);
         self.map.set(t.sec, HEADER, pos);
+        self.unknown_keys(t, allowed);
+    }
+
+    /// Reports the keys of `t` that are not `allowed`.
+    fn unknown_keys(&mut self, t: Tab<'_>, allowed: &[&'static str]) {
         for (k, _) in t.t.iter() {
             if allowed.contains(&k) {
                 continue;
@@ -363,6 +392,25 @@ impl<'t> Reader<'t> {
         }
     }
 
+    /// An array of strings, each with its span; a non-string entry is an error (`sample`
+    /// is a right-hand side for the hint).
+    fn strings<'a>(&mut self, t: Tab<'a>, key: &'static str, sample: &str) -> Option<Vec<Spanned<'a>>> {
+        let mut out = Vec::new();
+        for v in self.array(t, key, "strings")? {
+            match v.as_str() {
+                Some(s) => out.push((s, v.span())),
+                None => self.bad(
+                    t,
+                    key,
+                    v.span(),
+                    format!("`{key}` entries must be strings, not {}", value_type_name(v)),
+                    Some(format!("for example `{key} = {sample}`")),
+                ),
+            }
+        }
+        Some(out)
+    }
+
     /// A sub-table: `[a.b]` or `b = { ... }`.
     fn table<'a>(&mut self, t: Tab<'a>, key: &'static str, sec: Section) -> Option<Tab<'a>> {
         let item = self.item(t, key)?;
@@ -442,7 +490,8 @@ impl<'t> Reader<'t> {
             .collect();
         let neighbors =
             self.tables(root, "neighbor", Section::Neighbor).into_iter().map(|t| self.neighbor(t)).collect();
-        Config { director, timeouts, services, neighbors }
+        let vrrp = self.vrrp(root);
+        Config { director, timeouts, services, neighbors, vrrp }
     }
 
     fn director(&mut self, t: Tab<'_>) -> Director {
@@ -464,21 +513,8 @@ impl<'t> Reader<'t> {
             }
             d.cores = Some(cores);
         }
-        if let Some(vals) = self.array(t, "interfaces", "interface names") {
-            let mut names = Vec::new();
-            for v in vals {
-                match v.as_str() {
-                    Some(s) => names.push(s.to_string()),
-                    None => self.bad(
-                        t,
-                        "interfaces",
-                        v.span(),
-                        format!("`interfaces` entries must be strings, not {}", value_type_name(v)),
-                        Some("for example `interfaces = [\"eth0\"]`".into()),
-                    ),
-                }
-            }
-            d.interfaces = Some(names);
+        if let Some(names) = self.strings(t, "interfaces", "[\"eth0\"]") {
+            d.interfaces = Some(names.into_iter().map(|(s, _)| s.to_string()).collect());
         }
         set(&mut d.xdp_mode, self.keyword(t, "xdp_mode", XdpMode::NAMES, XdpMode::from_name));
         set(&mut d.poll, self.keyword(t, "poll", PollMode::NAMES, PollMode::from_name));

@@ -1,8 +1,11 @@
 //! Full example configs parse, validate, and survive `to_toml` -> `parse_toml` unchanged.
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
+use common::round_trip;
 use xvs_config::*;
 
 const DESIGN: &str = include_str!("data/design_example.toml");
@@ -10,14 +13,6 @@ const FULL: &str = include_str!("data/full.toml");
 
 fn parse(text: &str) -> Config {
     parse_toml(text, "test.toml").unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn round_trip(c: &Config) {
-    let printed = c.to_toml();
-    let again = parse_toml(&printed, "printed.toml").unwrap_or_else(|e| panic!("{e}\n{printed}"));
-    assert_eq!(&again, c, "{printed}");
-    // Printing is a fixed point.
-    assert_eq!(again.to_toml(), printed);
 }
 
 #[test]

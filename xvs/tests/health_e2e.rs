@@ -26,7 +26,9 @@ const HTTP_GET: &str = "HTTP_GET {
         }";
 
 fn keepalived_conf() -> String {
-    let head = "! Configuration File for keepalived (health-check test)\nglobal_defs {\n   router_id LVS_TEST\n}\n\n";
+    // router_id is read (VRRP's); notification_email_from is the global_defs key warned about.
+    let head = "! Configuration File for keepalived (health-check test)\nglobal_defs {\n   router_id LVS_TEST\n   \
+                notification_email_from lb@example.com\n}\n\n";
     keepalived_nat(head, &[TCP_CHECK, HTTP_GET, TCP_CHECK])
 }
 

@@ -1,5 +1,5 @@
-//! keepalived.conf reader: the LVS part of a keepalived configuration, mapped onto the
-//! xvs model.
+//! keepalived.conf reader: the LVS and VRRP parts of a keepalived configuration, mapped
+//! onto the xvs model (VRRP in `vrrp.rs`, `vrrp_sections.rs` and `vrrp_finish.rs`).
 //!
 //! Invariants:
 //! - Like the TOML reader, this only produces the model, a [`SourceMap`] (with the file
@@ -17,17 +17,23 @@
 //!   reals, in file order.
 //! - Nothing is dropped silently: every section, keyword or service xvs reads but does
 //!   not act on yields one [`ConfigWarning`] at its `file:line:col` (fwmark services,
-//!   VRRP and other sections, unsupported checkers and options, unknown keywords, which
-//!   keepalived ignores too). A value that cannot be read is a [`ConfigError`] at the
-//!   value, and the rest is still read.
+//!   sections such as `static_routes`, unsupported checkers and options, unknown
+//!   keywords, which keepalived ignores too). A VRRP keyword whose absence would change
+//!   the failover is an error naming it. A value that cannot be read is a
+//!   [`ConfigError`] at the value, and the rest is still read.
 
 mod lexer;
+mod vrrp;
+mod vrrp_finish;
+mod vrrp_sections;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::error::{ConfigError, ConfigWarning};
-use crate::model::{Check, CheckKind, Config, Forward, Protocol, Real, SchedulerFlags, Service, Vip};
+use crate::model::{
+    Check, CheckKind, Config, Forward, InstanceDefaults, Protocol, Real, SchedulerFlags, Service, Vip, Vrrp,
+};
 use crate::span::{Pos, Section, SourceMap, HEADER};
 use crate::syntax::{closest, parse_dotted_mask};
 use lexer::{Loc, Source, Stmt, Tok};
@@ -46,8 +52,16 @@ pub(crate) struct Read {
 pub(crate) fn read(text: &str, name: &str) -> Read {
     let mut src = lexer::read(text, name);
     let stmts = std::mem::take(&mut src.stmts);
-    let mut m = Mapper { map: SourceMap::new(name), config: Config::default(), groups: HashMap::new(), src };
+    let mut m = Mapper {
+        map: SourceMap::new(name),
+        config: Config::default(),
+        groups: HashMap::new(),
+        src,
+        vrrp_extra: Vec::new(),
+        vrrp_defaults: InstanceDefaults::of(&Vrrp::default()),
+    };
     m.top(&stmts);
+    m.finish_vrrp();
     let Mapper { map, config, src, .. } = m;
     Read { config, map, errors: src.errors, warnings: src.warnings, files: src.files }
 }
@@ -61,19 +75,16 @@ const MAX_GROUP_EXPANSION: u128 = 4096;
 
 /// Top-level sections xvs reads but does not act on, with the reason.
 const IGNORED_SECTIONS: &[(&str, &str)] = &[
-    ("vrrp_instance", "VRRP is not implemented yet"),
-    ("vrrp_sync_group", "VRRP is not implemented yet"),
-    ("vrrp_script", "VRRP is not implemented yet"),
-    ("vrrp_track_file", "VRRP is not implemented yet"),
-    ("track_file", "VRRP is not implemented yet"),
-    ("vrrp_track_process", "VRRP is not implemented yet"),
-    ("track_process", "VRRP is not implemented yet"),
-    ("garp_group", "VRRP is not implemented yet"),
+    ("vrrp_track_file", "tracking files is not supported (an instance that tracks one is refused)"),
+    ("track_file", "tracking files is not supported (an instance that tracks one is refused)"),
+    ("vrrp_track_process", "tracking processes is not supported (an instance that tracks one is refused)"),
+    ("track_process", "tracking processes is not supported (an instance that tracks one is refused)"),
+    ("garp_group", "per-interface gratuitous ARP pacing is not supported; vrrp_garp_interval applies"),
     ("static_ipaddress", "xvs does not manage static addresses"),
     ("static_routes", "xvs does not manage static routes"),
     ("static_rules", "xvs does not manage static rules"),
     ("static_track_group", "xvs does not manage static addresses"),
-    ("linkbeat_interfaces", "link beat tracking is for VRRP, which is not implemented yet"),
+    ("linkbeat_interfaces", "link state comes from netlink"),
     ("bfd_instance", "BFD is not implemented"),
     ("SSL", "SSL_GET is not implemented"),
     ("net_namespace", "xvs runs in the namespace it is started in"),
@@ -280,6 +291,11 @@ struct Mapper {
     map: SourceMap,
     config: Config,
     groups: HashMap<String, Vec<GroupEntry>>,
+    /// Per VRRP instance, what its block gave beyond the instance (for `finish_vrrp`).
+    vrrp_extra: Vec<vrrp::InstanceExtra>,
+    /// The instance defaults `global_defs` sets (`vrrp_garp_master_*`; the rest is
+    /// taken from `config.vrrp` when finishing).
+    vrrp_defaults: InstanceDefaults,
 }
 
 fn words(toks: &[Tok]) -> String {
@@ -467,6 +483,9 @@ impl Mapper {
                 "virtual_server_group" => {}
                 "virtual_server" => self.virtual_server(s),
                 "global_defs" => self.global_defs(s),
+                "vrrp_instance" => self.vrrp_instance(s),
+                "vrrp_script" => self.vrrp_script(s),
+                "vrrp_sync_group" => self.vrrp_sync_group(s),
                 "real_server" | "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" | "DNS_CHECK" => {
                     let outer = if kw == "real_server" { "a virtual_server" } else { "a real_server" };
                     self.error(
@@ -481,7 +500,14 @@ impl Mapper {
                         self.warn(s.at(), format!("{label}: {why}; {what} is ignored"))
                     }
                     None => {
-                        let mut known = vec!["virtual_server", "virtual_server_group", "global_defs"];
+                        let mut known = vec![
+                            "virtual_server",
+                            "virtual_server_group",
+                            "global_defs",
+                            "vrrp_instance",
+                            "vrrp_script",
+                            "vrrp_sync_group",
+                        ];
                         known.extend(IGNORED_SECTIONS.iter().map(|(k, _)| *k));
                         let near = match closest(kw, &known) {
                             Some(c) => format!(" (did you mean `{c}`?)"),
@@ -501,7 +527,7 @@ impl Mapper {
         let mut ignored: Vec<String> = Vec::new();
         for st in s.block.as_deref().unwrap_or_default() {
             if st.key() != "lvs_timeouts" {
-                if !ignored.iter().any(|k| k == st.key()) {
+                if !self.vrrp_global(st) && !ignored.iter().any(|k| k == st.key()) {
                     ignored.push(st.key().to_string());
                 }
                 continue;
@@ -543,7 +569,7 @@ impl Mapper {
             self.warn(
                 s.at(),
                 format!(
-                    "global_defs: xvs reads only `lvs_timeouts` here; {} {} ignored",
+                    "global_defs: xvs reads only `lvs_timeouts` and the VRRP settings here; {} {} ignored",
                     ignored.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
                     if ignored.len() == 1 { "is" } else { "are" }
                 ),

@@ -1,11 +1,11 @@
 //! What the config tests share: a reader under test with its errors and the one-error
-//! check, address literals.
+//! check, the round trip through the printed TOML, address literals.
 
 #![allow(dead_code)] // each test file uses some of these
 
 use std::net::{IpAddr, SocketAddr};
 
-use xvs_config::{ConfigError, ConfigErrors};
+use xvs_config::{parse_toml, Config, ConfigError, ConfigErrors};
 
 /// A reader under test (`parse_toml`, `parse_keepalived`, ...) and the file name it reads
 /// its texts as.
@@ -37,6 +37,15 @@ impl<T: std::fmt::Debug> Reader<T> {
         assert!(e.hint.as_deref().unwrap_or_default().contains(hint), "hint of {e}");
         e
     }
+}
+
+/// `c` printed as TOML reads back to `c`, and printing that is a fixed point.
+#[track_caller]
+pub fn round_trip(c: &Config) {
+    let printed = c.to_toml();
+    let again = parse_toml(&printed, "printed.toml").unwrap_or_else(|e| panic!("{e}\n{printed}"));
+    assert_eq!(&again, c, "{printed}");
+    assert_eq!(again.to_toml(), printed);
 }
 
 pub fn sa(s: &str) -> SocketAddr {
