@@ -92,7 +92,7 @@ impl Instance {
             adjustments,
             cfg,
         };
-        let now = now_ms * 1000;
+        let now = us(now_ms);
         if i.cfg.initial == InitialState::Master && i.base_priority == 255 {
             i.become_master(now, Cause::Startup);
         } else {
@@ -104,7 +104,7 @@ impl Instance {
     /// An advert received from `src` to `dst` with IP TTL / hop limit `ttl` (`msg` = the
     /// VRRP message, after the IP header).
     pub fn handle_advert(&mut self, src: IpAddr, dst: IpAddr, ttl: u8, msg: &[u8], now_ms: u64) -> Result<(), Reject> {
-        let r = self.receive(Rx { src, dst, ttl, msg }, now_ms * 1000);
+        let r = self.receive(Rx { src, dst, ttl, msg }, us(now_ms));
         match r {
             Ok(()) => self.stats.adverts_received += 1,
             Err(reason) => self.stats.reject(reason),
@@ -115,7 +115,7 @@ impl Instance {
     /// Runs the timer that is due at `now_ms`, if any: a BACKUP's master down timer (→
     /// MASTER), a MASTER's advert timer (→ an advert).
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        let now = now_ms * 1000;
+        let now = us(now_ms);
         if self.deadline_us.is_none_or(|d| d > now) {
             return;
         }
@@ -128,7 +128,7 @@ impl Instance {
 
     /// A tracked interface or script went down (`true`) or came back (`false`).
     pub fn set_fault(&mut self, fault: bool, now_ms: u64) {
-        let now = now_ms * 1000;
+        let now = us(now_ms);
         match (fault, self.state) {
             (true, State::Master) => {
                 self.send_advert(0, now);
@@ -161,7 +161,7 @@ impl Instance {
         self.down_timer_us = self.master_down_us();
         // keepalived moves a BACKUP's running timer by the change of its length.
         if let (State::Backup, Some(d)) = (self.state, self.deadline_us) {
-            self.deadline_us = Some((d + self.down_timer_us).saturating_sub(old_down));
+            self.deadline_us = Some(d.saturating_add(self.down_timer_us).saturating_sub(old_down));
         }
     }
 
@@ -169,7 +169,7 @@ impl Instance {
     /// afterwards and stays so.
     pub fn shutdown(&mut self, now_ms: u64) {
         if self.state == State::Master {
-            self.send_advert(0, now_ms * 1000);
+            self.send_advert(0, us(now_ms));
             self.stats.released_master += 1;
         }
         self.deadline_us = None;
@@ -303,7 +303,7 @@ impl Instance {
         let delay = u64::from(self.cfg.preempt_delay_ms) * 1000;
         if h.priority == 0 {
             self.down_timer_us = skew_us(self.cfg.version, self.priority, self.master_int_cs);
-            self.deadline_us = Some(now + self.down_timer_us);
+            self.deadline_us = Some(now.saturating_add(self.down_timer_us));
             self.takeover_cause = Cause::MasterResigned;
         } else if !self.cfg.preempt
             || h.priority >= self.priority
@@ -311,14 +311,14 @@ impl Instance {
         {
             self.learn_interval(h);
             self.down_timer_us = self.master_down_us();
-            self.deadline_us = Some(now + self.down_timer_us);
+            self.deadline_us = Some(now.saturating_add(self.down_timer_us));
             self.master_src = Some(src);
             self.takeover_cause = Cause::MasterDownTimer;
             if delay != 0 {
                 if h.priority >= self.priority {
                     self.preempt_at_us = None;
                 } else if self.preempt_at_us.is_none() {
-                    self.preempt_at_us = Some(now + delay);
+                    self.preempt_at_us = Some(now.saturating_add(delay));
                 }
             }
         } else {
@@ -372,7 +372,7 @@ impl Instance {
 
     fn enter_backup(&mut self, now: u64, cause: Cause) {
         self.down_timer_us = self.master_down_us();
-        self.deadline_us = Some(now + self.down_timer_us);
+        self.deadline_us = Some(now.saturating_add(self.down_timer_us));
         self.preempt_at_us = None;
         self.takeover_cause = Cause::MasterDownTimer;
         self.set_state(State::Backup, cause);
@@ -411,7 +411,7 @@ impl Instance {
             self.stats.priority_zero_sent += 1;
         }
         if self.state == State::Master && priority != 0 {
-            self.deadline_us = Some(now + u64::from(self.cfg.advert_int_cs) * US_PER_CS);
+            self.deadline_us = Some(now.saturating_add(u64::from(self.cfg.advert_int_cs) * US_PER_CS));
         }
     }
 
@@ -422,4 +422,9 @@ impl Instance {
             self.events.push_back(Event::StateChanged { from, to, cause });
         }
     }
+}
+
+/// The caller's ms as µs (saturating: a clock near `u64::MAX` ms must not panic).
+fn us(now_ms: u64) -> u64 {
+    now_ms.saturating_mul(1000)
 }
