@@ -61,7 +61,8 @@ fn classic_dr_with_tcp_check() {
                 15,
                 1,
                 "vrrp_instance VI_1: VRRP is read and validated but not run yet: xvs will not own or announce \
-                 192.168.200.16, 192.168.200.17",
+                 192.168.200.17; 192.168.200.16 is a service VIP: xvs adds it to lo and answers ARP/ND for it \
+                 whenever it runs, MASTER or not",
             ),
         ],
     );
@@ -142,8 +143,8 @@ fn groups_and_includes() {
                 "groups/vrrp.conf",
                 12,
                 1,
-                "vrrp_instance VI_1: VRRP is read and validated but not run yet: xvs will not own or announce \
-                 10.0.1.100, 10.0.1.101, 10.0.1.102",
+                "vrrp_instance VI_1: VRRP is read and validated but not run yet: 10.0.1.100, 10.0.1.101, 10.0.1.102 \
+                 are service VIPs: xvs adds them to lo",
             ),
             (
                 "groups/conf.d/10-web.conf",
@@ -261,7 +262,7 @@ fn the_seed_notes_config() {
     let master = load_warned(
         "seed_master.conf",
         &[
-            (7, 1, "vrrp_instance VI_1: VRRP is read and validated but not run yet: xvs will not own or announce 192.168.20.50"),
+            (7, 1, "vrrp_instance VI_1: VRRP is read and validated but not run yet: 192.168.20.50 is a service VIP"),
             (25, 1, "`nat_mask` in virtual_server (virtual_server 192.168.20.50 80) is not supported"),
         ],
     );

@@ -61,6 +61,17 @@ fn each_instance_warns_that_vrrp_is_not_run() {
         ]
     );
     assert_eq!(parse_str_with_warnings(VRRP, "xvs.toml").unwrap().1, w, "whatever the entry point");
+    // An address that is also a service VIP is held whenever xvs runs, unless manage_vips is off.
+    let svc = "[[service]]\nvip = \"10.0.1.1:80\"\n";
+    let text = format!("{svc}{VI}virtual_ipaddress = [\"10.0.1.1\", \"10.0.1.2\"]\n");
+    let (_, w) = parse_toml_with_warnings(&text, "xvs.toml").unwrap();
+    assert_eq!(
+        w[0].message,
+        "[[vrrp]] VI_1: VRRP is read and validated but not run yet: xvs will not own or announce 10.0.1.2; 10.0.1.1 \
+         is a service VIP: xvs adds it to lo and answers ARP/ND for it whenever it runs, MASTER or not"
+    );
+    let (_, w) = parse_toml_with_warnings(&format!("[director]\nmanage_vips = false\n{text}"), "xvs.toml").unwrap();
+    assert!(w[0].message.ends_with("xvs will not own or announce 10.0.1.1, 10.0.1.2"), "{}", w[0]);
 }
 
 const VI: &str = "[[vrrp]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\n"; // lines 1-4
