@@ -141,6 +141,8 @@ fn errors_at_their_position() {
         "vrrp_sync_group G: VI_2 is not a vrrp_instance",
         "did you mean `VI_1`?",
     );
+    TOML.one(&format!("{VI}advert_int = 0\n"), 5, 14, "advert_int must be above 0", "1 second");
+    TOML.one(&format!("{VI}garp_master_repeat = 0\n"), 5, 22, "garp_master_repeat must be at least 1", "write 1");
     let two = format!("{VI}{}", VI.replace("VI_1", "VI_2"));
     TOML.one(&two, 8, 21, "vrrp_instance VI_2: virtual_router_id 51 is already used by VI_1 (at line 4)", "");
 }

@@ -93,6 +93,34 @@ impl Validator<'_> {
     }
 
     fn instance(&mut self, v: &Vrrp, i: usize, inst: &VrrpInstance) {
+        let errors = self.errors.len();
+        self.instance_values(i, inst);
+        // keepalived's fix-ups are judged on values that are in range.
+        if self.errors.len() == errors {
+            self.fixups(v, i, inst);
+        }
+        self.where_adverts_go(i, inst);
+        self.families(i, inst);
+        self.tracked_scripts(v, i, inst);
+        self.notifies(Section::VrrpInstance(i), &inst.notify);
+    }
+
+    /// What keepalived would fix up in `inst`: an xvs TOML must say it directly.
+    fn fixups(&mut self, v: &Vrrp, i: usize, inst: &VrrpInstance) {
+        let name = &inst.name;
+        let mut copy = inst.clone();
+        let ctx = Ctx { scripts: &v.scripts, in_sync_group: v.sync_group_of(name).is_some() };
+        for f in complete(&mut copy, &ctx).into_iter().filter(|f| f.changed()) {
+            self.bad(
+                (Section::VrrpInstance(i), f.key),
+                format!("vrrp_instance {name}: {}", f.problem),
+                format!("keepalived 2.2.7 reads this as: {}; {}", f.action, f.edit),
+            );
+        }
+    }
+
+    /// The ranges of an instance's values.
+    fn instance_values(&mut self, i: usize, inst: &VrrpInstance) {
         let sec = Section::VrrpInstance(i);
         let name = &inst.name;
         if inst.virtual_router_id == 0 {
@@ -136,17 +164,11 @@ impl Validator<'_> {
                 "use 0..=1000",
             );
         }
-        self.where_adverts_go(i, inst);
-        self.families(i, inst);
-        self.tracked_scripts(v, i, inst);
-        self.notifies(sec, &inst.notify);
-        let mut copy = inst.clone();
-        let ctx = Ctx { scripts: &v.scripts, in_sync_group: v.sync_group_of(name).is_some() };
-        for f in complete(&mut copy, &ctx).into_iter().filter(|f| f.changed()) {
+        if inst.garp_master_repeat == 0 {
             self.bad(
-                (sec, f.key),
-                format!("vrrp_instance {name}: {}", f.problem),
-                format!("keepalived 2.2.7 reads this as: {}; {}", f.action, f.edit),
+                (sec, "garp_master_repeat"),
+                format!("vrrp_instance {name}: garp_master_repeat must be at least 1"),
+                "keepalived reads 0 as 1; write 1",
             );
         }
     }
