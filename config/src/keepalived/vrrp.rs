@@ -190,6 +190,7 @@ impl Mapper {
 
     /// The single-valued keywords; false when `st` is not one.
     fn instance_value(&mut self, st: &Stmt, sec: Section, v: &mut VrrpInstance, x: &mut InstanceExtra) -> bool {
+        let errors = self.src.errors.len();
         let kw = st.key();
         match kw {
             "state" => self.state(st, v, x),
@@ -250,12 +251,14 @@ impl Mapper {
             _ if Notifies::KEYS.contains(&kw) => self.notify(st, &mut v.notify),
             _ => return false,
         }
-        self.record(sec, kw, st);
+        self.record(sec, kw, st, self.src.errors.len() > errors);
         true
     }
 
-    /// Records where keyword `kw` of `sec` was (under the model's key name).
-    pub(super) fn record(&mut self, sec: Section, kw: &str, st: &Stmt) {
+    /// Records where keyword `kw` of `sec` was (under the model's key name), and that
+    /// its value could not be read when it `failed` (so validation does not report
+    /// what follows from that again).
+    pub(super) fn record(&mut self, sec: Section, kw: &str, st: &Stmt, failed: bool) {
         let alias = INSTANCE_ALIASES.iter().find(|(k, _)| *k == kw).map(|(_, key)| *key);
         let Some(key) = alias.or_else(|| VRRP_KEYS.iter().chain(SYNC_GROUP_KEYS).copied().find(|k| *k == kw)) else {
             return;
@@ -265,6 +268,9 @@ impl Mapper {
         }
         let at = st.words.get(1).map_or(st.at(), |t| t.at);
         self.set(sec, key, at);
+        if failed {
+            self.map.mark_bad(sec, key);
+        }
     }
 
     /// The block keywords; false when `st` is not one.

@@ -132,7 +132,7 @@ impl Mapper {
                 }
                 _ if Notifies::KEYS.contains(&kw) => {
                     self.notify(st, &mut sg.notify);
-                    self.record(sec, kw, st);
+                    self.record(sec, kw, st, false);
                 }
                 "track_interface"
                 | "track_script"
