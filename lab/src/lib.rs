@@ -6,6 +6,7 @@
 //! - [`director`]: a [`DirectorLab`] built on a [`Lab`]: client, one-armed director and
 //!   real servers on one bridge, wired for NAT, DR or TUN, with the reals' servers and
 //!   `xvs run` started in it.
+//! - [`keepalived`]: the distribution's keepalived as a VRRP peer in a namespace.
 //! - [`http`]: the HTTP/1.1 client the demo's lab, the tests and the bench speak to the
 //!   reals with.
 //!
@@ -24,7 +25,9 @@
 
 pub mod director;
 pub mod http;
+pub mod keepalived;
 pub mod netns;
 
 pub use director::{DirectorLab, LabMode};
+pub use keepalived::Keepalived;
 pub use netns::{Lab, Proc};

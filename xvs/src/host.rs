@@ -44,6 +44,15 @@ pub fn is_up(name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The MAC address of interface `name`, in this thread's network namespace (unlike
+/// `/sys/class/net`, which shows the namespace sysfs was mounted in).
+pub fn mac_of(name: &str) -> io::Result<[u8; 6]> {
+    nix::ifaddrs::getifaddrs()?
+        .filter(|a| a.interface_name == name)
+        .find_map(|a| a.address.and_then(|s| s.as_link_addr().and_then(|l| l.addr())))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no MAC address for {name}")))
+}
+
 /// Whether the process runs with effective uid 0.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

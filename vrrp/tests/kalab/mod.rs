@@ -16,13 +16,11 @@
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn6};
 use socket2::{Domain, Protocol, Socket, Type};
-use xvs_lab::{Lab, Proc};
+use xvs_lab::{Keepalived, Lab};
 
 pub const KA_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 pub const US_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
@@ -43,63 +41,46 @@ pub struct Rx {
 
 /// The lab (see the module doc).
 pub struct KaLab {
-    ka: Option<Proc>,
+    ka: Option<Keepalived>,
     pub lab: Lab,
-    dir: PathBuf,
 }
 
 impl KaLab {
     pub fn new(test: &str) -> KaLab {
-        let ok = Command::new("keepalived").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-        assert!(
-            ok,
-            "keepalived not found: the interop test needs the distribution's keepalived (scripts/setup.sh installs it)"
-        );
         let mut lab = Lab::new(test);
         lab.ns("ka").ns("us").veth(("ka", "e0"), ("us", "e0"));
         lab.addr("ka", "e0", "10.77.0.1/24").addr("ka", "e0", "fe80::1/64");
         lab.addr("us", "e0", "10.77.0.2/24").addr("us", "e0", "fe80::2/64");
-        let dir = std::env::temp_dir().join(lab.name("keepalived"));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-        KaLab { ka: None, lab, dir }
+        KaLab { ka: None, lab }
     }
 
     /// Starts keepalived in `ka` with `conf` (a keepalived.conf text).
     pub fn start(&mut self, conf: &str) {
-        let path = self.dir.join("keepalived.conf");
-        std::fs::write(&path, conf).expect("write keepalived.conf");
-        let file = |n: &str| self.dir.join(n).to_string_lossy().into_owned();
-        let (conf, pid, vrrp_pid) = (file("keepalived.conf"), file("keepalived.pid"), file("vrrp.pid"));
-        let args = ["keepalived", "--vrrp", "--dont-fork", "--log-console", "-f", &conf, "-p", &pid, "-r", &vrrp_pid];
-        self.ka = Some(self.lab.spawn("ka", &args));
+        self.ka = Some(Keepalived::start(&self.lab, "ka", conf));
+    }
+
+    fn ka(&self) -> &Keepalived {
+        self.ka.as_ref().expect("keepalived started")
     }
 
     /// keepalived's log so far (it logs to the console with `--log-console`).
     pub fn log(&self) -> String {
-        self.ka.as_ref().map(|p| format!("{}{}", p.stdout(), p.stderr())).unwrap_or_default()
+        self.ka.as_ref().map(Keepalived::log).unwrap_or_default()
     }
 
     /// Waits until keepalived's log contains `needle`; panics with the log after `timeout`.
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> Duration {
-        let t0 = Instant::now();
-        while !self.log().contains(needle) {
-            assert!(t0.elapsed() < timeout, "keepalived did not log {needle:?} within {timeout:?}\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        t0.elapsed()
+        self.ka().wait_log(needle, timeout)
     }
 
     /// Sends `sig` to keepalived (the parent; it stops its VRRP child).
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        self.ka.as_ref().expect("keepalived started").signal(sig);
+        self.ka().signal(sig);
     }
 
     /// `kill -9` of every keepalived process (parent and VRRP child) at once.
     pub fn kill9(&self) {
-        let out = Command::new("ip").args(["netns", "pids", &self.lab.name("ka")]).output().expect("ip netns pids");
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
+        self.ka().kill9();
     }
 
     /// A raw socket in `us` that reads VRRP over IPv4 (the group joined on e0).
@@ -151,13 +132,6 @@ impl KaLab {
     /// e0's index in `us`.
     pub fn us_ifindex(&self) -> u32 {
         self.lab.in_ns("us", ifindex)
-    }
-}
-
-impl Drop for KaLab {
-    fn drop(&mut self) {
-        drop(self.ka.take()); // SIGKILL and reap; the Lab then kills what is left in `ka`
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -3,4 +3,5 @@
 //! new MASTER sends ([`announce`]).
 
 pub mod announce;
+pub mod runtime;
 pub mod socket;

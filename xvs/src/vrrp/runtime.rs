@@ -1,0 +1,320 @@
+//! The VRRP runtime of `xvs run`: one thread that owns every instance's socket and state
+//! machine (`xvs_vrrp::Instance`), feeds them adverts and the time, sends what they
+//! produce, and makes each state change real on the host — a MASTER owns and announces
+//! its virtual addresses, any other state does not have them.
+//!
+//! Invariants:
+//! - The thread never blocks longer than the nearest protocol deadline (or
+//!   [`MAX_SLEEP`], to see a stop request); nothing it calls waits on the network.
+//! - An address this runtime added is removed when its instance leaves MASTER, and on
+//!   every exit path of the thread (a stop sends priority-0 adverts first, as keepalived
+//!   does, so the backup takes over at once).
+//! - Every state change is reported once to the caller (for the services it gates, the
+//!   log and the listings) and logged with its cause.
+
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use xvs_vrrp::{Event, Instance, InstanceConfig, State};
+
+use super::announce;
+use super::socket::VrrpSocket;
+use crate::host;
+
+/// The longest the thread sleeps before it looks at its stop flag.
+pub const MAX_SLEEP: Duration = Duration::from_millis(50);
+
+/// A virtual address of an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualAddress {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    /// The interface it goes on (`dev`); `None`: the instance's.
+    pub dev: Option<String>,
+}
+
+/// keepalived's `garp_master_delay` / `garp_master_repeat` / `garp_master_refresh`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GarpPolicy {
+    /// After the first announcements on becoming MASTER, another round this much later.
+    pub delay: Duration,
+    /// Announcements per round.
+    pub repeat: u32,
+    /// While MASTER, a round this often (`None`: never).
+    pub refresh: Option<Duration>,
+}
+
+impl Default for GarpPolicy {
+    /// keepalived's defaults: 5 s, 5 per round, no refresh.
+    fn default() -> Self {
+        GarpPolicy { delay: Duration::from_secs(5), repeat: 5, refresh: None }
+    }
+}
+
+/// Everything one instance needs at run time.
+#[derive(Clone, Debug)]
+pub struct InstanceSpec {
+    pub protocol: InstanceConfig,
+    pub interface: String,
+    pub addresses: Vec<VirtualAddress>,
+    pub garp: GarpPolicy,
+}
+
+/// A state change, as the caller hears of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub instance: String,
+    pub from: State,
+    pub to: State,
+    pub cause: &'static str,
+}
+
+/// What the listings show of an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub state: State,
+    pub priority: u8,
+    pub master: Option<IpAddr>,
+    pub last_transition: Option<(Instant, &'static str)>,
+}
+
+/// The running VRRP thread.
+#[derive(Debug)]
+pub struct VrrpRuntime {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    status: Arc<Mutex<Vec<InstanceStatus>>>,
+}
+
+/// One instance on the wire.
+struct Running {
+    spec: InstanceSpec,
+    socket: VrrpSocket,
+    ifindex: u32,
+    mac: [u8; 6],
+    instance: Instance,
+    /// Addresses this runtime added (to remove them again).
+    added: Vec<(u32, IpAddr, u8)>,
+    /// When the next round of announcements is due, and how many rounds of the
+    /// delayed kind are left.
+    next_garp: Option<Instant>,
+    delayed_rounds: u32,
+}
+
+impl Running {
+    fn open(spec: InstanceSpec, now_ms: u64) -> Result<Running, String> {
+        let name = spec.protocol.name.clone();
+        let ifindex =
+            host::ifindex(&spec.interface).map_err(|e| format!("{name}: interface {}: {e}", spec.interface))?;
+        let mac = host::mac_of(&spec.interface).map_err(|e| format!("{name}: {e}"))?;
+        let multicast = spec.protocol.unicast_peers.is_empty();
+        let socket = VrrpSocket::open(&spec.interface, ifindex, spec.protocol.primary, multicast)
+            .map_err(|e| format!("{name}: VRRP socket on {}: {e}", spec.interface))?;
+        let instance = Instance::new(spec.protocol.clone(), now_ms).map_err(|e| format!("{name}: {e}"))?;
+        Ok(Running { spec, socket, ifindex, mac, instance, added: Vec::new(), next_garp: None, delayed_rounds: 0 })
+    }
+
+    fn name(&self) -> &str {
+        &self.spec.protocol.name
+    }
+
+    /// Own the virtual addresses and announce them.
+    fn take_addresses(&mut self) {
+        for va in &self.spec.addresses {
+            let index = match &va.dev {
+                Some(dev) => match host::ifindex(dev) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        log(format!("{}: {} on {dev}: {e}", self.spec.protocol.name, va.addr));
+                        continue;
+                    }
+                },
+                None => self.ifindex,
+            };
+            match host::add_address(index, va.addr, va.prefix_len) {
+                Ok(()) => self.added.push((index, va.addr, va.prefix_len)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => log(format!("{}: adding {}/{}: {e}", self.spec.protocol.name, va.addr, va.prefix_len)),
+            }
+        }
+        self.announce();
+        self.next_garp = Some(Instant::now() + self.spec.garp.delay);
+        self.delayed_rounds = 1;
+    }
+
+    /// Give the addresses this runtime added back.
+    fn drop_addresses(&mut self) {
+        for (index, addr, len) in self.added.drain(..) {
+            if let Err(e) = host::del_address(index, addr, len) {
+                log(format!("{}: removing {addr}/{len}: {e}", self.spec.protocol.name));
+            }
+        }
+        self.next_garp = None;
+    }
+
+    /// One round of announcements of every address.
+    fn announce(&self) {
+        for _ in 0..self.spec.garp.repeat.max(1) {
+            for va in &self.spec.addresses {
+                let frame = announce::frame(va.addr, self.mac);
+                if let Err(e) = crate::sys::send_on_link(self.ifindex, &frame) {
+                    log(format!("{}: announcing {}: {e}", self.name(), va.addr));
+                }
+            }
+        }
+    }
+
+    /// Announcement rounds that are due: the delayed one after a takeover, then the
+    /// refresh while MASTER.
+    fn garp_due(&mut self, now: Instant) {
+        let Some(t) = self.next_garp.filter(|t| now >= *t) else { return };
+        self.announce();
+        if self.delayed_rounds > 0 {
+            self.delayed_rounds -= 1;
+        }
+        self.next_garp = self.spec.garp.refresh.map(|r| t + r);
+    }
+
+    fn send_pending(&mut self) {
+        while let Some(t) = self.instance.poll_transmit() {
+            if let Err(e) = self.socket.send(t.dst, &t.payload) {
+                log(format!("{}: sending an advert to {}: {e}", self.name(), t.dst));
+            }
+        }
+    }
+
+    fn receive_pending(&mut self, now_ms: u64) {
+        loop {
+            match self.socket.recv() {
+                Ok(Some(r)) => {
+                    // A reject is counted by the instance (its stats, by reason).
+                    let _ = self.instance.handle_advert(r.src, r.dst, r.ttl, &r.msg, now_ms);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log(format!("{}: receive: {e}", self.name()));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Act on the instance's events; state changes go to `report`. Returns the cause of
+    /// the last state change, if there was one.
+    fn handle_events(&mut self, report: &Sender<Transition>) -> Option<&'static str> {
+        let mut last = None;
+        while let Some(ev) = self.instance.poll_event() {
+            let Event::StateChanged { from, to, cause } = ev else { continue };
+            log(format!("VRRP {}: {from} -> {to} ({})", self.name(), cause.describe()));
+            if to == State::Master {
+                self.take_addresses();
+            } else if from == State::Master {
+                self.drop_addresses();
+            }
+            let _ = report.send(Transition { instance: self.name().to_string(), from, to, cause: cause.describe() });
+            last = Some(cause.describe());
+        }
+        last
+    }
+
+    fn status(&self, last: Option<(Instant, &'static str)>) -> InstanceStatus {
+        InstanceStatus {
+            name: self.name().to_string(),
+            state: self.instance.state(),
+            priority: self.instance.priority(),
+            master: self.instance.master(),
+            last_transition: last,
+        }
+    }
+}
+
+fn log(msg: String) {
+    eprintln!("xvs: {msg}");
+}
+
+impl VrrpRuntime {
+    /// Open every instance's socket and start the thread; state changes are sent to
+    /// `report`. Fails (starting nothing) if any socket or instance cannot be made.
+    pub fn start(specs: Vec<InstanceSpec>, report: Sender<Transition>) -> Result<VrrpRuntime, String> {
+        let origin = Instant::now();
+        let running = specs.into_iter().map(|s| Running::open(s, 0)).collect::<Result<Vec<_>, _>>()?;
+        let status = Arc::new(Mutex::new(running.iter().map(|r| r.status(None)).collect()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (status.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("xvs-vrrp".into())
+            .spawn(move || run(running, origin, &sp, &st, &report))
+            .map_err(|e| format!("starting the VRRP thread: {e}"))?;
+        Ok(VrrpRuntime { stop, thread: Some(thread), status })
+    }
+
+    /// Every instance's state as of the last round.
+    pub fn status(&self) -> Vec<InstanceStatus> {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for VrrpRuntime {
+    /// Stop: a MASTER sends its priority-0 advert and gives its addresses back.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut running: Vec<Running>,
+    origin: Instant,
+    stop: &AtomicBool,
+    status: &Mutex<Vec<InstanceStatus>>,
+    report: &Sender<Transition>,
+) {
+    let now_ms = || origin.elapsed().as_millis() as u64;
+    let mut last: Vec<Option<(Instant, &'static str)>> = vec![None; running.len()];
+    while !stop.load(Ordering::Relaxed) {
+        let now = now_ms();
+        let next = running.iter().filter_map(|r| r.instance.poll_timeout()).min();
+        let sleep = next.map_or(MAX_SLEEP, |t| Duration::from_millis(t.saturating_sub(now))).min(MAX_SLEEP);
+        wait_readable(&running, sleep);
+        let now = now_ms();
+        for (i, r) in running.iter_mut().enumerate() {
+            r.receive_pending(now);
+            r.instance.handle_timeout(now);
+            r.send_pending();
+            if let Some(cause) = r.handle_events(report) {
+                last[i] = Some((Instant::now(), cause));
+            }
+            r.garp_due(Instant::now());
+        }
+        if let Ok(mut s) = status.lock() {
+            *s = running.iter().zip(&last).map(|(r, l)| r.status(*l)).collect();
+        }
+    }
+    let now = now_ms();
+    for r in &mut running {
+        r.instance.shutdown(now);
+        r.send_pending();
+        r.handle_events(report);
+        r.drop_addresses();
+    }
+}
+
+/// Sleep until a socket has something or `timeout` passes.
+fn wait_readable(running: &[Running], timeout: Duration) {
+    let mut fds: Vec<PollFd<'_>> = running.iter().map(|r| PollFd::new(r.socket.as_fd(), PollFlags::POLLIN)).collect();
+    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    if fds.is_empty() {
+        std::thread::sleep(timeout);
+        return;
+    }
+    let _ = poll(&mut fds, PollTimeout::from(ms));
+}

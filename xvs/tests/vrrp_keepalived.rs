@@ -1,0 +1,123 @@
+//! xvs's VRRP runtime (socket, protocol, addresses, announcements) with the
+//! distribution's keepalived 2.2.7 as its peer, in two namespaces on one link: whoever is
+//! MASTER, and only it, holds the virtual address; a clean stop of either side hands the
+//! address over at once (priority 0), and the higher priority takes it back.
+//! Needs root, network namespaces and keepalived (scripts/setup.sh installs it); it fails,
+//! never skips, without them.
+
+use std::net::IpAddr;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use xvs::vrrp::runtime::{GarpPolicy, InstanceSpec, VirtualAddress, VrrpRuntime};
+use xvs_lab::{Keepalived, Lab};
+use xvs_vrrp::{InitialState, InstanceConfig, State, Version};
+
+const VIP: &str = "192.168.20.50";
+
+fn lab(test: &str) -> Lab {
+    let mut lab = Lab::new(test);
+    lab.ns("ka").ns("xv").veth(("ka", "e0"), ("xv", "e0"));
+    lab.addr("ka", "e0", "10.20.0.1/24").addr("xv", "e0", "10.20.0.2/24");
+    lab
+}
+
+/// keepalived's side: the seed notes' instance (VRID 51, PASS 1111) at `priority`.
+fn keepalived_conf(state: &str, priority: u8, version: u8) -> String {
+    let auth =
+        if version == 2 { "    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }\n" } else { "" };
+    format!(
+        "global_defs {{\n    vrrp_version {version}\n}}\n\
+         vrrp_instance VI_1 {{\n    state {state}\n    interface e0\n    virtual_router_id 51\n    priority {priority}\n\
+         \x20   advert_int 1\n{auth}    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
+    )
+}
+
+fn xvs_spec(priority: u8, version: Version) -> InstanceSpec {
+    let mut pass = [0u8; 8];
+    pass[..4].copy_from_slice(b"1111");
+    InstanceSpec {
+        protocol: InstanceConfig {
+            name: "VI_1".into(),
+            vrid: 51,
+            version,
+            priority,
+            advert_int_cs: 100,
+            preempt: true,
+            preempt_delay_ms: 0,
+            initial: InitialState::Master,
+            auth_pass: (version == Version::V2).then_some(pass),
+            addresses: vec![VIP.parse().unwrap()],
+            primary: "10.20.0.2".parse().unwrap(),
+            unicast_peers: Vec::new(),
+            strict: false,
+            skip_check_adv_addr: false,
+        },
+        interface: "e0".into(),
+        addresses: vec![VirtualAddress { addr: VIP.parse().unwrap(), prefix_len: 24, dev: None }],
+        garp: GarpPolicy { delay: Duration::from_secs(5), repeat: 1, refresh: None },
+    }
+}
+
+fn has_vip(lab: &Lab, ns: &str) -> bool {
+    lab.run(ns, &["ip", "-4", "addr", "show", "dev", "e0"]).contains(&format!("{VIP}/24"))
+}
+
+/// Wait until the VIP is on `owner` only; panics after `timeout`. Returns the time taken.
+fn wait_owner(lab: &Lab, owner: &str, other: &str, timeout: Duration, ka: &Keepalived) -> Duration {
+    let t0 = Instant::now();
+    while !has_vip(lab, owner) || has_vip(lab, other) {
+        assert!(t0.elapsed() < timeout, "the VIP is not on {owner} alone after {timeout:?}\nkeepalived:\n{}", ka.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t0.elapsed()
+}
+
+fn start_xvs(lab: &Lab, spec: InstanceSpec) -> (VrrpRuntime, mpsc::Receiver<xvs::vrrp::runtime::Transition>) {
+    let (tx, rx) = mpsc::channel();
+    let rt = lab.in_ns("xv", || VrrpRuntime::start(vec![spec], tx)).unwrap();
+    (rt, rx)
+}
+
+fn states(rx: &mpsc::Receiver<xvs::vrrp::runtime::Transition>) -> Vec<State> {
+    rx.try_iter().map(|t| t.to).collect()
+}
+
+#[test]
+fn xvs_master_keepalived_backup_and_back_v2_pass() {
+    let lab = lab("vrrp-ka-v2");
+    let ka = Keepalived::start(&lab, "ka", &keepalived_conf("BACKUP", 100, 2));
+    let (rt, rx) = start_xvs(&lab, xvs_spec(150, Version::V2));
+    // Both start as BACKUP; the higher priority's down timer runs out first.
+    wait_owner(&lab, "xv", "ka", Duration::from_secs(8), &ka);
+    assert_eq!(states(&rx), [State::Backup, State::Master]);
+    std::thread::sleep(Duration::from_secs(3)); // keepalived stays BACKUP while we advertise
+    assert!(has_vip(&lab, "xv") && !has_vip(&lab, "ka"), "keepalived took the VIP:\n{}", ka.log());
+    // A clean stop: priority 0, keepalived takes over after its skew (~0.6 s).
+    drop(rt);
+    let took = wait_owner(&lab, "ka", "xv", Duration::from_secs(2), &ka);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // Back: the higher priority preempts after its down interval.
+    let (_rt, rx) = start_xvs(&lab, xvs_spec(150, Version::V2));
+    wait_owner(&lab, "xv", "ka", Duration::from_secs(8), &ka);
+    assert_eq!(states(&rx), [State::Backup, State::Master]);
+}
+
+#[test]
+fn keepalived_master_xvs_backup_v3_takes_over_on_sigterm() {
+    let lab = lab("vrrp-ka-v3");
+    let ka = Keepalived::start(&lab, "ka", &keepalived_conf("MASTER", 150, 3));
+    ka.wait_log("Entering MASTER STATE", Duration::from_secs(8));
+    let (rt, rx) = start_xvs(&lab, xvs_spec(100, Version::V3));
+    wait_owner(&lab, "ka", "xv", Duration::from_secs(2), &ka);
+    std::thread::sleep(Duration::from_secs(4)); // longer than our down interval: we stay BACKUP
+    assert!(has_vip(&lab, "ka") && !has_vip(&lab, "xv"));
+    assert_eq!(states(&rx), [State::Backup]);
+    ka.signal(nix::sys::signal::Signal::SIGTERM);
+    let took = wait_owner(&lab, "xv", "ka", Duration::from_secs(2), &ka);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(states(&rx), [State::Master]);
+    let status = rt.status();
+    assert_eq!((status[0].state, status[0].priority), (State::Master, 100));
+    let _: Option<IpAddr> = status[0].master;
+}
