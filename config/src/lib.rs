@@ -9,16 +9,13 @@
 //! - The format is detected by content ([`detect_format`]), never by file name.
 //! - What a keepalived.conf or ipvsadm-save file asks for and xvs does not do is a
 //!   [`ConfigWarning`] (returned by the `*_with_warnings` functions), never dropped
-//!   silently; xvs TOML has no warnings (an unknown key is an error) but one: while
-//!   nothing runs VRRP, every VRRP instance, whatever the format, is a warning saying
-//!   that it is read and validated but not run (`vrrp_notice`).
+//!   silently; xvs TOML has no warnings (an unknown key is an error).
 //!
 //! Modules: `model` (data), `syntax` (value syntax), `span` (positions),
 //! `toml_reader`, `keepalived` (lexer with includes, mapper), [`ipvsadm`] (the one grammar
 //! of ipvsadm's command language, also used by `xvs ctl`), `ipvsadm_save` (its file reader),
 //! `validate`, `print` (to_toml), `detect` (file format), `error` (errors, warnings);
-//! for VRRP: `vrrp_syntax` (entry lines), `vrrp_complete` (keepalived's fix-ups),
-//! `vrrp_notice` (the not-run warning).
+//! for VRRP: `vrrp_syntax` (entry lines), `vrrp_complete` (keepalived's fix-ups).
 //!
 //! No `unsafe` code (`forbid`).
 
@@ -36,7 +33,6 @@ mod syntax;
 mod toml_reader;
 mod validate;
 mod vrrp_complete;
-mod vrrp_notice;
 mod vrrp_syntax;
 
 use std::path::Path;
@@ -95,9 +91,6 @@ pub fn parse_str_with_warnings(text: &str, file_name: &str) -> Result<(Config, V
 pub fn parse_keepalived(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     let keepalived::Read { config, map, mut errors, mut warnings, files } = keepalived::read(text, file_name);
     errors.extend(validate::validate(&config, &map));
-    if errors.is_empty() {
-        warnings.extend(vrrp_notice::not_run(&config, &map, "vrrp_instance"));
-    }
     ConfigWarning::sort(&mut warnings, &files);
     if errors.is_empty() {
         Ok((config, warnings))
@@ -125,13 +118,13 @@ pub fn parse_toml(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     parse_toml_with_warnings(text, file_name).map(|(c, _)| c)
 }
 
-/// Parses and validates xvs TOML, with its warnings (only that VRRP is not run yet).
+/// Parses and validates xvs TOML, with its warnings (xvs TOML has none today: an unknown
+/// key is an error; the signature matches the other readers').
 pub fn parse_toml_with_warnings(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     let (config, map, mut errors) = toml_reader::read_toml(text, file_name)?;
     errors.extend(validate::validate(&config, &map));
     if errors.is_empty() {
-        let warnings = vrrp_notice::not_run(&config, &map, "[[vrrp]]");
-        Ok((config, warnings))
+        Ok((config, Vec::new()))
     } else {
         Err(ConfigErrors::sorted(errors))
     }

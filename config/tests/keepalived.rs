@@ -50,21 +50,12 @@ const KEEPALIVED: Reader<(Config, Vec<ConfigWarning>)> = Reader { read: parse_ke
 fn classic_dr_with_tcp_check() {
     let c = load_warned(
         "lvs_dr_tcp_check.conf",
-        &[
-            (
-                3,
-                1,
-                "global_defs: xvs reads only `lvs_timeouts` and the VRRP settings here; `notification_email`, \
+        &[(
+            3,
+            1,
+            "global_defs: xvs reads only `lvs_timeouts` and the VRRP settings here; `notification_email`, \
                  `notification_email_from`, `smtp_server`, `smtp_connect_timeout` are ignored",
-            ),
-            (
-                15,
-                1,
-                "vrrp_instance VI_1: VRRP is read and validated but not run yet: xvs will not own or announce \
-                 192.168.200.17; 192.168.200.16 is a service VIP: xvs adds it to lo and answers ARP/ND for it \
-                 whenever it runs, MASTER or not",
-            ),
-        ],
+        )],
     );
     assert_eq!(c.timeouts, Timeouts::default());
     assert_eq!(c.services.len(), 1);
@@ -139,13 +130,6 @@ fn groups_and_includes() {
                 "global_defs: xvs reads only `lvs_timeouts` and the VRRP settings here; `lvs_sync_daemon` is ignored",
             ),
             ("groups/vrrp.conf", 6, 1, "vrrp_sync_group VG1: only one member; this is probably not what you want"),
-            (
-                "groups/vrrp.conf",
-                12,
-                1,
-                "vrrp_instance VI_1: VRRP is read and validated but not run yet: 10.0.1.100, 10.0.1.101, 10.0.1.102 \
-                 are service VIPs: xvs adds them to lo",
-            ),
             (
                 "groups/conf.d/10-web.conf",
                 5,
@@ -261,10 +245,7 @@ fn fwmark_service_is_skipped_with_a_warning() {
 fn the_seed_notes_config() {
     let master = load_warned(
         "seed_master.conf",
-        &[
-            (7, 1, "vrrp_instance VI_1: VRRP is read and validated but not run yet: 192.168.20.50 is a service VIP"),
-            (25, 1, "`nat_mask` in virtual_server (virtual_server 192.168.20.50 80) is not supported"),
-        ],
+        &[(25, 1, "`nat_mask` in virtual_server (virtual_server 192.168.20.50 80) is not supported")],
     );
     let s = &master.services[0];
     assert_eq!(s.vip, Vip::single(ip("192.168.20.50"), 80));
@@ -285,7 +266,7 @@ fn the_seed_notes_config() {
     assert_eq!(vrrp.instances[0].state, VrrpState::Backup);
     vrrp.instances[0].state = VrrpState::Master;
     assert_eq!(vrrp, master.vrrp, "the pair differs in its state only");
-    assert_eq!(w.iter().map(|w| w.line).collect::<Vec<_>>(), [13, 48]);
+    assert_eq!(w.iter().map(|w| w.line).collect::<Vec<_>>(), [48]);
 }
 
 #[test]

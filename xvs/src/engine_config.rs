@@ -44,6 +44,7 @@ impl Checked {
             model,
         };
         ServiceTable::default().apply(&checked.engine(&HealthStates::new())).map_err(|e| e.to_string())?;
+        crate::vrrp::spec::check(&checked.model.vrrp)?;
         Ok(checked)
     }
 

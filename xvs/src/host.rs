@@ -108,6 +108,14 @@ pub fn add_address(index: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
     request(msg, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL).map(drop)
 }
 
+/// Adds `addr/prefix_len` to interface `index` with the address label `label` (as
+/// `ip addr add ... label eth0:1`); `AlreadyExists` if it is there.
+pub fn add_labeled_address(index: u32, addr: IpAddr, prefix_len: u8, label: &str) -> io::Result<()> {
+    let mut m = address_message(index, addr, prefix_len);
+    m.attributes.push(AddressAttribute::Label(label.to_string()));
+    request(RouteNetlinkMessage::NewAddress(m), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL).map(drop)
+}
+
 /// Removes `addr/prefix_len` from interface `index`.
 pub fn del_address(index: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
     let msg = RouteNetlinkMessage::DelAddress(address_message(index, addr, prefix_len));

@@ -163,6 +163,14 @@ impl Script {
         Ok(Script { line: line.to_string(), program, args: words.collect(), user: policy.user, warnings })
     }
 
+    /// The same script with `extra` arguments after its own (keepalived's `notify`
+    /// script gets `INSTANCE NAME STATE PRIORITY`).
+    pub fn with_args(&self, extra: &[String]) -> Script {
+        let mut s = self.clone();
+        s.args.extend(extra.iter().cloned());
+        s
+    }
+
     fn command(&self, program: &Path, args: &[String]) -> Command {
         let mut c = Command::new(program);
         c.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);

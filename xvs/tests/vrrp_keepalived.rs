@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use xvs::scripts::{Script, ScriptPolicy};
 use xvs::vrrp::runtime::{GarpPolicy, InstanceSpec, VirtualAddress, VrrpRuntime};
 use xvs_lab::{Keepalived, Lab};
 use xvs_vrrp::{InitialState, InstanceConfig, State, Version};
@@ -54,8 +55,9 @@ fn xvs_spec(priority: u8, version: Version) -> InstanceSpec {
             skip_check_adv_addr: false,
         },
         interface: "e0".into(),
-        addresses: vec![VirtualAddress { addr: VIP.parse().unwrap(), prefix_len: 24, dev: None }],
+        addresses: vec![VirtualAddress { addr: VIP.parse().unwrap(), prefix_len: 24, dev: None, label: None }],
         garp: GarpPolicy { delay: Duration::from_secs(5), repeat: 1, refresh: None },
+        notify: Default::default(),
     }
 }
 
@@ -87,7 +89,12 @@ fn states(rx: &mpsc::Receiver<xvs::vrrp::runtime::Transition>) -> Vec<State> {
 fn xvs_master_keepalived_backup_and_back_v2_pass() {
     let lab = lab("vrrp-ka-v2");
     let ka = Keepalived::start(&lab, "ka", &keepalived_conf("BACKUP", 100, 2));
-    let (rt, rx) = start_xvs(&lab, xvs_spec(150, Version::V2));
+    // keepalived's `notify` script: INSTANCE NAME STATE PRIORITY after its own arguments.
+    let out = std::env::temp_dir().join(lab.name("notify"));
+    let line = format!("/bin/sh -c 'echo $1 $2 $3 $4 >> {}' notify", out.display());
+    let mut spec = xvs_spec(150, Version::V2);
+    spec.notify.any = Some(Script::prepare(&line, &ScriptPolicy::default()).unwrap());
+    let (rt, rx) = start_xvs(&lab, spec);
     // Both start as BACKUP; the higher priority's down timer runs out first.
     wait_owner(&lab, "xv", "ka", Duration::from_secs(8), &ka);
     assert_eq!(states(&rx), [State::Backup, State::Master]);
@@ -97,6 +104,13 @@ fn xvs_master_keepalived_backup_and_back_v2_pass() {
     drop(rt);
     let took = wait_owner(&lab, "ka", "xv", Duration::from_secs(2), &ka);
     assert!(took < Duration::from_secs(2), "{took:?}");
+    let notified = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(
+        notified,
+        "INSTANCE VI_1 BACKUP 150\nINSTANCE VI_1 MASTER 150\nINSTANCE VI_1 STOP 150\n",
+        "notify ran for every state, in order"
+    );
     // Back: the higher priority preempts after its down interval.
     let (_rt, rx) = start_xvs(&lab, xvs_spec(150, Version::V2));
     wait_owner(&lab, "xv", "ka", Duration::from_secs(8), &ka);

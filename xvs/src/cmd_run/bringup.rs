@@ -13,7 +13,9 @@
 //! them), the XDP program is detached and its maps freed, the VIPs this process added are
 //! removed, and the control socket file is removed.
 
-use std::net::TcpListener;
+use std::collections::HashSet;
+use std::net::{IpAddr, TcpListener};
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use xvs::ctl::server::Server;
@@ -25,7 +27,7 @@ use xvs_datapath::xsk::{BindMode, XskConfig, XskPort};
 use xvs_engine::services::SharedCounters;
 use xvs_engine::{Engine, EngineConfig};
 
-use super::ctl_plane::{KernelSide, Plane};
+use super::ctl_plane::{gate, KernelSide, Plane};
 use super::log;
 use super::loops::Loops;
 use super::system::{interface_mac, local_addresses, rx_queues};
@@ -33,6 +35,7 @@ use super::vips::VipGuard;
 use crate::nexthop;
 use crate::run_metrics::RunMetrics;
 use crate::steering::{Steering, XdpMode};
+use xvs::vrrp::runtime::{Transition, VrrpRuntime};
 
 /// The steering maps and the VIPs: the kernel side of the running configuration.
 pub(super) struct Kernel {
@@ -53,6 +56,11 @@ impl KernelSide for Kernel {
 
 /// The running director. Dropping it undoes bring-up (module invariant: field order).
 pub(super) struct Running {
+    /// VRRP: stopped first, so a MASTER resigns (priority 0) and gives its addresses
+    /// back while the datapath still runs.
+    pub vrrp: Option<VrrpRuntime>,
+    /// VRRP's state changes, for the control loop.
+    pub vrrp_events: Receiver<Transition>,
     /// The poll loops, then the kernel side, with the configuration they run.
     pub plane: Plane<Kernel>,
     /// The metrics endpoint (its thread ends with the process).
@@ -67,6 +75,10 @@ impl Running {
     /// Stop in order, logging the final counters.
     pub fn shutdown(mut self) {
         log("stopping");
+        if let Some(v) = self.vrrp.take() {
+            log(format!("VRRP: resigning {} instance(s) (priority 0 adverts, addresses given back)", v.status().len()));
+            drop(v);
+        }
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         let s = self.plane.loops.stop();
         let (redirected, passed, nosock) = self.plane.kernel.steering.counters();
@@ -90,8 +102,12 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         Ok(false) => {}
         Err(e) => return Err(format!("bpffs: {e}")),
     }
-    let mut ecfg = checked.engine(&HealthStates::new());
-    let vips = add_vips(&checked.model().director, &ecfg)?;
+    // Services of VRRP addresses are served only while their instance is MASTER: none yet.
+    let vrrp_addrs = xvs::vrrp::spec::owned_addresses(&checked.model().vrrp);
+    let gated: HashSet<IpAddr> = vrrp_addrs.iter().copied().collect();
+    let vrrp_specs = xvs::vrrp::spec::specs(&checked.model().vrrp)?;
+    let mut ecfg = gate(checked.engine(&HealthStates::new()), &gated);
+    let vips = add_vips(&checked.model().director, &ecfg, vrrp_addrs)?;
     // Our own MAC on each port: the source of frames leaving there.
     ecfg.port_macs = ifaces.iter().map(|i| interface_mac(i)).collect::<Result<_, _>>()?;
     let mut steering = Steering::load()?;
@@ -117,8 +133,22 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
     let rates = SharedRates::new();
     let metrics = start_metrics(metrics_listener, &steering, &loops, capacity, &rates)?;
     let kernel = Kernel { steering, vips };
-    let plane = Plane::new(loops, kernel, checked, ecfg, configured, ifaces);
-    Ok(Running { plane, metrics, rates, ctl })
+    let all_cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+    if !vrrp_specs.is_empty() && poll_mode == PollMode::Busy && cores.len() >= all_cores {
+        log("warning: VRRP with poll = \"busy\" on every core: busy poll loops can starve VRRP's timers; \
+             use poll = \"adaptive\" or leave a core free of poll loops (cores)");
+    }
+    let plane = Plane::new(loops, kernel, checked, ecfg, configured, ifaces).with_gate(gated);
+    let (tx, vrrp_events) = std::sync::mpsc::channel();
+    let vrrp = if vrrp_specs.is_empty() {
+        None
+    } else {
+        let n = vrrp_specs.len();
+        let rt = VrrpRuntime::start(vrrp_specs, tx)?;
+        log(format!("VRRP: {n} instance(s) started as BACKUP"));
+        Some(rt)
+    };
+    Ok(Running { vrrp, vrrp_events, plane, metrics, rates, ctl })
 }
 
 fn xdp_mode(m: xvs_config::XdpMode) -> XdpMode {
@@ -137,11 +167,11 @@ fn poll_mode(m: xvs_config::PollMode) -> PollMode {
 }
 
 /// With `manage_vips`: a guard holding the VIPs of `ecfg` added to `vip_device`.
-fn add_vips(d: &xvs_config::Director, ecfg: &EngineConfig) -> Result<Option<VipGuard>, String> {
+fn add_vips(d: &xvs_config::Director, ecfg: &EngineConfig, vrrp: Vec<IpAddr>) -> Result<Option<VipGuard>, String> {
     if !d.manage_vips {
         return Ok(None);
     }
-    let mut g = VipGuard::new(&d.vip_device)?;
+    let mut g = VipGuard::new(&d.vip_device, vrrp)?;
     let added = g.sync(ecfg)?;
     if !added.is_empty() {
         log(format!("added VIPs to {}: {added:?}", d.vip_device));

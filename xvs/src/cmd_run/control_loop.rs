@@ -43,6 +43,8 @@ pub(super) struct ControlLoop<'a> {
     ov: &'a Overrides,
     last_hops: Instant,
     last_log: Instant,
+    /// The VRRP instances that are MASTER now (from the runtime's transitions).
+    vrrp_master: Vec<String>,
 }
 
 impl<'a> ControlLoop<'a> {
@@ -72,6 +74,7 @@ impl<'a> ControlLoop<'a> {
             ov,
             last_hops: now,
             last_log: now,
+            vrrp_master: Vec::new(),
         })
     }
 
@@ -100,6 +103,7 @@ impl<'a> ControlLoop<'a> {
             }
             self.follow_checks();
             self.take_verdicts();
+            self.follow_vrrp();
             self.periodic();
         }
         Ok(())
@@ -113,6 +117,12 @@ impl<'a> ControlLoop<'a> {
             Ok(c) => c,
             Err(e) => return log(format!("reload of {path} rejected; the running configuration stays:\n{e}")),
         };
+        if checked.model().vrrp != self.running.plane.checked().model().vrrp {
+            return log(format!(
+                "reload of {path} rejected; the running configuration stays: its VRRP part changed, and \
+                 xvs run applies VRRP changes only at a restart"
+            ));
+        }
         let model = checked.model().clone();
         match self.running.plane.change(checked) {
             Ok(()) => {
@@ -163,6 +173,33 @@ impl<'a> ControlLoop<'a> {
             if let Some(m) = &self.running.metrics {
                 m.set_health(self.running.plane.health.iter().map(|(k, (up, _))| (*k, *up)).collect());
             }
+        }
+    }
+
+    /// VRRP state changes: serve the services of a MASTER instance's addresses, and no
+    /// others of VRRP's.
+    fn follow_vrrp(&mut self) {
+        let mut changed = false;
+        for t in self.running.vrrp_events.try_iter() {
+            changed = true;
+            self.vrrp_master.retain(|n| *n != t.instance);
+            if t.to == xvs_vrrp::State::Master {
+                self.vrrp_master.push(t.instance);
+            }
+        }
+        if !changed {
+            return;
+        }
+        let model = self.running.plane.checked().model();
+        let gated = model
+            .vrrp
+            .instances
+            .iter()
+            .filter(|i| !self.vrrp_master.contains(&i.name))
+            .flat_map(|i| i.virtual_ipaddress.iter().chain(&i.virtual_ipaddress_excluded).map(|a| a.addr))
+            .collect();
+        if let Err(e) = self.running.plane.set_gate(gated) {
+            log(format!("VRRP: serving the new MASTER set failed; the previous configuration stays: {e}"));
         }
     }
 

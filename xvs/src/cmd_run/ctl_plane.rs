@@ -20,7 +20,7 @@
 //!   real back.
 //! - Dropping a plane stops the loops first, then undoes the kernel side (field order).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use xvs::ctl::args::SvcId;
@@ -57,6 +57,8 @@ pub(super) struct Plane<K: KernelSide> {
     draining: Draining,
     ifaces: Vec<String>,
     pub health: HealthStates,
+    /// VIPs of VRRP instances that are not MASTER: their services are not served.
+    gated: HashSet<IpAddr>,
 }
 
 impl<K: KernelSide> Plane<K> {
@@ -71,7 +73,14 @@ impl<K: KernelSide> Plane<K> {
         ifaces: Vec<String>,
     ) -> Self {
         let health = HealthStates::new();
-        Plane { loops, kernel, checked, running, configured, draining: Draining::default(), ifaces, health }
+        let gated = HashSet::new();
+        Plane { loops, kernel, checked, running, configured, draining: Draining::default(), ifaces, health, gated }
+    }
+
+    /// The VIPs whose services `running` already leaves out (VRRP instances not MASTER).
+    pub fn with_gate(mut self, gated: HashSet<IpAddr>) -> Self {
+        self.gated = gated;
+        self
     }
 
     pub fn checked(&self) -> &Checked {
@@ -80,14 +89,28 @@ impl<K: KernelSide> Plane<K> {
 
     /// Make `checked` the running model (see the module invariants).
     pub fn change(&mut self, checked: Checked) -> Result<(), String> {
-        self.install(checked.engine(&self.health))?;
+        self.install(gate(checked.engine(&self.health), &self.gated))?;
         self.checked = checked;
         Ok(())
     }
 
     /// The health states changed: run the model with them.
     pub fn health_changed(&mut self) -> Result<(), String> {
-        self.install(self.checked.engine(&self.health))
+        self.install(gate(self.checked.engine(&self.health), &self.gated))
+    }
+
+    /// VRRP changed which instances are MASTER: serve the services of `gated` VIPs no
+    /// longer, the others again.
+    pub fn set_gate(&mut self, gated: HashSet<IpAddr>) -> Result<(), String> {
+        if gated == self.gated {
+            return Ok(());
+        }
+        let before = std::mem::replace(&mut self.gated, gated);
+        let r = self.install(gate(self.checked.engine(&self.health), &self.gated));
+        if r.is_err() {
+            self.gated = before;
+        }
+        r
     }
 
     /// Replace the loops' configuration with `new`, then the kernel side.
@@ -148,6 +171,13 @@ impl<K: KernelSide> Director for Plane<K> {
 }
 
 /// Health states keyed as the ctl listings look them up.
+/// `cfg` without the services whose VIP is in `gated` (a VRRP instance that owns it is
+/// not MASTER).
+pub(super) fn gate(mut cfg: EngineConfig, gated: &HashSet<IpAddr>) -> EngineConfig {
+    cfg.services.retain(|s| !gated.contains(&s.vip));
+    cfg
+}
+
 pub(super) fn health_by_service(h: &HealthStates) -> HashMap<(SvcId, SocketAddr), bool> {
     h.iter()
         .map(|(k, (up, _))| {

@@ -15,6 +15,8 @@ use super::log;
 pub(super) struct VipGuard {
     dev_index: u32,
     added: Vec<IpAddr>,
+    /// Addresses a VRRP instance owns (on its interface, while MASTER): never added here.
+    vrrp: Vec<IpAddr>,
 }
 
 impl Drop for VipGuard {
@@ -30,9 +32,9 @@ impl Drop for VipGuard {
 
 impl VipGuard {
     /// A guard for `device`, with nothing added yet.
-    pub fn new(device: &str) -> Result<VipGuard, String> {
+    pub fn new(device: &str, vrrp: Vec<IpAddr>) -> Result<VipGuard, String> {
         let dev_index = host::ifindex(device).map_err(|e| format!("vip_device {device}: {e}"))?;
-        Ok(VipGuard { dev_index, added: Vec::new() })
+        Ok(VipGuard { dev_index, added: Vec::new(), vrrp })
     }
 
     /// Add the single-address VIPs of `cfg` that the device does not have yet; the ones
@@ -46,7 +48,8 @@ impl VipGuard {
         let mut now = Vec::new();
         for s in &cfg.services {
             let full = if s.vip.is_ipv4() { 32 } else { 128 };
-            if s.prefix_len != full || have.contains(&s.vip) || self.added.contains(&s.vip) {
+            let taken = have.contains(&s.vip) || self.added.contains(&s.vip) || self.vrrp.contains(&s.vip);
+            if s.prefix_len != full || taken {
                 continue;
             }
             host::add_address(self.dev_index, s.vip, full).map_err(|e| format!("adding VIP {}: {e}", s.vip))?;

@@ -5,3 +5,4 @@
 pub mod announce;
 pub mod runtime;
 pub mod socket;
+pub mod spec;

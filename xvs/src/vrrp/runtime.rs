@@ -26,6 +26,7 @@ use xvs_vrrp::{Event, Instance, InstanceConfig, State};
 use super::announce;
 use super::socket::VrrpSocket;
 use crate::host;
+use crate::scripts::{Outcome, Run, Script};
 
 /// The longest the thread sleeps before it looks at its stop flag.
 pub const MAX_SLEEP: Duration = Duration::from_millis(50);
@@ -37,7 +38,24 @@ pub struct VirtualAddress {
     pub prefix_len: u8,
     /// The interface it goes on (`dev`); `None`: the instance's.
     pub dev: Option<String>,
+    /// Its address label (`label`).
+    pub label: Option<String>,
 }
+
+/// The scripts run on state changes (keepalived's `notify_*`).
+#[derive(Clone, Debug, Default)]
+pub struct Notify {
+    pub master: Option<Script>,
+    pub backup: Option<Script>,
+    pub fault: Option<Script>,
+    pub stop: Option<Script>,
+    /// `notify`: every change, with `INSTANCE NAME STATE PRIORITY` after its own arguments.
+    pub any: Option<Script>,
+}
+
+/// How long a notify script may run before its process group is killed (keepalived sets
+/// none; an unbounded child is not something a director should keep).
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// keepalived's `garp_master_delay` / `garp_master_repeat` / `garp_master_refresh`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +82,7 @@ pub struct InstanceSpec {
     pub interface: String,
     pub addresses: Vec<VirtualAddress>,
     pub garp: GarpPolicy,
+    pub notify: Notify,
 }
 
 /// A state change, as the caller hears of it.
@@ -106,6 +125,8 @@ struct Running {
     /// delayed kind are left.
     next_garp: Option<Instant>,
     delayed_rounds: u32,
+    /// Notify scripts still running (polled, never waited for).
+    scripts: Vec<Run>,
 }
 
 impl Running {
@@ -118,7 +139,17 @@ impl Running {
         let socket = VrrpSocket::open(&spec.interface, ifindex, spec.protocol.primary, multicast)
             .map_err(|e| format!("{name}: VRRP socket on {}: {e}", spec.interface))?;
         let instance = Instance::new(spec.protocol.clone(), now_ms).map_err(|e| format!("{name}: {e}"))?;
-        Ok(Running { spec, socket, ifindex, mac, instance, added: Vec::new(), next_garp: None, delayed_rounds: 0 })
+        Ok(Running {
+            spec,
+            socket,
+            ifindex,
+            mac,
+            instance,
+            added: Vec::new(),
+            next_garp: None,
+            delayed_rounds: 0,
+            scripts: Vec::new(),
+        })
     }
 
     fn name(&self) -> &str {
@@ -138,7 +169,11 @@ impl Running {
                 },
                 None => self.ifindex,
             };
-            match host::add_address(index, va.addr, va.prefix_len) {
+            let added = match &va.label {
+                Some(l) => host::add_labeled_address(index, va.addr, va.prefix_len, l),
+                None => host::add_address(index, va.addr, va.prefix_len),
+            };
+            match added {
                 Ok(()) => self.added.push((index, va.addr, va.prefix_len)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => log(format!("{}: adding {}/{}: {e}", self.spec.protocol.name, va.addr, va.prefix_len)),
@@ -218,10 +253,45 @@ impl Running {
             } else if from == State::Master {
                 self.drop_addresses();
             }
+            self.notify(to);
             let _ = report.send(Transition { instance: self.name().to_string(), from, to, cause: cause.describe() });
             last = Some(cause.describe());
         }
         last
+    }
+
+    /// Start the notify scripts of entering `to` (keepalived's order: the state's own
+    /// script, then `notify` with its arguments).
+    fn notify(&mut self, to: State) {
+        let n = &self.spec.notify;
+        let (own, word) = match to {
+            State::Master => (&n.master, "MASTER"),
+            State::Backup => (&n.backup, "BACKUP"),
+            State::Fault => (&n.fault, "FAULT"),
+            State::Init => (&n.stop, "STOP"),
+        };
+        let args =
+            ["INSTANCE".to_string(), self.name().to_string(), word.to_string(), self.instance.priority().to_string()];
+        let runs: Vec<Run> = own
+            .iter()
+            .cloned()
+            .chain(n.any.as_ref().map(|s| s.with_args(&args)))
+            .map(|s| s.start(NOTIFY_TIMEOUT))
+            .collect();
+        self.scripts.extend(runs);
+    }
+
+    /// Reap the notify scripts that ended (a failure is logged; it changes nothing).
+    fn reap_scripts(&mut self) {
+        let name = self.spec.protocol.name.clone();
+        self.scripts.retain_mut(|r| match r.poll() {
+            None => true,
+            Some(Outcome::Exited(0)) => false,
+            Some(o) => {
+                log(format!("{name}: a notify script ended with {o:?}"));
+                false
+            }
+        });
     }
 
     fn status(&self, last: Option<(Instant, &'static str)>) -> InstanceStatus {
@@ -294,6 +364,7 @@ fn run(
                 last[i] = Some((Instant::now(), cause));
             }
             r.garp_due(Instant::now());
+            r.reap_scripts();
         }
         if let Ok(mut s) = status.lock() {
             *s = running.iter().zip(&last).map(|(r, l)| r.status(*l)).collect();
@@ -305,6 +376,12 @@ fn run(
         r.send_pending();
         r.handle_events(report);
         r.drop_addresses();
+    }
+    // The stop scripts get their time, bounded, before the thread ends.
+    let until = Instant::now() + Duration::from_secs(5);
+    while running.iter().any(|r| !r.scripts.is_empty()) && Instant::now() < until {
+        running.iter_mut().for_each(Running::reap_scripts);
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

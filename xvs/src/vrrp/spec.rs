@@ -1,0 +1,216 @@
+//! From the configuration model's VRRP part (`xvs_config::Vrrp`, keepalived's fix-ups
+//! already applied) to what the runtime runs: the protocol's `InstanceConfig`, the
+//! interface, the addresses to own, the announcements and the notify scripts.
+//!
+//! Invariant: what `xvs run` cannot do yet is refused here, by name and before anything
+//! starts, never run half: `vrrp_sync_group`, `track_interface` and `track_script`.
+//! [`check`] is the same refusal without touching the host (for `xvs check`).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use xvs_config::{NotifyScript, RunAs, Vrrp, VrrpInstance, VrrpState};
+use xvs_vrrp::{InitialState, InstanceConfig, Version};
+
+use super::runtime::{GarpPolicy, InstanceSpec, Notify, VirtualAddress};
+use crate::host;
+use crate::scripts::{Script, ScriptPolicy};
+
+/// What `xvs run` refuses to run yet, one message per instance or group.
+pub fn check(vrrp: &Vrrp) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for g in &vrrp.sync_groups {
+        errors.push(format!(
+            "vrrp_sync_group {}: not supported by xvs run yet (its members would not change state together)",
+            g.name
+        ));
+    }
+    for i in &vrrp.instances {
+        if !i.track_interface.is_empty() {
+            errors.push(format!("vrrp_instance {}: track_interface is not supported by xvs run yet", i.name));
+        }
+        if !i.track_script.is_empty() {
+            errors.push(format!("vrrp_instance {}: track_script is not supported by xvs run yet", i.name));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// uid and gid of `who` (the group defaults to the user's).
+fn run_as(who: &RunAs) -> Result<(u32, u32), String> {
+    let user = nix::unistd::User::from_name(&who.user)
+        .map_err(|e| format!("script_user {who}: {e}"))?
+        .ok_or_else(|| format!("script_user {who}: no such user"))?;
+    let gid = match &who.group {
+        Some(g) => {
+            nix::unistd::Group::from_name(g)
+                .map_err(|e| format!("script_user {who}: {e}"))?
+                .ok_or_else(|| format!("script_user {who}: no such group"))?
+                .gid
+        }
+        None => user.gid,
+    };
+    Ok((user.uid.as_raw(), gid.as_raw()))
+}
+
+/// keepalived's default script user: `script_user`, else `keepalived_script` if that user
+/// exists, else root.
+fn default_user(vrrp: &Vrrp) -> Result<Option<(u32, u32)>, String> {
+    if let Some(who) = &vrrp.script_user {
+        return run_as(who).map(Some);
+    }
+    Ok(run_as(&RunAs { user: "keepalived_script".into(), group: None }).ok())
+}
+
+fn prepare(s: &NotifyScript, vrrp: &Vrrp, default: Option<(u32, u32)>) -> Result<Script, String> {
+    let user = s.user.as_ref().map(run_as).transpose()?.or(default);
+    let policy = ScriptPolicy { user, security: vrrp.enable_script_security };
+    let script = Script::prepare(&s.script, &policy)?;
+    for w in &script.warnings {
+        eprintln!("xvs: warning: {w}");
+    }
+    Ok(script)
+}
+
+/// The address adverts of `i` leave from: `unicast_src_ip`, else the interface's first
+/// address of the instance's family (IPv6: its link-local one, as VRRPv3 requires).
+fn primary(i: &VrrpInstance, ifname: &str) -> Result<IpAddr, String> {
+    if let Some(a) = i.unicast_src_ip {
+        return Ok(a);
+    }
+    let index = host::ifindex(ifname).map_err(|e| format!("vrrp_instance {}: interface {ifname}: {e}", i.name))?;
+    let addrs = host::addresses_of(index).map_err(|e| format!("interface {ifname}: {e}"))?;
+    let v6 = i.is_ipv6();
+    addrs
+        .iter()
+        .map(|a| a.addr)
+        .find(|a| match a {
+            IpAddr::V4(_) => !v6,
+            IpAddr::V6(x) => v6 && x.is_unicast_link_local(),
+        })
+        .ok_or_else(|| {
+            format!(
+                "vrrp_instance {}: {ifname} has no {} address to send adverts from",
+                i.name,
+                if v6 { "link-local IPv6" } else { "IPv4" }
+            )
+        })
+}
+
+fn protocol(i: &VrrpInstance, vrrp: &Vrrp, primary: IpAddr) -> InstanceConfig {
+    let auth_pass = i.authentication.as_ref().map(|a| {
+        let mut p = [0u8; 8];
+        let b = a.pass.as_bytes();
+        p[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+        p
+    });
+    InstanceConfig {
+        name: i.name.clone(),
+        vrid: i.virtual_router_id,
+        version: if i.version == 3 { Version::V3 } else { Version::V2 },
+        priority: i.priority,
+        advert_int_cs: (i.advert_int.as_millis() / 10).clamp(1, 4095) as u16,
+        preempt: !i.nopreempt,
+        preempt_delay_ms: i.preempt_delay.as_millis().min(u128::from(u32::MAX)) as u32,
+        initial: if i.state == VrrpState::Master { InitialState::Master } else { InitialState::Backup },
+        auth_pass,
+        addresses: i.virtual_ipaddress.iter().map(|a| a.addr).collect(),
+        primary,
+        unicast_peers: i.unicast_peer.clone(),
+        strict: i.strict || vrrp.strict,
+        skip_check_adv_addr: i.skip_check_adv_addr || vrrp.skip_check_adv_addr,
+    }
+}
+
+fn notify(i: &VrrpInstance, vrrp: &Vrrp, default: Option<(u32, u32)>) -> Result<Notify, String> {
+    let one = |s: &Option<NotifyScript>| s.as_ref().map(|s| prepare(s, vrrp, default)).transpose();
+    let n = &i.notify;
+    let with_name = |e: String| format!("vrrp_instance {}: {e}", i.name);
+    Ok(Notify {
+        master: one(&n.master).map_err(with_name)?,
+        backup: one(&n.backup).map_err(with_name)?,
+        fault: one(&n.fault).map_err(with_name)?,
+        stop: one(&n.stop).map_err(with_name)?,
+        any: one(&n.notify).map_err(with_name)?,
+    })
+}
+
+/// Everything the runtime needs for every instance, or what stops it from running.
+pub fn specs(vrrp: &Vrrp) -> Result<Vec<InstanceSpec>, String> {
+    check(vrrp)?;
+    let default = default_user(vrrp)?;
+    vrrp.instances
+        .iter()
+        .map(|i| {
+            let ifname = i.interface.clone().ok_or_else(|| {
+                format!("vrrp_instance {}: xvs run needs the instance's interface (an interface-less unicast instance is not supported)", i.name)
+            })?;
+            let primary = primary(i, &ifname)?;
+            let own = |a: &xvs_config::VirtualAddress| VirtualAddress {
+                addr: a.addr,
+                prefix_len: a.prefix_len,
+                dev: a.dev.clone(),
+                label: a.label.clone(),
+            };
+            Ok(InstanceSpec {
+                protocol: protocol(i, vrrp, primary),
+                interface: ifname,
+                // Excluded addresses are owned with the others but not advertised.
+                addresses: i.virtual_ipaddress.iter().chain(&i.virtual_ipaddress_excluded).map(own).collect(),
+                garp: GarpPolicy {
+                    delay: Duration::from_secs(u64::from(i.garp_master_delay)),
+                    repeat: i.garp_master_repeat.max(1),
+                    refresh: (i.garp_master_refresh > 0).then(|| Duration::from_secs(u64::from(i.garp_master_refresh))),
+                },
+                notify: notify(i, vrrp, default)?,
+            })
+        })
+        .collect()
+}
+
+/// Every address some instance owns while MASTER (a service with one of these VIPs is
+/// served only then, and `manage_vips` leaves it to VRRP).
+pub fn owned_addresses(vrrp: &Vrrp) -> Vec<IpAddr> {
+    vrrp.instances
+        .iter()
+        .flat_map(|i| i.virtual_ipaddress.iter().chain(&i.virtual_ipaddress_excluded))
+        .map(|a| a.addr)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> xvs_config::Config {
+        let text = "vrrp_instance VI_1 {\n  state MASTER\n  interface lo\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n  \
+                    authentication {\n    auth_type PASS\n    auth_pass 1111\n  }\n  virtual_ipaddress {\n    192.168.20.50\n  }\n}\n";
+        xvs_config::parse_keepalived(text, "keepalived.conf").map_err(|e| e.to_string()).unwrap().0
+    }
+
+    #[test]
+    fn the_seed_instance_becomes_the_protocols_config() {
+        let cfg = seed();
+        let i = &cfg.vrrp.instances[0];
+        let p = protocol(i, &cfg.vrrp, "127.0.0.1".parse().unwrap());
+        assert_eq!((p.vrid, p.priority, p.advert_int_cs, p.version), (51, 150, 100, Version::V2));
+        assert_eq!(p.initial, InitialState::Master);
+        assert_eq!(p.auth_pass, Some(*b"1111\0\0\0\0"));
+        assert_eq!(p.addresses, ["192.168.20.50".parse::<IpAddr>().unwrap()]);
+        assert!(p.preempt && p.unicast_peers.is_empty());
+        assert_eq!(owned_addresses(&cfg.vrrp), ["192.168.20.50".parse::<IpAddr>().unwrap()]);
+        check(&cfg.vrrp).unwrap();
+    }
+
+    #[test]
+    fn what_does_not_run_yet_is_refused_by_name() {
+        let mut cfg = seed();
+        cfg.vrrp.instances[0].track_script.push(xvs_config::TrackScript { name: "chk".into(), weight: None });
+        let e = check(&cfg.vrrp).unwrap_err();
+        assert!(e.contains("VI_1: track_script"), "{e}");
+    }
+}
