@@ -75,6 +75,9 @@ enum Cmd {
         /// busy | adaptive (wins over the file's poll).
         #[arg(long)]
         poll: Option<String>,
+        /// Poll cores, e.g. 0 or 0,2-3 (win over the file's cores).
+        #[arg(long)]
+        cores: Option<String>,
     },
     /// Print shell completions for xvs (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
@@ -129,7 +132,7 @@ fn main() -> ExitCode {
         Cmd::Check { config } => cmd_check::run(&config),
         Cmd::Demo { mode, scheduler, seconds } => cmd_demo::run(&mode, &scheduler, seconds),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
-        Cmd::Run { config, control_socket, poll } => {
+        Cmd::Run { config, control_socket, poll, cores } => {
             let poll = match poll.as_deref().map(xvs_config::PollMode::from_name) {
                 None => None,
                 Some(Some(m)) => Some(m),
@@ -138,7 +141,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            cmd_run::run(&config, cmd_run::Overrides { control_socket, poll })
+            let cores = match cores.as_deref().map(cmd_run::parse_cores).transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("xvs run: error: --cores: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            cmd_run::run(&config, cmd_run::Overrides { control_socket, poll, cores })
         }
         Cmd::Completions { shell } => {
             use clap::CommandFactory;

@@ -107,8 +107,7 @@ fn xvs_master_keepalived_backup_and_back_v2_pass() {
     let notified = std::fs::read_to_string(&out).unwrap_or_default();
     let _ = std::fs::remove_file(&out);
     assert_eq!(
-        notified,
-        "INSTANCE VI_1 BACKUP 150\nINSTANCE VI_1 MASTER 150\nINSTANCE VI_1 STOP 150\n",
+        notified, "INSTANCE VI_1 BACKUP 150\nINSTANCE VI_1 MASTER 150\nINSTANCE VI_1 STOP 150\n",
         "notify ran for every state, in order"
     );
     // Back: the higher priority preempts after its down interval.
@@ -134,4 +133,39 @@ fn keepalived_master_xvs_backup_v3_takes_over_on_sigterm() {
     let status = rt.status();
     assert_eq!((status[0].state, status[0].priority), (State::Master, 100));
     let _: Option<IpAddr> = status[0].master;
+}
+
+#[test]
+fn ipv6_v3_xvs_master_keepalived_backup() {
+    const VIP6: &str = "2001:db8:20::50";
+    let mut lab = lab("vrrp-ka-v6");
+    lab.addr("ka", "e0", "fe80::1/64").addr("xv", "e0", "fe80::2/64");
+    let conf = format!(
+        "global_defs {{\n    vrrp_version 3\n}}\nvrrp_instance VI_6 {{\n    state BACKUP\n    interface e0\n    \
+         virtual_router_id 52\n    priority 100\n    advert_int 1\n    virtual_ipaddress {{\n        {VIP6}/64\n    }}\n}}\n"
+    );
+    let ka = Keepalived::start(&lab, "ka", &conf);
+    let mut spec = xvs_spec(150, Version::V3);
+    spec.protocol.name = "VI_6".into();
+    spec.protocol.vrid = 52;
+    spec.protocol.addresses = vec![VIP6.parse().unwrap()];
+    spec.protocol.primary = "fe80::2".parse().unwrap();
+    spec.addresses = vec![VirtualAddress { addr: VIP6.parse().unwrap(), prefix_len: 64, dev: None, label: None }];
+    let (rt, rx) = start_xvs(&lab, spec);
+    let has6 = |ns: &str| lab.run(ns, &["ip", "-6", "addr", "show", "dev", "e0"]).contains(&format!("{VIP6}/64"));
+    let t0 = Instant::now();
+    while !has6("xv") || has6("ka") {
+        assert!(t0.elapsed() < Duration::from_secs(8), "the IPv6 VIP is not on xvs alone\nkeepalived:\n{}", ka.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(states(&rx), [State::Backup, State::Master]);
+    // keepalived hears us (it stays BACKUP), and takes over when we resign.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!has6("ka"), "keepalived took the VIP:\n{}", ka.log());
+    drop(rt);
+    let t0 = Instant::now();
+    while !has6("ka") || has6("xv") {
+        assert!(t0.elapsed() < Duration::from_secs(2), "keepalived did not take over\n{}", ka.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

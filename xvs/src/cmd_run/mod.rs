@@ -47,6 +47,28 @@ fn log(msg: impl AsRef<str>) {
 pub struct Overrides {
     pub control_socket: Option<std::path::PathBuf>,
     pub poll: Option<xvs_config::PollMode>,
+    pub cores: Option<Vec<usize>>,
+}
+
+/// A core list as `taskset -c` writes one: `0`, `0,2`, `1-3`, `0,2-3`.
+pub fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let num = |t: &str| t.trim().parse::<usize>().map_err(|_| format!("{t:?} is not a core number in {s:?}"));
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if a > b {
+                    return Err(format!("{part:?}: a range goes up"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(part)?),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
 }
 
 /// Read and validate FILE (any of the three formats), print its warnings, apply `ov`.
@@ -60,6 +82,13 @@ fn load(path: &Path, ov: &Overrides) -> Result<xvs_config::Config, String> {
     }
     if let Some(m) = ov.poll {
         cfg.director.poll = m;
+    }
+    if let Some(c) = &ov.cores {
+        let have = core_affinity::get_core_ids().map_or(0, |v| v.len());
+        if let Some(bad) = c.iter().find(|&&k| k >= have) {
+            return Err(format!("--cores: this machine has cores 0 to {} (no core {bad})", have.saturating_sub(1)));
+        }
+        cfg.director.cores = Some(c.clone());
     }
     Ok(cfg)
 }
@@ -109,4 +138,17 @@ fn serve(path: &Path, checked: Checked, ifaces: Vec<String>, ov: &Overrides) -> 
     let (running, result) = control_loop::ControlLoop::new(running, path, ov)?.run();
     running.shutdown();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cores;
+
+    #[test]
+    fn core_lists_as_taskset_writes_them() {
+        assert_eq!(parse_cores("0").unwrap(), [0]);
+        assert_eq!(parse_cores("0,2-3").unwrap(), [0, 2, 3]);
+        assert_eq!(parse_cores("3,1-2,1").unwrap(), [1, 2, 3]);
+        assert!(parse_cores("2-1").is_err() && parse_cores("a").is_err() && parse_cores("").is_err());
+    }
 }

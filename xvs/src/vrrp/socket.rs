@@ -40,6 +40,7 @@ pub struct VrrpSocket {
     tx: OwnedFd,
     v6: bool,
     ifname: String,
+    ifindex: u32,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -66,7 +67,7 @@ impl VrrpSocket {
         // interface alone (and joins the group), the sending one also to `src`.
         let rx = raw(ifname, v6)?;
         let tx = raw(ifname, v6)?;
-        tx.bind(&SocketAddr::new(src, 0).into()).map_err(|e| err(&format!("binding to {src}"), e))?;
+        tx.bind(&scoped(src, ifindex).into()).map_err(|e| err(&format!("binding to {src}"), e))?;
         match src {
             IpAddr::V4(a) => {
                 tx.set_ttl(255)?;
@@ -92,7 +93,7 @@ impl VrrpSocket {
             sock::setsockopt(&rx, sockopt::Ipv6RecvPacketInfo, &true)?;
             sock::setsockopt(&rx, sockopt::Ipv6RecvHopLimit, &true)?;
         }
-        Ok(VrrpSocket { rx, tx: tx.into(), v6, ifname: ifname.to_string() })
+        Ok(VrrpSocket { rx, tx: tx.into(), v6, ifname: ifname.to_string(), ifindex })
     }
 
     pub fn ifname(&self) -> &str {
@@ -149,7 +150,7 @@ impl VrrpSocket {
             IpAddr::V6(a) => sock::sendto(
                 self.tx.as_raw_fd(),
                 msg,
-                &SockaddrIn6::from(SocketAddrV6::new(a, 0, 0, 0)),
+                &SockaddrIn6::from(SocketAddrV6::new(a, 0, 0, if is_link_scoped(a) { self.ifindex } else { 0 })),
                 MsgFlags::empty(),
             ),
         }?;
@@ -164,6 +165,20 @@ impl AsFd for VrrpSocket {
     /// The receiving side, for `poll()`.
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.rx.as_fd()
+    }
+}
+
+/// A link-local or link-scoped multicast IPv6 address needs its interface.
+fn is_link_scoped(a: Ipv6Addr) -> bool {
+    a.is_unicast_link_local() || (a.is_multicast() && a.segments()[0] & 0x000f == 2)
+}
+
+/// `addr` port 0, with the interface as scope for a link-local IPv6 address (VRRPv3 over
+/// IPv6 sends from the interface's link-local address).
+fn scoped(addr: IpAddr, ifindex: u32) -> SocketAddr {
+    match addr {
+        IpAddr::V6(a) if is_link_scoped(a) => SocketAddr::V6(SocketAddrV6::new(a, 0, 0, ifindex)),
+        a => SocketAddr::new(a, 0),
     }
 }
 
