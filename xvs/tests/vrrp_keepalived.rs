@@ -169,3 +169,25 @@ fn ipv6_v3_xvs_master_keepalived_backup() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn unicast_peers_v2_keepalived_master_xvs_backup() {
+    let lab = lab("vrrp-ka-uni");
+    let conf = format!(
+        "vrrp_instance VI_1 {{\n    state MASTER\n    interface e0\n    virtual_router_id 51\n    priority 150\n    \
+         advert_int 1\n    authentication {{\n        auth_type PASS\n        auth_pass 1111\n    }}\n    \
+         unicast_src_ip 10.20.0.1\n    unicast_peer {{\n        10.20.0.2\n    }}\n    virtual_ipaddress {{\n        \
+         {VIP}/24\n    }}\n}}\n"
+    );
+    let ka = Keepalived::start(&lab, "ka", &conf);
+    ka.wait_log("Entering MASTER STATE", Duration::from_secs(8));
+    let mut spec = xvs_spec(100, Version::V2);
+    spec.protocol.unicast_peers = vec!["10.20.0.1".parse().unwrap()];
+    let (_rt, rx) = start_xvs(&lab, spec);
+    std::thread::sleep(Duration::from_secs(5)); // more than our down interval: keepalived's unicast adverts hold us
+    assert!(has_vip(&lab, "ka") && !has_vip(&lab, "xv"), "xvs took the VIP:\n{}", ka.log());
+    assert_eq!(states(&rx), [State::Backup]);
+    ka.signal(nix::sys::signal::Signal::SIGTERM);
+    let took = wait_owner(&lab, "xv", "ka", Duration::from_secs(2), &ka);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
