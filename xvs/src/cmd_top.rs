@@ -4,8 +4,8 @@
 //!
 //! Every refresh asks the daemon, over its control socket, for the JSON listing
 //! (`-Ln --stats --rate --json`, what `xvs ctl` would send) and draws it with ratatui: a
-//! header (director version and uptime, totals of rates, live connections, drops), one
-//! table per service with its reals (forward, weight, health, active and inactive
+//! header (director version and uptime, each VRRP instance's role, totals of rates, live
+//! connections, drops), one table per service with its reals (forward, weight, health, active and inactive
 //! connections, CPS, InPPS, OutPPS, InBPS, OutBPS in human units, a share bar of the
 //! service's active connections), and a footer with the keys.
 //!
@@ -391,6 +391,13 @@ fn header(app: &App, now: Instant) -> Vec<Line<'static>> {
         if let Some(d) = &l.director {
             title.push(Span::raw(format!(" — xvs {}, up {}", d.version, human_duration(d.uptime_s))));
         }
+        for v in &l.vrrp {
+            // The role first: a BACKUP director serves no VRRP address.
+            let style = if v.state == "MASTER" { bold.fg(Color::Green) } else { bold };
+            title.push(Span::raw(format!(" — VRRP {} ", v.name)));
+            title.push(Span::styled(v.state.clone(), style));
+            title.push(Span::raw(format!(" prio {}", v.priority)));
+        }
         let reals: usize = l.services.iter().map(|s| s.reals.len() + s.failed_reals.len()).sum();
         let down: usize = l
             .services
@@ -716,6 +723,18 @@ mod tests {
         // Every line fits the natural width; the table has its borders.
         assert!(text.lines().all(|l| l.chars().count() <= natural_width(&listing()) as usize));
         assert!(text.contains('╭') && text.contains('╯'));
+        assert!(!text.contains("VRRP"), "{text}");
+        // With VRRP, each instance's role is in the header.
+        let mut l3 = listing();
+        l3.vrrp = serde_json::from_str(
+            r#"[{"name":"VI_1","state":"MASTER","priority":150,"master":"192.168.20.2"},
+                {"name":"VI_GW","state":"BACKUP","priority":100}]"#,
+        )
+        .unwrap();
+        app.update(t0 + Duration::from_secs(4), Ok(l3));
+        let text = render_text(&app, Some(200));
+        let want = "up 1h02m — VRRP VI_1 MASTER prio 150 — VRRP VI_GW BACKUP prio 100 — 1 service(s)";
+        assert!(text.contains(want), "{text}");
     }
 
     #[test]

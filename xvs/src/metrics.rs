@@ -1,7 +1,7 @@
 //! Prometheus text exposition (format 0.0.4) of the director's state: a merged poll-loop
 //! [`Snapshot`], the estimator's rates ([`DirectorRates`]), optional health states, the
-//! XDP attach modes and the batch-time histogram; plus [`serve`], a tiny blocking HTTP/1.1
-//! server for `GET /metrics`.
+//! XDP attach modes, the batch-time histogram and the VRRP instances' status; plus
+//! [`serve`], a tiny blocking HTTP/1.1 server for `GET /metrics`.
 //!
 //! Invariants:
 //! - Every family is written once, as `# HELP`, `# TYPE`, then all its samples; within a
@@ -13,9 +13,11 @@
 //!   series exists before its first drop.
 //! - Counters (`_total`) are the snapshot's cumulative values; rates are gauges read from
 //!   the estimator (0 for a real it has not sampled yet); families whose input is absent
-//!   (no rates, no health, no capacity) are left out whole.
+//!   (no rates, no health, no capacity, no VRRP) are left out whole.
 //! - Labels: `service="tcp/10.0.1.100:80"` (protocol lower case, `/`, VIP endpoint),
-//!   `real="10.0.2.11:8080"`, `direction="in|out"` (in: client to real).
+//!   `real="10.0.2.11:8080"`, `direction="in|out"` (in: client to real); VRRP's
+//!   `instance="VI_1"`, `state="MASTER"` (every state has its sample, 1 for the current
+//!   one), `direction="sent|received"`, `reason` (every [`Reject`], zeros included).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{Display, Write as _};
@@ -24,8 +26,10 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::observe::estimator::{DirectorRates, Rates};
+use crate::vrrp::runtime::InstanceStatus;
 use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::{Counters, DropReason, RealKey, ServiceKey};
+use xvs_vrrp::{Reject, State};
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -72,6 +76,8 @@ pub struct Exposition<'a> {
     /// Connection table capacity (all poll cores together).
     pub conn_capacity: Option<u64>,
     pub batch: Option<HistogramInput>,
+    /// The VRRP instances (`None`: VRRP does not run).
+    pub vrrp: Option<&'a [InstanceStatus]>,
 }
 
 impl<'a> Exposition<'a> {
@@ -217,6 +223,9 @@ pub fn render(e: &Exposition) -> String {
     socket_families(&mut o, s);
     if let Some(h) = &e.batch {
         batch_family(&mut o, h);
+    }
+    if let Some(v) = e.vrrp.filter(|v| !v.is_empty()) {
+        vrrp_families(&mut o, v);
     }
     o.0
 }
@@ -388,6 +397,57 @@ fn batch_family(o: &mut Out, h: &HistogramInput) {
     o.sample(&format!("{name}_bucket"), &[("le", "+Inf")], h.count);
     o.sample(&format!("{name}_sum"), &[], h.sum);
     o.sample(&format!("{name}_count"), &[], h.count);
+}
+
+/// The VRRP states, in the order `xvs_vrrp_state` lists them.
+const VRRP_STATES: [State; 4] = [State::Init, State::Backup, State::Master, State::Fault];
+
+/// `xvs_vrrp_*`: each instance's state, priority, transitions and advert counters.
+fn vrrp_families(o: &mut Out, all: &[InstanceStatus]) {
+    o.family("xvs_vrrp_state", "gauge", "The VRRP instance's state: 1 for the current one, 0 for the others.");
+    for v in all {
+        for s in VRRP_STATES {
+            o.sample("xvs_vrrp_state", &[("instance", &v.name), ("state", s.name())], u8::from(v.state == s));
+        }
+    }
+    o.family("xvs_vrrp_priority", "gauge", "The VRRP instance's effective priority.");
+    for v in all {
+        o.sample("xvs_vrrp_priority", &[("instance", &v.name)], v.priority);
+    }
+    o.family("xvs_vrrp_transitions_total", "counter", "The VRRP instance's state changes (the startup one included).");
+    for v in all {
+        o.sample("xvs_vrrp_transitions_total", &[("instance", &v.name)], v.transitions);
+    }
+    o.family(
+        "xvs_vrrp_adverts_total",
+        "counter",
+        "VRRP adverts sent, and received that passed every check (rejected ones: xvs_vrrp_adverts_rejected_total).",
+    );
+    for v in all {
+        o.sample("xvs_vrrp_adverts_total", &[("instance", &v.name), ("direction", "sent")], v.stats.adverts_sent);
+        let received = v.stats.adverts_received;
+        o.sample("xvs_vrrp_adverts_total", &[("instance", &v.name), ("direction", "received")], received);
+    }
+    o.family(
+        "xvs_vrrp_priority_zero_total",
+        "counter",
+        "VRRP priority-0 adverts (a master resigning) sent and received.",
+    );
+    for v in all {
+        let (sent, received) = (v.stats.priority_zero_sent, v.stats.priority_zero_received);
+        o.sample("xvs_vrrp_priority_zero_total", &[("instance", &v.name), ("direction", "sent")], sent);
+        o.sample("xvs_vrrp_priority_zero_total", &[("instance", &v.name), ("direction", "received")], received);
+    }
+    o.family("xvs_vrrp_adverts_rejected_total", "counter", "VRRP adverts dropped, by reason.");
+    for v in all {
+        for r in Reject::ALL {
+            o.sample(
+                "xvs_vrrp_adverts_rejected_total",
+                &[("instance", &v.name), ("reason", r.name())],
+                v.stats.rejected(r),
+            );
+        }
+    }
 }
 
 /// Answer HTTP/1.1 requests on `listener` until it fails, one connection at a time:
@@ -587,11 +647,13 @@ mod tests {
         let snap = snapshot(3);
         let health = vec![(key(TCP, "10.0.2.11:8080"), true), (key(TCP, "10.0.2.12:8080"), false)];
         let modes = vec![("d0".to_string(), "native".to_string())];
+        let vrrp = vrrp_instances();
         let e = Exposition {
             rates: Some(&rates),
             health: Some(&health),
             xdp_modes: &modes,
             conn_capacity: Some(400_000),
+            vrrp: Some(&vrrp),
             ..Exposition::new(&snap)
         };
         let text = render(&e);
@@ -626,6 +688,12 @@ mod tests {
             ("xvs_afxdp_socket_tx_ring_full_total", PrometheusType::Counter, &["interface", "queue"]),
             ("xvs_afxdp_socket_wakeups_total", PrometheusType::Counter, &["interface", "queue"]),
             ("xvs_batch_duration_seconds", PrometheusType::Histogram, &[]),
+            ("xvs_vrrp_state", PrometheusType::Gauge, &["instance", "state"]),
+            ("xvs_vrrp_priority", PrometheusType::Gauge, &["instance"]),
+            ("xvs_vrrp_transitions_total", PrometheusType::Counter, &["instance"]),
+            ("xvs_vrrp_adverts_total", PrometheusType::Counter, &["direction", "instance"]),
+            ("xvs_vrrp_priority_zero_total", PrometheusType::Counter, &["direction", "instance"]),
+            ("xvs_vrrp_adverts_rejected_total", PrometheusType::Counter, &["instance", "reason"]),
         ];
         let mut names: Vec<&str> = f.keys().map(|k| k.as_str()).collect();
         let mut want: Vec<&str> = kinds.iter().map(|k| k.0).collect();
@@ -703,6 +771,77 @@ mod tests {
         assert_eq!(b["inf"], 10.0);
         let want = 2.0 * (3_000 + 4_000 + 7_500 + 40_000 + 2_000_000) as f64 / 1e9;
         assert!((h.sum - want).abs() / want < 0.01, "sum {} vs {want}", h.sum);
+
+        // VRRP: every state of every instance, 1 for the current one; every reason.
+        let vi1 = [("instance", "VI_1")];
+        assert_eq!(value(&f, "xvs_vrrp_state", &[("instance", "VI_1"), ("state", "MASTER")]), 1.0);
+        assert_eq!(value(&f, "xvs_vrrp_state", &[("instance", "VI_1"), ("state", "BACKUP")]), 0.0);
+        assert_eq!(value(&f, "xvs_vrrp_state", &[("instance", "VI_GW"), ("state", "BACKUP")]), 1.0);
+        assert_eq!(f["xvs_vrrp_state"].samples.len(), 8);
+        assert_eq!(f["xvs_vrrp_state"].samples.iter().map(|s| s.1).sum::<f64>(), 2.0);
+        assert_eq!(value(&f, "xvs_vrrp_priority", &vi1), 150.0);
+        assert_eq!(value(&f, "xvs_vrrp_transitions_total", &vi1), 2.0);
+        assert_eq!(value(&f, "xvs_vrrp_adverts_total", &[("instance", "VI_1"), ("direction", "sent")]), 40.0);
+        assert_eq!(value(&f, "xvs_vrrp_adverts_total", &[("instance", "VI_GW"), ("direction", "received")]), 7.0);
+        assert_eq!(value(&f, "xvs_vrrp_priority_zero_total", &[("instance", "VI_GW"), ("direction", "received")]), 1.0);
+        assert_eq!(f["xvs_vrrp_adverts_rejected_total"].samples.len(), 2 * Reject::ALL.len());
+        assert_eq!(value(&f, "xvs_vrrp_adverts_rejected_total", &[("instance", "VI_1"), ("reason", "truncated")]), 3.0);
+        assert_eq!(
+            value(&f, "xvs_vrrp_adverts_rejected_total", &[("instance", "VI_1"), ("reason", "auth_mismatch")]),
+            0.0
+        );
+    }
+
+    /// Two VRRP instances: VI_1 MASTER, VI_GW BACKUP; VI_1 has three adverts with a wrong TTL.
+    fn vrrp_instances() -> Vec<InstanceStatus> {
+        let one = |name: &str, state, priority, sent, received| {
+            let mut stats = xvs_vrrp::Stats::default();
+            (stats.adverts_sent, stats.adverts_received) = (sent, received);
+            stats.priority_zero_received = u64::from(state == State::Backup);
+            InstanceStatus {
+                name: name.into(),
+                state,
+                priority,
+                master: None,
+                last_transition: None,
+                interface: "d0".into(),
+                vrid: 51,
+                addresses: Vec::new(),
+                transitions: 2,
+                stats,
+            }
+        };
+        let mut v = vec![one("VI_1", State::Master, 150, 40, 0), one("VI_GW", State::Backup, 100, 0, 7)];
+        v[0].stats.clone_from(&truncated(3));
+        v[0].stats.adverts_sent = 40;
+        v
+    }
+
+    /// The counters of an instance that got `n` truncated adverts (a reject is only ever
+    /// counted by an instance).
+    fn truncated(n: usize) -> xvs_vrrp::Stats {
+        let cfg = xvs_vrrp::InstanceConfig {
+            name: "VI_1".into(),
+            vrid: 51,
+            version: xvs_vrrp::Version::V2,
+            priority: 150,
+            advert_int_cs: 100,
+            preempt: true,
+            preempt_delay_ms: 0,
+            initial: xvs_vrrp::InitialState::Backup,
+            auth_pass: None,
+            addresses: vec!["192.168.20.50".parse().unwrap()],
+            primary: "192.168.20.1".parse().unwrap(),
+            unicast_peers: Vec::new(),
+            strict: false,
+            skip_check_adv_addr: false,
+        };
+        let mut i = xvs_vrrp::Instance::new(cfg, 0).unwrap();
+        let (src, dst) = ("192.168.20.2".parse().unwrap(), "224.0.0.18".parse().unwrap());
+        for _ in 0..n {
+            assert!(i.handle_advert(src, dst, 255, &[0x21, 51], 0).is_err());
+        }
+        i.stats().clone()
     }
 
     #[test]
@@ -756,6 +895,11 @@ mod tests {
         assert!(f["xvs_packets_total"].samples.is_empty());
         assert_eq!(f["xvs_batch_duration_seconds"].samples[0].1, 0.0);
         assert!(!f.contains_key("xvs_real_up") && !f.contains_key("xvs_rate_pps"));
+        // No VRRP (none configured, or none running yet): no VRRP families.
+        for vrrp in [None, Some(&[][..])] {
+            let f = parse(&render(&Exposition { vrrp, ..Exposition::new(&s) }));
+            assert!(!f.keys().any(|k| k.starts_with("xvs_vrrp_")), "{:?}", f.keys());
+        }
         // Default Exposition: no snapshot at all.
         parse(&render(&Exposition::default()));
     }

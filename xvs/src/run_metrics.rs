@@ -1,7 +1,8 @@
 //! The daemon's metrics endpoint (`[director] metrics = "ADDR"`): `GET /metrics` on ADDR,
 //! served by [`xvs::metrics::serve`] on a thread of its own, answering with the exposition
 //! of the poll loops' current merged snapshot and the rates of the director's one
-//! estimator (`xvs::observe::rates::SharedRates`, fed by the control loop).
+//! estimator (`xvs::observe::rates::SharedRates`, fed by the control loop), and the VRRP
+//! runtime's status once it runs.
 //!
 //! Invariants: the listener is bound before the poll loops start, so a busy address fails
 //! the start-up; a scrape only locks each loop's snapshot long enough to clone it and the
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use xvs::metrics::{render, serve, Exposition};
 use xvs::observe::rates::SharedRates;
+use xvs::vrrp::runtime::StatusReader;
 use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::RealKey;
 
@@ -22,6 +24,8 @@ type HealthKeys = Vec<(RealKey, bool)>;
 pub struct RunMetrics {
     /// (real, up) of every checked real.
     health: Arc<Mutex<Option<HealthKeys>>>,
+    /// The VRRP runtime's status, once it runs (VRRP starts after the metrics).
+    vrrp: Arc<Mutex<Option<StatusReader>>>,
 }
 
 /// Bind the metrics address (before anything else runs, so a busy address fails early).
@@ -46,6 +50,8 @@ impl RunMetrics {
     ) -> Result<RunMetrics, String> {
         let health: Arc<Mutex<Option<HealthKeys>>> = Arc::new(Mutex::new(None));
         let h = health.clone();
+        let vrrp: Arc<Mutex<Option<StatusReader>>> = Arc::new(Mutex::new(None));
+        let v = vrrp.clone();
         std::thread::Builder::new()
             .name("xvs-metrics".into())
             .spawn(move || {
@@ -53,17 +59,24 @@ impl RunMetrics {
                     let snap = merged(&snapshots);
                     let rates = rates.read();
                     let health = h.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let vrrp = v.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(StatusReader::read);
                     render(&Exposition {
                         rates: Some(&rates),
                         health: health.as_deref(),
                         xdp_modes: &xdp_modes,
                         conn_capacity: Some(capacity),
+                        vrrp: vrrp.as_deref(),
                         ..Exposition::new(&snap)
                     })
                 })
             })
             .map_err(|e| format!("starting the metrics thread: {e}"))?;
-        Ok(RunMetrics { health })
+        Ok(RunMetrics { health, vrrp })
+    }
+
+    /// The VRRP runtime's status, for the `xvs_vrrp_*` families.
+    pub fn set_vrrp(&self, reader: StatusReader) {
+        *self.vrrp.lock().unwrap_or_else(|p| p.into_inner()) = Some(reader);
     }
 
     /// The checked reals' health, for `xvs_real_up`.

@@ -7,7 +7,7 @@
 //! What an operator would check: the VIP is on the master only and HTTP through it works;
 //! stopping the master hands the VIP to keepalived at once (its ARP announcement moves the
 //! client); starting it again takes the VIP back (xvs's own announcement moves the client
-//! back) and HTTP works again.
+//! back) and HTTP works again; and `xvs ctl --vrrp` / `-L --json` show xvs as the MASTER.
 //! Needs root, namespaces, AF_XDP and keepalived; it fails, never skips, without them.
 
 mod common;
@@ -74,6 +74,35 @@ fn http_ok(lab: &Lab) -> bool {
     lab.in_ns("cl", || try_get(vip, "/", None)).map(|r| r.head.status == 200).unwrap_or(false)
 }
 
+/// `xvs ctl -c SOCKET ARGS...`: its standard output (it must succeed).
+fn ctl(dir: &std::path::Path, args: &[&str]) -> String {
+    let sock = dir.join("xvs.sock");
+    let out = std::process::Command::new(common::xvs())
+        .arg("ctl")
+        .arg("-c")
+        .arg(&sock)
+        .args(args)
+        .output()
+        .expect("running xvs ctl");
+    assert!(out.status.success(), "xvs ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What `xvs ctl` shows of the MASTER: its line, and the JSON listing's `vrrp` array.
+fn assert_ctl_shows_master(dir: &std::path::Path) {
+    let line = ctl(dir, &["--vrrp"]);
+    assert!(line.starts_with("VI_1  MASTER  prio 150  master 192.168.20.2  since "), "{line}");
+    assert_eq!(line.lines().count(), 1, "{line}");
+    let v: serde_json::Value = serde_json::from_str(&ctl(dir, &["-L", "--json"])).unwrap();
+    let i = &v["vrrp"][0];
+    let names = (i["name"].as_str(), i["state"].as_str(), i["interface"].as_str());
+    assert_eq!(names, (Some("VI_1"), Some("MASTER"), Some("d0")), "{i}");
+    assert_eq!((&i["vrid"], &i["priority"], &i["virtual_addresses"][0]), (&51.into(), &150.into(), &VIP.into()));
+    assert!(i["adverts_sent"].as_u64().unwrap() > 0 && i["last_transition"]["cause"].is_string(), "{i}");
+    // No connection-sync daemon runs: ipvsadm prints nothing then.
+    assert_eq!(ctl(dir, &["-L", "--daemon"]), "");
+}
+
 fn start_xvs(lab: &Lab, dir: &std::path::Path, conf: &std::path::Path) -> Proc {
     let sock = dir.join("xvs.sock").display().to_string();
     let conf = conf.display().to_string();
@@ -114,6 +143,7 @@ fn xvs_master_keepalived_backup_failover_and_back() {
     wait("HTTP through the VIP", Duration::from_secs(10), || http_ok(&lab), || logs(&xvs));
     assert!(client_neigh(&lab).contains(&xv_mac), "{}", client_neigh(&lab));
     assert!(xvs.stderr().contains("VRRP VI_1: BACKUP -> MASTER"), "{}", xvs.stderr());
+    assert_ctl_shows_master(&dir);
 
     // A clean stop: xvs resigns (priority 0), keepalived takes over within its skew and
     // announces the VIP; xvs gave the address back.

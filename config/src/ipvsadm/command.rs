@@ -120,6 +120,8 @@ pub struct ListOpts {
     pub tun_info: bool,
     pub json: bool,
     pub health: bool,
+    /// xvs: the VRRP instances instead of the table.
+    pub vrrp: bool,
 }
 
 /// One ipvsadm command.

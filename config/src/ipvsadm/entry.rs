@@ -350,6 +350,7 @@ impl Reader {
             "tun-info" => (Opt::TunInfo, &mut l.tun_info),
             "json" => (Opt::Json, &mut l.json),
             "health" => (Opt::Health, &mut l.health),
+            "vrrp" => (Opt::Vrrp, &mut l.vrrp),
             other => return Err(err_at(format!("invalid option `{other}'"), o.at, &o.text)),
         };
         *field = true;
@@ -364,7 +365,9 @@ impl Reader {
         positional: Vec<(usize, String)>,
         first: Option<(usize, String)>,
     ) -> Result<Entry, ArgError> {
-        let Some((cmd, cmd_at)) = self.cmd else {
+        // `--vrrp` alone lists the VRRP instances.
+        let vrrp = self.spans.iter().find(|s| s.0 == Opt::Vrrp).map(|s| (Cmd::List, s.1));
+        let Some((cmd, cmd_at)) = self.cmd.or(vrrp) else {
             let (at, text) = first.unwrap_or_default();
             return Err(err_at(
                 "no command given: the first option must be a command (-A -E -D -C -a -e -d -L -Z -S -R --set)",
@@ -379,6 +382,21 @@ impl Reader {
             || (l.timeout || l.daemon) && l.persistent_conn
         {
             return Err(err("options conflicts in the list command"));
+        }
+        if l.vrrp
+            && (l.connections
+                || l.timeout
+                || l.daemon
+                || l.stats
+                || l.rate
+                || l.thresholds
+                || l.persistent_conn
+                || l.tun_info
+                || l.health
+                || self.target.is_some())
+        {
+            return Err(err("options conflicts in the list command")
+                .hint("--vrrp lists the VRRP instances; it takes only -n and --json"));
         }
         let timeouts = timeouts(cmd, positional)?;
         self.fwmark_family(args)?;

@@ -21,8 +21,8 @@ use Arity::{Flag, Optional, Value};
 /// No short spelling.
 const NO: char = '\0';
 
-/// Every option of ipvsadm 1.31 (and xvs's `--json`, `--health`): letter, long name, arity.
-const OPTIONS: [(char, &str, Arity); 60] = [
+/// Every option of ipvsadm 1.31 (and xvs's `--json`, `--health`, `--vrrp`): letter, long name, arity.
+const OPTIONS: [(char, &str, Arity); 61] = [
     ('A', "add-service", Flag),
     ('E', "edit-service", Flag),
     ('D', "delete-service", Flag),
@@ -77,6 +77,7 @@ const OPTIONS: [(char, &str, Arity); 60] = [
     (NO, "tun-info", Flag),
     (NO, "json", Flag),
     (NO, "health", Flag),
+    (NO, "vrrp", Flag),
     (NO, "mcast-interface", Value),
     (NO, "syncid", Value),
     (NO, "mcast-group", Value),

@@ -7,8 +7,8 @@
 //! `--name value` or `--name=value`, and `-p` takes an *optional* value (the next argument
 //! when it does not start with `-`). Which options each command allows, needs, or takes
 //! only one of is ipvsadm's table (`commands_v_options`), with its messages ("You need to
-//! supply the 'service-address' option for the 'add-server' command"). xvs adds `--json`
-//! and `--health` to `-L`, a prefix VIP (`-t 203.0.113.0/24:80`) and an IPv4 netmask
+//! supply the 'service-address' option for the 'add-server' command"). xvs adds `--json`,
+//! `--health` and `--vrrp` (alone, it is `-L --vrrp`) to `-L`, a prefix VIP (`-t 203.0.113.0/24:80`) and an IPv4 netmask
 //! given as a prefix length (`-M 24`).
 //!
 //! Defaults are ipvsadm's: scheduler wlc; `-p` without a value 300 s; the persistence

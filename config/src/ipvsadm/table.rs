@@ -95,6 +95,8 @@ named!(
         Json = "json",
         /// xvs: the health of each real in the listing.
         Health = "health",
+        /// xvs: the VRRP instances instead of the table.
+        Vrrp = "vrrp",
     }
 );
 
@@ -141,7 +143,7 @@ fn legal(cmd: Cmd) -> (&'static [Opt], &'static [Opt], &'static [Opt]) {
         Cmd::Del => (&[Service], &[], &[]),
         Cmd::List => (
             &[],
-            &[Numeric, Stats, Rate, Thresholds, PersistentConn, NoSort, Exact, TunInfo, Json, Health],
+            &[Numeric, Stats, Rate, Thresholds, PersistentConn, NoSort, Exact, TunInfo, Json, Health, Vrrp],
             &[Connection, Service, Timeout, Daemon],
         ),
         Cmd::AddDest | Cmd::EditDest => (

@@ -96,6 +96,11 @@ fn listings() {
     assert!(l.timeout);
     let Command::List(l) = p("-Ln -t 10.0.1.100:80 --json --health --thresholds --nosort").unwrap() else { panic!() };
     assert!(l.json && l.health && l.thresholds && l.nosort && l.service.is_some());
+    // xvs's --vrrp: alone it is `-L --vrrp`; it takes -n and --json.
+    for args in ["--vrrp", "-L --vrrp", "-Ln --vrrp --json"] {
+        let Command::List(l) = p(args).unwrap() else { panic!("{args}") };
+        assert!(l.vrrp && !l.stats, "{args}");
+    }
     assert_eq!(p("-S -n").unwrap(), Command::Save);
     assert_eq!(p("-R").unwrap(), Command::Restore);
     assert_eq!(p("-Z").unwrap(), Command::Zero(None));
@@ -120,6 +125,9 @@ fn errors_in_ipvsadm_words_with_positions() {
             "The option 'service-address' conflicts with the 'connection' option in the 'list' command",
         ),
         ("-L -c --stats", "options conflicts in the list command"),
+        ("--vrrp --stats", "options conflicts in the list command"),
+        ("-L -t 10.0.1.100:80 --vrrp", "options conflicts in the list command"),
+        ("-A -t 10.0.1.100:80 --vrrp", "Illegal 'vrrp' option with the 'add-service' command"),
         ("-A -t 10.0.1.100:0", "Zero port specified for non-persistent service (argument 3: `10.0.1.100:0`)"),
         ("-A -t 10.0.1.100:80 --ops", "One-Packet Scheduling is only for UDP virtual services"),
         ("-A -t 10.0.1.100:80 -s rr -b sh-port", "incompatible scheduler flag `sh-port' (argument 7: `sh-port`)"),

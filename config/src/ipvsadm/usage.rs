@@ -14,6 +14,7 @@ Usage:
   xvs ctl -a|e virtual-service -r server-address [-g|i|m] [-w weight] [-x upper] [-y lower]
   xvs ctl -d virtual-service -r server-address
   xvs ctl -L|l [virtual-service] [options]
+  xvs ctl --vrrp [--json]
   xvs ctl -Z [virtual-service]
   xvs ctl --set tcp tcpfin udp
   xvs ctl -h
@@ -64,4 +65,5 @@ Options:
   --ops          -o                   one-packet scheduling
   --json                              (xvs) the listing as JSON
   --health                            (xvs) add the health-check state of each real
+  --vrrp                              (xvs) the VRRP instances: state, priority, master, last change
 ";

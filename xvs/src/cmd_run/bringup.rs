@@ -138,13 +138,18 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         log("warning: VRRP with poll = \"busy\" on every core: busy poll loops can starve VRRP's timers; \
              use poll = \"adaptive\" or leave a core free of poll loops (cores)");
     }
-    let plane = Plane::new(loops, kernel, checked, ecfg, configured, ifaces).with_gate(gated);
+    let mut plane = Plane::new(loops, kernel, checked, ecfg, configured, ifaces).with_gate(gated);
     let (tx, vrrp_events) = std::sync::mpsc::channel();
     let vrrp = if vrrp_specs.is_empty() {
         None
     } else {
         let n = vrrp_specs.len();
         let rt = VrrpRuntime::start(vrrp_specs, tx)?;
+        // The listings and the metrics read its status.
+        plane.vrrp = rt.reader();
+        if let Some(m) = &metrics {
+            m.set_vrrp(rt.reader());
+        }
         log(format!("VRRP: {n} instance(s) started as BACKUP"));
         Some(rt)
     };

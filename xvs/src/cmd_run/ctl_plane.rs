@@ -26,6 +26,7 @@ use std::net::{IpAddr, SocketAddr};
 use xvs::ctl::args::SvcId;
 use xvs::ctl::daemon::Director;
 use xvs::engine_config::{Checked, HealthStates};
+use xvs::vrrp::runtime::{InstanceStatus, StatusReader};
 use xvs_datapath::poll::Control;
 use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::{ConnInfo, EngineConfig, NeighborSpec};
@@ -59,6 +60,8 @@ pub(super) struct Plane<K: KernelSide> {
     pub health: HealthStates,
     /// VIPs of VRRP instances that are not MASTER: their services are not served.
     gated: HashSet<IpAddr>,
+    /// The VRRP runtime's status, for the listings (empty without VRRP).
+    pub vrrp: StatusReader,
 }
 
 impl<K: KernelSide> Plane<K> {
@@ -74,7 +77,8 @@ impl<K: KernelSide> Plane<K> {
     ) -> Self {
         let health = HealthStates::new();
         let gated = HashSet::new();
-        Plane { loops, kernel, checked, running, configured, draining: Draining::default(), ifaces, health, gated }
+        let (draining, vrrp) = (Draining::default(), StatusReader::default());
+        Plane { loops, kernel, checked, running, configured, draining, ifaces, health, gated, vrrp }
     }
 
     /// The VIPs whose services `running` already leaves out (VRRP instances not MASTER).
@@ -167,6 +171,10 @@ impl<K: KernelSide> Director for Plane<K> {
 
     fn health(&self) -> Option<HashMap<(SvcId, SocketAddr), bool>> {
         Some(health_by_service(&self.health))
+    }
+
+    fn vrrp(&self) -> Vec<InstanceStatus> {
+        self.vrrp.read()
     }
 }
 

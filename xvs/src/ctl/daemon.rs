@@ -11,7 +11,11 @@
 //!   from the poll loops' merged snapshot (at most ~0.5 s old), minus the `-Z` baselines.
 //! - The JSON listing also carries a `director` object: version, uptime (since this state
 //!   was made, i.e. since `xvs run` started), live connections, frames in/out and drops
-//!   (from the same snapshot as the counters). The text listings are ipvsadm's, unchanged.
+//!   (from the same snapshot as the counters), and a `vrrp` array (one object per VRRP
+//!   instance, absent when none runs). The text listings are ipvsadm's, unchanged.
+//! - `--vrrp` (an xvs extension) lists the VRRP instances instead of the table, one line
+//!   each (or `{"vrrp":[...]}` with `--json`); without VRRP it is an error, as `--health`
+//!   without health checks is.
 //! - A real's counters are matched to the snapshot by its [`RealKey`] (never by a label);
 //!   a service's counters are the sum of every snapshot line of that service (removed
 //!   reals and the sorry server included).
@@ -22,9 +26,11 @@ use std::time::Instant;
 
 use crate::observe::baselines::ZeroBaselines;
 use crate::observe::estimator::DirectorRates;
-use crate::observe::listing::{DirectorListing, TimeoutsListing};
+use crate::observe::listing::{DirectorListing, TimeoutsListing, VrrpListing};
 use crate::observe::rates::SharedRates;
+use crate::observe::vrrp;
 use crate::observe::{real_key, service_key};
+use crate::vrrp::runtime::InstanceStatus;
 use xvs_config::Config;
 use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::{ConnInfo, Counters, RealKey, ServiceKey};
@@ -46,6 +52,10 @@ pub trait Director {
     /// The health checks' verdicts by (service, real); `None` when no checks run.
     fn health(&self) -> Option<HashMap<(SvcId, SocketAddr), bool>> {
         None
+    }
+    /// The VRRP instances' status, in configuration order; empty when VRRP does not run.
+    fn vrrp(&self) -> Vec<InstanceStatus> {
+        Vec::new()
     }
 }
 
@@ -155,6 +165,9 @@ impl CtlState {
             // No connection-sync daemon runs: ipvsadm prints nothing then.
             return Response::ok(String::new());
         }
+        if o.vrrp {
+            return vrrp_only(o, &vrrp::listings(&dir.vrrp(), Instant::now()));
+        }
         if let Some(id) = &o.service {
             if !self.model.services.iter().any(|s| s.protocol == id.protocol && s.vip == id.vip) {
                 return Response::error("No such service");
@@ -176,6 +189,7 @@ impl CtlState {
                 drops_by_reason: snap.stats.drops_by_reason().map(|(n, c)| (n.to_string(), c)).collect(),
                 health_checks: health.is_some(),
             });
+            listing.vrrp = vrrp::listings(&dir.vrrp(), Instant::now());
             json_line(&listing)
         } else {
             format::list(&views, o)
@@ -268,6 +282,20 @@ struct TimeoutsOnly {
     timeouts: TimeoutsListing,
 }
 
+/// `--vrrp --json`.
+#[derive(serde::Serialize)]
+struct VrrpOnly<'a> {
+    vrrp: &'a [VrrpListing],
+}
+
+/// `--vrrp`: the instances, as text or JSON; an error when VRRP does not run.
+fn vrrp_only(o: &ListOpts, instances: &[VrrpListing]) -> Response {
+    if instances.is_empty() {
+        return Response::error("--vrrp: VRRP is not running in this xvs (no vrrp_instance in its configuration)");
+    }
+    Response::ok(if o.json { json_line(&VrrpOnly { vrrp: instances }) } else { vrrp::text(instances) })
+}
+
 /// A JSON document and a newline.
 fn json_line<T: serde::Serialize>(v: &T) -> String {
     let mut s = serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
@@ -289,6 +317,7 @@ mod tests {
         snap: Snapshot,
         refuse: bool,
         health: Option<HashMap<(SvcId, SocketAddr), bool>>,
+        vrrp: Vec<InstanceStatus>,
     }
 
     impl Director for Fake {
@@ -307,6 +336,9 @@ mod tests {
         }
         fn health(&self) -> Option<HashMap<(SvcId, SocketAddr), bool>> {
             self.health.clone()
+        }
+        fn vrrp(&self) -> Vec<InstanceStatus> {
+            self.vrrp.clone()
         }
     }
 
@@ -346,7 +378,7 @@ mod tests {
     fn fake() -> Fake {
         let snap =
             Snapshot { reals: vec![line("10.0.2.11:8080", 5, 2), line("10.0.2.12:8080", 7, 3)], ..Snapshot::default() };
-        Fake { applied: Vec::new(), snap, refuse: false, health: None }
+        Fake { applied: Vec::new(), snap, refuse: false, health: None, vrrp: Vec::new() }
     }
 
     /// The ctl state of the test model, and a fake director.
@@ -463,5 +495,61 @@ mod tests {
         assert_eq!(v["services"][0]["reals"][0]["health"], serde_json::Value::Null);
         assert_eq!(st.handle(&req("-Ln --health"), &mut d).exit, 1);
         assert!(v["director"]["uptime_s"].is_u64());
+    }
+
+    #[test]
+    fn vrrp_in_the_json_listing_and_as_lines() {
+        let (mut st, mut d) = fresh();
+        // Without VRRP: no `vrrp` in the JSON, `--vrrp` is an error.
+        let plain = st.handle(&req("-Ln"), &mut d).stdout;
+        let v: serde_json::Value = serde_json::from_str(&st.handle(&req("-L --json"), &mut d).stdout).unwrap();
+        assert!(v.get("vrrp").is_none(), "{v}");
+        let r = st.handle(&req("--vrrp"), &mut d);
+        assert_eq!((r.exit, r.stderr.contains("VRRP is not running")), (1, true), "{r:?}");
+        let mut stats = xvs_vrrp::Stats::default();
+        (stats.adverts_sent, stats.adverts_received) = (12, 4);
+        d.vrrp = vec![InstanceStatus {
+            name: "VI_1".into(),
+            state: xvs_vrrp::State::Master,
+            priority: 150,
+            master: Some("192.168.20.2".parse().unwrap()),
+            last_transition: Some((Instant::now() - std::time::Duration::from_secs(12), "master down timer expired")),
+            interface: "eth1".into(),
+            vrid: 51,
+            addresses: vec!["192.168.20.50".parse().unwrap()],
+            transitions: 2,
+            stats,
+        }];
+        // The text listing stays ipvsadm's, byte for byte; -L --daemon prints nothing.
+        assert_eq!(st.handle(&req("-Ln"), &mut d).stdout, plain);
+        assert_eq!(st.handle(&req("-L --daemon"), &mut d), Response::ok(String::new()));
+        let r = st.handle(&req("--vrrp"), &mut d);
+        assert_eq!(
+            (r.exit, r.stdout.as_str()),
+            (0, "VI_1  MASTER  prio 150  master 192.168.20.2  since 12s (master down timer expired)\n")
+        );
+        let v: serde_json::Value = serde_json::from_str(&st.handle(&req("-Ln --json"), &mut d).stdout).unwrap();
+        let i = &v["vrrp"][0];
+        assert_eq!(
+            (i["name"].as_str(), i["state"].as_str(), &i["priority"]),
+            (Some("VI_1"), Some("MASTER"), &150.into())
+        );
+        assert_eq!(
+            (i["master"].as_str(), i["interface"].as_str(), &i["vrid"]),
+            (Some("192.168.20.2"), Some("eth1"), &51.into())
+        );
+        assert_eq!(i["last_transition"]["seconds_ago"], 12);
+        assert_eq!(i["last_transition"]["cause"], "master down timer expired");
+        assert_eq!(i["virtual_addresses"][0], "192.168.20.50");
+        assert_eq!(
+            (&i["adverts_sent"], &i["adverts_received"], &i["rejected"]["bad_checksum"]),
+            (&12.into(), &4.into(), &0.into())
+        );
+        // Read back as the one listing type (`xvs top` does).
+        let l: crate::observe::listing::Listing = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(l.vrrp[0].state, "MASTER");
+        let v: serde_json::Value = serde_json::from_str(&st.handle(&req("--vrrp --json"), &mut d).stdout).unwrap();
+        assert_eq!(v["vrrp"][0]["state"], "MASTER");
+        assert_eq!(st.handle(&req("--vrrp --stats"), &mut d).exit, 2);
     }
 }

@@ -411,7 +411,7 @@ fn service_listing(s: &ServiceView) -> ServiceListing {
 }
 
 /// `-L --json`: the listing's data (every field of every layout); the daemon adds its
-/// `director` part.
+/// `director` and `vrrp` parts.
 pub fn list_json(services: &[ServiceView], o: &ListOpts, t: &Timeouts) -> Listing {
     Listing {
         version: IPVS_VERSION.to_string(),
@@ -423,6 +423,7 @@ pub fn list_json(services: &[ServiceView], o: &ListOpts, t: &Timeouts) -> Listin
             .map(service_listing)
             .collect(),
         director: None,
+        vrrp: Vec::new(),
     }
 }
 

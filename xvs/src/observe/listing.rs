@@ -29,6 +29,9 @@ pub struct Listing {
     /// The daemon's own figures (the daemon adds them; absent from an older daemon's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub director: Option<DirectorListing>,
+    /// The VRRP instances `xvs run` runs, in configuration order (absent when none runs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vrrp: Vec<VrrpListing>,
 }
 
 /// `ipvsadm -L --timeout`'s three figures, seconds.
@@ -148,4 +151,40 @@ pub struct ConnectionListing {
     pub vip: String,
     pub destination: String,
     pub forward: String,
+}
+
+/// One VRRP instance (`-L --json`'s `vrrp` array, `--vrrp --json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VrrpListing {
+    pub name: String,
+    /// keepalived's name of the state: `INIT`, `BACKUP`, `MASTER`, `FAULT`.
+    pub state: String,
+    /// The effective priority (the configured one changed by tracking, if any).
+    pub priority: u8,
+    /// The master as the instance knows it (itself when MASTER); `null`: none known.
+    pub master: Option<IpAddr>,
+    /// `null` before its first state change.
+    pub last_transition: Option<TransitionListing>,
+    pub interface: String,
+    pub vrid: u8,
+    pub virtual_addresses: Vec<IpAddr>,
+    /// State changes since the start (the startup one included).
+    pub transitions: u64,
+    pub adverts_sent: u64,
+    /// Adverts that passed every check.
+    pub adverts_received: u64,
+    pub priority_zero_sent: u64,
+    pub priority_zero_received: u64,
+    /// Adverts dropped, by reason (every reason, zeros included).
+    pub rejected: std::collections::BTreeMap<String, u64>,
+}
+
+/// When and why an instance last changed state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransitionListing {
+    pub seconds_ago: u64,
+    /// e.g. `master down timer expired`, `higher priority advert seen`, `startup`.
+    pub cause: String,
 }

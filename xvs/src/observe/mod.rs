@@ -5,6 +5,8 @@
 //!   readers;
 //! - [`listing`]: the one serde type of the JSON listing (`xvs ctl -L --json`), written by
 //!   the daemon, read by `xvs top`, `xvs demo` and the tests;
+//! - [`vrrp`]: the VRRP runtime's status as the listing shows it, and `xvs ctl --vrrp`'s
+//!   text made from that;
 //! - the poll loops' snapshots and their merge are the datapath's
 //!   (`xvs_datapath::snapshot`): reals are named there by `RealKey`, never by a string.
 
@@ -12,6 +14,7 @@ pub mod baselines;
 pub mod estimator;
 pub mod listing;
 pub mod rates;
+pub mod vrrp;
 
 use std::net::SocketAddr;
 

@@ -102,6 +102,26 @@ pub struct InstanceStatus {
     pub priority: u8,
     pub master: Option<IpAddr>,
     pub last_transition: Option<(Instant, &'static str)>,
+    /// The interface its adverts go out on.
+    pub interface: String,
+    pub vrid: u8,
+    /// Its virtual addresses.
+    pub addresses: Vec<IpAddr>,
+    /// State changes since the start (the startup one included).
+    pub transitions: u64,
+    /// The protocol's counters (adverts sent and received, rejects by reason).
+    pub stats: xvs_vrrp::Stats,
+}
+
+/// A reader of a runtime's status (cheap to clone), for the listings and the metrics.
+#[derive(Clone, Debug, Default)]
+pub struct StatusReader(Arc<Mutex<Vec<InstanceStatus>>>);
+
+impl StatusReader {
+    /// Every instance's state as of the runtime's last round.
+    pub fn read(&self) -> Vec<InstanceStatus> {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
 }
 
 /// The running VRRP thread.
@@ -127,6 +147,8 @@ struct Running {
     delayed_rounds: u32,
     /// Notify scripts still running (polled, never waited for).
     scripts: Vec<Run>,
+    /// State changes so far.
+    transitions: u64,
 }
 
 impl Running {
@@ -149,6 +171,7 @@ impl Running {
             next_garp: None,
             delayed_rounds: 0,
             scripts: Vec::new(),
+            transitions: 0,
         })
     }
 
@@ -247,6 +270,7 @@ impl Running {
         let mut last = None;
         while let Some(ev) = self.instance.poll_event() {
             let Event::StateChanged { from, to, cause } = ev else { continue };
+            self.transitions += 1;
             log(format!("VRRP {}: {from} -> {to} ({})", self.name(), cause.describe()));
             if to == State::Master {
                 self.take_addresses();
@@ -301,6 +325,11 @@ impl Running {
             priority: self.instance.priority(),
             master: self.instance.master(),
             last_transition: last,
+            interface: self.spec.interface.clone(),
+            vrid: self.spec.protocol.vrid,
+            addresses: self.spec.addresses.iter().map(|a| a.addr).collect(),
+            transitions: self.transitions,
+            stats: self.instance.stats().clone(),
         }
     }
 }
@@ -327,7 +356,12 @@ impl VrrpRuntime {
 
     /// Every instance's state as of the last round.
     pub fn status(&self) -> Vec<InstanceStatus> {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+        self.reader().read()
+    }
+
+    /// A reader of [`VrrpRuntime::status`] for another thread (the ctl plane, the metrics).
+    pub fn reader(&self) -> StatusReader {
+        StatusReader(self.status.clone())
     }
 }
 
