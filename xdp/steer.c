@@ -9,8 +9,14 @@
 // IPv6 fragments to a VIP address. Everything else (ARP, ND, ping to the director, SSH,
 // VRRP) is XDP_PASS.
 //
-// Invariant: the program never modifies a frame; it only chooses XDP_REDIRECT or PASS.
-// Maps are filled by userspace whenever the configuration changes.
+// Steered frames (1-4) that find no AF_XDP socket for their queue are dropped and
+// counted, never passed: the program stays attached (pinned) after `xvs run` dies until
+// the next run or a clean stop removes it, and the kernel must not answer a VIP's flows
+// with resets or forward NAT replies untranslated meanwhile.
+//
+// Invariant: the program never modifies a frame; it only chooses XDP_REDIRECT, PASS or
+// (steered, no socket) DROP. Maps are filled by userspace whenever the configuration
+// changes.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -124,7 +130,7 @@ struct {
     __type(value, __u8);
 } local_addrs SEC(".maps");
 
-// Counters: 0 redirected, 1 passed, 2 no socket for the queue.
+// Counters: 0 redirected, 1 passed, 2 steered but no socket for the queue (dropped).
 PERCPU_COUNTERS(counters, 4);
 
 static __always_inline void map4(__u8 *dst, __be32 a) {
@@ -321,10 +327,11 @@ int xvs_steer(struct xdp_md *ctx) {
     __u32 ifindex = ctx->ingress_ifindex;
     __u32 *slot = bpf_map_lookup_elem(&ifslots, &ifindex);
     if (!slot)
-        goto pass;
+        return counted(&counters, 2, XDP_DROP);
     __u32 key = *slot * MAX_QUEUES + ctx->rx_queue_index;
-    // With no socket bound for this queue, the frame stays with the kernel (and is counted).
-    int r = bpf_redirect_map(&xsks, key, XDP_PASS);
+    // With no socket bound for this queue (none yet, or xvs run died) the frame is
+    // dropped and counted: it is the director's, never the kernel's.
+    int r = bpf_redirect_map(&xsks, key, XDP_DROP);
     return counted(&counters, r == XDP_REDIRECT ? 0 : 2, r);
 pass:
     return counted(&counters, 1, XDP_PASS);

@@ -16,6 +16,7 @@ mod cmd_top;
 mod nexthop;
 mod run_metrics;
 mod steering;
+mod watchdog;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -124,6 +125,14 @@ enum Cmd {
         #[arg(long)]
         decap: Option<String>,
     },
+    /// Started by `xvs run` (not by hand): removes the run's VRRP addresses if it dies
+    /// without a clean stop (see the `watchdog` module).
+    #[command(hide = true)]
+    Watchdog {
+        /// The run's state file.
+        #[arg(long)]
+        state: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -161,5 +170,6 @@ fn main() -> ExitCode {
             cmd_top::run(control_socket, config.as_deref(), interval, once)
         }
         Cmd::Realserver { vips, decap } => cmd_realserver::run(&vips, decap.as_deref()),
+        Cmd::Watchdog { state } => watchdog::run(&state),
     }
 }

@@ -9,15 +9,22 @@
 //!   removed services are deleted, so the kernel gets their traffic back at once.
 //! - Keys use the C layout: 16-byte addresses (IPv4 as `::ffff:a.b.c.d`), ports in network
 //!   byte order.
-//! - The program is attached through links owned by the loaded object: dropping
-//!   [`Steering`] detaches it from every interface.
+//! - Steered frames with no AF_XDP socket for their queue are dropped by the program,
+//!   never passed (see `xdp/steer.c`), and its XDP links are pinned in bpffs under the
+//!   pin directory of the control socket (`watchdog::pin_dir`), one file per interface:
+//!   after a crash the program stays attached, dropping, until the next `xvs run`
+//!   removes the pins. Dropping [`Steering`] (a clean stop) removes the pins and closes
+//!   the links, which detaches the program from every interface.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
 use aya::maps::{HashMap, MapData, XskMap};
+use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{Xdp, XdpFlags};
 use aya::{Ebpf, Pod};
 use xvs_datapath::maps::{prefix_key, xsk_index, AddrKey, Endpoint, PrefixData};
@@ -35,9 +42,28 @@ pub enum XdpMode {
 }
 
 pub struct Steering {
+    /// The links, pinned (closed and unpinned before the object is dropped).
+    pins: Vec<PinnedLink>,
+    /// The directory the links are pinned in (exists).
+    pin_dir: PathBuf,
+    /// Until when a failed attach is tried again: an earlier run's link that was just
+    /// unpinned is released by the kernel a moment later.
+    pub settle_until: Option<Instant>,
     ebpf: Ebpf,
     /// (interface, obtained mode)
     pub attached: Vec<(String, &'static str)>,
+}
+
+impl Drop for Steering {
+    /// A clean stop: unpin and close every link, which detaches the program.
+    fn drop(&mut self) {
+        for p in self.pins.drain(..) {
+            if let Err(e) = p.unpin() {
+                eprintln!("xvs: unpinning the steering program: {e}");
+            }
+        }
+        let _ = std::fs::remove_dir(&self.pin_dir);
+    }
 }
 
 fn map_err(what: &str, e: impl std::fmt::Display) -> String {
@@ -45,9 +71,12 @@ fn map_err(what: &str, e: impl std::fmt::Display) -> String {
 }
 
 impl Steering {
-    pub fn load() -> Result<Steering, String> {
+    /// Load the program; its links will be pinned in `pin_dir` (made if missing; it
+    /// must be on bpffs).
+    pub fn load(pin_dir: PathBuf) -> Result<Steering, String> {
+        std::fs::create_dir_all(&pin_dir).map_err(|e| map_err(&format!("pin directory {}", pin_dir.display()), e))?;
         let ebpf = Ebpf::load(bpf::STEER_OBJ).map_err(|e| map_err("loading the steering program", e))?;
-        Ok(Steering { ebpf, attached: Vec::new() })
+        Ok(Steering { pins: Vec::new(), pin_dir, settle_until: None, ebpf, attached: Vec::new() })
     }
 
     /// Attach to `ifname` (slot `slot` in the XSKMAP layout) in the asked mode.
@@ -74,16 +103,30 @@ impl Steering {
             XdpMode::Auto => &[(XdpFlags::DRV_MODE, "native"), (XdpFlags::SKB_MODE, "generic")],
         };
         let mut last = String::new();
-        for (flags, name) in tries {
-            match prog.attach(ifname, *flags) {
-                Ok(_) => {
-                    self.attached.push((ifname.to_string(), name));
-                    return Ok(name);
+        loop {
+            for (flags, name) in tries {
+                match prog.attach(ifname, *flags) {
+                    Ok(id) => {
+                        let link = prog.take_link(id).map_err(|e| map_err("xvs_steer link", e))?;
+                        let path = self.pin_dir.join(crate::watchdog::pin_name(ifname));
+                        let fd = FdLink::try_from(link).map_err(|e| map_err("xvs_steer link (no bpf_link)", e))?;
+                        let pinned = fd.pin(&path).map_err(|e| map_err(&format!("pinning {}", path.display()), e))?;
+                        self.pins.push(pinned);
+                        self.attached.push((ifname.to_string(), name));
+                        return Ok(name);
+                    }
+                    Err(e) => last = format!("{e}"),
                 }
-                Err(e) => last = format!("{e}"),
             }
+            if self.settle_until.is_none_or(|t| Instant::now() >= t) {
+                return Err(format!(
+                    "attaching XDP to {ifname}: {last} (a program of an earlier xvs run on another control socket \
+                     may still be pinned under {})",
+                    crate::watchdog::PIN_ROOT
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("attaching XDP to {ifname}: {last}"))
     }
 
     /// Put an AF_XDP socket in the XSKMAP for (slot, queue).
@@ -143,7 +186,7 @@ impl Steering {
         Ok(())
     }
 
-    /// The program's counters: (redirected, passed, no socket for the queue).
+    /// The program's counters: (redirected, passed, steered but dropped: no socket for the queue).
     pub fn counters(&self) -> (u64, u64, u64) {
         let Some(map) = self.ebpf.map("counters") else { return (0, 0, 0) };
         let Ok(arr) = aya::maps::PerCpuArray::<&MapData, u64>::try_from(map) else { return (0, 0, 0) };

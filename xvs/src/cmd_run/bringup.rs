@@ -2,21 +2,25 @@
 //! [`Running`], that owns it all and undoes it on drop.
 //!
 //! Order: the control socket and the metrics address first (so a busy one fails before
-//! anything else is touched), bpffs, the VIPs on `vip_device` (with `manage_vips`), the
-//! steering program's maps, then per interface: XDP attached, an AF_XDP socket bound to
-//! every queue and put in the XSKMAP; next hops from the kernel; one poll loop per poll
-//! core; the metrics thread.
+//! anything else is touched), bpffs, what an earlier run on the same control socket left
+//! (`watchdog::reconcile`) and this run's watchdog, the VIPs on `vip_device` (with
+//! `manage_vips`), the steering program's maps, then per interface: XDP attached (the
+//! link pinned), an AF_XDP socket bound to every queue and put in the XSKMAP; next hops
+//! from the kernel; one poll loop per poll core; the metrics thread; VRRP.
 //!
 //! Invariant: whatever bring-up did is undone on every exit path after it. On failure the
 //! pieces made so far are dropped in reverse order of making; a [`Running`] drops its
 //! fields in declaration order: the loops stop and are joined (their sockets close with
 //! them), the XDP program is detached and its maps freed, the VIPs this process added are
-//! removed, and the control socket file is removed.
+//! removed, the control socket file is removed, and last the watchdog is told of the
+//! clean stop (it exits quietly). The steering links are pinned (`watchdog`): should the
+//! process die instead, the program stays attached, dropping what it steers, and the
+//! watchdog removes VRRP's addresses.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, TcpListener};
 use std::sync::mpsc::Receiver;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use xvs::ctl::server::Server;
 use xvs::engine_config::{Checked, HealthStates};
@@ -35,6 +39,7 @@ use super::vips::VipGuard;
 use crate::nexthop;
 use crate::run_metrics::RunMetrics;
 use crate::steering::{Steering, XdpMode};
+use crate::watchdog::{Ledger, Watchdog};
 use xvs::vrrp::runtime::{Transition, VrrpRuntime};
 
 /// The steering maps and the VIPs: the kernel side of the running configuration.
@@ -69,6 +74,9 @@ pub(super) struct Running {
     pub rates: SharedRates,
     /// The control socket `xvs ctl` talks to.
     pub ctl: Server,
+    /// Last: told of the clean stop once everything above is undone.
+    #[expect(dead_code, reason = "a guard: dropping it is the clean stop")]
+    pub watchdog: Watchdog,
 }
 
 impl Running {
@@ -102,6 +110,11 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         Ok(false) => {}
         Err(e) => return Err(format!("bpffs: {e}")),
     }
+    // What an earlier run on this control socket left, then this run's watchdog, before
+    // anything is added (see `watchdog`).
+    let stale = crate::watchdog::reconcile(&d.control_socket);
+    let ledger = Ledger::create(crate::watchdog::state_path(&d.control_socket))?;
+    let watchdog = Watchdog::start(&ledger)?;
     // Services of VRRP addresses are served only while their instance is MASTER: none yet.
     let vrrp_addrs = xvs::vrrp::spec::owned_addresses(&checked.model().vrrp);
     let gated: HashSet<IpAddr> = vrrp_addrs.iter().copied().collect();
@@ -110,7 +123,11 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
     let vips = add_vips(&checked.model().director, &ecfg, vrrp_addrs)?;
     // Our own MAC on each port: the source of frames leaving there.
     ecfg.port_macs = ifaces.iter().map(|i| interface_mac(i)).collect::<Result<_, _>>()?;
-    let mut steering = Steering::load()?;
+    let mut steering = Steering::load(crate::watchdog::pin_dir(&checked.model().director.control_socket))?;
+    if stale {
+        // An unpinned link of the earlier run is released by the kernel a moment later.
+        steering.settle_until = Some(Instant::now() + Duration::from_secs(2));
+    }
     steering.sync(&ecfg, &local_addresses(), &[])?;
     let cores = poll_cores(d.cores.clone(), &ifaces);
     let ports = open_sockets(&mut steering, &ifaces, &cores, xdp_mode(d.xdp_mode))?;
@@ -144,7 +161,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         None
     } else {
         let n = vrrp_specs.len();
-        let rt = VrrpRuntime::start(vrrp_specs, tx)?;
+        let rt = VrrpRuntime::start_with(vrrp_specs, tx, Some(ledger.hook()))?;
         // The listings and the metrics read its status.
         plane.vrrp = rt.reader();
         if let Some(m) = &metrics {
@@ -153,7 +170,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         log(format!("VRRP: {n} instance(s) started as BACKUP"));
         Some(rt)
     };
-    Ok(Running { vrrp, vrrp_events, plane, metrics, rates, ctl })
+    Ok(Running { vrrp, vrrp_events, plane, metrics, rates, ctl, watchdog })
 }
 
 fn xdp_mode(m: xvs_config::XdpMode) -> XdpMode {

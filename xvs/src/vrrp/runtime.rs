@@ -9,6 +9,8 @@
 //! - An address this runtime added is removed when its instance leaves MASTER, and on
 //!   every exit path of the thread (a stop sends priority-0 adverts first, as keepalived
 //!   does, so the backup takes over at once).
+//! - Every address it adds or removes is told to the address hook, if any (`xvs run`'s
+//!   watchdog records them, to remove them should the process die without a stop).
 //! - Every state change is reported once to the caller (for the services it gates, the
 //!   log and the listings) and logged with its cause.
 
@@ -85,6 +87,16 @@ pub struct InstanceSpec {
     pub notify: Notify,
 }
 
+/// An address the runtime added to the host or removed from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressChange {
+    Added { ifindex: u32, addr: IpAddr, prefix_len: u8 },
+    Removed { ifindex: u32, addr: IpAddr, prefix_len: u8 },
+}
+
+/// Told of every [`AddressChange`], from the runtime's thread.
+pub type AddressHook = Arc<dyn Fn(AddressChange) + Send + Sync>;
+
 /// A state change, as the caller hears of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
@@ -141,6 +153,7 @@ struct Running {
     instance: Instance,
     /// Addresses this runtime added (to remove them again).
     added: Vec<(u32, IpAddr, u8)>,
+    hook: Option<AddressHook>,
     /// When the next round of announcements is due, and how many rounds of the
     /// delayed kind are left.
     next_garp: Option<Instant>,
@@ -168,6 +181,7 @@ impl Running {
             mac,
             instance,
             added: Vec::new(),
+            hook: None,
             next_garp: None,
             delayed_rounds: 0,
             scripts: Vec::new(),
@@ -197,7 +211,12 @@ impl Running {
                 None => host::add_address(index, va.addr, va.prefix_len),
             };
             match added {
-                Ok(()) => self.added.push((index, va.addr, va.prefix_len)),
+                Ok(()) => {
+                    self.added.push((index, va.addr, va.prefix_len));
+                    if let Some(h) = &self.hook {
+                        h(AddressChange::Added { ifindex: index, addr: va.addr, prefix_len: va.prefix_len });
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => log(format!("{}: adding {}/{}: {e}", self.spec.protocol.name, va.addr, va.prefix_len)),
             }
@@ -210,8 +229,13 @@ impl Running {
     /// Give the addresses this runtime added back.
     fn drop_addresses(&mut self) {
         for (index, addr, len) in self.added.drain(..) {
-            if let Err(e) = host::del_address(index, addr, len) {
-                log(format!("{}: removing {addr}/{len}: {e}", self.spec.protocol.name));
+            match host::del_address(index, addr, len) {
+                Ok(()) => {
+                    if let Some(h) = &self.hook {
+                        h(AddressChange::Removed { ifindex: index, addr, prefix_len: len });
+                    }
+                }
+                Err(e) => log(format!("{}: removing {addr}/{len}: {e}", self.spec.protocol.name)),
             }
         }
         self.next_garp = None;
@@ -342,8 +366,18 @@ impl VrrpRuntime {
     /// Open every instance's socket and start the thread; state changes are sent to
     /// `report`. Fails (starting nothing) if any socket or instance cannot be made.
     pub fn start(specs: Vec<InstanceSpec>, report: Sender<Transition>) -> Result<VrrpRuntime, String> {
+        Self::start_with(specs, report, None)
+    }
+
+    /// [`VrrpRuntime::start`], telling `hook` of every address added or removed.
+    pub fn start_with(
+        specs: Vec<InstanceSpec>,
+        report: Sender<Transition>,
+        hook: Option<AddressHook>,
+    ) -> Result<VrrpRuntime, String> {
         let origin = Instant::now();
-        let running = specs.into_iter().map(|s| Running::open(s, 0)).collect::<Result<Vec<_>, _>>()?;
+        let open = |s| Running::open(s, 0).map(|r| Running { hook: hook.clone(), ..r });
+        let running = specs.into_iter().map(open).collect::<Result<Vec<_>, _>>()?;
         let status = Arc::new(Mutex::new(running.iter().map(|r| r.status(None)).collect()));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (status.clone(), stop.clone());

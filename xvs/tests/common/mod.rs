@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod seed_pair;
+
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
