@@ -32,6 +32,8 @@ use crate::scripts::{Outcome, Run, Script};
 
 /// The longest the thread sleeps before it looks at its stop flag.
 pub const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// The most messages one instance's socket is read for in one round.
+pub const RECV_BURST: usize = 64;
 
 /// A virtual address of an instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -272,8 +274,10 @@ impl Running {
         }
     }
 
+    /// Take what arrived, at most [`RECV_BURST`] messages a round, so a flood cannot hold
+    /// the thread away from its timers (the rest waits for the next round).
     fn receive_pending(&mut self, now_ms: u64) {
-        loop {
+        for _ in 0..RECV_BURST {
             match self.socket.recv() {
                 Ok(Some(r)) => {
                     // A reject is counted by the instance (its stats, by reason).
