@@ -12,67 +12,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use xvs_lab::director::real_server_script;
-use xvs_lab::http::try_get;
-use xvs_lab::{Keepalived, Lab, Proc};
-
-const VIP: &str = "192.168.20.50";
-const REALS: [&str; 2] = ["192.168.20.233", "192.168.20.203"];
-
-fn seed(file: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/tests/data/keepalived").join(file);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// The LAN of the seed notes: client, two directors and two DR reals on one bridge.
-fn lan() -> Lab {
-    let mut lab = Lab::new("vrrp-pair");
-    lab.ns("sw").ns("cl").ns("xv").ns("ka").ns("r1").ns("r2");
-    lab.run("sw", &["ip", "link", "add", "br0", "type", "bridge"]);
-    lab.run("sw", &["ip", "link", "set", "br0", "up"]);
-    let hosts = [("cl", "c0", "192.168.20.10"), ("xv", "d0", "192.168.20.2"), ("ka", "e0", "192.168.20.3")];
-    let reals = [("r1", "e0", REALS[0]), ("r2", "e0", REALS[1])];
-    for (i, (ns, dev, addr)) in hosts.iter().chain(reals.iter()).enumerate() {
-        let port = format!("p{i}");
-        lab.veth((ns, dev), ("sw", &port));
-        lab.run("sw", &["ip", "link", "set", &port, "master", "br0"]);
-        lab.run(ns, &["ip", "link", "set", "lo", "up"]);
-        lab.addr(ns, dev, &format!("{addr}/24"));
-    }
-    for (ns, _, _) in reals {
-        // LVS-DR reals: the VIP on lo, and no ARP answers for it.
-        lab.run(ns, &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
-        lab.sysctl(ns, "net.ipv4.conf.all.arp_ignore", "1").sysctl(ns, "net.ipv4.conf.all.arp_announce", "2");
-    }
-    lab
-}
-
-fn has_vip(lab: &Lab, ns: &str, dev: &str) -> bool {
-    lab.run(ns, &["ip", "-4", "addr", "show", "dev", dev]).contains(&format!("inet {VIP}/"))
-}
-
-fn wait(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, log: impl Fn() -> String) -> Duration {
-    let t0 = Instant::now();
-    while !ok() {
-        assert!(t0.elapsed() < timeout, "{what}: not within {timeout:?}\n{}", log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    t0.elapsed()
-}
-
-/// The MAC the client has for the VIP (empty when none).
-fn client_neigh(lab: &Lab) -> String {
-    lab.run("cl", &["ip", "neigh", "show", VIP, "dev", "c0"])
-}
-
-fn http_ok(lab: &Lab) -> bool {
-    let vip: SocketAddr = format!("{VIP}:80").parse().unwrap();
-    lab.in_ns("cl", || try_get(vip, "/", None)).map(|r| r.head.status == 200).unwrap_or(false)
-}
+use common::seed_pair::{
+    client_neigh, has_vip, http_ok, lan, mac_text, seed_configs, start_reals, start_xvs, wait, VIP,
+};
+use xvs_lab::{Keepalived, Proc};
 
 /// `xvs ctl -c SOCKET ARGS...`: its standard output (it must succeed).
 fn ctl(dir: &std::path::Path, args: &[&str]) -> String {
@@ -103,34 +48,17 @@ fn assert_ctl_shows_master(dir: &std::path::Path) {
     assert_eq!(ctl(dir, &["-L", "--daemon"]), "");
 }
 
-fn start_xvs(lab: &Lab, dir: &std::path::Path, conf: &std::path::Path) -> Proc {
-    let sock = dir.join("xvs.sock").display().to_string();
-    let conf = conf.display().to_string();
-    let xvs = common::xvs().display().to_string();
-    let mut p = lab.spawn("xv", &[&xvs, "run", "-c", &conf, "--control-socket", &sock, "--poll", "adaptive"]);
-    p.wait_for_stderr("running:", Duration::from_secs(20));
-    p
-}
-
 #[test]
 fn xvs_master_keepalived_backup_failover_and_back() {
-    let lab = lan();
+    let lab = lan("vrrp-pair");
     let dir = std::env::temp_dir().join(lab.name("files"));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut reals: Vec<Proc> = Vec::new();
-    for (i, ns) in ["r1", "r2"].iter().enumerate() {
-        let mut p = lab.spawn(ns, &["python3", "-u", "-c", &real_server_script(i + 1, 80, 53)]);
-        p.wait_for_stdout("listening", Duration::from_secs(10));
-        reals.push(p);
-    }
-    let master = seed("seed_master.conf").replace("eno16777736", "d0").replace("priority 100", "priority 150");
-    let backup = seed("seed_backup.conf").replace("eno16777736", "e0");
-    let conf = dir.join("keepalived-master.conf");
-    std::fs::write(&conf, master).unwrap();
+    let reals: Vec<Proc> = start_reals(&lab);
+    let (conf, backup) = seed_configs(&dir);
     let ka = Keepalived::start(&lab, "ka", &backup);
-    let mut xvs = start_xvs(&lab, &dir, &conf);
-    let xv_mac = format!("{:02x?}", lab.mac("xv", "d0")).replace(", ", ":").replace(['[', ']'], "");
-    let ka_mac = format!("{:02x?}", lab.mac("ka", "e0")).replace(", ", ":").replace(['[', ']'], "");
+    let mut xvs = start_xvs(&lab, common::xvs(), &dir, &conf);
+    let xv_mac = mac_text(&lab, "xv", "d0");
+    let ka_mac = mac_text(&lab, "ka", "e0");
     let logs = |xvs: &Proc| format!("--- xvs\n{}\n--- keepalived\n{}", xvs.stderr(), ka.log());
 
     // Both start as BACKUP; xvs's higher priority wins the first election.
@@ -159,7 +87,7 @@ fn xvs_master_keepalived_backup_failover_and_back() {
     eprintln!("takeover by keepalived after xvs's stop: {took:?}");
 
     // xvs again: it preempts (150 > 100) and its announcement moves the client back.
-    let xvs = start_xvs(&lab, &dir, &conf);
+    let xvs = start_xvs(&lab, common::xvs(), &dir, &conf);
     wait(
         "the VIP back on xvs alone",
         Duration::from_secs(10),
