@@ -18,10 +18,8 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::seed_pair::{
-    client_neigh, has_vip, http_ok, lan, mac_text, seed_configs, start_reals, start_xvs, wait, VIP,
-};
-use xvs_lab::{Keepalived, Lab, Proc};
+use common::seed_pair::{client_neigh, has_vip, lan, wait, SeedPair, VIP};
+use xvs_lab::{Lab, Proc};
 
 /// A TCP connect from the client to VIP:80: Ok, or the error's kind.
 fn connect_from_client(lab: &Lab) -> Result<(), ErrorKind> {
@@ -38,24 +36,12 @@ fn xdp_attached(lab: &Lab) -> bool {
 fn kill_9_of_the_xvs_master_hands_over_cleanly() {
     let mut lab = lan("vrrp-crash");
     lab.forwarding("xv").forwarding("ka");
-    let dir = std::env::temp_dir().join(lab.name("files"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let reals = start_reals(&lab);
-    let (conf, backup) = seed_configs(&dir);
-    let ka = Keepalived::start(&lab, "ka", &backup);
-    let xvs_bin = common::xvs();
-    let mut old = start_xvs(&lab, xvs_bin, &dir, &conf);
-    let xv_mac = mac_text(&lab, "xv", "d0");
-    let ka_mac = mac_text(&lab, "ka", "e0");
-    let logs = |xvs: &Proc| format!("--- xvs\n{}\n--- keepalived\n{}", xvs.stderr(), ka.log());
+    let (pair, mut old) = SeedPair::start(lab);
+    let SeedPair { lab, dir, xv_mac, ka_mac, .. } = &pair;
+    let logs = |xvs: &Proc| pair.logs(xvs);
 
-    wait(
-        "the VIP on xvs alone",
-        Duration::from_secs(10),
-        || has_vip(&lab, "xv", "d0") && !has_vip(&lab, "ka", "e0"),
-        || logs(&old),
-    );
-    wait("HTTP through the VIP", Duration::from_secs(10), || http_ok(&lab), || logs(&old));
+    pair.wait_vip_on_xvs_alone("the VIP on xvs alone", &old);
+    pair.wait_http("HTTP through the VIP", &old);
     let state = std::fs::read_to_string(dir.join("xvs.sock.state")).unwrap();
     assert!(state.contains(&format!(" {VIP} 32")), "the state file does not record the VIP:\n{state}");
 
@@ -66,10 +52,10 @@ fn kill_9_of_the_xvs_master_hands_over_cleanly() {
     let gone = wait(
         "the VIP gone from the dead xvs's host",
         Duration::from_secs(1),
-        || !has_vip(&lab, "xv", "d0"),
+        || !has_vip(lab, "xv", "d0"),
         || logs(&old),
     );
-    wait("keepalived holding the VIP", Duration::from_millis(4500), || has_vip(&lab, "ka", "e0"), || logs(&old));
+    wait("keepalived holding the VIP", Duration::from_millis(4500), || has_vip(lab, "ka", "e0"), || logs(&old));
     let took = t0.elapsed();
     eprintln!("after kill -9: VIP removed by the watchdog in {gone:?}, held by keepalived after {took:?}");
     assert!(old.try_status().is_some(), "xvs run survived SIGKILL");
@@ -82,25 +68,25 @@ fn kill_9_of_the_xvs_master_hands_over_cleanly() {
     for line in old.stderr().lines().filter(|l| l.starts_with("xvs watchdog:")) {
         eprintln!("  {line}");
     }
-    assert!(xdp_attached(&lab), "the steering program was detached when xvs died");
+    assert!(xdp_attached(lab), "the steering program was detached when xvs died");
     wait(
         "the client's ARP entry on keepalived",
         Duration::from_secs(3),
-        || client_neigh(&lab).contains(&ka_mac),
+        || client_neigh(lab).contains(ka_mac),
         || logs(&old),
     );
 
     // Control: through keepalived's host the kernel answers (no IPVS here): a reset.
-    assert_eq!(connect_from_client(&lab), Err(ErrorKind::ConnectionRefused));
+    assert_eq!(connect_from_client(lab), Err(ErrorKind::ConnectionRefused));
     // A SYN that still reaches the dead director is dropped there: no reset, no answer.
-    lab.run("cl", &["ip", "neigh", "replace", VIP, "lladdr", &xv_mac, "dev", "c0", "nud", "permanent"]);
-    let r = connect_from_client(&lab);
+    lab.run("cl", &["ip", "neigh", "replace", VIP, "lladdr", xv_mac, "dev", "c0", "nud", "permanent"]);
+    let r = connect_from_client(lab);
     lab.run("cl", &["ip", "neigh", "del", VIP, "dev", "c0"]);
     assert_eq!(r, Err(ErrorKind::TimedOut), "a SYN to the VIP at the dead director was answered\n{}", logs(&old));
 
     // xvs again on the same control socket: it stops the old watchdog, removes its pins,
     // joins as BACKUP, preempts and serves.
-    let mut new = start_xvs(&lab, xvs_bin, &dir, &conf);
+    let mut new = pair.restart_xvs();
     assert!(new.stderr().contains("an earlier run's watchdog"), "{}", new.stderr());
     wait(
         "the old watchdog gone",
@@ -108,22 +94,17 @@ fn kill_9_of_the_xvs_master_hands_over_cleanly() {
         || old.stderr().contains("xvs watchdog: stopped"),
         || logs(&old),
     );
-    wait(
-        "the VIP back on xvs alone",
-        Duration::from_secs(10),
-        || has_vip(&lab, "xv", "d0") && !has_vip(&lab, "ka", "e0"),
-        || logs(&new),
-    );
-    wait("HTTP through the VIP again", Duration::from_secs(10), || http_ok(&lab), || logs(&new));
+    pair.wait_vip_on_xvs_alone("the VIP back on xvs alone", &new);
+    pair.wait_http("HTTP through the VIP again", &new);
 
     // A clean stop leaves nothing: no watchdog, no address, no program, no state file.
     assert!(new.terminate(Duration::from_secs(10)).success(), "{}", new.dump());
     assert!(!new.stderr().contains("xvs watchdog:"), "the watchdog spoke on a clean stop:\n{}", new.stderr());
-    assert!(!has_vip(&lab, "xv", "d0"));
-    wait("the steering program detached", Duration::from_secs(1), || !xdp_attached(&lab), || logs(&new));
+    assert!(!has_vip(lab, "xv", "d0"));
+    wait("the steering program detached", Duration::from_secs(1), || !xdp_attached(lab), || logs(&new));
     let left = lab.run("sw", &["ip", "netns", "pids", &lab.name("xv")]);
     assert!(left.trim().is_empty(), "processes left in the director's namespace: {left}");
     assert!(!dir.join("xvs.sock.state").exists());
-    drop(reals);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop((old, new));
+    pair.finish();
 }

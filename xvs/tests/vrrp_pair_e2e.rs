@@ -14,10 +14,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::seed_pair::{
-    client_neigh, has_vip, http_ok, lan, mac_text, seed_configs, start_reals, start_xvs, wait, VIP,
-};
-use xvs_lab::{Keepalived, Proc};
+use common::seed_pair::{client_neigh, has_vip, lan, wait, SeedPair, VIP};
+use xvs_lab::Proc;
 
 /// `xvs ctl -c SOCKET ARGS...`: its standard output (it must succeed).
 fn ctl(dir: &std::path::Path, args: &[&str]) -> String {
@@ -50,58 +48,35 @@ fn assert_ctl_shows_master(dir: &std::path::Path) {
 
 #[test]
 fn xvs_master_keepalived_backup_failover_and_back() {
-    let lab = lan("vrrp-pair");
-    let dir = std::env::temp_dir().join(lab.name("files"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let reals: Vec<Proc> = start_reals(&lab);
-    let (conf, backup) = seed_configs(&dir);
-    let ka = Keepalived::start(&lab, "ka", &backup);
-    let mut xvs = start_xvs(&lab, common::xvs(), &dir, &conf);
-    let xv_mac = mac_text(&lab, "xv", "d0");
-    let ka_mac = mac_text(&lab, "ka", "e0");
-    let logs = |xvs: &Proc| format!("--- xvs\n{}\n--- keepalived\n{}", xvs.stderr(), ka.log());
+    let (pair, mut xvs) = SeedPair::start(lan("vrrp-pair"));
+    let SeedPair { lab, dir, xv_mac, ka_mac, .. } = &pair;
+    let logs = |xvs: &Proc| pair.logs(xvs);
 
     // Both start as BACKUP; xvs's higher priority wins the first election.
-    wait(
-        "the VIP on xvs alone",
-        Duration::from_secs(10),
-        || has_vip(&lab, "xv", "d0") && !has_vip(&lab, "ka", "e0"),
-        || logs(&xvs),
-    );
-    wait("HTTP through the VIP", Duration::from_secs(10), || http_ok(&lab), || logs(&xvs));
-    assert!(client_neigh(&lab).contains(&xv_mac), "{}", client_neigh(&lab));
+    pair.wait_vip_on_xvs_alone("the VIP on xvs alone", &xvs);
+    pair.wait_http("HTTP through the VIP", &xvs);
+    assert!(client_neigh(lab).contains(xv_mac), "{}", client_neigh(lab));
     assert!(xvs.stderr().contains("VRRP VI_1: BACKUP -> MASTER"), "{}", xvs.stderr());
-    assert_ctl_shows_master(&dir);
+    assert_ctl_shows_master(dir);
 
     // A clean stop: xvs resigns (priority 0), keepalived takes over within its skew and
     // announces the VIP; xvs gave the address back.
     xvs.terminate(Duration::from_secs(10));
-    let took = wait("keepalived holding the VIP", Duration::from_secs(2), || has_vip(&lab, "ka", "e0"), || logs(&xvs));
-    assert!(!has_vip(&lab, "xv", "d0"), "xvs kept the VIP after its stop");
+    let took = wait("keepalived holding the VIP", Duration::from_secs(2), || has_vip(lab, "ka", "e0"), || logs(&xvs));
+    assert!(!has_vip(lab, "xv", "d0"), "xvs kept the VIP after its stop");
     wait(
         "the client's ARP entry on keepalived",
         Duration::from_secs(3),
-        || client_neigh(&lab).contains(&ka_mac),
+        || client_neigh(lab).contains(ka_mac),
         || logs(&xvs),
     );
     eprintln!("takeover by keepalived after xvs's stop: {took:?}");
 
     // xvs again: it preempts (150 > 100) and its announcement moves the client back.
-    let xvs = start_xvs(&lab, common::xvs(), &dir, &conf);
-    wait(
-        "the VIP back on xvs alone",
-        Duration::from_secs(10),
-        || has_vip(&lab, "xv", "d0") && !has_vip(&lab, "ka", "e0"),
-        || logs(&xvs),
-    );
-    wait(
-        "the client's ARP entry on xvs",
-        Duration::from_secs(3),
-        || client_neigh(&lab).contains(&xv_mac),
-        || logs(&xvs),
-    );
-    wait("HTTP through the VIP again", Duration::from_secs(10), || http_ok(&lab), || logs(&xvs));
+    let xvs = pair.restart_xvs();
+    pair.wait_vip_on_xvs_alone("the VIP back on xvs alone", &xvs);
+    wait("the client's ARP entry on xvs", Duration::from_secs(3), || client_neigh(lab).contains(xv_mac), || logs(&xvs));
+    pair.wait_http("HTTP through the VIP again", &xvs);
     drop(xvs);
-    drop(reals);
-    let _ = std::fs::remove_dir_all(&dir);
+    pair.finish();
 }

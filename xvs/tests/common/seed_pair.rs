@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use xvs_lab::director::real_server_script;
 use xvs_lab::http::try_get;
-use xvs_lab::{Lab, Proc};
+use xvs_lab::{Keepalived, Lab, Proc};
 
 pub const VIP: &str = "192.168.20.50";
 pub const REALS: [&str; 2] = ["192.168.20.233", "192.168.20.203"];
@@ -102,4 +102,62 @@ pub fn start_xvs(lab: &Lab, xvs: &Path, dir: &Path, conf: &Path) -> Proc {
     let mut p = lab.spawn("xv", &[&xvs, "run", "-c", &conf, "--control-socket", &sock, "--poll", "adaptive"]);
     p.wait_for_stderr("running:", Duration::from_secs(20));
     p
+}
+
+/// The seed pair running on a [`lan`]: the reals' HTTP servers, the seed's files in a
+/// fresh directory and keepalived BACKUP in `ka`; `xvs run` (in `xv`) is the caller's.
+/// Dropped in field order: the reals, keepalived, then the lab.
+pub struct SeedPair {
+    pub reals: Vec<Proc>,
+    pub ka: Keepalived,
+    pub xvs_bin: &'static Path,
+    pub dir: PathBuf,
+    pub conf: PathBuf,
+    pub xv_mac: String,
+    pub ka_mac: String,
+    pub lab: Lab,
+}
+
+impl SeedPair {
+    /// Starts the reals, keepalived and `xvs run` (the MASTER) on `lab`.
+    pub fn start(lab: Lab) -> (SeedPair, Proc) {
+        let dir = std::env::temp_dir().join(lab.name("files"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let reals = start_reals(&lab);
+        let (conf, backup) = seed_configs(&dir);
+        let ka = Keepalived::start(&lab, "ka", &backup);
+        let xvs_bin = super::xvs();
+        let xvs = start_xvs(&lab, xvs_bin, &dir, &conf);
+        let xv_mac = mac_text(&lab, "xv", "d0");
+        let ka_mac = mac_text(&lab, "ka", "e0");
+        (SeedPair { reals, ka, xvs_bin, dir, conf, xv_mac, ka_mac, lab }, xvs)
+    }
+
+    /// `xvs run` again on the same configuration and control socket.
+    pub fn restart_xvs(&self) -> Proc {
+        start_xvs(&self.lab, self.xvs_bin, &self.dir, &self.conf)
+    }
+
+    /// Both daemons' logs, for a failure's message.
+    pub fn logs(&self, xvs: &Proc) -> String {
+        format!("--- xvs\n{}\n--- keepalived\n{}", xvs.stderr(), self.ka.log())
+    }
+
+    /// Waits (10 s) until the VIP is on xvs's host and not on keepalived's.
+    pub fn wait_vip_on_xvs_alone(&self, what: &str, xvs: &Proc) {
+        let lab = &self.lab;
+        let alone = || has_vip(lab, "xv", "d0") && !has_vip(lab, "ka", "e0");
+        wait(what, Duration::from_secs(10), alone, || self.logs(xvs));
+    }
+
+    /// Waits (10 s) until HTTP through the VIP answers.
+    pub fn wait_http(&self, what: &str, xvs: &Proc) {
+        wait(what, Duration::from_secs(10), || http_ok(&self.lab), || self.logs(xvs));
+    }
+
+    /// Stops the reals and removes the directory; keepalived and the lab go with `self`.
+    pub fn finish(mut self) {
+        self.reals.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
