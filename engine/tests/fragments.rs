@@ -31,6 +31,15 @@ fn fragments_of_client(n: u32, id: u16) -> Vec<Vec<u8>> {
     fragments_v4(&datagram(sa(cip(false, n), 7000), id, 200), 64)
 }
 
+/// Sends fragment `i` of `frags` at `t0 + i` ms: each is transmitted as `want[i]`.
+fn forwards_each_as(lb: &mut Lb, frags: &[Vec<u8>], t0: u64, want: &[Vec<u8>], what: &str) {
+    for (i, f) in frags.iter().enumerate() {
+        let (v, out) = lb.send(f, t0 + i as u64);
+        assert_eq!(v, TX);
+        assert_eq!(out, want[i], "{what} {i}");
+    }
+}
+
 fn datagram(client: SocketAddr, id: u16, len: usize) -> Frame {
     let payload: Vec<u8> = (0..len).map(|i| (i * 7 + id as usize) as u8).collect();
     Frame::udp(client, sa(vip4(), 53)).id(id).macs(DIR_MAC, CMAC).payload(&payload)
@@ -77,22 +86,14 @@ fn nat_fragments_rewrite_like_the_datagram() {
     want.dst = r;
     want.l4 = xvs_proto::build::L4::Udp { sport: client.port(), dport: 5353 };
     let want = fragments_v4(&want.macs(mac_for(r), DIR_MAC), 128);
-    for (i, f) in fragments_v4(&d, 128).iter().enumerate() {
-        let (v, out) = lb.send(f, i as u64);
-        assert_eq!(v, TX);
-        assert_eq!(out, want[i], "fragment {i}");
-    }
+    forwards_each_as(&mut lb, &fragments_v4(&d, 128), 0, &want, "fragment");
     // The reply, fragmented by the real: from VIP:53, TTL - 1, every fragment.
     let ans = Frame::udp(rs, client).id(0x77).macs(DIR_MAC_IN, mac_for(r)).payload(&[9u8; 250]);
     let mut back = ans.clone().macs(CMAC, DIR_MAC_IN).ttl(63);
     back.src = vip4();
     back.l4 = xvs_proto::build::L4::Udp { sport: 53, dport: client.port() };
     let back = fragments_v4(&back, 96);
-    for (i, f) in fragments_v4(&ans, 96).iter().enumerate() {
-        let (v, out) = lb.send(f, 10 + i as u64);
-        assert_eq!(v, TX);
-        assert_eq!(out, back[i], "reply fragment {i}");
-    }
+    forwards_each_as(&mut lb, &fragments_v4(&ans, 96), 10, &back, "reply fragment");
 }
 
 #[test]

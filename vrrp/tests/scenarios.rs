@@ -8,7 +8,7 @@ mod common;
 
 use common::{cfg, ip, Lan};
 use xvs_vrrp::timers::{master_down_us, skew_us};
-use xvs_vrrp::{Cause, Event, InitialState, Instance, State, Version};
+use xvs_vrrp::{Cause, Event, InitialState, Instance, InstanceConfig, State, Version};
 
 /// Master_Down_Interval in ms, rounded up (as `poll_timeout` rounds).
 fn mdi_ms(v: Version, prio: u8, int_cs: u16) -> u64 {
@@ -23,6 +23,20 @@ fn last_advert(lan: &Lan, n: usize, t: u64) -> u64 {
 /// A (150, 10.0.0.1) and B (100, 10.0.0.2), both `state BACKUP`, advert 1 s.
 fn pair(v: Version, int_cs: u16) -> Lan {
     Lan::new(vec![cfg(v, 51, 150, int_cs, "10.0.0.1"), cfg(v, 51, 100, int_cs, "10.0.0.2")])
+}
+
+/// A v2 pair at 1 s whose MASTER (node 0) was killed at 10 s, run until 20 s.
+fn pair_whose_master_died_at_10s() -> Lan {
+    let mut lan = pair(Version::V2, 100);
+    lan.run_until(10_000);
+    lan.kill(0);
+    lan.run_until(20_000);
+    lan
+}
+
+/// Node A's configuration (150, 10.0.0.1) again, for its return.
+fn node_a_again() -> InstanceConfig {
+    cfg(Version::V2, 51, 150, 100, "10.0.0.1")
 }
 
 #[test]
@@ -42,10 +56,7 @@ fn both_start_backup_and_the_higher_priority_takes_over_after_its_master_down_in
 
 #[test]
 fn master_dies_and_the_backup_takes_over_after_three_intervals_plus_its_skew() {
-    let mut lan = pair(Version::V2, 100);
-    lan.run_until(10_000);
-    lan.kill(0);
-    lan.run_until(20_000);
+    let lan = pair_whose_master_died_at_10s();
     let last = last_advert(&lan, 0, 10_000);
     let (t, cause) = lan.change_to(1, State::Master, 10_000).expect("B takes over");
     assert_eq!(cause, Cause::MasterDownTimer);
@@ -57,11 +68,8 @@ fn master_dies_and_the_backup_takes_over_after_three_intervals_plus_its_skew() {
 
 #[test]
 fn a_returning_higher_priority_router_preempts() {
-    let mut lan = pair(Version::V2, 100);
-    lan.run_until(10_000);
-    lan.kill(0);
-    lan.run_until(20_000);
-    let back = lan.start(cfg(Version::V2, 51, 150, 100, "10.0.0.1"));
+    let mut lan = pair_whose_master_died_at_10s();
+    let back = lan.start(node_a_again());
     lan.run_until(30_000);
     // It discards B's lower adverts, so its own down timer runs out: MASTER after one MDI.
     let (t, cause) = lan.change_to(back, State::Master, 20_000).expect("preempts");
@@ -73,11 +81,8 @@ fn a_returning_higher_priority_router_preempts() {
 
 #[test]
 fn nopreempt_leaves_the_lower_master_in_place() {
-    let mut lan = pair(Version::V2, 100);
-    lan.run_until(10_000);
-    lan.kill(0);
-    lan.run_until(20_000);
-    let mut c = cfg(Version::V2, 51, 150, 100, "10.0.0.1");
+    let mut lan = pair_whose_master_died_at_10s();
+    let mut c = node_a_again();
     c.preempt = false;
     let back = lan.start(c);
     lan.run_until(60_000);
@@ -88,11 +93,8 @@ fn nopreempt_leaves_the_lower_master_in_place() {
 
 #[test]
 fn preempt_delay_counts_from_the_first_lower_priority_advert() {
-    let mut lan = pair(Version::V2, 100);
-    lan.run_until(10_000);
-    lan.kill(0);
-    lan.run_until(20_000);
-    let mut c = cfg(Version::V2, 51, 150, 100, "10.0.0.1");
+    let mut lan = pair_whose_master_died_at_10s();
+    let mut c = node_a_again();
     c.preempt_delay_ms = 5_000;
     let back = lan.start(c);
     lan.run_until(40_000);

@@ -38,29 +38,39 @@ fn exact(a: &Advert, src: &str, dst: &str, want: &str) {
     assert_eq!(back, Advert { checksum: csum, ..a.clone() });
 }
 
+/// [`exact`] for `a` at each of `wants`' priorities: (priority, hex).
+fn exact_at_priorities(mut a: Advert, src: &str, dst: &str, wants: &[(u8, &str)]) {
+    for &(priority, want) in wants {
+        a.priority = priority;
+        exact(&a, src, dst, want);
+    }
+}
+
 #[test]
 fn v2_pass_ipv4_is_keepalived_byte_for_byte() {
     // keepalived: vrrp_instance VI_1 { virtual_router_id 51 priority 100 advert_int 1
     // authentication { auth_type PASS auth_pass 1111 } virtual_ipaddress { 10.99.0.50 } }
-    // on 10.99.0.1.
+    // on 10.99.0.1; its shutdown advert, and priority 255.
     let mut a = advert(Version::V2, 100, 1, &["10.99.0.50"]);
     a.auth_type = wire::AUTH_PASS;
     a.auth_data = pass("1111");
-    exact(&a, "10.99.0.1", "224.0.0.18", "21 33 64 01 01 01 0c d3 0a 63 00 32 31 31 31 31 00 00 00 00");
-    // Its shutdown advert, and priority 255.
-    a.priority = 0;
-    exact(&a, "10.99.0.1", "224.0.0.18", "21 33 00 01 01 01 70 d3 0a 63 00 32 31 31 31 31 00 00 00 00");
-    a.priority = 255;
-    exact(&a, "10.99.0.1", "224.0.0.18", "21 33 ff 01 01 01 71 d2 0a 63 00 32 31 31 31 31 00 00 00 00");
+    let wants = [
+        (100, "21 33 64 01 01 01 0c d3 0a 63 00 32 31 31 31 31 00 00 00 00"),
+        (0, "21 33 00 01 01 01 70 d3 0a 63 00 32 31 31 31 31 00 00 00 00"),
+        (255, "21 33 ff 01 01 01 71 d2 0a 63 00 32 31 31 31 31 00 00 00 00"),
+    ];
+    exact_at_priorities(a, "10.99.0.1", "224.0.0.18", &wants);
 }
 
 #[test]
 fn v3_ipv4_is_keepalived_byte_for_byte() {
     // vrrp_version 3, priority 255, advert_int 0.1, two VIPs; and its shutdown advert.
-    let mut a = advert(Version::V3, 255, 10, &["10.99.0.50", "10.99.0.51"]);
-    exact(&a, "10.99.0.1", "224.0.0.18", "31 33 ff 02 00 0a cf 9d 0a 63 00 32 0a 63 00 33");
-    a.priority = 0;
-    exact(&a, "10.99.0.1", "224.0.0.18", "31 33 00 02 00 0a ce 9e 0a 63 00 32 0a 63 00 33");
+    let a = advert(Version::V3, 255, 10, &["10.99.0.50", "10.99.0.51"]);
+    let wants = [
+        (255, "31 33 ff 02 00 0a cf 9d 0a 63 00 32 0a 63 00 33"),
+        (0, "31 33 00 02 00 0a ce 9e 0a 63 00 32 0a 63 00 33"),
+    ];
+    exact_at_priorities(a, "10.99.0.1", "224.0.0.18", &wants);
 }
 
 #[test]
@@ -70,9 +80,8 @@ fn v3_ipv6_is_keepalived_byte_for_byte() {
     let mut a = advert(Version::V3, 255, 100, &["fe80::50", "2001:db8::50"]);
     a.vrid = 52;
     let vips = "fe80 0000 0000 0000 0000 0000 0000 0050 2001 0db8 0000 0000 0000 0000 0000 0050";
-    exact(&a, "fe80::1", "ff02::12", &format!("31 34 ff 02 00 64 a4 5b {vips}"));
-    a.priority = 0;
-    exact(&a, "fe80::1", "ff02::12", &format!("31 34 00 02 00 64 a3 5c {vips}"));
+    let (master, shutdown) = (format!("31 34 ff 02 00 64 a4 5b {vips}"), format!("31 34 00 02 00 64 a3 5c {vips}"));
+    exact_at_priorities(a, "fe80::1", "ff02::12", &[(255, &master), (0, &shutdown)]);
 }
 
 #[test]

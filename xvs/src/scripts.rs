@@ -341,10 +341,8 @@ mod tests {
     #[test]
     fn a_file_without_interpreter_line_runs_under_the_shell() {
         let dir = tempdir();
-        let f = dir.join("plain");
-        std::fs::write(&f, "exit 4\n").unwrap();
-        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let s = Script::prepare(&f.display().to_string(), &root()).unwrap();
+        let line = script_file(&dir, "plain", "exit 4\n", 0o755);
+        let s = Script::prepare(&line, &root()).unwrap();
         assert_eq!(s.run(Duration::from_secs(5)), Outcome::Exited(4));
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -352,10 +350,8 @@ mod tests {
     #[test]
     fn script_security_refuses_what_others_can_change() {
         let dir = tempdir();
+        let line = script_file(&dir, "check", "#!/bin/sh\nexit 0\n", 0o757);
         let f = dir.join("check");
-        std::fs::write(&f, "#!/bin/sh\nexit 0\n").unwrap();
-        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o757)).unwrap();
-        let line = f.display().to_string();
         if !nix::unistd::geteuid().is_root() {
             panic!("this test checks root's view of script security: run it as root");
         }
@@ -363,11 +359,11 @@ mod tests {
         assert!(Script::prepare(&line, &strict).unwrap_err().contains("refused"));
         let lax = Script::prepare(&line, &root()).unwrap();
         assert!(lax.warnings.iter().any(|w| w.contains("unsafe")), "{lax:?}");
-        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        chmod(&f, 0o755);
         assert!(Script::prepare(&line, &strict).is_ok());
         // Run as another user, it is not root's problem.
         let nobody = ScriptPolicy { user: Some((65534, 65534)), security: true };
-        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o757)).unwrap();
+        chmod(&f, 0o757);
         assert!(Script::prepare(&line, &nobody).is_ok());
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -376,12 +372,24 @@ mod tests {
     fn runs_as_the_script_user() {
         let dir = tempdir();
         let out = dir.join("id");
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        chmod(&dir, 0o777);
         let line = format!("/bin/sh -c 'id -u > {}'", out.display());
         let s = Script::prepare(&line, &ScriptPolicy { user: Some((65534, 65534)), security: false }).unwrap();
         assert_eq!(s.run(Duration::from_secs(5)), Outcome::Exited(0));
         assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "65534");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+
+    /// `dir/name` holding `text`, mode `mode`: its path as a script line.
+    fn script_file(dir: &Path, name: &str, text: &str, mode: u32) -> String {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        chmod(&f, mode);
+        f.display().to_string()
     }
 
     /// A fresh directory owned by root, mode 0755 (script security checks its parents).
@@ -394,7 +402,7 @@ mod tests {
             N.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        chmod(&d, 0o755);
         d
     }
 }
