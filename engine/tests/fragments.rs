@@ -40,6 +40,13 @@ fn forwards_each_as(lb: &mut Lb, frags: &[Vec<u8>], t0: u64, want: &[Vec<u8>], w
     }
 }
 
+/// Offers fragment `i` of `g` at `t` ms, in order, for each `(i, t, verdict)` step.
+fn assert_verdicts(lb: &mut Lb, g: &[Vec<u8>], steps: &[(usize, u64, Verdict)]) {
+    for &(i, t, want) in steps {
+        assert_eq!(lb.verdict(&g[i], t), want, "fragment {i} at {t} ms");
+    }
+}
+
 fn datagram(client: SocketAddr, id: u16, len: usize) -> Frame {
     let payload: Vec<u8> = (0..len).map(|i| (i * 7 + id as usize) as u8).collect();
     Frame::udp(client, sa(vip4(), 53)).id(id).macs(DIR_MAC, CMAC).payload(&payload)
@@ -100,13 +107,11 @@ fn nat_fragments_rewrite_like_the_datagram() {
 fn later_fragment_first_is_dropped() {
     let mut lb = Lb::new(dr());
     let g = fragments_of_client(3, 9);
-    assert_eq!(lb.verdict(&g[2], 0), NOFIRST);
-    assert_eq!(lb.verdict(&g[1], 0), NOFIRST);
+    assert_verdicts(&mut lb, &g, &[(2, 0, NOFIRST), (1, 0, NOFIRST)]);
     assert_eq!(lb.drops(DropReason::FragNoFirst), 2);
     assert_eq!(lb.e.live_connections(), 0);
     // Then the first and the rest: the first creates the connection, the rest follow.
-    assert_eq!(lb.verdict(&g[0], 1), TX);
-    assert_eq!(lb.verdict(&g[3], 1), TX);
+    assert_verdicts(&mut lb, &g, &[(0, 1, TX), (3, 1, TX)]);
     // Not for a service: the kernel's.
     let stray = Frame::udp(sa(cip(false, 3), 7000), sa(ip("10.9.9.9"), 53)).id(5).payload(&[0; 200]);
     let g = fragments_v4(&stray, 64);
@@ -117,9 +122,7 @@ fn later_fragment_first_is_dropped() {
 fn first_fragment_is_remembered_for_two_seconds() {
     let mut lb = Lb::new(dr());
     let g = fragments_of_client(4, 11);
-    assert_eq!(lb.verdict(&g[0], 1_000), TX);
-    assert_eq!(lb.verdict(&g[1], 2_999), TX);
-    assert_eq!(lb.verdict(&g[2], 3_000), NOFIRST);
+    assert_verdicts(&mut lb, &g, &[(0, 1_000, TX), (1, 2_999, TX), (2, 3_000, NOFIRST)]);
 }
 
 #[test]
