@@ -112,12 +112,17 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
     for r in &s.reals {
         writeln!(o)?;
         writeln!(o, "[[service.real]]")?;
-        writeln!(o, "addr = {}", q(&r.addr.to_string()))?;
-        writeln!(o, "weight = {}", r.weight)?;
-        writeln!(o, "forward = {}", q(r.forward.name()))?;
-        writeln!(o, "upper_threshold = {}", r.upper_threshold)?;
-        writeln!(o, "lower_threshold = {}", r.lower_threshold)?;
-        writeln!(o, "inhibit_on_failure = {}", r.inhibit_on_failure)?;
+        let fields = [
+            ("addr", q(&r.addr.to_string())),
+            ("weight", r.weight.to_string()),
+            ("forward", q(r.forward.name())),
+            ("upper_threshold", r.upper_threshold.to_string()),
+            ("lower_threshold", r.lower_threshold.to_string()),
+            ("inhibit_on_failure", r.inhibit_on_failure.to_string()),
+        ];
+        for (key, value) in fields {
+            writeln!(o, "{key} = {value}")?;
+        }
         if let Some(c) = &r.check {
             writeln!(o)?;
             writeln!(o, "[service.real.check]")?;

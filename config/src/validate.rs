@@ -64,6 +64,24 @@ impl Validator<'_> {
         self.report(at, &[], message.into(), hint.into());
     }
 
+    /// A list key that must hold something and name nothing twice: `empty` is the
+    /// (message, hint) when it is empty, `twice` the message for its first repeat.
+    fn listed_once<T: Eq + std::hash::Hash + Clone>(
+        &mut self,
+        at: At,
+        items: &[T],
+        empty: (&str, &str),
+        twice: impl Fn(&T) -> String,
+        twice_hint: &str,
+    ) {
+        if items.is_empty() {
+            self.bad(at, empty.0, empty.1);
+        }
+        if let Some(dup) = first_duplicate(items) {
+            self.bad(at, twice(&dup), twice_hint);
+        }
+    }
+
     /// "line N" (or "FILE:N" in an included file) where `at` is, or `otherwise` when
     /// the position is unknown.
     fn where_is(&self, at: At, otherwise: String) -> String {
@@ -78,34 +96,29 @@ impl Validator<'_> {
         let d = &c.director;
         let s = Section::Director;
         if let Some(cores) = &d.cores {
-            if cores.is_empty() {
-                self.bad(
-                    (s, "cores"),
-                    "`cores` is empty: no core would poll",
-                    "list at least one core, or remove `cores` to use all",
-                );
-            }
-            if let Some(dup) = first_duplicate(cores) {
-                self.bad((s, "cores"), format!("core {dup} is listed twice in `cores`"), "list each core once");
-            }
+            let empty =
+                ("`cores` is empty: no core would poll", "list at least one core, or remove `cores` to use all");
+            self.listed_once(
+                (s, "cores"),
+                cores,
+                empty,
+                |c| format!("core {c} is listed twice in `cores`"),
+                "list each core once",
+            );
         }
         if let Some(ifs) = &d.interfaces {
-            if ifs.is_empty() {
-                self.bad(
-                    (s, "interfaces"),
-                    "`interfaces` is empty: no port to poll",
-                    "list at least one interface, or remove `interfaces` to use every interface that is up",
-                );
-            }
+            let empty = (
+                "`interfaces` is empty: no port to poll",
+                "list at least one interface, or remove `interfaces` to use every interface that is up",
+            );
+            let twice = |i: &String| format!("interface `{i}` is listed twice");
+            self.listed_once((s, "interfaces"), ifs, empty, twice, "list each interface once");
             if ifs.iter().any(|i| i.is_empty()) {
                 self.bad(
                     (s, "interfaces"),
                     "`interfaces` holds an empty name",
                     "write interface names such as `\"eth0\"`",
                 );
-            }
-            if let Some(dup) = first_duplicate(ifs) {
-                self.bad((s, "interfaces"), format!("interface `{dup}` is listed twice"), "list each interface once");
             }
         }
         if d.max_connections == 0 {

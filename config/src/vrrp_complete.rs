@@ -71,16 +71,20 @@ pub(crate) fn complete(inst: &mut VrrpInstance, ctx: &Ctx<'_>) -> Vec<Fixup> {
     out
 }
 
-fn version(inst: &mut VrrpInstance, out: &mut Vec<Fixup>) {
-    if inst.is_ipv6() && inst.version == 2 && inst.strict {
-        inst.version = 3;
-        out.push(Fixup::new(
-            "version",
-            "strict mode cannot run IPv6 with VRRP version 2",
-            "it runs version 3",
-            "write `version = 3`",
-        ));
+/// keepalived's simplest fix-ups: when `applies`, `set` one value and say so with
+/// `[key, problem, action, edit]`.
+fn fix_if(out: &mut Vec<Fixup>, applies: bool, set: impl FnOnce(), [key, problem, action, edit]: [&'static str; 4]) {
+    if applies {
+        set();
+        out.push(Fixup::new(key, problem, action, edit));
     }
+}
+
+fn version(inst: &mut VrrpInstance, out: &mut Vec<Fixup>) {
+    let applies = inst.is_ipv6() && inst.version == 2 && inst.strict;
+    let why =
+        ["version", "strict mode cannot run IPv6 with VRRP version 2", "it runs version 3", "write `version = 3`"];
+    fix_if(out, applies, || inst.version = 3, why);
 }
 
 fn state(inst: &mut VrrpInstance, out: &mut Vec<Fixup>) {
@@ -191,15 +195,14 @@ fn preempt(inst: &mut VrrpInstance, out: &mut Vec<Fixup>) {
 }
 
 fn accept(inst: &mut VrrpInstance, out: &mut Vec<Fixup>) {
-    if inst.accept && !inst.is_owner() && inst.strict && inst.version == 2 {
-        inst.accept = false;
-        out.push(Fixup::new(
-            "accept",
-            "strict mode: accept mode with VRRP version 2 does not comply with RFC 3768",
-            "it is cleared",
-            "write `accept = false`",
-        ));
-    }
+    let applies = inst.accept && !inst.is_owner() && inst.strict && inst.version == 2;
+    let why = [
+        "accept",
+        "strict mode: accept mode with VRRP version 2 does not comply with RFC 3768",
+        "it is cleared",
+        "write `accept = false`",
+    ];
+    fix_if(out, applies, || inst.accept = false, why);
 }
 
 fn advert_int(inst: &mut VrrpInstance, out: &mut Vec<Fixup>) {
@@ -230,21 +233,14 @@ fn advert_int(inst: &mut VrrpInstance, out: &mut Vec<Fixup>) {
 
 /// Duplicates, and the weights keepalived drops in a sync group or at priority 255.
 fn tracking(inst: &mut VrrpInstance, ctx: &Ctx<'_>, out: &mut Vec<Fixup>) {
+    let twice = |what: &str| (format!("{what} is tracked twice"), "the second is ignored");
     if dedupe(&mut inst.track_interface, |t| &t.name) {
-        out.push(Fixup::new(
-            "track_interface",
-            "an interface is tracked twice",
-            "the second is ignored",
-            "list each interface once",
-        ));
+        let (problem, action) = twice("an interface");
+        out.push(Fixup::new("track_interface", problem, action, "list each interface once"));
     }
     if dedupe(&mut inst.track_script, |t| &t.name) {
-        out.push(Fixup::new(
-            "track_script",
-            "a script is tracked twice",
-            "the second is ignored",
-            "list each script once",
-        ));
+        let (problem, action) = twice("a script");
+        out.push(Fixup::new("track_script", problem, action, "list each script once"));
     }
     let owner = inst.priority == OWNER_PRIORITY;
     if !ctx.in_sync_group && !owner {

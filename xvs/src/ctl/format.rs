@@ -555,28 +555,25 @@ TCP  [2001:db8:1::100]:80 mh (mh-port) persistent 60 mask 64
     #[test]
     fn stats_abbreviated_and_exact() {
         let t = vec![table().pop().unwrap()];
-        assert_listed(
-            &t,
-            ListOpts { stats: true, ..Default::default() },
-            "\
-Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
-  -> RemoteAddress:Port
+        let head =
+            "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n";
+        let abbreviated = "\
 TCP  10.0.1.100:80                     123  123456K 99999999   12345M        5
   -> 10.0.2.11:8080                     23      456      400     123T        0
   -> 10.0.2.12:8080                      0        0        0        0        0
-",
-        );
-        assert_listed(
-            &t,
-            ListOpts { stats: true, exact: true, ..Default::default() },
-            "\
-Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
-  -> RemoteAddress:Port
+";
+        let exact = "\
 TCP  10.0.1.100:80                     123 123456789 99999999 12345678901        5
   -> 10.0.2.11:8080                     23      456      400 123456789012345        0
   -> 10.0.2.12:8080                      0        0        0        0        0
-",
-        );
+";
+        for (is_exact, body) in [(false, abbreviated), (true, exact)] {
+            assert_listed(
+                &t,
+                ListOpts { stats: true, exact: is_exact, ..Default::default() },
+                &format!("{head}{body}"),
+            );
+        }
     }
 
     #[test]
@@ -597,38 +594,34 @@ TCP  10.0.1.100:80                      12      345      300  123456K        9
 
     #[test]
     fn thresholds_persistent_conn_tun_info() {
-        let t = vec![table().remove(2)];
-        assert_listed(
-            &t,
-            ListOpts { thresholds: true, ..Default::default() },
-            "\
+        let sh = vec![table().remove(2)];
+        let mh = vec![table().remove(0)];
+        let thresholds = "\
 Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn 
   -> RemoteAddress:Port
 TCP  10.0.1.101:443 sh (sh-fallback,sh-port)
   -> 10.0.2.13:443                100        50         0          0         
-",
-        );
-        assert_listed(
-            &t,
-            ListOpts { persistent_conn: true, ..Default::default() },
-            "\
+";
+        let persistent = "\
 Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn 
   -> RemoteAddress:Port
 TCP  10.0.1.101:443 sh (sh-fallback,sh-port)
   -> 10.0.2.13:443                0         0           0          0         
-",
-        );
-        let t = vec![table().remove(0)];
-        assert_listed(
-            &t,
-            ListOpts { tun_info: true, ..Default::default() },
-            "\
+";
+        let tun_info = "\
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn
 TCP  [2001:db8:1::100]:80 mh (mh-port) persistent 60 mask 64
   -> [2001:db8:2::11]:80          Tunnel  ipip          2      1          0         
-",
-        );
+";
+        let cases = [
+            (&sh, ListOpts { thresholds: true, ..Default::default() }, thresholds),
+            (&sh, ListOpts { persistent_conn: true, ..Default::default() }, persistent),
+            (&mh, ListOpts { tun_info: true, ..Default::default() }, tun_info),
+        ];
+        for (t, o, want) in cases {
+            assert_listed(t, o, want);
+        }
     }
 
     #[test]

@@ -241,19 +241,13 @@ mod tests {
 
     #[test]
     fn down_reals_leave_or_are_inhibited_and_dynamic_weights_apply() {
-        let text = r#"
-[[service]]
-vip = "10.0.1.100:80"
-  [[service.real]]
-  addr = "10.0.2.11:80"
-  [[service.real]]
-  addr = "10.0.2.12:80"
-  inhibit_on_failure = true
-  [[service.real]]
-  addr = "10.0.2.13:80"
-  weight = 5
-"#;
-        let cfg = xvs_config::parse_toml(text, "t.toml").unwrap();
+        // Reals .11 (plain), .12 (inhibit_on_failure) and .13 (weight 5).
+        let reals: String = [(11, ""), (12, "inhibit_on_failure = true\n"), (13, "weight = 5\n")]
+            .iter()
+            .map(|(i, extra)| format!("[[service.real]]\naddr = \"10.0.2.{i}:80\"\n{extra}"))
+            .collect();
+        let text = format!("[[service]]\nvip = \"10.0.1.100:80\"\n{reals}");
+        let cfg = xvs_config::parse_toml(&text, "t.toml").unwrap();
         let service = xvs_engine::ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
         let k = |last: u8| RealKey { service, addr: format!("10.0.2.{last}").parse().unwrap(), port: 80, sorry: false };
         let mut state = HashMap::new();
