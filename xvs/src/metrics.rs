@@ -638,8 +638,9 @@ mod tests {
         Snapshot::merge(&parts)
     }
 
-    #[test]
-    fn a_realistic_snapshot_parses_with_every_family() {
+    /// The exposition of a realistic director (two loops, two services, three reals, rates,
+    /// health, an XDP mode, a capacity, two VRRP instances), parsed.
+    fn realistic() -> BTreeMap<String, Family> {
         let mut rates = DirectorRates::new();
         for i in 0..=3 {
             rates.sample(i * 2000, &snapshot(i));
@@ -658,7 +659,12 @@ mod tests {
         };
         let text = render(&e);
         let f = parse(&text);
+        f
+    }
 
+    #[test]
+    fn a_realistic_snapshot_parses_with_every_family() {
+        let f = realistic();
         let kinds = [
             ("xvs_connections_total", PrometheusType::Counter, &["real", "service"][..]),
             ("xvs_packets_total", PrometheusType::Counter, &["direction", "real", "service"]),
@@ -713,7 +719,11 @@ mod tests {
                 assert_eq!(ks, lnames, "{name}: {l:?}");
             }
         }
+    }
 
+    #[test]
+    fn realistic_values_per_real_and_engine_wide() {
+        let f = realistic();
         // Per real, merged over the two loops.
         let svc = "tcp/10.0.1.100:80";
         let r11 = [("service", svc), ("real", "10.0.2.11:8080")];
@@ -771,7 +781,11 @@ mod tests {
         assert_eq!(b["inf"], 10.0);
         let want = 2.0 * (3_000 + 4_000 + 7_500 + 40_000 + 2_000_000) as f64 / 1e9;
         assert!((h.sum - want).abs() / want < 0.01, "sum {} vs {want}", h.sum);
+    }
 
+    #[test]
+    fn realistic_vrrp_families() {
+        let f = realistic();
         // VRRP: every state of every instance, 1 for the current one; every reason.
         let vi1 = [("instance", "VI_1")];
         assert_eq!(value(&f, "xvs_vrrp_state", &[("instance", "VI_1"), ("state", "MASTER")]), 1.0);
