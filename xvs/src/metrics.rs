@@ -658,8 +658,7 @@ mod tests {
             ..Exposition::new(&snap)
         };
         let text = render(&e);
-        let f = parse(&text);
-        f
+        parse(&text)
     }
 
     #[test]
