@@ -53,6 +53,15 @@ pub fn mac_of(name: &str) -> io::Result<[u8; 6]> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no MAC address for {name}")))
 }
 
+/// Whether interface `name` is up with a carrier (IFF_UP and IFF_RUNNING), in this
+/// thread's network namespace: what keepalived's `track_interface` calls up.
+pub fn is_running(name: &str) -> bool {
+    use nix::net::if_::InterfaceFlags as F;
+    nix::ifaddrs::getifaddrs()
+        .map(|mut it| it.any(|a| a.interface_name == name && a.flags.contains(F::IFF_UP | F::IFF_RUNNING)))
+        .unwrap_or(false)
+}
+
 /// Whether the process runs with effective uid 0.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

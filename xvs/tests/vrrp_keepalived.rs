@@ -58,6 +58,7 @@ fn xvs_spec(priority: u8, version: Version) -> InstanceSpec {
         addresses: vec![VirtualAddress { addr: VIP.parse().unwrap(), prefix_len: 24, dev: None, label: None }],
         garp: GarpPolicy { delay: Duration::from_secs(5), repeat: 1, refresh: None },
         notify: Default::default(),
+        tracking: Default::default(),
     }
 }
 
@@ -190,4 +191,46 @@ fn unicast_peers_v2_keepalived_master_xvs_backup() {
     ka.signal(nix::sys::signal::Signal::SIGTERM);
     let took = wait_owner(&lab, "xv", "ka", Duration::from_secs(2), &ka);
     assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn tracked_script_and_interface_move_the_master_as_keepalived_would() {
+    use xvs::vrrp::track::{TrackedScript, Tracking};
+    let mut lab = lab("vrrp-ka-track");
+    // A second link of xvs's host to track (its peer end sits in the other namespace).
+    lab.veth(("xv", "t0"), ("ka", "t1"));
+    let ka = Keepalived::start(&lab, "ka", &keepalived_conf("BACKUP", 100, 2));
+    // chk succeeds while FLAG exists; failing costs 60 (150 -> 90, below keepalived's 100).
+    let flag = std::env::temp_dir().join(lab.name("flag"));
+    std::fs::write(&flag, "").unwrap();
+    let chk = TrackedScript {
+        name: "chk".into(),
+        script: Script::prepare(&format!("/bin/sh -c 'test -e {}'", flag.display()), &ScriptPolicy::default()).unwrap(),
+        interval: Duration::from_millis(200),
+        timeout: Duration::from_secs(1),
+        rise: 1,
+        fall: 1,
+        init_fail: false,
+    };
+    let mut spec = xvs_spec(150, Version::V2);
+    spec.tracking = Tracking { interfaces: vec![("t0".into(), 0)], scripts: vec![(0, -60)] };
+    let (tx, rx) = mpsc::channel();
+    let rt = lab.in_ns("xv", || VrrpRuntime::start_with(vec![spec], vec![chk], tx, None)).unwrap();
+    wait_owner(&lab, "xv", "ka", Duration::from_secs(8), &ka);
+    // The script fails: priority 90, keepalived (100) preempts after its down interval.
+    std::fs::remove_file(&flag).unwrap();
+    wait_owner(&lab, "ka", "xv", Duration::from_secs(6), &ka);
+    assert_eq!(rt.status()[0].priority, 90);
+    // It succeeds again: 150 preempts back.
+    std::fs::write(&flag, "").unwrap();
+    wait_owner(&lab, "xv", "ka", Duration::from_secs(8), &ka);
+    // The tracked interface goes down (weight 0): FAULT, the VIP goes, keepalived takes it.
+    lab.run("xv", &["ip", "link", "set", "t0", "down"]);
+    wait_owner(&lab, "ka", "xv", Duration::from_secs(6), &ka);
+    assert_eq!(rt.status()[0].state, State::Fault);
+    lab.run("xv", &["ip", "link", "set", "t0", "up"]);
+    wait_owner(&lab, "xv", "ka", Duration::from_secs(8), &ka);
+    let seen = states(&rx);
+    assert!(seen.contains(&State::Fault) && seen.last() == Some(&State::Master), "{seen:?}");
+    let _ = std::fs::remove_file(&flag);
 }

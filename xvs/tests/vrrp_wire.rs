@@ -126,6 +126,7 @@ fn bad_adverts_never_change_a_masters_state() {
         addresses: vec![VirtualAddress { addr: vip, prefix_len: 24, dev: None, label: None }],
         garp: GarpPolicy::default(),
         notify: Default::default(),
+        tracking: Default::default(),
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let rt = lab.in_ns("a", || VrrpRuntime::start(vec![spec], tx)).unwrap();

@@ -119,6 +119,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
     let vrrp_addrs = xvs::vrrp::spec::owned_addresses(&checked.model().vrrp);
     let gated: HashSet<IpAddr> = vrrp_addrs.iter().copied().collect();
     let vrrp_specs = xvs::vrrp::spec::specs(&checked.model().vrrp)?;
+    let vrrp_scripts = xvs::vrrp::spec::scripts(&checked.model().vrrp)?;
     let mut ecfg = gate(checked.engine(&HealthStates::new()), &gated);
     let vips = add_vips(&checked.model().director, &ecfg, vrrp_addrs)?;
     // Our own MAC on each port: the source of frames leaving there.
@@ -161,7 +162,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         None
     } else {
         let n = vrrp_specs.len();
-        let rt = VrrpRuntime::start_with(vrrp_specs, tx, Some(ledger.hook()))?;
+        let rt = VrrpRuntime::start_with(vrrp_specs, vrrp_scripts, tx, Some(ledger.hook()))?;
         // The listings and the metrics read its status.
         plane.vrrp = rt.reader();
         if let Some(m) = &metrics {

@@ -6,3 +6,4 @@ pub mod announce;
 pub mod runtime;
 pub mod socket;
 pub mod spec;
+pub mod track;

@@ -27,6 +27,7 @@ use xvs_vrrp::{Event, Instance, InstanceConfig, State};
 
 use super::announce;
 use super::socket::VrrpSocket;
+use super::track::{effective, ScriptTracker, TrackedScript, Tracking};
 use crate::host;
 use crate::scripts::{Outcome, Run, Script};
 
@@ -87,6 +88,8 @@ pub struct InstanceSpec {
     pub addresses: Vec<VirtualAddress>,
     pub garp: GarpPolicy,
     pub notify: Notify,
+    /// Interfaces and scripts it tracks (FAULT or a priority change).
+    pub tracking: Tracking,
 }
 
 /// An address the runtime added to the host or removed from it.
@@ -162,6 +165,8 @@ struct Running {
     delayed_rounds: u32,
     /// Notify scripts still running (polled, never waited for).
     scripts: Vec<Run>,
+    /// Whether tracking has put the instance in FAULT.
+    faulted: bool,
     /// State changes so far.
     transitions: u64,
 }
@@ -188,6 +193,7 @@ impl Running {
             delayed_rounds: 0,
             scripts: Vec::new(),
             transitions: 0,
+            faulted: false,
         })
     }
 
@@ -346,6 +352,23 @@ impl Running {
         });
     }
 
+    /// FAULT and the effective priority from what the instance tracks.
+    fn follow_tracking(&mut self, scripts_ok: &[bool], now_ms: u64) {
+        let t = &self.spec.tracking;
+        if t.interfaces.is_empty() && t.scripts.is_empty() {
+            return;
+        }
+        let ok = |i: usize| scripts_ok.get(i).copied().unwrap_or(true);
+        let (fault, prio) = effective(self.spec.protocol.priority, t, host::is_running, ok);
+        if fault != self.faulted {
+            self.faulted = fault;
+            self.instance.set_fault(fault, now_ms);
+        }
+        if prio != self.instance.priority() && !fault {
+            self.instance.set_priority(prio, now_ms);
+        }
+    }
+
     fn status(&self, last: Option<(Instant, &'static str)>) -> InstanceStatus {
         InstanceStatus {
             name: self.name().to_string(),
@@ -370,12 +393,14 @@ impl VrrpRuntime {
     /// Open every instance's socket and start the thread; state changes are sent to
     /// `report`. Fails (starting nothing) if any socket or instance cannot be made.
     pub fn start(specs: Vec<InstanceSpec>, report: Sender<Transition>) -> Result<VrrpRuntime, String> {
-        Self::start_with(specs, report, None)
+        Self::start_with(specs, Vec::new(), report, None)
     }
 
     /// [`VrrpRuntime::start`], telling `hook` of every address added or removed.
+    /// `scripts` are the `vrrp_script`s the specs' tracking refers to by index.
     pub fn start_with(
         specs: Vec<InstanceSpec>,
+        scripts: Vec<TrackedScript>,
         report: Sender<Transition>,
         hook: Option<AddressHook>,
     ) -> Result<VrrpRuntime, String> {
@@ -387,7 +412,7 @@ impl VrrpRuntime {
         let (st, sp) = (status.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("xvs-vrrp".into())
-            .spawn(move || run(running, origin, &sp, &st, &report))
+            .spawn(move || run(running, scripts, origin, &sp, &st, &report))
             .map_err(|e| format!("starting the VRRP thread: {e}"))?;
         Ok(VrrpRuntime { stop, thread: Some(thread), status })
     }
@@ -415,6 +440,7 @@ impl Drop for VrrpRuntime {
 
 fn run(
     mut running: Vec<Running>,
+    scripts: Vec<TrackedScript>,
     origin: Instant,
     stop: &AtomicBool,
     status: &Mutex<Vec<InstanceStatus>>,
@@ -422,13 +448,18 @@ fn run(
 ) {
     let now_ms = || origin.elapsed().as_millis() as u64;
     let mut last: Vec<Option<(Instant, &'static str)>> = vec![None; running.len()];
+    let used: Vec<bool> =
+        (0..scripts.len()).map(|i| running.iter().any(|r| r.spec.tracking.scripts.iter().any(|s| s.0 == i))).collect();
+    let mut trackers: Vec<ScriptTracker> = scripts.into_iter().map(|s| ScriptTracker::new(s, Instant::now())).collect();
     while !stop.load(Ordering::Relaxed) {
+        let ok = poll_trackers(&mut trackers, &used);
         let now = now_ms();
         let next = running.iter().filter_map(|r| r.instance.poll_timeout()).min();
         let sleep = next.map_or(MAX_SLEEP, |t| Duration::from_millis(t.saturating_sub(now))).min(MAX_SLEEP);
         wait_readable(&running, sleep);
         let now = now_ms();
         for (i, r) in running.iter_mut().enumerate() {
+            r.follow_tracking(&ok, now);
             r.receive_pending(now);
             r.instance.handle_timeout(now);
             r.send_pending();
@@ -455,6 +486,25 @@ fn run(
         running.iter_mut().for_each(Running::reap_scripts);
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Run the tracked scripts that are due and take their results; each one's verdict.
+fn poll_trackers(trackers: &mut [ScriptTracker], used: &[bool]) -> Vec<bool> {
+    let now = Instant::now();
+    trackers
+        .iter_mut()
+        .zip(used)
+        .map(|(t, &used)| {
+            if !used {
+                return true;
+            }
+            let (ok, changed) = t.poll(now);
+            if changed {
+                log(format!("VRRP script {}: {}", t.name(), if ok { "succeeded" } else { "failed" }));
+            }
+            ok
+        })
+        .collect()
 }
 
 /// Sleep until a socket has something or `timeout` passes.

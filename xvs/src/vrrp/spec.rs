@@ -3,8 +3,8 @@
 //! interface, the addresses to own, the announcements and the notify scripts.
 //!
 //! Invariant: what `xvs run` cannot do yet is refused here, by name and before anything
-//! starts, never run half: `vrrp_sync_group`, `track_interface` and `track_script`.
-//! [`check`] is the same refusal without touching the host (for `xvs check`).
+//! starts, never run half: `vrrp_sync_group`. [`check`] is the same refusal without
+//! touching the host (for `xvs check`).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use xvs_config::{NotifyScript, RunAs, Vrrp, VrrpInstance, VrrpState};
 use xvs_vrrp::{InitialState, InstanceConfig, Version};
 
 use super::runtime::{GarpPolicy, InstanceSpec, Notify, VirtualAddress};
+use super::track::{TrackedScript, Tracking};
 use crate::host;
 use crate::scripts::{Script, ScriptPolicy};
 
@@ -24,14 +25,6 @@ pub fn check(vrrp: &Vrrp) -> Result<(), String> {
             "vrrp_sync_group {}: not supported by xvs run yet (its members would not change state together)",
             g.name
         ));
-    }
-    for i in &vrrp.instances {
-        if !i.track_interface.is_empty() {
-            errors.push(format!("vrrp_instance {}: track_interface is not supported by xvs run yet", i.name));
-        }
-        if !i.track_script.is_empty() {
-            errors.push(format!("vrrp_instance {}: track_script is not supported by xvs run yet", i.name));
-        }
     }
     if errors.is_empty() {
         Ok(())
@@ -167,6 +160,46 @@ pub fn specs(vrrp: &Vrrp) -> Result<Vec<InstanceSpec>, String> {
                     refresh: (i.garp_master_refresh > 0).then(|| Duration::from_secs(u64::from(i.garp_master_refresh))),
                 },
                 notify: notify(i, vrrp, default)?,
+                tracking: tracking(i, vrrp),
+            })
+        })
+        .collect()
+}
+
+/// What `i` tracks: its own interface with weight 0 (unless `dont_track_primary`), its
+/// `track_interface` entries, and its `track_script` entries by index into `vrrp.scripts`
+/// (with the script's own weight unless the entry gives one).
+fn tracking(i: &VrrpInstance, vrrp: &Vrrp) -> Tracking {
+    let own = i.interface.iter().filter(|_| !i.dont_track_primary).map(|n| (n.clone(), 0));
+    let interfaces = own.chain(i.track_interface.iter().map(|t| (t.name.clone(), t.weight))).collect();
+    let scripts = i
+        .track_script
+        .iter()
+        .filter_map(|t| {
+            let k = vrrp.scripts.iter().position(|s| s.name == t.name)?;
+            Some((k, t.weight.unwrap_or(vrrp.scripts[k].weight)))
+        })
+        .collect();
+    Tracking { interfaces, scripts }
+}
+
+/// Every `vrrp_script`, ready to run (instances refer to them by index).
+pub fn scripts(vrrp: &Vrrp) -> Result<Vec<TrackedScript>, String> {
+    let default = default_user(vrrp)?;
+    vrrp.scripts
+        .iter()
+        .map(|s| {
+            let user = s.user.as_ref().map(run_as).transpose()?.or(default);
+            let policy = ScriptPolicy { user, security: vrrp.enable_script_security };
+            let script = Script::prepare(&s.script, &policy).map_err(|e| format!("vrrp_script {}: {e}", s.name))?;
+            Ok(TrackedScript {
+                name: s.name.clone(),
+                script,
+                interval: Duration::from_secs(u64::from(s.interval.max(1))),
+                timeout: Duration::from_secs(u64::from(s.timeout.max(1))),
+                rise: s.rise,
+                fall: s.fall,
+                init_fail: s.init_fail,
             })
         })
         .collect()
@@ -209,8 +242,34 @@ mod tests {
     #[test]
     fn what_does_not_run_yet_is_refused_by_name() {
         let mut cfg = seed();
-        cfg.vrrp.instances[0].track_script.push(xvs_config::TrackScript { name: "chk".into(), weight: None });
+        cfg.vrrp.sync_groups.push(xvs_config::SyncGroup {
+            name: "VG".into(),
+            group: vec!["VI_1".into()],
+            notify: Default::default(),
+        });
         let e = check(&cfg.vrrp).unwrap_err();
-        assert!(e.contains("VI_1: track_script"), "{e}");
+        assert!(e.contains("vrrp_sync_group VG"), "{e}");
+    }
+
+    #[test]
+    fn tracking_follows_keepalived() {
+        let mut cfg = seed();
+        let i = &mut cfg.vrrp.instances[0];
+        i.track_interface.push(xvs_config::TrackInterface { name: "eth1".into(), weight: -20 });
+        i.track_script.push(xvs_config::TrackScript { name: "chk".into(), weight: None });
+        i.track_script.push(xvs_config::TrackScript { name: "chk".into(), weight: Some(5) });
+        let mut s = xvs_config::VrrpScript::new("chk", "/bin/true");
+        s.weight = -30;
+        cfg.vrrp.scripts.push(s);
+        let t = tracking(&cfg.vrrp.instances[0], &cfg.vrrp);
+        assert_eq!(t.interfaces, [("lo".to_string(), 0), ("eth1".to_string(), -20)]);
+        assert_eq!(t.scripts, [(0, -30), (0, 5)]);
+        cfg.vrrp.instances[0].dont_track_primary = true;
+        assert_eq!(tracking(&cfg.vrrp.instances[0], &cfg.vrrp).interfaces, [("eth1".to_string(), -20)]);
+        let scripts = scripts(&cfg.vrrp).unwrap();
+        assert_eq!(
+            (scripts[0].name.as_str(), scripts[0].interval, scripts[0].rise),
+            ("chk", Duration::from_secs(1), 1)
+        );
     }
 }
