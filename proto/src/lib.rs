@@ -1,5 +1,6 @@
 //! xvs wire formats: frame classification, in-place NAT/DR/TUN rewrites with incremental
-//! checksums (RFC 1624), director-generated ICMP errors, and frame builders for tests.
+//! checksums (RFC 1624), director-generated ICMP errors, IPVS's connection-sync messages
+//! ([`ipvs_sync`]), and frame builders for tests.
 //!
 //! Crate-wide invariants:
 //! - No function outside [`build`] allocates; the hot path ([`classify`], the rewrites)
@@ -22,6 +23,7 @@ pub mod checksum;
 mod classify;
 pub mod headroom;
 mod icmp;
+pub mod ipvs_sync;
 mod nat_icmp;
 mod packet;
 mod rewrite;
