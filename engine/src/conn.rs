@@ -6,7 +6,7 @@
 //!   VIP port) and, for NAT, also by its reply key (protocol, real, real port, client,
 //!   client port); both keys hash with the same function of "the packet as it arrives",
 //!   so one hash of an incoming packet finds either direction.
-//! - `Conn<u32>` is 36 bytes: IPv4 connections cost that plus 8 bytes of wheel links and
+//! - `Conn<u32>` is 40 bytes: IPv4 connections cost that plus 8 bytes of wheel links and
 //!   the index slots (4 bytes each, at most 3/4 full).
 //! - Deadlines are wheel ticks (ms) truncated to 32 bits, widened against `now`.
 //! - A connection holding a template handle has counted itself in the template's `refs`.
@@ -46,6 +46,18 @@ impl Xmit {
         }
     }
 
+    /// The method of IPVS's forwarding flag `fwd` (`IP_VS_CONN_F_FWD_MASK` bits); `None`
+    /// for local node and bypass, which xvs does not have.
+    pub fn from_ipvs(fwd: u32) -> Option<Xmit> {
+        use xvs_proto::ipvs_sync::conn_flags;
+        match fwd {
+            conn_flags::MASQ => Some(Xmit::Nat),
+            conn_flags::DROUTE => Some(Xmit::Dr),
+            conn_flags::TUNNEL => Some(Xmit::Tun),
+            _ => None,
+        }
+    }
+
     /// The method as configured and listed.
     pub fn forward(self) -> Forward {
         match self {
@@ -64,6 +76,7 @@ pub mod flags {
     pub const INACTIVE: u8 = 1 << 2;
     /// Indexed by its reply key too (NAT).
     pub const REPLY_KEY: u8 = 1 << 3;
+    // The high nibble holds the last synced TCP state (`pipeline::sync_out`).
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,7 +95,12 @@ pub struct Conn<A> {
     pub state: u8,
     pub flags: u8,
     pub in_port: u8,
+    /// All zeros: not known yet (a connection installed from sync).
     pub client_mac: [u8; 6],
+    /// Incoming packets, counted modulo the sync period (IPVS's `in_pkts`).
+    pub sync_pkts: u8,
+    /// The end time last synced, in units of 2^10 ms (IPVS's `sync_endtime`).
+    pub synced: u16,
 }
 
 impl<A: Copy> Expiring for Conn<A> {
@@ -214,7 +232,7 @@ mod tests {
 
     #[test]
     fn ipv4_entry_is_compact() {
-        assert_eq!(std::mem::size_of::<Conn<u32>>(), 36);
+        assert_eq!(std::mem::size_of::<Conn<u32>>(), 40);
         assert!(std::mem::size_of::<Conn<u128>>() <= 64);
     }
 }

@@ -32,6 +32,7 @@ pub mod replay;
 pub mod services;
 pub mod spec;
 pub mod stats;
+pub mod sync;
 pub mod tcp_state;
 
 pub use family::mask_ip;

@@ -310,6 +310,48 @@ impl ServiceTable {
         }
     }
 
+    /// The real of service `sid` (configured or not, not the sorry server) that a
+    /// connection to `vport` reaches at `addr`:`dport` (slow path: sync).
+    pub fn real_of(&self, sid: ServiceId, addr: IpAddr, vport: u16, dport: u16) -> Option<RealId> {
+        let matches = |r: &RealSlot| r.service == sid && !r.is_sorry && r.addr == addr && r.port_for(vport) == dport;
+        let svc = &self[sid];
+        if let Some(&rid) = svc.real_ids.iter().find(|&&rid| matches(&self[rid])) {
+            return Some(rid);
+        }
+        self.reals.iter().position(matches).map(|i| RealId(i as u32))
+    }
+
+    /// A real of service `sid` this director does not have, for connections a sync master
+    /// sent (IPVS installs them without a dest): unavailable to the scheduler, not listed
+    /// with the service, forwarding by `forward` to `addr`:`port`. A reload that
+    /// configures the same real makes it a normal one.
+    pub fn add_unbound_real(
+        &mut self,
+        sid: ServiceId,
+        addr: IpAddr,
+        port: u16,
+        forward: Forward,
+        neighbors: &[NeighborSpec],
+    ) -> RealId {
+        let hop = next_hop(neighbors, addr);
+        self.reals.push(RealSlot {
+            addr,
+            port,
+            forward,
+            weight: 0,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            counters: self.shared.get(RealKey { service: self[sid].key, addr, port, sorry: false }),
+            stats: Counters::default(),
+            mac: hop.map(|n| n.mac),
+            egress: hop.and_then(|n| n.port),
+            available: false,
+            service: sid,
+            is_sorry: false,
+        });
+        RealId((self.reals.len() - 1) as u32)
+    }
+
     fn upsert_real(&mut self, service: ServiceId, r: &RealSpec, is_sorry: bool, hop: Option<NeighborSpec>) -> RealId {
         let mac = hop.map(|n| n.mac);
         let egress = hop.and_then(|n| n.port);

@@ -90,6 +90,8 @@ pub struct EngineConfig {
     /// not known, frames leaving on the port they arrived on take the arriving frame's
     /// destination MAC as their source.
     pub port_macs: Vec<Mac>,
+    /// When connections are synced (IPVS's sync sysctls).
+    pub sync: crate::sync::SyncParams,
 }
 
 impl Default for EngineConfig {
@@ -106,6 +108,7 @@ impl Default for EngineConfig {
             services: Vec::new(),
             neighbors: Vec::new(),
             port_macs: Vec::new(),
+            sync: crate::sync::SyncParams::default(),
         }
     }
 }

@@ -166,6 +166,7 @@ pub struct EngineStats {
     pub templates_expired: u64,
     pub icmp_too_big_sent: u64,
     pub ops_scheduled: u64,
+    pub sync: crate::sync::SyncStats,
 }
 
 impl std::ops::AddAssign<&EngineStats> for EngineStats {
@@ -183,6 +184,7 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
         self.templates_expired += b.templates_expired;
         self.icmp_too_big_sent += b.icmp_too_big_sent;
         self.ops_scheduled += b.ops_scheduled;
+        self.sync += &b.sync;
     }
 }
 

@@ -9,7 +9,7 @@ use xvs_proto::PROTO_TCP;
 
 use super::bind::set_tcp_state;
 use super::expiry::expire_conn;
-use super::{frag, xmit, Ctx, Pkt};
+use super::{frag, sync_out, xmit, Ctx, Pkt};
 use crate::conn::{Conn, FamilyTables, Xmit};
 use crate::family::Family;
 use crate::port::Verdict;
@@ -49,6 +49,14 @@ pub(super) fn forward<A: Family>(
     };
     let new_deadline = now + timeout;
     c.deadline = new_deadline as u32;
+    if !reply {
+        if c.client_mac == [0; 6] {
+            // Installed from sync: the client's next hop is where its packets come from.
+            c.client_mac = pkt.peer_mac();
+            c.in_port = pkt.in_port as u8;
+        }
+        sync_out::after_request(t, cx, &mut c);
+    }
     *t.conns.get_mut(ch) = c;
     if new_deadline < old_deadline {
         t.conns.rearm(ch);

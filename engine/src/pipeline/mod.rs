@@ -31,6 +31,8 @@ mod input;
 mod listing;
 mod new_conn;
 mod persist;
+mod sync_in;
+mod sync_out;
 mod xmit;
 
 use std::net::IpAddr;
@@ -42,8 +44,10 @@ use crate::port::{PacketBuf, Verdict};
 use crate::services::{ServiceTable, SharedCounters};
 use crate::spec::EngineConfig;
 use crate::stats::{DropReason, EngineStats};
+use crate::sync::{SyncOutbox, SyncOutcome};
 use crate::EngineError;
 use flow::FlowKey;
+use xvs_proto::ipvs_sync::SyncConn;
 
 pub use listing::ConnInfo;
 
@@ -58,6 +62,8 @@ pub struct Ctx {
     now: u64,
     /// Live connections of both families (they share the capacity).
     live: u32,
+    /// Connections to sync, while a sync master.
+    sync: SyncOutbox,
 }
 
 /// One poll core's engine.
@@ -102,6 +108,7 @@ impl Engine {
                 ),
                 now,
                 live: 0,
+                sync: SyncOutbox::default(),
             },
         })
     }
@@ -164,6 +171,34 @@ impl Engine {
         listing::collect(&self.v4, &self.cx, usize::MAX, &mut out);
         listing::collect(&self.v6, &self.cx, usize::MAX, &mut out);
         out
+    }
+
+    /// Start or stop recording connections for a sync master (`poll_sync` hands them out).
+    pub fn set_sync_master(&mut self, on: bool) {
+        self.cx.sync.master = on;
+        if !on {
+            self.cx.sync.drain(|_| {});
+        }
+    }
+
+    pub fn is_sync_master(&self) -> bool {
+        self.cx.sync.master
+    }
+
+    /// Hand the connections recorded for sync since the last call to `f`, oldest first.
+    pub fn poll_sync(&mut self, f: impl FnMut(&SyncConn)) {
+        self.cx.sync.drain(f);
+    }
+
+    /// Install entry `s` received from a sync master (IPVS's backup side), at `now_ns`.
+    pub fn handle_sync(&mut self, s: &SyncConn, now_ns: u64) -> SyncOutcome {
+        self.cx.now = (now_ns / 1_000_000).max(self.cx.now);
+        let outcome = match s.caddr {
+            IpAddr::V4(_) => sync_in::install(&mut self.v4, &mut self.v6, &mut self.cx, s),
+            IpAddr::V6(_) => sync_in::install(&mut self.v6, &mut self.v4, &mut self.cx, s),
+        };
+        self.cx.stats.sync.received[outcome as usize] += 1;
+        outcome
     }
 
     /// Move the clock to `now_ns` and do a bounded amount of expiry work, without

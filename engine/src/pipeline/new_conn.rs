@@ -64,6 +64,8 @@ pub(super) fn new_connection<A: Family>(
         flags: Xmit::bind(cx.services[rid].forward) as u8 | flags::INACTIVE,
         in_port: pkt.in_port as u8,
         client_mac: pkt.peer_mac(),
+        sync_pkts: 0,
+        synced: 0,
     };
     if p.proto == PROTO_UDP && cx.services[sid].spec.ops {
         // One-packet scheduling: no connection entry, counted as a connection.

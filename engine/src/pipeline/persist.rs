@@ -132,3 +132,41 @@ pub(super) fn template_due<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, h: 
     t.templates.free(h);
     cx.stats.templates_expired += 1;
 }
+
+/// A template received from a sync master: refresh the client's template of service
+/// `sid` to `deadline`, or create it pinned to `rid`. `Some(true)`: created; `None`: the
+/// table is full.
+pub(super) fn synced_template<A: Family>(
+    t: &mut FamilyTables<A>,
+    cx: &mut Ctx,
+    sid: ServiceId,
+    client: A,
+    vip: A,
+    rid: RealId,
+    deadline: u64,
+) -> Option<bool> {
+    let client = client.mask(cx.services[sid].spec.persistence_netmask);
+    let hash = template_hash(&cx.hasher, sid, client, vip);
+    let tk = TemplateKey { service: sid, client, vip, hash };
+    let found = {
+        let templates = &t.templates;
+        t.template_index.find(hash, |o, _| {
+            let x = templates.get(o);
+            x.service == sid && x.client == client && x.vip == vip
+        })
+    };
+    let (tid, created) = match found {
+        Some((tid, _)) => (tid, false),
+        None => match new_template(t, cx, &tk, rid) {
+            NO_TEMPLATE => return None,
+            tid => (tid, true),
+        },
+    };
+    let tp = t.templates.get_mut(tid);
+    let earlier = (deadline as u32).wrapping_sub(tp.deadline) > u32::MAX / 2;
+    tp.deadline = deadline as u32;
+    if earlier {
+        t.templates.rearm(tid);
+    }
+    Some(created)
+}

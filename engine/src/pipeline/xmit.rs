@@ -92,10 +92,18 @@ pub(super) fn to_real<A>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>, mac: Mac, out
 /// Address the rewritten frame back to `c`'s client (the MAC and port its request came
 /// from) and count it as a packet out of `c`'s service and real.
 #[inline(always)]
-pub(super) fn to_client<A>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
-    let out = c.in_port as u16;
+pub(super) fn to_client<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
+    let (mac, out) = if c.client_mac != [0; 6] {
+        (c.client_mac, c.in_port as u16)
+    } else {
+        // Installed from sync and no packet from the client yet: route toward it.
+        match crate::services::next_hop(&cx.cfg.neighbors, c.cip.to_ip()) {
+            Some(n) => (n.mac, n.port.unwrap_or(pkt.in_port)),
+            None => return Verdict::Drop(DropReason::NeighborMiss),
+        }
+    };
     let src = src_mac(&cx.cfg, out, pkt.own_mac());
-    proto::set_macs(pkt.frame(), c.client_mac, src);
+    proto::set_macs(pkt.frame(), mac, src);
     count(cx, c, false, pkt.p.ip_len as u64);
     Verdict::Tx { port: out }
 }
