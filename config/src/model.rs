@@ -39,6 +39,8 @@ pub struct Config {
     pub neighbors: Vec<Neighbor>,
     /// VRRP instances, sync groups, scripts and their global settings (empty: none).
     pub vrrp: Vrrp,
+    /// Connection sync (`[sync]`, keepalived's `lvs_sync_daemon`).
+    pub sync: Sync,
 }
 
 /// `[director]`: process-wide settings.
@@ -388,5 +390,7 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
+mod sync;
 mod vrrp;
+pub use sync::*;
 pub use vrrp::*;

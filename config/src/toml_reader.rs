@@ -491,7 +491,7 @@ impl<'t> Reader<'t> {
         let neighbors =
             self.tables(root, "neighbor", Section::Neighbor).into_iter().map(|t| self.neighbor(t)).collect();
         let vrrp = self.vrrp(root);
-        Config { director, timeouts, services, neighbors, vrrp }
+        Config { director, timeouts, services, neighbors, vrrp, sync: crate::model::Sync::default() }
     }
 
     fn director(&mut self, t: Tab<'_>) -> Director {

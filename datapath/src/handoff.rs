@@ -148,6 +148,15 @@ pub fn owner_of(engine: &Engine, frame: &[u8], n: usize, mask4: u8, mask6: u8) -
     } else {
         p.dst
     };
+    owner_of_client(client, n, mask4, mask6)
+}
+
+/// The poll core that owns connections of `client` among `n`: a hash of the client's
+/// address masked to the widest persistence netmask of its family.
+pub fn owner_of_client(client: IpAddr, n: usize, mask4: u8, mask6: u8) -> usize {
+    if n <= 1 {
+        return 0;
+    }
     let masked = match client {
         IpAddr::V4(_) => mask_ip(client, mask4),
         IpAddr::V6(_) => mask_ip(client, mask6),

@@ -16,4 +16,5 @@ pub mod handoff;
 pub mod maps;
 pub mod poll;
 pub mod snapshot;
+pub mod sync_link;
 pub mod xsk;

@@ -24,6 +24,7 @@ use xvs_engine::{ConnInfo, Engine, EngineConfig, FrameBuf, NeighborSpec, PacketB
 
 use crate::handoff::{owner_masks, owner_of, Handoff};
 use crate::snapshot::{batch_histogram, snapshot_reals, Snapshot};
+use crate::sync_link::SyncLink;
 use crate::xsk::XskPort;
 
 /// Frames per batch.
@@ -150,12 +151,13 @@ impl PollLoop<'_> {
     }
 
     /// Take every pending control message (between batches only).
-    fn take_control(&mut self, control: &Receiver<Control>) {
+    fn take_control(&mut self, control: &Receiver<Control>, sync: &SyncLink) {
         while let Ok(msg) = control.try_recv() {
             let apply = matches!(msg, Control::Apply { .. });
             handle_control(self.engine, msg);
             if apply {
                 self.masks = owner_masks(self.engine.config());
+                sync.set_masks(self.masks);
             }
         }
     }
@@ -191,8 +193,10 @@ pub fn run(
     snapshot: &Arc<Mutex<Snapshot>>,
     clock_origin: Instant,
     handoff: &mut Handoff,
+    sync: &SyncLink,
 ) {
     let masks = owner_masks(engine.config());
+    sync.set_masks(masks);
     let mut lp = PollLoop {
         engine,
         handoff,
@@ -220,7 +224,9 @@ pub fn run(
         } else {
             idle_rounds = 0;
         }
-        lp.take_control(control);
+        lp.take_control(control, sync);
+        let now = lp.now();
+        sync.exchange(lp.handoff.me, lp.engine, now);
         if last_publish.elapsed() >= Duration::from_millis(500) {
             last_publish = Instant::now();
             lp.publish(ports, snapshot);

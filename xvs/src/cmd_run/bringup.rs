@@ -259,7 +259,7 @@ fn start_loops(
     let origin = Instant::now();
     let shared = SharedCounters::default();
     let mesh = Mesh::new(cores.len());
-    let mut loops = Loops::default();
+    let mut loops = Loops::new(cores.len());
     for (k, (&core, ports)) in cores.iter().zip(ports).enumerate() {
         let engine = Engine::with_shared_counters(ecfg.clone(), 0, shared.clone()).map_err(|e| e.to_string())?;
         loops.spawn_poll(core, engine, ports, mode, origin, mesh.endpoint(k))?;

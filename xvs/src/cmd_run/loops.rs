@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use xvs_datapath::handoff::Handoff;
 use xvs_datapath::poll::{self, Ack, Control, PollMode};
 use xvs_datapath::snapshot::Snapshot;
+use xvs_datapath::sync_link::SyncLink;
 use xvs_datapath::xsk::XskPort;
 use xvs_engine::{ConnInfo, Engine, EngineConfig};
 
@@ -43,7 +44,6 @@ enum Refusal {
 /// The loop body a thread runs: the poll loop, or a test's stand-in.
 pub(super) type Body = Box<dyn FnOnce(&AtomicBool, &Receiver<Control>, &Arc<Mutex<Snapshot>>) + Send>;
 
-#[derive(Default)]
 pub(super) struct Loops {
     workers: Workers,
     controls: Vec<Sender<Control>>,
@@ -51,9 +51,28 @@ pub(super) struct Loops {
     pub snapshots: Vec<Arc<Mutex<Snapshot>>>,
     /// The epoch of the last configuration sent.
     epoch: u64,
+    /// Connection sync between the loops and the sync daemon.
+    pub sync: Arc<SyncLink>,
+}
+
+impl Default for Loops {
+    fn default() -> Self {
+        Loops::new(1)
+    }
 }
 
 impl Loops {
+    /// No loops yet, with a sync link for `n` of them.
+    pub fn new(n: usize) -> Loops {
+        Loops {
+            workers: Workers::default(),
+            controls: Vec::new(),
+            snapshots: Vec::new(),
+            epoch: 0,
+            sync: Arc::new(SyncLink::new(n)),
+        }
+    }
+
     /// Start a poll loop pinned to `core`, running `engine` over `ports`.
     pub fn spawn_poll(
         &mut self,
@@ -64,6 +83,7 @@ impl Loops {
         origin: Instant,
         mut handoff: Handoff,
     ) -> Result<(), String> {
+        let sync = self.sync.clone();
         self.spawn(
             format!("xvs-poll-{core}"),
             Box::new(move |stop, control, snapshot| {
@@ -71,7 +91,7 @@ impl Loops {
                     log(format!("could not pin a poll loop to core {core}"));
                 }
                 let (mut engine, mut ports) = (engine, ports);
-                poll::run(&mut engine, &mut ports, mode, stop, control, snapshot, origin, &mut handoff);
+                poll::run(&mut engine, &mut ports, mode, stop, control, snapshot, origin, &mut handoff, &sync);
             }),
         )
     }
