@@ -140,6 +140,11 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
             .iter()
             .map(|n| NeighborSpec { ip: n.ip, mac: n.mac, default: n.default, port: None })
             .collect(),
+        sync: xvs_engine::sync::SyncParams {
+            threshold: cfg.sync.threshold,
+            period: cfg.sync.period,
+            refresh_period_ms: cfg.sync.refresh_period.saturating_mul(1000),
+        },
         ..EngineConfig::default()
     }
 }

@@ -15,6 +15,7 @@ pub mod host;
 pub mod metrics;
 pub mod observe;
 pub mod scripts;
+pub mod sync;
 pub mod sys;
 pub mod vrrp;
 pub mod workers;

@@ -26,8 +26,10 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::observe::estimator::{DirectorRates, Rates};
+use crate::sync::daemon::DROP_REASONS;
 use crate::vrrp::runtime::InstanceStatus;
 use xvs_datapath::snapshot::Snapshot;
+use xvs_engine::sync::SyncOutcome;
 use xvs_engine::{Counters, DropReason, RealKey, ServiceKey};
 use xvs_vrrp::{Reject, State};
 
@@ -78,6 +80,23 @@ pub struct Exposition<'a> {
     pub batch: Option<HistogramInput>,
     /// The VRRP instances (`None`: VRRP does not run).
     pub vrrp: Option<&'a [InstanceStatus]>,
+    /// The sync daemons' counters (`None`: not a daemon that can sync).
+    pub sync: Option<SyncView>,
+}
+
+/// The sync daemons' and queues' counters at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct SyncView {
+    pub sent_messages: u64,
+    pub sent_entries: u64,
+    pub send_errors: u64,
+    pub received_messages: u64,
+    pub received_entries: u64,
+    /// Received messages dropped, by `daemon::DROP_REASONS`.
+    pub dropped: [u64; 4],
+    pub skipped_entries: u64,
+    /// Entries lost on the way: the engines' outboxes, the queue out, the queues in.
+    pub queue_drops: [u64; 3],
 }
 
 impl<'a> Exposition<'a> {
@@ -227,7 +246,45 @@ pub fn render(e: &Exposition) -> String {
     if let Some(v) = e.vrrp.filter(|v| !v.is_empty()) {
         vrrp_families(&mut o, v);
     }
+    if let Some(v) = &e.sync {
+        sync_families(&mut o, s, v);
+    }
     o.0
+}
+
+/// `xvs_sync_*`: messages and entries sent and received, drops by reason, and what the
+/// engines did with the entries.
+fn sync_families(o: &mut Out, s: &Snapshot, v: &SyncView) {
+    o.family("xvs_sync_messages_total", "counter", "IPVS sync messages sent, and received that passed every check.");
+    o.sample("xvs_sync_messages_total", &[("direction", "sent")], v.sent_messages);
+    o.sample("xvs_sync_messages_total", &[("direction", "received")], v.received_messages);
+    o.family("xvs_sync_messages_dropped_total", "counter", "Sync messages received and dropped, by reason.");
+    for (r, n) in DROP_REASONS.iter().zip(v.dropped) {
+        o.sample("xvs_sync_messages_dropped_total", &[("reason", r)], n);
+    }
+    o.single("xvs_sync_send_errors_total", "counter", "Sync messages the socket refused to send.", v.send_errors);
+    o.family(
+        "xvs_sync_entries_total",
+        "counter",
+        "Connection entries: recorded by the engines, sent, received, skipped.",
+    );
+    for (d, n) in [
+        ("recorded", s.stats.sync.recorded),
+        ("sent", v.sent_entries),
+        ("received", v.received_entries),
+        ("skipped", v.skipped_entries),
+    ] {
+        o.sample("xvs_sync_entries_total", &[("direction", d)], n);
+    }
+    o.family("xvs_sync_connections_total", "counter", "Received sync entries by what installing them did.");
+    for out in SyncOutcome::ALL {
+        o.sample("xvs_sync_connections_total", &[("outcome", out.name())], s.stats.sync.received[out as usize]);
+    }
+    o.family("xvs_sync_queue_drops_total", "counter", "Sync entries lost because a queue was full.");
+    let outbox = s.stats.sync.out_full;
+    for (q, n) in [("outbox", outbox), ("out", v.queue_drops[1]), ("in", v.queue_drops[2])] {
+        o.sample("xvs_sync_queue_drops_total", &[("queue", q)], n);
+    }
 }
 
 /// Per-real counters and gauges.

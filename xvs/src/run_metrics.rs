@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use xvs::metrics::{render, serve, Exposition};
 use xvs::observe::rates::SharedRates;
+use xvs::sync::daemon::SyncCounters;
 use xvs::vrrp::runtime::StatusReader;
 use xvs_datapath::snapshot::Snapshot;
+use xvs_datapath::sync_link::SyncLink;
 use xvs_engine::RealKey;
 
 /// (real, up) of every checked real.
@@ -26,7 +28,11 @@ pub struct RunMetrics {
     health: Arc<Mutex<Option<HealthKeys>>>,
     /// The VRRP runtime's status, once it runs (VRRP starts after the metrics).
     vrrp: Arc<Mutex<Option<StatusReader>>>,
+    /// The sync daemons' counters and the loops' sync queues.
+    sync: SyncSource,
 }
+
+type SyncSource = Arc<Mutex<Option<(Arc<SyncCounters>, Arc<SyncLink>)>>>;
 
 /// Bind the metrics address (before anything else runs, so a busy address fails early).
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
@@ -52,6 +58,8 @@ impl RunMetrics {
         let h = health.clone();
         let vrrp: Arc<Mutex<Option<StatusReader>>> = Arc::new(Mutex::new(None));
         let v = vrrp.clone();
+        let sync: SyncSource = Arc::new(Mutex::new(None));
+        let sy = sync.clone();
         std::thread::Builder::new()
             .name("xvs-metrics".into())
             .spawn(move || {
@@ -60,23 +68,30 @@ impl RunMetrics {
                     let rates = rates.read();
                     let health = h.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     let vrrp = v.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(StatusReader::read);
+                    let sync = sy.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(c, l)| c.view(l));
                     render(&Exposition {
                         rates: Some(&rates),
                         health: health.as_deref(),
                         xdp_modes: &xdp_modes,
                         conn_capacity: Some(capacity),
                         vrrp: vrrp.as_deref(),
+                        sync,
                         ..Exposition::new(&snap)
                     })
                 })
             })
             .map_err(|e| format!("starting the metrics thread: {e}"))?;
-        Ok(RunMetrics { health, vrrp })
+        Ok(RunMetrics { health, vrrp, sync })
     }
 
     /// The VRRP runtime's status, for the `xvs_vrrp_*` families.
     pub fn set_vrrp(&self, reader: StatusReader) {
         *self.vrrp.lock().unwrap_or_else(|p| p.into_inner()) = Some(reader);
+    }
+
+    /// The sync counters, for the `xvs_sync_*` families.
+    pub fn set_sync(&self, counters: Arc<SyncCounters>, link: Arc<SyncLink>) {
+        *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = Some((counters, link));
     }
 
     /// The checked reals' health, for `xvs_real_up`.

@@ -124,6 +124,26 @@ pub struct ListOpts {
     pub vrrp: bool,
 }
 
+/// Which sync daemon (`--start-daemon master|backup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DaemonRole {
+    #[default]
+    Master,
+    Backup,
+}
+
+/// `--start-daemon` / `--stop-daemon` and the sync options (`None`: IPVS's default).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DaemonOpts {
+    pub role: DaemonRole,
+    pub interface: String,
+    pub syncid: u8,
+    pub maxlen: Option<u16>,
+    pub group: Option<std::net::IpAddr>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
+}
+
 /// One ipvsadm command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -149,6 +169,8 @@ pub enum Command {
     Restore,
     Help,
     Version,
+    StartDaemon(DaemonOpts),
+    StopDaemon(DaemonRole),
 }
 
 impl Command {
@@ -207,6 +229,8 @@ impl Entry {
             Cmd::Restore => Command::Restore,
             Cmd::Help => Command::Help,
             Cmd::Version => Command::Version,
+            Cmd::StartDaemon => Command::StartDaemon(self.daemon.clone().expect(compulsory)),
+            Cmd::StopDaemon => Command::StopDaemon(self.daemon.as_ref().expect(compulsory).role),
         })
     }
 

@@ -14,7 +14,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::command::{ListOpts, RealOpts, ServiceOpts, SvcId};
+use super::command::{DaemonOpts, DaemonRole, ListOpts, RealOpts, ServiceOpts, SvcId};
 use super::lex::{tokenize, Occ};
 use super::notes::{Note, NoteKind, Target};
 use super::table::{check_options, Cmd, Opt, OptSet};
@@ -46,6 +46,8 @@ pub struct Entry {
     pub list: ListOpts,
     /// `--set TCP TCPFIN UDP`.
     pub timeouts: [u32; 3],
+    /// `--start-daemon` / `--stop-daemon`: the role and the sync options.
+    pub daemon: Option<DaemonOpts>,
     pub notes: Vec<Note>,
     /// The argument of the command option.
     pub cmd_at: usize,
@@ -168,6 +170,7 @@ struct Reader {
     lower: Option<u32>,
     ops: bool,
     list: ListOpts,
+    daemon: DaemonOpts,
     notes: Vec<Note>,
 }
 
@@ -183,6 +186,16 @@ impl Reader {
                 return Err(err_at("multiple commands specified", o.at, &o.text).hint("give one command per line"));
             }
             self.cmd = Some((c, o.at));
+            if matches!(c, Cmd::StartDaemon | Cmd::StopDaemon) {
+                self.daemon.role = match o.value() {
+                    "master" => DaemonRole::Master,
+                    "backup" => DaemonRole::Backup,
+                    v => {
+                        return Err(err_at(format!("illegal {} parameter specified", c.name()), o.vat, v)
+                            .hint("`master` (send connections) or `backup` (receive them)"))
+                    }
+                };
+            }
             return Ok(());
         }
         match o.name {
@@ -196,13 +209,55 @@ impl Reader {
                 self.real_option(o)
             }
             "tun-type" | "tun-port" | "tun-nocsum" | "tun-csum" | "tun-remcsum" => self.tunnel_option(o),
-            "start-daemon" | "stop-daemon" | "mcast-interface" | "syncid" | "mcast-group" | "mcast-port"
-            | "mcast-ttl" | "sync-maxlen" => Err(err_at("xvs has no IPVS connection-sync daemon", o.at, &o.text)
-                .hint("xvs shares no connection state between directors")),
+            "mcast-interface" | "syncid" | "mcast-group" | "mcast-port" | "mcast-ttl" | "sync-maxlen" => {
+                self.daemon_option(o)
+            }
             // ipvsadm's default; `--nosort` turns it off.
             "sort" => Ok(()),
             _ => self.list_option(o),
         }
+    }
+
+    /// The sync daemon's options, with ipvsadm's ranges and messages.
+    fn daemon_option(&mut self, o: &Occ) -> Result<(), ArgError> {
+        let v = o.value();
+        let bad = |what: &str, hint: &str| err_at(format!("illegal {what} specified"), o.vat, v).hint(hint.to_string());
+        let d = &mut self.daemon;
+        let opt = match o.name {
+            "mcast-interface" => {
+                if v.is_empty() || v.len() > 15 {
+                    return Err(bad("multicast interface name", "an interface name of 1 to 15 characters"));
+                }
+                d.interface = v.to_string();
+                Opt::McastIfn
+            }
+            "syncid" => {
+                d.syncid = number(v, 0, 255).ok_or_else(|| bad("syncid", "0..=255"))? as u8;
+                Opt::SyncId
+            }
+            "mcast-group" => {
+                let g: IpAddr = v.parse().map_err(|_| bad("multicast group", "a multicast address: `224.0.0.81`"))?;
+                if !g.is_multicast() {
+                    return Err(bad("multicast group", "a multicast address: `224.0.0.81`"));
+                }
+                d.group = Some(g);
+                Opt::McastGroup
+            }
+            "mcast-port" => {
+                d.port = Some(number(v, 1, 65535).ok_or_else(|| bad("multicast port", "1..=65535"))? as u16);
+                Opt::McastPort
+            }
+            "mcast-ttl" => {
+                d.ttl = Some(number(v, 1, 255).ok_or_else(|| bad("multicast TTL", "1..=255"))? as u8);
+                Opt::McastTtl
+            }
+            _ => {
+                d.maxlen = Some(number(v, 1, 65535 - 20).ok_or_else(|| bad("sync maxlen", "1..=65515"))? as u16);
+                Opt::SyncMaxlen
+            }
+        };
+        self.mark(opt, o);
+        Ok(())
     }
 
     /// `-t`, `-u`, `--sctp-service`, `-f`.
@@ -418,6 +473,7 @@ impl Reader {
             upper: self.upper.unwrap_or(0),
             lower: self.lower.unwrap_or(0),
             list: self.list,
+            daemon: matches!(cmd, Cmd::StartDaemon | Cmd::StopDaemon).then_some(self.daemon),
             timeouts,
             notes: self.notes,
             cmd_at,

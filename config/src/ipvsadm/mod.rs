@@ -51,7 +51,7 @@ mod tests;
 
 use std::fmt;
 
-pub use command::{Command, ListOpts, RealOpts, ServiceOpts, SvcId};
+pub use command::{Command, DaemonOpts, DaemonRole, ListOpts, RealOpts, ServiceOpts, SvcId};
 pub use entry::Entry;
 pub use notes::{Note, NoteKind, Target};
 pub use table::{Cmd, Opt};

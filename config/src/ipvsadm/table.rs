@@ -43,6 +43,8 @@ named!(
         Zero = "zero",
         Help = "help",
         Version = "version",
+        StartDaemon = "start-daemon",
+        StopDaemon = "stop-daemon",
     }
 );
 
@@ -97,6 +99,12 @@ named!(
         Health = "health",
         /// xvs: the VRRP instances instead of the table.
         Vrrp = "vrrp",
+        McastIfn = "mcast-interface",
+        SyncId = "syncid",
+        McastGroup = "mcast-group",
+        McastPort = "mcast-port",
+        McastTtl = "mcast-ttl",
+        SyncMaxlen = "sync-maxlen",
     }
 );
 
@@ -106,7 +114,7 @@ impl Opt {
         self as usize
     }
 
-    fn bit(self) -> u32 {
+    fn bit(self) -> u64 {
         1 << (self as u8)
     }
 
@@ -115,6 +123,7 @@ impl Opt {
         match self {
             Opt::Service => "give the service: `-t 10.0.1.100:80` (TCP) or `-u 10.0.1.53:53` (UDP)",
             Opt::Server => "give the real server: `-r 10.0.2.11:80`",
+            Opt::McastIfn => "give the interface sync messages use: `--mcast-interface eth1`",
             _ => "see `ipvsadm -h`",
         }
     }
@@ -122,7 +131,7 @@ impl Opt {
 
 /// A set of options given, one bit each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct OptSet(u32);
+pub(super) struct OptSet(u64);
 
 impl OptSet {
     pub fn insert(&mut self, o: Opt) {
@@ -154,7 +163,8 @@ fn legal(cmd: Cmd) -> (&'static [Opt], &'static [Opt], &'static [Opt]) {
         Cmd::DelDest => (&[Service, Server], &[], &[]),
         Cmd::Save => (&[], &[Numeric], &[]),
         Cmd::Zero => (&[], &[Service], &[]),
-        Cmd::Flush | Cmd::Timeout | Cmd::Restore | Cmd::Help | Cmd::Version => (&[], &[], &[]),
+        Cmd::StartDaemon => (&[McastIfn], &[SyncId, McastGroup, McastPort, McastTtl, SyncMaxlen], &[]),
+        Cmd::Flush | Cmd::Timeout | Cmd::Restore | Cmd::Help | Cmd::Version | Cmd::StopDaemon => (&[], &[], &[]),
     }
 }
 

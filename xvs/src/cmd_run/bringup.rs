@@ -157,6 +157,9 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
              use poll = \"adaptive\" or leave a core free of poll loops (cores)");
     }
     let mut plane = Plane::new(loops, kernel, checked, ecfg, configured, ifaces).with_gate(gated);
+    if let Some(m) = &metrics {
+        m.set_sync(plane.sync.counters.clone(), plane.loops.sync.clone());
+    }
     let (tx, vrrp_events) = std::sync::mpsc::channel();
     let vrrp = if vrrp_specs.is_empty() {
         None
@@ -171,6 +174,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         log(format!("VRRP: {n} instance(s) started as BACKUP"));
         Some(rt)
     };
+    super::sync_roles::follow(&mut plane, &[]);
     Ok(Running { vrrp, vrrp_events, plane, metrics, rates, ctl, watchdog })
 }
 

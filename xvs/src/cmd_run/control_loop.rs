@@ -201,6 +201,7 @@ impl<'a> ControlLoop<'a> {
         if let Err(e) = self.running.plane.set_gate(gated) {
             log(format!("VRRP: serving the new MASTER set failed; the previous configuration stays: {e}"));
         }
+        super::sync_roles::follow(&mut self.running.plane, &self.vrrp_master);
     }
 
     /// Next hops every second, a counter line every 30 s.

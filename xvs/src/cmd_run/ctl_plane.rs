@@ -23,10 +23,14 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
+use xvs::ctl::args::Command;
 use xvs::ctl::args::SvcId;
 use xvs::ctl::daemon::Director;
 use xvs::engine_config::{Checked, HealthStates};
+use xvs::sync::daemon::{Role, Settings, SyncDaemons};
 use xvs::vrrp::runtime::{InstanceStatus, StatusReader};
+use xvs_config::ipvsadm::DaemonRole;
+use xvs_config::{DEFAULT_SYNC_GROUP, DEFAULT_SYNC_PORT, DEFAULT_SYNC_TTL};
 use xvs_datapath::poll::Control;
 use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::{ConnInfo, EngineConfig, NeighborSpec};
@@ -62,6 +66,8 @@ pub(super) struct Plane<K: KernelSide> {
     gated: HashSet<IpAddr>,
     /// The VRRP runtime's status, for the listings (empty without VRRP).
     pub vrrp: StatusReader,
+    /// The connection-sync daemons (stopped on drop, before the loops).
+    pub sync: SyncDaemons,
 }
 
 impl<K: KernelSide> Plane<K> {
@@ -78,7 +84,8 @@ impl<K: KernelSide> Plane<K> {
         let health = HealthStates::new();
         let gated = HashSet::new();
         let (draining, vrrp) = (Draining::default(), StatusReader::default());
-        Plane { loops, kernel, checked, running, configured, draining, ifaces, health, gated, vrrp }
+        let sync = SyncDaemons::new(loops.sync.clone());
+        Plane { loops, kernel, checked, running, configured, draining, ifaces, health, gated, vrrp, sync }
     }
 
     /// The VIPs whose services `running` already leaves out (VRRP instances not MASTER).
@@ -175,6 +182,34 @@ impl<K: KernelSide> Director for Plane<K> {
 
     fn vrrp(&self) -> Vec<InstanceStatus> {
         self.vrrp.read()
+    }
+
+    fn sync_daemon(&mut self, cmd: &Command) -> Result<(), String> {
+        let role = |r: DaemonRole| if r == DaemonRole::Master { Role::Master } else { Role::Backup };
+        match cmd {
+            Command::StartDaemon(o) => {
+                let s = Settings {
+                    interface: o.interface.clone(),
+                    syncid: o.syncid,
+                    maxlen: o.maxlen,
+                    group: o.group.unwrap_or(DEFAULT_SYNC_GROUP),
+                    port: o.port.unwrap_or(DEFAULT_SYNC_PORT),
+                    ttl: o.ttl.unwrap_or(DEFAULT_SYNC_TTL),
+                };
+                self.sync.start(role(o.role), &s)?;
+                log(format!("ctl: {}", s.describe(role(o.role))));
+            }
+            Command::StopDaemon(r) => {
+                self.sync.stop(role(*r))?;
+                log(format!("ctl: {} sync daemon stopped", role(*r).name()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn sync_status(&self) -> Vec<String> {
+        self.sync.status().iter().map(|(r, s)| s.describe(*r)).collect()
     }
 }
 

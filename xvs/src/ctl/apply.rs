@@ -105,6 +105,9 @@ pub fn apply_command(cfg: &mut Config, cmd: &Command) -> Result<(), String> {
         | Command::Restore
         | Command::Help
         | Command::Version => {}
+        Command::StartDaemon(_) | Command::StopDaemon(_) => {
+            return Err("the sync daemon is not part of a rule set: start or stop it with its own `xvs ctl` line".into())
+        }
     }
     Ok(())
 }

@@ -57,6 +57,14 @@ pub trait Director {
     fn vrrp(&self) -> Vec<InstanceStatus> {
         Vec::new()
     }
+    /// Start or stop a connection-sync daemon (`--start-daemon`, `--stop-daemon`).
+    fn sync_daemon(&mut self, _cmd: &Command) -> Result<(), String> {
+        Err("connection sync is not available in this director".into())
+    }
+    /// ipvsadm's `-L --daemon` lines of the sync daemons that run (none: empty).
+    fn sync_status(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The ctl state the daemon keeps between requests.
@@ -103,6 +111,10 @@ impl CtlState {
                 self.baselines.zero(&dir.snapshot(), only);
                 Response::ok(String::new())
             }
+            Command::StartDaemon(_) | Command::StopDaemon(_) => match dir.sync_daemon(&cmd) {
+                Ok(()) => Response::ok(String::new()),
+                Err(e) => Response::error(format!("{text}: {e}")),
+            },
             Command::Restore => {
                 let steps = match apply::parse_restore(req.input.as_deref().unwrap_or("")) {
                     Ok(s) => s,
@@ -162,8 +174,9 @@ impl CtlState {
             });
         }
         if o.daemon {
-            // No connection-sync daemon runs: ipvsadm prints nothing then.
-            return Response::ok(String::new());
+            // ipvsadm's lines, one per running daemon; none running prints nothing.
+            let lines = dir.sync_status();
+            return Response::ok(lines.iter().map(|l| format!("{l}\n")).collect::<String>());
         }
         if o.vrrp {
             return vrrp_only(o, &vrrp::listings(&dir.vrrp(), Instant::now()));

@@ -1,0 +1,314 @@
+//! The sync daemons of `xvs run` (IPVS's `ipvs-m` and `ipvs-b` kernel threads): a master
+//! that packs the poll loops' recorded connections into IPVS sync messages and sends
+//! them, and a backup that receives messages, checks them and hands their entries to the
+//! poll loops. Either, both or neither run; ipvsadm's `--start-daemon`/`--stop-daemon`
+//! and VRRP transitions start and stop them.
+//!
+//! Invariants:
+//! - A full message leaves within [`SEND_DELAY`] of being filled; a partial one at most
+//!   [`FLUSH_TIME`] after its first entry (IPVS's `IPVS_SYNC_FLUSH_TIME`), so an entry's
+//!   sync delay is bounded by it.
+//! - Every message received is counted once: accepted, or dropped with its reason
+//!   (`SyncError::reason`); every entry of an accepted message is handed on or counted
+//!   as skipped. Engines count what installing did (`SyncOutcome`).
+//! - Starting a role that runs is refused (the kernel's EEXIST), stopping one that does
+//!   not is refused (ESRCH); a stopped daemon's thread is joined before `stop` returns.
+
+use std::net::{IpAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use xvs_datapath::sync_link::SyncLink;
+use xvs_proto::ipvs_sync::{SyncEntry, SyncError, SyncMessage, SyncWriter, SYNC_HEADER_LEN, SYNC_V6_LEN};
+
+use super::socket;
+
+/// How long a full message may wait (IPVS wakes its master thread 20 ms after queueing).
+pub const SEND_DELAY: Duration = Duration::from_millis(20);
+/// The longest a partial message waits for more entries.
+pub const FLUSH_TIME: Duration = Duration::from_secs(2);
+/// IP and UDP header bytes IPVS subtracts from the MTU for `sync_maxlen` (IPv4).
+const HEADERS_V4: usize = 28;
+const HEADERS_V6: usize = 48;
+/// Drop reasons of received messages, in metric order.
+pub const DROP_REASONS: [&str; 4] = ["length", "version", "syncid", "malformed"];
+
+/// Which daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Master,
+    Backup,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Backup => "backup",
+        }
+    }
+}
+
+/// One daemon's settings (ipvsadm's `--start-daemon` options, keepalived's
+/// `lvs_sync_daemon`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub interface: String,
+    pub syncid: u8,
+    /// `None`: IPVS's default for the role (see [`Settings::maxlen_for`]).
+    pub maxlen: Option<u16>,
+    pub group: IpAddr,
+    pub port: u16,
+    pub ttl: u8,
+}
+
+impl Settings {
+    /// The largest message, resolved as `start_sync_thread` does: a master assumes a
+    /// 1500-byte MTU, a backup takes the interface's (at least 1500); a configured
+    /// `maxlen` is clamped to what UDP carries.
+    pub fn maxlen_for(&self, role: Role) -> usize {
+        let headers = if self.group.is_ipv6() { HEADERS_V6 } else { HEADERS_V4 };
+        match (self.maxlen, role) {
+            (Some(m), Role::Master) => (m as usize).clamp(1, 65535 - headers),
+            (Some(m), Role::Backup) => (m as usize).clamp(1024, 65535 - headers),
+            (None, Role::Master) => 1500 - headers,
+            (None, Role::Backup) => (mtu(&self.interface).clamp(1500, 65535)) - headers,
+        }
+    }
+
+    /// ipvsadm's `-L --daemon` line for `role`.
+    pub fn describe(&self, role: Role) -> String {
+        format!(
+            "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})",
+            role.name(),
+            self.interface,
+            self.syncid,
+            self.maxlen_for(role),
+            self.group,
+            self.port,
+            self.ttl
+        )
+    }
+}
+
+fn mtu(ifname: &str) -> usize {
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/mtu"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1500)
+}
+
+/// The daemons' counters, shared with metrics and ctl.
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    pub sent_messages: AtomicU64,
+    pub sent_entries: AtomicU64,
+    pub send_errors: AtomicU64,
+    pub received_messages: AtomicU64,
+    pub received_entries: AtomicU64,
+    /// Messages dropped, by [`DROP_REASONS`].
+    pub dropped: [AtomicU64; 4],
+    /// Entries of accepted messages that were not usable here (`SkipReason`).
+    pub skipped_entries: AtomicU64,
+}
+
+impl SyncCounters {
+    /// The counters now, with `link`'s queue drops, for the metrics.
+    pub fn view(&self, link: &SyncLink) -> crate::metrics::SyncView {
+        crate::metrics::SyncView {
+            sent_messages: self.sent_messages.load(Relaxed),
+            sent_entries: self.sent_entries.load(Relaxed),
+            send_errors: self.send_errors.load(Relaxed),
+            received_messages: self.received_messages.load(Relaxed),
+            received_entries: self.received_entries.load(Relaxed),
+            dropped: std::array::from_fn(|i| self.dropped[i].load(Relaxed)),
+            skipped_entries: self.skipped_entries.load(Relaxed),
+            queue_drops: [0, link.out_dropped.load(Relaxed), link.in_dropped.load(Relaxed)],
+        }
+    }
+
+    fn drop_message(&self, e: SyncError) {
+        let i = DROP_REASONS.iter().position(|r| *r == e.reason()).unwrap_or(3);
+        self.dropped[i].fetch_add(1, Relaxed);
+    }
+}
+
+struct Running {
+    settings: Settings,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    fn halt(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The master and backup daemons of one director.
+pub struct SyncDaemons {
+    link: Arc<SyncLink>,
+    pub counters: Arc<SyncCounters>,
+    master: Option<Running>,
+    backup: Option<Running>,
+}
+
+impl SyncDaemons {
+    pub fn new(link: Arc<SyncLink>) -> SyncDaemons {
+        SyncDaemons { link, counters: Arc::default(), master: None, backup: None }
+    }
+
+    fn slot(&mut self, role: Role) -> &mut Option<Running> {
+        match role {
+            Role::Master => &mut self.master,
+            Role::Backup => &mut self.backup,
+        }
+    }
+
+    /// Start the `role` daemon with `s`.
+    pub fn start(&mut self, role: Role, s: &Settings) -> Result<(), String> {
+        if self.slot(role).is_some() {
+            return Err(format!("a {} sync daemon is already running", role.name()));
+        }
+        let ifindex =
+            crate::host::ifindex(&s.interface).map_err(|e| format!("sync daemon: interface {}: {e}", s.interface))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (link, counters, flag) = (self.link.clone(), self.counters.clone(), stop.clone());
+        let thread = match role {
+            Role::Master => {
+                let sock = socket::sender(&s.interface, ifindex, s.group, s.port, s.ttl)?;
+                let (maxlen, syncid) = (s.maxlen_for(role), s.syncid);
+                link.master.store(true, Relaxed);
+                spawn("xvs-sync-master", move || send_loop(&sock, &link, &counters, &flag, maxlen, syncid))?
+            }
+            Role::Backup => {
+                let sock = socket::receiver(&s.interface, ifindex, s.group, s.port)?;
+                let syncid = s.syncid;
+                spawn("xvs-sync-backup", move || receive_loop(&sock, &link, &counters, &flag, syncid))?
+            }
+        };
+        *self.slot(role) = Some(Running { settings: s.clone(), stop, thread: Some(thread) });
+        Ok(())
+    }
+
+    /// Stop the `role` daemon.
+    pub fn stop(&mut self, role: Role) -> Result<(), String> {
+        let Some(mut r) = self.slot(role).take() else {
+            return Err(format!("no {} sync daemon is running", role.name()));
+        };
+        if role == Role::Master {
+            self.link.master.store(false, Relaxed);
+        }
+        r.halt();
+        Ok(())
+    }
+
+    /// Make `role` run with `s` (restarting it if its settings differ) or not run.
+    pub fn ensure(&mut self, role: Role, s: Option<&Settings>) -> Result<(), String> {
+        let same = match (self.slot(role).as_ref(), s) {
+            (Some(r), Some(s)) => r.settings == *s,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return Ok(());
+        }
+        if self.slot(role).is_some() {
+            self.stop(role)?;
+        }
+        match s {
+            Some(s) => self.start(role, s),
+            None => Ok(()),
+        }
+    }
+
+    /// What runs: (role, settings), master first.
+    pub fn status(&self) -> Vec<(Role, Settings)> {
+        let m = self.master.as_ref().map(|r| (Role::Master, r.settings.clone()));
+        let b = self.backup.as_ref().map(|r| (Role::Backup, r.settings.clone()));
+        m.into_iter().chain(b).collect()
+    }
+}
+
+impl Drop for SyncDaemons {
+    fn drop(&mut self) {
+        for role in [Role::Master, Role::Backup] {
+            let _ = self.stop(role);
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, String> {
+    std::thread::Builder::new().name(name.into()).spawn(f).map_err(|e| format!("starting {name}: {e}"))
+}
+
+/// The master: pack entries as they come, send full messages at once and partial ones
+/// after [`FLUSH_TIME`]; what is packed when it stops is sent.
+fn send_loop(sock: &UdpSocket, link: &SyncLink, counters: &SyncCounters, stop: &AtomicBool, maxlen: usize, syncid: u8) {
+    let mut buf = vec![0u8; maxlen.max(SYNC_HEADER_LEN + SYNC_V6_LEN)];
+    let mut w = SyncWriter::new(&mut buf, syncid).expect("the buffer holds a header");
+    let mut first: Option<Instant> = None;
+    loop {
+        let stopping = stop.load(Relaxed);
+        while let Some(c) = link.pop_outbound() {
+            if !w.push(&c) {
+                send(sock, w.bytes(), w.count(), counters);
+                w.reset();
+                w.push(&c);
+                first = None;
+            }
+            first.get_or_insert_with(Instant::now);
+        }
+        if !w.is_empty() && (stopping || first.is_some_and(|t| t.elapsed() >= FLUSH_TIME)) {
+            send(sock, w.bytes(), w.count(), counters);
+            w.reset();
+            first = None;
+        }
+        if stopping {
+            return;
+        }
+        std::thread::sleep(SEND_DELAY);
+    }
+}
+
+fn send(sock: &UdpSocket, msg: &[u8], entries: u8, counters: &SyncCounters) {
+    match sock.send(msg) {
+        Ok(_) => {
+            counters.sent_messages.fetch_add(1, Relaxed);
+            counters.sent_entries.fetch_add(entries as u64, Relaxed);
+        }
+        Err(_) => {
+            counters.send_errors.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// The backup: check every message, hand its entries to the loops.
+fn receive_loop(sock: &UdpSocket, link: &SyncLink, counters: &SyncCounters, stop: &AtomicBool, syncid: u8) {
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Relaxed) {
+        let Ok(n) = sock.recv(&mut buf) else { continue };
+        match SyncMessage::parse(&buf[..n], syncid) {
+            Ok(m) => {
+                counters.received_messages.fetch_add(1, Relaxed);
+                for e in m.entries() {
+                    match e {
+                        SyncEntry::Conn(c) => {
+                            counters.received_entries.fetch_add(1, Relaxed);
+                            link.push_inbound(c);
+                        }
+                        SyncEntry::Skip(_) => {
+                            counters.skipped_entries.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            }
+            Err(e) => counters.drop_message(e),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Connection sync across a failover, as the seed notes deploy the pair: two `xvs run`,
+//! each on the seed's keepalived.conf (wrr over two LVS-DR reals, weights 1 and 2; the
+//! MASTER at priority 150) with `lvs_sync_daemon IFACE VI_1` added to `global_defs`, and a
+//! persistent service beside it (port 8080, `persistence_timeout 300`).
+//!
+//! What must hold: a rate-limited 30 MB download through the VIP, started well before the
+//! failover (longer than the sync delay), survives `kill -9` of the master: it completes
+//! byte-exact through the backup, and a capture on the client shows no RST. wrr is not a
+//! hash, so nothing but sync keeps the flow on its real. A persistent client's next
+//! connections after the failover reach the real it had. The backup lists the
+//! synced connections (`-L -c`); `xvs ctl -L --daemon` prints the daemons as ipvsadm does.
+//! Needs root, namespaces, AF_XDP and tshark's dumpcap; it fails, never skips, without them.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::seed_pair::{has_vip, lan, seed, wait, REALS, VIP};
+use xvs_lab::{Lab, Proc};
+
+/// Bytes of the download.
+const SIZE: usize = 30 * 1024 * 1024;
+/// The reals send at about this rate, so the download outlasts the failover.
+const RATE: usize = 4 * 1024 * 1024;
+
+/// A real: HTTP on 80 and 8080; `/big` is SIZE bytes of a pattern at RATE, anything
+/// else its name.
+fn real_script(name: &str) -> String {
+    format!(
+        r#"
+import socket, threading, time
+NAME = b"{name}"
+SIZE, RATE, CHUNK = {SIZE}, {RATE}, 65536
+BLOCK = bytes((i * 7 + 3) % 251 for i in range(CHUNK))
+def serve(c):
+    try:
+        req = b""
+        while b"\r\n\r\n" not in req:
+            d = c.recv(4096)
+            if not d: return
+            req += d
+        if req.startswith(b"GET /big"):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % SIZE)
+            sent, t0 = 0, time.time()
+            while sent < SIZE:
+                n = min(CHUNK, SIZE - sent)
+                c.sendall(BLOCK[:n])
+                sent += n
+                ahead = sent / RATE - (time.time() - t0)
+                if ahead > 0: time.sleep(ahead)
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(NAME), NAME))
+    finally:
+        c.close()
+def listen(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port)); s.listen(64)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+for p in (80, 8080):
+    threading.Thread(target=listen, args=(p,), daemon=True).start()
+print("listening", flush=True)
+threading.Event().wait()
+"#
+    )
+}
+
+/// The seed's file for one director: interface `dev`, priority `prio`, sync on `dev`
+/// following VI_1, and a persistent service on 8080.
+fn config(dev: &str, prio: u32, master: bool) -> String {
+    let file = if master { "seed_master.conf" } else { "seed_backup.conf" };
+    let mut c = seed(file).replace("eno16777736", dev).replace("priority 100", &format!("priority {prio}"));
+    c = c.replacen("global_defs {", &format!("global_defs {{\n    lvs_sync_daemon {dev} VI_1"), 1);
+    c.push_str(&format!(
+        "virtual_server {VIP} 8080 {{\n lb_algo wrr\n lb_kind DR\n persistence_timeout 300\n protocol TCP\n \
+         real_server {} 8080 {{\n weight 1\n }}\n real_server {} 8080 {{\n weight 2\n }}\n}}\n",
+        REALS[0], REALS[1]
+    ));
+    c
+}
+
+fn start_xvs(lab: &Lab, ns: &str, dir: &Path, name: &str, conf: &str) -> Proc {
+    let path = dir.join(format!("{name}.conf"));
+    std::fs::write(&path, conf).unwrap();
+    let sock = dir.join(format!("{name}.sock")).display().to_string();
+    let xvs = common::xvs().display().to_string();
+    let conf = path.display().to_string();
+    let mut p = lab.spawn(ns, &[&xvs, "run", "-c", &conf, "--control-socket", &sock, "--poll", "adaptive"]);
+    p.wait_for_stderr("running:", Duration::from_secs(20));
+    p
+}
+
+fn ctl(lab: &Lab, ns: &str, dir: &Path, name: &str, args: &[&str]) -> String {
+    let sock = dir.join(format!("{name}.sock")).display().to_string();
+    let xvs = common::xvs().display().to_string();
+    let mut cmd = vec![xvs.as_str(), "ctl", "--control-socket", sock.as_str()];
+    cmd.extend_from_slice(args);
+    lab.run(ns, &cmd)
+}
+
+/// One request to VIP:`port` from the client: the body.
+fn fetch(lab: &Lab, port: u16, path: &str) -> Vec<u8> {
+    let vip: SocketAddr = format!("{VIP}:{port}").parse().unwrap();
+    lab.in_ns("cl", || {
+        let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(3)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).expect("read");
+        let at = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+        all.split_off(at)
+    })
+}
+
+fn pattern() -> Vec<u8> {
+    let block: Vec<u8> = (0..65536usize).map(|i| ((i * 7 + 3) % 251) as u8).collect();
+    block.iter().copied().cycle().take(SIZE).collect()
+}
+
+#[test]
+fn a_download_and_a_persistent_client_survive_kill_9_of_the_master() {
+    let mut lab = lan("sync-failover");
+    lab.forwarding("xv").forwarding("ka");
+    let dir = std::env::temp_dir().join(lab.name("files"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut reals = Vec::new();
+    for (ns, name) in [("r1", "r1"), ("r2", "r2")] {
+        let mut p = lab.spawn(ns, &["python3", "-u", "-c", &real_script(name)]);
+        p.wait_for_stdout("listening", Duration::from_secs(10));
+        reals.push(p);
+    }
+    let backup = start_xvs(&lab, "ka", &dir, "b", &config("e0", 100, false));
+    let master = start_xvs(&lab, "xv", &dir, "a", &config("d0", 150, true));
+    let logs = |m: &Proc, b: &Proc| format!("--- master\n{}\n--- backup\n{}", m.stderr(), b.stderr());
+    wait(
+        "the VIP on the master alone",
+        Duration::from_secs(10),
+        || has_vip(&lab, "xv", "d0") && !has_vip(&lab, "ka", "e0"),
+        || logs(&master, &backup),
+    );
+    let daemons = ctl(&lab, "xv", &dir, "a", &["-L", "--daemon"]);
+    assert_eq!(
+        daemons.trim(),
+        "master sync daemon (mcast=d0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)",
+        "{}",
+        logs(&master, &backup)
+    );
+    assert!(ctl(&lab, "ka", &dir, "b", &["-L", "--daemon"]).starts_with("backup sync daemon (mcast=e0, syncid=51"));
+
+    // The persistent client's real, before the failover.
+    let sticky = fetch(&lab, 8080, "/id");
+    // A capture of resets on the client, and the download.
+    let cap = dir.join("rst.pcap").display().to_string();
+    let dumpcap = lab.spawn("cl", &["dumpcap", "-q", "-i", "c0", "-f", "tcp[tcpflags] & tcp-rst != 0", "-w", &cap]);
+    std::thread::sleep(Duration::from_millis(500));
+    let dl_lab = &lab;
+    let t0 = Instant::now();
+    let got = std::thread::scope(|s| {
+        let dl = s.spawn(move || fetch(dl_lab, 80, "/big"));
+        // Longer than the sync delay (a partial message waits at most 2 s).
+        std::thread::sleep(Duration::from_secs(3));
+        let conns = ctl(dl_lab, "ka", &dir, "b", &["-L", "-c", "-n"]);
+        assert!(conns.contains(&format!("{VIP}:80")) && conns.contains("ESTABLISHED"), "not synced:\n{conns}");
+        master.signal(nix::sys::signal::Signal::SIGKILL);
+        eprintln!("kill -9 of the master {:?} into the download", t0.elapsed());
+        dl.join().expect("the download thread")
+    });
+    eprintln!("download finished {:?} after it started", t0.elapsed());
+    assert!(
+        got.len() == SIZE && got == pattern(),
+        "the download is not byte-exact ({} bytes)\n{}",
+        got.len(),
+        logs(&master, &backup)
+    );
+    assert!(has_vip(&lab, "ka", "e0"), "the backup did not take the VIP");
+    dumpcap.signal(nix::sys::signal::Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+    let rst = lab.run("cl", &["tshark", "-r", &cap, "-T", "fields", "-e", "tcp.flags"]);
+    assert!(rst.trim().is_empty(), "the client saw resets:\n{rst}");
+
+    // After the failover the persistent client stays on its real.
+    for _ in 0..6 {
+        assert_eq!(fetch(&lab, 8080, "/id"), sticky, "a persistent client moved\n{}", backup.stderr());
+    }
+    eprintln!(
+        "backup's log:\n{}",
+        backup.stderr().lines().filter(|l| l.contains("sync")).collect::<Vec<_>>().join("\n")
+    );
+    drop((master, backup, dumpcap, reals));
+    let _ = std::fs::remove_dir_all(&dir);
+}
