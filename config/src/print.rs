@@ -6,12 +6,14 @@
 //! - Per-real `forward` and the real's port are always explicit.
 //! - For a valid `Config`, `parse_toml(&config.to_toml())` yields an equal `Config`.
 //! - Output depends only on the `Config` (fixed key order), so it is diffable.
-//! - The VRRP tables are printed by `print/vrrp.rs`.
+//! - The VRRP tables are printed by `print/vrrp.rs`, `[sync]` (when not the default) by
+//!   `print/sync.rs`.
 
 use std::fmt::Write;
 
 use crate::model::{format_mac, Config, Service};
 
+mod sync;
 mod vrrp;
 
 /// A TOML string literal for `s`.
@@ -81,7 +83,8 @@ impl Config {
             writeln!(o, "mac = {}", q(&format_mac(&n.mac)))?;
             writeln!(o, "default = {}", n.default)?;
         }
-        vrrp::write_vrrp(o, &self.vrrp)
+        vrrp::write_vrrp(o, &self.vrrp)?;
+        sync::write_sync(o, &self.sync)
     }
 }
 

@@ -44,6 +44,8 @@ pub enum Section {
     SyncGroup(usize),
     /// Member `j` of `vrrp.sync_groups[i]`
     SyncMember(usize, usize),
+    /// `sync` (connection sync: the daemon and IPVS's sync sysctls)
+    Sync,
 }
 
 impl Section {
@@ -58,7 +60,8 @@ impl Section {
             | Section::VrrpGlobal
             | Section::VrrpInstance(_)
             | Section::VrrpScript(_)
-            | Section::SyncGroup(_) => Some(Section::Root),
+            | Section::SyncGroup(_)
+            | Section::Sync => Some(Section::Root),
             Section::Real(s, _) => Some(Section::Service(s)),
             Section::Check(s, r) => Some(Section::Real(s, r)),
             Section::VrrpEntry(i, _, _) => Some(Section::VrrpInstance(i)),
@@ -80,6 +83,7 @@ impl Section {
             Section::VrrpInstance(_) | Section::VrrpEntry(..) => "[[vrrp]]",
             Section::VrrpScript(_) => "[[vrrp_script]]",
             Section::SyncGroup(_) | Section::SyncMember(..) => "[[vrrp_sync_group]]",
+            Section::Sync => "[sync]",
         }
     }
 }

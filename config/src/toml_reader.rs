@@ -9,7 +9,7 @@
 //!   `validate.rs`, which runs on the model this produces.
 //! - Defaults are applied here (via the model's constructors), so the `Config`
 //!   returned is complete.
-//! - The VRRP tables are read in `toml_reader/vrrp.rs`.
+//! - The VRRP tables are read in `toml_reader/vrrp.rs`, `[sync]` in `toml_reader/sync.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
@@ -24,12 +24,14 @@ use crate::model::{
 use crate::span::{LineIndex, Pos, Section, SourceMap, HEADER};
 use crate::syntax::{parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_vip, suggest, Problem};
 
+mod sync;
 mod vrrp;
+pub use sync::SYNC_KEYS;
 pub use vrrp::{AUTH_KEYS, SYNC_GROUP_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS};
 
 /// Keys of the top level.
 pub const ROOT_KEYS: &[&str] =
-    &["director", "timeouts", "service", "neighbor", "vrrp_global", "vrrp_script", "vrrp", "vrrp_sync_group"];
+    &["director", "timeouts", "service", "neighbor", "vrrp_global", "vrrp_script", "vrrp", "vrrp_sync_group", "sync"];
 /// Keys of `[director]`.
 pub const DIRECTOR_KEYS: &[&str] = &[
     "cores",
@@ -150,6 +152,11 @@ fn example(key: &str) -> &'static str {
         "script_user" | "user" => "\"keepalived_script\"",
         "preempt_delay" | "garp_interval" | "gna_interval" | "garp_master_refresh" | "timeout" => "0",
         "garp_master_delay" | "garp_master_repeat" => "5",
+        "instance" => "\"VI_1\"",
+        "syncid" => "7",
+        "maxlen" => "1400",
+        "ttl" => "1",
+        "sync_refresh_period" => "0",
         _ => "false",
     }
 }
@@ -491,7 +498,8 @@ impl<'t> Reader<'t> {
         let neighbors =
             self.tables(root, "neighbor", Section::Neighbor).into_iter().map(|t| self.neighbor(t)).collect();
         let vrrp = self.vrrp(root);
-        Config { director, timeouts, services, neighbors, vrrp, sync: crate::model::Sync::default() }
+        let sync = self.sync(root, &vrrp);
+        Config { director, timeouts, services, neighbors, vrrp, sync }
     }
 
     fn director(&mut self, t: Tab<'_>) -> Director {

@@ -7,7 +7,7 @@
 //! - Every rule reports at the value it is about (falling back to its section), with
 //!   a hint; a rule is skipped when a value it involves already failed to read.
 //! - All rules run; nothing stops at the first error.
-//! - The VRRP rules are in `validate/vrrp.rs`.
+//! - The VRRP rules are in `validate/vrrp.rs`, those of `[sync]` in `validate/sync.rs`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,6 +21,7 @@ use crate::span::{Pos, Section, SourceMap};
 use crate::syntax::closest;
 use xvs_sched::{is_prime, SCHEDULER_NAMES as SCHEDULERS};
 
+mod sync;
 mod vrrp;
 
 type At = (Section, &'static str);
@@ -33,6 +34,7 @@ pub fn validate(config: &Config, map: &SourceMap) -> Vec<ConfigError> {
     v.services(config);
     v.neighbors(config);
     v.vrrp(config);
+    v.sync(config);
     v.errors
 }
 

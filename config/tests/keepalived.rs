@@ -53,7 +53,7 @@ fn classic_dr_with_tcp_check() {
         &[(
             3,
             1,
-            "global_defs: xvs reads only `lvs_timeouts` and the VRRP settings here; `notification_email`, \
+            "global_defs: xvs reads only `lvs_timeouts`, `lvs_sync_daemon` and the VRRP settings here; `notification_email`, \
                  `notification_email_from`, `smtp_server`, `smtp_connect_timeout` are ignored",
         )],
     );
@@ -123,12 +123,6 @@ fn groups_and_includes() {
     assert_warnings(
         &w,
         &[
-            (
-                "groups/keepalived.conf",
-                4,
-                1,
-                "global_defs: xvs reads only `lvs_timeouts` and the VRRP settings here; `lvs_sync_daemon` is ignored",
-            ),
             ("groups/vrrp.conf", 6, 1, "vrrp_sync_group VG1: only one member; this is probably not what you want"),
             (
                 "groups/conf.d/10-web.conf",
@@ -139,6 +133,9 @@ fn groups_and_includes() {
             ),
         ],
     );
+    // `lvs_sync_daemon eth1 VI_1` in keepalived.conf, VI_1 (VRID 61) in the included vrrp.conf.
+    let d = c.sync.daemon.as_ref().expect("lvs_sync_daemon");
+    assert_eq!((d.interface.as_str(), d.instance.as_deref(), d.syncid), ("eth1", Some("VI_1"), 61));
     // conf.d/10-web.conf (glob order), one service per group address, then 20-dns.conf.
     let vips: Vec<String> = c.services.iter().map(|s| format!("{} {}", s.protocol, s.vip)).collect();
     assert_eq!(

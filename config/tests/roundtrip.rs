@@ -67,11 +67,27 @@ fn full_example_parses_every_feature() {
     assert_eq!(c.services[5].persistence_netmask, 128, "v6 default");
     assert_eq!(c.neighbors[1].mac, [2, 0, 0, 0, 2, 0xfe]);
     assert!(c.neighbors[1].default);
+    let daemon = SyncDaemon { maxlen: Some(1400), ttl: 2, ..SyncDaemon::on("eth1") };
+    assert_eq!(c.sync, Sync { daemon: Some(daemon), threshold: 2, period: 40, refresh_period: 30 });
 }
 
 #[test]
 fn full_example_round_trips() {
     round_trip(&parse(FULL));
+}
+
+#[test]
+fn sync_round_trips() {
+    let vrrp = "[[vrrp]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\n";
+    for sync in [
+        "[sync]\ninterface = \"eth1\"\ninstance = \"VI_1\"\n",
+        "[sync]\ninterface = \"eth1\"\ninstance = \"VI_1\"\nsyncid = 0\ngroup = \"ff02::81\"\nport = 9000\n",
+        "[sync]\nsync_refresh_period = 120\n",
+    ] {
+        let c = parse(&format!("{vrrp}{sync}"));
+        assert_ne!(c.sync, Sync::default(), "{sync}");
+        round_trip(&c);
+    }
 }
 
 #[test]

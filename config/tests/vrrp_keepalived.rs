@@ -88,7 +88,7 @@ fn the_seed_pair_loads_to_keepalived_model() {
 fn debian_sample_loads_with_strict_mode() {
     let (c, w) = load_with_warnings(&data("debian_sample.conf")).unwrap_or_else(|e| panic!("{e}"));
     let mut expected: Vec<(usize, usize, &str)> = vec![
-        (3, 1, "global_defs: xvs reads only `lvs_timeouts` and the VRRP settings here; `notification_email`"),
+        (3, 1, "global_defs: xvs reads only `lvs_timeouts`, `lvs_sync_daemon` and the VRRP settings here; `notification_email`"),
         (20, 11, "vrrp_instance VI_1: strict mode: state MASTER with priority 100 (MASTER if and only if priority 255"),
         (25, 5, "vrrp_instance VI_1: strict mode does not support authentication; it is ignored, as keepalived does"),
         (45, 9, "real_server 192.168.201.100 443: SSL_GET is not implemented"),

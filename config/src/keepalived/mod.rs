@@ -1,5 +1,6 @@
 //! keepalived.conf reader: the LVS and VRRP parts of a keepalived configuration, mapped
-//! onto the xvs model (VRRP in `vrrp.rs`, `vrrp_sections.rs` and `vrrp_finish.rs`).
+//! onto the xvs model (VRRP in `vrrp.rs`, `vrrp_sections.rs` and `vrrp_finish.rs`;
+//! connection sync, `lvs_sync_daemon`, in `sync.rs`).
 //!
 //! Invariants:
 //! - Like the TOML reader, this only produces the model, a [`SourceMap`] (with the file
@@ -23,6 +24,7 @@
 //!   [`ConfigError`] at the value, and the rest is still read.
 
 mod lexer;
+mod sync;
 mod vrrp;
 mod vrrp_finish;
 mod vrrp_sections;
@@ -59,9 +61,11 @@ pub(crate) fn read(text: &str, name: &str) -> Read {
         src,
         vrrp_extra: Vec::new(),
         vrrp_defaults: InstanceDefaults::of(&Vrrp::default()),
+        sync: None,
     };
     m.top(&stmts);
     m.finish_vrrp();
+    m.finish_sync();
     let Mapper { map, config, src, .. } = m;
     Read { config, map, errors: src.errors, warnings: src.warnings, files: src.files }
 }
@@ -296,6 +300,8 @@ struct Mapper {
     /// The instance defaults `global_defs` sets (`vrrp_garp_master_*`; the rest is
     /// taken from `config.vrrp` when finishing).
     vrrp_defaults: InstanceDefaults,
+    /// The first `lvs_sync_daemon` (or `lvs_sync_daemon_interface`), until `finish_sync`.
+    sync: Option<sync::SyncDef>,
 }
 
 fn words(toks: &[Tok]) -> String {
@@ -526,6 +532,10 @@ impl Mapper {
     fn global_defs(&mut self, s: &Stmt) {
         let mut ignored: Vec<String> = Vec::new();
         for st in s.block.as_deref().unwrap_or_default() {
+            if st.key() == "lvs_sync_daemon" {
+                self.lvs_sync_daemon(st);
+                continue;
+            }
             if st.key() != "lvs_timeouts" {
                 if !self.vrrp_global(st) && !ignored.iter().any(|k| k == st.key()) {
                     ignored.push(st.key().to_string());
@@ -569,7 +579,7 @@ impl Mapper {
             self.warn(
                 s.at(),
                 format!(
-                    "global_defs: xvs reads only `lvs_timeouts` and the VRRP settings here; {} {} ignored",
+                    "global_defs: xvs reads only `lvs_timeouts`, `lvs_sync_daemon` and the VRRP settings here; {} {} ignored",
                     ignored.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
                     if ignored.len() == 1 { "is" } else { "are" }
                 ),

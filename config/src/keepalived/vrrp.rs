@@ -33,10 +33,11 @@ const INSTANCE_ALIASES: &[(&str, &str)] = &[
 ];
 
 /// Every vrrp_instance keyword xvs reads: the `[[vrrp]]` keys (but `name` and `strict`,
-/// which keepalived spells otherwise) and the aliases.
+/// which keepalived spells otherwise), the aliases and `lvs_sync_daemon_interface`.
 fn instance_keywords() -> Vec<&'static str> {
     let own = VRRP_KEYS.iter().copied().filter(|k| !matches!(*k, "name" | "strict"));
-    own.chain(INSTANCE_ALIASES.iter().map(|(k, _)| *k)).collect()
+    let aliases = INSTANCE_ALIASES.iter().map(|(k, _)| *k);
+    own.chain(aliases).chain(std::iter::once("lvs_sync_daemon_interface")).collect()
 }
 
 /// vrrp_instance keywords that change nothing on the wire or the host when left out.
@@ -52,7 +53,6 @@ pub(super) const INSTANCE_IGNORED: &[(&str, &str)] = &[
     ("vmac_garp_intvl", "virtual MACs are not used"),
     ("kernel_rx_buf_size", "the socket keeps the kernel's buffer size"),
     ("linkbeat_use_polling", "link state comes from netlink"),
-    ("lvs_sync_daemon_interface", "connection sync is not configured here"),
 ];
 /// vrrp_instance keywords that would change the failover if left out.
 const INSTANCE_REFUSED: &[(&str, &str)] = &[
@@ -178,6 +178,9 @@ impl Mapper {
         }
         if let Some((_, why)) = INSTANCE_REFUSED.iter().find(|(k, _)| *k == kw) {
             return self.refuse(st.at(), kw, &format!("vrrp_instance {}", v.name), why);
+        }
+        if kw == "lvs_sync_daemon_interface" {
+            return self.lvs_sync_daemon_interface(st, &v.name);
         }
         let given = self.instance_value(st, sec, v, x);
         if !given && self.instance_list(st, i, v, x) {
