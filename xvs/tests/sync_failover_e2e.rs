@@ -71,10 +71,12 @@ threading.Event().wait()
 
 /// The seed's file for one director: interface `dev`, priority `prio`, sync on `dev`
 /// following VI_1, and a persistent service on 8080.
-fn config(dev: &str, prio: u32, master: bool) -> String {
+fn config(dev: &str, prio: u32, master: bool, sync: bool) -> String {
     let file = if master { "seed_master.conf" } else { "seed_backup.conf" };
     let mut c = seed(file).replace("eno16777736", dev).replace("priority 100", &format!("priority {prio}"));
-    c = c.replacen("global_defs {", &format!("global_defs {{\n    lvs_sync_daemon {dev} VI_1"), 1);
+    if sync {
+        c = c.replacen("global_defs {", &format!("global_defs {{\n    lvs_sync_daemon {dev} VI_1"), 1);
+    }
     c.push_str(&format!(
         "virtual_server {VIP} 8080 {{\n lb_algo wrr\n lb_kind DR\n persistence_timeout 300\n protocol TCP\n \
          real_server {} 8080 {{\n weight 1\n }}\n real_server {} 8080 {{\n weight 2\n }}\n}}\n",
@@ -102,18 +104,23 @@ fn ctl(lab: &Lab, ns: &str, dir: &Path, name: &str, args: &[&str]) -> String {
     lab.run(ns, &cmd)
 }
 
-/// One request to VIP:`port` from the client: the body.
-fn fetch(lab: &Lab, port: u16, path: &str) -> Vec<u8> {
+/// One request to VIP:`port` from the client: the body, or why it did not come (a read
+/// stalled for `stall`).
+fn try_fetch(lab: &Lab, port: u16, path: &str, stall: Duration) -> std::io::Result<Vec<u8>> {
     let vip: SocketAddr = format!("{VIP}:{port}").parse().unwrap();
     lab.in_ns("cl", || {
-        let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(3)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(stall))?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
         let mut all = Vec::new();
-        s.read_to_end(&mut all).expect("read");
-        let at = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
-        all.split_off(at)
+        s.read_to_end(&mut all)?;
+        let at = all.windows(4).position(|w| w == b"\r\n\r\n").ok_or(std::io::ErrorKind::InvalidData)? + 4;
+        Ok(all.split_off(at))
     })
+}
+
+fn fetch(lab: &Lab, port: u16, path: &str) -> Vec<u8> {
+    try_fetch(lab, port, path, Duration::from_secs(30)).expect("the request")
 }
 
 fn pattern() -> Vec<u8> {
@@ -121,62 +128,98 @@ fn pattern() -> Vec<u8> {
     block.iter().copied().cycle().take(SIZE).collect()
 }
 
+/// The pair running: reals, the backup (in `ka`) and the master (in `xv`), the VIP on
+/// the master.
+struct Pair {
+    /// The reals' servers, stopped when the pair is dropped.
+    #[expect(dead_code, reason = "a guard: dropping it stops the servers")]
+    reals: Vec<Proc>,
+    master: Proc,
+    backup: Proc,
+    dir: std::path::PathBuf,
+    lab: Lab,
+}
+
+impl Pair {
+    fn start(test: &str, sync: bool) -> Pair {
+        let mut lab = lan(test);
+        lab.forwarding("xv").forwarding("ka");
+        let dir = std::env::temp_dir().join(lab.name("files"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut reals = Vec::new();
+        for (ns, name) in [("r1", "r1"), ("r2", "r2")] {
+            let mut p = lab.spawn(ns, &["python3", "-u", "-c", &real_script(name)]);
+            p.wait_for_stdout("listening", Duration::from_secs(10));
+            reals.push(p);
+        }
+        let backup = start_xvs(&lab, "ka", &dir, "b", &config("e0", 100, false, sync));
+        let master = start_xvs(&lab, "xv", &dir, "a", &config("d0", 150, true, sync));
+        let p = Pair { reals, master, backup, dir, lab };
+        wait(
+            "the VIP on the master alone",
+            Duration::from_secs(10),
+            || has_vip(&p.lab, "xv", "d0") && !has_vip(&p.lab, "ka", "e0"),
+            || p.logs(),
+        );
+        let serves = || try_fetch(&p.lab, 80, "/id", Duration::from_secs(2)).is_ok();
+        wait("HTTP through the VIP", Duration::from_secs(10), serves, || p.logs());
+        p
+    }
+
+    fn logs(&self) -> String {
+        format!("--- master\n{}\n--- backup\n{}", self.master.stderr(), self.backup.stderr())
+    }
+
+    /// Download `/big`; 3 s in, `kill -9` the master. The download's outcome.
+    fn download_across_kill_9(&self, stall: Duration, before_kill: impl FnOnce()) -> std::io::Result<Vec<u8>> {
+        let t0 = Instant::now();
+        let got = std::thread::scope(|s| {
+            let dl = s.spawn(|| try_fetch(&self.lab, 80, "/big", stall));
+            // Longer than the sync delay (a partial message waits at most 2 s).
+            std::thread::sleep(Duration::from_secs(3));
+            before_kill();
+            self.master.signal(nix::sys::signal::Signal::SIGKILL);
+            eprintln!("kill -9 of the master {:?} into the download", t0.elapsed());
+            dl.join().expect("the download thread")
+        });
+        eprintln!("download ended {:?} after it started", t0.elapsed());
+        got
+    }
+
+    fn finish(self) {
+        let dir = self.dir.clone();
+        drop(self);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn a_download_and_a_persistent_client_survive_kill_9_of_the_master() {
-    let mut lab = lan("sync-failover");
-    lab.forwarding("xv").forwarding("ka");
-    let dir = std::env::temp_dir().join(lab.name("files"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut reals = Vec::new();
-    for (ns, name) in [("r1", "r1"), ("r2", "r2")] {
-        let mut p = lab.spawn(ns, &["python3", "-u", "-c", &real_script(name)]);
-        p.wait_for_stdout("listening", Duration::from_secs(10));
-        reals.push(p);
-    }
-    let backup = start_xvs(&lab, "ka", &dir, "b", &config("e0", 100, false));
-    let master = start_xvs(&lab, "xv", &dir, "a", &config("d0", 150, true));
-    let logs = |m: &Proc, b: &Proc| format!("--- master\n{}\n--- backup\n{}", m.stderr(), b.stderr());
+    let pair = Pair::start("sync-failover", true);
+    let (lab, dir) = (&pair.lab, &pair.dir);
+    let logs = || pair.logs();
+    let want = "master sync daemon (mcast=d0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)";
     wait(
-        "the VIP on the master alone",
-        Duration::from_secs(10),
-        || has_vip(&lab, "xv", "d0") && !has_vip(&lab, "ka", "e0"),
-        || logs(&master, &backup),
+        "the master's sync daemon",
+        Duration::from_secs(5),
+        || ctl(lab, "xv", dir, "a", &["-L", "--daemon"]).trim() == want,
+        logs,
     );
-    let daemons = ctl(&lab, "xv", &dir, "a", &["-L", "--daemon"]);
-    assert_eq!(
-        daemons.trim(),
-        "master sync daemon (mcast=d0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)",
-        "{}",
-        logs(&master, &backup)
-    );
-    assert!(ctl(&lab, "ka", &dir, "b", &["-L", "--daemon"]).starts_with("backup sync daemon (mcast=e0, syncid=51"));
+    assert!(ctl(lab, "ka", dir, "b", &["-L", "--daemon"]).starts_with("backup sync daemon (mcast=e0, syncid=51"));
 
     // The persistent client's real, before the failover.
-    let sticky = fetch(&lab, 8080, "/id");
+    let sticky = fetch(lab, 8080, "/id");
     // A capture of resets on the client, and the download.
     let cap = dir.join("rst.pcap").display().to_string();
     let dumpcap = lab.spawn("cl", &["dumpcap", "-q", "-i", "c0", "-f", "tcp[tcpflags] & tcp-rst != 0", "-w", &cap]);
     std::thread::sleep(Duration::from_millis(500));
-    let dl_lab = &lab;
-    let t0 = Instant::now();
-    let got = std::thread::scope(|s| {
-        let dl = s.spawn(move || fetch(dl_lab, 80, "/big"));
-        // Longer than the sync delay (a partial message waits at most 2 s).
-        std::thread::sleep(Duration::from_secs(3));
-        let conns = ctl(dl_lab, "ka", &dir, "b", &["-L", "-c", "-n"]);
+    let got = pair.download_across_kill_9(Duration::from_secs(30), || {
+        let conns = ctl(lab, "ka", dir, "b", &["-L", "-c", "-n"]);
         assert!(conns.contains(&format!("{VIP}:80")) && conns.contains("ESTABLISHED"), "not synced:\n{conns}");
-        master.signal(nix::sys::signal::Signal::SIGKILL);
-        eprintln!("kill -9 of the master {:?} into the download", t0.elapsed());
-        dl.join().expect("the download thread")
     });
-    eprintln!("download finished {:?} after it started", t0.elapsed());
-    assert!(
-        got.len() == SIZE && got == pattern(),
-        "the download is not byte-exact ({} bytes)\n{}",
-        got.len(),
-        logs(&master, &backup)
-    );
-    assert!(has_vip(&lab, "ka", "e0"), "the backup did not take the VIP");
+    let got = got.unwrap_or_else(|e| panic!("the download failed: {e}\n{}", logs()));
+    assert!(got.len() == SIZE && got == pattern(), "the download is not byte-exact ({} bytes)\n{}", got.len(), logs());
+    assert!(has_vip(lab, "ka", "e0"), "the backup did not take the VIP");
     dumpcap.signal(nix::sys::signal::Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(500));
     let rst = lab.run("cl", &["tshark", "-r", &cap, "-T", "fields", "-e", "tcp.flags"]);
@@ -184,12 +227,24 @@ fn a_download_and_a_persistent_client_survive_kill_9_of_the_master() {
 
     // After the failover the persistent client stays on its real.
     for _ in 0..6 {
-        assert_eq!(fetch(&lab, 8080, "/id"), sticky, "a persistent client moved\n{}", backup.stderr());
+        assert_eq!(fetch(lab, 8080, "/id"), sticky, "a persistent client moved\n{}", logs());
     }
     eprintln!(
         "backup's log:\n{}",
-        backup.stderr().lines().filter(|l| l.contains("sync")).collect::<Vec<_>>().join("\n")
+        pair.backup.stderr().lines().filter(|l| l.contains("sync")).collect::<Vec<_>>().join("\n")
     );
-    drop((master, backup, dumpcap, reals));
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dumpcap);
+    pair.finish();
+}
+
+/// The control: the same pair and failover without `lvs_sync_daemon`. The backup has no
+/// entry for the flow and wrr does not pick up a connection mid-stream, so the download
+/// stalls: what sync prevents.
+#[test]
+fn without_sync_the_same_failover_loses_the_download() {
+    let pair = Pair::start("sync-failover-control", false);
+    let got = pair.download_across_kill_9(Duration::from_secs(8), || {});
+    assert!(got.as_ref().map_or(true, |b| b.len() < SIZE), "the download survived without sync\n{}", pair.logs());
+    eprintln!("without sync: {:?}", got.map(|b| b.len()));
+    pair.finish();
 }

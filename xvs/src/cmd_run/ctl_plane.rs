@@ -88,7 +88,8 @@ impl<K: KernelSide> Plane<K> {
         Plane { loops, kernel, checked, running, configured, draining, ifaces, health, gated, vrrp, sync }
     }
 
-    /// The VIPs whose services `running` already leaves out (VRRP instances not MASTER).
+    /// The VIPs whose services the kernel side already leaves out (VRRP instances not
+    /// MASTER): the engines know them, the steering maps and VIPs do not.
     pub fn with_gate(mut self, gated: HashSet<IpAddr>) -> Self {
         self.gated = gated;
         self
@@ -100,14 +101,14 @@ impl<K: KernelSide> Plane<K> {
 
     /// Make `checked` the running model (see the module invariants).
     pub fn change(&mut self, checked: Checked) -> Result<(), String> {
-        self.install(gate(checked.engine(&self.health), &self.gated))?;
+        self.install(checked.engine(&self.health))?;
         self.checked = checked;
         Ok(())
     }
 
     /// The health states changed: run the model with them.
     pub fn health_changed(&mut self) -> Result<(), String> {
-        self.install(gate(self.checked.engine(&self.health), &self.gated))
+        self.install(self.checked.engine(&self.health))
     }
 
     /// VRRP changed which instances are MASTER: serve the services of `gated` VIPs no
@@ -117,7 +118,7 @@ impl<K: KernelSide> Plane<K> {
             return Ok(());
         }
         let before = std::mem::replace(&mut self.gated, gated);
-        let r = self.install(gate(self.checked.engine(&self.health), &self.gated));
+        let r = self.install(self.checked.engine(&self.health));
         if r.is_err() {
             self.gated = before;
         }
@@ -132,12 +133,15 @@ impl<K: KernelSide> Plane<K> {
         let configured = std::mem::take(&mut new.neighbors);
         new.neighbors = nexthop::resolve(&configured, &draining.with_addresses(&new), &self.ifaces);
         self.loops.apply(&new, &self.running)?;
-        match self.kernel.add_vips(&new) {
+        // The engines know every service (a BACKUP installs synced connections of its
+        // instance's services); the kernel side serves only the MASTER instances' VIPs.
+        let served = gate(new.clone(), &self.gated);
+        match self.kernel.add_vips(&served) {
             Ok(added) if !added.is_empty() => log(format!("added VIPs: {added:?}")),
             Ok(_) => {}
             Err(e) => log(format!("reload: {e}")),
         }
-        if let Err(e) = self.kernel.steer(&new, &draining.nat()) {
+        if let Err(e) = self.kernel.steer(&served, &draining.nat()) {
             log(format!("reload: steering maps: {e}"));
         }
         (self.running, self.configured, self.draining) = (new, configured, draining);
@@ -148,7 +152,7 @@ impl<K: KernelSide> Plane<K> {
     /// for the next hops again, sending them to the loops when they changed.
     pub fn refresh(&mut self) {
         if !self.draining.reals.is_empty() && self.draining.prune(&self.loops.merged()) {
-            if let Err(e) = self.kernel.steer(&self.running, &self.draining.nat()) {
+            if let Err(e) = self.kernel.steer(&gate(self.running.clone(), &self.gated), &self.draining.nat()) {
                 log(format!("steering maps: {e}"));
             }
         }
