@@ -40,10 +40,9 @@ fn daemon(c: &Config) -> &SyncDaemon {
     c.sync.daemon.as_ref().expect("a sync daemon")
 }
 
-#[test]
-fn keepalived_every_option() {
-    let c = loads(&conf("lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 9000 ttl 2 group 224.0.0.99", ""), &[]);
-    let expected = SyncDaemon {
+/// The daemon of `lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 9000 ttl 2 group 224.0.0.99`.
+fn every_option() -> SyncDaemon {
+    SyncDaemon {
         interface: "eth1".into(),
         instance: Some("VI_1".into()),
         syncid: 7,
@@ -51,7 +50,13 @@ fn keepalived_every_option() {
         port: 9000,
         ttl: 2,
         group: ip("224.0.0.99"),
-    };
+    }
+}
+
+#[test]
+fn keepalived_every_option() {
+    let c = loads(&conf("lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 9000 ttl 2 group 224.0.0.99", ""), &[]);
+    let expected = every_option();
     assert_eq!(c.sync, Sync { daemon: Some(expected), ..Sync::default() });
     let t = c.to_toml();
     let table = "[sync]\ninterface = \"eth1\"\ninstance = \"VI_1\"\nsyncid = 7\nmaxlen = 1400\nport = 9000\n\
@@ -146,15 +151,7 @@ fn toml_every_key_and_the_round_trip() {
          group = \"224.0.0.99\"\nsync_threshold = [2, 10]\nsync_refresh_period = 60\n"
     );
     let c = parse(&text);
-    let d = SyncDaemon {
-        interface: "eth1".into(),
-        instance: Some("VI_1".into()),
-        syncid: 7,
-        maxlen: Some(1400),
-        port: 9000,
-        ttl: 2,
-        group: ip("224.0.0.99"),
-    };
+    let d = every_option();
     assert_eq!(c.sync, Sync { daemon: Some(d), threshold: 2, period: 10, refresh_period: 60 });
     round_trip(&c);
     // The same daemon from keepalived.conf prints the same [sync] (but the sysctls).

@@ -123,7 +123,26 @@ fn a_master_and_a_backup_sync_over_multicast_and_tshark_decodes_it() {
     got.sort();
     assert_eq!(got, want);
 
-    // Malformed messages to the backup: each dropped and counted by reason.
+    send_malformed(&lab);
+    until("five messages dropped", || backup.counters.dropped.iter().map(|d| d.load(Relaxed)).sum::<u64>() == 5);
+    let d: Vec<u64> = backup.counters.dropped.iter().map(|d| d.load(Relaxed)).collect();
+    assert_eq!(d, vec![3, 1, 1, 0], "length, version, syncid, malformed");
+    link_b.exchange(0, &mut eb, 20_000_000);
+    assert_eq!(eb.live_connections(), 3, "nothing of a dropped message is installed");
+
+    master.stop(Role::Master).unwrap();
+    backup.stop(Role::Backup).unwrap();
+    assert!(backup.stop(Role::Backup).unwrap_err().contains("no backup sync daemon"));
+    dumpcap.signal(nix::sys::signal::Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+
+    check_with_tshark(&lab, &cap, &ea);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Malformed messages to the backup's group: a bad version, another sync id, an entry
+/// longer than the message, a truncated message, a stub.
+fn send_malformed(lab: &Lab) {
     let good = lab.in_ns("a", || {
         let mut buf = [0u8; 128];
         let mut w = xvs_proto::ipvs_sync::SyncWriter::new(&mut buf, 51).unwrap();
@@ -159,19 +178,10 @@ fn a_master_and_a_backup_sync_over_multicast_and_tshark_decodes_it() {
             s.send(m).unwrap();
         }
     });
-    until("five messages dropped", || backup.counters.dropped.iter().map(|d| d.load(Relaxed)).sum::<u64>() == 5);
-    let d: Vec<u64> = backup.counters.dropped.iter().map(|d| d.load(Relaxed)).collect();
-    assert_eq!(d, vec![3, 1, 1, 0], "length, version, syncid, malformed");
-    link_b.exchange(0, &mut eb, 20_000_000);
-    assert_eq!(eb.live_connections(), 3, "nothing of a dropped message is installed");
+}
 
-    master.stop(Role::Master).unwrap();
-    backup.stop(Role::Backup).unwrap();
-    assert!(backup.stop(Role::Backup).unwrap_err().contains("no backup sync daemon"));
-    dumpcap.signal(nix::sys::signal::Signal::SIGINT);
-    std::thread::sleep(Duration::from_millis(500));
-
-    // tshark's dissector, on what the master sent.
+/// tshark's dissector, on what the master sent (`cap`), agrees with `ea`'s connections.
+fn check_with_tshark(lab: &Lab, cap: &str, ea: &Engine) {
     let fields = [
         "ipvs.syncid",
         "ipvs.conncount",
@@ -223,5 +233,4 @@ fn a_master_and_a_backup_sync_over_multicast_and_tshark_decodes_it() {
         "{line}"
     );
     assert_eq!(cols[10], "0x00000003,0x00000003,0x00000003", "DR (IP_VS_CONN_F_DROUTE), established: {line}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
