@@ -375,6 +375,14 @@ impl<'b> SyncWriter<'b> {
         self.count
     }
 
+    /// Start a new message in the same buffer, with the same sync id.
+    pub fn reset(&mut self) {
+        self.len = SYNC_HEADER_LEN;
+        self.count = 0;
+        self.buf[2..4].copy_from_slice(&(SYNC_HEADER_LEN as u16).to_be_bytes());
+        self.buf[4] = 0;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
