@@ -211,8 +211,9 @@ fn a_download_and_a_persistent_client_survive_kill_9_of_the_master() {
     let sticky = fetch(lab, 8080, "/id");
     // A capture of resets on the client, and the download.
     let cap = dir.join("rst.pcap").display().to_string();
-    let dumpcap = lab.spawn("cl", &["dumpcap", "-q", "-i", "c0", "-f", "tcp[tcpflags] & tcp-rst != 0", "-w", &cap]);
-    std::thread::sleep(Duration::from_millis(500));
+    let mut dumpcap = lab.spawn("cl", &["dumpcap", "-i", "c0", "-f", "tcp[tcpflags] & tcp-rst != 0", "-w", &cap]);
+    // The capture must run before the download starts, or "no RST" would prove nothing.
+    dumpcap.wait_for_stderr("Capturing on", Duration::from_secs(20));
     let got = pair.download_across_kill_9(Duration::from_secs(30), || {
         let conns = ctl(lab, "ka", dir, "b", &["-L", "-c", "-n"]);
         assert!(conns.contains(&format!("{VIP}:80")) && conns.contains("ESTABLISHED"), "not synced:\n{conns}");

@@ -90,8 +90,9 @@ fn a_master_and_a_backup_sync_over_multicast_and_tshark_decodes_it() {
     let dir = std::env::temp_dir().join(lab.name("files"));
     std::fs::create_dir_all(&dir).unwrap();
     let cap = dir.join("sync.pcap").display().to_string();
+    // Under load dumpcap takes a while to start capturing.
     let dumpcap = lab.spawn("b", &["dumpcap", "-q", "-i", "vb", "-f", "udp port 8848", "-w", &cap]);
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_secs(2));
 
     let (link_a, link_b) = (Arc::new(SyncLink::new(1)), Arc::new(SyncLink::new(1)));
     let mut backup = lab.in_ns("b", || {
