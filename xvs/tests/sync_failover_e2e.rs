@@ -209,10 +209,11 @@ fn a_download_and_a_persistent_client_survive_kill_9_of_the_master() {
 
     // The persistent client's real, before the failover.
     let sticky = fetch(lab, 8080, "/id");
-    // A capture of resets on the client, and the download.
+    // A capture of the client's FINs and RSTs, and the download. The download's own FINs
+    // show the capture worked, so that "no RST" proves something.
     let cap = dir.join("rst.pcap").display().to_string();
-    let mut dumpcap = lab.spawn("cl", &["dumpcap", "-i", "c0", "-f", "tcp[tcpflags] & tcp-rst != 0", "-w", &cap]);
-    // The capture must run before the download starts, or "no RST" would prove nothing.
+    let filter = "tcp[tcpflags] & (tcp-rst|tcp-fin) != 0";
+    let mut dumpcap = lab.spawn("cl", &["dumpcap", "-i", "c0", "-f", filter, "-w", &cap]);
     dumpcap.wait_for_stderr("Capturing on", Duration::from_secs(20));
     let got = pair.download_across_kill_9(Duration::from_secs(30), || {
         let conns = ctl(lab, "ka", dir, "b", &["-L", "-c", "-n"]);
@@ -222,9 +223,17 @@ fn a_download_and_a_persistent_client_survive_kill_9_of_the_master() {
     assert!(got.len() == SIZE && got == pattern(), "the download is not byte-exact ({} bytes)\n{}", got.len(), logs());
     assert!(has_vip(lab, "ka", "e0"), "the backup did not take the VIP");
     dumpcap.signal(nix::sys::signal::Signal::SIGINT);
-    std::thread::sleep(Duration::from_millis(500));
-    let rst = lab.run("cl", &["tshark", "-r", &cap, "-T", "fields", "-e", "tcp.flags"]);
-    assert!(rst.trim().is_empty(), "the client saw resets:\n{rst}");
+    wait("dumpcap's end", Duration::from_secs(5), || dumpcap.try_status().is_some(), logs);
+    let flags = lab.run("cl", &["tshark", "-r", &cap, "-T", "fields", "-e", "tcp.flags.fin", "-e", "tcp.flags.reset"]);
+    let (fins, rsts) = flags.lines().fold((0, 0), |(f, r), l| {
+        let b: Vec<&str> = l.split('\t').collect();
+        (
+            f + usize::from(b.first().is_some_and(|v| *v == "1" || *v == "True")),
+            r + usize::from(b.get(1).is_some_and(|v| *v == "1" || *v == "True")),
+        )
+    });
+    assert!(fins >= 2, "the capture saw no FIN of the download, so it proves nothing:\n{flags}");
+    assert_eq!(rsts, 0, "the client saw resets:\n{flags}");
 
     // After the failover the persistent client stays on its real.
     for _ in 0..6 {

@@ -90,9 +90,10 @@ fn a_master_and_a_backup_sync_over_multicast_and_tshark_decodes_it() {
     let dir = std::env::temp_dir().join(lab.name("files"));
     std::fs::create_dir_all(&dir).unwrap();
     let cap = dir.join("sync.pcap").display().to_string();
-    // Under load dumpcap takes a while to start capturing.
-    let dumpcap = lab.spawn("b", &["dumpcap", "-q", "-i", "vb", "-f", "udp port 8848", "-w", &cap]);
-    std::thread::sleep(Duration::from_secs(2));
+    // Six messages will come (one from the master, five malformed ones): dumpcap stops
+    // by itself after them, so the file is complete when it exits.
+    let mut dumpcap = lab.spawn("b", &["dumpcap", "-i", "vb", "-f", "udp port 8848", "-c", "6", "-w", &cap]);
+    dumpcap.wait_for_stderr("Capturing on", Duration::from_secs(20));
 
     let (link_a, link_b) = (Arc::new(SyncLink::new(1)), Arc::new(SyncLink::new(1)));
     let mut backup = lab.in_ns("b", || {
@@ -134,9 +135,7 @@ fn a_master_and_a_backup_sync_over_multicast_and_tshark_decodes_it() {
     master.stop(Role::Master).unwrap();
     backup.stop(Role::Backup).unwrap();
     assert!(backup.stop(Role::Backup).unwrap_err().contains("no backup sync daemon"));
-    dumpcap.signal(nix::sys::signal::Signal::SIGINT);
-    std::thread::sleep(Duration::from_millis(500));
-
+    until("dumpcap done with six messages", || dumpcap.try_status().is_some());
     check_with_tshark(&lab, &cap, &ea);
     let _ = std::fs::remove_dir_all(&dir);
 }
