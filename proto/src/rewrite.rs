@@ -72,11 +72,18 @@ pub(crate) fn set_addr(f: &mut [u8], at: usize, new: IpAddr, d: &mut CsumDiff) -
     }
 }
 
-#[inline]
-fn swap_bytes(f: &mut [u8], at: usize, new: &[u8], d: &mut CsumDiff) -> Result<(), RewriteError> {
-    let slot = f.get_mut(at..at + new.len()).ok_or(Mismatch)?;
-    d.add(slot, new);
-    slot.copy_from_slice(new);
+/// Writes the `N` bytes of `new` at `at`, recording the change. `N` is a constant (4 or
+/// 16), so the copy and the checksum words unroll wherever this is inlined, instead of a
+/// `memcpy` call and a loop over a slice of unknown length.
+#[inline(always)]
+fn swap_bytes<const N: usize>(f: &mut [u8], at: usize, new: &[u8; N], d: &mut CsumDiff) -> Result<(), RewriteError> {
+    let slot: &mut [u8; N] = f.get_mut(at..at + N).and_then(|s| s.try_into().ok()).ok_or(Mismatch)?;
+    let mut i = 0;
+    while i + 1 < N {
+        d.add16(u16::from_be_bytes([slot[i], slot[i + 1]]), u16::from_be_bytes([new[i], new[i + 1]]));
+        i += 2;
+    }
+    *slot = *new;
     Ok(())
 }
 
