@@ -10,7 +10,6 @@
 //!   connection lives where its packets will be handled.
 //! - A loop drains its inbound queue between batches, at most [`INSTALL_BUDGET`] per round.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering::Relaxed};
 
 use crossbeam::queue::ArrayQueue;
@@ -86,16 +85,5 @@ impl SyncLink {
         if self.inbound[owner].push(c).is_err() {
             self.in_dropped.fetch_add(1, Relaxed);
         }
-    }
-
-    /// Whether entries wait to be installed (tests, shutdown).
-    pub fn inbound_pending(&self) -> usize {
-        self.inbound.iter().map(|q| q.len()).sum()
-    }
-
-    /// The client address a loop owns (for tests of the routing).
-    pub fn owner(&self, client: IpAddr) -> usize {
-        let m = self.masks.load(Relaxed);
-        owner_of_client(client, self.inbound.len(), (m >> 8) as u8, m as u8)
     }
 }

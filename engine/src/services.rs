@@ -331,9 +331,8 @@ impl ServiceTable {
         addr: IpAddr,
         port: u16,
         forward: Forward,
-        neighbors: &[NeighborSpec],
+        hop: Option<NeighborSpec>,
     ) -> RealId {
-        let hop = next_hop(neighbors, addr);
         self.reals.push(RealSlot {
             addr,
             port,

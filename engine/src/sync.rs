@@ -101,11 +101,6 @@ impl SyncOutcome {
             SyncOutcome::NatClash => "nat_clash",
         }
     }
-
-    /// Whether the entry is now in the table.
-    pub fn is_in_table(self) -> bool {
-        matches!(self, SyncOutcome::Installed | SyncOutcome::Updated | SyncOutcome::Unbound)
-    }
 }
 
 /// The engine's sync counters.
@@ -159,13 +154,5 @@ impl SyncOutbox {
             f(c);
         }
         self.entries.clear();
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }

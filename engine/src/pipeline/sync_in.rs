@@ -26,6 +26,7 @@ use super::Ctx;
 use crate::conn::{flags, Conn, FamilyTables, Xmit, NO_TEMPLATE};
 use crate::family::Family;
 use crate::ids::{RealId, ServiceId};
+use crate::services::next_hop;
 use crate::store::Expiring;
 use crate::sync::SyncOutcome;
 use crate::tcp_state::{TcpState, NUM_TCP_STATES};
@@ -48,7 +49,7 @@ pub(super) fn install<A: Family>(
     let Some(sid) = cx.services.lookup(s.protocol, s.vaddr, s.vport) else {
         return SyncOutcome::NoService;
     };
-    if s.flags & conn_flags::TEMPLATE != 0 {
+    if s.is_template() {
         return template(t, cx, s, sid, cip, vip);
     }
     let state = match (s.protocol, s.state) {
@@ -114,16 +115,11 @@ fn real_for(cx: &mut Ctx, sid: ServiceId, s: &SyncConn) -> Option<(RealId, bool)
         Xmit::Dr => crate::spec::Forward::Dr,
         Xmit::Tun => crate::spec::Forward::Tun,
     };
-    let rid = cx.services.real_of(sid, s.daddr, s.vport, s.dport);
-    match rid {
-        Some(rid) => Some((rid, cx.services[rid].available)),
-        None => {
-            let neighbors = std::mem::take(&mut cx.cfg.neighbors);
-            let rid = cx.services.add_unbound_real(sid, s.daddr, s.dport, forward, &neighbors);
-            cx.cfg.neighbors = neighbors;
-            Some((rid, false))
-        }
+    if let Some(rid) = cx.services.real_of(sid, s.daddr, s.vport, s.dport) {
+        return Some((rid, cx.services[rid].available));
     }
+    let hop = next_hop(&cx.cfg.neighbors, s.daddr).copied();
+    Some((cx.services.add_unbound_real(sid, s.daddr, s.dport, forward, hop), false))
 }
 
 /// A connection to create from a sync entry.

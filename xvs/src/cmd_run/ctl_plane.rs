@@ -29,8 +29,6 @@ use xvs::ctl::daemon::Director;
 use xvs::engine_config::{Checked, HealthStates};
 use xvs::sync::daemon::{Role, Settings, SyncDaemons};
 use xvs::vrrp::runtime::{InstanceStatus, StatusReader};
-use xvs_config::ipvsadm::DaemonRole;
-use xvs_config::{DEFAULT_SYNC_GROUP, DEFAULT_SYNC_PORT, DEFAULT_SYNC_TTL};
 use xvs_datapath::poll::Control;
 use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::{ConnInfo, EngineConfig, NeighborSpec};
@@ -189,23 +187,16 @@ impl<K: KernelSide> Director for Plane<K> {
     }
 
     fn sync_daemon(&mut self, cmd: &Command) -> Result<(), String> {
-        let role = |r: DaemonRole| if r == DaemonRole::Master { Role::Master } else { Role::Backup };
         match cmd {
             Command::StartDaemon(o) => {
-                let s = Settings {
-                    interface: o.interface.clone(),
-                    syncid: o.syncid,
-                    maxlen: o.maxlen,
-                    group: o.group.unwrap_or(DEFAULT_SYNC_GROUP),
-                    port: o.port.unwrap_or(DEFAULT_SYNC_PORT),
-                    ttl: o.ttl.unwrap_or(DEFAULT_SYNC_TTL),
-                };
-                self.sync.start(role(o.role), &s)?;
-                log(format!("ctl: {}", s.describe(role(o.role))));
+                let s = Settings::from(o);
+                self.sync.start(o.role.into(), &s)?;
+                log(format!("ctl: {}", s.describe(o.role.into())));
             }
             Command::StopDaemon(r) => {
-                self.sync.stop(role(*r))?;
-                log(format!("ctl: {} sync daemon stopped", role(*r).name()));
+                let role = Role::from(*r);
+                self.sync.stop(role)?;
+                log(format!("ctl: {} sync daemon stopped", role.name()));
             }
             _ => {}
         }

@@ -15,18 +15,6 @@ use xvs_config::SyncDaemon;
 use super::ctl_plane::{KernelSide, Plane};
 use super::log;
 
-/// The settings of a configured daemon.
-pub(super) fn settings(d: &SyncDaemon) -> Settings {
-    Settings {
-        interface: d.interface.clone(),
-        syncid: d.syncid,
-        maxlen: d.maxlen,
-        group: d.group,
-        port: d.port,
-        ttl: d.ttl,
-    }
-}
-
 /// (master, backup): whether each runs, given the instances that are MASTER now.
 pub(super) fn wanted(d: &SyncDaemon, masters: &[String]) -> (bool, bool) {
     match &d.instance {
@@ -42,7 +30,7 @@ pub(super) fn wanted(d: &SyncDaemon, masters: &[String]) -> (bool, bool) {
 /// director keeps forwarding without sync).
 pub(super) fn follow<K: KernelSide>(plane: &mut Plane<K>, masters: &[String]) {
     let Some(d) = plane.checked().model().sync.daemon.clone() else { return };
-    let s = settings(&d);
+    let s = Settings::from(&d);
     let (master, backup) = wanted(&d, masters);
     for (role, on) in [(Role::Backup, backup), (Role::Master, master)] {
         let before = plane.sync.status().iter().any(|(r, _)| *r == role);

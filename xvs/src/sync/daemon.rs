@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 use xvs_datapath::sync_link::SyncLink;
 use xvs_proto::ipvs_sync::{SyncEntry, SyncError, SyncMessage, SyncWriter, SYNC_HEADER_LEN, SYNC_V6_LEN};
 
+use xvs_config::ipvsadm::{DaemonOpts, DaemonRole};
+use xvs_config::{SyncDaemon, DEFAULT_SYNC_GROUP, DEFAULT_SYNC_PORT, DEFAULT_SYNC_TTL};
+
 use super::socket;
 
 /// How long a full message may wait (IPVS wakes its master thread 20 ms after queueing).
@@ -62,6 +65,43 @@ pub struct Settings {
     pub group: IpAddr,
     pub port: u16,
     pub ttl: u8,
+}
+
+impl From<&SyncDaemon> for Settings {
+    /// A configured daemon (`lvs_sync_daemon`, `[sync]`).
+    fn from(d: &SyncDaemon) -> Settings {
+        Settings {
+            interface: d.interface.clone(),
+            syncid: d.syncid,
+            maxlen: d.maxlen,
+            group: d.group,
+            port: d.port,
+            ttl: d.ttl,
+        }
+    }
+}
+
+impl From<&DaemonOpts> for Settings {
+    /// `xvs ctl --start-daemon`, IPVS's defaults for what it leaves out.
+    fn from(o: &DaemonOpts) -> Settings {
+        Settings {
+            interface: o.interface.clone(),
+            syncid: o.syncid,
+            maxlen: o.maxlen,
+            group: o.group.unwrap_or(DEFAULT_SYNC_GROUP),
+            port: o.port.unwrap_or(DEFAULT_SYNC_PORT),
+            ttl: o.ttl.unwrap_or(DEFAULT_SYNC_TTL),
+        }
+    }
+}
+
+impl From<DaemonRole> for Role {
+    fn from(r: DaemonRole) -> Role {
+        match r {
+            DaemonRole::Master => Role::Master,
+            DaemonRole::Backup => Role::Backup,
+        }
+    }
 }
 
 impl Settings {
