@@ -222,7 +222,7 @@ fn what_xvs_does_not_do_is_read_then_refused_by_ctl() {
     );
     assert_eq!(e("-A -t 10.0.1.100:80 --pe"), "missing argument to `--pe' (argument 4: `--pe`)");
     assert!(e("-A -t 10.0.1.100:80 -6").starts_with("-6 used before -f"));
-    assert!(e("-A -t 10.0.1.100:80 --syncid 1").contains("connection-sync daemon"));
+    assert!(e("-A -t 10.0.1.100:80 --syncid 1").starts_with("Illegal 'syncid' option with the 'add-service' command"));
     assert_eq!(e("-A -t 10.0.1.100:80 -a"), "multiple commands specified (argument 4: `-a`)");
 }
 
@@ -272,4 +272,32 @@ fn a_wrong_line_still_tells_what_it_is_about() {
 fn usage_names_every_scheduler() {
     let line = USAGE.lines().find(|l| l.contains("--scheduler")).unwrap();
     assert!(line.contains(&xvs_sched::SCHEDULER_NAMES.join("|")), "{line}");
+}
+
+#[test]
+fn sync_daemon_commands_as_ipvsadm_reads_them() {
+    let Command::StartDaemon(o) = p("--start-daemon master --mcast-interface eth1").unwrap() else { panic!() };
+    assert_eq!(o, DaemonOpts { role: DaemonRole::Master, interface: "eth1".into(), ..DaemonOpts::default() });
+    let line = "--start-daemon backup --mcast-interface eth1 --syncid 7 --sync-maxlen 1400 \
+                --mcast-group 224.0.0.99 --mcast-port 9000 --mcast-ttl 2";
+    let Command::StartDaemon(o) = p(line).unwrap() else { panic!() };
+    assert_eq!(
+        o,
+        DaemonOpts {
+            role: DaemonRole::Backup,
+            interface: "eth1".into(),
+            syncid: 7,
+            maxlen: Some(1400),
+            group: Some("224.0.0.99".parse().unwrap()),
+            port: Some(9000),
+            ttl: Some(2),
+        }
+    );
+    assert_eq!(p("--stop-daemon backup").unwrap(), Command::StopDaemon(DaemonRole::Backup));
+    assert!(e("--start-daemon master").starts_with("You need to supply the 'mcast-interface' option"));
+    assert!(e("--start-daemon primary --mcast-interface eth1").starts_with("illegal start-daemon parameter specified"));
+    assert!(e("--start-daemon master --mcast-interface eth1 --syncid 256").starts_with("illegal syncid specified"));
+    assert!(e("--start-daemon master --mcast-interface eth1 --mcast-group 10.0.0.1")
+        .starts_with("illegal multicast group specified"));
+    assert!(e("--stop-daemon master --syncid 1").starts_with("Illegal 'syncid' option with the 'stop-daemon' command"));
 }

@@ -17,6 +17,9 @@ Usage:
   xvs ctl --vrrp [--json]
   xvs ctl -Z [virtual-service]
   xvs ctl --set tcp tcpfin udp
+  xvs ctl --start-daemon {master|backup} --mcast-interface interface [--syncid sid]
+          [--sync-maxlen length] [--mcast-group address] [--mcast-port port] [--mcast-ttl ttl]
+  xvs ctl --stop-daemon {master|backup}
   xvs ctl -h
 
 Commands:
@@ -32,6 +35,8 @@ Commands:
   --list            -L|-l     list the table
   --zero            -Z        zero counters in a service or all services
   --set tcp tcpfin udp        set connection timeout values
+  --start-daemon              start connection sync daemon
+  --stop-daemon               stop connection sync daemon
   --help            -h        display this help message
 
 virtual-service:
@@ -52,8 +57,15 @@ Options:
   --weight       -w weight            capacity of real server
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
+  --mcast-interface interface         multicast interface for connection sync
+  --syncid sid                        syncid for connection sync (default=0)
+  --sync-maxlen length                max sync message length (default=1472)
+  --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)
+  --mcast-port port                   UDP port (default=8848)
+  --mcast-ttl ttl                     Multicast TTL (default=1)
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
+  --daemon                            output of daemon information
   --stats                             output of statistics information
   --rate                              output of rate information
   --exact                             expand numbers (display exact values)
