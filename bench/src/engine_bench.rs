@@ -178,7 +178,7 @@ impl Span {
     }
 }
 
-fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfig {
+pub(crate) fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfig {
     let fwd = a.mode.forward();
     let net = a.family.net();
     let host_len = if net.vip.is_ipv4() { 32 } else { 128 };

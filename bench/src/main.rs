@@ -3,7 +3,8 @@
 //! Subcommands: `engine` drives synthetic traffic through the in-memory pipeline (see
 //! `engine_bench`); `veth` measures end to end through AF_XDP on a veth lab, side by side
 //! with a raw AF_XDP forwarder and the kernel (see `veth`); `raw-forward` (hidden) is that
-//! raw forwarder, which `veth` starts in the lab. Every subcommand prints text, or one
+//! raw forwarder, which `veth` starts in the lab; `sync` measures connection sync (see
+//! `sync_bench`). Every subcommand prints text, or one
 //! JSON object with `--json`.
 //!
 //! `unsafe` is denied but in three named modules of the harness (not the product): the
@@ -20,6 +21,7 @@ mod poll_modes;
 mod raw_fwd;
 mod report;
 mod sink;
+mod sync_bench;
 mod traffic;
 mod veth;
 #[allow(unsafe_code)]
@@ -49,6 +51,9 @@ enum Cmd {
     /// Busy against adaptive polling through `xvs run` (needs root): latency after idle
     /// gaps, back-to-back latency, idle CPU, closed-loop requests per second.
     Poll(poll_modes::PollArgs),
+    /// Connection sync (IPVS's protocol): new connections per second on one core with
+    /// sync off and on, entries one core packs and sends, entries one core installs.
+    Sync(sync_bench::SyncArgs),
     /// The raw AF_XDP forwarder `veth` runs in the director's namespace.
     #[command(hide = true)]
     RawForward(raw_fwd::RawArgs),
@@ -62,6 +67,7 @@ fn main() {
         }
         Cmd::Veth(args) => ("veth", run_veth(&args)),
         Cmd::Poll(args) => ("poll", poll_modes::run(&args).map(|figs| poll_modes::print(&figs, args.json))),
+        Cmd::Sync(args) => ("sync", sync_bench::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
         Cmd::RawForward(args) => ("raw-forward", raw_fwd::run(&args)),
     };
     if let Err(e) = done {

@@ -24,7 +24,7 @@ use xvs_engine::{ConnInfo, Engine, EngineConfig, FrameBuf, NeighborSpec, PacketB
 
 use crate::handoff::{owner_masks, owner_of, Handoff};
 use crate::snapshot::{batch_histogram, snapshot_reals, Snapshot};
-use crate::sync_link::SyncLink;
+use crate::sync_link::{LoopSync, SyncLink};
 use crate::xsk::XskPort;
 
 /// Frames per batch.
@@ -85,6 +85,8 @@ struct PollLoop<'l> {
     handed: Vec<FrameBuf>,
     masks: (u8, u8),
     batch_ns: hdrhistogram::Histogram<u64>,
+    /// The sync message this loop is writing.
+    sync: LoopSync,
 }
 
 impl PollLoop<'_> {
@@ -197,6 +199,7 @@ pub fn run(
 ) {
     let masks = owner_masks(engine.config());
     sync.set_masks(masks);
+    let me = handoff.me;
     let mut lp = PollLoop {
         engine,
         handoff,
@@ -205,6 +208,7 @@ pub fn run(
         handed: Vec::with_capacity(BATCH),
         masks,
         batch_ns: batch_histogram(),
+        sync: LoopSync::new(me),
     };
     let mut idle_rounds = 0u32;
     let mut last_publish = Instant::now();
@@ -226,7 +230,7 @@ pub fn run(
         }
         lp.take_control(control, sync);
         let now = lp.now();
-        sync.exchange(lp.handoff.me, lp.engine, now);
+        lp.sync.exchange(sync, lp.engine, now);
         if last_publish.elapsed() >= Duration::from_millis(500) {
             last_publish = Instant::now();
             lp.publish(ports, snapshot);

@@ -5,15 +5,15 @@
 //! Invariants:
 //! - The outbox is preallocated ([`OUTBOX_CAPACITY`]): recording never allocates; when it
 //!   is full the entry is counted (`out_full`) and dropped, never blocked on. The poll loop
-//!   empties it after every batch.
+//!   empties it after every batch (into IPVS sync messages, `xvs_datapath::sync_link`).
 //! - Nothing is recorded unless the engine is a sync master ([`SyncOutbox::master`]).
 //! - Every entry given to `Engine::handle_sync` is counted once, under one
 //!   [`SyncOutcome`].
 
 use xvs_proto::ipvs_sync::SyncConn;
 
-/// Entries the outbox holds between two drains (a few batches' worth).
-pub const OUTBOX_CAPACITY: usize = 4096;
+/// Entries an outbox buffer holds (a batch records at most two per frame).
+pub const OUTBOX_CAPACITY: usize = 1024;
 
 /// IPVS's sync sysctls: `sync_threshold` (`threshold`, `period`) and
 /// `sync_refresh_period`. A connection is synced on its `threshold`-th incoming packet
@@ -141,7 +141,7 @@ impl SyncOutbox {
     /// Record `c`; false when full (nothing allocated).
     #[inline]
     pub fn push(&mut self, c: SyncConn) -> bool {
-        if self.entries.len() >= OUTBOX_CAPACITY {
+        if self.entries.len() >= self.entries.capacity() {
             return false;
         }
         self.entries.push(c);

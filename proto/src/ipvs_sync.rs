@@ -336,6 +336,14 @@ impl<'b> SyncWriter<'b> {
         Some(SyncWriter { buf, len: SYNC_HEADER_LEN, count: 0 })
     }
 
+    /// Go on with the message `buf` holds (one a writer started there, with the same
+    /// buffer length); `None` if its header does not fit `buf`.
+    pub fn resume(buf: &'b mut [u8]) -> Option<SyncWriter<'b>> {
+        let head = buf.get(..SYNC_HEADER_LEN)?;
+        let (len, count) = (be16(head, 2) as usize, head[4]);
+        (SYNC_HEADER_LEN..=buf.len()).contains(&len).then_some(SyncWriter { buf, len, count })
+    }
+
     /// Append `c`; false (and nothing written) when the message has no room for it. The
     /// addresses must be of one family: `caddr`'s decides, the others are written as the
     /// same family (an address of the other family is written as all zeros).

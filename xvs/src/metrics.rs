@@ -95,8 +95,8 @@ pub struct SyncView {
     /// Received messages dropped, by `daemon::DROP_REASONS`.
     pub dropped: [u64; 4],
     pub skipped_entries: u64,
-    /// Entries lost on the way: the engines' outboxes, the queue out, the queues in.
-    pub queue_drops: [u64; 3],
+    /// Received entries lost because a loop's queue was full.
+    pub in_dropped: u64,
 }
 
 impl<'a> Exposition<'a> {
@@ -281,8 +281,7 @@ fn sync_families(o: &mut Out, s: &Snapshot, v: &SyncView) {
         o.sample("xvs_sync_connections_total", &[("outcome", out.name())], s.stats.sync.received[out as usize]);
     }
     o.family("xvs_sync_queue_drops_total", "counter", "Sync entries lost because a queue was full.");
-    let outbox = s.stats.sync.out_full;
-    for (q, n) in [("outbox", outbox), ("out", v.queue_drops[1]), ("in", v.queue_drops[2])] {
+    for (q, n) in [("outbox", s.stats.sync.out_full), ("in", v.in_dropped)] {
         o.sample("xvs_sync_queue_drops_total", &[("queue", q)], n);
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use xvs::sync::daemon::{Role, Settings, SyncDaemons};
-use xvs_datapath::sync_link::SyncLink;
+use xvs_datapath::sync_link::{LoopSync, SyncLink};
 use xvs_engine::{Engine, EngineConfig, Forward, FrameBuf, NeighborSpec, RealSpec, ServiceSpec, Verdict};
 use xvs_lab::Lab;
 use xvs_proto::build::Frame;
@@ -109,12 +109,16 @@ fn a_master_and_a_backup_sync_over_multicast_and_tshark_decodes_it() {
     assert!(master.start(Role::Master, &settings("va", 51)).unwrap_err().contains("already running"));
     let mut ea = Engine::new(cfg(), 0).unwrap();
     let mut eb = Engine::new(cfg(), 0).unwrap();
-    link_a.exchange(0, &mut ea, 0); // takes up the master flag
+    let (mut loop_a, mut loop_b) = (LoopSync::new(0), LoopSync::new(0));
+    loop_a.exchange(&link_a, &mut ea, 0); // takes up the master flag
     traffic(&mut ea);
-    link_a.exchange(0, &mut ea, 5_000_000);
-    // A partial message leaves within the flush time (2 s).
+    loop_a.exchange(&link_a, &mut ea, 5_000_000);
+    // A partial message leaves once its first entry is 2 s old (IPVS's flush time).
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(master.counters.sent_messages.load(Relaxed), 0, "a partial message left early");
+    loop_a.exchange(&link_a, &mut ea, 2_005_000_000);
     until("three entries installed on the backup", || {
-        link_b.exchange(0, &mut eb, 10_000_000);
+        loop_b.exchange(&link_b, &mut eb, 10_000_000);
         eb.live_connections() == 3
     });
     assert_eq!(master.counters.sent_entries.load(Relaxed), 3);
@@ -129,7 +133,7 @@ fn a_master_and_a_backup_sync_over_multicast_and_tshark_decodes_it() {
     until("five messages dropped", || backup.counters.dropped.iter().map(|d| d.load(Relaxed)).sum::<u64>() == 5);
     let d: Vec<u64> = backup.counters.dropped.iter().map(|d| d.load(Relaxed)).collect();
     assert_eq!(d, vec![3, 1, 1, 0], "length, version, syncid, malformed");
-    link_b.exchange(0, &mut eb, 20_000_000);
+    loop_b.exchange(&link_b, &mut eb, 20_000_000);
     assert_eq!(eb.live_connections(), 3, "nothing of a dropped message is installed");
 
     master.stop(Role::Master).unwrap();

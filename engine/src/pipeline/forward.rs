@@ -55,7 +55,9 @@ pub(super) fn forward<A: Family>(
             c.client_mac = pkt.peer_mac();
             c.in_port = pkt.in_port as u8;
         }
-        sync_out::after_request(t, cx, &mut c);
+        if cx.sync.master {
+            sync_out::after_request(t, cx, &mut c);
+        }
     }
     *t.conns.get_mut(ch) = c;
     if new_deadline < old_deadline {

@@ -28,13 +28,11 @@ const SYNCED_STATE_SHIFT: u8 = 4;
 /// `Conn::synced` counts in units of 2^10 ms (wrapping every ~18 h).
 const SYNCED_UNIT_SHIFT: u32 = 10;
 
-/// A request packet of connection `c` was handled (its state and deadline are set):
-/// record it, and its template, if IPVS would sync it now.
-#[inline]
+/// A request packet of connection `c` was handled (its state and deadline are set) on a
+/// sync master: record it, and its template, if IPVS would sync it now. Never inlined:
+/// the packet path of a director that does not sync keeps only the caller's flag test.
+#[inline(never)]
 pub(super) fn after_request<A: Family>(t: &FamilyTables<A>, cx: &mut Ctx, c: &mut Conn<A>) {
-    if !cx.sync.master {
-        return;
-    }
     let p = cx.cfg.sync;
     c.sync_pkts =
         if p.period > 0 { ((c.sync_pkts as u16 + 1) % p.period as u16) as u8 } else { c.sync_pkts.saturating_add(1) };

@@ -25,7 +25,7 @@ use crate::spec::EngineConfig;
 use crate::stats::{DropReason, EngineStats};
 
 /// A packet from the client toward connection `c`'s real.
-#[inline]
+#[inline(always)]
 pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
     let r = &cx.services[c.real];
     let Some(mac) = r.mac else {
@@ -53,7 +53,7 @@ pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Ve
 
 /// A reply from connection `c`'s real toward its client (NAT): the director routes it, so
 /// it loses one TTL / hop.
-#[inline]
+#[inline(always)]
 pub(super) fn reply<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
     if pkt.p.ttl <= 1 {
         return Verdict::Drop(DropReason::TtlExpired);

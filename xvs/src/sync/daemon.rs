@@ -1,13 +1,13 @@
 //! The sync daemons of `xvs run` (IPVS's `ipvs-m` and `ipvs-b` kernel threads): a master
-//! that packs the poll loops' recorded connections into IPVS sync messages and sends
-//! them, and a backup that receives messages, checks them and hands their entries to the
+//! that sends the IPVS sync messages the poll loops wrote (`xvs_datapath::sync_link`), and
+//! a backup that receives messages, checks them and hands their entries to the
 //! poll loops. Either, both or neither run; ipvsadm's `--start-daemon`/`--stop-daemon`
 //! and VRRP transitions start and stop them.
 //!
 //! Invariants:
-//! - A full message leaves within [`SEND_DELAY`] of being filled; a partial one at most
-//!   [`FLUSH_TIME`] after its first entry (IPVS's `IPVS_SYNC_FLUSH_TIME`), so an entry's
-//!   sync delay is bounded by it.
+//! - A message leaves as soon as a loop hands it over (full, or its first entry 2 s old:
+//!   IPVS's `IPVS_SYNC_FLUSH_TIME`); the master naps [`BUSY_NAP`] between rounds while the
+//!   loops send, [`SEND_DELAY`] when they are quiet.
 //! - Every message received is counted once: accepted, or dropped with its reason
 //!   (`SyncError::reason`); every entry of an accepted message is handed on or counted
 //!   as skipped. Engines count what installing did (`SyncOutcome`).
@@ -21,17 +21,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use xvs_datapath::sync_link::SyncLink;
-use xvs_proto::ipvs_sync::{SyncEntry, SyncError, SyncMessage, SyncWriter, SYNC_HEADER_LEN, SYNC_V6_LEN};
+use xvs_proto::ipvs_sync::{SyncEntry, SyncError, SyncMessage};
 
 use xvs_config::ipvsadm::{DaemonOpts, DaemonRole};
 use xvs_config::{SyncDaemon, DEFAULT_SYNC_GROUP, DEFAULT_SYNC_PORT, DEFAULT_SYNC_TTL};
 
 use super::socket;
 
-/// How long a full message may wait (IPVS wakes its master thread 20 ms after queueing).
-pub const SEND_DELAY: Duration = Duration::from_millis(20);
-/// The longest a partial message waits for more entries.
-pub const FLUSH_TIME: Duration = Duration::from_secs(2);
+/// How long the master sleeps when the loops have been quiet (IPVS wakes its master
+/// thread 20 ms after queueing; the loops hold 32 buffers each meanwhile).
+pub const SEND_DELAY: Duration = Duration::from_millis(5);
+/// How long it sleeps between rounds while the loops are sending.
+pub const BUSY_NAP: Duration = Duration::from_micros(100);
 /// IP and UDP header bytes IPVS subtracts from the MTU for `sync_maxlen` (IPv4).
 const HEADERS_V4: usize = 28;
 const HEADERS_V6: usize = 48;
@@ -165,7 +166,7 @@ impl SyncCounters {
             received_entries: self.received_entries.load(Relaxed),
             dropped: std::array::from_fn(|i| self.dropped[i].load(Relaxed)),
             skipped_entries: self.skipped_entries.load(Relaxed),
-            queue_drops: [0, link.out_dropped.load(Relaxed), link.in_dropped.load(Relaxed)],
+            in_dropped: link.in_dropped.load(Relaxed),
         }
     }
 
@@ -222,9 +223,9 @@ impl SyncDaemons {
         let thread = match role {
             Role::Master => {
                 let sock = socket::sender(&s.interface, ifindex, s.group, s.port, s.ttl)?;
-                let (maxlen, syncid) = (s.maxlen_for(role), s.syncid);
+                link.set_format(s.syncid, s.maxlen_for(role));
                 link.master.store(true, Relaxed);
-                spawn("xvs-sync-master", move || send_loop(&sock, &link, &counters, &flag, maxlen, syncid))?
+                spawn("xvs-sync-master", move || send_messages(&link, &flag, |m, n| send(&sock, m, n, &counters)))?
             }
             Role::Backup => {
                 let sock = socket::receiver(&s.interface, ifindex, s.group, s.port)?;
@@ -287,32 +288,20 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
     std::thread::Builder::new().name(name.into()).spawn(f).map_err(|e| format!("starting {name}: {e}"))
 }
 
-/// The master: pack entries as they come, send full messages at once and partial ones
-/// after [`FLUSH_TIME`]; what is packed when it stops is sent.
-fn send_loop(sock: &UdpSocket, link: &SyncLink, counters: &SyncCounters, stop: &AtomicBool, maxlen: usize, syncid: u8) {
-    let mut buf = vec![0u8; maxlen.max(SYNC_HEADER_LEN + SYNC_V6_LEN)];
-    let mut w = SyncWriter::new(&mut buf, syncid).expect("the buffer holds a header");
-    let mut first: Option<Instant> = None;
-    loop {
-        let stopping = stop.load(Relaxed);
-        while let Some(c) = link.pop_outbound() {
-            if !w.push(&c) {
-                send(sock, w.bytes(), w.count(), counters);
-                w.reset();
-                w.push(&c);
-                first = None;
-            }
-            first.get_or_insert_with(Instant::now);
+/// The master daemon's work: give every message the loops wrote to `send` (the message,
+/// its entries) and the buffer back, until `stop`. It sleeps only after rounds that found
+/// nothing: [`BUSY_NAP`] while the loops have been sending lately, [`SEND_DELAY`] once they
+/// are quiet.
+pub fn send_messages(link: &SyncLink, stop: &AtomicBool, mut send: impl FnMut(&[u8], u8)) {
+    let mut last_busy = Instant::now();
+    while !stop.load(Relaxed) {
+        while let Some(buf) = link.pop_outbound() {
+            last_busy = Instant::now();
+            let len = (u16::from_be_bytes([buf[2], buf[3]]) as usize).min(buf.len());
+            send(&buf[..len], buf[4]);
+            link.recycle(buf);
         }
-        if !w.is_empty() && (stopping || first.is_some_and(|t| t.elapsed() >= FLUSH_TIME)) {
-            send(sock, w.bytes(), w.count(), counters);
-            w.reset();
-            first = None;
-        }
-        if stopping {
-            return;
-        }
-        std::thread::sleep(SEND_DELAY);
+        std::thread::sleep(if last_busy.elapsed() < SEND_DELAY { BUSY_NAP } else { SEND_DELAY });
     }
 }
 
