@@ -226,7 +226,13 @@ pub(crate) fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfi
             service(xvs_proto::PROTO_UDP, MASS_PORT, MASS_PORT),
         ],
         neighbors: (0..a.reals)
-            .map(|i| NeighborSpec { ip: net.real(i), mac: [2, 0, 0, 0, 2, 11 + i], default: false, port: None })
+            .map(|i| NeighborSpec {
+                ip: net.real(i),
+                mac: [2, 0, 0, 0, 2, 11 + i],
+                default: false,
+                port: None,
+                clients_only: false,
+            })
             .collect(),
         ..EngineConfig::default()
     }

@@ -102,8 +102,16 @@ impl SharedCounters {
     }
 }
 
-/// The next hop for `ip`: its own entry, else the default gateway's of its family.
+/// The next hop toward real `ip`: its own entry, else a configured default gateway of its
+/// family (never a clients-only one).
 pub fn next_hop(neighbors: &[NeighborSpec], ip: IpAddr) -> Option<&NeighborSpec> {
+    let real = neighbors.iter().filter(|n| !n.clients_only);
+    real.clone().find(|n| n.ip == ip).or_else(|| real.clone().find(|n| n.default && n.ip.is_ipv4() == ip.is_ipv4()))
+}
+
+/// The next hop toward client `ip`: its own entry, else a default one (the kernel's
+/// default gateway included).
+pub fn client_hop(neighbors: &[NeighborSpec], ip: IpAddr) -> Option<&NeighborSpec> {
     neighbors
         .iter()
         .find(|n| n.ip == ip)

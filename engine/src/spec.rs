@@ -68,6 +68,9 @@ pub struct NeighborSpec {
     /// The port (interface) packets toward `ip` leave on; `None`: the port the packet
     /// arrived on (a one-armed director, or replay).
     pub port: Option<u16>,
+    /// A next hop toward clients only, never a real's (the kernel's default gateway: a
+    /// real without a neighbour entry of its own is a `neighbor_miss`, not the router's).
+    pub clients_only: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

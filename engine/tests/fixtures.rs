@@ -294,7 +294,13 @@ fn edge_fixtures() -> Vec<Fixture> {
     // A default neighbour is the next hop for a real without its own entry.
     let mut cfg = simple(false, TCP, 80, 80, Forward::Dr, "rr", 1);
     let gw: Mac = [0x02, 0x99, 0, 0, 0, 1];
-    cfg.neighbors = vec![xvs_engine::NeighborSpec { ip: ip("10.0.2.254"), mac: gw, default: true, port: None }];
+    cfg.neighbors = vec![xvs_engine::NeighborSpec {
+        ip: ip("10.0.2.254"),
+        mac: gw,
+        default: true,
+        port: None,
+        clients_only: false,
+    }];
     let req = Frame::tcp(client, vs, SYN).macs(DIR_MAC, CMAC);
     out.push(Fixture {
         desc: "default neighbour as next hop".into(),

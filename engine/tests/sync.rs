@@ -165,7 +165,13 @@ fn a_persistent_clients_template_is_synced_and_keeps_its_next_connections() {
 fn an_unknown_real_is_installed_unbound_and_binds_when_configured() {
     let extra: IpAddr = "192.168.1.200".parse().unwrap();
     let mut cfg = wrr(Forward::Dr, 80);
-    cfg.neighbors.push(NeighborSpec { ip: extra, mac: mac_for(extra), default: false, port: None });
+    cfg.neighbors.push(NeighborSpec {
+        ip: extra,
+        mac: mac_for(extra),
+        default: false,
+        port: None,
+        clients_only: false,
+    });
     let mut b = Lb::new(cfg.clone());
     let c = sa(cip(false, 1), 40000);
     let e = entry(c, extra);
@@ -203,7 +209,13 @@ fn a_replaced_connection_is_replaced_and_its_expiry_notice_ignored() {
 fn nat_replies_of_a_synced_connection_route_to_the_client_until_it_speaks() {
     let gw_mac: Mac = [0x02, 0xee, 0, 0, 0, 1];
     let mut cfg = wrr(Forward::Nat, 8080);
-    cfg.neighbors.push(NeighborSpec { ip: "192.0.2.254".parse().unwrap(), mac: gw_mac, default: true, port: None });
+    cfg.neighbors.push(NeighborSpec {
+        ip: "192.0.2.254".parse().unwrap(),
+        mac: gw_mac,
+        default: true,
+        port: None,
+        clients_only: false,
+    });
     let mut a = master(cfg.clone());
     let flows = synced(&mut a, 1);
     let (c, real, e) = flows[0];

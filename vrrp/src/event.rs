@@ -62,6 +62,9 @@ pub enum Cause {
     FaultCleared,
     /// → INIT (`shutdown`).
     Shutdown,
+    /// Another member of the instance's `vrrp_sync_group` changed state
+    /// (`follow_group`).
+    SyncGroup,
 }
 
 impl Cause {
@@ -77,6 +80,7 @@ impl Cause {
             Cause::Fault => "fault",
             Cause::FaultCleared => "fault cleared",
             Cause::Shutdown => "shutdown",
+            Cause::SyncGroup => "another member of its sync group changed state",
         }
     }
 }

@@ -21,6 +21,8 @@
 //! - FAULT: a MASTER entering it sends one priority-0 advert (keepalived sends two);
 //!   adverts are ignored; leaving it always means BACKUP with a full Master_Down_Interval.
 //! - Shutdown: a MASTER sends one priority-0 advert; the instance is then INIT for good.
+//! - Sync group (`follow_group`): a BACKUP follows another member to MASTER at once; a
+//!   MASTER follows one to BACKUP as if it had seen a higher priority.
 //!
 //! Invariants:
 //! - Time is only what the caller passes (ms); it is kept in µs inside, as keepalived does,
@@ -140,6 +142,19 @@ impl Instance {
                 self.master_int_cs = self.cfg.advert_int_cs;
                 self.enter_backup(now, Cause::FaultCleared);
             }
+            _ => {}
+        }
+    }
+
+    /// keepalived's `vrrp_sync_group`: another member became MASTER (`master`) or left
+    /// MASTER for BACKUP; a BACKUP follows to MASTER (advertising at once), a MASTER to
+    /// BACKUP (without a priority-0 advert, as on a higher-priority advert). FAULT and INIT
+    /// stay (a group's FAULT is every member's `set_fault`).
+    pub fn follow_group(&mut self, master: bool, now_ms: u64) {
+        let now = us(now_ms);
+        match (master, self.state) {
+            (true, State::Backup) => self.become_master(now, Cause::SyncGroup),
+            (false, State::Master) => self.enter_backup(now, Cause::SyncGroup),
             _ => {}
         }
     }

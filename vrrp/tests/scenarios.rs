@@ -324,3 +324,49 @@ fn a_timer_never_fires_early() {
     assert!(b.poll_transmit().is_some());
     assert_eq!(b.poll_timeout(), Some(due + 1_000));
 }
+
+/// keepalived's sync group, as the runtime drives it: two instances of one director
+/// (VRIDs 51 and 52) follow each other's MASTER / BACKUP changes. Forcing never touches
+/// FAULT.
+#[test]
+fn a_sync_group_member_follows_the_other_to_master_and_back() {
+    // This director: VI_1 (51, priority 150) and VI_2 (52, 100). The other director:
+    // 51 and 52 at 200, the masters first.
+    let mut lan = Lan::new(vec![
+        cfg(Version::V2, 51, 150, 100, "10.0.0.1"),
+        cfg(Version::V2, 52, 100, 100, "10.0.1.1"),
+        cfg(Version::V2, 51, 200, 100, "10.0.0.3"),
+        cfg(Version::V2, 52, 200, 100, "10.0.1.3"),
+    ]);
+    lan.run_until(5_000);
+    assert_eq!((lan.state(0), lan.state(1)), (State::Backup, State::Backup));
+    // The other director dies: VI_1 (the higher priority, the shorter timer) takes over
+    // first; VI_2 follows at once instead of waiting for its own timer.
+    lan.kill(2);
+    lan.kill(3);
+    let killed = lan.now;
+    let mut forced = None;
+    for _ in 0..10_000 {
+        lan.run_for(1);
+        if lan.state(0) == State::Master {
+            let now = lan.now;
+            lan.nodes[1].inst.follow_group(true, now);
+            lan.settle();
+            forced = Some(now);
+            break;
+        }
+    }
+    let now = forced.expect("VI_1 took over");
+    assert_eq!(lan.change_to(0, State::Master, killed).map(|c| c.1), Some(Cause::MasterDownTimer));
+    assert_eq!(lan.change_to(1, State::Master, killed), Some((now, Cause::SyncGroup)));
+    assert!(lan.sent.iter().any(|(at, n, p)| *at == now && *n == 1 && *p == 100), "it advertised at once");
+    // Back: the group follows a member to BACKUP, without a priority-0 advert.
+    lan.nodes[1].inst.follow_group(false, now);
+    lan.settle();
+    assert_eq!(lan.change_to(1, State::Backup, now), Some((now, Cause::SyncGroup)));
+    assert!(!lan.sent.iter().any(|(at, n, p)| *at == now && *n == 1 && *p == 0));
+    // A member in FAULT stays there whatever the others do.
+    lan.nodes[1].inst.set_fault(true, now);
+    lan.nodes[1].inst.follow_group(true, now);
+    assert_eq!(lan.state(1), State::Fault);
+}

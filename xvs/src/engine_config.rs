@@ -44,7 +44,6 @@ impl Checked {
             model,
         };
         ServiceTable::default().apply(&checked.engine(&HealthStates::new())).map_err(|e| e.to_string())?;
-        crate::vrrp::spec::check(&checked.model.vrrp)?;
         Ok(checked)
     }
 
@@ -138,7 +137,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         neighbors: cfg
             .neighbors
             .iter()
-            .map(|n| NeighborSpec { ip: n.ip, mac: n.mac, default: n.default, port: None })
+            .map(|n| NeighborSpec { ip: n.ip, mac: n.mac, default: n.default, port: None, clients_only: false })
             .collect(),
         sync: xvs_engine::sync::SyncParams {
             threshold: cfg.sync.threshold,

@@ -1,5 +1,6 @@
 //! Next hops for the reals, from the kernel: the route toward each real (direct, or via a
-//! gateway) and the neighbour entry of that next hop.
+//! gateway) and the neighbour entry of that next hop; and the default gateway's, the next
+//! hop toward clients whose MAC a connection does not know (one that came by sync).
 //!
 //! Invariants: `[[neighbor]]` entries of the config override the kernel; a real whose
 //! next hop has no usable neighbour entry gets none (its packets are `neighbor_miss`
@@ -57,6 +58,19 @@ fn next_hop(ip: IpAddr) -> Option<(IpAddr, Option<String>)> {
     }
 }
 
+/// The kernel's default gateway of each family and the interface toward it.
+fn default_gateways() -> Vec<(IpAddr, Option<String>)> {
+    let mut out = Vec::new();
+    for fam in ["-4", "-6"] {
+        let Some(serde_json::Value::Array(routes)) = ip_json(&[fam, "route", "show", "default"]) else { continue };
+        let Some(r) = routes.first() else { continue };
+        if let Some(Ok(gw)) = r["gateway"].as_str().map(str::parse::<IpAddr>) {
+            out.push((gw, r["dev"].as_str().map(str::to_string)));
+        }
+    }
+    out
+}
+
 fn trigger_resolution(ip: IpAddr) {
     let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
     if let Ok(sock) = UdpSocket::bind(bind) {
@@ -87,8 +101,20 @@ pub fn resolve(configured: &[NeighborSpec], reals: &[IpAddr], ifaces: &[String])
         let Some((hop, dev)) = next_hop(addr) else { continue };
         let port = dev.and_then(|d| ifaces.iter().position(|i| *i == d)).map(|p| p as u16);
         match table.get(&hop) {
-            Some(mac) => out.push(NeighborSpec { ip: addr, mac: *mac, default: false, port }),
+            Some(mac) => out.push(NeighborSpec { ip: addr, mac: *mac, default: false, port, clients_only: false }),
             None => trigger_resolution(hop),
+        }
+    }
+    // The default route's next hop, for NAT replies of connections that came by sync
+    // (they have no client MAC until the client's next packet), unless the config gives one.
+    for (gw, dev) in default_gateways() {
+        if out.iter().any(|n| n.default && n.ip.is_ipv4() == gw.is_ipv4()) {
+            continue;
+        }
+        let port = dev.and_then(|d| ifaces.iter().position(|i| *i == d)).map(|p| p as u16);
+        match table.get(&gw) {
+            Some(mac) => out.push(NeighborSpec { ip: gw, mac: *mac, default: true, port, clients_only: true }),
+            None => trigger_resolution(gw),
         }
     }
     out

@@ -35,7 +35,13 @@ fn cfg() -> EngineConfig {
         .collect();
     let neighbors = REALS
         .iter()
-        .map(|r| NeighborSpec { ip: r.parse().unwrap(), mac: [2, 0, 0, 0, 0, 9], default: false, port: None })
+        .map(|r| NeighborSpec {
+            ip: r.parse().unwrap(),
+            mac: [2, 0, 0, 0, 0, 9],
+            default: false,
+            port: None,
+            clients_only: false,
+        })
         .collect();
     EngineConfig {
         services: vec![ServiceSpec {

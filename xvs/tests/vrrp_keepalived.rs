@@ -215,7 +215,7 @@ fn tracked_script_and_interface_move_the_master_as_keepalived_would() {
     let mut spec = xvs_spec(150, Version::V2);
     spec.tracking = Tracking { interfaces: vec![("t0".into(), 0)], scripts: vec![(0, -60)] };
     let (tx, rx) = mpsc::channel();
-    let rt = lab.in_ns("xv", || VrrpRuntime::start_with(vec![spec], vec![chk], tx, None)).unwrap();
+    let rt = lab.in_ns("xv", || VrrpRuntime::start_with(vec![spec], vec![chk], Vec::new(), tx, None)).unwrap();
     wait_owner(&lab, "xv", "ka", Duration::from_secs(8), &ka);
     // The script fails: priority 90, keepalived (100) preempts after its down interval.
     std::fs::remove_file(&flag).unwrap();

@@ -97,7 +97,7 @@ pub(super) fn to_client<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> 
         (c.client_mac, c.in_port as u16)
     } else {
         // Installed from sync and no packet from the client yet: route toward it.
-        match crate::services::next_hop(&cx.cfg.neighbors, c.cip.to_ip()) {
+        match crate::services::client_hop(&cx.cfg.neighbors, c.cip.to_ip()) {
             Some(n) => (n.mac, n.port.unwrap_or(pkt.in_port)),
             None => return Verdict::Drop(DropReason::NeighborMiss),
         }

@@ -106,7 +106,13 @@ pub fn config(services: Vec<ServiceSpec>) -> EngineConfig {
     for s in &services {
         for r in s.reals.iter().chain(s.sorry_server.iter()) {
             if !neighbors.iter().any(|n| n.ip == r.addr) {
-                neighbors.push(NeighborSpec { ip: r.addr, mac: mac_for(r.addr), default: false, port: None });
+                neighbors.push(NeighborSpec {
+                    ip: r.addr,
+                    mac: mac_for(r.addr),
+                    default: false,
+                    port: None,
+                    clients_only: false,
+                });
             }
         }
     }

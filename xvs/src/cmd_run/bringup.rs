@@ -120,6 +120,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
     let gated: HashSet<IpAddr> = vrrp_addrs.iter().copied().collect();
     let vrrp_specs = xvs::vrrp::spec::specs(&checked.model().vrrp)?;
     let vrrp_scripts = xvs::vrrp::spec::scripts(&checked.model().vrrp)?;
+    let vrrp_groups = xvs::vrrp::spec::groups(&checked.model().vrrp)?;
     // The engines know every service; VIPs and steering only the served ones.
     let mut ecfg = checked.engine(&HealthStates::new());
     let served = gate(ecfg.clone(), &gated);
@@ -167,7 +168,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         None
     } else {
         let n = vrrp_specs.len();
-        let rt = VrrpRuntime::start_with(vrrp_specs, vrrp_scripts, tx, Some(ledger.hook()))?;
+        let rt = VrrpRuntime::start_with(vrrp_specs, vrrp_scripts, vrrp_groups, tx, Some(ledger.hook()))?;
         // The listings and the metrics read its status.
         plane.vrrp = rt.reader();
         if let Some(m) = &metrics {

@@ -3,6 +3,7 @@
 //! new MASTER sends ([`announce`]).
 
 pub mod announce;
+pub mod group;
 pub mod runtime;
 pub mod socket;
 pub mod spec;

@@ -23,9 +23,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use xvs_vrrp::{Event, Instance, InstanceConfig, State};
+use xvs_vrrp::{Cause, Event, Instance, InstanceConfig, State};
 
 use super::announce;
+use super::group::{GroupSpec, Groups};
 use super::socket::VrrpSocket;
 use super::track::{effective, ScriptTracker, TrackedScript, Tracking};
 use crate::host;
@@ -298,10 +299,10 @@ impl Running {
         }
     }
 
-    /// Act on the instance's events; state changes go to `report`. Returns the cause of
-    /// the last state change, if there was one.
-    fn handle_events(&mut self, report: &Sender<Transition>) -> Option<&'static str> {
-        let mut last = None;
+    /// Act on the instance's events; state changes go to `report`. Returns the state
+    /// changes, in order.
+    fn handle_events(&mut self, report: &Sender<Transition>) -> Vec<(State, State, Cause)> {
+        let mut changes = Vec::new();
         while let Some(ev) = self.instance.poll_event() {
             let Event::StateChanged { from, to, cause } = ev else { continue };
             self.transitions += 1;
@@ -313,29 +314,14 @@ impl Running {
             }
             self.notify(to);
             let _ = report.send(Transition { instance: self.name().to_string(), from, to, cause: cause.describe() });
-            last = Some(cause.describe());
+            changes.push((from, to, cause));
         }
-        last
+        changes
     }
 
-    /// Start the notify scripts of entering `to` (keepalived's order: the state's own
-    /// script, then `notify` with its arguments).
+    /// Start the notify scripts of entering `to`.
     fn notify(&mut self, to: State) {
-        let n = &self.spec.notify;
-        let (own, word) = match to {
-            State::Master => (&n.master, "MASTER"),
-            State::Backup => (&n.backup, "BACKUP"),
-            State::Fault => (&n.fault, "FAULT"),
-            State::Init => (&n.stop, "STOP"),
-        };
-        let args =
-            ["INSTANCE".to_string(), self.name().to_string(), word.to_string(), self.instance.priority().to_string()];
-        let runs: Vec<Run> = own
-            .iter()
-            .cloned()
-            .chain(n.any.as_ref().map(|s| s.with_args(&args)))
-            .map(|s| s.start(NOTIFY_TIMEOUT))
-            .collect();
+        let runs = notify_runs(&self.spec.notify, "INSTANCE", self.name(), to, Some(self.instance.priority()));
         self.scripts.extend(runs);
     }
 
@@ -352,14 +338,20 @@ impl Running {
         });
     }
 
-    /// FAULT and the effective priority from what the instance tracks.
-    fn follow_tracking(&mut self, scripts_ok: &[bool], now_ms: u64) {
+    /// FAULT and the effective priority from what the instance tracks (`None`: it
+    /// tracks nothing).
+    fn tracked(&self, scripts_ok: &[bool]) -> Option<(bool, u8)> {
         let t = &self.spec.tracking;
         if t.interfaces.is_empty() && t.scripts.is_empty() {
-            return;
+            return None;
         }
         let ok = |i: usize| scripts_ok.get(i).copied().unwrap_or(true);
-        let (fault, prio) = effective(self.spec.protocol.priority, t, host::is_running, ok);
+        Some(effective(self.spec.protocol.priority, t, host::is_running, ok))
+    }
+
+    /// Enter or leave FAULT (`fault`: its own tracking's or its sync group's) and take the
+    /// effective priority `prio`.
+    fn apply_tracking(&mut self, fault: bool, prio: u8, now_ms: u64) {
         if fault != self.faulted {
             self.faulted = fault;
             self.instance.set_fault(fault, now_ms);
@@ -389,18 +381,35 @@ fn log(msg: String) {
     eprintln!("xvs: {msg}");
 }
 
+/// The notify scripts of `who` (`INSTANCE` or `GROUP`) `name` entering `to`, started, in
+/// keepalived's order: the state's own script, then `notify` with `WHO NAME STATE` and,
+/// for an instance, its priority.
+pub(super) fn notify_runs(n: &Notify, who: &str, name: &str, to: State, priority: Option<u8>) -> Vec<Run> {
+    let (own, word) = match to {
+        State::Master => (&n.master, "MASTER"),
+        State::Backup => (&n.backup, "BACKUP"),
+        State::Fault => (&n.fault, "FAULT"),
+        State::Init => (&n.stop, "STOP"),
+    };
+    let mut args = vec![who.to_string(), name.to_string(), word.to_string()];
+    args.extend(priority.map(|p| p.to_string()));
+    own.iter().cloned().chain(n.any.as_ref().map(|s| s.with_args(&args))).map(|s| s.start(NOTIFY_TIMEOUT)).collect()
+}
+
 impl VrrpRuntime {
     /// Open every instance's socket and start the thread; state changes are sent to
     /// `report`. Fails (starting nothing) if any socket or instance cannot be made.
     pub fn start(specs: Vec<InstanceSpec>, report: Sender<Transition>) -> Result<VrrpRuntime, String> {
-        Self::start_with(specs, Vec::new(), report, None)
+        Self::start_with(specs, Vec::new(), Vec::new(), report, None)
     }
 
     /// [`VrrpRuntime::start`], telling `hook` of every address added or removed.
-    /// `scripts` are the `vrrp_script`s the specs' tracking refers to by index.
+    /// `scripts` are the `vrrp_script`s the specs' tracking refers to by index, `groups`
+    /// the sync groups (members by index into `specs`).
     pub fn start_with(
         specs: Vec<InstanceSpec>,
         scripts: Vec<TrackedScript>,
+        groups: Vec<GroupSpec>,
         report: Sender<Transition>,
         hook: Option<AddressHook>,
     ) -> Result<VrrpRuntime, String> {
@@ -412,7 +421,7 @@ impl VrrpRuntime {
         let (st, sp) = (status.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("xvs-vrrp".into())
-            .spawn(move || run(running, scripts, origin, &sp, &st, &report))
+            .spawn(move || run(running, scripts, Groups::new(groups), origin, &sp, &st, &report))
             .map_err(|e| format!("starting the VRRP thread: {e}"))?;
         Ok(VrrpRuntime { stop, thread: Some(thread), status })
     }
@@ -441,6 +450,7 @@ impl Drop for VrrpRuntime {
 fn run(
     mut running: Vec<Running>,
     scripts: Vec<TrackedScript>,
+    mut groups: Groups,
     origin: Instant,
     stop: &AtomicBool,
     status: &Mutex<Vec<InstanceStatus>>,
@@ -458,17 +468,22 @@ fn run(
         let sleep = next.map_or(MAX_SLEEP, |t| Duration::from_millis(t.saturating_sub(now))).min(MAX_SLEEP);
         wait_readable(&running, sleep);
         let now = now_ms();
+        let tracked: Vec<Option<(bool, u8)>> = running.iter().map(|r| r.tracked(&ok)).collect();
+        let own_fault: Vec<bool> = tracked.iter().map(|t| t.is_some_and(|t| t.0)).collect();
         for (i, r) in running.iter_mut().enumerate() {
-            r.follow_tracking(&ok, now);
+            let prio = tracked[i].map_or(r.instance.priority(), |t| t.1);
+            if tracked[i].is_some() || groups.is_member(i) {
+                r.apply_tracking(groups.fault(i, &own_fault), prio, now);
+            }
             r.receive_pending(now);
             r.instance.handle_timeout(now);
-            r.send_pending();
-            if let Some(cause) = r.handle_events(report) {
-                last[i] = Some((Instant::now(), cause));
-            }
+        }
+        settle(&mut running, &mut groups, &mut last, report, now);
+        for r in running.iter_mut() {
             r.garp_due(Instant::now());
             r.reap_scripts();
         }
+        groups.reap();
         if let Ok(mut s) = status.lock() {
             *s = running.iter().zip(&last).map(|(r, l)| r.status(*l)).collect();
         }
@@ -482,9 +497,42 @@ fn run(
     }
     // The stop scripts get their time, bounded, before the thread ends.
     let until = Instant::now() + Duration::from_secs(5);
-    while running.iter().any(|r| !r.scripts.is_empty()) && Instant::now() < until {
+    while (running.iter().any(|r| !r.scripts.is_empty()) || groups.busy()) && Instant::now() < until {
         running.iter_mut().for_each(Running::reap_scripts);
+        groups.reap();
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Send what the instances produced and act on their state changes; a change of a sync
+/// group member moves the others (`group`), whose changes are then acted on too.
+fn settle(
+    running: &mut [Running],
+    groups: &mut Groups,
+    last: &mut [Option<(Instant, &'static str)>],
+    report: &Sender<Transition>,
+    now: u64,
+) {
+    let mut todo: Vec<usize> = (0..running.len()).collect();
+    // Each round follows only changes with a cause of their own: two rounds settle a group.
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for i in todo {
+            running[i].send_pending();
+            for (from, to, cause) in running[i].handle_events(report) {
+                last[i] = Some((Instant::now(), cause.describe()));
+                let (others, follow) = groups.on_change(i, from, to, cause);
+                let Some(master) = follow else { continue };
+                for j in others {
+                    running[j].instance.follow_group(master, now);
+                    next.push(j);
+                }
+            }
+        }
+        if next.is_empty() {
+            return;
+        }
+        todo = next;
     }
 }
 

@@ -1,37 +1,19 @@
 //! From the configuration model's VRRP part (`xvs_config::Vrrp`, keepalived's fix-ups
 //! already applied) to what the runtime runs: the protocol's `InstanceConfig`, the
-//! interface, the addresses to own, the announcements and the notify scripts.
-//!
-//! Invariant: what `xvs run` cannot do yet is refused here, by name and before anything
-//! starts, never run half: `vrrp_sync_group`. [`check`] is the same refusal without
-//! touching the host (for `xvs check`).
+//! interface, the addresses to own, the announcements, the notify scripts and the sync
+//! groups.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use xvs_config::{NotifyScript, RunAs, Vrrp, VrrpInstance, VrrpState};
+use xvs_config::{Notifies, NotifyScript, RunAs, Vrrp, VrrpInstance, VrrpState};
 use xvs_vrrp::{InitialState, InstanceConfig, Version};
 
+use super::group::GroupSpec;
 use super::runtime::{GarpPolicy, InstanceSpec, Notify, VirtualAddress};
 use super::track::{TrackedScript, Tracking};
 use crate::host;
 use crate::scripts::{Script, ScriptPolicy};
-
-/// What `xvs run` refuses to run yet, one message per instance or group.
-pub fn check(vrrp: &Vrrp) -> Result<(), String> {
-    let mut errors = Vec::new();
-    for g in &vrrp.sync_groups {
-        errors.push(format!(
-            "vrrp_sync_group {}: not supported by xvs run yet (its members would not change state together)",
-            g.name
-        ));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("\n"))
-    }
-}
 
 /// uid and gid of `who` (the group defaults to the user's).
 fn run_as(who: &RunAs) -> Result<(u32, u32), String> {
@@ -119,10 +101,10 @@ fn protocol(i: &VrrpInstance, vrrp: &Vrrp, primary: IpAddr) -> InstanceConfig {
     }
 }
 
-fn notify(i: &VrrpInstance, vrrp: &Vrrp, default: Option<(u32, u32)>) -> Result<Notify, String> {
+/// The notify scripts `n` of `whose` (`vrrp_instance NAME`, `vrrp_sync_group NAME`).
+fn notify(n: &Notifies, whose: &str, vrrp: &Vrrp, default: Option<(u32, u32)>) -> Result<Notify, String> {
     let one = |s: &Option<NotifyScript>| s.as_ref().map(|s| prepare(s, vrrp, default)).transpose();
-    let n = &i.notify;
-    let with_name = |e: String| format!("vrrp_instance {}: {e}", i.name);
+    let with_name = |e: String| format!("{whose}: {e}");
     Ok(Notify {
         master: one(&n.master).map_err(with_name)?,
         backup: one(&n.backup).map_err(with_name)?,
@@ -134,7 +116,6 @@ fn notify(i: &VrrpInstance, vrrp: &Vrrp, default: Option<(u32, u32)>) -> Result<
 
 /// Everything the runtime needs for every instance, or what stops it from running.
 pub fn specs(vrrp: &Vrrp) -> Result<Vec<InstanceSpec>, String> {
-    check(vrrp)?;
     let default = default_user(vrrp)?;
     vrrp.instances
         .iter()
@@ -159,9 +140,32 @@ pub fn specs(vrrp: &Vrrp) -> Result<Vec<InstanceSpec>, String> {
                     repeat: i.garp_master_repeat.max(1),
                     refresh: (i.garp_master_refresh > 0).then(|| Duration::from_secs(u64::from(i.garp_master_refresh))),
                 },
-                notify: notify(i, vrrp, default)?,
+                notify: notify(&i.notify, &format!("vrrp_instance {}", i.name), vrrp, default)?,
                 tracking: tracking(i, vrrp),
             })
+        })
+        .collect()
+}
+
+/// Every `vrrp_sync_group`, its members by index into `vrrp.instances` (the order of
+/// [`specs`]).
+pub fn groups(vrrp: &Vrrp) -> Result<Vec<GroupSpec>, String> {
+    let default = default_user(vrrp)?;
+    vrrp.sync_groups
+        .iter()
+        .map(|g| {
+            let members = g
+                .group
+                .iter()
+                .map(|m| {
+                    vrrp.instances
+                        .iter()
+                        .position(|i| i.name == *m)
+                        .ok_or_else(|| format!("vrrp_sync_group {}: no vrrp_instance named {m}", g.name))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let notify = notify(&g.notify, &format!("vrrp_sync_group {}", g.name), vrrp, default)?;
+            Ok(GroupSpec { name: g.name.clone(), members, notify })
         })
         .collect()
 }
@@ -236,19 +240,18 @@ mod tests {
         assert_eq!(p.addresses, ["192.168.20.50".parse::<IpAddr>().unwrap()]);
         assert!(p.preempt && p.unicast_peers.is_empty());
         assert_eq!(owned_addresses(&cfg.vrrp), ["192.168.20.50".parse::<IpAddr>().unwrap()]);
-        check(&cfg.vrrp).unwrap();
     }
 
     #[test]
-    fn what_does_not_run_yet_is_refused_by_name() {
+    fn a_sync_group_names_its_members_by_index() {
         let mut cfg = seed();
         cfg.vrrp.sync_groups.push(xvs_config::SyncGroup {
             name: "VG".into(),
             group: vec!["VI_1".into()],
             notify: Default::default(),
         });
-        let e = check(&cfg.vrrp).unwrap_err();
-        assert!(e.contains("vrrp_sync_group VG"), "{e}");
+        let g = groups(&cfg.vrrp).unwrap();
+        assert_eq!((g[0].name.as_str(), g[0].members.as_slice()), ("VG", &[0usize][..]));
     }
 
     #[test]

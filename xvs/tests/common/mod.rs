@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod seed_pair;
+pub mod sync_pair;
 
 use std::collections::BTreeMap;
 use std::io;
