@@ -6,10 +6,14 @@
 //!
 //! What must hold: the sync group keeps both addresses on one director (a lone MASTER of
 //! one of them would cut the reals' replies off); a rate-limited 30 MB download through
-//! the VIP survives the whole master host going away (both its links down), byte-exact,
-//! with no RST at the client: the backup takes both addresses together and forwards the
-//! synced connection's requests to its real and its replies (arriving at the gateway
-//! address) back to the client by the route, before the client's MAC is known.
+//! the VIP survives the master going away, byte-exact, with no RST at the client: the
+//! backup takes both addresses together and forwards the synced connection's requests to
+//! its real and its replies (arriving at the gateway address) back to the client by the
+//! route, before the client's MAC is known. Two ways to go: the whole host (both links
+//! down), and `kill -9` of `xvs run`, after which no reply the reals still send to the
+//! dead director may leave it untranslated (its kernel forwards, `ip_forward=1`): the
+//! pinned steering program drops them, and the client sees no packet from a real's
+//! address.
 //! Needs root, namespaces and AF_XDP; it fails, never skips, without them.
 
 mod common;
@@ -40,8 +44,8 @@ fn config(front: &str, back: &str, prio: u32, state: &str) -> String {
 }
 
 /// Client — router — front LAN (two directors) — back LAN (two directors, two reals).
-fn lab() -> Lab {
-    let mut lab = Lab::new("sync-nat");
+fn lab(name: &str) -> Lab {
+    let mut lab = Lab::new(name);
     lab.ns("cl").ns("rt").ns("sw").ns("xv").ns("ka").ns("r1").ns("r2");
     lab.veth(("cl", "c0"), ("rt", "t0"));
     lab.addr("cl", "c0", "172.16.0.10/24").addr("rt", "t0", "172.16.0.1/24");
@@ -82,9 +86,27 @@ fn has(lab: &Lab, ns: &str, dev: &str, addr: &str) -> bool {
     lab.run(ns, &["ip", "-4", "addr", "show", "dev", dev]).contains(&format!("inet {addr}/"))
 }
 
+/// How the master goes.
+#[derive(Clone, Copy, Debug)]
+enum Death {
+    /// Both its links down; the process lives on, cut off.
+    Host,
+    /// `kill -9` of `xvs run`.
+    Kill9,
+}
+
 #[test]
 fn the_sync_group_moves_both_addresses_and_a_nat_download_survives_the_masters_host_going_away() {
-    let lab = lab();
+    survives(Death::Host, "sync-nat-host");
+}
+
+#[test]
+fn a_nat_download_survives_kill_9_of_the_master_and_no_reply_leaves_it_untranslated() {
+    survives(Death::Kill9, "sync-nat-kill");
+}
+
+fn survives(death: Death, name: &str) {
+    let lab = lab(name);
     let dir = std::env::temp_dir().join(lab.name("files"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut reals: Vec<Proc> = Vec::new();
@@ -103,7 +125,8 @@ fn the_sync_group_moves_both_addresses_and_a_nat_download_survives_the_masters_h
     wait("HTTP through the VIP", Duration::from_secs(10), serves, logs);
 
     let cap = dir.join("rst.pcap").display().to_string();
-    let filter = "tcp[tcpflags] & (tcp-rst|tcp-fin) != 0";
+    // FINs and RSTs, and anything from the reals' network (an untranslated reply).
+    let filter = "tcp[tcpflags] & (tcp-rst|tcp-fin) != 0 or src net 10.0.0.0/24";
     let mut dumpcap = lab.spawn("cl", &["dumpcap", "-i", "c0", "-f", filter, "-w", &cap]);
     dumpcap.wait_for_stderr("Capturing on", Duration::from_secs(20));
     let t0 = Instant::now();
@@ -112,10 +135,14 @@ fn the_sync_group_moves_both_addresses_and_a_nat_download_survives_the_masters_h
         std::thread::sleep(Duration::from_secs(3));
         let conns = ctl(&lab, "ka", &dir, "b", &["-L", "-c", "-n"]);
         assert!(conns.contains(&format!("{VIP}:80")) && conns.contains("ESTABLISHED"), "not synced:\n{conns}");
-        // The whole host goes away: both links down (its process lives on, cut off).
-        lab.run("xv", &["ip", "link", "set", "d0", "down"]);
-        lab.run("xv", &["ip", "link", "set", "d1", "down"]);
-        eprintln!("master's links down {:?} into the download", t0.elapsed());
+        match death {
+            Death::Host => {
+                lab.run("xv", &["ip", "link", "set", "d0", "down"]);
+                lab.run("xv", &["ip", "link", "set", "d1", "down"]);
+            }
+            Death::Kill9 => master.signal(nix::sys::signal::Signal::SIGKILL),
+        }
+        eprintln!("{death:?} {:?} into the download", t0.elapsed());
         dl.join().expect("the download thread")
     });
     eprintln!("download ended {:?} after it started", t0.elapsed());
@@ -124,11 +151,15 @@ fn the_sync_group_moves_both_addresses_and_a_nat_download_survives_the_masters_h
     assert!(on("ka", "e0", "e1"), "the backup does not hold both addresses\n{}", logs());
     dumpcap.signal(nix::sys::signal::Signal::SIGINT);
     wait("dumpcap's end", Duration::from_secs(5), || dumpcap.try_status().is_some(), logs);
-    let flags = lab.run("cl", &["tshark", "-r", &cap, "-T", "fields", "-e", "tcp.flags.fin", "-e", "tcp.flags.reset"]);
+    let fields = ["-e", "tcp.flags.fin", "-e", "tcp.flags.reset", "-e", "ip.src"];
+    let mut args = vec!["tshark", "-r", cap.as_str(), "-T", "fields"];
+    args.extend_from_slice(&fields);
+    let flags = lab.run("cl", &args);
     let count =
         |col: usize| flags.lines().filter(|l| l.split('\t').nth(col).is_some_and(|v| v == "1" || v == "True")).count();
     assert!(count(0) >= 2, "the capture saw no FIN of the download, so it proves nothing:\n{flags}");
     assert_eq!(count(1), 0, "the client saw resets:\n{flags}");
+    assert!(!flags.contains("\t10.0.0."), "an untranslated reply reached the client:\n{flags}");
     // The backup's log: both instances MASTER, the second one by the group.
     let b = backup.stderr();
     assert!(b.contains("VRRP sync group VG_1: MASTER"), "{b}");
