@@ -97,6 +97,8 @@ pub struct SyncView {
     pub skipped_entries: u64,
     /// Received entries lost because a loop's queue was full.
     pub in_dropped: u64,
+    /// Entries the loops could not write: no free message buffer.
+    pub out_full: u64,
 }
 
 impl<'a> Exposition<'a> {
@@ -281,7 +283,7 @@ fn sync_families(o: &mut Out, s: &Snapshot, v: &SyncView) {
         o.sample("xvs_sync_connections_total", &[("outcome", out.name())], s.stats.sync.received[out as usize]);
     }
     o.family("xvs_sync_queue_drops_total", "counter", "Sync entries lost because a queue was full.");
-    for (q, n) in [("outbox", s.stats.sync.out_full), ("in", v.in_dropped)] {
+    for (q, n) in [("outbox", s.stats.sync.out_full), ("messages", v.out_full), ("in", v.in_dropped)] {
         o.sample("xvs_sync_queue_drops_total", &[("queue", q)], n);
     }
 }
@@ -705,12 +707,25 @@ mod tests {
         let health = vec![(key(TCP, "10.0.2.11:8080"), true), (key(TCP, "10.0.2.12:8080"), false)];
         let modes = vec![("d0".to_string(), "native".to_string())];
         let vrrp = vrrp_instances();
+        let mut snap = snap;
+        snap.stats.sync.recorded = 120;
+        snap.stats.sync.received[SyncOutcome::Installed as usize] = 80;
+        snap.stats.sync.received[SyncOutcome::NoService as usize] = 2;
+        let sync = SyncView {
+            sent_messages: 3,
+            sent_entries: 120,
+            received_messages: 2,
+            received_entries: 82,
+            dropped: [1, 0, 4, 0],
+            ..SyncView::default()
+        };
         let e = Exposition {
             rates: Some(&rates),
             health: Some(&health),
             xdp_modes: &modes,
             conn_capacity: Some(400_000),
             vrrp: Some(&vrrp),
+            sync: Some(sync),
             ..Exposition::new(&snap)
         };
         let text = render(&e);
@@ -755,6 +770,12 @@ mod tests {
             ("xvs_vrrp_adverts_total", PrometheusType::Counter, &["direction", "instance"]),
             ("xvs_vrrp_priority_zero_total", PrometheusType::Counter, &["direction", "instance"]),
             ("xvs_vrrp_adverts_rejected_total", PrometheusType::Counter, &["instance", "reason"]),
+            ("xvs_sync_messages_total", PrometheusType::Counter, &["direction"]),
+            ("xvs_sync_messages_dropped_total", PrometheusType::Counter, &["reason"]),
+            ("xvs_sync_send_errors_total", PrometheusType::Counter, &[]),
+            ("xvs_sync_entries_total", PrometheusType::Counter, &["direction"]),
+            ("xvs_sync_connections_total", PrometheusType::Counter, &["outcome"]),
+            ("xvs_sync_queue_drops_total", PrometheusType::Counter, &["queue"]),
         ];
         let mut names: Vec<&str> = f.keys().map(|k| k.as_str()).collect();
         let mut want: Vec<&str> = kinds.iter().map(|k| k.0).collect();
@@ -859,6 +880,20 @@ mod tests {
             value(&f, "xvs_vrrp_adverts_rejected_total", &[("instance", "VI_1"), ("reason", "auth_mismatch")]),
             0.0
         );
+    }
+
+    #[test]
+    fn realistic_sync_families() {
+        let f = realistic();
+        assert_eq!(value(&f, "xvs_sync_messages_total", &[("direction", "sent")]), 3.0);
+        assert_eq!(value(&f, "xvs_sync_messages_dropped_total", &[("reason", "syncid")]), 4.0);
+        assert_eq!(f["xvs_sync_messages_dropped_total"].samples.len(), 4);
+        assert_eq!(value(&f, "xvs_sync_entries_total", &[("direction", "recorded")]), 120.0);
+        assert_eq!(value(&f, "xvs_sync_entries_total", &[("direction", "received")]), 82.0);
+        assert_eq!(value(&f, "xvs_sync_connections_total", &[("outcome", "installed")]), 80.0);
+        assert_eq!(value(&f, "xvs_sync_connections_total", &[("outcome", "no_service")]), 2.0);
+        assert_eq!(f["xvs_sync_connections_total"].samples.len(), SyncOutcome::COUNT);
+        assert_eq!(f["xvs_sync_queue_drops_total"].samples.len(), 3);
     }
 
     /// Two VRRP instances: VI_1 MASTER, VI_GW BACKUP; VI_1 has three adverts with a wrong TTL.

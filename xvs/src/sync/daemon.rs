@@ -167,6 +167,7 @@ impl SyncCounters {
             dropped: std::array::from_fn(|i| self.dropped[i].load(Relaxed)),
             skipped_entries: self.skipped_entries.load(Relaxed),
             in_dropped: link.in_dropped.load(Relaxed),
+            out_full: link.out_full.load(Relaxed),
         }
     }
 
