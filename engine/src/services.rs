@@ -75,6 +75,8 @@ pub struct ServiceSlot {
     pub resumes_mid_stream: bool,
     pub stats: Counters,
     pub live: bool,
+    /// Takes no new connection (`EngineConfig::standby`).
+    pub standby: bool,
 }
 
 #[derive(Debug, Default)]
@@ -239,6 +241,7 @@ impl ServiceTable {
         let mut prefixes = Vec::new();
         for (spec, sched) in cfg.services.iter().zip(schedulers) {
             let id = self.apply_service(spec, sched, &cfg.neighbors)?;
+            self[id].standby = cfg.standby.contains(&spec.vip);
             if spec.prefix_len == host_len(spec.vip) {
                 exact.insert((spec.proto, spec.vip, spec.port), id);
             } else {
@@ -277,6 +280,7 @@ impl ServiceTable {
                     resumes_mid_stream: false,
                     stats: Counters::default(),
                     live: true,
+                    standby: false,
                 });
                 self.services.len() - 1
             }

@@ -95,6 +95,9 @@ pub struct EngineConfig {
     pub port_macs: Vec<Mac>,
     /// When connections are synced (IPVS's sync sysctls).
     pub sync: crate::sync::SyncParams,
+    /// VIPs on standby: their services take no new connection (dropped, `standby`) while
+    /// their connections, synced ones included, go on (a VRRP BACKUP's).
+    pub standby: Vec<IpAddr>,
 }
 
 impl Default for EngineConfig {
@@ -112,6 +115,7 @@ impl Default for EngineConfig {
             neighbors: Vec::new(),
             port_macs: Vec::new(),
             sync: crate::sync::SyncParams::default(),
+            standby: Vec::new(),
         }
     }
 }

@@ -42,10 +42,12 @@ pub enum DropReason {
     NoTunnelSource,
     /// A frame that does not match the parsed view any more (internal consistency).
     RewriteMismatch,
+    /// A new connection for a service on standby (its VIP's VRRP instance is not MASTER).
+    Standby,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::Truncated,
         DropReason::BadIpHeader,
         DropReason::BadL4Header,
@@ -64,6 +66,7 @@ impl DropReason {
         DropReason::NatClash,
         DropReason::NoTunnelSource,
         DropReason::RewriteMismatch,
+        DropReason::Standby,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -87,6 +90,7 @@ impl DropReason {
             DropReason::NatClash => "nat_clash",
             DropReason::NoTunnelSource => "no_tunnel_source",
             DropReason::RewriteMismatch => "rewrite_mismatch",
+            DropReason::Standby => "standby",
         }
     }
 

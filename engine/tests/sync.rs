@@ -247,3 +247,40 @@ fn entries_that_match_nothing_here_are_counted_not_installed() {
     }
     assert_eq!(b.e.live_connections(), 0);
 }
+
+#[test]
+fn a_refresh_period_resyncs_a_busy_connection_as_its_timeout_moves() {
+    // IPVS with sync_refresh_period 10 s and no packet period: a connection is synced
+    // when it becomes established, then again whenever its end time moved by 10 s.
+    let mut cfg = wrr(Forward::Dr, 80);
+    cfg.sync = xvs_engine::sync::SyncParams { threshold: 3, period: 0, refresh_period_ms: 10_000 };
+    let mut lb = master(cfg);
+    let c = sa(cip(false, 0), 40000);
+    lb.verdict(&tcp(c, sa(vip4(), 80), SYN), 0);
+    lb.verdict(&tcp(c, sa(vip4(), 80), ACK), 1);
+    assert_eq!(drain(&mut lb).len(), 1, "synced on becoming established");
+    // A packet a second: nothing until the end time moved by 10 s (units of 1.024 s).
+    let mut synced_at = Vec::new();
+    for s in 1..=25u64 {
+        lb.verdict(&tcp(c, sa(vip4(), 80), ACK), 1 + s * 1000);
+        if !drain(&mut lb).is_empty() {
+            synced_at.push(s);
+        }
+    }
+    assert_eq!(synced_at.len(), 2, "resynced every ~10 s: {synced_at:?}");
+    assert!(synced_at[0] >= 10 && synced_at[0] <= 11 && synced_at[1] - synced_at[0] >= 10, "{synced_at:?}");
+}
+
+#[test]
+fn a_standby_service_takes_no_new_connection_but_forwards_synced_ones() {
+    // A VRRP BACKUP's services: steered to the engine, known to it, on standby.
+    let mut cfg = wrr(Forward::Dr, 80);
+    cfg.standby = vec![vip4()];
+    let mut b = Lb::new(cfg);
+    let fresh = sa(cip(false, 1), 40001);
+    assert_eq!(b.verdict(&tcp(fresh, sa(vip4(), 80), SYN), 0), Verdict::Drop(xvs_engine::DropReason::Standby));
+    let c = sa(cip(false, 2), 40002);
+    assert_eq!(b.e.handle_sync(&entry(c, rip(false, 1)), 0), SyncOutcome::Installed);
+    let (v, out) = b.send(&tcp(c, sa(vip4(), 80), ACK), 1);
+    assert_eq!((v, which_real(&out, &reals())), (TX, rip(false, 1)));
+}

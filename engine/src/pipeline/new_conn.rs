@@ -41,6 +41,9 @@ pub(super) fn new_connection<A: Family>(
     if p.proto == PROTO_TCP && !tcp_may_start(cx, sid, &p) {
         return Verdict::Drop(DropReason::TcpNoConn);
     }
+    if cx.services[sid].standby {
+        return Verdict::Drop(DropReason::Standby);
+    }
     let flow = Flow { proto: p.proto, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
     let picked = if cx.services[sid].spec.persistence > 0 {
         persistent_real(t, cx, sid, &key, &flow)

@@ -121,10 +121,8 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
     let vrrp_specs = xvs::vrrp::spec::specs(&checked.model().vrrp)?;
     let vrrp_scripts = xvs::vrrp::spec::scripts(&checked.model().vrrp)?;
     let vrrp_groups = xvs::vrrp::spec::groups(&checked.model().vrrp)?;
-    // The engines know every service; VIPs and steering only the served ones.
-    let mut ecfg = checked.engine(&HealthStates::new());
-    let served = gate(ecfg.clone(), &gated);
-    let vips = add_vips(&checked.model().director, &served, vrrp_addrs)?;
+    let mut ecfg = gate(checked.engine(&HealthStates::new()), &gated);
+    let vips = add_vips(&checked.model().director, &ecfg, vrrp_addrs)?;
     // Our own MAC on each port: the source of frames leaving there.
     ecfg.port_macs = ifaces.iter().map(|i| interface_mac(i)).collect::<Result<_, _>>()?;
     let mut steering = Steering::load(crate::watchdog::pin_dir(&checked.model().director.control_socket))?;
@@ -132,7 +130,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         // An unpinned link of the earlier run is released by the kernel a moment later.
         steering.settle_until = Some(Instant::now() + Duration::from_secs(2));
     }
-    steering.sync(&served, &local_addresses(), &[])?;
+    steering.sync(&ecfg, &local_addresses(), &[])?;
     let cores = poll_cores(d.cores.clone(), &ifaces);
     let ports = open_sockets(&mut steering, &ifaces, &cores, xdp_mode(d.xdp_mode))?;
     // The model's [[neighbor]] entries; `ecfg.neighbors` holds them plus the kernel's.
@@ -142,7 +140,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
     let loops = start_loops(&ecfg, &cores, ports, poll_mode)?;
     log(format!(
         "running: {} service(s) on {} interface(s), {} poll core(s) {:?}, poll {}",
-        served.services.len(),
+        ecfg.services.len(),
         ifaces.len(),
         cores.len(),
         cores,

@@ -86,8 +86,8 @@ impl<K: KernelSide> Plane<K> {
         Plane { loops, kernel, checked, running, configured, draining, ifaces, health, gated, vrrp, sync }
     }
 
-    /// The VIPs whose services the kernel side already leaves out (VRRP instances not
-    /// MASTER): the engines know them, the steering maps and VIPs do not.
+    /// The VIPs whose services `running` already has on standby (VRRP instances not
+    /// MASTER).
     pub fn with_gate(mut self, gated: HashSet<IpAddr>) -> Self {
         self.gated = gated;
         self
@@ -99,14 +99,14 @@ impl<K: KernelSide> Plane<K> {
 
     /// Make `checked` the running model (see the module invariants).
     pub fn change(&mut self, checked: Checked) -> Result<(), String> {
-        self.install(checked.engine(&self.health))?;
+        self.install(gate(checked.engine(&self.health), &self.gated))?;
         self.checked = checked;
         Ok(())
     }
 
     /// The health states changed: run the model with them.
     pub fn health_changed(&mut self) -> Result<(), String> {
-        self.install(self.checked.engine(&self.health))
+        self.install(gate(self.checked.engine(&self.health), &self.gated))
     }
 
     /// VRRP changed which instances are MASTER: serve the services of `gated` VIPs no
@@ -116,7 +116,7 @@ impl<K: KernelSide> Plane<K> {
             return Ok(());
         }
         let before = std::mem::replace(&mut self.gated, gated);
-        let r = self.install(self.checked.engine(&self.health));
+        let r = self.install(gate(self.checked.engine(&self.health), &self.gated));
         if r.is_err() {
             self.gated = before;
         }
@@ -131,15 +131,12 @@ impl<K: KernelSide> Plane<K> {
         let configured = std::mem::take(&mut new.neighbors);
         new.neighbors = nexthop::resolve(&configured, &draining.with_addresses(&new), &self.ifaces);
         self.loops.apply(&new, &self.running)?;
-        // The engines know every service (a BACKUP installs synced connections of its
-        // instance's services); the kernel side serves only the MASTER instances' VIPs.
-        let served = gate(new.clone(), &self.gated);
-        match self.kernel.add_vips(&served) {
+        match self.kernel.add_vips(&new) {
             Ok(added) if !added.is_empty() => log(format!("added VIPs: {added:?}")),
             Ok(_) => {}
             Err(e) => log(format!("reload: {e}")),
         }
-        if let Err(e) = self.kernel.steer(&served, &draining.nat()) {
+        if let Err(e) = self.kernel.steer(&new, &draining.nat()) {
             log(format!("reload: steering maps: {e}"));
         }
         (self.running, self.configured, self.draining) = (new, configured, draining);
@@ -150,7 +147,7 @@ impl<K: KernelSide> Plane<K> {
     /// for the next hops again, sending them to the loops when they changed.
     pub fn refresh(&mut self) {
         if !self.draining.reals.is_empty() && self.draining.prune(&self.loops.merged()) {
-            if let Err(e) = self.kernel.steer(&gate(self.running.clone(), &self.gated), &self.draining.nat()) {
+            if let Err(e) = self.kernel.steer(&self.running, &self.draining.nat()) {
                 log(format!("steering maps: {e}"));
             }
         }
@@ -209,10 +206,13 @@ impl<K: KernelSide> Director for Plane<K> {
 }
 
 /// Health states keyed as the ctl listings look them up.
-/// `cfg` without the services whose VIP is in `gated` (a VRRP instance that owns it is
-/// not MASTER).
+/// `cfg` with the services whose VIP is in `gated` (a VRRP instance that owns it is not
+/// MASTER) on standby: steered and known to the engines (synced and established
+/// connections go on), but taking no new connection. Steering them all the time leaves
+/// no moment in which a new MASTER's kernel sees their traffic before the steering maps
+/// catch up (it would reset the VIP's connections and forward NAT replies untranslated).
 pub(super) fn gate(mut cfg: EngineConfig, gated: &HashSet<IpAddr>) -> EngineConfig {
-    cfg.services.retain(|s| !gated.contains(&s.vip));
+    cfg.standby = cfg.services.iter().map(|s| s.vip).filter(|v| gated.contains(v)).collect();
     cfg
 }
 
