@@ -8,14 +8,17 @@
 //! stopping the master hands the VIP to keepalived at once (its ARP announcement moves the
 //! client); starting it again takes the VIP back (xvs's own announcement moves the client
 //! back) and HTTP works again; and `xvs ctl --vrrp` / `-L --json` show xvs as the MASTER.
+//! Then the roles reversed: keepalived the MASTER (the seed's master file, priority 150),
+//! xvs the BACKUP (the seed's backup file); SIGTERM of keepalived and xvs serves HTTP
+//! through the VIP within 2 s.
 //! Needs root, namespaces, AF_XDP and keepalived; it fails, never skips, without them.
 
 mod common;
 
 use std::time::Duration;
 
-use common::seed_pair::{client_neigh, has_vip, lan, wait, SeedPair, VIP};
-use xvs_lab::Proc;
+use common::seed_pair::{client_neigh, has_vip, http_ok, lan, seed, start_reals, start_xvs, wait, SeedPair, VIP};
+use xvs_lab::{Keepalived, Proc};
 
 /// `xvs ctl -c SOCKET ARGS...`: its standard output (it must succeed).
 fn ctl(dir: &std::path::Path, args: &[&str]) -> String {
@@ -79,4 +82,27 @@ fn xvs_master_keepalived_backup_failover_and_back() {
     pair.wait_http("HTTP through the VIP again", &xvs);
     drop(xvs);
     pair.finish();
+}
+
+#[test]
+fn keepalived_master_xvs_backup_and_xvs_serves_within_2_s_of_its_sigterm() {
+    let lab = lan("vrrp-pair-rev");
+    let dir = std::env::temp_dir().join(lab.name("files"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let reals = start_reals(&lab);
+    let master = seed("seed_master.conf").replace("eno16777736", "e0").replace("priority 100", "priority 150");
+    let backup = seed("seed_backup.conf").replace("eno16777736", "d0");
+    let conf = dir.join("keepalived-backup.conf");
+    std::fs::write(&conf, backup).unwrap();
+    let ka = Keepalived::start(&lab, "ka", &master);
+    let xvs = start_xvs(&lab, common::xvs(), &dir, &conf);
+    let logs = || format!("--- xvs\n{}\n--- keepalived\n{}", xvs.stderr(), ka.log());
+    let on_ka = || has_vip(&lab, "ka", "e0") && !has_vip(&lab, "xv", "d0");
+    wait("the VIP on keepalived alone", Duration::from_secs(10), on_ka, logs);
+    ka.signal(nix::sys::signal::Signal::SIGTERM);
+    let took = wait("xvs serving HTTP through the VIP", Duration::from_secs(2), || http_ok(&lab), logs);
+    assert!(has_vip(&lab, "xv", "d0") && !has_vip(&lab, "ka", "e0"), "{}", logs());
+    eprintln!("xvs served {took:?} after keepalived's SIGTERM");
+    drop((xvs, ka, reals));
+    let _ = std::fs::remove_dir_all(&dir);
 }
