@@ -51,17 +51,19 @@ pub(super) fn persistent_real<A: Family>(
     let client = key.src.mask(mask);
     let hash = template_hash(&cx.hasher, sid, client, key.dst);
     let tk = TemplateKey { service: sid, client, vip: key.dst, hash };
+    let deadline = cx.now + persistence as u64 * 1000;
     let (rid, template) = match valid_template(t, cx, &tk) {
-        Some((tid, rid)) => (rid, tid),
+        Some((tid, rid)) => {
+            // Every connection through a template restarts its persistence timer (a later
+            // deadline needs no re-arming: the wheel hands the entry back early).
+            t.templates.get_mut(tid).deadline = deadline as u32;
+            (rid, tid)
+        }
         None => {
             let rid = schedule(cx, sid, flow)?;
-            (rid, new_template(t, cx, &tk, rid))
+            (rid, new_template(t, cx, &tk, rid, deadline))
         }
     };
-    if template != NO_TEMPLATE {
-        // Every connection through a template restarts its persistence timer.
-        t.templates.get_mut(template).deadline = (cx.now + persistence as u64 * 1000) as u32;
-    }
     Some((rid, template))
 }
 
@@ -87,10 +89,25 @@ fn valid_template<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, tk: &Templat
     None
 }
 
-/// A new template for `tk` pinned to `rid`; [`NO_TEMPLATE`] when the table is full.
-fn new_template<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, tk: &TemplateKey<A>, rid: RealId) -> u32 {
-    let tp =
-        Template { client: tk.client, vip: tk.vip, deadline: 0, real: rid, refs: 0, service: tk.service, linked: true };
+/// A new template for `tk` pinned to `rid`, expiring at `deadline` (armed on the wheel
+/// with it: an entry armed before its deadline is known would wait for whatever the
+/// placeholder widened to, up to 24 days); [`NO_TEMPLATE`] when the table is full.
+fn new_template<A: Family>(
+    t: &mut FamilyTables<A>,
+    cx: &mut Ctx,
+    tk: &TemplateKey<A>,
+    rid: RealId,
+    deadline: u64,
+) -> u32 {
+    let tp = Template {
+        client: tk.client,
+        vip: tk.vip,
+        deadline: deadline as u32,
+        real: rid,
+        refs: 0,
+        service: tk.service,
+        linked: true,
+    };
     let Some(tid) = t.templates.alloc(tp) else {
         return NO_TEMPLATE;
     };
@@ -157,16 +174,18 @@ pub(super) fn synced_template<A: Family>(
     };
     let (tid, created) = match found {
         Some((tid, _)) => (tid, false),
-        None => match new_template(t, cx, &tk, rid) {
+        None => match new_template(t, cx, &tk, rid, deadline) {
             NO_TEMPLATE => return None,
             tid => (tid, true),
         },
     };
-    let tp = t.templates.get_mut(tid);
-    let earlier = (deadline as u32).wrapping_sub(tp.deadline) > u32::MAX / 2;
-    tp.deadline = deadline as u32;
-    if earlier {
-        t.templates.rearm(tid);
+    if !created {
+        let tp = t.templates.get_mut(tid);
+        let earlier = (deadline as u32).wrapping_sub(tp.deadline) > u32::MAX / 2;
+        tp.deadline = deadline as u32;
+        if earlier {
+            t.templates.rearm(tid);
+        }
     }
     Some(created)
 }
