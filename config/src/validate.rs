@@ -244,7 +244,13 @@ impl Validator<'_> {
                 );
             }
         }
-        if !is_prime(svc.mh_table_size) {
+        if svc.mh_table_size > MAX_MH_TABLE_SIZE {
+            self.bad(
+                (s, "mh_table_size"),
+                format!("`mh_table_size` = {} is above the limit {MAX_MH_TABLE_SIZE}", svc.mh_table_size),
+                format!("the Maglev table holds one entry per slot for every real: use at most {MAX_MH_TABLE_SIZE} (default 65537, IPVS 4093)"),
+            );
+        } else if !is_prime(svc.mh_table_size) {
             let (below, above) = primes_around(svc.mh_table_size);
             self.bad(
                 (s, "mh_table_size"),
@@ -278,6 +284,17 @@ impl Validator<'_> {
                     format!("did you mean `{fixed}`?"),
                 );
             }
+        }
+        if svc.persistence > crate::ipvsadm::MAX_TIMEOUT {
+            self.bad(
+                (s, "persistence"),
+                format!(
+                    "`persistence` = {} s is above ipvsadm's limit {} s (31 days)",
+                    svc.persistence,
+                    crate::ipvsadm::MAX_TIMEOUT
+                ),
+                "a persistence timeout is 1..=2678400 seconds (the default is 300)".to_string(),
+            );
         }
         if vip.port == 0 && svc.persistence == 0 {
             self.report(
@@ -508,6 +525,10 @@ fn network(addr: IpAddr, len: u8) -> IpAddr {
         }
     }
 }
+
+/// The largest `mh_table_size` (the largest prime below 2^20): a Maglev table costs a
+/// slot per entry per service, and a bigger one buys no evenness that matters.
+pub const MAX_MH_TABLE_SIZE: u32 = 1_048_573;
 
 /// The nearest primes below and above `n` (for hints).
 fn primes_around(n: u32) -> (u32, u32) {

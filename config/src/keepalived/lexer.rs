@@ -103,7 +103,7 @@ pub fn read(text: &str, name: &str) -> Source {
     let mut src = Source { files: vec![name.to_string()], ..Default::default() };
     let mut stack = vec![canonical(Path::new(name))];
     let toks = lex_file(&mut src, text, 0, &mut stack);
-    let mut p = Parser { toks, i: 0 };
+    let mut p = Parser { toks, i: 0, depth: 0 };
     let stmts = p.block(&mut src, None);
     src.stmts = stmts;
     src
@@ -276,9 +276,16 @@ fn include(src: &mut Source, arg: &Tok, from: usize, stack: &mut Vec<PathBuf>, o
     }
 }
 
+/// How deep blocks may nest (keepalived's deepest, a checker in a real in a virtual
+/// server, is 4): deeper input is refused, never recursed into (a file of nested `{`
+/// would otherwise overflow the stack of whoever reads it, a running daemon's on SIGHUP).
+pub const MAX_BLOCK_DEPTH: usize = 16;
+
 struct Parser {
     toks: Vec<Tok>,
     i: usize,
+    /// Blocks open around the current one.
+    depth: usize,
 }
 
 impl Parser {
@@ -290,6 +297,35 @@ impl Parser {
         while self.peek().is_some_and(|t| t.kind == Kind::Newline) {
             self.i += 1;
         }
+    }
+
+    /// The block opened at `at` (its `{` just taken): its statements, or, nested deeper
+    /// than [`MAX_BLOCK_DEPTH`], an error and its tokens skipped without recursion.
+    fn nested(&mut self, src: &mut Source, at: Loc) -> Vec<Stmt> {
+        if self.depth >= MAX_BLOCK_DEPTH {
+            src.error(
+                at,
+                format!("blocks nest deeper than {MAX_BLOCK_DEPTH}"),
+                Some("keepalived's deepest block is a checker in a real server in a virtual server".into()),
+            );
+            let mut open = 1usize;
+            while let Some(t) = self.peek() {
+                open = match t.kind {
+                    Kind::Open => open + 1,
+                    Kind::Close => open - 1,
+                    _ => open,
+                };
+                self.i += 1;
+                if open == 0 {
+                    break;
+                }
+            }
+            return Vec::new();
+        }
+        self.depth += 1;
+        let stmts = self.block(src, Some(at));
+        self.depth -= 1;
+        stmts
     }
 
     /// Statements up to the `}` closing the block opened at `open` (or to the end).
@@ -318,7 +354,7 @@ impl Parser {
                         "a `{` without a keyword before it",
                         Some("a block opens after its keyword, e.g. `real_server 10.0.2.11 80 {`".into()),
                     );
-                    self.block(src, Some(t.at));
+                    self.nested(src, t.at);
                 }
                 Kind::Newline => unreachable!("skipped"),
                 Kind::Word => {
@@ -334,7 +370,7 @@ impl Parser {
                         Some(t) if t.kind == Kind::Open => {
                             let at = t.at;
                             self.i += 1;
-                            Some(self.block(src, Some(at)))
+                            Some(self.nested(src, at))
                         }
                         _ => {
                             self.i = save;
