@@ -59,7 +59,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// directory of `path`.
 pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_config_file(path).map_err(|e| {
         ConfigError::new(
             name.clone(),
             0,
@@ -69,6 +69,29 @@ pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigWarning>), C
         )
     })?;
     parse_str_with_warnings(&text, &name)
+}
+
+/// The largest configuration file (or included file) read.
+pub const MAX_FILE_SIZE: u64 = 16 << 20;
+
+/// Read a configuration file: a regular file (a FIFO would block, a device like
+/// `/dev/zero` never end) of at most [`MAX_FILE_SIZE`] bytes, in UTF-8.
+pub fn read_config_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("larger than {MAX_FILE_SIZE} bytes")));
+    }
+    let mut text = String::new();
+    // Bounded even if the file grows while it is read.
+    std::fs::File::open(path)?.take(MAX_FILE_SIZE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_SIZE {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("larger than {MAX_FILE_SIZE} bytes")));
+    }
+    Ok(text)
 }
 
 /// Detects the format of `text` and parses it (warnings are dropped).

@@ -172,6 +172,14 @@ impl Validator<'_> {
     }
 
     fn services(&mut self, c: &Config) {
+        if c.services.len() > MAX_SERVICES {
+            self.bad(
+                (Section::Service(MAX_SERVICES), "vip"),
+                format!("{} services: a configuration holds at most {MAX_SERVICES}", c.services.len()),
+                "a prefix VIP (`vip = \"203.0.113.0/24:80\"`) serves a whole prefix as one service",
+            );
+            return;
+        }
         let mut seen: HashMap<(Protocol, IpAddr, u8, u16), usize> = HashMap::new();
         for (i, svc) in c.services.iter().enumerate() {
             let s = Section::Service(i);
@@ -525,6 +533,10 @@ fn network(addr: IpAddr, len: u8) -> IpAddr {
         }
     }
 }
+
+/// The most services one configuration holds (an engine can have had 65535 over its
+/// life: ids are not reused, so this leaves room for reloads that replace them).
+pub const MAX_SERVICES: usize = 16384;
 
 /// The largest `mh_table_size` (the largest prime below 2^20): a Maglev table costs a
 /// slot per entry per service, and a bigger one buys no evenness that matters.

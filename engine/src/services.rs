@@ -25,6 +25,9 @@ use crate::spec::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec};
 use crate::stats::Counters;
 use crate::EngineError;
 
+/// Services an engine can have had over its life (ids are `u16` and never reused).
+pub const MAX_SERVICES: usize = u16::MAX as usize;
+
 #[derive(Debug)]
 pub struct RealSlot {
     pub addr: IpAddr,
@@ -89,6 +92,10 @@ pub struct ServiceTable {
     exact: HashMap<(u8, IpAddr, u16), ServiceId, ahash::RandomState>,
     /// (proto, network, prefix_len, port, service), longest prefix first.
     prefixes: Vec<(u8, IpAddr, u8, u16, ServiceId)>,
+    /// Every service ever applied, by key (so a reload finds its slot in O(1)).
+    by_key: HashMap<ServiceKey, ServiceId>,
+    /// Every real ever made, by (service, address, port, sorry).
+    real_by_key: HashMap<(ServiceId, IpAddr, u16, bool), RealId>,
 }
 
 /// The per-real counters of a whole director, by [`RealKey`]:
@@ -231,6 +238,20 @@ impl ServiceTable {
     pub fn apply(&mut self, cfg: &EngineConfig) -> Result<(), EngineError> {
         // Build everything that can fail first, so an error leaves the table as it was.
         let schedulers = check(cfg)?;
+        let new = cfg
+            .services
+            .iter()
+            .filter(|s| {
+                let key = ServiceKey { proto: s.proto, vip: s.vip, prefix_len: s.prefix_len, port: s.port };
+                !self.by_key.contains_key(&key)
+            })
+            .count();
+        if self.services.len() + new > MAX_SERVICES {
+            return Err(EngineError::Invalid(format!(
+                "{} services over the engine's life (every service ever configured keeps its id),                  at most {MAX_SERVICES}: restart xvs to start afresh",
+                self.services.len() + new
+            )));
+        }
         for svc in &mut self.services {
             svc.live = false;
         }
@@ -266,9 +287,10 @@ impl ServiceTable {
         neighbors: &[NeighborSpec],
     ) -> Result<ServiceId, EngineError> {
         let key = ServiceKey { proto: spec.proto, vip: spec.vip, prefix_len: spec.prefix_len, port: spec.port };
-        let sid = match self.services.iter().position(|s| s.key == key) {
-            Some(i) => i,
+        let sid = match self.by_key.get(&key) {
+            Some(i) => i.index(),
             None => {
+                self.by_key.insert(key, ServiceId(self.services.len() as u16));
                 self.services.push(ServiceSlot {
                     spec: spec.clone(),
                     key,
@@ -285,10 +307,7 @@ impl ServiceTable {
                 self.services.len() - 1
             }
         };
-        let Ok(id) = u16::try_from(sid) else {
-            return Err(EngineError::Invalid("more than 65535 services over the engine's life".into()));
-        };
-        let id = ServiceId(id);
+        let id = ServiceId(sid as u16);
         let neighbor = |ip: IpAddr| next_hop(neighbors, ip).copied();
         let mut real_ids = Vec::with_capacity(spec.reals.len());
         for r in &spec.reals {
@@ -330,7 +349,10 @@ impl ServiceTable {
         if let Some(&rid) = svc.real_ids.iter().find(|&&rid| matches(&self[rid])) {
             return Some(rid);
         }
-        self.reals.iter().position(matches).map(|i| RealId(i as u32))
+        [dport, 0]
+            .iter()
+            .find_map(|&p| self.real_by_key.get(&(sid, addr, p, false)).copied())
+            .filter(|&r| matches(&self[r]))
     }
 
     /// A real of service `sid` this director does not have, for connections a sync master
@@ -360,19 +382,19 @@ impl ServiceTable {
             service: sid,
             is_sorry: false,
         });
-        RealId((self.reals.len() - 1) as u32)
+        let rid = RealId((self.reals.len() - 1) as u32);
+        self.real_by_key.insert((sid, addr, port, false), rid);
+        rid
     }
 
     fn upsert_real(&mut self, service: ServiceId, r: &RealSpec, is_sorry: bool, hop: Option<NeighborSpec>) -> RealId {
         let mac = hop.map(|n| n.mac);
         let egress = hop.and_then(|n| n.port);
-        let found = self
-            .reals
-            .iter()
-            .position(|x| x.service == service && x.addr == r.addr && x.port == r.port && x.is_sorry == is_sorry);
-        let id = match found {
-            Some(i) => i,
+        let key = (service, r.addr, r.port, is_sorry);
+        let id = match self.real_by_key.get(&key) {
+            Some(i) => i.index(),
             None => {
+                self.real_by_key.insert(key, RealId(self.reals.len() as u32));
                 self.reals.push(RealSlot {
                     addr: r.addr,
                     port: r.port,

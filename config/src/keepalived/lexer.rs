@@ -250,7 +250,7 @@ fn include(src: &mut Source, arg: &Tok, from: usize, stack: &mut Vec<PathBuf>, o
             continue;
         }
         let name = path.to_string_lossy().to_string();
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::read_config_file(&path) {
             Ok(t) => t,
             Err(e) => {
                 src.error(

@@ -661,6 +661,16 @@ impl Mapper {
                 for e in entries {
                     match e {
                         GroupEntry::Addrs { addrs, port, at } => {
+                            if self.config.services.len() + targets.len() + addrs.len() > crate::validate::MAX_SERVICES
+                            {
+                                let max = crate::validate::MAX_SERVICES;
+                                self.error(
+                                    name_at,
+                                    format!("virtual_server_group `{name}` makes the configuration exceed {max} services"),
+                                    "an xvs prefix VIP (`vip = \"203.0.113.0/24:80\"`) covers a whole prefix as one service",
+                                );
+                                return;
+                            }
                             targets.extend(addrs.iter().map(|a| (Vip::single(*a, *port), *at)))
                         }
                         GroupEntry::Fwmark { at, text } => fwmarks.push((*at, text.clone())),
