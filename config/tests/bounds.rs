@@ -88,3 +88,11 @@ fn a_toml_with_too_many_services_is_refused() {
     let e = parse_toml(&svcs, "xvs.toml").unwrap_err().to_string();
     assert!(e.contains("16385 services: a configuration holds at most 16384"), "{e}");
 }
+
+#[test]
+fn deeply_nested_toml_is_an_error_not_a_crash() {
+    let deep = format!("x = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(parse_toml(&deep, "xvs.toml").is_err());
+    let inline = format!("x = {}{}\n", "{ a = ".repeat(100_000), "}".repeat(100_000));
+    assert!(parse_toml(&inline, "xvs.toml").is_err());
+}
