@@ -22,6 +22,7 @@ mod pipeline;
 // The one module of the engine allowed `unsafe`: CPU prefetch hints (see its docs).
 #[allow(unsafe_code)]
 mod prefetch;
+pub mod ratelimit;
 mod store;
 mod wheel;
 

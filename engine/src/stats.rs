@@ -44,10 +44,12 @@ pub enum DropReason {
     RewriteMismatch,
     /// A new connection for a service on standby (its VIP's VRRP instance is not MASTER).
     Standby,
+    /// Too big for the egress MTU, and the ICMP answer was over its rate limit.
+    IcmpRateLimited,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 19] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::Truncated,
         DropReason::BadIpHeader,
         DropReason::BadL4Header,
@@ -67,6 +69,7 @@ impl DropReason {
         DropReason::NoTunnelSource,
         DropReason::RewriteMismatch,
         DropReason::Standby,
+        DropReason::IcmpRateLimited,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -91,6 +94,7 @@ impl DropReason {
             DropReason::NoTunnelSource => "no_tunnel_source",
             DropReason::RewriteMismatch => "rewrite_mismatch",
             DropReason::Standby => "standby",
+            DropReason::IcmpRateLimited => "icmp_rate_limited",
         }
     }
 

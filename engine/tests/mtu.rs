@@ -134,3 +134,20 @@ fn open_small(lb: &mut Lb) {
     c.mtu = 100;
     lb.e.apply(c).unwrap();
 }
+
+/// A flood of oversize packets cannot make the director a reflector: the kernel's ICMP
+/// limits (a burst of 50, then 1000 a second) bound the "fragmentation needed" answers;
+/// the rest are dropped and counted.
+#[test]
+fn too_big_answers_are_rate_limited_as_the_kernels_icmp() {
+    let mut lb = Lb::new(cfg(false, Forward::Tun, 1500));
+    open(&mut lb, false);
+    let big = segment(false, 1500, true).build();
+    let sent = (0..200).filter(|_| matches!(lb.verdict(&big, 10), Verdict::Tx { .. })).count();
+    assert_eq!(sent, 50, "the burst");
+    assert_eq!(lb.drops(DropReason::IcmpRateLimited), 150);
+    // 20 ms later: 20 more.
+    let sent = (0..100).filter(|_| matches!(lb.verdict(&big, 30), Verdict::Tx { .. })).count();
+    assert_eq!(sent, 20);
+    assert_eq!(lb.e.stats().icmp_too_big_sent, 70);
+}

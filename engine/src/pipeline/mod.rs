@@ -64,6 +64,8 @@ pub struct Ctx {
     live: u32,
     /// Connections to sync, while a sync master.
     sync: SyncOutbox,
+    /// ICMP errors the director sends on its own (`ratelimit`).
+    icmp: crate::ratelimit::TokenBucket,
 }
 
 /// One poll core's engine.
@@ -109,6 +111,7 @@ impl Engine {
                 now,
                 live: 0,
                 sync: SyncOutbox::default(),
+                icmp: crate::ratelimit::TokenBucket::default(),
             },
         })
     }

@@ -21,6 +21,7 @@ use super::{Ctx, Pkt};
 use crate::conn::{Conn, Xmit};
 use crate::family::Family;
 use crate::port::Verdict;
+use crate::ratelimit::TokenBucket;
 use crate::spec::EngineConfig;
 use crate::stats::{DropReason, EngineStats};
 
@@ -34,7 +35,7 @@ pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Ve
     let (addr, out) = (r.addr, r.egress.unwrap_or(pkt.in_port));
     let xmit = c.xmit();
     let overhead = if xmit == Xmit::Tun { A::TUN_OVERHEAD } else { 0 };
-    if let Some(v) = over_mtu(&cx.cfg, &mut cx.stats, pkt, overhead) {
+    if let Some(v) = over_mtu(&cx.cfg, &mut cx.stats, &mut cx.icmp, cx.now, pkt, overhead) {
         return v;
     }
     let res = match xmit {
@@ -128,15 +129,26 @@ fn count<A>(cx: &mut Ctx, c: &Conn<A>, inbound: bool, bytes: u64) {
 
 /// `None` when the packet, with `overhead` more bytes, fits the egress MTU. Else what
 /// becomes of it: with DF set (always for IPv6), an ICMP "fragmentation needed" / "packet
-/// too big" back where it came from; without DF a drop (xvs does not fragment).
+/// too big" back where it came from, within the ICMP rate limit (else a drop,
+/// `icmp_rate_limited`); without DF a drop (xvs does not fragment).
 #[inline(always)]
-fn over_mtu(cfg: &EngineConfig, stats: &mut EngineStats, pkt: &mut Pkt, overhead: u32) -> Option<Verdict> {
+fn over_mtu(
+    cfg: &EngineConfig,
+    stats: &mut EngineStats,
+    icmp: &mut TokenBucket,
+    now: u64,
+    pkt: &mut Pkt,
+    overhead: u32,
+) -> Option<Verdict> {
     let mtu = cfg.mtu as u32;
     if pkt.p.ip_len as u32 + overhead <= mtu {
         return None;
     }
     if !(pkt.p.df || pkt.p.is_v6()) {
         return Some(Verdict::Drop(DropReason::MtuExceeded));
+    }
+    if !icmp.take(now) {
+        return Some(Verdict::Drop(DropReason::IcmpRateLimited));
     }
     let inner_mtu = (mtu.saturating_sub(overhead)) as u16;
     Some(match proto::icmp_too_big(pkt.buf, pkt.head, pkt.len, &pkt.p, inner_mtu) {
