@@ -149,8 +149,7 @@ impl DirectorLab {
                 }
             }
         }
-        let dir = std::env::temp_dir().join(format!("xvs-lab-{}-{}", std::process::id(), lab.name("x")));
-        std::fs::create_dir_all(&dir).expect("lab temp dir");
+        let dir = crate::private_dir("xvs-lab");
         DirectorLab { lab, mode, reals, procs: Vec::new(), dir }
     }
 

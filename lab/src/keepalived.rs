@@ -23,8 +23,7 @@ impl Keepalived {
     pub fn start(lab: &Lab, ns: &str, conf: &str) -> Keepalived {
         let ok = Command::new("keepalived").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
         assert!(ok, "keepalived not found: the VRRP peer tests need the distribution's keepalived (scripts/setup.sh installs it)");
-        let dir = std::env::temp_dir().join(lab.name(&format!("keepalived-{ns}")));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let dir = crate::private_dir(&format!("xvs-keepalived-{ns}"));
         let file = |n: &str| dir.join(n).to_string_lossy().into_owned();
         std::fs::write(file("keepalived.conf"), conf).expect("write keepalived.conf");
         let (conf, pid, vrrp_pid) = (file("keepalived.conf"), file("keepalived.pid"), file("vrrp.pid"));

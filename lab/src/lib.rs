@@ -31,3 +31,28 @@ pub mod netns;
 pub use director::{DirectorLab, LabMode};
 pub use keepalived::Keepalived;
 pub use netns::{Lab, Proc};
+
+/// A new private directory under the temporary directory, named `PREFIX-XXXXXX` with a
+/// random suffix (`mkdtemp`: created atomically, mode 0700, never an existing path or a
+/// symlink someone planted), for a lab's files.
+pub fn private_dir(prefix: &str) -> std::path::PathBuf {
+    let template = std::env::temp_dir().join(format!("{prefix}-XXXXXX"));
+    nix::unistd::mkdtemp(&template).unwrap_or_else(|e| panic!("mkdtemp {}: {e}", template.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_dirs_are_new_random_and_closed() {
+        let (a, b) = (super::private_dir("xvs-test"), super::private_dir("xvs-test"));
+        assert_ne!(a, b);
+        for d in [&a, &b] {
+            let meta = std::fs::symlink_metadata(d).unwrap();
+            assert!(meta.is_dir() && !meta.file_type().is_symlink());
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+            std::fs::remove_dir(d).unwrap();
+        }
+    }
+}
