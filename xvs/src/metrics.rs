@@ -511,27 +511,53 @@ fn vrrp_families(o: &mut Out, all: &[InstanceStatus]) {
 /// Answer HTTP/1.1 requests on `listener` until it fails, one connection at a time:
 /// `GET /metrics` (any query) gets `render()`, another path 404, another method 405.
 /// Each connection is closed after one answer; a client gets 2 s to send its request.
-pub fn serve(listener: TcpListener, render: impl Fn() -> String) {
-    for conn in listener.incoming() {
-        match conn {
-            Ok(c) => {
-                let _ = answer(c, &render);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                eprintln!("xvs: metrics: accept: {e}");
-                std::thread::sleep(Duration::from_millis(100));
+/// Scrapes served at once; more wait in the listener's backlog.
+pub const MAX_SCRAPES: usize = 4;
+/// The longest a client may take to send its request, all of it (not per read: a client
+/// trickling a byte a second must not hold a slot for long).
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Serve `GET /metrics` on `listener` until the process ends: up to [`MAX_SCRAPES`]
+/// clients at once, each with [`REQUEST_DEADLINE`] for its request; failing accepts back
+/// off instead of spinning.
+pub fn serve(listener: TcpListener, render: impl Fn() -> String + Sync) {
+    let busy = std::sync::atomic::AtomicUsize::new(0);
+    let (render, busy) = (&render, &busy);
+    std::thread::scope(|s| {
+        for conn in listener.incoming() {
+            match conn {
+                Ok(c) => {
+                    // At the limit, wait for a slot: the kernel's backlog holds the rest.
+                    while busy.load(std::sync::atomic::Ordering::Acquire) >= MAX_SCRAPES {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    busy.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    s.spawn(move || {
+                        let _ = answer(c, render);
+                        busy.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eprintln!("xvs: metrics: accept: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
             }
         }
-    }
+    });
 }
 
 fn answer(mut c: TcpStream, render: &impl Fn() -> String) -> std::io::Result<()> {
-    c.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let deadline = std::time::Instant::now() + REQUEST_DEADLINE;
     c.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        c.set_read_timeout(Some(left))?;
         let n = c.read(&mut buf)?;
         if n == 0 {
             break;
@@ -1062,5 +1088,40 @@ mod tests {
         let idle = TcpStream::connect(addr).unwrap();
         assert!(http(addr, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
         drop(idle);
+    }
+
+    #[test]
+    fn slow_clients_neither_block_scrapes_nor_keep_their_slot() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || serve(l, || render(&Exposition::new(&Snapshot::default()))));
+        // Clients trickling a byte every 0.5 s, more of them than there are slots.
+        let trickle = |n: usize| {
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).unwrap();
+                let start = std::time::Instant::now();
+                for b in b"GET /metrics HTTP/1.1\r\n\r\n".iter().take(n) {
+                    if c.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                let mut out = Vec::new();
+                let _ = c.read_to_end(&mut out);
+                (start.elapsed(), out)
+            })
+        };
+        let slow: Vec<_> = (0..MAX_SCRAPES - 1).map(|_| trickle(20)).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        // A scrape still gets a slot and its answer at once.
+        let t = std::time::Instant::now();
+        assert!(http(addr, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
+        assert!(t.elapsed() < Duration::from_secs(1), "a scrape waited {:?}", t.elapsed());
+        // The trickling ones are cut at the request deadline, not served 10 s later.
+        for h in slow {
+            let (took, out) = h.join().unwrap();
+            assert!(out.is_empty(), "a trickling client was answered");
+            assert!(took < REQUEST_DEADLINE + Duration::from_secs(2), "held for {took:?}");
+        }
     }
 }
