@@ -9,15 +9,19 @@
 //!   other than 0 gets an error response and nothing else.
 //! - Each connection has its own thread, which only parses, forwards and writes back: the
 //!   request is handled on the main loop, between its other duties, so edits are
-//!   serialized with SIGHUP reloads.
+//!   serialized with SIGHUP reloads. At most [`MAX_CONNECTIONS`] are served at once (more
+//!   are told the director is busy), a request must arrive whole within
+//!   [`REQUEST_DEADLINE`], and failing accepts back off instead of spinning.
 //! - The socket file is removed when the [`Server`] is dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::{Request, Response};
 
@@ -25,6 +29,10 @@ use super::{Request, Response};
 const MAX_REQUEST: u64 = 64 << 20;
 /// How long a connection waits for the main loop's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 16;
+/// The longest a client may take to send its whole request (not per read).
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A request waiting for the main loop, with the way back to its client.
 #[derive(Debug)]
@@ -76,10 +84,31 @@ pub fn listen(path: &Path) -> Result<Server, String> {
     std::thread::Builder::new()
         .name("xvs-ctl".into())
         .spawn(move || {
+            let open = Arc::new(AtomicUsize::new(0));
             for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let tx = tx.clone();
-                let _ = std::thread::Builder::new().name("xvs-ctl-conn".into()).spawn(move || serve(conn, &tx));
+                let conn = match conn {
+                    Ok(c) => c,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                };
+                if open.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+                    respond(
+                        &conn,
+                        &Response::error("xvs ctl: the director is busy with other ctl requests; try again"),
+                    );
+                    continue;
+                }
+                open.fetch_add(1, Ordering::AcqRel);
+                let (tx, open2) = (tx.clone(), open.clone());
+                let spawned = std::thread::Builder::new().name("xvs-ctl-conn".into()).spawn(move || {
+                    serve(conn, &tx);
+                    open2.fetch_sub(1, Ordering::AcqRel);
+                });
+                if spawned.is_err() {
+                    open.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         })
         .map_err(|e| format!("starting the control socket thread: {e}"))?;
@@ -92,8 +121,32 @@ fn respond(mut conn: &UnixStream, r: &Response) {
     let _ = conn.write_all(line.as_bytes());
 }
 
+/// The request line of `conn`, read whole within [`REQUEST_DEADLINE`] and at most
+/// [`MAX_REQUEST`] bytes.
+fn read_request(mut conn: &UnixStream) -> std::io::Result<String> {
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    while !got.contains(&b'\n') {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request did not arrive in time"));
+        }
+        conn.set_read_timeout(Some(left))?;
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if got.len() as u64 > MAX_REQUEST {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the request is too large"));
+        }
+    }
+    let end = got.iter().position(|b| *b == b'\n').unwrap_or(got.len());
+    String::from_utf8(got[..end].to_vec()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 fn serve(conn: UnixStream, tx: &Sender<Pending>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     match peer_uid(&conn) {
         Ok(0) => {}
         Ok(uid) => {
@@ -108,11 +161,10 @@ fn serve(conn: UnixStream, tx: &Sender<Pending>) {
             return respond(&conn, &Response::error(format!("xvs ctl: cannot check the peer's credentials: {e}")))
         }
     }
-    let mut line = String::new();
-    let mut reader = BufReader::new((&conn).take(MAX_REQUEST));
-    if let Err(e) = reader.read_line(&mut line) {
-        return respond(&conn, &Response::error(format!("xvs ctl: reading the request: {e}")));
-    }
+    let line = match read_request(&conn) {
+        Ok(l) => l,
+        Err(e) => return respond(&conn, &Response::error(format!("xvs ctl: reading the request: {e}"))),
+    };
     let request: Request = match serde_json::from_str(line.trim_end()) {
         Ok(r) => r,
         Err(e) => return respond(&conn, &Response::error(format!("xvs ctl: a malformed request: {e}"))),
@@ -177,6 +229,31 @@ mod tests {
         }
         drop(server);
         assert!(!path.exists(), "the socket file goes with the server");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    /// Idle clients hold at most [`MAX_CONNECTIONS`] threads; one more is told at once
+    /// that the director is busy, and a request still gets through once they go.
+    #[test]
+    fn idle_clients_are_bounded_and_told_to_wait() {
+        let dir = std::env::temp_dir().join(format!("xvs-ctl-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ctl.sock");
+        let server = listen(&path).unwrap();
+        let idle: Vec<UnixStream> = (0..MAX_CONNECTIONS).map(|_| UnixStream::connect(&path).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut extra = UnixStream::connect(&path).unwrap();
+        extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut out = String::new();
+        extra.read_to_string(&mut out).unwrap();
+        assert!(out.contains("busy"), "{out}");
+        drop(server);
+        drop(idle);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
