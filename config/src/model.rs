@@ -19,6 +19,8 @@ use std::path::PathBuf;
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/xvs.sock";
 /// Default `max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 2_000_000;
+/// Default `verify_packets` (IPVS's `drop_entry` spares connections past 8 packets).
+pub const DEFAULT_VERIFY_PACKETS: u8 = 8;
 /// Default `mh_table_size` (IPVS uses 4093).
 pub const DEFAULT_MH_TABLE_SIZE: u32 = 65537;
 /// Default scheduler (ipvsadm's default).
@@ -65,6 +67,9 @@ pub struct Director {
     pub mtu: Option<u16>,
     pub expire_nodest_conn: bool,
     pub expire_quiescent_template: bool,
+    /// A DR/TUN connection is verified after more than this many requests (README
+    /// "Defences").
+    pub verify_packets: u8,
     pub seed: u64,
 }
 
@@ -85,6 +90,7 @@ impl Default for Director {
             mtu: None,
             expire_nodest_conn: false,
             expire_quiescent_template: false,
+            verify_packets: DEFAULT_VERIFY_PACKETS,
             seed: 0,
         }
     }

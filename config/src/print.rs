@@ -67,6 +67,7 @@ impl Config {
         }
         writeln!(o, "expire_nodest_conn = {}", d.expire_nodest_conn)?;
         writeln!(o, "expire_quiescent_template = {}", d.expire_quiescent_template)?;
+        writeln!(o, "verify_packets = {}", d.verify_packets)?;
         writeln!(o, "seed = {}", d.seed)?;
         writeln!(o)?;
         writeln!(o, "[timeouts]")?;

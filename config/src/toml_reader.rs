@@ -48,6 +48,7 @@ pub const DIRECTOR_KEYS: &[&str] = &[
     "mtu",
     "expire_nodest_conn",
     "expire_quiescent_template",
+    "verify_packets",
     "seed",
 ];
 /// Keys of `[timeouts]`.
@@ -548,6 +549,7 @@ impl<'t> Reader<'t> {
         d.mtu = self.u16(t, "mtu");
         set(&mut d.expire_nodest_conn, self.bool(t, "expire_nodest_conn"));
         set(&mut d.expire_quiescent_template, self.bool(t, "expire_quiescent_template"));
+        set(&mut d.verify_packets, self.int(t, "verify_packets", 0, 254).map(|v| v as u8));
         set(&mut d.seed, self.int(t, "seed", 0, i64::MAX).map(|v| v as u64));
         d
     }

@@ -9,6 +9,10 @@
 //! - `Conn<u32>` is 40 bytes: IPv4 connections cost that plus 8 bytes of wheel links and
 //!   the index slots (4 bytes each, at most 3/4 full).
 //! - Deadlines are wheel ticks (ms) truncated to 32 bits, widened against `now`.
+//! - A connection is *verified* (`trust == VERIFIED`) once something the client alone
+//!   cannot fake has been seen: its real answered (NAT), it came from the sync master, or,
+//!   where replies bypass the director (DR, TUN), it carried more than `verify_packets`
+//!   requests. Until then `trust` counts its requests, and it is evictable.
 //! - A connection holding a template handle has counted itself in the template's `refs`.
 //! - A connection's forwarding method ([`Xmit`]) is bound when it is created and never
 //!   changes, whatever a reload does to its real's `forward`.
@@ -99,8 +103,18 @@ pub struct Conn<A> {
     pub client_mac: [u8; 6],
     /// Incoming packets, counted modulo the sync period (IPVS's `in_pkts`).
     pub sync_pkts: u8,
+    /// `VERIFIED`, or the requests seen while not verified yet (see [`trust`]).
+    pub trust: u8,
     /// The end time last synced, in units of 2^10 ms (IPVS's `sync_endtime`).
     pub synced: u16,
+}
+
+/// Values of [`Conn::trust`] (it sits in what was padding: the entry keeps its size).
+pub mod trust {
+    /// Not verified yet, no request counted.
+    pub const NEW: u8 = 0;
+    /// Verified: never evicted to make room for another connection.
+    pub const VERIFIED: u8 = u8::MAX;
 }
 
 impl<A: Copy> Expiring for Conn<A> {
@@ -119,6 +133,12 @@ impl<A> Conn<A> {
             1 => Xmit::Dr,
             _ => Xmit::Tun,
         }
+    }
+
+    /// Verified (see [`trust`]): an attacker who only sends cannot make one.
+    #[inline]
+    pub fn is_verified(&self) -> bool {
+        self.trust == trust::VERIFIED
     }
 
     /// Counted in its real's inactive connections (not ESTABLISHED).
@@ -211,6 +231,10 @@ pub struct FamilyTables<A> {
     pub templates: Store<Template<A>>,
     pub template_index: FlowIndex,
     pub frags: FragTable<A>,
+    /// Live connections not verified yet: eviction looks for one only while there are.
+    pub unverified: u32,
+    /// Where the eviction sweep over the slab goes on (`pipeline::evict`).
+    pub sweep: u32,
 }
 
 impl<A: Family> FamilyTables<A> {
@@ -222,6 +246,8 @@ impl<A: Family> FamilyTables<A> {
             templates: Store::new(max_templates, now_tick),
             template_index: FlowIndex::new(max_templates as usize),
             frags: FragTable::new(4096),
+            unverified: 0,
+            sweep: 0,
         }
     }
 }

@@ -80,6 +80,9 @@ pub struct EngineConfig {
     pub timeouts: Timeouts,
     pub expire_nodest_conn: bool,
     pub expire_quiescent_template: bool,
+    /// A DR/TUN connection is verified after more than this many requests (README
+    /// "Defences"; IPVS's `drop_entry` uses 8).
+    pub verify_packets: u8,
     /// Egress MTU for the "fragmentation needed" / "packet too big" check.
     pub mtu: u16,
     /// Tunnel source addresses (the DIP).
@@ -107,6 +110,7 @@ impl Default for EngineConfig {
             timeouts: Timeouts::default(),
             expire_nodest_conn: false,
             expire_quiescent_template: false,
+            verify_packets: 8,
             mtu: 1500,
             address4: None,
             address6: None,

@@ -170,6 +170,11 @@ pub struct EngineStats {
     pub conns_created: u64,
     pub conns_expired: u64,
     pub conns_evicted: u64,
+    /// Connections that became verified (README "Defences").
+    pub conns_verified: u64,
+    /// Packets of hash-scheduled DR/TUN services forwarded without an entry because the
+    /// table was full of verified connections.
+    pub stateless_forwarded: u64,
     pub templates_created: u64,
     pub templates_expired: u64,
     pub icmp_too_big_sent: u64,
@@ -188,6 +193,8 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
         self.conns_created += b.conns_created;
         self.conns_expired += b.conns_expired;
         self.conns_evicted += b.conns_evicted;
+        self.conns_verified += b.conns_verified;
+        self.stateless_forwarded += b.stateless_forwarded;
         self.templates_created += b.templates_created;
         self.templates_expired += b.templates_expired;
         self.icmp_too_big_sent += b.icmp_too_big_sent;

@@ -76,6 +76,12 @@ impl<E: Expiring> Store<E> {
         self.live -= 1;
     }
 
+    /// Slots handed out so far (live or free): handles are below this.
+    #[inline]
+    pub fn slots(&self) -> u32 {
+        self.entries.len() as u32
+    }
+
     /// Whether `h` is a live handle (allocated and not freed since).
     #[inline]
     pub fn is_live(&self, h: u32) -> bool {

@@ -130,6 +130,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         timeouts: Timeouts::from_secs(cfg.timeouts.tcp, cfg.timeouts.tcp_fin, cfg.timeouts.udp),
         expire_nodest_conn: d.expire_nodest_conn,
         expire_quiescent_template: d.expire_quiescent_template,
+        verify_packets: d.verify_packets,
         mtu: d.mtu.unwrap_or(1500),
         address4: d.address,
         address6: d.address6,

@@ -387,10 +387,25 @@ fn director_families(o: &mut Out, s: &Snapshot, capacity: Option<u64>) {
     for r in DropReason::ALL {
         o.sample("xvs_drops_total", &[("reason", r.name())], st.drops[r as usize]);
     }
-    o.family("xvs_connection_events_total", "counter", "Connection table events: created, expired, evicted.");
-    for (ev, n) in [("created", st.conns_created), ("expired", st.conns_expired), ("evicted", st.conns_evicted)] {
+    o.family(
+        "xvs_connection_events_total",
+        "counter",
+        "Connection table events: created, expired, evicted (unverified or closed ones, to make room), verified.",
+    );
+    for (ev, n) in [
+        ("created", st.conns_created),
+        ("expired", st.conns_expired),
+        ("evicted", st.conns_evicted),
+        ("verified", st.conns_verified),
+    ] {
         o.sample("xvs_connection_events_total", &[("event", ev)], n);
     }
+    o.single(
+        "xvs_stateless_forwarded_packets_total",
+        "counter",
+        "Packets of DR/TUN services with sh, dh or mh forwarded without an entry: the table was full of verified connections.",
+        st.stateless_forwarded,
+    );
     o.family("xvs_template_events_total", "counter", "Persistence template events: created, expired.");
     for (ev, n) in [("created", st.templates_created), ("expired", st.templates_expired)] {
         o.sample("xvs_template_events_total", &[("event", ev)], n);
@@ -782,6 +797,7 @@ mod tests {
             ("xvs_connection_events_total", PrometheusType::Counter, &["event"]),
             ("xvs_template_events_total", PrometheusType::Counter, &["event"]),
             ("xvs_icmp_too_big_sent_total", PrometheusType::Counter, &[]),
+            ("xvs_stateless_forwarded_packets_total", PrometheusType::Counter, &[]),
             ("xvs_handoff_full_total", PrometheusType::Counter, &[]),
             ("xvs_connection_table_entries", PrometheusType::Gauge, &[]),
             ("xvs_connection_table_capacity", PrometheusType::Gauge, &[]),

@@ -11,7 +11,7 @@
 use super::bind::{unbind_real, Holder};
 use super::flow::unindex_conn;
 use super::persist::template_due;
-use super::Ctx;
+use super::{verify, Ctx};
 use crate::conn::FamilyTables;
 use crate::family::Family;
 
@@ -36,5 +36,6 @@ pub(super) fn remove_conn<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, h: u
     let c = *t.conns.get(h);
     unindex_conn(t, cx, h, &c);
     unbind_real(cx, &mut t.templates, c.real, Holder::conn(&c));
+    verify::removed(t, &c);
     t.conns.free(h);
 }

@@ -9,7 +9,7 @@ use xvs_proto::PROTO_TCP;
 
 use super::bind::set_tcp_state;
 use super::expiry::expire_conn;
-use super::{frag, sync_out, xmit, Ctx, Pkt};
+use super::{frag, sync_out, verify, xmit, Ctx, Pkt};
 use crate::conn::{Conn, FamilyTables, Xmit};
 use crate::family::Family;
 use crate::port::Verdict;
@@ -47,6 +47,8 @@ pub(super) fn forward<A: Family>(
     } else {
         cx.cfg.timeouts.udp as u64
     };
+    let seen_flags = if c.proto == PROTO_TCP && has_l4 { p.tcp_flags } else { 0 };
+    verify::seen(t, cx, &mut c, reply, seen_flags);
     let new_deadline = now + timeout;
     c.deadline = new_deadline as u32;
     if !reply {

@@ -27,6 +27,8 @@ pub struct ConnInfo {
     pub state: &'static str,
     pub expires_ms: u64,
     pub forward: Forward,
+    /// Verified (README "Defences"): never evicted for another connection.
+    pub verified: bool,
 }
 
 /// Append `t`'s live connections to `out` until it holds `max`.
@@ -48,6 +50,7 @@ pub(super) fn collect<A: Family>(t: &FamilyTables<A>, cx: &Ctx, max: usize, out:
             state,
             expires_ms: c.deadline(cx.now).saturating_sub(cx.now),
             forward: c.xmit().forward(),
+            verified: c.is_verified(),
         });
     }
 }

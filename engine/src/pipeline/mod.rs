@@ -33,6 +33,7 @@ mod new_conn;
 mod persist;
 mod sync_in;
 mod sync_out;
+mod verify;
 mod xmit;
 
 use std::net::IpAddr;

@@ -7,8 +7,12 @@
 //! not touch: per-real counters (`bind`), templates' internals (`persist`), the rewrite
 //! (`xmit`), or what an existing connection does (`forward`).
 //!
-//! Invariant: nothing is left behind when a new connection fails (table full, NAT clash):
-//! it binds its real only once its entry is in the table.
+//! Invariants:
+//! - Nothing is left behind when a new connection fails (table full, NAT clash):
+//!   it binds its real only once its entry is in the table.
+//! - A new connection is unverified (`verify`); in a table full of verified ones it is
+//!   refused, or forwarded without an entry where the service maps flows stably and
+//!   replies bypass the director (DR/TUN with sh, dh or mh).
 
 use xvs_proto::{tcp_flags, Packet, PROTO_TCP, PROTO_UDP};
 use xvs_sched::Flow;
@@ -18,8 +22,8 @@ use super::evict::{evict_one, Evict};
 use super::flow::{conn_key, find_conn, FlowKey};
 use super::forward::forward;
 use super::persist::persistent_real;
-use super::{xmit, Ctx, Pkt};
-use crate::conn::{flags, Conn, FamilyTables, Xmit, NO_TEMPLATE};
+use super::{verify, xmit, Ctx, Pkt};
+use crate::conn::{flags, trust, Conn, FamilyTables, Xmit, NO_TEMPLATE};
 use crate::family::Family;
 use crate::ids::{RealId, ServiceId};
 use crate::port::Verdict;
@@ -68,6 +72,7 @@ pub(super) fn new_connection<A: Family>(
         in_port: pkt.in_port as u8,
         client_mac: pkt.peer_mac(),
         sync_pkts: 0,
+        trust: trust::NEW,
         synced: 0,
     };
     if p.proto == PROTO_UDP && cx.services[sid].spec.ops {
@@ -76,8 +81,14 @@ pub(super) fn new_connection<A: Family>(
         bind_real(cx, &mut t.templates, sid, rid, Holder::OnePacket);
         return xmit::request(cx, pkt, &c);
     }
-    // Room in the table: evict the oldest half-open / idle UDP entry if full.
+    // Room in the table: evict an unverified (or closed) entry if full.
     if cx.live >= cx.cfg.max_connections && !evict_one(t, other, cx) {
+        if cx.services[sid].resumes_mid_stream && c.xmit() != Xmit::Nat {
+            // Full of verified connections: a hash scheduler sends the flow to the same
+            // real with or without an entry (Katran's answer), and replies bypass us.
+            cx.stats.stateless_forwarded += 1;
+            return xmit::request(cx, pkt, &c);
+        }
         return Verdict::Drop(DropReason::ConnTableFull);
     }
     insert(t, cx, pkt, c, h)
@@ -132,6 +143,7 @@ fn insert<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, pkt: &mut Pkt, mut c
     if let Some(rh) = reply_hash {
         t.index.insert(rh, ch, true);
     }
+    verify::admitted(t, &c);
     cx.stats.conns_created += 1;
     bind_real(cx, &mut t.templates, c.service, c.real, Holder::conn(&c));
     forward(t, cx, pkt, ch, false, true)

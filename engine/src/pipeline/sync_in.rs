@@ -22,8 +22,8 @@ use super::evict::{evict_one, Evict};
 use super::expiry::expire_conn;
 use super::flow::{conn_key, find_conn, FlowKey};
 use super::persist::synced_template;
-use super::Ctx;
-use crate::conn::{flags, Conn, FamilyTables, Xmit, NO_TEMPLATE};
+use super::{verify, Ctx};
+use crate::conn::{flags, trust, Conn, FamilyTables, Xmit, NO_TEMPLATE};
 use crate::family::Family;
 use crate::ids::{RealId, ServiceId};
 use crate::services::next_hop;
@@ -97,6 +97,8 @@ fn refresh<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, ch: u32, state: Tcp
     if c.proto == PROTO_TCP && c.state != state as u8 {
         set_tcp_state(cx, &mut c, state);
     }
+    // The master's word counts as verification (README "Defences").
+    verify::verify(t, cx, &mut c);
     let earlier = deadline < c.deadline(cx.now);
     c.deadline = deadline as u32;
     c.sync_pkts = cx.cfg.sync.threshold;
@@ -153,6 +155,7 @@ fn create<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, cx: &mut Ct
         in_port: 0,
         client_mac: [0; 6],
         sync_pkts: cx.cfg.sync.threshold,
+        trust: trust::VERIFIED,
         synced: 0,
     };
     let reply_hash = if c.xmit() == Xmit::Nat {
@@ -173,6 +176,7 @@ fn create<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, cx: &mut Ct
     if let Some(rh) = reply_hash {
         t.index.insert(rh, ch, true);
     }
+    verify::admitted(t, &c);
     bind_real(cx, &mut t.templates, n.sid, n.rid, Holder::conn(&c));
     if n.state == TcpState::Established {
         set_tcp_state(cx, &mut c, n.state);

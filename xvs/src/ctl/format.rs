@@ -439,6 +439,7 @@ pub fn connections_json(conns: &[ConnInfo]) -> ConnectionsListing {
             vip: addrport(c.vip, c.vport),
             destination: addrport(c.real, c.rport),
             forward: c.forward.name().to_string(),
+            verified: c.verified,
         })
         .collect();
     ConnectionsListing { connections }
@@ -663,6 +664,7 @@ TCP  [2001:db8:1::100]:80 mh (mh-port) persistent 60 mask 64
                 state,
                 expires_ms: ms,
                 forward: xvs_engine::Forward::Nat,
+                verified: proto == 6,
             }
         };
         let conns = vec![c("10.0.0.2:51234", "ESTABLISHED", 899_500, 6), c("10.0.0.2:40000", "UDP", 299_000, 17)];
@@ -676,6 +678,8 @@ UDP 04:59  UDP         10.0.0.2:40000     10.0.1.100:53      10.0.2.11:8080
         let v = serde_json::to_value(connections_json(&conns)).unwrap();
         assert_eq!(v["connections"][0]["state"], "ESTABLISHED");
         assert_eq!(v["connections"][1]["virtual"], "10.0.1.100:53");
+        assert_eq!(v["connections"][0]["verified"], true);
+        assert_eq!(v["connections"][1]["verified"], false);
     }
 
     #[test]

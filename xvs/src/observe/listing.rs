@@ -151,6 +151,8 @@ pub struct ConnectionListing {
     pub vip: String,
     pub destination: String,
     pub forward: String,
+    /// Verified (README "Defences"): never evicted to make room.
+    pub verified: bool,
 }
 
 /// One VRRP instance (`-L --json`'s `vrrp` array, `--vrrp --json`).

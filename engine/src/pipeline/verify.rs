@@ -1,0 +1,68 @@
+//! Verifying connections: which entries an attacker who only sends packets can make, and
+//! which need something only a real conversation produces.
+//!
+//! Owns: the `trust` field of a connection and the per-family count of unverified
+//! connections. Must not touch: eviction's choice (`evict`) or TCP states (`forward`).
+//!
+//! Rules (README "Defences"):
+//! - NAT: verified when a packet comes back from its real, other than a RST (a real
+//!   answers a spoofed ACK with a RST; that proves nothing about the client).
+//! - DR, TUN: replies bypass the director, so nothing the client sends can be checked;
+//!   a connection is verified after more than `verify_packets` requests (IPVS's
+//!   `drop_entry` spares connections past 8 incoming packets for the same reason).
+//! - Installed from the sync master: verified (the master verified or created it).
+//!
+//! Invariant: `FamilyTables::unverified` is the number of live connections whose `trust`
+//! is not `VERIFIED`; every change of `trust` to `VERIFIED` and every removal of an
+//! unverified connection goes through this module.
+
+use xvs_proto::tcp_flags;
+
+use super::Ctx;
+use crate::conn::{trust, Conn, FamilyTables, Xmit};
+use crate::family::Family;
+
+/// A new connection enters the table unverified.
+#[inline]
+pub(super) fn admitted<A: Family>(t: &mut FamilyTables<A>, c: &Conn<A>) {
+    if !c.is_verified() {
+        t.unverified += 1;
+    }
+}
+
+/// Mark `c` verified (it is live in `t`).
+#[inline]
+pub(super) fn verify<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, c: &mut Conn<A>) {
+    if !c.is_verified() {
+        c.trust = trust::VERIFIED;
+        t.unverified -= 1;
+        cx.stats.conns_verified += 1;
+    }
+}
+
+/// A packet of live connection `c` was seen (`reply`: from its real; `flags`: its TCP
+/// flags, 0 for UDP or a later fragment).
+#[inline]
+pub(super) fn seen<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, c: &mut Conn<A>, reply: bool, flags: u8) {
+    if c.is_verified() {
+        return;
+    }
+    if reply {
+        if flags & tcp_flags::RST == 0 {
+            verify(t, cx, c);
+        }
+    } else if c.xmit() != Xmit::Nat {
+        c.trust += 1;
+        if c.trust > cx.cfg.verify_packets {
+            verify(t, cx, c);
+        }
+    }
+}
+
+/// Connection `c` leaves the table.
+#[inline]
+pub(super) fn removed<A: Family>(t: &mut FamilyTables<A>, c: &Conn<A>) {
+    if !c.is_verified() {
+        t.unverified -= 1;
+    }
+}
