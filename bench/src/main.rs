@@ -4,7 +4,7 @@
 //! `engine_bench`); `veth` measures end to end through AF_XDP on a veth lab, side by side
 //! with a raw AF_XDP forwarder and the kernel (see `veth`); `raw-forward` (hidden) is that
 //! raw forwarder, which `veth` starts in the lab; `sync` measures connection sync (see
-//! `sync_bench`). Every subcommand prints text, or one
+//! `sync_bench`); `flood` what colliding keys cost (see `flood_bench`). Every subcommand prints text, or one
 //! JSON object with `--json`.
 //!
 //! `unsafe` is denied but in three named modules of the harness (not the product): the
@@ -16,6 +16,7 @@
 #[allow(unsafe_code)]
 mod cpu;
 mod engine_bench;
+mod flood_bench;
 mod memory;
 mod poll_modes;
 mod raw_fwd;
@@ -54,6 +55,7 @@ enum Cmd {
     /// Connection sync (IPVS's protocol): new connections per second on one core with
     /// sync off and on, entries one core packs and sends, entries one core installs.
     Sync(sync_bench::SyncArgs),
+    Flood(flood_bench::FloodArgs),
     /// The raw AF_XDP forwarder `veth` runs in the director's namespace.
     #[command(hide = true)]
     RawForward(raw_fwd::RawArgs),
@@ -68,6 +70,7 @@ fn main() {
         Cmd::Veth(args) => ("veth", run_veth(&args)),
         Cmd::Poll(args) => ("poll", poll_modes::run(&args).map(|figs| poll_modes::print(&figs, args.json))),
         Cmd::Sync(args) => ("sync", sync_bench::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
+        Cmd::Flood(args) => ("flood", flood_bench::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
         Cmd::RawForward(args) => ("raw-forward", raw_fwd::run(&args)),
     };
     if let Err(e) = done {

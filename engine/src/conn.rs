@@ -192,9 +192,12 @@ pub struct FragEntry<A> {
 /// How long the fragment table remembers a datagram's first fragment.
 pub const FRAG_TIMEOUT_MS: u64 = 2_000;
 
-/// A direct-mapped table of recent first fragments. A newer datagram that hashes to the
-/// same slot replaces an older one (its later fragments are then dropped and counted):
-/// bounded memory and O(1) without a timer, like Maglev's fragment handling.
+/// A two-way set-associative table of recent first fragments: bounded memory and O(1)
+/// without a timer, like Maglev's fragment handling. A first fragment takes the way that
+/// holds its datagram already, else a free or expired way, else displaces the way that
+/// expires sooner (counted: the displaced datagram's later fragments are dropped,
+/// `frag_no_first`). The hash is seeded per process (`EngineConfig::hash_seed`), so an
+/// attacker cannot aim at another datagram's set.
 #[derive(Debug)]
 pub struct FragTable<A> {
     slots: Vec<FragEntry<A>>,
@@ -203,23 +206,45 @@ pub struct FragTable<A> {
 
 impl<A: Family> FragTable<A> {
     pub fn new(size: usize) -> Self {
-        let size = size.next_power_of_two();
+        let size = size.next_power_of_two().max(2);
         FragTable { slots: vec![FragEntry::default(); size], mask: size - 1 }
     }
 
+    /// The first of the two ways of the set of `hash`.
     #[inline]
-    pub fn slot(&self, hash: u64) -> usize {
-        hash as usize & self.mask
+    fn set(&self, hash: u64) -> usize {
+        hash as usize & self.mask & !1
     }
 
-    pub fn record(&mut self, hash: u64, e: FragEntry<A>) {
-        let i = self.slot(hash);
-        self.slots[i] = e;
+    /// Record `e` (now `now`); `true` when it displaced a live record of another datagram.
+    pub fn record(&mut self, hash: u64, e: FragEntry<A>, now: u64) -> bool {
+        let s = self.set(hash);
+        let same = |x: &FragEntry<A>| x.valid && x.src == e.src && x.dst == e.dst && x.id == e.id && x.proto == e.proto;
+        let free = |x: &FragEntry<A>| !x.valid || x.deadline <= now;
+        let (a, b) = (self.slots[s], self.slots[s + 1]);
+        let (way, displaced) = if same(&a) {
+            (s, false)
+        } else if same(&b) {
+            (s + 1, false)
+        } else if free(&a) {
+            (s, false)
+        } else if free(&b) {
+            (s + 1, false)
+        } else if a.deadline <= b.deadline {
+            (s, true)
+        } else {
+            (s + 1, true)
+        };
+        self.slots[way] = e;
+        displaced
     }
 
     pub fn find(&self, hash: u64, src: A, dst: A, id: u32, proto: u8, now: u64) -> Option<FragEntry<A>> {
-        let e = self.slots[self.slot(hash)];
-        (e.valid && e.src == src && e.dst == dst && e.id == id && e.proto == proto && e.deadline > now).then_some(e)
+        let s = self.set(hash);
+        self.slots[s..s + 2]
+            .iter()
+            .copied()
+            .find(|e| e.valid && e.src == src && e.dst == dst && e.id == id && e.proto == proto && e.deadline > now)
     }
 }
 
@@ -255,6 +280,30 @@ impl<A: Family> FamilyTables<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fragment_sets_keep_two_datagrams_and_displace_the_sooner_expiring() {
+        let mut t: FragTable<u32> = FragTable::new(16);
+        let e = |id: u32, deadline: u64| FragEntry {
+            src: 1,
+            dst: 2,
+            id,
+            proto: 17,
+            valid: true,
+            deadline,
+            ..Default::default()
+        };
+        let h = 6; // set 6..8
+        assert!(!t.record(h, e(1, 100), 0));
+        assert!(!t.record(h, e(2, 200), 0));
+        assert!(t.find(h, 1, 2, 1, 17, 50).is_some() && t.find(h, 1, 2, 2, 17, 50).is_some());
+        assert!(!t.record(h, e(1, 150), 10), "the same datagram refreshes its own way");
+        assert!(t.record(h, e(3, 300), 20), "a third datagram displaces the sooner-expiring one");
+        assert!(t.find(h, 1, 2, 1, 17, 50).is_none());
+        assert!(t.find(h, 1, 2, 2, 17, 50).is_some() && t.find(h, 1, 2, 3, 17, 50).is_some());
+        assert!(!t.record(h, e(4, 400), 250), "an expired way is free");
+        assert!(t.find(h, 1, 2, 3, 17, 260).is_some() && t.find(h, 1, 2, 4, 17, 260).is_some());
+    }
 
     #[test]
     fn ipv4_entry_is_compact() {

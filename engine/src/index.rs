@@ -6,10 +6,18 @@
 //!   top of the key's hash. The tag lets a probe skip most non-matching slots without
 //!   touching the entry, so a lookup costs one index cache line and one entry cache line.
 //! - Linear probing; the table is sized for at most 3/4 load at full capacity, so probe
-//!   sequences stay short. Deletion shifts later members of the cluster back (no
+//!   sequences stay short. Every key sits within [`MAX_PROBE`] slots of its home slot:
+//!   `insert` refuses a key that would not, so a lookup never looks at more than
+//!   `MAX_PROBE` slots, whatever keys an attacker chooses (hash flooding; the hash's
+//!   seed is secret too, see `EngineConfig::hash_seed`). Deletion shifts later members of the cluster back (no
 //!   tombstones), which needs each displaced key's home slot: the caller recomputes
 //!   it from the entry (`rehash`).
 //! - Memory is allocated zeroed: pages are touched only as slots are used.
+
+/// Most slots a key may sit from its home slot, and so the longest lookup. Random keys at
+/// the most load the index is sized for (3/4) go past 128 about once in 10^5 inserts;
+/// such a key is refused like one for a full table, and counted.
+pub const MAX_PROBE: usize = 128;
 
 /// Largest handle the index can store (24 bits, minus the empty encoding).
 pub const MAX_HANDLES: u32 = (1 << 24) - 1;
@@ -36,9 +44,15 @@ fn encode(hash: u64, handle: u32, dir: bool) -> u32 {
 impl FlowIndex {
     /// An index for up to `max_keys` keys.
     pub fn new(max_keys: usize) -> Self {
-        let want = (max_keys.max(8) * 4).div_ceil(3);
+        // At least 2 * MAX_PROBE slots, so a probe window never wraps onto itself.
+        let want = (max_keys.max(8) * 4).div_ceil(3).max(2 * MAX_PROBE);
         let size = want.next_power_of_two();
         FlowIndex { slots: vec![0u32; size], mask: size - 1 }
+    }
+
+    /// Slots minus one: a hash's home slot is `hash & mask`.
+    pub fn mask(&self) -> usize {
+        self.mask
     }
 
     /// Hint the CPU to load the home slot of `hash`.
@@ -72,6 +86,8 @@ impl FlowIndex {
     pub fn find(&self, hash: u64, mut eq: impl FnMut(u32, bool) -> bool) -> Option<(u32, bool)> {
         let tag = tag_of(hash);
         let mut i = hash as usize & self.mask;
+        // One past the last slot a key may sit in (the index has more than MAX_PROBE).
+        let end = (i + MAX_PROBE) & self.mask;
         loop {
             let v = self.slots[i];
             if v == 0 {
@@ -85,18 +101,44 @@ impl FlowIndex {
                 }
             }
             i = (i + 1) & self.mask;
+            if i == end {
+                return None;
+            }
         }
     }
 
-    /// Insert a key. The caller has checked it is not present and that the index is not
-    /// over capacity (the table's `max_keys`).
-    pub fn insert(&mut self, hash: u64, handle: u32, dir: bool) {
-        debug_assert!(handle < MAX_HANDLES);
+    /// The free slot a key with this hash would take, if one is within `MAX_PROBE`.
+    #[inline]
+    fn free_slot(&self, hash: u64) -> Option<usize> {
         let mut i = hash as usize & self.mask;
-        while self.slots[i] != 0 {
+        for _ in 0..MAX_PROBE {
+            if self.slots[i] == 0 {
+                return Some(i);
+            }
             i = (i + 1) & self.mask;
         }
-        self.slots[i] = encode(hash, handle, dir);
+        None
+    }
+
+    /// Whether a key with this hash would be taken now.
+    #[inline]
+    pub fn has_room(&self, hash: u64) -> bool {
+        self.free_slot(hash).is_some()
+    }
+
+    /// Insert a key; `false` (nothing changed) when no slot within `MAX_PROBE` of its home
+    /// is free. The caller has checked it is not present and that the index is not over
+    /// capacity (the table's `max_keys`).
+    #[must_use]
+    pub fn insert(&mut self, hash: u64, handle: u32, dir: bool) -> bool {
+        debug_assert!(handle < MAX_HANDLES);
+        match self.free_slot(hash) {
+            Some(i) => {
+                self.slots[i] = encode(hash, handle, dir);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Remove the key `(handle, dir)` whose hash is `hash`. `rehash(handle, dir)` must
@@ -159,8 +201,9 @@ mod tests {
             let handle = (x % 900) as u32;
             let key = handle as u64 * 31;
             if let std::collections::hash_map::Entry::Vacant(e) = model.entry(handle) {
-                if step % 3 != 0 {
-                    idx.insert(h(key), handle, false);
+                // The poor hash makes clusters past the probe bound: a refused key
+                // must leave the index as it was (the lookups below check it).
+                if step % 3 != 0 && idx.insert(h(key), handle, false) {
                     e.insert(key);
                 }
             } else if step % 2 == 0 {
@@ -182,12 +225,51 @@ mod tests {
     #[test]
     fn two_directions_of_one_handle() {
         let mut idx = FlowIndex::new(16);
-        idx.insert(10, 3, false);
-        idx.insert(10, 3, true);
+        assert!(idx.insert(10, 3, false));
+        assert!(idx.insert(10, 3, true));
         assert_eq!(idx.find(10, |_, d| d), Some((3, true)));
         assert_eq!(idx.find(10, |_, d| !d), Some((3, false)));
         assert!(idx.remove(10, 3, false, |_, _| 10));
         assert_eq!(idx.find(10, |_, d| !d), None);
         assert_eq!(idx.find(10, |_, d| d), Some((3, true)));
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    /// Keys that all share one home slot: the first `MAX_PROBE` are taken, the rest
+    /// refused; every lookup, hit or miss, ends within `MAX_PROBE` slots; removing one
+    /// makes room for exactly one more.
+    #[test]
+    fn colliding_keys_are_bounded() {
+        let mut idx = FlowIndex::new(4096);
+        let home = 77u64;
+        let hash = |k: u32| home | ((k as u64 % 128) << 57);
+        let mut taken = Vec::new();
+        for k in 0..1000u32 {
+            if idx.insert(hash(k), k, false) {
+                taken.push(k);
+            }
+        }
+        assert_eq!(taken.len(), MAX_PROBE);
+        assert!(!idx.has_room(home));
+        let mut looked = 0;
+        assert_eq!(
+            idx.find(hash(5000), |_, _| {
+                looked += 1;
+                false
+            }),
+            None
+        );
+        assert!(looked <= MAX_PROBE);
+        for &k in &taken {
+            assert_eq!(idx.find(hash(k), |c, _| c == k), Some((k, false)));
+        }
+        assert!(idx.remove(hash(taken[3]), taken[3], false, |c, _| hash(c)));
+        assert!(idx.has_room(home));
+        assert!(idx.insert(hash(2000), 2000, false));
+        assert!(!idx.insert(hash(2001), 2001, false));
     }
 }

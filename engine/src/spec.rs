@@ -98,6 +98,11 @@ pub struct EngineConfig {
     pub port_macs: Vec<Mac>,
     /// When connections are synced (IPVS's sync sysctls).
     pub sync: crate::sync::SyncParams,
+    /// The seed of the flow, template and fragment hashes: read once, when the engine is
+    /// made (a reload keeps the engine's). `xvs run` draws it from the OS per process, so
+    /// nobody can compute colliding keys offline; replay, tests and the bench keep the
+    /// default, so their output and instruction counts repeat.
+    pub hash_seed: u64,
     /// VIPs on standby: their services take no new connection (dropped, `standby`) while
     /// their connections, synced ones included, go on (a VRRP BACKUP's).
     pub standby: Vec<IpAddr>,
@@ -120,6 +125,7 @@ impl Default for EngineConfig {
             port_macs: Vec::new(),
             sync: crate::sync::SyncParams::default(),
             standby: Vec::new(),
+            hash_seed: 0,
         }
     }
 }

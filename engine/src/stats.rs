@@ -46,10 +46,13 @@ pub enum DropReason {
     Standby,
     /// Too big for the egress MTU, and the ICMP answer was over its rate limit.
     IcmpRateLimited,
+    /// A new connection whose key found no free index slot within the probe bound
+    /// (`index::MAX_PROBE`): colliding keys (hash flooding), or a very full table.
+    HashProbeLimit,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 21] = [
         DropReason::Truncated,
         DropReason::BadIpHeader,
         DropReason::BadL4Header,
@@ -70,6 +73,7 @@ impl DropReason {
         DropReason::RewriteMismatch,
         DropReason::Standby,
         DropReason::IcmpRateLimited,
+        DropReason::HashProbeLimit,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -95,6 +99,7 @@ impl DropReason {
             DropReason::RewriteMismatch => "rewrite_mismatch",
             DropReason::Standby => "standby",
             DropReason::IcmpRateLimited => "icmp_rate_limited",
+            DropReason::HashProbeLimit => "hash_probe_limit",
         }
     }
 
@@ -178,6 +183,8 @@ pub struct EngineStats {
     pub templates_created: u64,
     pub templates_expired: u64,
     pub icmp_too_big_sent: u64,
+    /// First-fragment records displaced by another datagram's before their time.
+    pub frags_displaced: u64,
     pub ops_scheduled: u64,
     pub sync: crate::sync::SyncStats,
 }
@@ -198,6 +205,7 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
         self.templates_created += b.templates_created;
         self.templates_expired += b.templates_expired;
         self.icmp_too_big_sent += b.icmp_too_big_sent;
+        self.frags_displaced += b.frags_displaced;
         self.ops_scheduled += b.ops_scheduled;
         self.sync += &b.sync;
     }

@@ -401,6 +401,12 @@ fn director_families(o: &mut Out, s: &Snapshot, capacity: Option<u64>) {
         o.sample("xvs_connection_events_total", &[("event", ev)], n);
     }
     o.single(
+        "xvs_fragment_records_displaced_total",
+        "counter",
+        "First-fragment records displaced by another datagram's before their 2 s were up.",
+        st.frags_displaced,
+    );
+    o.single(
         "xvs_stateless_forwarded_packets_total",
         "counter",
         "Packets of DR/TUN services with sh, dh or mh forwarded without an entry: the table was full of verified connections.",
@@ -798,6 +804,7 @@ mod tests {
             ("xvs_template_events_total", PrometheusType::Counter, &["event"]),
             ("xvs_icmp_too_big_sent_total", PrometheusType::Counter, &[]),
             ("xvs_stateless_forwarded_packets_total", PrometheusType::Counter, &[]),
+            ("xvs_fragment_records_displaced_total", PrometheusType::Counter, &[]),
             ("xvs_handoff_full_total", PrometheusType::Counter, &[]),
             ("xvs_connection_table_entries", PrometheusType::Gauge, &[]),
             ("xvs_connection_table_capacity", PrometheusType::Gauge, &[]),

@@ -97,6 +97,22 @@ pub(super) fn find_conn<A: Family>(t: &FamilyTables<A>, cx: &Ctx, h: u64, k: &Fl
     t.index.find(h, |o, reply| conn_matches(cx, conns.get(o), reply, k))
 }
 
+/// Index connection `ch` by its request key (hash `h`) and, for NAT, its reply key (hash
+/// `rh`). `false`: a key found no slot within the probe bound, and nothing is indexed.
+pub(super) fn index_conn<A: Family>(t: &mut FamilyTables<A>, cx: &Ctx, ch: u32, h: u64, rh: Option<u64>) -> bool {
+    if !t.index.insert(h, ch, false) {
+        return false;
+    }
+    if let Some(rh) = rh {
+        if !t.index.insert(rh, ch, true) {
+            let FamilyTables { conns, index, .. } = t;
+            index.remove(h, ch, false, |o, reply| conn_key_hash(cx, conns.get(o), reply));
+            return false;
+        }
+    }
+    true
+}
+
 /// Remove both index keys of connection `h` (`c`).
 pub(super) fn unindex_conn<A: Family>(t: &mut FamilyTables<A>, cx: &Ctx, h: u32, c: &Conn<A>) {
     let FamilyTables { conns, index, .. } = t;

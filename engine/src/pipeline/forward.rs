@@ -47,8 +47,10 @@ pub(super) fn forward<A: Family>(
     } else {
         cx.cfg.timeouts.udp as u64
     };
-    let seen_flags = if c.proto == PROTO_TCP && has_l4 { p.tcp_flags } else { 0 };
-    verify::seen(t, cx, &mut c, reply, seen_flags);
+    if !c.is_verified() {
+        let seen_flags = if c.proto == PROTO_TCP && has_l4 { p.tcp_flags } else { 0 };
+        verify::seen(t, cx, &mut c, reply, seen_flags);
+    }
     let new_deadline = now + timeout;
     c.deadline = new_deadline as u32;
     if !reply {

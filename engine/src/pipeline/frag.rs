@@ -4,10 +4,13 @@
 //! Owns: recording where a first fragment went and routing a later fragment by that
 //! record. Must not touch: connections (it only reads them) or the rewrite.
 //!
-//! Invariant: a later fragment is forwarded only while the connection its first fragment
-//! went through is still that connection (live, not past its deadline, same ports and
-//! addresses); otherwise it is dropped and counted (`frag_no_first`), or passed to the
-//! kernel when it is not for a service at all.
+//! Invariants:
+//! - The record table has fixed size and 2 s records (`FragTable`); a record displaced by
+//!   another datagram's is counted (`frags_displaced`).
+//! - A later fragment is forwarded only while the connection its first fragment went
+//!   through is still that connection (live, not past its deadline, same ports and
+//!   addresses); otherwise it is dropped and counted (`frag_no_first`), or passed to the
+//!   kernel when it is not for a service at all.
 
 use std::net::IpAddr;
 
@@ -71,7 +74,7 @@ fn any_service_addr(cx: &Ctx, proto: u8, addr: IpAddr) -> bool {
 /// remember where its datagram goes.
 pub(super) fn remember_first<A: Family>(
     t: &mut FamilyTables<A>,
-    cx: &Ctx,
+    cx: &mut Ctx,
     p: &Packet,
     id: u32,
     ch: u32,
@@ -94,5 +97,7 @@ pub(super) fn remember_first<A: Family>(
         vport: c.vport,
         deadline: cx.now + FRAG_TIMEOUT_MS,
     };
-    t.frags.record(fh, e);
+    if t.frags.record(fh, e, cx.now) {
+        cx.stats.frags_displaced += 1;
+    }
 }

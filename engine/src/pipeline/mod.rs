@@ -26,6 +26,7 @@ mod expiry;
 mod flow;
 mod forward;
 mod frag;
+mod homes;
 mod icmp;
 mod input;
 mod listing;
@@ -69,6 +70,29 @@ pub struct Ctx {
     icmp: crate::ratelimit::TokenBucket,
 }
 
+/// The flow hasher for `seed`: four keys spread from it (splitmix64), so that every bit
+/// of the seed changes every key; seed 0 (replay, tests, bench) keeps the keys the
+/// engine always had, so recorded outputs and instruction counts carry over.
+fn hasher_for(seed: u64) -> ahash::RandomState {
+    if seed == 0 {
+        return ahash::RandomState::with_seeds(
+            0x243f_6a88_85a3_08d3,
+            0x1319_8a2e_0370_7344,
+            0xa409_3822_299f_31d0,
+            0x082e_fa98_ec4e_6c89,
+        );
+    }
+    let mut x = seed;
+    let mut next = || {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    ahash::RandomState::with_seeds(next(), next(), next(), next())
+}
+
 /// One poll core's engine.
 #[derive(Debug)]
 pub struct Engine {
@@ -94,6 +118,7 @@ impl Engine {
             )));
         }
         let now = now_ns / 1_000_000;
+        let hasher = hasher_for(cfg.hash_seed);
         let mut services = ServiceTable::with_shared(shared);
         services.apply(&cfg)?;
         Ok(Engine {
@@ -103,12 +128,7 @@ impl Engine {
                 cfg,
                 services,
                 stats: EngineStats::default(),
-                hasher: ahash::RandomState::with_seeds(
-                    0x243f_6a88_85a3_08d3,
-                    0x1319_8a2e_0370_7344,
-                    0xa409_3822_299f_31d0,
-                    0x082e_fa98_ec4e_6c89,
-                ),
+                hasher,
                 now,
                 live: 0,
                 sync: SyncOutbox::default(),
@@ -121,9 +141,10 @@ impl Engine {
     /// their reals. An invalid config changes nothing. (Capacity is fixed at creation.)
     pub fn apply(&mut self, cfg: EngineConfig) -> Result<(), EngineError> {
         self.cx.services.apply(&cfg)?;
-        let max = self.cx.cfg.max_connections;
+        let (max, seed) = (self.cx.cfg.max_connections, self.cx.cfg.hash_seed);
         self.cx.cfg = cfg;
         self.cx.cfg.max_connections = max;
+        self.cx.cfg.hash_seed = seed;
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use xvs_sched::Flow;
 
 use super::bind::{bind_real, Holder};
 use super::evict::{evict_one, Evict};
-use super::flow::{conn_key, find_conn, FlowKey};
+use super::flow::{conn_key, find_conn, index_conn, FlowKey};
 use super::forward::forward;
 use super::persist::persistent_real;
 use super::{verify, xmit, Ctx, Pkt};
@@ -139,9 +139,9 @@ fn insert<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, pkt: &mut Pkt, mut c
     let Some(ch) = t.conns.alloc(c) else {
         return Verdict::Drop(DropReason::ConnTableFull);
     };
-    t.index.insert(h, ch, false);
-    if let Some(rh) = reply_hash {
-        t.index.insert(rh, ch, true);
+    if !index_conn(t, cx, ch, h, reply_hash) {
+        t.conns.free(ch);
+        return Verdict::Drop(DropReason::HashProbeLimit);
     }
     verify::admitted(t, &c);
     cx.stats.conns_created += 1;

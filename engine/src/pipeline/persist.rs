@@ -108,10 +108,15 @@ fn new_template<A: Family>(
         service: tk.service,
         linked: true,
     };
+    if !t.template_index.has_room(tk.hash) {
+        // Colliding keys (the probe bound): as a full template table, no persistence.
+        return NO_TEMPLATE;
+    }
     let Some(tid) = t.templates.alloc(tp) else {
         return NO_TEMPLATE;
     };
-    t.template_index.insert(tk.hash, tid, false);
+    let indexed = t.template_index.insert(tk.hash, tid, false);
+    debug_assert!(indexed, "room was checked");
     bind_real(cx, &mut t.templates, tk.service, rid, Holder::Template);
     cx.stats.templates_created += 1;
     tid

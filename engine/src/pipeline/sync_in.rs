@@ -20,7 +20,7 @@ use xvs_proto::{PROTO_TCP, PROTO_UDP};
 use super::bind::{bind_real, set_tcp_state, Holder};
 use super::evict::{evict_one, Evict};
 use super::expiry::expire_conn;
-use super::flow::{conn_key, find_conn, FlowKey};
+use super::flow::{conn_key, find_conn, index_conn, FlowKey};
 use super::persist::synced_template;
 use super::{verify, Ctx};
 use crate::conn::{flags, trust, Conn, FamilyTables, Xmit, NO_TEMPLATE};
@@ -172,9 +172,9 @@ fn create<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, cx: &mut Ct
     let Some(ch) = t.conns.alloc(c) else {
         return SyncOutcome::TableFull;
     };
-    t.index.insert(n.h, ch, false);
-    if let Some(rh) = reply_hash {
-        t.index.insert(rh, ch, true);
+    if !index_conn(t, cx, ch, n.h, reply_hash) {
+        t.conns.free(ch);
+        return SyncOutcome::TableFull;
     }
     verify::admitted(t, &c);
     bind_real(cx, &mut t.templates, n.sid, n.rid, Holder::conn(&c));

@@ -40,13 +40,11 @@ pub(super) fn verify<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, c: &mut C
     }
 }
 
-/// A packet of live connection `c` was seen (`reply`: from its real; `flags`: its TCP
-/// flags, 0 for UDP or a later fragment).
-#[inline]
+/// A packet of live, unverified connection `c` was seen (`reply`: from its real; `flags`:
+/// its TCP flags, 0 for UDP or a later fragment). Out of line: a verified connection's
+/// packets (nearly all) only test `trust`.
+#[inline(never)]
 pub(super) fn seen<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, c: &mut Conn<A>, reply: bool, flags: u8) {
-    if c.is_verified() {
-        return;
-    }
     if reply {
         if flags & tcp_flags::RST == 0 {
             verify(t, cx, c);

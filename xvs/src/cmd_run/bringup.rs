@@ -263,6 +263,9 @@ fn start_loops(
 ) -> Result<Loops, String> {
     let origin = Instant::now();
     let shared = SharedCounters::default();
+    // A secret per process (README "Defences"): colliding flows cannot be computed offline.
+    let mut ecfg = ecfg.clone();
+    ecfg.hash_seed = getrandom::u64().map_err(|e| format!("drawing the hash seed from the OS: {e}"))?;
     let mesh = Mesh::new(cores.len());
     let mut loops = Loops::new(cores.len());
     for (k, (&core, ports)) in cores.iter().zip(ports).enumerate() {
