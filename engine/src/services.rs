@@ -223,6 +223,20 @@ impl ServiceTable {
         None
     }
 
+    /// Whether `dst:dport` of `proto` is (or is covered by a port-0 service at) the
+    /// endpoint of a single-address service that is configured no longer. Its traffic is
+    /// steered here only while its connections drain (the control plane's `draining`):
+    /// packets without a connection are dropped then, never handed to the kernel, whose
+    /// answer would be a reset.
+    pub fn is_retired(&self, proto: u8, dst: IpAddr, dport: u16) -> bool {
+        let full = if dst.is_ipv4() { 32 } else { 128 };
+        [dport, 0].iter().any(|&port| {
+            self.by_key
+                .get(&ServiceKey { proto, vip: dst, prefix_len: full, port })
+                .is_some_and(|&sid| !self.services[sid.index()].live)
+        })
+    }
+
     /// Whether `addr` is the address of a live single-address service.
     pub fn is_vip_addr(&self, addr: IpAddr) -> bool {
         self.services.iter().any(|s| s.live && s.spec.vip == addr)
@@ -248,7 +262,7 @@ impl ServiceTable {
             .count();
         if self.services.len() + new > MAX_SERVICES {
             return Err(EngineError::Invalid(format!(
-                "{} services over the engine's life (every service ever configured keeps its id),                  at most {MAX_SERVICES}: restart xvs to start afresh",
+                "{} services over the engine's life (every service ever configured keeps its id), at most {MAX_SERVICES}: restart xvs to start afresh",
                 self.services.len() + new
             )));
         }

@@ -49,10 +49,13 @@ pub enum DropReason {
     /// A new connection whose key found no free index slot within the probe bound
     /// (`index::MAX_PROBE`): colliding keys (hash flooding), or a very full table.
     HashProbeLimit,
+    /// A packet without a connection for a service that was removed and whose
+    /// connections still drain (IPVS drops these silently; the kernel would reset them).
+    ServiceRemoved,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 21] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Truncated,
         DropReason::BadIpHeader,
         DropReason::BadL4Header,
@@ -74,6 +77,7 @@ impl DropReason {
         DropReason::Standby,
         DropReason::IcmpRateLimited,
         DropReason::HashProbeLimit,
+        DropReason::ServiceRemoved,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -100,6 +104,7 @@ impl DropReason {
             DropReason::Standby => "standby",
             DropReason::IcmpRateLimited => "icmp_rate_limited",
             DropReason::HashProbeLimit => "hash_probe_limit",
+            DropReason::ServiceRemoved => "service_removed",
         }
     }
 

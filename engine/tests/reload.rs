@@ -2,7 +2,8 @@
 //! while its established ones keep flowing; a real removed by a reload keeps its
 //! established connections (both directions for NAT) unless `expire_nodest_conn`, in which
 //! case their next packet is dropped `nodest` and the connection ends; a removed service's
-//! connections run out; a failed apply changes nothing; the sorry server takes new
+//! connections run out, and its other packets are dropped (`service_removed`), not passed
+//! to the kernel; a failed apply changes nothing; the sorry server takes new
 //! connections when no real can.
 
 mod common;
@@ -168,7 +169,14 @@ fn removed_service_lets_connections_run_out() {
     lb.e.apply(config(vec![])).unwrap();
     assert_eq!(lb.verdict(&tcp(client, vs(), ACK), 1), TX);
     assert_eq!(lb.verdict(&reply_tcp(sa(r, 8080), client, ACK), 2), TX);
-    assert_eq!(lb.verdict(&tcp(sa(cip(false, 5), 1), vs(), SYN), 3), Verdict::Pass);
+    // A packet without a connection for the removed service is dropped, never passed to
+    // the kernel (whose answer would be a reset); another port of the VIP still passes.
+    assert_eq!(lb.verdict(&tcp(sa(cip(false, 5), 1), vs(), SYN), 3), Verdict::Drop(DropReason::ServiceRemoved));
+    assert_eq!(lb.verdict(&tcp(sa(cip(false, 5), 1), vs(), ACK), 3), Verdict::Drop(DropReason::ServiceRemoved));
+    assert_eq!(lb.verdict(&tcp(sa(cip(false, 5), 1), sa(vip4(), 81), SYN), 3), Verdict::Pass);
+    // Configured again: it takes new connections.
+    lb.e.apply(nat(1)).unwrap();
+    assert_eq!(lb.verdict(&tcp(sa(cip(false, 6), 1), vs(), SYN), 4), TX);
 }
 
 #[test]

@@ -4,9 +4,10 @@
 //! Invariants:
 //! - After `sync(cfg, local, draining)`, the maps hold exactly: every service endpoint
 //!   (`vips`, or `vip_prefixes` for prefix VIPs), every VIP address (`vip_addrs`), every
-//!   NAT real's endpoint and address (`reals`, `real_addrs`), also of the removed NAT reals
-//!   still draining connections, and the host's own addresses (`local_addrs`); entries of
-//!   removed services are deleted, so the kernel gets their traffic back at once.
+//!   NAT real's endpoint and address (`reals`, `real_addrs`), also of the removed services
+//!   and NAT reals still draining connections, and the host's own addresses
+//!   (`local_addrs`); a removed service's entries go once it has drained, and only then
+//!   does the kernel get its traffic back (before, it would reset the connections).
 //! - Keys use the C layout: 16-byte addresses (IPv4 as `::ffff:a.b.c.d`), ports in network
 //!   byte order.
 //! - Steered frames with no AF_XDP socket for their queue are dropped by the program,
@@ -32,6 +33,14 @@ use xvs_datapath::xsk::XskPort;
 use xvs_engine::{EngineConfig, Forward};
 
 use xvs::bpf;
+
+/// What drains (see `cmd_run::draining`): NAT reals (address, port, protocol) and
+/// services (VIP, prefix length, port, protocol).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Drained<'a> {
+    pub nat: &'a [(IpAddr, u16, u8)],
+    pub services: &'a [(IpAddr, u8, u16, u8)],
+}
 
 /// The XDP attach mode asked for and obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,24 +146,28 @@ impl Steering {
         xsks.set(xsk_index(slot, queue), port.as_raw_fd(), 0).map_err(|e| map_err("xsks", e))
     }
 
-    /// Make the maps match `cfg`, the host's addresses `local`, and `draining`: NAT reals
-    /// (address, port, protocol) that a reload removed but whose connections still run, so
-    /// their replies must still come up (the engine forwards them until they end).
-    pub fn sync(&mut self, cfg: &EngineConfig, local: &[IpAddr], draining: &[(IpAddr, u16, u8)]) -> Result<(), String> {
+    /// Make the maps match `cfg`, the host's addresses `local`, and what drains: NAT reals
+    /// (address, port, protocol) and services (VIP, prefix length, port, protocol) that a
+    /// reload removed but whose connections still run, so their packets must still come
+    /// up (the engine forwards them until they end).
+    pub fn sync(&mut self, cfg: &EngineConfig, local: &[IpAddr], draining: &Drained<'_>) -> Result<(), String> {
         let mut vips = HashSet::new();
         let mut prefixes = HashSet::new();
         let mut vip_addrs = HashSet::new();
         let mut reals = HashSet::new();
         let mut real_addrs = HashSet::new();
-        for s in &cfg.services {
-            let full = if s.vip.is_ipv4() { 32 } else { 128 };
-            if s.prefix_len == full {
-                vips.insert(Endpoint::new(s.vip, s.port, s.proto));
-                vip_addrs.insert(AddrKey::new(s.vip));
+        let services = cfg.services.iter().map(|s| (s.vip, s.prefix_len, s.port, s.proto));
+        for (vip, prefix_len, port, proto) in services.chain(draining.services.iter().copied()) {
+            let full = if vip.is_ipv4() { 32 } else { 128 };
+            if prefix_len == full {
+                vips.insert(Endpoint::new(vip, port, proto));
+                vip_addrs.insert(AddrKey::new(vip));
             } else {
-                let k = prefix_key(s.proto, s.port, s.vip, s.prefix_len);
+                let k = prefix_key(proto, port, vip, prefix_len);
                 prefixes.insert((k.prefix_len(), k.data()));
             }
+        }
+        for s in &cfg.services {
             for r in s.reals.iter().chain(s.sorry_server.iter()) {
                 if r.forward == Forward::Nat {
                     let port = if r.port == 0 { 0 } else { r.port };
@@ -163,7 +176,7 @@ impl Steering {
                 }
             }
         }
-        for &(addr, port, proto) in draining {
+        for &(addr, port, proto) in draining.nat {
             reals.insert(Endpoint::new(addr, port, proto));
             real_addrs.insert(AddrKey::new(addr));
         }

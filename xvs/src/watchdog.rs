@@ -5,8 +5,8 @@
 //! Mechanism:
 //! - **State file** `<control_socket>.state` (one per control socket, since network
 //!   namespaces share `/run`): the run's pid, its watchdog's pid, and every address the
-//!   VRRP runtime added and has not removed yet ([`Ledger`], fed by the runtime's
-//!   address hook; rewritten whole, atomically, on each change).
+//!   VRRP runtime or `manage_vips` added and has not removed yet ([`Ledger`], fed by
+//!   their address hook; rewritten whole, atomically, on each change).
 //! - **Watchdog** `xvs watchdog --state FILE` (hidden), spawned by `xvs run` at bring-up
 //!   with the read end of a pipe as stdin; only the run holds the write end (close on
 //!   exec), so the watchdog's read returns at once when the run dies, however it dies. A

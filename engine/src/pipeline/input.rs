@@ -69,7 +69,12 @@ pub(super) fn handle_family<A: Family>(
     }
 
     let Some(sid) = cx.services.lookup(p.proto, p.dst, p.dport) else {
-        return Verdict::Pass;
+        // A removed service's endpoint, still steered here while its connections drain.
+        return if cx.services.is_retired(p.proto, p.dst, p.dport) {
+            Verdict::Drop(DropReason::ServiceRemoved)
+        } else {
+            Verdict::Pass
+        };
     };
     new_connection(t, other, cx, pkt, sid, key, h)
 }

@@ -32,15 +32,16 @@ use xvs_engine::services::SharedCounters;
 use xvs_engine::{Engine, EngineConfig};
 
 use super::ctl_plane::{gate, KernelSide, Plane};
+use super::draining::Draining;
 use super::log;
 use super::loops::Loops;
 use super::system::{interface_mac, local_addresses, rx_queues};
 use super::vips::VipGuard;
 use crate::nexthop;
 use crate::run_metrics::RunMetrics;
-use crate::steering::{Steering, XdpMode};
+use crate::steering::{Drained, Steering, XdpMode};
 use crate::watchdog::{Ledger, Watchdog};
-use xvs::vrrp::runtime::{Transition, VrrpRuntime};
+use xvs::vrrp::runtime::{AddressHook, Transition, VrrpRuntime};
 
 /// The steering maps and the VIPs: the kernel side of the running configuration.
 pub(super) struct Kernel {
@@ -50,12 +51,13 @@ pub(super) struct Kernel {
 }
 
 impl KernelSide for Kernel {
-    fn add_vips(&mut self, cfg: &EngineConfig) -> Result<Vec<std::net::IpAddr>, String> {
-        self.vips.as_mut().map_or(Ok(Vec::new()), |g| g.sync(cfg))
+    fn sync_vips(&mut self, cfg: &EngineConfig, draining: &Draining) -> Result<(Vec<IpAddr>, Vec<IpAddr>), String> {
+        self.vips.as_mut().map_or(Ok((Vec::new(), Vec::new())), |g| g.sync(cfg, &draining.vips()))
     }
 
-    fn steer(&mut self, cfg: &EngineConfig, draining_nat: &[(std::net::IpAddr, u16, u8)]) -> Result<(), String> {
-        self.steering.sync(cfg, &local_addresses(), draining_nat)
+    fn steer(&mut self, cfg: &EngineConfig, draining: &Draining) -> Result<(), String> {
+        let nat = draining.nat();
+        self.steering.sync(cfg, &local_addresses(), &Drained { nat: &nat, services: &draining.services })
     }
 }
 
@@ -122,7 +124,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
     let vrrp_scripts = xvs::vrrp::spec::scripts(&checked.model().vrrp)?;
     let vrrp_groups = xvs::vrrp::spec::groups(&checked.model().vrrp)?;
     let mut ecfg = gate(checked.engine(&HealthStates::new()), &gated);
-    let vips = add_vips(&checked.model().director, &ecfg, vrrp_addrs)?;
+    let vips = add_vips(&checked.model().director, &ecfg, vrrp_addrs, ledger.hook())?;
     // Our own MAC on each port: the source of frames leaving there.
     ecfg.port_macs = ifaces.iter().map(|i| interface_mac(i)).collect::<Result<_, _>>()?;
     let mut steering = Steering::load(crate::watchdog::pin_dir(&checked.model().director.control_socket))?;
@@ -130,7 +132,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         // An unpinned link of the earlier run is released by the kernel a moment later.
         steering.settle_until = Some(Instant::now() + Duration::from_secs(2));
     }
-    steering.sync(&ecfg, &local_addresses(), &[])?;
+    steering.sync(&ecfg, &local_addresses(), &Drained::default())?;
     let cores = poll_cores(d.cores.clone(), &ifaces);
     let ports = open_sockets(&mut steering, &ifaces, &cores, xdp_mode(d.xdp_mode))?;
     // The model's [[neighbor]] entries; `ecfg.neighbors` holds them plus the kernel's.
@@ -194,13 +196,19 @@ fn poll_mode(m: xvs_config::PollMode) -> PollMode {
     }
 }
 
-/// With `manage_vips`: a guard holding the VIPs of `ecfg` added to `vip_device`.
-fn add_vips(d: &xvs_config::Director, ecfg: &EngineConfig, vrrp: Vec<IpAddr>) -> Result<Option<VipGuard>, String> {
+/// With `manage_vips`: a guard holding the VIPs of `ecfg` added to `vip_device`, each
+/// recorded through `hook` in the state file.
+fn add_vips(
+    d: &xvs_config::Director,
+    ecfg: &EngineConfig,
+    vrrp: Vec<IpAddr>,
+    hook: AddressHook,
+) -> Result<Option<VipGuard>, String> {
     if !d.manage_vips {
         return Ok(None);
     }
-    let mut g = VipGuard::new(&d.vip_device, vrrp)?;
-    let added = g.sync(ecfg)?;
+    let mut g = VipGuard::new(&d.vip_device, vrrp, Some(hook))?;
+    let (added, _) = g.sync(ecfg, &[])?;
     if !added.is_empty() {
         log(format!("added VIPs to {}: {added:?}", d.vip_device));
     }

@@ -41,10 +41,12 @@ use crate::nexthop;
 /// The kernel side of a configuration (VIPs on `vip_device`, the steering maps); a trait
 /// so the plane's order of changes can be tested without BPF.
 pub(super) trait KernelSide {
-    /// Add the VIPs of `cfg` the device lacks; the ones added.
-    fn add_vips(&mut self, cfg: &EngineConfig) -> Result<Vec<IpAddr>, String>;
-    /// Make the steering maps steer `cfg`, and the replies of the draining NAT reals.
-    fn steer(&mut self, cfg: &EngineConfig, draining_nat: &[(IpAddr, u16, u8)]) -> Result<(), String>;
+    /// Add the VIPs of `cfg` the device lacks and remove the ones this run added that
+    /// neither `cfg` nor `draining` needs: (added, removed).
+    fn sync_vips(&mut self, cfg: &EngineConfig, draining: &Draining) -> Result<(Vec<IpAddr>, Vec<IpAddr>), String>;
+    /// Make the steering maps steer `cfg`, and what drains (NAT reals' replies, removed
+    /// services' endpoints).
+    fn steer(&mut self, cfg: &EngineConfig, draining: &Draining) -> Result<(), String>;
 }
 
 pub(super) struct Plane<K: KernelSide> {
@@ -131,25 +133,36 @@ impl<K: KernelSide> Plane<K> {
         let configured = std::mem::take(&mut new.neighbors);
         new.neighbors = nexthop::resolve(&configured, &draining.with_addresses(&new), &self.ifaces);
         self.loops.apply(&new, &self.running)?;
-        match self.kernel.add_vips(&new) {
-            Ok(added) if !added.is_empty() => log(format!("added VIPs: {added:?}")),
-            Ok(_) => {}
-            Err(e) => log(format!("reload: {e}")),
-        }
-        if let Err(e) = self.kernel.steer(&new, &draining.nat()) {
-            log(format!("reload: steering maps: {e}"));
-        }
+        self.sync_kernel(&new, &draining, "reload");
         (self.running, self.configured, self.draining) = (new, configured, draining);
         Ok(())
     }
 
-    /// Once a second: forget drained reals (and steer without them), and ask the kernel
-    /// for the next hops again, sending them to the loops when they changed.
-    pub fn refresh(&mut self) {
-        if !self.draining.reals.is_empty() && self.draining.prune(&self.loops.merged()) {
-            if let Err(e) = self.kernel.steer(&self.running, &self.draining.nat()) {
-                log(format!("steering maps: {e}"));
+    /// VIPs, then steering, for `cfg` and `draining` (`what`: for the log).
+    fn sync_kernel(&mut self, cfg: &EngineConfig, draining: &Draining, what: &str) {
+        match self.kernel.sync_vips(cfg, draining) {
+            Ok((added, removed)) => {
+                if !added.is_empty() {
+                    log(format!("added VIPs: {added:?}"));
+                }
+                if !removed.is_empty() {
+                    log(format!("removed VIPs: {removed:?}"));
+                }
             }
+            Err(e) => log(format!("{what}: {e}")),
+        }
+        if let Err(e) = self.kernel.steer(cfg, draining) {
+            log(format!("{what}: steering maps: {e}"));
+        }
+    }
+
+    /// Once a second: forget drained reals and services (and steer without them, their
+    /// VIPs gone), and ask the kernel for the next hops again, sending them to the loops
+    /// when they changed.
+    pub fn refresh(&mut self) {
+        if !self.draining.is_empty() && self.draining.prune(&self.loops.merged()) {
+            let (running, draining) = (self.running.clone(), self.draining.clone());
+            self.sync_kernel(&running, &draining, "drained");
         }
         let hops = nexthop::resolve(&self.configured, &self.draining.with_addresses(&self.running), &self.ifaces);
         if hops != self.running.neighbors {
@@ -252,11 +265,11 @@ mod tests {
     }
 
     impl KernelSide for FakeKernel {
-        fn add_vips(&mut self, _: &EngineConfig) -> Result<Vec<IpAddr>, String> {
-            Ok(Vec::new())
+        fn sync_vips(&mut self, _: &EngineConfig, _: &Draining) -> Result<(Vec<IpAddr>, Vec<IpAddr>), String> {
+            Ok((Vec::new(), Vec::new()))
         }
 
-        fn steer(&mut self, cfg: &EngineConfig, _: &[(IpAddr, u16, u8)]) -> Result<(), String> {
+        fn steer(&mut self, cfg: &EngineConfig, _: &Draining) -> Result<(), String> {
             let ran = self.loops.iter().map(|c| *c.lock().unwrap()).collect();
             self.steered.push((cfg.services.len(), ran));
             Ok(())

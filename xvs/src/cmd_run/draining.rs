@@ -1,9 +1,12 @@
-//! Reals that a reload removed while they still carry connections (IPVS keeps such dests
-//! in its trash).
+//! Reals and services that a reload (or `ctl`) removed while they still carry connections
+//! (IPVS keeps such dests in its trash).
 //!
-//! Invariant: the engine forwards a removed real's connections until they end; the
+//! Invariants: the engine forwards a removed real's connections until they end; the
 //! control plane keeps their NAT replies steered up and their next hops resolved until
-//! the engine shows none of their connections left.
+//! the engine shows none of their connections left. A removed service's endpoint stays
+//! steered (and its VIP on the device) for as long: its connections' packets reach the
+//! engine, and its other packets are dropped there (`service_removed`), never handed to
+//! the kernel, which would answer them with resets.
 
 use std::net::IpAddr;
 
@@ -22,10 +25,18 @@ fn config_reals(cfg: &EngineConfig) -> Vec<RealKey> {
         .collect()
 }
 
-/// The removed reals still draining.
+/// A service as the steering maps know it: VIP, prefix length, port, protocol.
+pub(super) type ServiceEnd = (IpAddr, u8, u16, u8);
+
+fn config_services(cfg: &EngineConfig) -> Vec<ServiceEnd> {
+    cfg.services.iter().map(|s| (s.vip, s.prefix_len, s.port, s.proto)).collect()
+}
+
+/// The removed reals and services still draining.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Draining {
     pub reals: Vec<RealKey>,
+    pub services: Vec<ServiceEnd>,
 }
 
 impl Draining {
@@ -39,6 +50,18 @@ impl Draining {
             }
         }
         self.reals.retain(|r| !now.contains(r));
+        let now = config_services(new);
+        for s in config_services(old) {
+            if !self.services.contains(&s) {
+                self.services.push(s);
+            }
+        }
+        self.services.retain(|s| !now.contains(s));
+    }
+
+    /// Whether nothing drains.
+    pub fn is_empty(&self) -> bool {
+        self.reals.is_empty() && self.services.is_empty()
     }
 
     /// Forget the reals without connections left, going by `snap`; only entries the
@@ -54,7 +77,25 @@ impl Draining {
                 .collect();
             slots.is_empty() || slots.iter().any(|r| r.available || r.active + r.inactive > 0)
         });
-        self.reals.len() != before
+        let services_before = self.services.len();
+        // A service drains while one of its reals (all kept in the snapshot) is available
+        // (a snapshot from before the reload) or has connections.
+        self.services.retain(|&(vip, prefix_len, port, proto)| {
+            snap.reals.iter().any(|r| {
+                let k = r.key.service;
+                k.vip == vip
+                    && k.prefix_len == prefix_len
+                    && k.port == port
+                    && k.proto == proto
+                    && (r.available || r.active + r.inactive > 0)
+            })
+        });
+        self.reals.len() != before || self.services.len() != services_before
+    }
+
+    /// The VIPs of the draining single-address services (they stay on the device).
+    pub fn vips(&self) -> Vec<IpAddr> {
+        self.services.iter().filter(|s| s.1 == if s.0.is_ipv4() { 32 } else { 128 }).map(|s| s.0).collect()
     }
 
     pub fn nat(&self) -> Vec<(IpAddr, u16, u8)> {
@@ -120,5 +161,26 @@ mod tests {
         d.reload(&a, &b);
         d.reload(&b, &a);
         assert!(d.reals.is_empty());
+    }
+
+    #[test]
+    fn removed_services_drain_until_their_connections_end() {
+        let a = cfg(&["10.0.2.11:8080", "10.0.2.12:8080"]);
+        let none = engine_config(&xvs_config::parse_str("", "empty.toml").expect("config"));
+        let mut d = Draining::default();
+        d.reload(&a, &none);
+        let vip: IpAddr = "10.0.1.100".parse().unwrap();
+        assert_eq!(d.services, vec![(vip, 32, 80, 6)]);
+        assert_eq!(d.vips(), vec![vip], "its VIP stays on the device");
+        assert!(!d.prune(&snapshot(&a, &a, &[])), "a snapshot from before the reload keeps it");
+        d.prune(&snapshot(&a, &none, &["10.0.2.12:8080"]));
+        assert_eq!(d.services.len(), 1, "a connection keeps it");
+        assert_eq!(d.nat().len(), 1, "and its real, not the idle one");
+        assert!(d.prune(&snapshot(&a, &none, &[])));
+        assert!(d.is_empty());
+        // Removed and configured again: not draining.
+        d.reload(&a, &none);
+        d.reload(&none, &a);
+        assert!(d.services.is_empty());
     }
 }
