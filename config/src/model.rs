@@ -357,6 +357,9 @@ pub struct Check {
     pub dns_type: String,
     /// dns: the name queried (keepalived DNS_CHECK `name`).
     pub dns_name: String,
+    /// misc: who runs the command (keepalived MISC_CHECK `user`); `None`: `script_user`,
+    /// else `keepalived_script` if that user exists, else root, as keepalived does.
+    pub user: Option<RunAs>,
 }
 
 /// Query types a dns check can send (keepalived's DNS_CHECK list).
@@ -378,6 +381,7 @@ impl Check {
             dynamic: false,
             dns_type: "SOA".to_string(),
             dns_name: ".".to_string(),
+            user: None,
         }
     }
 }

@@ -88,6 +88,7 @@ pub const CHECK_KEYS: &[&str] = &[
     "dynamic",
     "dns_type",
     "dns_name",
+    "user",
 ];
 /// Keys of `[[neighbor]]`.
 pub const NEIGHBOR_KEYS: &[&str] = &["ip", "mac", "default"];
@@ -685,6 +686,7 @@ impl<'t> Reader<'t> {
         set(&mut c.dynamic, self.bool(t, "dynamic"));
         set(&mut c.dns_type, self.string(t, "dns_type").map(str::to_string));
         set(&mut c.dns_name, self.string(t, "dns_name").map(str::to_string));
+        c.user = self.parsed(t, "user", vrrp::run_as);
         c
     }
 

@@ -429,6 +429,9 @@ impl Validator<'_> {
         if ch.connect_timeout == 0 {
             self.bad((cs, "connect_timeout"), "`connect_timeout` must be at least 1 second", "the default is 3");
         }
+        if ch.user.is_some() && ch.kind != CheckKind::Misc {
+            self.bad((cs, "user"), "`user` applies to misc checks only", "remove `user`: other checks run no program");
+        }
         match ch.kind {
             CheckKind::Dns => self.dns_check(cs, ch),
             CheckKind::Misc if ch.command.trim().is_empty() => self.report(

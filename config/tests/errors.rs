@@ -429,3 +429,14 @@ fn other_formats_are_read_by_content() {
     let e = parse_str("[director\n", "x.toml").unwrap_err();
     assert!(e.0[0].message.contains("TOML syntax"));
 }
+
+#[test]
+fn check_user_is_for_misc_checks_and_well_formed() {
+    let check = |body: &str| format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\n[service.real.check]\n{body}");
+    one(&check("kind = \"tcp\"\nuser = \"nobody\"\n"), 7, 8, "`user` applies to misc checks only", "remove `user`");
+    one(&check("kind = \"misc\"\ncommand = \"/bin/true\"\nuser = \"a b c\"\n"), 8, 8, "bad user `a b c`", "USER GROUP");
+    let ok =
+        parse_toml(&check("kind = \"misc\"\ncommand = \"/bin/true\"\nuser = \"nobody nogroup\"\n"), "x.toml").unwrap();
+    let u = ok.services[0].reals[0].check.as_ref().unwrap().user.clone().unwrap();
+    assert_eq!((u.user.as_str(), u.group.as_deref()), ("nobody", Some("nogroup")));
+}

@@ -176,7 +176,6 @@ fn odd_indentation_braces_and_comments() {
     let c = load_warned(
         "odd_style.conf",
         &[
-            (26, 9, "`user` in MISC_CHECK is not supported by xvs"),
             (28, 6, "real_server 172.16.1.3 443: a second checker (TCP_CHECK) is ignored"),
             (31, 2, "unknown keyword `frobnicate` in virtual_server (virtual_server 172.16.0.10 443); ignored"),
         ],
@@ -196,6 +195,8 @@ fn odd_indentation_braces_and_comments() {
     let ch = s.reals[2].check.as_ref().unwrap();
     assert_eq!((ch.kind, ch.command.as_str(), ch.dynamic), (CheckKind::Misc, "/usr/local/bin/check_tls.sh", false));
     assert_eq!(ch.connect_timeout, 3, "no misc_timeout: the delay_loop");
+    assert_eq!(ch.user, Some(RunAs { user: "nobody".into(), group: None }), "MISC_CHECK user");
+    assert!(c.to_toml().contains("user = \"nobody\""), "{}", c.to_toml());
 }
 
 #[test]

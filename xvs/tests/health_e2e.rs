@@ -84,3 +84,59 @@ fn failed_reals_leave_and_come_back() {
     let log = lab.procs[d].stderr();
     assert!(log.contains("10.0.2.12:8080") && log.contains("DOWN") && log.contains("UP"), "{log}");
 }
+
+/// Processes running `script` (by their command line), in any namespace.
+fn running(script: &Path) -> usize {
+    let needle = script.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).contains(&needle))
+        .count()
+}
+
+/// The reported stall: with a `sleep 25` MISC_CHECK, `xvs ctl -Ln` took 23 s after a
+/// reload and SIGTERM 45 s. Neither may wait on a probe, and no script outlives its check.
+#[test]
+fn a_slow_misc_check_never_stalls_ctl_reload_or_stop() {
+    use std::os::unix::fs::PermissionsExt;
+    let xvs = common::xvs();
+    let (mut lab, sock, d) = keepalived_lab("health-slow", "");
+    let slow = lab.dir().join("slow-check.sh");
+    std::fs::write(&slow, "#!/bin/sh\nsleep 25\n").unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = |timeout: u32| {
+        let misc = format!(
+            "MISC_CHECK {{\n            misc_path {}\n            misc_timeout {timeout}\n        }}",
+            slow.display()
+        );
+        keepalived_nat("", &[&misc, TCP_CHECK])
+    };
+    let path = lab.dir().join("keepalived.conf");
+    std::fs::write(&path, conf(30)).unwrap();
+    let reload = |lab: &xvs_lab::director::DirectorLab, n: usize| {
+        lab.procs[d].signal(nix::sys::signal::Signal::SIGHUP);
+        wait_for("the reload", Duration::from_secs(10), || lab.procs[d].stderr().matches("reloaded").count() >= n);
+    };
+    // The lab started on an empty file: load the checked one, and let the script start.
+    reload(&lab, 1);
+    wait_for("the slow check running", Duration::from_secs(5), || running(&slow) == 1);
+
+    // A change of the check restarts it: the control loop must not wait for the script.
+    std::fs::write(&path, conf(31)).unwrap();
+    let t0 = Instant::now();
+    reload(&lab, 2);
+    let l = listing(xvs, &sock);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(2), "reload + ctl -Ln took {took:?}");
+    assert!(l.contains("10.0.2.11:8080"), "{l}");
+    // The old run's group was killed; the new check runs its own.
+    wait_for("one slow check left", Duration::from_secs(2), || running(&slow) == 1);
+
+    let t0 = Instant::now();
+    let status = lab.procs[d].terminate(Duration::from_secs(10));
+    let took = t0.elapsed();
+    assert!(status.success(), "{status}: {}", lab.procs[d].stderr());
+    assert!(took < Duration::from_secs(3), "SIGTERM took {took:?}");
+    wait_for("no slow check left", Duration::from_secs(2), || running(&slow) == 0);
+}

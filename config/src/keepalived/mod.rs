@@ -38,6 +38,7 @@ use crate::model::{
 };
 use crate::span::{Pos, Section, SourceMap, HEADER};
 use crate::syntax::{closest, parse_dotted_mask};
+use crate::RunAs;
 use lexer::{Loc, Source, Stmt, Tok};
 
 /// What reading a keepalived.conf produced.
@@ -182,6 +183,7 @@ const CHECK_KEYS: &[&str] = &[
     "misc_path",
     "misc_timeout",
     "misc_dynamic",
+    "user",
     "type",
     "name",
 ];
@@ -200,7 +202,6 @@ const CHECK_IGNORED: &[(&str, &str)] = &[
     ("enable_sni", "SSL_GET is not implemented"),
     ("sni_name", "SSL_GET is not implemented"),
     ("tls_compliant", "SSL_GET is not implemented"),
-    ("user", "scripts run as the xvs user"),
     ("payload", "UDP checks send an empty datagram"),
     ("require_reply", "UDP checks do not match the reply"),
     ("min_reply_length", "UDP checks do not match the reply"),
@@ -283,6 +284,7 @@ struct CheckDef {
     dynamic: bool,
     dns_type: At<String>,
     dns_name: At<String>,
+    user: Option<(RunAs, Loc)>,
 }
 
 enum GroupEntry {
@@ -968,6 +970,7 @@ impl Mapper {
             dynamic: false,
             dns_type: None,
             dns_name: None,
+            user: None,
         };
         let mut urls = 0;
         for st in s.block.as_deref().unwrap_or_default() {
@@ -977,7 +980,7 @@ impl Mapper {
             }
             let fits = match k {
                 "url" => kind == CheckKind::Http,
-                "misc_path" | "misc_timeout" | "misc_dynamic" => kind == CheckKind::Misc,
+                "misc_path" | "misc_timeout" | "misc_dynamic" | "user" => kind == CheckKind::Misc,
                 "type" | "name" => kind == CheckKind::Dns,
                 "nb_get_retry" | "connect_port" => kind != CheckKind::Misc || k == "nb_get_retry",
                 _ => true,
@@ -1007,6 +1010,16 @@ impl Mapper {
                 }
                 "misc_timeout" => c.misc_timeout = self.timer(st, "5").or(c.misc_timeout),
                 "misc_dynamic" => c.dynamic = self.boolean(st).unwrap_or(c.dynamic),
+                "user" => {
+                    let texts = Self::texts(st, 1);
+                    match texts[..] {
+                        [u] | [u, _] => {
+                            let who = RunAs { user: u.into(), group: texts.get(1).map(|g| g.to_string()) };
+                            c.user = Some((who, st.at()));
+                        }
+                        _ => self.error(st.at(), "`user` needs USER [GROUP]", "write `user nobody`"),
+                    }
+                }
                 "type" => {
                     if let Some(t) = self.arg(st, 1, "A") {
                         c.dns_type = Some((t.text.to_ascii_uppercase(), t.at));
@@ -1188,6 +1201,10 @@ impl Mapper {
         c.dynamic = cd.dynamic;
         self.given(cs, "dns_type", &mut c.dns_type, cd.dns_type.clone());
         self.given(cs, "dns_name", &mut c.dns_name, cd.dns_name.clone());
+        if let Some((who, at)) = &cd.user {
+            c.user = Some(who.clone());
+            self.set(cs, "user", *at);
+        }
         r.check = Some(c);
         r
     }

@@ -79,7 +79,7 @@ pub const SYNC_GROUP_KEYS: &[&str] =
 const MAX_SECONDS: Duration = Duration::from_secs(4294);
 
 /// `USER [GROUP]`.
-fn run_as(s: &str) -> Result<RunAs, Problem> {
+pub(super) fn run_as(s: &str) -> Result<RunAs, Problem> {
     let words: Vec<&str> = s.split_whitespace().collect();
     match words[..] {
         [user] => Ok(RunAs { user: user.into(), group: None }),

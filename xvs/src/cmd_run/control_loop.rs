@@ -29,6 +29,8 @@ use super::{load, log, Overrides};
 struct Health {
     checks: Vec<CheckSpec>,
     monitor: Monitor,
+    /// The running monitor's generation: events of earlier ones are stale.
+    generation: u64,
     tx: Sender<HealthEvent>,
     rx: Receiver<HealthEvent>,
 }
@@ -59,7 +61,8 @@ impl<'a> ControlLoop<'a> {
         let ctl_state = CtlState::with_rates(model.clone(), running.rates.clone());
         let (tx, rx) = mpsc::channel::<HealthEvent>();
         let checks = xvs::health::checks_of(&model);
-        let monitor = Monitor::start(checks.clone(), |_| true, tx.clone());
+        let (monitor, failed) = Monitor::start(checks.clone(), |_| true, tx.clone(), 1);
+        log_failed_checks(&failed);
         if !checks.is_empty() {
             log(format!("health checks: {} real(s) checked", checks.len()));
         }
@@ -67,7 +70,7 @@ impl<'a> ControlLoop<'a> {
         Ok(ControlLoop {
             running,
             ctl_state,
-            health: Health { checks, monitor, tx, rx },
+            health: Health { checks, monitor, generation: 1, tx, rx },
             hup,
             term,
             path,
@@ -140,13 +143,21 @@ impl<'a> ControlLoop<'a> {
         if wanted == self.health.checks {
             return;
         }
+        // Returns at once: probes in flight end on their own, and say nothing more.
         self.health.monitor.stop();
         let keys: Vec<_> = wanted.iter().map(|c| c.key).collect();
         let states = &mut self.running.plane.health;
         states.retain(|k, _| keys.contains(k));
         let known = states.clone();
-        self.health.monitor =
-            Monitor::start(wanted.clone(), |k| known.get(k).is_none_or(|s| s.0), self.health.tx.clone());
+        self.health.generation += 1;
+        let (monitor, failed) = Monitor::start(
+            wanted.clone(),
+            |k| known.get(k).is_none_or(|s| s.0),
+            self.health.tx.clone(),
+            self.health.generation,
+        );
+        log_failed_checks(&failed);
+        std::mem::replace(&mut self.health.monitor, monitor).retire();
         self.health.checks = wanted;
     }
 
@@ -154,6 +165,9 @@ impl<'a> ControlLoop<'a> {
     fn take_verdicts(&mut self) {
         let mut changed = false;
         while let Ok(ev) = self.health.rx.try_recv() {
+            if ev.generation != self.health.generation {
+                continue;
+            }
             let k = &ev.key;
             log(format!(
                 "health: real {} of {} is {}{} ({})",
@@ -222,5 +236,12 @@ impl<'a> ControlLoop<'a> {
                 s.live_connections
             ));
         }
+    }
+}
+
+/// Checks whose thread could not be started: said loudly; their reals keep their state.
+fn log_failed_checks(failed: &[(xvs::health::RealKey, String)]) {
+    for (k, why) in failed {
+        log(format!("health: the check of real {} of {} is NOT running: {why}", k.endpoint(), k.service));
     }
 }

@@ -11,13 +11,19 @@
 //! - Checks never run on a poll core and never block forwarding: they only send
 //!   [`HealthEvent`]s, on state changes (and weight changes of `misc_dynamic` scripts),
 //!   which the daemon turns into a new configuration between batches.
-//! - A monitor's threads stop within about 100 ms of [`Monitor::stop`] or its drop.
+//! - [`Monitor::stop`] never waits on a probe: it sets the flag and returns. A check sends
+//!   nothing once stopped; a MISC_CHECK script's process group is killed within 10 ms
+//!   (dropping a monitor waits for that, at most half a second); a connect or read in
+//!   flight ends within its own timeout in a thread that then just ends. Events carry the
+//!   monitor's generation, so a late one from a replaced monitor is recognised.
+//! - A check thread that cannot be started is reported, never a panic.
 
 mod probe;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use probe::{probe, ProbeResult};
@@ -25,16 +31,30 @@ pub use probe::{probe, ProbeResult};
 /// Which real a check is about: the engine's own name for it (service and endpoint).
 pub use xvs_engine::RealKey;
 
-use crate::workers::Workers;
+use crate::scripts::ScriptPolicy;
 
 /// What to probe and how (from a real's `[service.real.check]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
     Tcp,
-    Http { path: String, status: u16, digest: String },
-    Misc { command: String, dynamic: bool },
-    Udp { payload: Vec<u8> },
-    Dns { name: String },
+    Http {
+        path: String,
+        status: u16,
+        digest: String,
+    },
+    /// `policy`: who runs it; an error (an unknown user) fails every probe with it, so the
+    /// real is down with a reason instead of the script running as someone else.
+    Misc {
+        command: String,
+        dynamic: bool,
+        policy: Result<ScriptPolicy, String>,
+    },
+    Udp {
+        payload: Vec<u8>,
+    },
+    Dns {
+        name: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,34 +80,85 @@ pub struct HealthEvent {
     pub weight: Option<u32>,
     /// What the probe saw, for the log.
     pub detail: String,
+    /// The generation of the monitor that sent it.
+    pub generation: u64,
 }
 
 /// The running checks of one configuration (dropping it stops them).
 #[derive(Debug, Default)]
 pub struct Monitor {
-    workers: Workers,
+    stop: Arc<AtomicBool>,
+    /// Check threads still running.
+    alive: Arc<AtomicUsize>,
+}
+
+/// Decrements the live-thread count when a check thread ends, however it ends.
+struct Alive(Arc<AtomicUsize>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Monitor {
-    /// Start a thread per check. `initially_up` gives each real's state to start from
-    /// (reals not in it start up, as keepalived's do).
+    /// Start a thread per check, its events tagged `generation`. `initially_up` gives
+    /// each real's state to start from (reals not in it start up, as keepalived's do).
+    /// Returns the monitor and the checks whose thread could not be started, with why
+    /// (their reals keep their state).
     pub fn start(
         checks: Vec<CheckSpec>,
         initially_up: impl Fn(&RealKey) -> bool,
         events: Sender<HealthEvent>,
-    ) -> Monitor {
-        let mut workers = Workers::default();
+        generation: u64,
+    ) -> (Monitor, Vec<(RealKey, String)>) {
+        let m = Monitor::default();
+        let mut failed = Vec::new();
         for c in checks {
             let events = events.clone();
             let up = initially_up(&c.key);
-            let name = format!("xvs-check-{}", c.target);
-            workers.spawn(name, move |stop| run_check(c, up, stop, &events)).expect("spawning a health-check thread");
+            let key = c.key;
+            let (stop, alive) = (m.stop.clone(), Alive(m.alive.clone()));
+            m.alive.fetch_add(1, Ordering::Relaxed);
+            let spawned = std::thread::Builder::new().name(format!("xvs-check-{}", c.target)).spawn(move || {
+                let _alive = alive;
+                run_check(c, up, &stop, &events, generation)
+            });
+            if let Err(e) = spawned {
+                // The closure (and its `Alive`) was dropped: the count is right again.
+                failed.push((key, format!("starting its check thread: {e}")));
+            }
         }
-        Monitor { workers }
+        (m, failed)
     }
 
+    /// Stop every check (see the module invariants); returns at once.
     pub fn stop(&mut self) {
-        self.workers.stop();
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Stop and let go without waiting at all (a monitor replaced by a reload: its
+    /// scripts are killed by their own threads within 10 ms all the same).
+    pub fn retire(mut self) {
+        self.stop();
+        self.alive = Arc::new(AtomicUsize::new(0));
+    }
+
+    /// Check threads still running.
+    pub fn running(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Monitor {
+    /// Stop, and give scripts the moment their groups take to be killed, so none outlives
+    /// the process; a network probe in flight is not waited for.
+    fn drop(&mut self) {
+        self.stop();
+        let end = Instant::now() + Duration::from_millis(500);
+        while self.running() > 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -103,7 +174,7 @@ fn nap(d: Duration, stop: &AtomicBool) -> bool {
     !stop.load(Ordering::Relaxed)
 }
 
-fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<HealthEvent>) {
+fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<HealthEvent>, generation: u64) {
     let mut weight: Option<u32> = None;
     // The first check comes right away, so a real that is down at start leaves quickly.
     let mut wait = Duration::ZERO;
@@ -114,7 +185,10 @@ fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<Heal
         wait = c.delay_loop;
         let mut tries = 0;
         let result = loop {
-            let r = probe(&c.kind, c.target, c.connect_timeout);
+            let r = probe(&c.kind, c.target, c.connect_timeout, stop);
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             if r.ok || tries >= c.retry {
                 break r;
             }
@@ -127,7 +201,7 @@ fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<Heal
         if result.ok != up || (result.ok && new_weight != weight) {
             up = result.ok;
             weight = if up { new_weight } else { None };
-            let ev = HealthEvent { key: c.key, up, weight, detail: result.detail };
+            let ev = HealthEvent { key: c.key, up, weight, detail: result.detail, generation };
             if events.send(ev).is_err() {
                 return;
             }
@@ -148,7 +222,11 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
                 CheckKind::Http => {
                     ProbeKind::Http { path: ch.path.clone(), status: ch.status, digest: ch.digest.to_ascii_lowercase() }
                 }
-                CheckKind::Misc => ProbeKind::Misc { command: ch.command.clone(), dynamic: ch.dynamic },
+                CheckKind::Misc => ProbeKind::Misc {
+                    command: ch.command.clone(),
+                    dynamic: ch.dynamic,
+                    policy: crate::vrrp::spec::script_policy(&cfg.vrrp, ch.user.as_ref()),
+                },
                 CheckKind::Udp => ProbeKind::Udp { payload: b"xvs health check".to_vec() },
                 CheckKind::Dns => ProbeKind::Dns { name: ".".into() },
             };
@@ -223,7 +301,8 @@ mod tests {
             weight: 1,
         };
         let (tx, rx) = mpsc::channel();
-        let mut m = Monitor::start(vec![spec], |_| true, tx);
+        let (mut m, failed) = Monitor::start(vec![spec], |_| true, tx, 1);
+        assert!(failed.is_empty());
         // Up at start and answering: no event.
         assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
         drop(l);
@@ -237,6 +316,99 @@ mod tests {
         let ev = rx.recv_timeout(Duration::from_secs(3)).expect("an up event");
         assert!(ev.up, "{ev:?}");
         m.stop();
+    }
+
+    /// A directory of its own for one test's scripts (world-writable: `nobody` writes).
+    fn scratch(name: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("xvs-health-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        d
+    }
+
+    fn script(dir: &std::path::Path, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("check.sh");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    }
+
+    fn misc_spec(command: String, policy: Result<ScriptPolicy, String>) -> CheckSpec {
+        CheckSpec {
+            key: key(1),
+            target: "127.0.0.1:1".parse().unwrap(),
+            kind: ProbeKind::Misc { command, dynamic: false, policy },
+            delay_loop: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(30),
+            retry: 0,
+            delay_before_retry: Duration::from_secs(1),
+            weight: 1,
+        }
+    }
+
+    fn wait_file(p: &std::path::Path) -> String {
+        let t = Instant::now();
+        loop {
+            if let Ok(s) = std::fs::read_to_string(p) {
+                if s.ends_with('\n') {
+                    return s;
+                }
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "{} not written", p.display());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The reported stall: a `sleep 25` MISC_CHECK held a reload (and `ctl`) for 23 s.
+    /// Stopping returns at once, and the script's whole group is gone right after.
+    #[test]
+    fn stopping_never_waits_on_a_probe_and_kills_the_script() {
+        let d = scratch("stop");
+        let pidfile = d.join("pid");
+        let cmd = script(&d, &format!("sleep 25 &\necho \"$$ $!\" > {}\nwait", pidfile.display()));
+        let (tx, rx) = mpsc::channel();
+        let (mut m, _) = Monitor::start(vec![misc_spec(cmd, Ok(ScriptPolicy::default()))], |_| true, tx, 7);
+        let pids: Vec<i32> = wait_file(&pidfile).split_whitespace().map(|p| p.parse().unwrap()).collect();
+        let t0 = Instant::now();
+        m.stop();
+        assert!(t0.elapsed() < Duration::from_millis(50), "stop waited {:?}", t0.elapsed());
+        drop(m);
+        assert!(t0.elapsed() < Duration::from_millis(600), "drop waited {:?}", t0.elapsed());
+        let gone = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "));
+        let t = Instant::now();
+        while !pids.iter().all(|p| gone(*p)) {
+            assert!(t.elapsed() < Duration::from_secs(2), "script processes {pids:?} outlived the stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(rx.try_recv().is_err(), "a stopped check sent an event");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// MISC_CHECK runs as its `user` (or `script_user`), never as root regardless; an
+    /// unknown user keeps the real down with the reason.
+    #[test]
+    fn misc_checks_run_as_their_user() {
+        let d = scratch("user");
+        let out = d.join("uid");
+        let cmd = script(&d, &format!("id -u > {}", out.display()));
+        let vrrp = xvs_config::Vrrp::default();
+        let nobody = xvs_config::RunAs { user: "nobody".into(), group: None };
+        let policy = crate::vrrp::spec::script_policy(&vrrp, Some(&nobody));
+        let (tx, _rx) = mpsc::channel();
+        let (m, _) = Monitor::start(vec![misc_spec(cmd.clone(), policy)], |_| true, tx, 1);
+        let uid = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
+        assert_eq!(wait_file(&out).trim(), uid.to_string());
+        drop(m);
+        let ghost = xvs_config::RunAs { user: "no-such-user-xvs".into(), group: None };
+        let policy = crate::vrrp::spec::script_policy(&vrrp, Some(&ghost));
+        let (tx, rx) = mpsc::channel();
+        let (_m, _) = Monitor::start(vec![misc_spec(cmd, policy)], |_| true, tx, 1);
+        let ev = rx.recv_timeout(Duration::from_secs(5)).expect("a down event");
+        assert!(!ev.up && ev.detail.contains("no such user"), "{ev:?}");
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use crate::scripts::{Outcome, Script, ScriptPolicy};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
@@ -29,15 +30,15 @@ fn pass(detail: impl Into<String>) -> ProbeResult {
     ProbeResult { ok: true, weight: None, detail: detail.into() }
 }
 
-/// Run one probe of `kind` against `target`.
-pub fn probe(kind: &ProbeKind, target: SocketAddr, timeout: Duration) -> ProbeResult {
+/// Run one probe of `kind` against `target`; a script is killed as soon as `stop` is set.
+pub fn probe(kind: &ProbeKind, target: SocketAddr, timeout: Duration, stop: &AtomicBool) -> ProbeResult {
     match kind {
         ProbeKind::Tcp => match TcpStream::connect_timeout(&target, timeout) {
             Ok(_) => pass("TCP connect ok"),
             Err(e) => fail(format!("TCP connect to {target}: {e}")),
         },
         ProbeKind::Http { path, status, digest } => http(target, path, *status, digest, timeout),
-        ProbeKind::Misc { command, dynamic } => misc(command, *dynamic, timeout),
+        ProbeKind::Misc { command, dynamic, policy } => misc(command, *dynamic, policy, timeout, stop),
         ProbeKind::Udp { payload } => udp(target, payload, timeout),
         ProbeKind::Dns { name } => dns(target, name, timeout),
     }
@@ -94,15 +95,33 @@ fn http(target: SocketAddr, path: &str, status: u16, digest: &str, timeout: Dura
     pass(format!("HTTP {status}"))
 }
 
-fn misc(command: &str, dynamic: bool, timeout: Duration) -> ProbeResult {
+fn misc(
+    command: &str,
+    dynamic: bool,
+    policy: &Result<ScriptPolicy, String>,
+    timeout: Duration,
+    stop: &AtomicBool,
+) -> ProbeResult {
     let limit = (timeout * 2).max(Duration::from_secs(5));
-    // As keepalived runs misc_path: a program and its arguments (no shell), in a process
-    // group of its own that a timeout kills whole.
-    let script = match Script::prepare(command, &ScriptPolicy::default()) {
+    // As keepalived runs misc_path: a program and its arguments (no shell), as the
+    // configured user, in a process group of its own that a timeout kills whole.
+    let script = match policy.as_ref().map_err(String::clone).and_then(|p| Script::prepare(command, p)) {
         Ok(s) => s,
         Err(e) => return fail(format!("MISC_CHECK {command:?}: {e}")),
     };
-    let code = match script.run(limit) {
+    let mut run = script.start(limit);
+    let ended = loop {
+        if let Some(o) = run.poll() {
+            break o;
+        }
+        if stop.load(Ordering::Relaxed) {
+            // Dropping the run kills its group and reaps it.
+            drop(run);
+            return fail(format!("MISC_CHECK {command:?}: stopped"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let code = match ended {
         Outcome::Exited(c) => c,
         Outcome::TimedOut => return fail(format!("MISC_CHECK {command:?}: no exit within {limit:?}")),
         Outcome::Signalled(sig) => return fail(format!("MISC_CHECK {command:?}: killed by signal {sig}")),
@@ -189,12 +208,14 @@ mod tests {
     use std::net::TcpListener;
 
     const T: Duration = Duration::from_millis(500);
+    /// A stop flag that is never set.
+    static GO: AtomicBool = AtomicBool::new(false);
 
     #[test]
     fn tcp_up_and_down() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        assert!(probe(&ProbeKind::Tcp, addr, T).ok);
+        assert!(probe(&ProbeKind::Tcp, addr, T, &GO).ok);
         // A bound socket that does not listen holds its port (no other test can take it)
         // and answers connections with a reset.
         use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
@@ -202,7 +223,7 @@ mod tests {
         bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
         let port = getsockname::<SockaddrIn>(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap().port();
         let closed: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
-        let r = probe(&ProbeKind::Tcp, closed, T);
+        let r = probe(&ProbeKind::Tcp, closed, T, &GO);
         assert!(!r.ok, "{r:?}");
     }
 
@@ -225,28 +246,28 @@ mod tests {
         let addr = http_server("200 OK", "hello");
         let md5_hello = "5d41402abc4b2a76b9719d911017c592";
         let ok = ProbeKind::Http { path: "/health".into(), status: 200, digest: md5_hello.into() };
-        assert!(probe(&ok, addr, T).ok, "{:?}", probe(&ok, addr, T));
+        assert!(probe(&ok, addr, T, &GO).ok, "{:?}", probe(&ok, addr, T, &GO));
         let bad_digest = ProbeKind::Http { path: "/".into(), status: 200, digest: "00".into() };
-        assert!(!probe(&bad_digest, addr, T).ok);
+        assert!(!probe(&bad_digest, addr, T, &GO).ok);
         let addr = http_server("503 Service Unavailable", "");
-        let r = probe(&ProbeKind::Http { path: "/".into(), status: 200, digest: String::new() }, addr, T);
+        let r = probe(&ProbeKind::Http { path: "/".into(), status: 200, digest: String::new() }, addr, T, &GO);
         assert!(!r.ok && r.detail.contains("503"), "{r:?}");
     }
 
     #[test]
     fn misc_exit_codes_and_dynamic_weight() {
-        let k = |c: &str, d| ProbeKind::Misc { command: c.into(), dynamic: d };
+        let k = |c: &str, d| ProbeKind::Misc { command: c.into(), dynamic: d, policy: Ok(ScriptPolicy::default()) };
         let dummy: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let sh = |code: u8| format!("/bin/sh -c 'exit {code}'");
-        assert!(probe(&k(&sh(0), false), dummy, T).ok);
-        assert!(!probe(&k(&sh(1), false), dummy, T).ok);
-        assert!(!probe(&k(&sh(7), false), dummy, T).ok);
-        assert!(!probe(&k(&sh(1), true), dummy, T).ok);
-        let r = probe(&k(&sh(7), true), dummy, T);
+        assert!(probe(&k(&sh(0), false), dummy, T, &GO).ok);
+        assert!(!probe(&k(&sh(1), false), dummy, T, &GO).ok);
+        assert!(!probe(&k(&sh(7), false), dummy, T, &GO).ok);
+        assert!(!probe(&k(&sh(1), true), dummy, T, &GO).ok);
+        let r = probe(&k(&sh(7), true), dummy, T, &GO);
         assert!(r.ok && r.weight == Some(5), "{r:?}");
         // A program and its arguments, as keepalived runs misc_path: no shell.
-        assert!(probe(&k("true", false), dummy, T).ok);
-        let r = probe(&k("exit 0", false), dummy, T);
+        assert!(probe(&k("true", false), dummy, T, &GO).ok);
+        let r = probe(&k("exit 0", false), dummy, T, &GO);
         assert!(!r.ok && r.detail.contains("not found"), "{r:?}");
     }
 
@@ -256,7 +277,7 @@ mod tests {
         let free = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = free.local_addr().unwrap();
         drop(free);
-        assert!(!probe(&ProbeKind::Udp { payload: b"x".to_vec() }, addr, T).ok);
+        assert!(!probe(&ProbeKind::Udp { payload: b"x".to_vec() }, addr, T, &GO).ok);
         let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = echo.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -265,7 +286,7 @@ mod tests {
                 let _ = echo.send_to(&b[..n], p);
             }
         });
-        assert!(probe(&ProbeKind::Udp { payload: b"x".to_vec() }, addr, T).ok);
+        assert!(probe(&ProbeKind::Udp { payload: b"x".to_vec() }, addr, T, &GO).ok);
     }
 
     #[test]
@@ -279,6 +300,6 @@ mod tests {
                 let _ = srv.send_to(&b[..n], p);
             }
         });
-        assert!(probe(&ProbeKind::Dns { name: ".".into() }, addr, T).ok);
+        assert!(probe(&ProbeKind::Dns { name: ".".into() }, addr, T, &GO).ok);
     }
 }

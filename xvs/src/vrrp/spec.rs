@@ -32,6 +32,16 @@ fn run_as(who: &RunAs) -> Result<(u32, u32), String> {
     Ok((user.uid.as_raw(), gid.as_raw()))
 }
 
+/// Who a script with its own `user` (if any) runs as, and whether insecure scripts are
+/// refused, as keepalived decides it from `global_defs` (MISC_CHECK's `user` too).
+pub fn script_policy(vrrp: &Vrrp, user: Option<&RunAs>) -> Result<ScriptPolicy, String> {
+    let user = match user {
+        Some(who) => Some(run_as(who)?),
+        None => default_user(vrrp)?,
+    };
+    Ok(ScriptPolicy { user, security: vrrp.enable_script_security })
+}
+
 /// keepalived's default script user: `script_user`, else `keepalived_script` if that user
 /// exists, else root.
 fn default_user(vrrp: &Vrrp) -> Result<Option<(u32, u32)>, String> {
