@@ -206,6 +206,7 @@ pub(crate) fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfi
         persistence_netmask: host_len,
         sorry_server: None,
         reals: reals(rport),
+        sources: Default::default(),
     };
     let nat = a.mode == Mode::Nat;
     let mut timeouts = Timeouts::default();

@@ -283,8 +283,28 @@ pub struct Service {
     pub quorum: u32,
     /// keepalived `hysteresis`: weight units of tolerance around `quorum` (a flap damper).
     pub hysteresis: u32,
+    /// Sources that may start connections (empty: all); checked on the packet path.
+    pub allow: Vec<SourcePrefix>,
+    /// Sources that may not, whatever `allow` says.
+    pub deny: Vec<SourcePrefix>,
     pub reals: Vec<Real>,
 }
+
+/// A source prefix of `allow`/`deny`: a network address (host bits zero) and its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourcePrefix {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl fmt::Display for SourcePrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// Most prefixes in one `allow` or `deny` list (each is looked at per new connection).
+pub const MAX_SOURCE_PREFIXES: usize = 1024;
 
 impl Service {
     /// A service with every default applied and no reals.
@@ -304,6 +324,8 @@ impl Service {
             alpha: false,
             quorum: 1,
             hysteresis: 0,
+            allow: Vec::new(),
+            deny: Vec::new(),
             reals: Vec::new(),
         }
     }

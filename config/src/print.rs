@@ -113,6 +113,12 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
     writeln!(o, "alpha = {}", s.alpha)?;
     writeln!(o, "quorum = {}", s.quorum)?;
     writeln!(o, "hysteresis = {}", s.hysteresis)?;
+    for (key, list) in [("allow", &s.allow), ("deny", &s.deny)] {
+        if !list.is_empty() {
+            let items: Vec<String> = list.iter().map(|p| q(&p.to_string())).collect();
+            writeln!(o, "{key} = [{}]", items.join(", "))?;
+        }
+    }
     for r in &s.reals {
         writeln!(o)?;
         writeln!(o, "[[service.real]]")?;

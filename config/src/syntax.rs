@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::model::{full_prefix, Vip};
+use crate::model::{full_prefix, SourcePrefix, Vip};
 
 /// A syntax problem: what is wrong, and how to write it instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,46 @@ pub fn parse_vip(s: &str) -> Result<Vip, Problem> {
         },
     };
     Ok(Vip { addr, prefix_len, port })
+}
+
+/// Parses a source prefix of `allow`/`deny`: `10.0.0.0/8`, `2001:db8::/32`, or one address
+/// (`192.0.2.7`, a /32 or /128). Host bits must be zero, so a typo cannot widen a rule.
+pub fn parse_source_prefix(s: &str) -> Result<SourcePrefix, Problem> {
+    let bad = |why: String, hint: String| Problem::new(format!("bad source prefix `{s}`: {why}"), hint);
+    let (a, l) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a
+        .parse()
+        .map_err(|_| bad(format!("`{a}` is not an IP address"), "write `10.0.0.0/8` or `2001:db8::/32`".into()))?;
+    let full = full_prefix(addr);
+    let len = match l {
+        None => full,
+        Some(l) => match l.parse::<u8>() {
+            Ok(n) if n <= full => n,
+            _ => return Err(bad(format!("prefix length `{l}` must be 0..={full}"), "write `10.0.0.0/8`".into())),
+        },
+    };
+    let net = crate::syntax::mask(addr, len);
+    if net != addr {
+        return Err(bad(format!("host bits are set (the network is {net}/{len})"), format!("write `{net}/{len}`")));
+    }
+    Ok(SourcePrefix { addr, len })
+}
+
+/// `addr` with only its first `len` bits kept.
+pub fn mask(addr: IpAddr, len: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let m = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
+            IpAddr::V4((u32::from(a) & m).into())
+        }
+        IpAddr::V6(a) => {
+            let m = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+            IpAddr::V6((u128::from(a) & m).into())
+        }
+    }
 }
 
 /// Parses `ip:port`, `[ipv6]:port`, or (when `default_port` is given) a bare

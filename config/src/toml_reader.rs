@@ -19,10 +19,13 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::{
-    Check, CheckKind, Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, Timeouts, Vip, XdpMode,
+    Check, CheckKind, Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, SourcePrefix, Timeouts,
+    Vip, XdpMode,
 };
 use crate::span::{LineIndex, Pos, Section, SourceMap, HEADER};
-use crate::syntax::{parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_vip, suggest, Problem};
+use crate::syntax::{
+    parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_source_prefix, parse_vip, suggest, Problem,
+};
 
 mod sync;
 mod vrrp;
@@ -69,6 +72,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "alpha",
     "quorum",
     "hysteresis",
+    "allow",
+    "deny",
     "real",
 ];
 /// Keys of `[[service.real]]`.
@@ -601,9 +606,23 @@ impl<'t> Reader<'t> {
         set(&mut s.alpha, self.bool(t, "alpha"));
         set(&mut s.quorum, self.u32(t, "quorum"));
         set(&mut s.hysteresis, self.u32(t, "hysteresis"));
+        s.allow = self.source_prefixes(t, "allow");
+        s.deny = self.source_prefixes(t, "deny");
         let reals = self.tables(t, "real", |j| Section::Real(i, j));
         s.reals = reals.into_iter().enumerate().map(|(j, rt)| self.real(rt, i, j, vip.port, s.forward)).collect();
         s
+    }
+
+    /// A list of source prefixes (`allow`, `deny`); each bad entry reported at its place.
+    fn source_prefixes(&mut self, t: Tab<'_>, key: &'static str) -> Vec<SourcePrefix> {
+        let mut out = Vec::new();
+        for (s, span) in self.strings(t, key, "[\"10.0.0.0/8\", \"2001:db8::/32\"]").unwrap_or_default() {
+            match parse_source_prefix(s) {
+                Ok(p) => out.push(p),
+                Err(e) => self.bad(t, key, span, e.message, e.hint),
+            }
+        }
+        out
     }
 
     fn scheduler_flags(&mut self, t: Tab<'_>, s: &mut Service) {

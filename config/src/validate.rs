@@ -200,6 +200,15 @@ impl Validator<'_> {
     }
 
     fn service(&mut self, i: usize, svc: &Service) {
+        for (key, list) in [("allow", &svc.allow), ("deny", &svc.deny)] {
+            if list.len() > crate::model::MAX_SOURCE_PREFIXES {
+                self.bad(
+                    (Section::Service(i), key),
+                    format!("`{key}` has {} prefixes, at most {}", list.len(), crate::model::MAX_SOURCE_PREFIXES),
+                    "aggregate them into shorter prefixes",
+                );
+            }
+        }
         self.scheduler(i, svc);
         self.vip(i, svc);
         self.health(i, svc);

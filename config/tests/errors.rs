@@ -440,3 +440,30 @@ fn check_user_is_for_misc_checks_and_well_formed() {
     let u = ok.services[0].reals[0].check.as_ref().unwrap().user.clone().unwrap();
     assert_eq!((u.user.as_str(), u.group.as_deref()), ("nobody", Some("nogroup")));
 }
+
+#[test]
+fn source_lists_are_prefixes_without_host_bits() {
+    one(
+        &format!("{SVC}deny = [\"10.0.0.1/8\"]\n"),
+        3,
+        9,
+        "host bits are set (the network is 10.0.0.0/8)",
+        "`10.0.0.0/8`",
+    );
+    one(
+        &format!("{SVC}allow = [\"10.0.0.0/8\", \"nonsense\"]\n"),
+        3,
+        24,
+        "`nonsense` is not an IP address",
+        "10.0.0.0/8",
+    );
+    one(&format!("{SVC}allow = [\"2001:db8::/129\"]\n"), 3, 10, "prefix length `129` must be 0..=128", "");
+    let c = parse_toml(&format!("{SVC}allow = [\"10.0.0.0/8\", \"2001:db8::/32\"]\ndeny = [\"10.6.6.6\"]\n"), "x.toml")
+        .unwrap();
+    let s = &c.services[0];
+    let shown: Vec<String> = s.allow.iter().chain(&s.deny).map(|p| p.to_string()).collect();
+    assert_eq!(shown, ["10.0.0.0/8", "2001:db8::/32", "10.6.6.6/32"]);
+    // Printed and read back, the lists stay.
+    let again = parse_toml(&c.to_toml(), "printed.toml").unwrap();
+    assert_eq!((&again.services[0].allow, &again.services[0].deny), (&s.allow, &s.deny));
+}

@@ -16,6 +16,7 @@
 
 mod conn;
 mod family;
+pub mod filter;
 mod ids;
 mod index;
 mod pipeline;

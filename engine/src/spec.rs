@@ -58,6 +58,8 @@ pub struct ServiceSpec {
     pub persistence_netmask: u8,
     pub sorry_server: Option<RealSpec>,
     pub reals: Vec<RealSpec>,
+    /// Who may start connections (`allow`/`deny`).
+    pub sources: crate::filter::SourceFilter,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

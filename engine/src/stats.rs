@@ -52,10 +52,13 @@ pub enum DropReason {
     /// A packet without a connection for a service that was removed and whose
     /// connections still drain (IPVS drops these silently; the kernel would reset them).
     ServiceRemoved,
+    /// A packet that would start a connection from a source the service's `allow`/`deny`
+    /// lists refuse.
+    SourceDenied,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 23] = [
         DropReason::Truncated,
         DropReason::BadIpHeader,
         DropReason::BadL4Header,
@@ -78,6 +81,7 @@ impl DropReason {
         DropReason::IcmpRateLimited,
         DropReason::HashProbeLimit,
         DropReason::ServiceRemoved,
+        DropReason::SourceDenied,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -105,6 +109,7 @@ impl DropReason {
             DropReason::IcmpRateLimited => "icmp_rate_limited",
             DropReason::HashProbeLimit => "hash_probe_limit",
             DropReason::ServiceRemoved => "service_removed",
+            DropReason::SourceDenied => "source_denied",
         }
     }
 

@@ -103,6 +103,10 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
             ops: s.ops,
             persistence: s.persistence,
             persistence_netmask: s.persistence_netmask,
+            sources: xvs_engine::filter::SourceFilter {
+                allow: s.allow.iter().map(|p| (p.addr, p.len)).collect(),
+                deny: s.deny.iter().map(|p| (p.addr, p.len)).collect(),
+            },
             sorry_server: s.sorry_server.map(|a| RealSpec {
                 addr: a.ip(),
                 port: a.port(),

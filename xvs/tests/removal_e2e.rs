@@ -6,6 +6,7 @@
 //!   sees it, so it never answers with a reset; `xvs ctl -D` behaves the same;
 //! - the VIP of a removed service leaves the device once the service has drained, and the
 //!   state file forgets it; a VIP still used stays;
+//! - a service's `deny` list keeps a source's new connections out;
 //! - after `kill -9` the watchdog removes the VIPs the run added.
 //!
 //! Needs root, namespaces and AF_XDP: fails, never skips.
@@ -116,6 +117,15 @@ fn removed_services_keep_connections_reset_nothing_and_leave_no_vip() {
     assert_eq!(k.try_request("/").map(|r| r.head.status).unwrap_or_else(|e| panic!("after ctl -D: {e}")), 200);
     ctl(&run, &["-D", "-t", &format!("{EXTRA_VIP}:80")]);
     wait_for("the extra VIP removed by ctl -D", Duration::from_secs(5), &run, || !lo_addrs(&run).contains(EXTRA_VIP));
+    run.assert_alive();
+
+    // `deny` on the client's address: its new connections are dropped on the packet path
+    // (the host firewall no longer sees them); without it they work again.
+    let denied = base.replace("protocol = \"tcp\"\n", "protocol = \"tcp\"\ndeny = [\"10.0.0.2\", \"2001:db8::2\"]\n");
+    run.reload(&denied);
+    assert_no_reset(&run, vip, "from a denied source");
+    run.reload(&base);
+    assert_eq!(run.client(|| get(vip, "/", None)).head.status, 200, "allowed again");
     run.assert_alive();
 
     // kill -9: the watchdog removes the VIPs this run added.

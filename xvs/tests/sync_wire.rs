@@ -56,6 +56,7 @@ fn cfg() -> EngineConfig {
             persistence_netmask: 32,
             sorry_server: None,
             reals,
+            sources: Default::default(),
         }],
         neighbors,
         ..EngineConfig::default()

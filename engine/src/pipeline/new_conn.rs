@@ -42,6 +42,10 @@ pub(super) fn new_connection<A: Family>(
     h: u64,
 ) -> Verdict {
     let p = pkt.p;
+    let sources = &cx.services[sid].spec.sources;
+    if !sources.is_empty() && !sources.admits(p.src) {
+        return Verdict::Drop(DropReason::SourceDenied);
+    }
     if p.proto == PROTO_TCP && !tcp_may_start(cx, sid, &p) {
         return Verdict::Drop(DropReason::TcpNoConn);
     }

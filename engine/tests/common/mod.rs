@@ -96,6 +96,7 @@ pub fn service(vip: IpAddr, port: u16, proto: u8, scheduler: &str, reals: Vec<Re
         persistence_netmask: host,
         sorry_server: None,
         reals,
+        sources: Default::default(),
     }
 }
 
