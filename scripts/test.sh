@@ -9,6 +9,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# Every fuzz target (fuzz/: the pipeline, the config readers, ipvsadm's grammar, the
+# control protocol, VRRP and sync parsers), briefly, from its committed seed corpus.
+scripts/fuzz.sh 15
 # The appliance: build the Debian package, install it here, run the installed service.
 scripts/package-check.sh
 # One closing line for the whole run (cargo prints one per test binary).
