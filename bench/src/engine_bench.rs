@@ -3,8 +3,9 @@
 //!
 //! Phases, per core thread (threads meet at barriers so the main thread can read RSS):
 //! 1. build the engine (baseline RSS is read after this);
-//! 2. create the flows: SYN, then for NAT the real's SYN-ACK, then the client's ACK, so
-//!    every flow is ESTABLISHED (DR/TUN: SYN, ACK through the INPUT_ONLY table); then move
+//! 2. create the flows: SYN, then for NAT the real's SYN-ACK, then the client's ACK (and
+//!    for NAT the real's ACK, which verifies it), so every flow is ESTABLISHED (DR/TUN:
+//!    SYN, ACK through the INPUT_ONLY table); then move
 //!    the clock past the SYN_RECV timeout and let the wheel settle (every flow re-armed at
 //!    its ESTABLISHED deadline) so that re-arming is not charged to the measured phase
 //!    (RSS is read again: `bytes_per_conn`);
@@ -402,6 +403,7 @@ fn create_flows(
     let syn = Template::tcp_to_vip(a.family, tcp_flags::SYN);
     let ack = Template::tcp_to_vip(a.family, tcp_flags::ACK);
     let synack = Template::tcp_reply(a.family, tcp_flags::SYN | tcp_flags::ACK);
+    let real_ack = Template::tcp_reply(a.family, tcp_flags::ACK);
     let net = a.family.net();
     in_batches(flows, frames, |start, fr| {
         syn.write_clients(fr, c, start);
@@ -414,7 +416,17 @@ fn create_flows(
             setup_batch(e, fr, verdicts, *now, "SYN-ACK")?;
         }
         ack.write_clients(fr, c, start);
-        setup_batch(e, fr, verdicts, *now, "ACK")
+        setup_batch(e, fr, verdicts, *now, "ACK")?;
+        if a.mode == Mode::Nat {
+            // The real's first segment after the handshake: it verifies the connection, as
+            // on a director (README "Defences").
+            for (i, f) in fr.iter_mut().enumerate() {
+                let real = net.dst_of(f);
+                real_ack.write(f, real, client(c, start + i as u32));
+            }
+            setup_batch(e, fr, verdicts, *now, "real's ACK")?;
+        }
+        Ok(())
     })?;
     // Every flow is still armed at its SYN_RECV deadline: let the wheel hand them back
     // and re-arm them at their ESTABLISHED deadlines now, outside the measured phase.

@@ -20,7 +20,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use xvs_engine::{ConnInfo, Engine, EngineConfig, FrameBuf, NeighborSpec, PacketBuf, Verdict};
+use xvs_engine::{ConnInfo, Engine, EngineConfig, FrameBuf, ListCursor, NeighborSpec, PacketBuf, Verdict};
 
 use crate::handoff::{owner_masks, owner_of, Handoff};
 use crate::snapshot::{batch_histogram, snapshot_reals, Snapshot};
@@ -29,6 +29,11 @@ use crate::xsk::XskPort;
 
 /// Frames per batch.
 pub const BATCH: usize = 64;
+/// Connections per page of a listing: about half a millisecond of work between batches.
+pub const LIST_PAGE: usize = 8192;
+
+/// A page of a loop's connection listing and where the next starts (`None`: the last).
+pub type ConnectionsPage = (Vec<ConnInfo>, Option<ListCursor>);
 const IDLE_SPINS: u32 = 2000;
 const IDLE_SLEEP_MS: i32 = 10;
 
@@ -48,8 +53,9 @@ pub enum Control {
     Apply { config: Box<EngineConfig>, epoch: u64, ack: Sender<Ack> },
     /// New next hops from the kernel's neighbour table.
     Neighbors(Vec<NeighborSpec>),
-    /// Send every live connection of this loop (slow path: `xvs ctl -L -c`).
-    Connections(Sender<Vec<ConnInfo>>),
+    /// Send a page of this loop's connections from `from` on, with where the next page
+    /// starts (slow path: `xvs ctl -L -c`, a page at a time between batches).
+    Connections { from: ListCursor, reply: Sender<ConnectionsPage> },
 }
 
 /// A loop's answer to [`Control::Apply`]: the epoch it was sent with, and `Ok` when the
@@ -70,8 +76,8 @@ pub fn handle_control(engine: &mut Engine, msg: Control) {
             let _ = ack.send(Ack { epoch, result });
         }
         Control::Neighbors(n) => engine.set_neighbors(&n),
-        Control::Connections(reply) => {
-            let _ = reply.send(engine.connections());
+        Control::Connections { from, reply } => {
+            let _ = reply.send(engine.connections_page(from, LIST_PAGE));
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Spoofed flows cannot lock the table (README "Defences"): entries an attacker can make
 //! by sending alone (a SYN and an ACK, a bare ACK for a hash scheduler, DR/TUN requests
-//! below the verification count) are unverified and make room for new flows; verified
-//! ones (the real answered in NAT, more than 8 requests in DR/TUN, synced) are never
-//! displaced; a table full of verified DR entries still forwards hash-scheduled flows.
+//! below the verification count, a SYN the real answers with a SYN-ACK) are unverified
+//! and make room for new flows; verified ones (in NAT the real sent more than a SYN-ACK or
+//! RST, more than 8 requests in DR/TUN, synced) are never displaced; a table full of
+//! verified DR entries still forwards hash-scheduled flows.
 
 mod common;
 
@@ -58,8 +59,10 @@ fn nat_flood_never_displaces_an_answered_connection() {
     for i in 0..4 {
         assert_eq!(lb.verdict(&tcp(client(i), vip80(), SYN), 0), TX);
         assert_eq!(lb.verdict(&reply_tcp(real, client(i), SYN | ACK), 1), TX);
+        assert!(!lb.conn(client(i)).unwrap().verified, "a SYN-ACK answers any SYN, spoofed too");
         assert_eq!(lb.verdict(&tcp(client(i), vip80(), ACK), 2), TX);
-        assert!(lb.conn(client(i)).unwrap().verified);
+        assert_eq!(lb.verdict(&reply_tcp(real, client(i), ACK), 3), TX);
+        assert!(lb.conn(client(i)).unwrap().verified, "the real took the client's ACK");
     }
     assert_eq!(lb.e.stats().conns_verified, 4);
     for i in 1000..3000 {
@@ -74,13 +77,16 @@ fn nat_flood_never_displaces_an_answered_connection() {
     // A new real client still gets in, and once answered it stays too.
     assert_eq!(lb.verdict(&tcp(client(5), vip80(), SYN), 6_000), TX);
     assert_eq!(lb.verdict(&reply_tcp(real, client(5), SYN | ACK), 6_001), TX);
+    assert_eq!(lb.verdict(&tcp(client(5), vip80(), ACK), 6_002), TX);
+    assert_eq!(lb.verdict(&reply_tcp(real, client(5), ACK), 6_003), TX);
     for i in 3000..3100 {
         spoofed_pair(&mut lb, i, 7_000);
     }
     assert!(lb.conn(client(5)).unwrap().verified);
 }
 
-/// A real's RST to a spoofed mid-stream ACK proves nothing: the entry stays unverified.
+/// A real's RST to a spoofed mid-stream ACK, or its SYN-ACK to a spoofed SYN, proves
+/// nothing: the entry stays unverified.
 #[test]
 fn a_reset_from_the_real_does_not_verify() {
     let mut lb = Lb::new(simple(false, TCP, 80, 80, Forward::Nat, "mh", 2));
@@ -89,6 +95,8 @@ fn a_reset_from_the_real_does_not_verify() {
     assert!(!c.verified);
     let real = sa(c.real, 80);
     assert_eq!(lb.verdict(&reply_tcp(real, client(1), RST), 1), TX);
+    assert!(!lb.conn(client(1)).unwrap().verified);
+    assert_eq!(lb.verdict(&reply_tcp(real, client(1), SYN | ACK), 1), TX);
     assert!(!lb.conn(client(1)).unwrap().verified);
     assert_eq!(lb.verdict(&reply_tcp(real, client(1), ACK), 2), TX);
     assert!(lb.conn(client(1)).unwrap().verified);

@@ -51,7 +51,7 @@ use crate::EngineError;
 use flow::FlowKey;
 use xvs_proto::ipvs_sync::SyncConn;
 
-pub use listing::ConnInfo;
+pub use listing::{ConnInfo, ListCursor};
 
 /// The engine's state but its per-family tables (split so both can be borrowed at once):
 /// configuration, services and reals, counters, the flow hasher and the clock.
@@ -188,6 +188,22 @@ impl Engine {
         listing::collect(&self.v4, &self.cx, max, &mut out);
         listing::collect(&self.v6, &self.cx, max, &mut out);
         out
+    }
+
+    /// One page of the connection listing: up to `max` live connections from `cursor` on,
+    /// and where the next page starts (`None`: this was the last). The work is bounded by
+    /// `max` (plus free slots), so a poll loop serves a large table's listing a page between
+    /// batches instead of stalling forwarding (see `listing`).
+    pub fn connections_page(&self, cursor: ListCursor, max: usize) -> (Vec<ConnInfo>, Option<ListCursor>) {
+        let mut out = Vec::with_capacity(max.min(1 << 16));
+        if !cursor.v6 {
+            if let Some(h) = listing::collect_from(&self.v4, &self.cx, cursor.handle, max, &mut out) {
+                return (out, Some(ListCursor { v6: false, handle: h }));
+            }
+        }
+        let from = if cursor.v6 { cursor.handle } else { 0 };
+        let next = listing::collect_from(&self.v6, &self.cx, from, max, &mut out);
+        (out, next.map(|h| ListCursor { v6: true, handle: h }))
     }
 
     /// Every live connection (slow path).

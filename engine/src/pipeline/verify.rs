@@ -5,8 +5,12 @@
 //! connections. Must not touch: eviction's choice (`evict`) or TCP states (`forward`).
 //!
 //! Rules (README "Defences"):
-//! - NAT: verified when a packet comes back from its real, other than a RST (a real
-//!   answers a spoofed ACK with a RST; that proves nothing about the client).
+//! - NAT, TCP: verified when its real sends a segment that is neither a SYN-ACK nor a RST:
+//!   the real's kernel sends one only after it accepted the client's ACK of its SYN-ACK,
+//!   whose sequence number a client that spoofs its address never sees. (A SYN-ACK answers
+//!   any SYN, a RST any stray ACK: neither proves the client exists.)
+//! - NAT, UDP: verified when its real answers (UDP has no handshake to check; the real's
+//!   answer is the most the director can see).
 //! - DR, TUN: replies bypass the director, so nothing the client sends can be checked;
 //!   a connection is verified after more than `verify_packets` requests (IPVS's
 //!   `drop_entry` spares connections past 8 incoming packets for the same reason).
@@ -46,7 +50,7 @@ pub(super) fn verify<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, c: &mut C
 #[inline(never)]
 pub(super) fn seen<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, c: &mut Conn<A>, reply: bool, flags: u8) {
     if reply {
-        if flags & tcp_flags::RST == 0 {
+        if flags & (tcp_flags::RST | tcp_flags::SYN) == 0 {
             verify(t, cx, c);
         }
     } else if c.xmit() != Xmit::Nat {

@@ -21,7 +21,7 @@ use xvs_datapath::poll::{self, Ack, Control, PollMode};
 use xvs_datapath::snapshot::Snapshot;
 use xvs_datapath::sync_link::SyncLink;
 use xvs_datapath::xsk::XskPort;
-use xvs_engine::{ConnInfo, Engine, EngineConfig};
+use xvs_engine::{ConnInfo, Engine, EngineConfig, ListCursor};
 
 use xvs::workers::Workers;
 
@@ -133,17 +133,24 @@ impl Loops {
         Snapshot::merge(&parts)
     }
 
-    /// Every live connection of every loop (loops that do not answer within 2 s are left
-    /// out).
+    /// Every live connection of every loop, a page at a time (each loop forwards between
+    /// pages); a loop that does not answer a page within 2 s is left out from there.
     pub fn connections(&self) -> Vec<ConnInfo> {
-        let (tx, rx) = mpsc::channel();
-        self.send(Control::Connections(tx));
-        let deadline = Instant::now() + Duration::from_secs(2);
         let mut out = Vec::new();
-        for _ in 0..self.len() {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(v) => out.extend(v),
-                Err(_) => break,
+        for c in &self.controls {
+            let mut from = Some(ListCursor::default());
+            while let Some(cursor) = from {
+                let (tx, rx) = mpsc::channel();
+                if c.send(Control::Connections { from: cursor, reply: tx }).is_err() {
+                    break;
+                }
+                match rx.recv_timeout(Duration::from_secs(2)) {
+                    Ok((page, next)) => {
+                        out.extend(page);
+                        from = next;
+                    }
+                    Err(_) => break,
+                }
             }
         }
         out
