@@ -162,11 +162,12 @@ keyword_enum!(
 );
 
 impl CheckKind {
-    /// Whether this check makes sense for a service of `protocol`.
+    /// Whether this check makes sense for a service of `protocol`. A TCP connect fits a
+    /// UDP service too, as keepalived allows (a real whose UDP service has a TCP side).
     pub fn fits(self, protocol: Protocol) -> bool {
         match self {
-            CheckKind::Misc => true,
-            CheckKind::Tcp | CheckKind::Http => protocol == Protocol::Tcp,
+            CheckKind::Misc | CheckKind::Tcp => true,
+            CheckKind::Http => protocol == Protocol::Tcp,
             CheckKind::Udp | CheckKind::Dns => protocol == Protocol::Udp,
         }
     }
@@ -371,7 +372,8 @@ pub struct Check {
     pub retry: u32,
     pub delay_before_retry: u32,
     pub path: String,
-    pub status: u16,
+    /// http: the status codes that mean up (keepalived `status_code`; empty: any 2xx).
+    pub status: StatusCodes,
     pub digest: String,
     pub command: String,
     pub dynamic: bool,
@@ -382,6 +384,50 @@ pub struct Check {
     /// misc: who runs the command (keepalived MISC_CHECK `user`); `None`: `script_user`,
     /// else `keepalived_script` if that user exists, else root, as keepalived does.
     pub user: Option<RunAs>,
+}
+
+/// HTTP status codes a check accepts, as inclusive ranges; empty: any 2xx, keepalived's
+/// default when `status_code` is not given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusCodes(pub Vec<(u16, u16)>);
+
+impl StatusCodes {
+    /// Whether `code` means up.
+    pub fn accepts(&self, code: u16) -> bool {
+        if self.0.is_empty() {
+            (200..=299).contains(&code)
+        } else {
+            self.0.iter().any(|&(a, b)| (a..=b).contains(&code))
+        }
+    }
+
+    /// keepalived's `status_code` arguments: codes and ranges (`200`, `200-299 301`,
+    /// commas allowed between them).
+    pub fn parse(text: &str) -> Result<StatusCodes, String> {
+        let mut out = Vec::new();
+        for part in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            match (a.parse::<u16>(), b.parse::<u16>()) {
+                (Ok(a), Ok(b)) => out.push((a, b)),
+                _ => return Err(format!("`{part}` is not a status code or a range of them")),
+            }
+        }
+        if out.is_empty() {
+            return Err("no status code".into());
+        }
+        Ok(StatusCodes(out))
+    }
+}
+
+impl fmt::Display for StatusCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return write!(f, "2xx");
+        }
+        let parts: Vec<String> =
+            self.0.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
+        write!(f, "{}", parts.join(" "))
+    }
 }
 
 /// Query types a dns check can send (keepalived's DNS_CHECK list).
@@ -397,7 +443,7 @@ impl Check {
             retry: 3,
             delay_before_retry: 3,
             path: "/".to_string(),
-            status: 200,
+            status: StatusCodes::default(),
             digest: String::new(),
             command: String::new(),
             dynamic: false,

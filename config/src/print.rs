@@ -145,7 +145,11 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
             writeln!(o, "retry = {}", c.retry)?;
             writeln!(o, "delay_before_retry = {}", c.delay_before_retry)?;
             writeln!(o, "path = {}", q(&c.path))?;
-            writeln!(o, "status = {}", c.status)?;
+            match c.status.0.as_slice() {
+                [] => writeln!(o, "# status: unset = any 2xx")?,
+                [(a, b)] if a == b => writeln!(o, "status = {a}")?,
+                _ => writeln!(o, "status = {}", q(&c.status.to_string()))?,
+            }
             writeln!(o, "digest = {}", q(&c.digest))?;
             writeln!(o, "command = {}", q(&c.command))?;
             writeln!(o, "dynamic = {}", c.dynamic)?;

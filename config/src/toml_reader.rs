@@ -19,8 +19,8 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::{
-    Check, CheckKind, Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, SourcePrefix, Timeouts,
-    Vip, XdpMode,
+    Check, CheckKind, Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, SourcePrefix,
+    StatusCodes, Timeouts, Vip, XdpMode,
 };
 use crate::span::{LineIndex, Pos, Section, SourceMap, HEADER};
 use crate::syntax::{
@@ -699,7 +699,7 @@ impl<'t> Reader<'t> {
         set(&mut c.retry, self.u32(t, "retry"));
         set(&mut c.delay_before_retry, self.u32(t, "delay_before_retry"));
         set(&mut c.path, self.string(t, "path").map(str::to_string));
-        set(&mut c.status, self.u16(t, "status"));
+        c.status = self.status_codes(t).unwrap_or_default();
         set(&mut c.digest, self.string(t, "digest").map(str::to_string));
         set(&mut c.command, self.string(t, "command").map(str::to_string));
         set(&mut c.dynamic, self.bool(t, "dynamic"));
@@ -707,6 +707,21 @@ impl<'t> Reader<'t> {
         set(&mut c.dns_name, self.string(t, "dns_name").map(str::to_string));
         c.user = self.parsed(t, "user", vrrp::run_as);
         c
+    }
+
+    /// `status`: one code (`200`) or a string of codes and ranges (`"200-299 301"`).
+    fn status_codes(&mut self, t: Tab<'_>) -> Option<StatusCodes> {
+        match self.item(t, "status")? {
+            Item::Value(Value::Integer(_)) => self.u16(t, "status").map(|c| StatusCodes(vec![(c, c)])),
+            Item::Value(Value::String(_)) => self.parsed(t, "status", |s| {
+                StatusCodes::parse(s)
+                    .map_err(|e| Problem::new(format!("bad `status` `{s}`: {e}"), "write `200` or `\"200-299 301\"`"))
+            }),
+            item => {
+                self.wrong_type(t, "status", item, "a status code or a string of codes and ranges");
+                None
+            }
+        }
     }
 
     fn neighbor(&mut self, t: Tab<'_>) -> Neighbor {

@@ -14,8 +14,8 @@ use std::net::IpAddr;
 
 use crate::error::ConfigError;
 use crate::model::{
-    full_prefix, Check, CheckKind, Config, Forward, Protocol, Real, Service, DNS_TYPES, MAX_WEIGHT, MTU_RANGE,
-    TIMEOUT_RANGE,
+    full_prefix, Check, CheckKind, Config, Forward, Protocol, Real, Service, StatusCodes, DNS_TYPES, MAX_WEIGHT,
+    MTU_RANGE, TIMEOUT_RANGE,
 };
 use crate::span::{Pos, Section, SourceMap};
 use crate::syntax::closest;
@@ -423,7 +423,7 @@ impl Validator<'_> {
         if !ch.kind.fits(svc.protocol) {
             let ok = match svc.protocol {
                 Protocol::Tcp => "tcp, http or misc",
-                Protocol::Udp => "udp, dns or misc",
+                Protocol::Udp => "udp, dns, tcp or misc",
             };
             self.report(
                 (cs, "kind"),
@@ -472,11 +472,12 @@ impl Validator<'_> {
     }
 
     fn http_check(&mut self, cs: Section, ch: &Check) {
-        if !(100..=599).contains(&ch.status) {
+        if let Some(&(a, b)) = ch.status.0.iter().find(|&&(a, b)| !(100..=599).contains(&a) || !(a..=599).contains(&b))
+        {
             self.bad(
                 (cs, "status"),
-                format!("HTTP status {} is not a status code", ch.status),
-                "use a code in 100..=599, e.g. 200",
+                format!("HTTP status {} is not a status code or range", StatusCodes(vec![(a, b)])),
+                "use codes in 100..=599, e.g. 200 or \"200-299\" (unset: any 2xx)",
             );
         }
         if !ch.path.starts_with('/') {

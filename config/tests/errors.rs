@@ -267,7 +267,7 @@ fn check_kind_must_fit_the_protocol() {
         7,
         8,
         "a http check does not fit a udp service",
-        "udp, dns or misc",
+        "udp, dns, tcp or misc",
     );
     one(
         &format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\ncheck = {{ kind = \"dns\" }}\n"),
@@ -466,4 +466,22 @@ fn source_lists_are_prefixes_without_host_bits() {
     // Printed and read back, the lists stay.
     let again = parse_toml(&c.to_toml(), "printed.toml").unwrap();
     assert_eq!((&again.services[0].allow, &again.services[0].deny), (&s.allow, &s.deny));
+}
+
+#[test]
+fn tcp_checks_fit_udp_services_and_status_takes_ranges() {
+    let udp = "[[service]]\nvip = \"10.0.1.53:53\"\nprotocol = \"udp\"\n[[service.real]]\naddr = \"10.0.2.21\"\n[service.real.check]\n";
+    let c =
+        parse_toml(&format!("{udp}kind = \"tcp\"\nport = 53\n"), "x.toml").expect("TCP_CHECK on UDP, as keepalived");
+    assert_eq!(c.services[0].reals[0].check.as_ref().unwrap().kind, xvs_config::CheckKind::Tcp);
+    let http = |status: &str| {
+        format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\n[service.real.check]\nkind = \"http\"\n{status}")
+    };
+    let c = parse_toml(&http("status = \"200-299 301\"\n"), "x.toml").unwrap();
+    let st = &c.services[0].reals[0].check.as_ref().unwrap().status;
+    assert!(st.accepts(204) && st.accepts(301) && !st.accepts(302));
+    let again = parse_toml(&c.to_toml(), "printed.toml").unwrap();
+    assert_eq!(&again.services[0].reals[0].check.as_ref().unwrap().status, st);
+    one(&http("status = \"200-abc\"\n"), 7, 10, "bad `status` `200-abc`", "200-299 301");
+    one(&http("status = 700\n"), 7, 10, "HTTP status 700 is not a status code or range", "100..=599");
 }

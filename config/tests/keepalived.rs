@@ -106,13 +106,13 @@ fn nat_with_http_get_digest_and_quorum() {
     let ch = r.check.as_ref().unwrap();
     assert_eq!(ch.kind, CheckKind::Http);
     assert_eq!((ch.path.as_str(), ch.digest.as_str()), ("/testurl/test.jsp", "640205b7b0fc66c1ea91c463fac6334d"));
-    assert_eq!(ch.status, 200);
+    assert_eq!(ch.status, StatusCodes::default(), "no status_code: any 2xx");
     assert_eq!(ch.port, Some(8080));
     assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (3, 3, 2));
     let r = &s.reals[1];
     assert!(!r.inhibit_on_failure, "`inhibit_on_failure false` on the real wins");
     let ch = r.check.as_ref().unwrap();
-    assert_eq!((ch.path.as_str(), ch.status, ch.digest.as_str()), ("/health", 200, ""));
+    assert_eq!((ch.path.as_str(), &ch.status, ch.digest.as_str()), ("/health", &StatusCodes(vec![(200, 200)]), ""));
     // keepalived's defaults: connect_timeout 5, retry 1, HTTP delay_before_retry 3.
     assert_eq!((ch.port, ch.connect_timeout, ch.retry, ch.delay_before_retry), (None, 5, 1, 3));
 }

@@ -38,7 +38,7 @@ use crate::model::{
 };
 use crate::span::{Pos, Section, SourceMap, HEADER};
 use crate::syntax::{closest, parse_dotted_mask};
-use crate::RunAs;
+use crate::{RunAs, StatusCodes};
 use lexer::{Loc, Source, Stmt, Tok};
 
 /// What reading a keepalived.conf produced.
@@ -277,7 +277,7 @@ struct CheckDef {
     port: At<u16>,
     timing: Timing,
     path: At<String>,
-    status: At<u16>,
+    status: At<StatusCodes>,
     digest: Option<String>,
     command: At<String>,
     misc_timeout: At<u32>,
@@ -1054,22 +1054,15 @@ impl Mapper {
                     let Some(t) = self.arg(st, 1, "200") else {
                         continue;
                     };
-                    let first = t.text.split('-').next().unwrap_or_default();
-                    match first.parse::<u16>() {
-                        Ok(code) => {
-                            if st.words.len() > 2 || t.text.contains('-') {
-                                let all = words(&st.words[1..]);
-                                self.warn(
-                                    t.at,
-                                    format!("status_code `{all}`: xvs expects one status code; using {code}"),
-                                );
-                            }
-                            c.status = Some((code, t.at));
-                        }
-                        Err(_) => {
-                            let (at, text) = (t.at, t.text.clone());
-                            self.error(at, format!("bad status_code `{text}`"), "write `status_code 200`");
-                        }
+                    let at = t.at;
+                    let all = words(&st.words[1..]);
+                    match StatusCodes::parse(&all) {
+                        Ok(codes) => c.status = Some((codes, at)),
+                        Err(e) => self.error(
+                            at,
+                            format!("bad status_code `{all}`: {e}"),
+                            "write `status_code 200` or `status_code 200-299 301`",
+                        ),
                     }
                 }
                 _ => self.not_used(st, "url", URL_KEYS, URL_IGNORED),
@@ -1193,7 +1186,7 @@ impl Mapper {
             }
         }
         self.given(cs, "path", &mut c.path, cd.path.clone());
-        self.given(cs, "status", &mut c.status, cd.status);
+        self.given(cs, "status", &mut c.status, cd.status.clone());
         if let Some(d) = &cd.digest {
             c.digest = d.clone();
         }

@@ -39,7 +39,7 @@ pub enum ProbeKind {
     Tcp,
     Http {
         path: String,
-        status: u16,
+        status: xvs_config::StatusCodes,
         digest: String,
     },
     /// `policy`: who runs it; an error (an unknown user) fails every probe with it, so the
@@ -52,8 +52,11 @@ pub enum ProbeKind {
     Udp {
         payload: Vec<u8>,
     },
+    /// A query for `name` of type `qtype` (DNS's number: A 1, NS 2, CNAME 5, SOA 6, MX 15,
+    /// TXT 16, AAAA 28).
     Dns {
         name: String,
+        qtype: u16,
     },
 }
 
@@ -209,6 +212,19 @@ fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<Heal
     }
 }
 
+/// DNS's number of query type `name` (one of `xvs_config::DNS_TYPES`, checked at load).
+fn dns_qtype(name: &str) -> u16 {
+    match name {
+        "A" => 1,
+        "NS" => 2,
+        "CNAME" => 5,
+        "MX" => 15,
+        "TXT" => 16,
+        "AAAA" => 28,
+        _ => 6,
+    }
+}
+
 /// The checks of a config model: one per real that has a `check`.
 pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
     use xvs_config::CheckKind;
@@ -219,16 +235,18 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
             let port = ch.port.unwrap_or(r.addr.port());
             let kind = match ch.kind {
                 CheckKind::Tcp => ProbeKind::Tcp,
-                CheckKind::Http => {
-                    ProbeKind::Http { path: ch.path.clone(), status: ch.status, digest: ch.digest.to_ascii_lowercase() }
-                }
+                CheckKind::Http => ProbeKind::Http {
+                    path: ch.path.clone(),
+                    status: ch.status.clone(),
+                    digest: ch.digest.to_ascii_lowercase(),
+                },
                 CheckKind::Misc => ProbeKind::Misc {
                     command: ch.command.clone(),
                     dynamic: ch.dynamic,
                     policy: crate::vrrp::spec::script_policy(&cfg.vrrp, ch.user.as_ref()),
                 },
                 CheckKind::Udp => ProbeKind::Udp { payload: b"xvs health check".to_vec() },
-                CheckKind::Dns => ProbeKind::Dns { name: ".".into() },
+                CheckKind::Dns => ProbeKind::Dns { name: ch.dns_name.clone(), qtype: dns_qtype(&ch.dns_type) },
             };
             out.push(CheckSpec {
                 key: crate::observe::real_key(crate::observe::service_key(s.protocol, &s.vip), r.addr),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use md5::{Digest, Md5};
 
 use super::ProbeKind;
+use xvs_config::StatusCodes;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeResult {
@@ -37,14 +38,14 @@ pub fn probe(kind: &ProbeKind, target: SocketAddr, timeout: Duration, stop: &Ato
             Ok(_) => pass("TCP connect ok"),
             Err(e) => fail(format!("TCP connect to {target}: {e}")),
         },
-        ProbeKind::Http { path, status, digest } => http(target, path, *status, digest, timeout),
+        ProbeKind::Http { path, status, digest } => http(target, path, status, digest, timeout),
         ProbeKind::Misc { command, dynamic, policy } => misc(command, *dynamic, policy, timeout, stop),
         ProbeKind::Udp { payload } => udp(target, payload, timeout),
-        ProbeKind::Dns { name } => dns(target, name, timeout),
+        ProbeKind::Dns { name, qtype } => dns(target, name, *qtype, timeout),
     }
 }
 
-fn http(target: SocketAddr, path: &str, status: u16, digest: &str, timeout: Duration) -> ProbeResult {
+fn http(target: SocketAddr, path: &str, status: &StatusCodes, digest: &str, timeout: Duration) -> ProbeResult {
     let deadline = Instant::now() + timeout;
     let mut s = match TcpStream::connect_timeout(&target, timeout) {
         Ok(s) => s,
@@ -80,11 +81,11 @@ fn http(target: SocketAddr, path: &str, status: u16, digest: &str, timeout: Dura
     };
     let head = String::from_utf8_lossy(&buf[..head_end]);
     let code: Option<u16> = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
-    match code {
-        Some(c) if c == status => {}
+    let code = match code {
+        Some(c) if status.accepts(c) => c,
         Some(c) => return fail(format!("HTTP {target}{path}: status {c}, want {status}")),
         None => return fail(format!("HTTP {target}{path}: no status line")),
-    }
+    };
     if !digest.is_empty() {
         let body = &buf[head_end + 4..];
         let got: String = Md5::digest(body).iter().map(|b| format!("{b:02x}")).collect();
@@ -92,7 +93,7 @@ fn http(target: SocketAddr, path: &str, status: u16, digest: &str, timeout: Dura
             return fail(format!("HTTP {target}{path}: body digest {got}, want {digest}"));
         }
     }
-    pass(format!("HTTP {status}"))
+    pass(format!("HTTP {code}"))
 }
 
 fn misc(
@@ -165,14 +166,16 @@ fn udp(target: SocketAddr, payload: &[u8], timeout: Duration) -> ProbeResult {
     }
 }
 
-/// DNS_CHECK: a query for `name` (type SOA for ".", else A); up when an answer with the
-/// query's id comes back (any RCODE but SERVFAIL/REFUSED).
-fn dns(target: SocketAddr, name: &str, timeout: Duration) -> ProbeResult {
+/// DNS_CHECK: a query of type `qtype` for `name` with a random id (keepalived's defaults:
+/// SOA for "."); up when an answer with the query's id comes back (any RCODE but
+/// SERVFAIL/REFUSED).
+fn dns(target: SocketAddr, name: &str, qtype: u16, timeout: Duration) -> ProbeResult {
     let s = match udp_socket(target, timeout) {
         Ok(s) => s,
         Err(e) => return fail(format!("DNS {target}: {e}")),
     };
-    let id: u16 = (Instant::now().elapsed().subsec_nanos() as u16) ^ 0x5a5a;
+    // A random id, so an answer to an earlier query (or a forged one) does not count.
+    let id: u16 = getrandom::u32().map_or(0x5a5a, |r| r as u16);
     let mut q = Vec::with_capacity(64);
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD, one question
@@ -181,7 +184,6 @@ fn dns(target: SocketAddr, name: &str, timeout: Duration) -> ProbeResult {
         q.extend_from_slice(&label.as_bytes()[..label.len().min(63)]);
     }
     q.push(0);
-    let qtype: u16 = if name == "." { 6 } else { 1 };
     q.extend_from_slice(&qtype.to_be_bytes());
     q.extend_from_slice(&[0, 1]);
     if let Err(e) = s.send(&q) {
@@ -206,6 +208,7 @@ fn dns(target: SocketAddr, name: &str, timeout: Duration) -> ProbeResult {
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use xvs_config::StatusCodes;
 
     const T: Duration = Duration::from_millis(500);
     /// A stop flag that is never set.
@@ -245,13 +248,18 @@ mod tests {
     fn http_status_and_digest() {
         let addr = http_server("200 OK", "hello");
         let md5_hello = "5d41402abc4b2a76b9719d911017c592";
-        let ok = ProbeKind::Http { path: "/health".into(), status: 200, digest: md5_hello.into() };
+        let only_200 = StatusCodes(vec![(200, 200)]);
+        let ok = ProbeKind::Http { path: "/health".into(), status: only_200.clone(), digest: md5_hello.into() };
         assert!(probe(&ok, addr, T, &GO).ok, "{:?}", probe(&ok, addr, T, &GO));
-        let bad_digest = ProbeKind::Http { path: "/".into(), status: 200, digest: "00".into() };
+        let bad_digest = ProbeKind::Http { path: "/".into(), status: only_200.clone(), digest: "00".into() };
         assert!(!probe(&bad_digest, addr, T, &GO).ok);
         let addr = http_server("503 Service Unavailable", "");
-        let r = probe(&ProbeKind::Http { path: "/".into(), status: 200, digest: String::new() }, addr, T, &GO);
+        let r = probe(&ProbeKind::Http { path: "/".into(), status: only_200, digest: String::new() }, addr, T, &GO);
         assert!(!r.ok && r.detail.contains("503"), "{r:?}");
+        // Without status_code, keepalived takes any 2xx: 204 is up, 301 is not.
+        let any2xx = ProbeKind::Http { path: "/".into(), status: StatusCodes::default(), digest: String::new() };
+        assert!(probe(&any2xx, http_server("204 No Content", ""), T, &GO).ok);
+        assert!(!probe(&any2xx, http_server("301 Moved Permanently", ""), T, &GO).ok);
     }
 
     #[test]
@@ -289,17 +297,40 @@ mod tests {
         assert!(probe(&ProbeKind::Udp { payload: b"x".to_vec() }, addr, T, &GO).ok);
     }
 
-    #[test]
-    fn dns_answer_with_our_id() {
+    /// A DNS server answering each query as it came (QR set), keeping what it was asked.
+    fn dns_server(n: usize) -> (SocketAddr, std::sync::mpsc::Receiver<Vec<u8>>) {
         let srv = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = srv.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut b = [0u8; 512];
-            if let Ok((n, p)) = srv.recv_from(&mut b) {
-                b[2] |= 0x80; // QR: an answer, rcode 0
-                let _ = srv.send_to(&b[..n], p);
+            for _ in 0..n {
+                let mut b = [0u8; 512];
+                if let Ok((len, p)) = srv.recv_from(&mut b) {
+                    let _ = tx.send(b[..len].to_vec());
+                    b[2] |= 0x80; // QR: an answer, rcode 0
+                    let _ = srv.send_to(&b[..len], p);
+                }
             }
         });
-        assert!(probe(&ProbeKind::Dns { name: ".".into() }, addr, T, &GO).ok);
+        (addr, rx)
+    }
+
+    #[test]
+    fn dns_asks_the_configured_question_with_a_random_id() {
+        let (addr, asked) = dns_server(4);
+        assert!(probe(&ProbeKind::Dns { name: ".".into(), qtype: 6 }, addr, T, &GO).ok);
+        let q = asked.recv().unwrap();
+        assert_eq!(&q[12..], &[0, 0, 6, 0, 1], "root, SOA, IN");
+        let www = ProbeKind::Dns { name: "www.example.com".into(), qtype: 28 };
+        assert!(probe(&www, addr, T, &GO).ok);
+        let q1 = asked.recv().unwrap();
+        assert_eq!(&q1[12..], b"\x03www\x07example\x03com\x00\x00\x1c\x00\x01", "the name, AAAA, IN");
+        let ids: Vec<Vec<u8>> = (0..2)
+            .map(|_| {
+                assert!(probe(&www, addr, T, &GO).ok);
+                asked.recv().unwrap()[..2].to_vec()
+            })
+            .collect();
+        assert!(ids[0] != q1[..2] || ids[1] != q1[..2], "a new id per query (three equal ones: 1 in 2^32)");
     }
 }
