@@ -157,8 +157,9 @@ keyword_enum!(
     Forward { Nat = "nat", Dr = "dr", Tun = "tun" }
 );
 keyword_enum!(
-    /// Health-check kind (keepalived TCP_CHECK, HTTP_GET, MISC_CHECK, UDP_CHECK, DNS_CHECK).
-    CheckKind { Tcp = "tcp", Http = "http", Misc = "misc", Udp = "udp", Dns = "dns" }
+    /// Health-check kind (keepalived TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK,
+    /// DNS_CHECK).
+    CheckKind { Tcp = "tcp", Http = "http", Ssl = "ssl", Misc = "misc", Udp = "udp", Dns = "dns" }
 );
 
 impl CheckKind {
@@ -167,7 +168,7 @@ impl CheckKind {
     pub fn fits(self, protocol: Protocol) -> bool {
         match self {
             CheckKind::Misc | CheckKind::Tcp => true,
-            CheckKind::Http => protocol == Protocol::Tcp,
+            CheckKind::Http | CheckKind::Ssl => protocol == Protocol::Tcp,
             CheckKind::Udp | CheckKind::Dns => protocol == Protocol::Udp,
         }
     }
@@ -381,6 +382,9 @@ pub struct Check {
     pub dns_type: String,
     /// dns: the name queried (keepalived DNS_CHECK `name`).
     pub dns_name: String,
+    /// ssl: the server name sent in the TLS handshake (keepalived `sni_name` with
+    /// `enable_sni`); empty: none.
+    pub sni: String,
     /// misc: who runs the command (keepalived MISC_CHECK `user`); `None`: `script_user`,
     /// else `keepalived_script` if that user exists, else root, as keepalived does.
     pub user: Option<RunAs>,
@@ -449,6 +453,7 @@ impl Check {
             dynamic: false,
             dns_type: "SOA".to_string(),
             dns_name: ".".to_string(),
+            sni: String::new(),
             user: None,
         }
     }

@@ -155,6 +155,9 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
             writeln!(o, "dynamic = {}", c.dynamic)?;
             writeln!(o, "dns_type = {}", q(&c.dns_type))?;
             writeln!(o, "dns_name = {}", q(&c.dns_name))?;
+            if !c.sni.is_empty() {
+                writeln!(o, "sni = {}", q(&c.sni))?;
+            }
             if let Some(u) = &c.user {
                 writeln!(o, "user = {}", q(&u.to_string()))?;
             }

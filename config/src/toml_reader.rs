@@ -93,6 +93,7 @@ pub const CHECK_KEYS: &[&str] = &[
     "dynamic",
     "dns_type",
     "dns_name",
+    "sni",
     "user",
 ];
 /// Keys of `[[neighbor]]`.
@@ -705,6 +706,7 @@ impl<'t> Reader<'t> {
         set(&mut c.dynamic, self.bool(t, "dynamic"));
         set(&mut c.dns_type, self.string(t, "dns_type").map(str::to_string));
         set(&mut c.dns_name, self.string(t, "dns_name").map(str::to_string));
+        set(&mut c.sni, self.string(t, "sni").map(str::to_string));
         c.user = self.parsed(t, "user", vrrp::run_as);
         c
     }

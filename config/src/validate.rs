@@ -438,6 +438,9 @@ impl Validator<'_> {
         if ch.connect_timeout == 0 {
             self.bad((cs, "connect_timeout"), "`connect_timeout` must be at least 1 second", "the default is 3");
         }
+        if !ch.sni.is_empty() && ch.kind != CheckKind::Ssl {
+            self.bad((cs, "sni"), "`sni` applies to ssl checks only", "remove `sni`, or use kind = \"ssl\"");
+        }
         if ch.user.is_some() && ch.kind != CheckKind::Misc {
             self.bad((cs, "user"), "`user` applies to misc checks only", "remove `user`: other checks run no program");
         }
@@ -449,7 +452,7 @@ impl Validator<'_> {
                 "a misc check needs a `command`".into(),
                 "add `command = \"/path/to/script\"` (exit 0 = up)".into(),
             ),
-            CheckKind::Http => self.http_check(cs, ch),
+            CheckKind::Http | CheckKind::Ssl => self.http_check(cs, ch),
             _ => {}
         }
     }

@@ -204,7 +204,7 @@ fn ipv6_tunnel_service() {
     let c = load_warned(
         "ipv6.conf",
         &[
-            (13, 9, "real_server 2001:db8:2::11 443: SSL_GET is not implemented in xvs; this checker is ignored"),
+            (19, 9, "real_server 2001:db8:2::11 443: a second checker (TCP_CHECK) is ignored"),
             (27, 13, "`bindto` in TCP_CHECK is not supported by xvs"),
         ],
     );
@@ -214,7 +214,12 @@ fn ipv6_tunnel_service() {
     assert!(s.scheduler_flags.mh_port && !s.scheduler_flags.mh_fallback);
     assert_eq!((s.persistence, s.persistence_netmask), (300, 64));
     assert_eq!(s.reals[0].addr, sa("[2001:db8:2::11]:443"));
-    assert_eq!(s.reals[0].check.as_ref().unwrap().kind, CheckKind::Tcp, "the TCP_CHECK after the SSL_GET");
+    let ssl = s.reals[0].check.as_ref().unwrap();
+    assert_eq!(
+        (ssl.kind, &ssl.status, ssl.sni.as_str()),
+        (CheckKind::Ssl, &StatusCodes(vec![(200, 200)]), ""),
+        "SSL_GET"
+    );
     assert_eq!(s.reals[1].check.as_ref().unwrap().connect_timeout, 3);
 }
 
@@ -588,4 +593,32 @@ fn include_inside_a_block() {
     let c = load(&main).unwrap();
     let reals: Vec<(SocketAddr, u32)> = c.services[0].reals.iter().map(|r| (r.addr, r.weight)).collect();
     assert_eq!(reals, [(sa("10.0.2.11:80"), 3), (sa("10.0.2.12:80"), 1)]);
+}
+
+/// A checker xvs does not have never leaves its real unguarded: the file does not load.
+#[test]
+fn unimplemented_checkers_refuse_to_load() {
+    for kw in ["SMTP_CHECK", "PING_CHECK", "FILE_CHECK", "BFD_CHECK"] {
+        KEEPALIVED.one(
+            &format!("virtual_server 10.0.1.100 80 {{\n  protocol TCP\n  real_server 10.0.2.11 80 {{\n    {kw} {{\n    }}\n  }}\n}}\n"),
+            4,
+            5,
+            &format!("{kw} is not implemented in xvs: the real would run unguarded"),
+            "MISC_CHECK",
+        );
+    }
+}
+
+/// SSL_GET: url, status ranges, SNI only with enable_sni.
+#[test]
+fn ssl_get_reads_as_keepalived_means_it() {
+    let vs = |body: &str| {
+        format!("virtual_server 10.0.1.100 443 {{\n  protocol TCP\n  real_server 10.0.2.11 443 {{\n    SSL_GET {{\n{body}    }}\n  }}\n}}\n")
+    };
+    let (c, _) = parse_keepalived(&vs("      url {\n        path /up\n        status_code 200-299 401\n      }\n      enable_sni\n      sni_name www.example.com\n"), "k.conf").unwrap();
+    let ch = c.services[0].reals[0].check.as_ref().unwrap();
+    assert_eq!((ch.kind, ch.path.as_str(), ch.sni.as_str()), (CheckKind::Ssl, "/up", "www.example.com"));
+    assert!(ch.status.accepts(401) && ch.status.accepts(250) && !ch.status.accepts(302));
+    assert!(c.to_toml().contains("kind = \"ssl\"") && c.to_toml().contains("sni = \"www.example.com\""));
+    KEEPALIVED.one(&vs("      enable_sni\n"), 5, 7, "`enable_sni` without `sni_name`", "sni_name");
 }

@@ -91,9 +91,8 @@ fn debian_sample_loads_with_strict_mode() {
         (3, 1, "global_defs: xvs reads only `lvs_timeouts`, `lvs_sync_daemon` and the VRRP settings here; `notification_email`"),
         (20, 11, "vrrp_instance VI_1: strict mode: state MASTER with priority 100 (MASTER if and only if priority 255"),
         (25, 5, "vrrp_instance VI_1: strict mode does not support authentication; it is ignored, as keepalived does"),
-        (45, 9, "real_server 192.168.201.100 443: SSL_GET is not implemented"),
     ];
-    expected.extend([77, 81, 98, 123, 127, 144, 148].map(|l| (l, 13, "a second `url` is ignored")));
+    expected.extend([50, 77, 81, 98, 123, 127, 144, 148].map(|l| (l, 13, "a second `url` is ignored")));
     assert_warnings(&w, &expected);
     let v = &c.vrrp;
     assert!(v.strict && v.skip_check_adv_addr);
@@ -103,7 +102,8 @@ fn debian_sample_loads_with_strict_mode() {
     assert_eq!((i.authentication.as_ref(), i.virtual_router_id), (None, 51));
     let addrs: Vec<String> = i.virtual_ipaddress.iter().map(|a| a.to_string()).collect();
     assert_eq!(addrs, ["192.168.200.16/32", "192.168.200.17/32", "192.168.200.18/32"]);
-    assert_eq!(c.services.len(), 3, "the SSL_GET service (its real unchecked) and two HTTP_GET ones");
+    assert_eq!(c.services.len(), 3, "the SSL_GET service and two HTTP_GET ones");
+    assert_eq!(c.services[0].reals[0].check.as_ref().map(|ch| ch.kind), Some(CheckKind::Ssl));
     round_trip(&c);
 }
 

@@ -91,7 +91,7 @@ const IGNORED_SECTIONS: &[(&str, &str)] = &[
     ("static_track_group", "xvs does not manage static addresses"),
     ("linkbeat_interfaces", "link state comes from netlink"),
     ("bfd_instance", "BFD is not implemented"),
-    ("SSL", "SSL_GET is not implemented"),
+    ("SSL", "SSL_GET presents no client certificate and checks no server certificate"),
     ("net_namespace", "xvs runs in the namespace it is started in"),
     ("net_namespace_ipvs", "xvs runs in the namespace it is started in"),
     ("instance", "instances are a keepalived process option"),
@@ -99,7 +99,7 @@ const IGNORED_SECTIONS: &[(&str, &str)] = &[
 ];
 
 /// Checker blocks xvs does not implement.
-const UNSUPPORTED_CHECKERS: &[&str] = &["SSL_GET", "SMTP_CHECK", "BFD_CHECK", "PING_CHECK", "FILE_CHECK"];
+const UNSUPPORTED_CHECKERS: &[&str] = &["SMTP_CHECK", "BFD_CHECK", "PING_CHECK", "FILE_CHECK"];
 
 const VS_KEYS: &[&str] = &[
     "delay_loop",
@@ -186,6 +186,8 @@ const CHECK_KEYS: &[&str] = &[
     "user",
     "type",
     "name",
+    "enable_sni",
+    "sni_name",
 ];
 const CHECK_IGNORED: &[(&str, &str)] = &[
     ("connect_ip", "checks connect to the real's address"),
@@ -199,9 +201,7 @@ const CHECK_IGNORED: &[(&str, &str)] = &[
     ("http_protocol", "HTTP checks speak HTTP/1.0"),
     ("virtualhost", "HTTP checks do not take a Host header from the configuration"),
     ("fast_recovery", "not implemented"),
-    ("enable_sni", "SSL_GET is not implemented"),
-    ("sni_name", "SSL_GET is not implemented"),
-    ("tls_compliant", "SSL_GET is not implemented"),
+    ("tls_compliant", "SSL_GET takes the end of the answer with or without close_notify"),
     ("payload", "UDP checks send an empty datagram"),
     ("require_reply", "UDP checks do not match the reply"),
     ("min_reply_length", "UDP checks do not match the reply"),
@@ -217,7 +217,7 @@ const URL_IGNORED: &[(&str, &str)] = &[
     ("regex_stack", "HTTP checks do not match the body against a regex"),
     ("regex_min_offset", "HTTP checks do not match the body against a regex"),
     ("regex_max_offset", "HTTP checks do not match the body against a regex"),
-    ("tls_compliant", "SSL_GET is not implemented"),
+    ("tls_compliant", "SSL_GET takes the end of the answer with or without close_notify"),
 ];
 
 /// A value and where it was written.
@@ -285,6 +285,8 @@ struct CheckDef {
     dns_type: At<String>,
     dns_name: At<String>,
     user: Option<(RunAs, Loc)>,
+    sni: At<String>,
+    enable_sni: Option<Loc>,
 }
 
 enum GroupEntry {
@@ -915,7 +917,8 @@ impl Mapper {
         };
         for st in s.block.as_deref().unwrap_or_default() {
             let kw = st.key();
-            let is_checker = matches!(kw, "TCP_CHECK" | "HTTP_GET" | "MISC_CHECK" | "UDP_CHECK" | "DNS_CHECK");
+            let is_checker =
+                matches!(kw, "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" | "DNS_CHECK");
             if !is_checker && !UNSUPPORTED_CHECKERS.contains(&kw) {
                 self.no_block(st);
             }
@@ -939,9 +942,11 @@ impl Mapper {
                         rs.check = Some(c);
                     }
                 }
-                _ if UNSUPPORTED_CHECKERS.contains(&kw) => {
-                    self.warn(st.at(), format!("{label}: {kw} is not implemented in xvs; this checker is ignored"))
-                }
+                _ if UNSUPPORTED_CHECKERS.contains(&kw) => self.error(
+                    st.at(),
+                    format!("{label}: {kw} is not implemented in xvs: the real would run unguarded"),
+                    "use TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK or DNS_CHECK (a MISC_CHECK can run any probe)",
+                ),
                 _ => self.not_used(st, &format!("real_server ({label})"), RS_KEYS, RS_IGNORED),
             }
         }
@@ -953,6 +958,7 @@ impl Mapper {
         let kind = match kw {
             "TCP_CHECK" => CheckKind::Tcp,
             "HTTP_GET" => CheckKind::Http,
+            "SSL_GET" => CheckKind::Ssl,
             "MISC_CHECK" => CheckKind::Misc,
             "UDP_CHECK" => CheckKind::Udp,
             _ => CheckKind::Dns,
@@ -971,6 +977,8 @@ impl Mapper {
             dns_type: None,
             dns_name: None,
             user: None,
+            sni: None,
+            enable_sni: None,
         };
         let mut urls = 0;
         for st in s.block.as_deref().unwrap_or_default() {
@@ -979,7 +987,8 @@ impl Mapper {
                 self.no_block(st);
             }
             let fits = match k {
-                "url" => kind == CheckKind::Http,
+                "url" => kind == CheckKind::Http || kind == CheckKind::Ssl,
+                "enable_sni" | "sni_name" => kind == CheckKind::Ssl,
                 "misc_path" | "misc_timeout" | "misc_dynamic" | "user" => kind == CheckKind::Misc,
                 "type" | "name" => kind == CheckKind::Dns,
                 "nb_get_retry" | "connect_port" => kind != CheckKind::Misc || k == "nb_get_retry",
@@ -1010,6 +1019,16 @@ impl Mapper {
                 }
                 "misc_timeout" => c.misc_timeout = self.timer(st, "5").or(c.misc_timeout),
                 "misc_dynamic" => c.dynamic = self.boolean(st).unwrap_or(c.dynamic),
+                "enable_sni" => {
+                    if self.boolean(st).unwrap_or(true) {
+                        c.enable_sni = Some(st.at());
+                    }
+                }
+                "sni_name" => {
+                    if let Some(t) = self.arg(st, 1, "www.example.com") {
+                        c.sni = Some((t.text.clone(), t.at));
+                    }
+                }
                 "user" => {
                     let texts = Self::texts(st, 1);
                     match texts[..] {
@@ -1194,6 +1213,21 @@ impl Mapper {
         c.dynamic = cd.dynamic;
         self.given(cs, "dns_type", &mut c.dns_type, cd.dns_type.clone());
         self.given(cs, "dns_name", &mut c.dns_name, cd.dns_name.clone());
+        match (&cd.sni, cd.enable_sni) {
+            (Some((name, at)), Some(_)) => {
+                c.sni = name.clone();
+                self.set(cs, "sni", *at);
+            }
+            (Some((_, at)), None) => {
+                self.warn(*at, "`sni_name` without `enable_sni`: no SNI is sent, as keepalived does");
+            }
+            (None, Some(at)) => self.error(
+                at,
+                "`enable_sni` without `sni_name`: keepalived would send the virtualhost, which xvs does not take",
+                "add `sni_name NAME`",
+            ),
+            (None, None) => {}
+        }
         if let Some((who, at)) = &cd.user {
             c.user = Some(who.clone());
             self.set(cs, "user", *at);

@@ -19,6 +19,7 @@
 //! - A check thread that cannot be started is reported, never a panic.
 
 mod probe;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -37,10 +38,12 @@ use crate::scripts::ScriptPolicy;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
     Tcp,
+    /// HTTP_GET; SSL_GET when `tls` is set (the SNI name to send; empty: none).
     Http {
         path: String,
         status: xvs_config::StatusCodes,
         digest: String,
+        tls: Option<String>,
     },
     /// `policy`: who runs it; an error (an unknown user) fails every probe with it, so the
     /// real is down with a reason instead of the script running as someone else.
@@ -235,10 +238,11 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
             let port = ch.port.unwrap_or(r.addr.port());
             let kind = match ch.kind {
                 CheckKind::Tcp => ProbeKind::Tcp,
-                CheckKind::Http => ProbeKind::Http {
+                CheckKind::Http | CheckKind::Ssl => ProbeKind::Http {
                     path: ch.path.clone(),
                     status: ch.status.clone(),
                     digest: ch.digest.to_ascii_lowercase(),
+                    tls: (ch.kind == CheckKind::Ssl).then(|| ch.sni.clone()),
                 },
                 CheckKind::Misc => ProbeKind::Misc {
                     command: ch.command.clone(),

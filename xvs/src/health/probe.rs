@@ -38,62 +38,90 @@ pub fn probe(kind: &ProbeKind, target: SocketAddr, timeout: Duration, stop: &Ato
             Ok(_) => pass("TCP connect ok"),
             Err(e) => fail(format!("TCP connect to {target}: {e}")),
         },
-        ProbeKind::Http { path, status, digest } => http(target, path, status, digest, timeout),
+        ProbeKind::Http { path, status, digest, tls } => {
+            http(target, HttpWant { path, status, digest }, tls.as_deref(), timeout)
+        }
         ProbeKind::Misc { command, dynamic, policy } => misc(command, *dynamic, policy, timeout, stop),
         ProbeKind::Udp { payload } => udp(target, payload, timeout),
         ProbeKind::Dns { name, qtype } => dns(target, name, *qtype, timeout),
     }
 }
 
-fn http(target: SocketAddr, path: &str, status: &StatusCodes, digest: &str, timeout: Duration) -> ProbeResult {
+/// What an HTTP(S) check asks and wants.
+struct HttpWant<'a> {
+    path: &'a str,
+    status: &'a StatusCodes,
+    digest: &'a str,
+}
+
+/// HTTP_GET, or SSL_GET when `tls` holds the SNI name to send (empty: none).
+fn http(target: SocketAddr, want: HttpWant, tls: Option<&str>, timeout: Duration) -> ProbeResult {
+    let what = if tls.is_some() { "SSL_GET" } else { "HTTP" };
     let deadline = Instant::now() + timeout;
-    let mut s = match TcpStream::connect_timeout(&target, timeout) {
+    let s = match TcpStream::connect_timeout(&target, timeout) {
         Ok(s) => s,
-        Err(e) => return fail(format!("HTTP connect to {target}: {e}")),
+        Err(e) => return fail(format!("{what} connect to {target}: {e}")),
     };
     let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
     let _ = s.set_read_timeout(Some(left));
     let _ = s.set_write_timeout(Some(left));
-    // keepalived's request: HTTP/1.0, so the server closes after the body.
-    let req = format!("GET {path} HTTP/1.0\r\nUser-Agent: xvs-health-check\r\nHost: {target}\r\n\r\n");
-    if let Err(e) = s.write_all(req.as_bytes()) {
-        return fail(format!("HTTP request to {target}: {e}"));
+    let answer = match tls {
+        None => exchange(s, target, want.path, deadline),
+        Some(sni) => super::tls::client(s, target, sni).and_then(|t| exchange(t, target, want.path, deadline)),
+    };
+    match answer {
+        Ok(buf) => judge(&buf, target, &want, what),
+        Err(e) => fail(format!("{what} {target}{}: {e}", want.path)),
     }
+}
+
+/// Send keepalived's request over `s` and read the answer to its end (HTTP/1.0: the
+/// server closes after the body; a TLS peer that closes without close_notify is taken as
+/// the end too, as keepalived does).
+fn exchange<S: Read + Write>(mut s: S, target: SocketAddr, path: &str, deadline: Instant) -> Result<Vec<u8>, String> {
+    let req = format!("GET {path} HTTP/1.0\r\nUser-Agent: xvs-health-check\r\nHost: {target}\r\n\r\n");
+    s.write_all(req.as_bytes()).map_err(|e| format!("request: {e}"))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
         if Instant::now() >= deadline {
-            return fail(format!("HTTP {target}{path}: no complete answer within {timeout:?}"));
+            return Err("no complete answer within the timeout".into());
         }
         match s.read(&mut chunk) {
-            Ok(0) => break,
+            Ok(0) => return Ok(buf),
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
                 if buf.len() > 16 << 20 {
-                    return fail("HTTP answer larger than 16 MiB");
+                    return Err("answer larger than 16 MiB".into());
                 }
             }
-            Err(e) => return fail(format!("HTTP {target}{path}: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => return Ok(buf),
+            Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+/// Up or down from the answer `buf`: its status, and the body's MD5 when `digest` is set.
+fn judge(buf: &[u8], target: SocketAddr, want: &HttpWant, what: &str) -> ProbeResult {
+    let path = want.path;
     let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return fail(format!("HTTP {target}{path}: no complete header"));
+        return fail(format!("{what} {target}{path}: no complete header"));
     };
     let head = String::from_utf8_lossy(&buf[..head_end]);
     let code: Option<u16> = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
     let code = match code {
-        Some(c) if status.accepts(c) => c,
-        Some(c) => return fail(format!("HTTP {target}{path}: status {c}, want {status}")),
-        None => return fail(format!("HTTP {target}{path}: no status line")),
+        Some(c) if want.status.accepts(c) => c,
+        Some(c) => return fail(format!("{what} {target}{path}: status {c}, want {}", want.status)),
+        None => return fail(format!("{what} {target}{path}: no status line")),
     };
-    if !digest.is_empty() {
+    if !want.digest.is_empty() {
         let body = &buf[head_end + 4..];
         let got: String = Md5::digest(body).iter().map(|b| format!("{b:02x}")).collect();
-        if got != digest {
-            return fail(format!("HTTP {target}{path}: body digest {got}, want {digest}"));
+        if got != want.digest {
+            return fail(format!("{what} {target}{path}: body digest {got}, want {}", want.digest));
         }
     }
-    pass(format!("HTTP {code}"))
+    pass(format!("{what} {code}"))
 }
 
 fn misc(
@@ -249,17 +277,90 @@ mod tests {
         let addr = http_server("200 OK", "hello");
         let md5_hello = "5d41402abc4b2a76b9719d911017c592";
         let only_200 = StatusCodes(vec![(200, 200)]);
-        let ok = ProbeKind::Http { path: "/health".into(), status: only_200.clone(), digest: md5_hello.into() };
+        let ok =
+            ProbeKind::Http { path: "/health".into(), status: only_200.clone(), digest: md5_hello.into(), tls: None };
         assert!(probe(&ok, addr, T, &GO).ok, "{:?}", probe(&ok, addr, T, &GO));
-        let bad_digest = ProbeKind::Http { path: "/".into(), status: only_200.clone(), digest: "00".into() };
+        let bad_digest = ProbeKind::Http { path: "/".into(), status: only_200.clone(), digest: "00".into(), tls: None };
         assert!(!probe(&bad_digest, addr, T, &GO).ok);
         let addr = http_server("503 Service Unavailable", "");
-        let r = probe(&ProbeKind::Http { path: "/".into(), status: only_200, digest: String::new() }, addr, T, &GO);
+        let r = probe(
+            &ProbeKind::Http { path: "/".into(), status: only_200, digest: String::new(), tls: None },
+            addr,
+            T,
+            &GO,
+        );
         assert!(!r.ok && r.detail.contains("503"), "{r:?}");
         // Without status_code, keepalived takes any 2xx: 204 is up, 301 is not.
-        let any2xx = ProbeKind::Http { path: "/".into(), status: StatusCodes::default(), digest: String::new() };
+        let any2xx =
+            ProbeKind::Http { path: "/".into(), status: StatusCodes::default(), digest: String::new(), tls: None };
         assert!(probe(&any2xx, http_server("204 No Content", ""), T, &GO).ok);
         assert!(!probe(&any2xx, http_server("301 Moved Permanently", ""), T, &GO).ok);
+    }
+
+    /// A TLS server with a fresh self-signed certificate answering `n` requests with
+    /// `status` and `body`; it reports the SNI name each client sent.
+    fn tls_server(
+        n: usize,
+        status: &'static str,
+        body: &'static str,
+    ) -> (SocketAddr, std::sync::mpsc::Receiver<Option<String>>) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let cfg = std::sync::Arc::new(cfg);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for s in l.incoming().take(n) {
+                let s = s.unwrap();
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut t = rustls::StreamOwned::new(rustls::ServerConnection::new(cfg.clone()).unwrap(), s);
+                let mut req = Vec::new();
+                let mut b = [0u8; 512];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match t.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => req.extend_from_slice(&b[..k]),
+                    }
+                }
+                let _ = tx.send(t.conn.server_name().map(str::to_string));
+                let _ = write!(t, "HTTP/1.0 {status}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                t.conn.send_close_notify();
+                let _ = t.flush();
+            }
+        });
+        (addr, rx)
+    }
+
+    #[test]
+    fn ssl_get_over_tls_with_and_without_sni() {
+        let md5_hello = "5d41402abc4b2a76b9719d911017c592";
+        let (addr, sni) = tls_server(3, "200 OK", "hello");
+        let k = |digest: &str, tls: &str| ProbeKind::Http {
+            path: "/".into(),
+            status: StatusCodes::default(),
+            digest: digest.into(),
+            tls: Some(tls.into()),
+        };
+        let r = probe(&k(md5_hello, ""), addr, T, &GO);
+        assert!(r.ok && r.detail.contains("SSL_GET 200"), "{r:?}");
+        assert_eq!(sni.recv().unwrap(), None, "no SNI unless configured");
+        assert!(probe(&k("", "www.example.com"), addr, T, &GO).ok);
+        assert_eq!(sni.recv().unwrap().as_deref(), Some("www.example.com"));
+        assert!(!probe(&k("00", ""), addr, T, &GO).ok, "the digest is checked over TLS too");
+        // A plain HTTP server is not a TLS one: down.
+        let plain = http_server("200 OK", "hello");
+        assert!(!probe(&k("", ""), plain, T, &GO).ok);
+        let (addr, _) = tls_server(1, "500 Internal Server Error", "");
+        assert!(!probe(&k("", ""), addr, T, &GO).ok);
     }
 
     #[test]
