@@ -382,6 +382,9 @@ pub struct Check {
     pub dns_type: String,
     /// dns: the name queried (keepalived DNS_CHECK `name`).
     pub dns_name: String,
+    /// The most a check waits, at random, before its first probe (keepalived `warmup`);
+    /// `None`: the service's `delay_loop`, keepalived's default.
+    pub warmup: Option<u32>,
     /// ssl: the server name sent in the TLS handshake (keepalived `sni_name` with
     /// `enable_sni`); empty: none.
     pub sni: String,
@@ -454,6 +457,7 @@ impl Check {
             dns_type: "SOA".to_string(),
             dns_name: ".".to_string(),
             sni: String::new(),
+            warmup: None,
             user: None,
         }
     }

@@ -155,6 +155,10 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
             writeln!(o, "dynamic = {}", c.dynamic)?;
             writeln!(o, "dns_type = {}", q(&c.dns_type))?;
             writeln!(o, "dns_name = {}", q(&c.dns_name))?;
+            match c.warmup {
+                Some(w) => writeln!(o, "warmup = {w}")?,
+                None => writeln!(o, "# warmup: unset = up to delay_loop ({} s), at random", s.delay_loop)?,
+            }
             if !c.sni.is_empty() {
                 writeln!(o, "sni = {}", q(&c.sni))?;
             }

@@ -94,6 +94,7 @@ pub const CHECK_KEYS: &[&str] = &[
     "dns_type",
     "dns_name",
     "sni",
+    "warmup",
     "user",
 ];
 /// Keys of `[[neighbor]]`.
@@ -707,6 +708,7 @@ impl<'t> Reader<'t> {
         set(&mut c.dns_type, self.string(t, "dns_type").map(str::to_string));
         set(&mut c.dns_name, self.string(t, "dns_name").map(str::to_string));
         set(&mut c.sni, self.string(t, "sni").map(str::to_string));
+        c.warmup = self.u32(t, "warmup");
         c.user = self.parsed(t, "user", vrrp::run_as);
         c
     }

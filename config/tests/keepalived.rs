@@ -622,3 +622,16 @@ fn ssl_get_reads_as_keepalived_means_it() {
     assert!(c.to_toml().contains("kind = \"ssl\"") && c.to_toml().contains("sni = \"www.example.com\""));
     KEEPALIVED.one(&vs("      enable_sni\n"), 5, 7, "`enable_sni` without `sni_name`", "sni_name");
 }
+
+/// warmup, inherited as the other timers are (virtual_server, real_server, checker).
+#[test]
+fn warmup_is_read_and_inherited() {
+    let text = "virtual_server 10.0.1.100 80 {\n  protocol TCP\n  delay_loop 10\n  warmup 4\n  real_server 10.0.2.11 80 {\n    TCP_CHECK {\n    }\n  }\n  real_server 10.0.2.12 80 {\n    TCP_CHECK {\n      warmup 0\n    }\n  }\n  real_server 10.0.2.13 80 {\n  }\n}\n";
+    let (c, w) = parse_keepalived(text, "k.conf").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let warmups: Vec<Option<u32>> =
+        c.services[0].reals.iter().map(|r| r.check.as_ref().and_then(|ch| ch.warmup)).collect();
+    assert_eq!(warmups, [Some(4), Some(0), None]);
+    let (c, _) = parse_keepalived(&text.replace("  warmup 4\n", ""), "k.conf").unwrap();
+    assert_eq!(c.services[0].reals[0].check.as_ref().unwrap().warmup, None, "unset: up to delay_loop");
+}

@@ -143,7 +143,6 @@ const VS_IGNORED: &[(&str, &str)] = &[
     ("flag-1", "scheduler flag not implemented"),
     ("flag-2", "scheduler flag not implemented"),
     ("flag-3", "scheduler flag not implemented"),
-    ("warmup", "checks start at once"),
     ("nat_mask", "an obsolete keyword that keepalived no longer reads"),
 ];
 const RS_KEYS: &[&str] = &[
@@ -169,7 +168,6 @@ const RS_IGNORED: &[(&str, &str)] = &[
     ("smtp_alert", "email alerts are not sent"),
     ("snmp_name", "SNMP is not implemented"),
     ("virtualhost", "HTTP checks do not take a Host header from the configuration"),
-    ("warmup", "checks start at once"),
     ("alpha", "alpha is per virtual_server in xvs"),
 ];
 const CHECK_KEYS: &[&str] = &[
@@ -195,7 +193,6 @@ const CHECK_IGNORED: &[(&str, &str)] = &[
     ("bind_if", "checks use the kernel's choice of interface"),
     ("bind_port", "checks use an ephemeral source port"),
     ("fwmark", "check packets are not marked"),
-    ("warmup", "checks start at once"),
     ("alpha", "alpha is per virtual_server in xvs"),
     ("log_all_failures", "not implemented"),
     ("http_protocol", "HTTP checks speak HTTP/1.0"),
@@ -230,6 +227,7 @@ struct Timing {
     retry: At<u32>,
     delay_before_retry: At<u32>,
     delay_loop: At<u32>,
+    warmup: At<u32>,
 }
 
 enum Granularity {
@@ -878,6 +876,7 @@ impl Mapper {
             "retry" | "nb_get_retry" => t.retry = self.num(s, u32::MAX, "3").or(t.retry),
             "delay_before_retry" => t.delay_before_retry = self.timer(s, "3").or(t.delay_before_retry),
             "delay_loop" => t.delay_loop = self.timer(s, "6").or(t.delay_loop),
+            "warmup" => t.warmup = self.timer(s, "6").or(t.warmup),
             _ => return false,
         }
         true
@@ -1191,6 +1190,10 @@ impl Mapper {
             },
             |t| t.0,
         );
+        if let Some((w, at)) = pick(|t| t.warmup) {
+            c.warmup = Some(w);
+            self.set(cs, "warmup", at);
+        }
         c.delay_before_retry = pick(|t| t.delay_before_retry).map_or(
             match cd.kind {
                 CheckKind::Http => 3,

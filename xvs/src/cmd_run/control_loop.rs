@@ -61,7 +61,7 @@ impl<'a> ControlLoop<'a> {
         let ctl_state = CtlState::with_rates(model.clone(), running.rates.clone());
         let (tx, rx) = mpsc::channel::<HealthEvent>();
         let checks = xvs::health::checks_of(&model);
-        let (monitor, failed) = Monitor::start(checks.clone(), |_| true, tx.clone(), 1);
+        let (monitor, failed) = Monitor::start(checks.clone(), |_| None, tx.clone(), 1);
         log_failed_checks(&failed);
         if !checks.is_empty() {
             log(format!("health checks: {} real(s) checked", checks.len()));
@@ -152,7 +152,7 @@ impl<'a> ControlLoop<'a> {
         self.health.generation += 1;
         let (monitor, failed) = Monitor::start(
             wanted.clone(),
-            |k| known.get(k).is_none_or(|s| s.0),
+            |k| known.get(k).map(|s| s.0),
             self.health.tx.clone(),
             self.health.generation,
         );

@@ -75,6 +75,10 @@ pub struct CheckSpec {
     pub delay_before_retry: Duration,
     /// The real's configured weight (a dynamic script's weight replaces it while up).
     pub weight: u32,
+    /// keepalived `alpha`: the real starts down until its first probe passes.
+    pub alpha: bool,
+    /// The most the first probe waits, at random (keepalived `warmup`).
+    pub warmup: Duration,
 }
 
 /// A change of a real's health.
@@ -109,12 +113,13 @@ impl Drop for Alive {
 
 impl Monitor {
     /// Start a thread per check, its events tagged `generation`. `initially_up` gives
-    /// each real's state to start from (reals not in it start up, as keepalived's do).
+    /// the state of a real already known; a new one starts up, or down with `alpha`, as
+    /// keepalived's do.
     /// Returns the monitor and the checks whose thread could not be started, with why
     /// (their reals keep their state).
     pub fn start(
         checks: Vec<CheckSpec>,
-        initially_up: impl Fn(&RealKey) -> bool,
+        initially_up: impl Fn(&RealKey) -> Option<bool>,
         events: Sender<HealthEvent>,
         generation: u64,
     ) -> (Monitor, Vec<(RealKey, String)>) {
@@ -122,7 +127,7 @@ impl Monitor {
         let mut failed = Vec::new();
         for c in checks {
             let events = events.clone();
-            let up = initially_up(&c.key);
+            let up = initially_up(&c.key).unwrap_or(!c.alpha);
             let key = c.key;
             let (stop, alive) = (m.stop.clone(), Alive(m.alive.clone()));
             m.alive.fetch_add(1, Ordering::Relaxed);
@@ -182,8 +187,11 @@ fn nap(d: Duration, stop: &AtomicBool) -> bool {
 
 fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<HealthEvent>, generation: u64) {
     let mut weight: Option<u32> = None;
-    // The first check comes right away, so a real that is down at start leaves quickly.
-    let mut wait = Duration::ZERO;
+    // keepalived's warmup: the first probe after a random part of `warmup`, so checks
+    // started together do not probe together.
+    let warmup_ms = c.warmup.as_millis() as u64;
+    let mut wait =
+        Duration::from_millis(if warmup_ms == 0 { 0 } else { getrandom::u64().unwrap_or(0) % (warmup_ms + 1) });
     loop {
         if !nap(wait, stop) {
             return;
@@ -261,6 +269,8 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
                 retry: ch.retry,
                 delay_before_retry: Duration::from_secs(ch.delay_before_retry as u64),
                 weight: r.weight,
+                alpha: s.alpha,
+                warmup: Duration::from_secs(u64::from(ch.warmup.unwrap_or(s.delay_loop))),
             });
         }
     }
@@ -283,6 +293,13 @@ pub fn effective(
                 Some((true, Some(w))) => {
                     r.weight = *w;
                     true
+                }
+                // alpha: a checked real is down until its first probe passes.
+                None if s.alpha && r.check.is_some() => {
+                    if r.inhibit_on_failure {
+                        r.weight = 0;
+                    }
+                    r.inhibit_on_failure
                 }
                 Some((true, None)) | None => true,
                 Some((false, _)) if r.inhibit_on_failure => {
@@ -321,9 +338,11 @@ mod tests {
             retry: 2,
             delay_before_retry: Duration::from_millis(100),
             weight: 1,
+            alpha: false,
+            warmup: Duration::ZERO,
         };
         let (tx, rx) = mpsc::channel();
-        let (mut m, failed) = Monitor::start(vec![spec], |_| true, tx, 1);
+        let (mut m, failed) = Monitor::start(vec![spec], |_| Some(true), tx, 1);
         assert!(failed.is_empty());
         // Up at start and answering: no event.
         assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
@@ -368,6 +387,8 @@ mod tests {
             retry: 0,
             delay_before_retry: Duration::from_secs(1),
             weight: 1,
+            alpha: false,
+            warmup: Duration::ZERO,
         }
     }
 
@@ -392,7 +413,7 @@ mod tests {
         let pidfile = d.join("pid");
         let cmd = script(&d, &format!("sleep 25 &\necho \"$$ $!\" > {}\nwait", pidfile.display()));
         let (tx, rx) = mpsc::channel();
-        let (mut m, _) = Monitor::start(vec![misc_spec(cmd, Ok(ScriptPolicy::default()))], |_| true, tx, 7);
+        let (mut m, _) = Monitor::start(vec![misc_spec(cmd, Ok(ScriptPolicy::default()))], |_| Some(true), tx, 7);
         let pids: Vec<i32> = wait_file(&pidfile).split_whitespace().map(|p| p.parse().unwrap()).collect();
         let t0 = Instant::now();
         m.stop();
@@ -420,17 +441,74 @@ mod tests {
         let nobody = xvs_config::RunAs { user: "nobody".into(), group: None };
         let policy = crate::vrrp::spec::script_policy(&vrrp, Some(&nobody));
         let (tx, _rx) = mpsc::channel();
-        let (m, _) = Monitor::start(vec![misc_spec(cmd.clone(), policy)], |_| true, tx, 1);
+        let (m, _) = Monitor::start(vec![misc_spec(cmd.clone(), policy)], |_| Some(true), tx, 1);
         let uid = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
         assert_eq!(wait_file(&out).trim(), uid.to_string());
         drop(m);
         let ghost = xvs_config::RunAs { user: "no-such-user-xvs".into(), group: None };
         let policy = crate::vrrp::spec::script_policy(&vrrp, Some(&ghost));
         let (tx, rx) = mpsc::channel();
-        let (_m, _) = Monitor::start(vec![misc_spec(cmd, policy)], |_| true, tx, 1);
+        let (_m, _) = Monitor::start(vec![misc_spec(cmd, policy)], |_| Some(true), tx, 1);
         let ev = rx.recv_timeout(Duration::from_secs(5)).expect("a down event");
         assert!(!ev.up && ev.detail.contains("no such user"), "{ev:?}");
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// alpha: a checked real starts down and comes up with its first passing probe;
+    /// warmup: the first probe waits at random, at most `warmup`.
+    #[test]
+    fn alpha_starts_down_and_warmup_delays_the_first_probe() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = l.local_addr().unwrap();
+        let spec = |alpha, warmup| CheckSpec {
+            key: key(target.port()),
+            target,
+            kind: ProbeKind::Tcp,
+            delay_loop: Duration::from_secs(60),
+            connect_timeout: Duration::from_millis(200),
+            retry: 0,
+            delay_before_retry: Duration::from_millis(100),
+            weight: 1,
+            alpha,
+            warmup,
+        };
+        let (tx, rx) = mpsc::channel();
+        let (_m, _) = Monitor::start(vec![spec(true, Duration::ZERO)], |_| None, tx, 1);
+        let ev = rx.recv_timeout(Duration::from_secs(2)).expect("an up event: alpha started it down");
+        assert!(ev.up);
+        // Without alpha an answering real starts up: no event.
+        let (tx, rx) = mpsc::channel();
+        let (_m, _) = Monitor::start(vec![spec(false, Duration::ZERO)], |_| None, tx, 1);
+        assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
+        // Warmup: ten alpha checks with warmup 1 s come up spread over that second.
+        let (tx, rx) = mpsc::channel();
+        let t0 = Instant::now();
+        let (_m, _) = Monitor::start((0..10).map(|_| spec(true, Duration::from_secs(1))).collect(), |_| None, tx, 1);
+        let mut at: Vec<Duration> =
+            (0..10).map(|_| rx.recv_timeout(Duration::from_secs(3)).map(|_| t0.elapsed()).unwrap()).collect();
+        at.sort();
+        assert!(at[9] <= Duration::from_millis(1300), "within the warmup: {at:?}");
+        assert!(at[9] - at[0] >= Duration::from_millis(100), "spread, not together: {at:?}");
+    }
+
+    #[test]
+    fn alpha_keeps_unchecked_verdicts_down() {
+        let text = "[[service]]\nvip = \"10.0.1.100:80\"\nalpha = true\n\
+                    [[service.real]]\naddr = \"10.0.2.11:80\"\n[service.real.check]\nkind = \"tcp\"\n\
+                    [[service.real]]\naddr = \"10.0.2.12:80\"\ninhibit_on_failure = true\n[service.real.check]\nkind = \"tcp\"\n\
+                    [[service.real]]\naddr = \"10.0.2.13:80\"\n";
+        let cfg = xvs_config::parse_toml(text, "t.toml").unwrap();
+        let eff = effective(&cfg, &HashMap::new());
+        let reals: Vec<(String, u32)> = eff.services[0].reals.iter().map(|r| (r.addr.to_string(), r.weight)).collect();
+        assert_eq!(
+            reals,
+            vec![("10.0.2.12:80".to_string(), 0), ("10.0.2.13:80".to_string(), 1)],
+            "unchecked .13 is up"
+        );
+        let service = xvs_engine::ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        let k = RealKey { service, addr: "10.0.2.11".parse().unwrap(), port: 80, sorry: false };
+        let eff = effective(&cfg, &HashMap::from([(k, (true, None))]));
+        assert_eq!(eff.services[0].reals.len(), 3, "up after its first passing probe");
     }
 
     #[test]
