@@ -345,7 +345,8 @@ pub struct Real {
     pub upper_threshold: u32,
     pub lower_threshold: u32,
     pub inhibit_on_failure: bool,
-    pub check: Option<Check>,
+    /// Health checks: all must pass for the real to be up (keepalived's rule).
+    pub checks: Vec<Check>,
 }
 
 impl Real {
@@ -358,7 +359,7 @@ impl Real {
             upper_threshold: 0,
             lower_threshold: 0,
             inhibit_on_failure: false,
-            check: None,
+            checks: Vec::new(),
         }
     }
 }

@@ -133,9 +133,10 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
         for (key, value) in fields {
             writeln!(o, "{key} = {value}")?;
         }
-        if let Some(c) = &r.check {
+        let header = if r.checks.len() == 1 { "[service.real.check]" } else { "[[service.real.check]]" };
+        for c in &r.checks {
             writeln!(o)?;
-            writeln!(o, "[service.real.check]")?;
+            writeln!(o, "{header}")?;
             writeln!(o, "kind = {}", q(c.kind.name()))?;
             match c.port {
                 Some(p) => writeln!(o, "port = {p}")?,

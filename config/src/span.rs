@@ -27,8 +27,8 @@ pub enum Section {
     Service(usize),
     /// `services[i].reals[j]`
     Real(usize, usize),
-    /// `services[i].reals[j].check`
-    Check(usize, usize),
+    /// `services[i].reals[j].checks[k]`
+    Check(usize, usize, usize),
     /// `neighbors[i]`
     Neighbor(usize),
     /// `vrrp`'s global settings
@@ -63,7 +63,7 @@ impl Section {
             | Section::SyncGroup(_)
             | Section::Sync => Some(Section::Root),
             Section::Real(s, _) => Some(Section::Service(s)),
-            Section::Check(s, r) => Some(Section::Real(s, r)),
+            Section::Check(s, r, _) => Some(Section::Real(s, r)),
             Section::VrrpEntry(i, _, _) => Some(Section::VrrpInstance(i)),
             Section::SyncMember(g, _) => Some(Section::SyncGroup(g)),
         }

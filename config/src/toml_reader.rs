@@ -683,8 +683,21 @@ impl<'t> Reader<'t> {
         set(&mut r.upper_threshold, self.u32(t, "upper_threshold"));
         set(&mut r.lower_threshold, self.u32(t, "lower_threshold"));
         set(&mut r.inhibit_on_failure, self.bool(t, "inhibit_on_failure"));
-        if let Some(ct) = self.table(t, "check", Section::Check(i, j)) {
-            r.check = Some(self.check(ct));
+        // One check (`[service.real.check]`) or several (`[[service.real.check]]`).
+        match t.t.get("check") {
+            Some(Item::ArrayOfTables(_) | Item::Value(Value::Array(_))) => {
+                for ct in self.tables(t, "check", |k| Section::Check(i, j, k)) {
+                    let c = self.check(ct);
+                    r.checks.push(c);
+                }
+            }
+            Some(_) => {
+                if let Some(ct) = self.table(t, "check", Section::Check(i, j, 0)) {
+                    let c = self.check(ct);
+                    r.checks.push(c);
+                }
+            }
+            None => {}
         }
         r
     }

@@ -227,8 +227,8 @@ impl Validator<'_> {
                 seen.insert(r.addr, j);
             }
             self.real(i, j, svc, r);
-            if let Some(ch) = &r.check {
-                self.check(Section::Check(i, j), svc, ch);
+            for (k, ch) in r.checks.iter().enumerate() {
+                self.check(Section::Check(i, j, k), svc, ch);
             }
         }
     }

@@ -66,7 +66,7 @@ mac = "02:00:00:00:02:11"
     assert_eq!(r.forward, Forward::Dr);
     assert_eq!((r.upper_threshold, r.lower_threshold), (0, 0));
     assert!(!r.inhibit_on_failure);
-    let ch = r.check.as_ref().unwrap();
+    let ch = &r.checks[0];
     assert_eq!(ch, &Check::new(CheckKind::Http));
     assert_eq!(ch.port, None);
     assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (3, 3, 3));

@@ -437,7 +437,7 @@ fn check_user_is_for_misc_checks_and_well_formed() {
     one(&check("kind = \"misc\"\ncommand = \"/bin/true\"\nuser = \"a b c\"\n"), 8, 8, "bad user `a b c`", "USER GROUP");
     let ok =
         parse_toml(&check("kind = \"misc\"\ncommand = \"/bin/true\"\nuser = \"nobody nogroup\"\n"), "x.toml").unwrap();
-    let u = ok.services[0].reals[0].check.as_ref().unwrap().user.clone().unwrap();
+    let u = ok.services[0].reals[0].checks[0].user.clone().unwrap();
     assert_eq!((u.user.as_str(), u.group.as_deref()), ("nobody", Some("nogroup")));
 }
 
@@ -473,15 +473,15 @@ fn tcp_checks_fit_udp_services_and_status_takes_ranges() {
     let udp = "[[service]]\nvip = \"10.0.1.53:53\"\nprotocol = \"udp\"\n[[service.real]]\naddr = \"10.0.2.21\"\n[service.real.check]\n";
     let c =
         parse_toml(&format!("{udp}kind = \"tcp\"\nport = 53\n"), "x.toml").expect("TCP_CHECK on UDP, as keepalived");
-    assert_eq!(c.services[0].reals[0].check.as_ref().unwrap().kind, xvs_config::CheckKind::Tcp);
+    assert_eq!(c.services[0].reals[0].checks[0].kind, xvs_config::CheckKind::Tcp);
     let http = |status: &str| {
         format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\n[service.real.check]\nkind = \"http\"\n{status}")
     };
     let c = parse_toml(&http("status = \"200-299 301\"\n"), "x.toml").unwrap();
-    let st = &c.services[0].reals[0].check.as_ref().unwrap().status;
+    let st = &c.services[0].reals[0].checks[0].status;
     assert!(st.accepts(204) && st.accepts(301) && !st.accepts(302));
     let again = parse_toml(&c.to_toml(), "printed.toml").unwrap();
-    assert_eq!(&again.services[0].reals[0].check.as_ref().unwrap().status, st);
+    assert_eq!(&again.services[0].reals[0].checks[0].status, st);
     one(&http("status = \"200-abc\"\n"), 7, 10, "bad `status` `200-abc`", "200-299 301");
     one(&http("status = 700\n"), 7, 10, "HTTP status 700 is not a status code or range", "100..=599");
 }

@@ -71,13 +71,13 @@ fn classic_dr_with_tcp_check() {
     assert_eq!(s.reals.len(), 2);
     let r = &s.reals[0];
     assert_eq!((r.addr, r.weight, r.forward, r.inhibit_on_failure), (sa("192.168.200.2:80"), 1, Forward::Dr, false));
-    let ch = r.check.as_ref().unwrap();
+    let ch = &r.checks[0];
     assert_eq!(ch.kind, CheckKind::Tcp);
     assert_eq!(ch.port, Some(80));
     assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (3, 3, 3), "nb_get_retry is retry");
     let r = &s.reals[1];
     assert_eq!((r.addr, r.weight), (sa("192.168.200.3:80"), 2));
-    let ch = r.check.as_ref().unwrap();
+    let ch = &r.checks[0];
     assert_eq!((ch.port, ch.connect_timeout, ch.retry, ch.delay_before_retry), (None, 3, 2, 3));
 }
 
@@ -103,7 +103,7 @@ fn nat_with_http_get_digest_and_quorum() {
     assert_eq!((r.addr, r.weight, r.forward), (sa("192.168.100.2:8080"), 3, Forward::Nat));
     assert_eq!((r.upper_threshold, r.lower_threshold), (1000, 800));
     assert!(r.inhibit_on_failure, "inherited from the virtual_server");
-    let ch = r.check.as_ref().unwrap();
+    let ch = &r.checks[0];
     assert_eq!(ch.kind, CheckKind::Http);
     assert_eq!((ch.path.as_str(), ch.digest.as_str()), ("/testurl/test.jsp", "640205b7b0fc66c1ea91c463fac6334d"));
     assert_eq!(ch.status, StatusCodes::default(), "no status_code: any 2xx");
@@ -111,7 +111,7 @@ fn nat_with_http_get_digest_and_quorum() {
     assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (3, 3, 2));
     let r = &s.reals[1];
     assert!(!r.inhibit_on_failure, "`inhibit_on_failure false` on the real wins");
-    let ch = r.check.as_ref().unwrap();
+    let ch = &r.checks[0];
     assert_eq!((ch.path.as_str(), &ch.status, ch.digest.as_str()), ("/health", &StatusCodes(vec![(200, 200)]), ""));
     // keepalived's defaults: connect_timeout 5, retry 1, HTTP delay_before_retry 3.
     assert_eq!((ch.port, ch.connect_timeout, ch.retry, ch.delay_before_retry), (None, 5, 1, 3));
@@ -147,16 +147,16 @@ fn groups_and_includes() {
         let addrs: Vec<SocketAddr> = s.reals.iter().map(|r| r.addr).collect();
         assert_eq!(addrs, [sa("10.0.2.11:80"), sa("10.0.2.12:80")]);
         assert!(s.reals.iter().all(|r| r.weight == 5));
-        let ch = s.reals[0].check.as_ref().unwrap();
+        let ch = &s.reals[0].checks[0];
         assert_eq!((ch.kind, ch.connect_timeout, ch.retry, ch.delay_before_retry), (CheckKind::Tcp, 2, 1, 1));
     }
     let dns = &c.services[4];
     assert_eq!((dns.scheduler.as_str(), dns.delay_loop, dns.ops), ("sh", 15, true));
     assert!(dns.scheduler_flags.sh_port && dns.scheduler_flags.sh_fallback);
-    let ch = dns.reals[0].check.as_ref().unwrap();
+    let ch = &dns.reals[0].checks[0];
     assert_eq!((ch.kind, ch.dns_type.as_str(), ch.dns_name.as_str()), (CheckKind::Dns, "A", "www.example.com"));
     assert_eq!((ch.retry, ch.delay_before_retry), (2, 15), "DNS_CHECK: delay_before_retry defaults to delay_loop");
-    let ch = dns.reals[1].check.as_ref().unwrap();
+    let ch = &dns.reals[1].checks[0];
     assert_eq!((ch.dns_type.as_str(), ch.retry), ("A", 3), "type is case-insensitive; DNS retry defaults to 3");
 }
 
@@ -175,10 +175,7 @@ fn printed_toml_expands_groups_one_service_per_address() {
 fn odd_indentation_braces_and_comments() {
     let c = load_warned(
         "odd_style.conf",
-        &[
-            (28, 6, "real_server 172.16.1.3 443: a second checker (TCP_CHECK) is ignored"),
-            (31, 2, "unknown keyword `frobnicate` in virtual_server (virtual_server 172.16.0.10 443); ignored"),
-        ],
+        &[(31, 2, "unknown keyword `frobnicate` in virtual_server (virtual_server 172.16.0.10 443); ignored")],
     );
     let s = &c.services[0];
     assert_eq!(s.vip, Vip::single(ip("172.16.0.10"), 443));
@@ -186,13 +183,14 @@ fn odd_indentation_braces_and_comments() {
     assert_eq!(s.persistence, 360, "persistence_timeout without a value is keepalived's 6 minutes");
     let weights: Vec<u32> = s.reals.iter().map(|r| r.weight).collect();
     assert_eq!(weights, [4, 4, 2], "one-liner block, inline comment, line continuation");
-    assert_eq!(s.reals[0].check, None);
-    let ch = s.reals[1].check.as_ref().unwrap();
+    assert!(s.reals[0].checks.is_empty());
+    let ch = &s.reals[1].checks[0];
     assert_eq!(ch.kind, CheckKind::Misc);
     assert_eq!(ch.command, "/usr/local/bin/check_tls.sh 172.16.1.2 --sni www.example.com", "quoted, with spaces");
     assert!(ch.dynamic);
     assert_eq!((ch.connect_timeout, ch.retry), (4, 0), "misc_timeout; MISC_CHECK retry defaults to 0");
-    let ch = s.reals[2].check.as_ref().unwrap();
+    assert_eq!(s.reals[2].checks.len(), 2, "the MISC_CHECK and the TCP_CHECK after it");
+    let ch = &s.reals[2].checks[0];
     assert_eq!((ch.kind, ch.command.as_str(), ch.dynamic), (CheckKind::Misc, "/usr/local/bin/check_tls.sh", false));
     assert_eq!(ch.connect_timeout, 3, "no misc_timeout: the delay_loop");
     assert_eq!(ch.user, Some(RunAs { user: "nobody".into(), group: None }), "MISC_CHECK user");
@@ -201,26 +199,22 @@ fn odd_indentation_braces_and_comments() {
 
 #[test]
 fn ipv6_tunnel_service() {
-    let c = load_warned(
-        "ipv6.conf",
-        &[
-            (19, 9, "real_server 2001:db8:2::11 443: a second checker (TCP_CHECK) is ignored"),
-            (27, 13, "`bindto` in TCP_CHECK is not supported by xvs"),
-        ],
-    );
+    let c = load_warned("ipv6.conf", &[(27, 13, "`bindto` in TCP_CHECK is not supported by xvs")]);
     let s = &c.services[0];
     assert_eq!(s.vip, Vip::single(ip("2001:db8::10"), 443));
     assert_eq!((s.scheduler.as_str(), s.forward), ("mh", Forward::Tun));
     assert!(s.scheduler_flags.mh_port && !s.scheduler_flags.mh_fallback);
     assert_eq!((s.persistence, s.persistence_netmask), (300, 64));
     assert_eq!(s.reals[0].addr, sa("[2001:db8:2::11]:443"));
-    let ssl = s.reals[0].check.as_ref().unwrap();
+    let kinds: Vec<CheckKind> = s.reals[0].checks.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, [CheckKind::Ssl, CheckKind::Tcp], "both checkers, both must pass");
+    let ssl = &s.reals[0].checks[0];
     assert_eq!(
         (ssl.kind, &ssl.status, ssl.sni.as_str()),
         (CheckKind::Ssl, &StatusCodes(vec![(200, 200)]), ""),
         "SSL_GET"
     );
-    assert_eq!(s.reals[1].check.as_ref().unwrap().connect_timeout, 3);
+    assert_eq!(s.reals[1].checks[0].connect_timeout, 3);
 }
 
 #[test]
@@ -238,7 +232,7 @@ fn fwmark_service_is_skipped_with_a_warning() {
     let s = &c.services[0];
     assert_eq!((s.vip, s.scheduler.as_str()), (Vip::single(ip("10.0.1.100"), 22), "rr"));
     assert_eq!(s.reals[0].addr, sa("10.0.2.11:22"));
-    assert_eq!(s.reals[0].check, None, "an empty real_server block");
+    assert!(s.reals[0].checks.is_empty(), "an empty real_server block");
 }
 
 /// The keepalived.conf from the notes xvs started from (Chinese comments after values,
@@ -257,7 +251,7 @@ fn the_seed_notes_config() {
     let reals: Vec<(SocketAddr, u32)> = s.reals.iter().map(|r| (r.addr, r.weight)).collect();
     assert_eq!(reals, [(sa("192.168.20.233:80"), 1), (sa("192.168.20.203:80"), 2)]);
     for r in &s.reals {
-        let ch = r.check.as_ref().unwrap();
+        let ch = &r.checks[0];
         assert_eq!(
             (ch.kind, ch.port, ch.connect_timeout, ch.retry, ch.delay_before_retry),
             (CheckKind::Tcp, Some(80), 10, 3, 3)
@@ -301,12 +295,12 @@ fn defaults_are_keepalived_defaults() {
     assert!(w.is_empty(), "{w:?}");
     let s = &c.services[0];
     assert_eq!((s.scheduler.as_str(), s.forward, s.delay_loop, s.persistence), ("wlc", Forward::Nat, 60, 0));
-    let ch = s.reals[0].check.as_ref().unwrap();
+    let ch = &s.reals[0].checks[0];
     assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (5, 1, 1));
     // Check timing falls back real_server -> virtual_server.
     let text = "virtual_server 10.0.1.100 80 {\n protocol TCP\n connect_timeout 7\n retry 4\n real_server 10.0.2.11 80 {\n  delay_before_retry 9\n  TCP_CHECK {\n   retry 2\n  }\n }\n}\n";
     let (c, _) = parse_keepalived(text, "k.conf").unwrap();
-    let ch = c.services[0].reals[0].check.as_ref().unwrap();
+    let ch = &c.services[0].reals[0].checks[0];
     assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (7, 2, 9));
 }
 
@@ -616,7 +610,7 @@ fn ssl_get_reads_as_keepalived_means_it() {
         format!("virtual_server 10.0.1.100 443 {{\n  protocol TCP\n  real_server 10.0.2.11 443 {{\n    SSL_GET {{\n{body}    }}\n  }}\n}}\n")
     };
     let (c, _) = parse_keepalived(&vs("      url {\n        path /up\n        status_code 200-299 401\n      }\n      enable_sni\n      sni_name www.example.com\n"), "k.conf").unwrap();
-    let ch = c.services[0].reals[0].check.as_ref().unwrap();
+    let ch = &c.services[0].reals[0].checks[0];
     assert_eq!((ch.kind, ch.path.as_str(), ch.sni.as_str()), (CheckKind::Ssl, "/up", "www.example.com"));
     assert!(ch.status.accepts(401) && ch.status.accepts(250) && !ch.status.accepts(302));
     assert!(c.to_toml().contains("kind = \"ssl\"") && c.to_toml().contains("sni = \"www.example.com\""));
@@ -630,8 +624,8 @@ fn warmup_is_read_and_inherited() {
     let (c, w) = parse_keepalived(text, "k.conf").unwrap();
     assert!(w.is_empty(), "{w:?}");
     let warmups: Vec<Option<u32>> =
-        c.services[0].reals.iter().map(|r| r.check.as_ref().and_then(|ch| ch.warmup)).collect();
+        c.services[0].reals.iter().map(|r| r.checks.first().and_then(|ch| ch.warmup)).collect();
     assert_eq!(warmups, [Some(4), Some(0), None]);
     let (c, _) = parse_keepalived(&text.replace("  warmup 4\n", ""), "k.conf").unwrap();
-    assert_eq!(c.services[0].reals[0].check.as_ref().unwrap().warmup, None, "unset: up to delay_loop");
+    assert_eq!(c.services[0].reals[0].checks[0].warmup, None, "unset: up to delay_loop");
 }

@@ -23,7 +23,7 @@ fn design_example_is_valid_and_round_trips() {
     let s = &c.services[0];
     assert_eq!(s.vip, Vip::single("10.0.1.100".parse().unwrap(), 80));
     assert_eq!(s.reals[0].forward, Forward::Nat);
-    assert_eq!(s.reals[0].check.as_ref().unwrap().path, "/health");
+    assert_eq!(s.reals[0].checks[0].path, "/health");
     round_trip(&c);
 }
 
@@ -46,7 +46,7 @@ fn full_example_parses_every_feature() {
     assert_eq!(web.reals[1].addr, "10.0.2.12:80".parse::<SocketAddr>().unwrap());
     assert_eq!(web.reals[1].forward, Forward::Dr, "inherits the service forward");
     assert_eq!(web.reals[2].forward, Forward::Tun);
-    assert_eq!(web.reals[2].check, Some(Check::new(CheckKind::Tcp)));
+    assert_eq!(web.reals[2].checks, vec![Check::new(CheckKind::Tcp)]);
 
     let v6 = &c.services[1];
     assert_eq!(v6.vip.addr, "2001:db8::1".parse::<IpAddr>().unwrap());
@@ -58,7 +58,7 @@ fn full_example_parses_every_feature() {
     assert!(dns.scheduler_flags.sh_fallback && dns.scheduler_flags.sh_port);
     assert!(!dns.scheduler_flags.mh_port);
     assert!(dns.ops);
-    assert_eq!(dns.reals[1].check.as_ref().unwrap().kind, CheckKind::Misc);
+    assert_eq!(dns.reals[1].checks[0].kind, CheckKind::Misc);
 
     assert_eq!(c.services[3].vip.prefix_len, 24);
     assert_eq!(c.services[4].persistence_netmask, 24, "dotted mask");
@@ -155,14 +155,14 @@ dns_name = "www.example.com"
     let c = parse(text);
     let s = &c.services[0];
     assert_eq!((s.alpha, s.quorum, s.hysteresis), (true, 3, 1));
-    let ch = s.reals[0].check.as_ref().unwrap();
+    let ch = &s.reals[0].checks[0];
     assert_eq!((ch.dns_type.as_str(), ch.dns_name.as_str()), ("AAAA", "www.example.com"));
     round_trip(&c);
     // Defaults: keepalived's (alpha off, quorum 1, hysteresis 0; DNS SOA for ".").
     let d = parse("[[service]]\nvip = \"10.0.1.53:53\"\nprotocol = \"udp\"\n[[service.real]]\naddr = \"10.0.2.21\"\n[service.real.check]\nkind = \"dns\"\n");
     let s = &d.services[0];
     assert_eq!((s.alpha, s.quorum, s.hysteresis), (false, 1, 0));
-    let ch = s.reals[0].check.as_ref().unwrap();
+    let ch = &s.reals[0].checks[0];
     assert_eq!((ch.dns_type.as_str(), ch.dns_name.as_str()), ("SOA", "."));
     let e = parse_toml("[[service]]\nvip = \"10.0.1.53:53\"\nquorum = 0\n", "x.toml").unwrap_err();
     assert_eq!((e.0[0].line, e.0[0].col), (3, 10), "{e}");

@@ -103,7 +103,7 @@ fn debian_sample_loads_with_strict_mode() {
     let addrs: Vec<String> = i.virtual_ipaddress.iter().map(|a| a.to_string()).collect();
     assert_eq!(addrs, ["192.168.200.16/32", "192.168.200.17/32", "192.168.200.18/32"]);
     assert_eq!(c.services.len(), 3, "the SSL_GET service and two HTTP_GET ones");
-    assert_eq!(c.services[0].reals[0].check.as_ref().map(|ch| ch.kind), Some(CheckKind::Ssl));
+    assert_eq!(c.services[0].reals[0].checks.first().map(|ch| ch.kind), Some(CheckKind::Ssl));
     round_trip(&c);
 }
 

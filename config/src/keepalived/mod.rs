@@ -266,7 +266,7 @@ struct RsDef {
     lower: At<u32>,
     inhibit: Option<bool>,
     timing: Timing,
-    check: Option<CheckDef>,
+    checks: Vec<CheckDef>,
 }
 
 struct CheckDef {
@@ -912,7 +912,7 @@ impl Mapper {
             lower: None,
             inhibit: None,
             timing: Timing::default(),
-            check: None,
+            checks: Vec::new(),
         };
         for st in s.block.as_deref().unwrap_or_default() {
             let kw = st.key();
@@ -930,16 +930,10 @@ impl Mapper {
                 "uthreshold" => rs.upper = self.num(st, u32::MAX, "0").or(rs.upper),
                 "lthreshold" => rs.lower = self.num(st, u32::MAX, "0").or(rs.lower),
                 "inhibit_on_failure" => rs.inhibit = self.boolean(st).or(rs.inhibit),
+                // Every checker of a real must pass for it to be up, as in keepalived.
                 _ if is_checker => {
                     let c = self.checker(st);
-                    if rs.check.is_some() {
-                        self.warn(
-                            st.at(),
-                            format!("{label}: a second checker ({kw}) is ignored: xvs runs one check per real"),
-                        );
-                    } else {
-                        rs.check = Some(c);
-                    }
+                    rs.checks.push(c);
                 }
                 _ if UNSUPPORTED_CHECKERS.contains(&kw) => self.error(
                     st.at(),
@@ -1161,81 +1155,80 @@ impl Mapper {
                 self.warn(at, delay_loop_note(d, svc.delay_loop));
             }
         }
-        let Some(cd) = &rd.check else {
-            return r;
-        };
-        let cs = Section::Check(i, j);
-        let mut c = Check::new(cd.kind);
-        self.set(cs, HEADER, cd.at);
-        self.set(cs, "kind", cd.at);
-        if let Some((p, at)) = cd.port {
-            c.port = Some(p);
-            self.set(cs, "port", at);
-        }
-        let pick = |f: fn(&Timing) -> At<u32>| f(&cd.timing).or(f(&rd.timing)).or(f(&vs.timing));
-        let timeout = if cd.kind == CheckKind::Misc {
-            cd.misc_timeout.or(Some((svc.delay_loop, cd.at)))
-        } else {
-            pick(|t| t.connect_timeout)
-        };
-        c.connect_timeout = timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |t| t.0);
-        if let Some((_, at)) = timeout {
-            self.set(cs, "connect_timeout", at);
-        }
-        c.retry = pick(|t| t.retry).map_or(
-            match cd.kind {
-                CheckKind::Misc => 0,
-                CheckKind::Dns => 3,
-                _ => 1,
-            },
-            |t| t.0,
-        );
-        if let Some((w, at)) = pick(|t| t.warmup) {
-            c.warmup = Some(w);
-            self.set(cs, "warmup", at);
-        }
-        c.delay_before_retry = pick(|t| t.delay_before_retry).map_or(
-            match cd.kind {
-                CheckKind::Http => 3,
-                CheckKind::Dns => svc.delay_loop,
-                _ => 1,
-            },
-            |t| t.0,
-        );
-        if let Some((d, at)) = cd.timing.delay_loop {
-            if d != svc.delay_loop {
-                self.warn(at, delay_loop_note(d, svc.delay_loop));
+        for (k, cd) in rd.checks.iter().enumerate() {
+            let cs = Section::Check(i, j, k);
+            let mut c = Check::new(cd.kind);
+            self.set(cs, HEADER, cd.at);
+            self.set(cs, "kind", cd.at);
+            if let Some((p, at)) = cd.port {
+                c.port = Some(p);
+                self.set(cs, "port", at);
             }
-        }
-        self.given(cs, "path", &mut c.path, cd.path.clone());
-        self.given(cs, "status", &mut c.status, cd.status.clone());
-        if let Some(d) = &cd.digest {
-            c.digest = d.clone();
-        }
-        self.given(cs, "command", &mut c.command, cd.command.clone());
-        c.dynamic = cd.dynamic;
-        self.given(cs, "dns_type", &mut c.dns_type, cd.dns_type.clone());
-        self.given(cs, "dns_name", &mut c.dns_name, cd.dns_name.clone());
-        match (&cd.sni, cd.enable_sni) {
-            (Some((name, at)), Some(_)) => {
-                c.sni = name.clone();
-                self.set(cs, "sni", *at);
+            let pick = |f: fn(&Timing) -> At<u32>| f(&cd.timing).or(f(&rd.timing)).or(f(&vs.timing));
+            let timeout = if cd.kind == CheckKind::Misc {
+                cd.misc_timeout.or(Some((svc.delay_loop, cd.at)))
+            } else {
+                pick(|t| t.connect_timeout)
+            };
+            c.connect_timeout = timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |t| t.0);
+            if let Some((_, at)) = timeout {
+                self.set(cs, "connect_timeout", at);
             }
-            (Some((_, at)), None) => {
-                self.warn(*at, "`sni_name` without `enable_sni`: no SNI is sent, as keepalived does");
+            c.retry = pick(|t| t.retry).map_or(
+                match cd.kind {
+                    CheckKind::Misc => 0,
+                    CheckKind::Dns => 3,
+                    _ => 1,
+                },
+                |t| t.0,
+            );
+            if let Some((w, at)) = pick(|t| t.warmup) {
+                c.warmup = Some(w);
+                self.set(cs, "warmup", at);
             }
-            (None, Some(at)) => self.error(
-                at,
-                "`enable_sni` without `sni_name`: keepalived would send the virtualhost, which xvs does not take",
-                "add `sni_name NAME`",
-            ),
-            (None, None) => {}
+            c.delay_before_retry = pick(|t| t.delay_before_retry).map_or(
+                match cd.kind {
+                    CheckKind::Http => 3,
+                    CheckKind::Dns => svc.delay_loop,
+                    _ => 1,
+                },
+                |t| t.0,
+            );
+            if let Some((d, at)) = cd.timing.delay_loop {
+                if d != svc.delay_loop {
+                    self.warn(at, delay_loop_note(d, svc.delay_loop));
+                }
+            }
+            self.given(cs, "path", &mut c.path, cd.path.clone());
+            self.given(cs, "status", &mut c.status, cd.status.clone());
+            if let Some(d) = &cd.digest {
+                c.digest = d.clone();
+            }
+            self.given(cs, "command", &mut c.command, cd.command.clone());
+            c.dynamic = cd.dynamic;
+            self.given(cs, "dns_type", &mut c.dns_type, cd.dns_type.clone());
+            self.given(cs, "dns_name", &mut c.dns_name, cd.dns_name.clone());
+            match (&cd.sni, cd.enable_sni) {
+                (Some((name, at)), Some(_)) => {
+                    c.sni = name.clone();
+                    self.set(cs, "sni", *at);
+                }
+                (Some((_, at)), None) => {
+                    self.warn(*at, "`sni_name` without `enable_sni`: no SNI is sent, as keepalived does");
+                }
+                (None, Some(at)) => self.error(
+                    at,
+                    "`enable_sni` without `sni_name`: keepalived would send the virtualhost, which xvs does not take",
+                    "add `sni_name NAME`",
+                ),
+                (None, None) => {}
+            }
+            if let Some((who, at)) = &cd.user {
+                c.user = Some(who.clone());
+                self.set(cs, "user", *at);
+            }
+            r.checks.push(c);
         }
-        if let Some((who, at)) = &cd.user {
-            c.user = Some(who.clone());
-            self.set(cs, "user", *at);
-        }
-        r.check = Some(c);
         r
     }
 }

@@ -11,6 +11,7 @@
 //! - A SIGHUP re-reads FILE and replaces the model (dropping ctl edits); the file is
 //!   checked once (`load`, then [`Checked::new`]) before anything is sent.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use xvs::ctl::daemon::CtlState;
 use xvs::engine_config::Checked;
-use xvs::health::{CheckSpec, HealthEvent, Monitor};
+use xvs::health::{CheckSpec, HealthEvent, Monitor, RealKey};
 
 use super::bringup::Running;
 use super::{load, log, Overrides};
@@ -31,6 +32,9 @@ struct Health {
     monitor: Monitor,
     /// The running monitor's generation: events of earlier ones are stale.
     generation: u64,
+    /// What each check last said, by (real, check index); a real's state is their
+    /// combination (`health::combine`).
+    per_check: HashMap<(RealKey, usize), (bool, Option<u32>)>,
     tx: Sender<HealthEvent>,
     rx: Receiver<HealthEvent>,
 }
@@ -70,7 +74,7 @@ impl<'a> ControlLoop<'a> {
         Ok(ControlLoop {
             running,
             ctl_state,
-            health: Health { checks, monitor, generation: 1, tx, rx },
+            health: Health { checks, monitor, generation: 1, per_check: HashMap::new(), tx, rx },
             hup,
             term,
             path,
@@ -145,14 +149,27 @@ impl<'a> ControlLoop<'a> {
         }
         // Returns at once: probes in flight end on their own, and say nothing more.
         self.health.monitor.stop();
-        let keys: Vec<_> = wanted.iter().map(|c| c.key).collect();
+        // A check's state carries over only to the same check (same real, place and probe).
+        let same = |c: &CheckSpec| {
+            self.health
+                .checks
+                .iter()
+                .any(|o| o.key == c.key && o.index == c.index && o.kind == c.kind && o.target == c.target)
+        };
+        let kept: Vec<(RealKey, usize)> = wanted.iter().filter(|c| same(c)).map(|c| (c.key, c.index)).collect();
+        self.health.per_check.retain(|k, _| kept.contains(k));
         let states = &mut self.running.plane.health;
-        states.retain(|k, _| keys.contains(k));
-        let known = states.clone();
+        states.clear();
+        for c in &wanted {
+            if let Some(s) = xvs::health::combine(&c.key, &wanted, &self.health.per_check) {
+                states.insert(c.key, s);
+            }
+        }
+        let known = self.health.per_check.clone();
         self.health.generation += 1;
         let (monitor, failed) = Monitor::start(
             wanted.clone(),
-            |k| known.get(k).map(|s| s.0),
+            |c| known.get(&(c.key, c.index)).map(|s| s.0),
             self.health.tx.clone(),
             self.health.generation,
         );
@@ -170,14 +187,18 @@ impl<'a> ControlLoop<'a> {
             }
             let k = &ev.key;
             log(format!(
-                "health: real {} of {} is {}{} ({})",
+                "health: real {} of {} check #{} is {}{} ({})",
                 k.endpoint(),
                 k.service,
+                ev.index + 1,
                 if ev.up { "UP" } else { "DOWN" },
                 ev.weight.map(|w| format!(", weight {w}")).unwrap_or_default(),
                 ev.detail
             ));
-            self.running.plane.health.insert(ev.key, (ev.up, ev.weight));
+            self.health.per_check.insert((ev.key, ev.index), (ev.up, ev.weight));
+            if let Some(s) = xvs::health::combine(&ev.key, &self.health.checks, &self.health.per_check) {
+                self.running.plane.health.insert(ev.key, s);
+            }
             changed = true;
         }
         if changed {

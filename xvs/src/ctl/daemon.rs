@@ -150,7 +150,7 @@ impl CtlState {
     fn list(&self, o: &ListOpts, dir: &mut dyn Director) -> Response {
         // Health checks run only for reals with a check: with none in the model, there is
         // no verdict to show (the director may still offer an empty map).
-        let checked = self.model.services.iter().any(|s| s.reals.iter().any(|r| r.check.is_some()));
+        let checked = self.model.services.iter().any(|s| s.reals.iter().any(|r| !r.checks.is_empty()));
         let health = dir.health().filter(|_| checked);
         if o.health && health.is_none() {
             return Response::error(
@@ -257,7 +257,7 @@ impl CtlState {
         for r in &s.reals {
             // A checked real without a verdict yet is up: checks start from up, as
             // keepalived's do, and report only changes.
-            let h = health.and_then(|h| h.get(&(id, r.addr)).copied().or(r.check.is_some().then_some(true)));
+            let h = health.and_then(|h| h.get(&(id, r.addr)).copied().or((!r.checks.is_empty()).then_some(true)));
             let k = real_key(key, r.addr);
             let (c, active, inactive) = lines.get(&k).copied().unwrap_or_default();
             let mut view = RealView {

@@ -66,6 +66,8 @@ pub enum ProbeKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckSpec {
     pub key: RealKey,
+    /// Which of the real's checks this is (all must pass: [`combine`]).
+    pub index: usize,
     /// The endpoint probed (the real's address and the check's port).
     pub target: SocketAddr,
     pub kind: ProbeKind,
@@ -92,6 +94,8 @@ pub struct HealthEvent {
     pub detail: String,
     /// The generation of the monitor that sent it.
     pub generation: u64,
+    /// Which of the real's checks changed (see [`CheckSpec::index`]).
+    pub index: usize,
 }
 
 /// The running checks of one configuration (dropping it stops them).
@@ -119,7 +123,7 @@ impl Monitor {
     /// (their reals keep their state).
     pub fn start(
         checks: Vec<CheckSpec>,
-        initially_up: impl Fn(&RealKey) -> Option<bool>,
+        initially_up: impl Fn(&CheckSpec) -> Option<bool>,
         events: Sender<HealthEvent>,
         generation: u64,
     ) -> (Monitor, Vec<(RealKey, String)>) {
@@ -127,7 +131,7 @@ impl Monitor {
         let mut failed = Vec::new();
         for c in checks {
             let events = events.clone();
-            let up = initially_up(&c.key).unwrap_or(!c.alpha);
+            let up = initially_up(&c).unwrap_or(!c.alpha);
             let key = c.key;
             let (stop, alive) = (m.stop.clone(), Alive(m.alive.clone()));
             m.alive.fetch_add(1, Ordering::Relaxed);
@@ -215,7 +219,7 @@ fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<Heal
         if result.ok != up || (result.ok && new_weight != weight) {
             up = result.ok;
             weight = if up { new_weight } else { None };
-            let ev = HealthEvent { key: c.key, up, weight, detail: result.detail, generation };
+            let ev = HealthEvent { key: c.key, up, weight, detail: result.detail, generation, index: c.index };
             if events.send(ev).is_err() {
                 return;
             }
@@ -242,39 +246,66 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
     let mut out = Vec::new();
     for s in &cfg.services {
         for r in &s.reals {
-            let Some(ch) = &r.check else { continue };
-            let port = ch.port.unwrap_or(r.addr.port());
-            let kind = match ch.kind {
-                CheckKind::Tcp => ProbeKind::Tcp,
-                CheckKind::Http | CheckKind::Ssl => ProbeKind::Http {
-                    path: ch.path.clone(),
-                    status: ch.status.clone(),
-                    digest: ch.digest.to_ascii_lowercase(),
-                    tls: (ch.kind == CheckKind::Ssl).then(|| ch.sni.clone()),
-                },
-                CheckKind::Misc => ProbeKind::Misc {
-                    command: ch.command.clone(),
-                    dynamic: ch.dynamic,
-                    policy: crate::vrrp::spec::script_policy(&cfg.vrrp, ch.user.as_ref()),
-                },
-                CheckKind::Udp => ProbeKind::Udp { payload: b"xvs health check".to_vec() },
-                CheckKind::Dns => ProbeKind::Dns { name: ch.dns_name.clone(), qtype: dns_qtype(&ch.dns_type) },
-            };
-            out.push(CheckSpec {
-                key: crate::observe::real_key(crate::observe::service_key(s.protocol, &s.vip), r.addr),
-                target: SocketAddr::new(r.addr.ip(), port),
-                kind,
-                delay_loop: Duration::from_secs(s.delay_loop.max(1) as u64),
-                connect_timeout: Duration::from_secs(ch.connect_timeout.max(1) as u64),
-                retry: ch.retry,
-                delay_before_retry: Duration::from_secs(ch.delay_before_retry as u64),
-                weight: r.weight,
-                alpha: s.alpha,
-                warmup: Duration::from_secs(u64::from(ch.warmup.unwrap_or(s.delay_loop))),
-            });
+            for (index, ch) in r.checks.iter().enumerate() {
+                let port = ch.port.unwrap_or(r.addr.port());
+                let kind = match ch.kind {
+                    CheckKind::Tcp => ProbeKind::Tcp,
+                    CheckKind::Http | CheckKind::Ssl => ProbeKind::Http {
+                        path: ch.path.clone(),
+                        status: ch.status.clone(),
+                        digest: ch.digest.to_ascii_lowercase(),
+                        tls: (ch.kind == CheckKind::Ssl).then(|| ch.sni.clone()),
+                    },
+                    CheckKind::Misc => ProbeKind::Misc {
+                        command: ch.command.clone(),
+                        dynamic: ch.dynamic,
+                        policy: crate::vrrp::spec::script_policy(&cfg.vrrp, ch.user.as_ref()),
+                    },
+                    CheckKind::Udp => ProbeKind::Udp { payload: b"xvs health check".to_vec() },
+                    CheckKind::Dns => ProbeKind::Dns { name: ch.dns_name.clone(), qtype: dns_qtype(&ch.dns_type) },
+                };
+                out.push(CheckSpec {
+                    key: crate::observe::real_key(crate::observe::service_key(s.protocol, &s.vip), r.addr),
+                    index,
+                    target: SocketAddr::new(r.addr.ip(), port),
+                    kind,
+                    delay_loop: Duration::from_secs(s.delay_loop.max(1) as u64),
+                    connect_timeout: Duration::from_secs(ch.connect_timeout.max(1) as u64),
+                    retry: ch.retry,
+                    delay_before_retry: Duration::from_secs(ch.delay_before_retry as u64),
+                    weight: r.weight,
+                    alpha: s.alpha,
+                    warmup: Duration::from_secs(u64::from(ch.warmup.unwrap_or(s.delay_loop))),
+                });
+            }
         }
     }
     out
+}
+
+/// A real's health from its checks' (keepalived: up only while every checker is up):
+/// `states` has what each check last said, by (real, check index); a check that has not
+/// said anything yet counts as it started (up, or down with `alpha`). The weight is the
+/// first dynamic weight an up check gave. `None` when `key` has no check in `checks`.
+pub fn combine(
+    key: &RealKey,
+    checks: &[CheckSpec],
+    states: &std::collections::HashMap<(RealKey, usize), (bool, Option<u32>)>,
+) -> Option<(bool, Option<u32>)> {
+    let mine: Vec<&CheckSpec> = checks.iter().filter(|c| c.key == *key).collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let mut weight = None;
+    for c in mine {
+        match states.get(&(c.key, c.index)) {
+            Some((true, w)) => weight = weight.or(*w),
+            Some((false, _)) => return Some((false, None)),
+            None if c.alpha => return Some((false, None)),
+            None => {}
+        }
+    }
+    Some((true, weight))
 }
 
 /// Apply health to a model: a down real is removed, or set to weight 0 when it has
@@ -295,7 +326,7 @@ pub fn effective(
                     true
                 }
                 // alpha: a checked real is down until its first probe passes.
-                None if s.alpha && r.check.is_some() => {
+                None if s.alpha && !r.checks.is_empty() => {
                     if r.inhibit_on_failure {
                         r.weight = 0;
                     }
@@ -331,6 +362,7 @@ mod tests {
         let target = l.local_addr().unwrap();
         let spec = CheckSpec {
             key: key(target.port()),
+            index: 0,
             target,
             kind: ProbeKind::Tcp,
             delay_loop: Duration::from_millis(200),
@@ -380,6 +412,7 @@ mod tests {
     fn misc_spec(command: String, policy: Result<ScriptPolicy, String>) -> CheckSpec {
         CheckSpec {
             key: key(1),
+            index: 0,
             target: "127.0.0.1:1".parse().unwrap(),
             kind: ProbeKind::Misc { command, dynamic: false, policy },
             delay_loop: Duration::from_secs(60),
@@ -462,6 +495,7 @@ mod tests {
         let target = l.local_addr().unwrap();
         let spec = |alpha, warmup| CheckSpec {
             key: key(target.port()),
+            index: 0,
             target,
             kind: ProbeKind::Tcp,
             delay_loop: Duration::from_secs(60),
@@ -489,6 +523,25 @@ mod tests {
         at.sort();
         assert!(at[9] <= Duration::from_millis(1300), "within the warmup: {at:?}");
         assert!(at[9] - at[0] >= Duration::from_millis(100), "spread, not together: {at:?}");
+    }
+
+    /// keepalived: a real with several checkers is up only while all of them are.
+    #[test]
+    fn every_check_of_a_real_must_pass() {
+        let text = "[[service]]\nvip = \"10.0.1.100:80\"\n[[service.real]]\naddr = \"10.0.2.11:80\"\n\
+                    [[service.real.check]]\nkind = \"tcp\"\n[[service.real.check]]\nkind = \"http\"\nport = 8080\n";
+        let cfg = xvs_config::parse_toml(text, "t.toml").unwrap();
+        let checks = checks_of(&cfg);
+        assert_eq!(checks.iter().map(|c| (c.index, c.target.port())).collect::<Vec<_>>(), [(0, 80), (1, 8080)]);
+        let k = checks[0].key;
+        let mut st = HashMap::new();
+        assert_eq!(combine(&k, &checks, &st), Some((true, None)), "nothing said yet: as started");
+        st.insert((k, 0), (true, None));
+        st.insert((k, 1), (false, None));
+        assert_eq!(combine(&k, &checks, &st), Some((false, None)), "one down: down");
+        st.insert((k, 1), (true, Some(7)));
+        assert_eq!(combine(&k, &checks, &st), Some((true, Some(7))));
+        assert!(cfg.to_toml().matches("[[service.real.check]]").count() == 2, "{}", cfg.to_toml());
     }
 
     #[test]
