@@ -65,6 +65,23 @@ impl Checked {
         cfg.address6 = self.address6;
         cfg
     }
+
+    /// As [`Checked::engine`], with keepalived's quorum followed in `quorum` and applied
+    /// (a service that lost it and has a sorry server keeps no real); the quorum changes,
+    /// for the log.
+    pub fn engine_with_quorum(
+        &self,
+        health: &HealthStates,
+        quorum: &mut crate::health::quorum::QuorumStates,
+    ) -> (EngineConfig, Vec<crate::health::quorum::QuorumChange>) {
+        let mut model = crate::health::effective(&self.model, health);
+        let changes = quorum.update(&model);
+        quorum.apply(&mut model);
+        let mut cfg = engine_config(&model);
+        cfg.address4 = self.address4;
+        cfg.address6 = self.address6;
+        (cfg, changes)
+    }
 }
 
 fn forward(f: CfgForward) -> Forward {

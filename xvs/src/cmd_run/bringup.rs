@@ -123,7 +123,9 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
     let vrrp_specs = xvs::vrrp::spec::specs(&checked.model().vrrp)?;
     let vrrp_scripts = xvs::vrrp::spec::scripts(&checked.model().vrrp)?;
     let vrrp_groups = xvs::vrrp::spec::groups(&checked.model().vrrp)?;
-    let mut ecfg = gate(checked.engine(&HealthStates::new()), &gated);
+    // keepalived's start: a service below quorum + hysteresis starts with quorum lost.
+    let mut quorum = xvs::health::quorum::QuorumStates::default();
+    let mut ecfg = gate(checked.engine_with_quorum(&HealthStates::new(), &mut quorum).0, &gated);
     let vips = add_vips(&checked.model().director, &ecfg, vrrp_addrs, ledger.hook())?;
     // Our own MAC on each port: the source of frames leaving there.
     ecfg.port_macs = ifaces.iter().map(|i| interface_mac(i)).collect::<Result<_, _>>()?;
@@ -159,7 +161,7 @@ pub(super) fn bring_up(checked: Checked, ifaces: Vec<String>) -> Result<Running,
         log("warning: VRRP with poll = \"busy\" on every core: busy poll loops can starve VRRP's timers; \
              use poll = \"adaptive\" or leave a core free of poll loops (cores)");
     }
-    let mut plane = Plane::new(loops, kernel, checked, ecfg, configured, ifaces).with_gate(gated);
+    let mut plane = Plane::new(loops, kernel, checked, ecfg, configured, ifaces).with_gate(gated).with_quorum(quorum);
     if let Some(m) = &metrics {
         m.set_sync(plane.sync.counters.clone(), plane.loops.sync.clone());
     }

@@ -27,6 +27,7 @@ use xvs::ctl::args::Command;
 use xvs::ctl::args::SvcId;
 use xvs::ctl::daemon::Director;
 use xvs::engine_config::{Checked, HealthStates};
+use xvs::health::quorum::QuorumStates;
 use xvs::sync::daemon::{Role, Settings, SyncDaemons};
 use xvs::vrrp::runtime::{InstanceStatus, StatusReader};
 use xvs_datapath::poll::Control;
@@ -62,6 +63,8 @@ pub(super) struct Plane<K: KernelSide> {
     draining: Draining,
     ifaces: Vec<String>,
     pub health: HealthStates,
+    /// keepalived's quorum state of each service (`health::quorum`).
+    quorum: QuorumStates,
     /// VIPs of VRRP instances that are not MASTER: their services are not served.
     gated: HashSet<IpAddr>,
     /// The VRRP runtime's status, for the listings (empty without VRRP).
@@ -85,7 +88,8 @@ impl<K: KernelSide> Plane<K> {
         let gated = HashSet::new();
         let (draining, vrrp) = (Draining::default(), StatusReader::default());
         let sync = SyncDaemons::new(loops.sync.clone());
-        Plane { loops, kernel, checked, running, configured, draining, ifaces, health, gated, vrrp, sync }
+        let quorum = QuorumStates::default();
+        Plane { loops, kernel, checked, running, configured, draining, ifaces, health, quorum, gated, vrrp, sync }
     }
 
     /// The VIPs whose services `running` already has on standby (VRRP instances not
@@ -95,20 +99,40 @@ impl<K: KernelSide> Plane<K> {
         self
     }
 
+    /// The quorum states `running` was made with.
+    pub fn with_quorum(mut self, quorum: QuorumStates) -> Self {
+        self.quorum = quorum;
+        self
+    }
+
     pub fn checked(&self) -> &Checked {
         &self.checked
     }
 
+    /// What the loops should run for `checked`: health and quorum applied (quorum changes
+    /// logged), VRRP's gate on.
+    fn wanted(&mut self, checked: &Checked) -> EngineConfig {
+        let (cfg, changes) = checked.engine_with_quorum(&self.health, &mut self.quorum);
+        for c in changes {
+            let (what, cmp) = if c.up { ("gained", ">=") } else { ("lost", "<") };
+            log(format!("quorum {what} for {}: live weight {} {cmp} {}", c.service, c.weight, c.threshold));
+        }
+        gate(cfg, &self.gated)
+    }
+
     /// Make `checked` the running model (see the module invariants).
     pub fn change(&mut self, checked: Checked) -> Result<(), String> {
-        self.install(gate(checked.engine(&self.health), &self.gated))?;
+        let cfg = self.wanted(&checked);
+        self.install(cfg)?;
         self.checked = checked;
         Ok(())
     }
 
     /// The health states changed: run the model with them.
     pub fn health_changed(&mut self) -> Result<(), String> {
-        self.install(gate(self.checked.engine(&self.health), &self.gated))
+        let checked = self.checked.clone();
+        let cfg = self.wanted(&checked);
+        self.install(cfg)
     }
 
     /// VRRP changed which instances are MASTER: serve the services of `gated` VIPs no
@@ -118,7 +142,9 @@ impl<K: KernelSide> Plane<K> {
             return Ok(());
         }
         let before = std::mem::replace(&mut self.gated, gated);
-        let r = self.install(gate(self.checked.engine(&self.health), &self.gated));
+        let checked = self.checked.clone();
+        let cfg = self.wanted(&checked);
+        let r = self.install(cfg);
         if r.is_err() {
             self.gated = before;
         }

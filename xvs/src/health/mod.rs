@@ -19,6 +19,7 @@
 //! - A check thread that cannot be started is reported, never a panic.
 
 mod probe;
+pub mod quorum;
 mod tls;
 
 use std::net::SocketAddr;
