@@ -35,9 +35,13 @@ struct Cli {
 enum Cmd {
     /// Validate a config file and print it as normalized xvs TOML, or its errors.
     Check {
-        /// xvs TOML config.
+        /// xvs TOML config (or a keepalived.conf, or ipvsadm-save output).
         #[arg(short, long)]
         config: PathBuf,
+        /// Treat every warning as an error (exit 2): for CI pipelines that must not let a
+        /// keyword xvs reads without acting on it pass unnoticed.
+        #[arg(long)]
+        strict: bool,
     },
     /// The embedded default: build a throwaway lab of network namespaces (client,
     /// director, three reals), run the director on it, drive HTTP and UDP traffic, show
@@ -138,7 +142,7 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Check { config } => cmd_check::run(&config),
+        Cmd::Check { config, strict } => cmd_check::run(&config, strict),
         Cmd::Demo { mode, scheduler, seconds } => cmd_demo::run(&mode, &scheduler, seconds),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
         Cmd::Run { config, control_socket, poll, cores } => {

@@ -258,4 +258,25 @@ fn check_prints_normalized_config_or_located_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3:1"), "{err}");
     assert!(err.contains("scheduler"), "{err}");
+
+    // --strict: a warning fails the check too (a keepalived.conf keyword xvs does not use).
+    let warned = dir.join("keepalived.conf");
+    std::fs::write(
+        &warned,
+        "global_defs {\n  notification_email_from lb@example.com\n}\nvirtual_server 10.0.1.100 80 {\n  protocol TCP\n  real_server 10.0.2.11 80 {\n  }\n}\n",
+    )
+    .unwrap();
+    let lax = xvs().args(["check", "-c"]).arg(&warned).output().unwrap();
+    assert!(lax.status.success(), "{}", String::from_utf8_lossy(&lax.stderr));
+    let lax_err = String::from_utf8_lossy(&lax.stderr);
+    assert!(
+        lax_err.contains("keepalived.conf:1:") && lax_err.contains("warning"),
+        "the warning has its place: {lax_err}"
+    );
+    let strict = xvs().args(["check", "--strict", "-c"]).arg(&warned).output().unwrap();
+    assert_eq!(strict.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert!(err.contains("--strict makes each an error") && strict.stdout.is_empty(), "{err}");
+    let clean = xvs().args(["check", "--strict", "-c"]).arg(workspace_file("examples/demo.toml")).output().unwrap();
+    assert!(clean.status.success(), "a file without warnings passes --strict");
 }
