@@ -629,3 +629,24 @@ fn warmup_is_read_and_inherited() {
     let (c, _) = parse_keepalived(&text.replace("  warmup 4\n", ""), "k.conf").unwrap();
     assert_eq!(c.services[0].reals[0].checks[0].warmup, None, "unset: up to delay_loop");
 }
+
+/// `include` with brace groups, as keepalived's glob(GLOB_BRACE) reads them.
+#[test]
+fn include_expands_brace_groups() {
+    let dir = std::env::temp_dir().join(format!("xvs-brace-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("svc")).unwrap();
+    let vs = |ip: &str, port: u16, proto: &str| {
+        format!("virtual_server {ip} {port} {{\n  protocol {proto}\n  real_server 10.0.2.11 {port} {{\n  }}\n}}\n")
+    };
+    std::fs::write(dir.join("svc/web.conf"), vs("10.0.1.100", 80, "TCP")).unwrap();
+    std::fs::write(dir.join("svc/dns.conf"), vs("10.0.1.53", 53, "UDP")).unwrap();
+    let main = dir.join("keepalived.conf");
+    std::fs::write(&main, "include svc/{web,dns}.conf\ninclude svc/{nope,none}.conf\n").unwrap();
+    let (c, w) = load_with_warnings(&main).unwrap_or_else(|e| panic!("{e}"));
+    let vips: Vec<String> = c.services.iter().map(|s| s.vip.to_string()).collect();
+    assert_eq!(vips, ["10.0.1.100:80", "10.0.1.53:53"], "each alternative in turn");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].to_string().contains("include `svc/{nope,none}.conf` matches no file"), "{}", w[0]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

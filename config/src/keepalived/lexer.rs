@@ -10,9 +10,10 @@
 //!   word (without the quotes) and may hold spaces, `!`, `#` and braces.
 //! - `include PATTERN...` at the start of a statement is replaced by the tokens of every
 //!   file the pattern matches (a glob, sorted), resolved relative to the directory of the
-//!   including file, as keepalived does (it changes into that directory). A pattern without
-//!   glob characters must name a readable file (else an error); a glob that matches nothing
-//!   is a warning. Include loops and nesting deeper than [`MAX_INCLUDE_DEPTH`] are errors.
+//!   including file, as keepalived does (it changes into that directory), brace groups
+//!   `{a,b}` expanded as glob(3)'s GLOB_BRACE does (each alternative's matches in turn). A
+//!   pattern without glob characters or braces must name a readable file (else an error); a
+//!   pattern that matches nothing is a warning. Include loops and nesting deeper than [`MAX_INCLUDE_DEPTH`] are errors.
 //! - The statement tree is keepalived's: a statement is the words of one line; it opens a
 //!   block when `{` follows on the same line or starts the next non-empty line; `}` closes
 //!   the innermost block, also in the middle of a line (`real_server 10.0.0.1 80 { weight 1 }`).
@@ -180,9 +181,17 @@ fn lex_file(src: &mut Source, text: &str, file: usize, stack: &mut Vec<PathBuf>)
         if starts_stmt && raw[i].kind == Kind::Word && raw[i].text == "include" {
             let kw = raw[i].at;
             i += 1;
-            let mut args = Vec::new();
-            while i < raw.len() && raw[i].kind == Kind::Word {
-                args.push(raw[i].clone());
+            // The rest of the line, as keepalived reads an include: tokens that touch (a
+            // brace group `{a,b}` was split into braces and words) make one pattern.
+            let mut args: Vec<Tok> = Vec::new();
+            while i < raw.len() && raw[i].kind != Kind::Newline {
+                let t = raw[i].clone();
+                match args.last_mut() {
+                    Some(last) if last.at.line == t.at.line && last.at.col + last.text.chars().count() == t.at.col => {
+                        last.text.push_str(&t.text);
+                    }
+                    _ => args.push(Tok { kind: Kind::Word, ..t }),
+                }
                 i += 1;
             }
             if args.is_empty() {
@@ -205,25 +214,89 @@ fn lex_file(src: &mut Source, text: &str, file: usize, stack: &mut Vec<PathBuf>)
     out
 }
 
+/// Most alternatives one include's braces may expand to.
+const MAX_BRACE_ALTERNATIVES: usize = 1024;
+
+/// `s` with its first `{a,b,...}` group (outermost, holding a comma) expanded, recursively:
+/// glob(3)'s GLOB_BRACE, which keepalived's include uses. `None` past
+/// [`MAX_BRACE_ALTERNATIVES`].
+fn expand_braces(s: &str) -> Option<Vec<String>> {
+    let b = s.as_bytes();
+    let mut start = None;
+    let mut depth = 0usize;
+    let mut commas = Vec::new();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'{' => {
+                if depth == 0 {
+                    start = Some(i);
+                    commas.clear();
+                }
+                depth += 1;
+            }
+            b',' if depth == 1 => commas.push(i),
+            b'}' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    let open = start.unwrap_or(0);
+                    if commas.is_empty() {
+                        continue;
+                    }
+                    let (head, tail) = (&s[..open], &s[i + 1..]);
+                    let mut cuts = vec![open];
+                    cuts.extend(&commas);
+                    cuts.push(i);
+                    let mut out = Vec::new();
+                    for w in cuts.windows(2) {
+                        for rest in expand_braces(&format!("{head}{}{tail}", &s[w[0] + 1..w[1]]))? {
+                            out.push(rest);
+                            if out.len() > MAX_BRACE_ALTERNATIVES {
+                                return None;
+                            }
+                        }
+                    }
+                    return Some(out);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(vec![s.to_string()])
+}
+
 fn include(src: &mut Source, arg: &Tok, from: usize, stack: &mut Vec<PathBuf>, out: &mut Vec<Tok>) {
     let base = Path::new(&src.files[from]).parent().map(Path::to_path_buf).unwrap_or_default();
     let pattern = if Path::new(&arg.text).is_absolute() { PathBuf::from(&arg.text) } else { base.join(&arg.text) };
     let pattern_s = pattern.to_string_lossy().to_string();
-    let is_glob = arg.text.contains(['*', '?', '[']);
+    let Some(alternatives) = expand_braces(&arg.text) else {
+        src.error(
+            arg.at,
+            format!("include `{}` expands to more than {MAX_BRACE_ALTERNATIVES} patterns", arg.text),
+            Some("use fewer brace alternatives, or a glob".into()),
+        );
+        return;
+    };
+    let braced = alternatives.len() > 1;
+    let is_glob = braced || arg.text.contains(['*', '?', '[']);
     let paths: Vec<PathBuf> = if is_glob {
-        // Only the include's own text is a pattern: the including file's directory is literal.
-        let glob_s = if Path::new(&arg.text).is_absolute() {
-            arg.text.clone()
-        } else {
-            Path::new(&glob::Pattern::escape(&base.to_string_lossy())).join(&arg.text).to_string_lossy().to_string()
-        };
-        match glob::glob(&glob_s) {
-            Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).collect(),
-            Err(e) => {
-                src.error(arg.at, format!("bad include pattern `{}`: {e}", arg.text), None);
-                return;
+        let mut paths = Vec::new();
+        for alt in &alternatives {
+            // Only the include's own text is a pattern: the including file's directory is literal.
+            let glob_s = if Path::new(alt).is_absolute() {
+                alt.clone()
+            } else {
+                Path::new(&glob::Pattern::escape(&base.to_string_lossy())).join(alt).to_string_lossy().to_string()
+            };
+            match glob::glob(&glob_s) {
+                // glob(3) gives each alternative's matches sorted, alternatives in order.
+                Ok(found) => paths.extend(found.filter_map(Result::ok).filter(|p| p.is_file())),
+                Err(e) => {
+                    src.error(arg.at, format!("bad include pattern `{}`: {e}", arg.text), None);
+                    return;
+                }
             }
         }
+        paths
     } else {
         vec![pattern.clone()]
     };
@@ -427,6 +500,16 @@ mod tests {
         assert!(src.errors.is_empty(), "{:?}", src.errors);
         let body = src.stmts[0].block.as_ref().unwrap();
         assert_eq!(words(&body[0]), ["lb_algo", "rr"]);
+    }
+
+    #[test]
+    fn brace_groups_expand_as_glob_brace() {
+        assert_eq!(expand_braces("a/{x,y}.conf").unwrap(), ["a/x.conf", "a/y.conf"]);
+        assert_eq!(expand_braces("{a,b{1,2}}-{c,d}").unwrap(), ["a-c", "a-d", "b1-c", "b1-d", "b2-c", "b2-d"]);
+        assert_eq!(expand_braces("no{brace}.conf").unwrap(), ["no{brace}.conf"], "a group without a comma stays");
+        assert_eq!(expand_braces("plain.conf").unwrap(), ["plain.conf"]);
+        let big = "{0,1,2,3}".repeat(6);
+        assert!(expand_braces(&big).is_none(), "4^6 alternatives are refused");
     }
 
     #[test]
