@@ -333,17 +333,28 @@ fn unknown_keywords_warn_with_a_suggestion() {
 }
 
 #[test]
-fn conditional_lines_warn_and_parameters_are_errors() {
+fn conditional_lines_warn_and_undefined_parameters_are_errors() {
     let (_, w) = parse_keepalived(&format!("@lb1 global_defs {{\n}}\n{VS}}}\n"), "k.conf").unwrap();
     assert_eq!((w[0].line, w[0].col), (1, 1));
     assert!(w[0].message.starts_with("conditional configuration (`@lb1`) is not supported"), "{}", w[0]);
-    KEEPALIVED.one(
-        "$VIP=10.0.1.100\n",
-        1,
-        1,
-        "keepalived parameters (`$VIP=10.0.1.100`) are not supported",
-        "write the values out",
-    );
+    KEEPALIVED.one("$NOPE\n", 1, 1, "`$NOPE` is not a defined parameter", "$NAME=value");
+}
+
+/// keepalived's parameters: `$NAME=value` (also over several lines with `\`) and `$NAME`
+/// or `${NAME}` where they are used, included files too; positions stay the file's own.
+#[test]
+fn parameters_are_replaced_as_keepalived_does() {
+    let text = "$VIP=10.0.1.100\n$PORT = 80\n$REAL=real_server 10.0.2.11 ${PORT} { \\\n  weight 3 \\\n}\n\
+                virtual_server $VIP ${PORT} {\n  protocol TCP\n  $REAL\n  real_server 10.0.2.12 $PORT {\n  }\n}\n\
+                virtual_server 10.0.1.300 80 {\n}\n";
+    let e = parse_keepalived(text, "k.conf").unwrap_err();
+    let first = e.0.first().unwrap();
+    assert_eq!((first.line, first.col), (12, 16), "a later error keeps its place: {first}");
+    let (c, _) = parse_keepalived(text.split("virtual_server 10.0.1.300").next().unwrap(), "k.conf").unwrap();
+    let s = &c.services[0];
+    assert_eq!(s.vip.to_string(), "10.0.1.100:80");
+    let reals: Vec<(String, u32)> = s.reals.iter().map(|r| (r.addr.to_string(), r.weight)).collect();
+    assert_eq!(reals, [("10.0.2.11:80".to_string(), 3), ("10.0.2.12:80".to_string(), 1)], "a block from one parameter");
 }
 
 #[test]

@@ -18,9 +18,11 @@
 //!   block when `{` follows on the same line or starts the next non-empty line; `}` closes
 //!   the innermost block, also in the middle of a line (`real_server 10.0.0.1 80 { weight 1 }`).
 //!   Unbalanced braces are errors at the offending brace.
+//! - keepalived's parameters (`$NAME=value`, `$NAME`, `${NAME}`) are replaced before the
+//!   tree is built (`params`); a statement that still starts with `$` uses an undefined
+//!   one: an error.
 //! - A statement starting with `@` (keepalived's conditional configuration) is dropped
-//!   with a warning; one starting with `$` (parameter definitions) is an error, since
-//!   xvs does not substitute parameters.
+//!   with a warning.
 //! - Nothing here knows keywords other than `include`.
 
 use std::path::{Path, PathBuf};
@@ -82,6 +84,8 @@ impl Stmt {
 #[derive(Debug, Default)]
 pub struct Source {
     pub files: Vec<String>,
+    /// keepalived's `$NAME=value` parameters read so far (`params`).
+    pub params: super::params::Params,
     pub stmts: Vec<Stmt>,
     pub errors: Vec<ConfigError>,
     pub warnings: Vec<ConfigWarning>,
@@ -159,10 +163,21 @@ fn scan(src: &mut Source, text: &str, file: usize) -> Vec<Tok> {
             }
             c => {
                 let mut s = String::from(c);
-                while let Some((_, c)) =
-                    it.next_if(|(_, c)| !c.is_whitespace() && !matches!(c, '{' | '}' | '"' | '!' | '#'))
-                {
-                    s.push(c);
+                loop {
+                    // `${NAME}` (a parameter) is part of the word, braces and all.
+                    if s.ends_with('$') && matches!(it.peek(), Some((_, '{'))) {
+                        while let Some((_, c)) = it.next_if(|(_, c)| *c != '\n') {
+                            s.push(c);
+                            if c == '}' {
+                                break;
+                            }
+                        }
+                        continue;
+                    }
+                    match it.next_if(|(_, c)| !c.is_whitespace() && !matches!(c, '{' | '}' | '"' | '!' | '#')) {
+                        Some((_, c)) => s.push(c),
+                        None => break,
+                    }
                 }
                 toks.push(Tok { kind: Kind::Word, text: s, at: loc(off) });
             }
@@ -171,9 +186,35 @@ fn scan(src: &mut Source, text: &str, file: usize) -> Vec<Tok> {
     toks
 }
 
+/// `toks` with keepalived's parameters replaced: a word using one becomes the tokens of
+/// its expansion, each at the word's place.
+fn substitute(src: &mut Source, toks: Vec<Tok>) -> Vec<Tok> {
+    let mut out = Vec::with_capacity(toks.len());
+    for t in toks {
+        if t.kind != Kind::Word {
+            out.push(t);
+            continue;
+        }
+        match src.params.substitute(&t.text) {
+            Ok(None) => out.push(t),
+            Ok(Some(text)) => {
+                let at = t.at;
+                out.extend(scan(src, &text, at.file).into_iter().map(|x| Tok { at, ..x }));
+            }
+            Err(e) => {
+                src.error(t.at, format!("`{}`: {e}", t.text), Some("check the `$NAME=` definitions".into()));
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
 /// The tokens of one file with its includes spliced in.
 fn lex_file(src: &mut Source, text: &str, file: usize, stack: &mut Vec<PathBuf>) -> Vec<Tok> {
-    let raw = scan(src, text, file);
+    let text = src.params.take_definitions(text);
+    let scanned = scan(src, &text, file);
+    let raw = substitute(src, scanned);
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -458,8 +499,8 @@ impl Parser {
                         );
                         src.warn(first.at, msg);
                     } else if first.text.starts_with('$') {
-                        let msg = format!("keepalived parameters (`{}`) are not supported by xvs", first.text);
-                        src.error(first.at, msg, Some("write the values out where they are used".into()));
+                        let msg = format!("`{}` is not a defined parameter", first.text);
+                        src.error(first.at, msg, Some("define it first with a line `$NAME=value`".into()));
                     } else {
                         stmts.push(Stmt { words, block });
                     }

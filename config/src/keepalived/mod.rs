@@ -24,6 +24,7 @@
 //!   [`ConfigError`] at the value, and the rest is still read.
 
 mod lexer;
+mod params;
 mod sync;
 mod vrrp;
 mod vrrp_finish;
