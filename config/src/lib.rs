@@ -47,6 +47,26 @@ pub use toml_reader::{
     SYNC_KEYS, TIMEOUT_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS,
 };
 
+/// The config id of keepalived's conditional lines (`@ID ...` is read only when `ID` is
+/// it, `@^ID ...` only when it is not), set once per process (`--config-id`); the
+/// default, as keepalived's, is the host's node name up to its first dot.
+static CONFIG_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Set the config id (before anything is read); `false` when it was set already.
+pub fn set_config_id(id: &str) -> bool {
+    CONFIG_ID.set(id.to_string()).is_ok()
+}
+
+/// The config id in effect (see [`set_config_id`]).
+pub fn config_id() -> String {
+    CONFIG_ID
+        .get_or_init(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            host.trim().split('.').next().unwrap_or_default().to_string()
+        })
+        .clone()
+}
+
 /// Reads `path`, detects its format, parses and validates it (warnings are dropped;
 /// see [`load_with_warnings`]).
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {

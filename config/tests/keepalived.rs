@@ -333,11 +333,23 @@ fn unknown_keywords_warn_with_a_suggestion() {
 }
 
 #[test]
-fn conditional_lines_warn_and_undefined_parameters_are_errors() {
-    let (_, w) = parse_keepalived(&format!("@lb1 global_defs {{\n}}\n{VS}}}\n"), "k.conf").unwrap();
-    assert_eq!((w[0].line, w[0].col), (1, 1));
-    assert!(w[0].message.starts_with("conditional configuration (`@lb1`) is not supported"), "{}", w[0]);
+fn undefined_parameters_are_errors() {
     KEEPALIVED.one("$NOPE\n", 1, 1, "`$NOPE` is not a defined parameter", "$NAME=value");
+}
+
+/// keepalived's conditional lines: `@ID` lines are read only on the config id `ID` (the
+/// host name by default, `--config-id`), `@^ID` lines everywhere else.
+#[test]
+fn conditional_lines_follow_the_config_id() {
+    let me = xvs_config::config_id();
+    let text = format!(
+        "virtual_server 10.0.1.100 80 {{\n  protocol TCP\n  @{me} lb_algo rr\n  @not-{me} lb_algo sh\n  @^{me} delay_loop 9\n  @^not-{me} delay_loop 7\n  @not-{me} real_server 10.0.2.99 80 {{\n    weight 5\n  }}\n  real_server 10.0.2.11 80 {{\n  }}\n}}\n"
+    );
+    let (c, w) = parse_keepalived(&text, "k.conf").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let s = &c.services[0];
+    assert_eq!((s.scheduler.as_str(), s.delay_loop), ("rr", 7));
+    assert_eq!(s.reals.len(), 1, "another host's real_server (and its block) is not read");
 }
 
 /// keepalived's parameters: `$NAME=value` (also over several lines with `\`) and `$NAME`

@@ -42,6 +42,9 @@ enum Cmd {
         /// keyword xvs reads without acting on it pass unnoticed.
         #[arg(long)]
         strict: bool,
+        /// keepalived's config id for `@ID` lines (default: the host name up to its dot).
+        #[arg(long, short = 'i')]
+        config_id: Option<String>,
     },
     /// The embedded default: build a throwaway lab of network namespaces (client,
     /// director, three reals), run the director on it, drive HTTP and UDP traffic, show
@@ -83,6 +86,9 @@ enum Cmd {
         /// Poll cores, e.g. 0 or 0,2-3 (win over the file's cores).
         #[arg(long)]
         cores: Option<String>,
+        /// keepalived's config id for `@ID` lines (default: the host name up to its dot).
+        #[arg(long, short = 'i')]
+        config_id: Option<String>,
     },
     /// Print shell completions for xvs (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
@@ -142,10 +148,18 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Check { config, strict } => cmd_check::run(&config, strict),
+        Cmd::Check { config, strict, config_id } => {
+            if let Some(id) = config_id {
+                xvs_config::set_config_id(&id);
+            }
+            cmd_check::run(&config, strict)
+        }
         Cmd::Demo { mode, scheduler, seconds } => cmd_demo::run(&mode, &scheduler, seconds),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
-        Cmd::Run { config, control_socket, poll, cores } => {
+        Cmd::Run { config, control_socket, poll, cores, config_id } => {
+            if let Some(id) = config_id {
+                xvs_config::set_config_id(&id);
+            }
             let poll = match poll.as_deref().map(xvs_config::PollMode::from_name) {
                 None => None,
                 Some(Some(m)) => Some(m),

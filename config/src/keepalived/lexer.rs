@@ -21,8 +21,10 @@
 //! - keepalived's parameters (`$NAME=value`, `$NAME`, `${NAME}`) are replaced before the
 //!   tree is built (`params`); a statement that still starts with `$` uses an undefined
 //!   one: an error.
-//! - A statement starting with `@` (keepalived's conditional configuration) is dropped
-//!   with a warning.
+//! - A statement starting with `@ID` (keepalived's conditional configuration) is kept,
+//!   without that word, only when `ID` is the config id (`crate::config_id`); `@^ID` only
+//!   when it is not. (keepalived skips such lines; a skipped line that opens a block takes
+//!   its block with it here.)
 //! - Nothing here knows keywords other than `include`.
 
 use std::path::{Path, PathBuf};
@@ -492,12 +494,16 @@ impl Parser {
                         }
                     };
                     let first = &words[0];
-                    if first.text.starts_with('@') {
-                        let msg = format!(
-                            "conditional configuration (`{}`) is not supported by xvs; the statement is ignored",
-                            first.text
-                        );
-                        src.warn(first.at, msg);
+                    if let Some(cond) = first.text.strip_prefix('@') {
+                        // keepalived's conditional line: kept (without its `@ID`) only for
+                        // the config id it names, or, with `@^ID`, for every other one.
+                        let (id, negated) = match cond.strip_prefix('^') {
+                            Some(id) => (id, true),
+                            None => (cond, false),
+                        };
+                        if (id == crate::config_id()) != negated && words.len() > 1 {
+                            stmts.push(Stmt { words: words[1..].to_vec(), block });
+                        }
                     } else if first.text.starts_with('$') {
                         let msg = format!("`{}` is not a defined parameter", first.text);
                         src.error(first.at, msg, Some("define it first with a line `$NAME=value`".into()));
