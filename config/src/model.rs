@@ -285,6 +285,10 @@ pub struct Service {
     pub quorum: u32,
     /// keepalived `hysteresis`: weight units of tolerance around `quorum` (a flap damper).
     pub hysteresis: u32,
+    /// Run when the service gains / loses its quorum (keepalived `quorum_up`,
+    /// `quorum_down`); empty: nothing.
+    pub quorum_up: String,
+    pub quorum_down: String,
     /// Sources that may start connections (empty: all); checked on the packet path.
     pub allow: Vec<SourcePrefix>,
     /// Sources that may not, whatever `allow` says.
@@ -326,6 +330,8 @@ impl Service {
             alpha: false,
             quorum: 1,
             hysteresis: 0,
+            quorum_up: String::new(),
+            quorum_down: String::new(),
             allow: Vec::new(),
             deny: Vec::new(),
             reals: Vec::new(),
@@ -347,6 +353,10 @@ pub struct Real {
     pub inhibit_on_failure: bool,
     /// Health checks: all must pass for the real to be up (keepalived's rule).
     pub checks: Vec<Check>,
+    /// Run when its checks bring it up / take it down (keepalived `notify_up`,
+    /// `notify_down`); empty: nothing.
+    pub notify_up: String,
+    pub notify_down: String,
 }
 
 impl Real {
@@ -360,6 +370,8 @@ impl Real {
             lower_threshold: 0,
             inhibit_on_failure: false,
             checks: Vec::new(),
+            notify_up: String::new(),
+            notify_down: String::new(),
         }
     }
 }

@@ -113,6 +113,11 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
     writeln!(o, "alpha = {}", s.alpha)?;
     writeln!(o, "quorum = {}", s.quorum)?;
     writeln!(o, "hysteresis = {}", s.hysteresis)?;
+    for (key, v) in [("quorum_up", &s.quorum_up), ("quorum_down", &s.quorum_down)] {
+        if !v.is_empty() {
+            writeln!(o, "{key} = {}", q(v))?;
+        }
+    }
     for (key, list) in [("allow", &s.allow), ("deny", &s.deny)] {
         if !list.is_empty() {
             let items: Vec<String> = list.iter().map(|p| q(&p.to_string())).collect();
@@ -132,6 +137,11 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
         ];
         for (key, value) in fields {
             writeln!(o, "{key} = {value}")?;
+        }
+        for (key, v) in [("notify_up", &r.notify_up), ("notify_down", &r.notify_down)] {
+            if !v.is_empty() {
+                writeln!(o, "{key} = {}", q(v))?;
+            }
         }
         let header = if r.checks.len() == 1 { "[service.real.check]" } else { "[[service.real.check]]" };
         for c in &r.checks {

@@ -72,13 +72,24 @@ pub const SERVICE_KEYS: &[&str] = &[
     "alpha",
     "quorum",
     "hysteresis",
+    "quorum_up",
+    "quorum_down",
     "allow",
     "deny",
     "real",
 ];
 /// Keys of `[[service.real]]`.
-pub const REAL_KEYS: &[&str] =
-    &["addr", "weight", "forward", "upper_threshold", "lower_threshold", "inhibit_on_failure", "check"];
+pub const REAL_KEYS: &[&str] = &[
+    "addr",
+    "weight",
+    "forward",
+    "upper_threshold",
+    "lower_threshold",
+    "inhibit_on_failure",
+    "notify_up",
+    "notify_down",
+    "check",
+];
 /// Keys of `[service.real.check]`.
 pub const CHECK_KEYS: &[&str] = &[
     "kind",
@@ -608,6 +619,8 @@ impl<'t> Reader<'t> {
         set(&mut s.alpha, self.bool(t, "alpha"));
         set(&mut s.quorum, self.u32(t, "quorum"));
         set(&mut s.hysteresis, self.u32(t, "hysteresis"));
+        set(&mut s.quorum_up, self.string(t, "quorum_up").map(str::to_string));
+        set(&mut s.quorum_down, self.string(t, "quorum_down").map(str::to_string));
         s.allow = self.source_prefixes(t, "allow");
         s.deny = self.source_prefixes(t, "deny");
         let reals = self.tables(t, "real", |j| Section::Real(i, j));
@@ -683,6 +696,8 @@ impl<'t> Reader<'t> {
         set(&mut r.upper_threshold, self.u32(t, "upper_threshold"));
         set(&mut r.lower_threshold, self.u32(t, "lower_threshold"));
         set(&mut r.inhibit_on_failure, self.bool(t, "inhibit_on_failure"));
+        set(&mut r.notify_up, self.string(t, "notify_up").map(str::to_string));
+        set(&mut r.notify_down, self.string(t, "notify_down").map(str::to_string));
         // One check (`[service.real.check]`) or several (`[[service.real.check]]`).
         match t.t.get("check") {
             Some(Item::ArrayOfTables(_) | Item::Value(Value::Array(_))) => {

@@ -88,9 +88,9 @@ fn nat_with_http_get_digest_and_quorum() {
         &[
             (20, 5, "`virtualhost` in virtual_server (virtual_server 10.10.10.2 80) is not supported"),
             (32, 13, "a second `url` is ignored"),
-            (51, 9, "`notify_down` in real_server (real_server 192.168.100.3 8080) is not supported"),
         ],
     );
+    assert_eq!(c.services[0].reals[1].notify_down, "/usr/local/bin/page-oncall rs3", "notify_down is run now");
     assert_eq!(c.timeouts, Timeouts { tcp: 7200, tcp_fin: 60, udp: 300 }, "lvs_timeouts");
     let s = &c.services[0];
     assert_eq!(s.vip, Vip::single(ip("10.10.10.2"), 80));
@@ -272,7 +272,7 @@ fn load_and_parse_str_agree_and_load_drops_warnings() {
     let text = std::fs::read_to_string(&path).unwrap();
     let name = path.display().to_string();
     let (c, w) = parse_str_with_warnings(&text, &name).unwrap();
-    assert_eq!(w.len(), 3);
+    assert_eq!(w.len(), 2);
     assert_eq!(load(&path).unwrap(), c);
     assert_eq!(parse_str(&text, &name).unwrap(), c);
     assert_eq!(detect_format(&text).0, Format::Keepalived);
@@ -672,4 +672,20 @@ fn include_expands_brace_groups() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].to_string().contains("include `svc/{nope,none}.conf` matches no file"), "{}", w[0]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// notify_up/notify_down (real_server) and quorum_up/quorum_down (virtual_server) are read
+/// whole, as keepalived runs them, and printed back.
+#[test]
+fn notify_and_quorum_scripts_are_read() {
+    let text = "virtual_server 10.0.1.100 80 {\n  protocol TCP\n  quorum 2\n  quorum_up \"/usr/local/bin/q up\"\n  quorum_down /usr/local/bin/q down\n  real_server 10.0.2.11 80 {\n    notify_up /usr/local/bin/rs up\n    notify_down \"/usr/local/bin/rs down\"\n  }\n}\n";
+    let (c, w) = parse_keepalived(text, "k.conf").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let s = &c.services[0];
+    assert_eq!((s.quorum_up.as_str(), s.quorum_down.as_str()), ("/usr/local/bin/q up", "/usr/local/bin/q down"));
+    let r = &s.reals[0];
+    assert_eq!((r.notify_up.as_str(), r.notify_down.as_str()), ("/usr/local/bin/rs up", "/usr/local/bin/rs down"));
+    let again = parse_toml(&c.to_toml(), "printed.toml").unwrap();
+    assert_eq!(again.services[0].reals[0].notify_down, "/usr/local/bin/rs down");
+    assert_eq!(again.services[0].quorum_up, "/usr/local/bin/q up");
 }

@@ -25,11 +25,31 @@ const HTTP_GET: &str = "HTTP_GET {
             delay_before_retry 1
         }";
 
-fn keepalived_conf() -> String {
+/// The keepalived.conf of the test; real 1 runs `notes/note.sh up|down` (keepalived's
+/// notify_up/notify_down) when its check brings it up or takes it down.
+fn keepalived_conf(notes: &Path) -> String {
     // router_id is read (VRRP's); notification_email_from is the global_defs key warned about.
     let head = "! Configuration File for keepalived (health-check test)\nglobal_defs {\n   router_id LVS_TEST\n   \
                 notification_email_from lb@example.com\n}\n\n";
-    keepalived_nat(head, &[TCP_CHECK, HTTP_GET, TCP_CHECK])
+    let n = notes.display();
+    let real1 = format!("notify_up \"{n}/note.sh up\"\n        notify_down \"{n}/note.sh down\"\n        {HTTP_GET}");
+    keepalived_nat(head, &[TCP_CHECK, &real1, TCP_CHECK])
+}
+
+/// A directory with `note.sh`, which appends its argument to `events` there.
+fn notes_dir() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::env::temp_dir().join(format!("xvs-notify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir(&d).unwrap();
+    let script = d.join("note.sh");
+    std::fs::write(&script, format!("#!/bin/sh\necho \"$1\" >> {}/events\n", d.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+fn events(notes: &Path) -> String {
+    std::fs::read_to_string(notes.join("events")).unwrap_or_default()
 }
 
 fn get(addr: SocketAddr) -> String {
@@ -54,7 +74,8 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Dura
 #[test]
 fn failed_reals_leave_and_come_back() {
     let xvs = common::xvs();
-    let (mut lab, sock, d) = keepalived_lab("health", &keepalived_conf());
+    let notes = notes_dir();
+    let (mut lab, sock, d) = keepalived_lab("health", &keepalived_conf(&notes));
     let log = lab.procs[d].stderr();
     assert!(log.contains("vrrp") || log.contains("global_defs"), "keepalived warnings missing: {log}");
     wait_for("three reals listed", Duration::from_secs(5), || listing(xvs, &sock).matches("Masq").count() == 3);
@@ -68,6 +89,7 @@ fn failed_reals_leave_and_come_back() {
     let bodies: Vec<String> = lab.lab.in_ns("cl", || (0..12).map(|_| get(vip)).collect());
     assert!(bodies.iter().all(|b| !b.ends_with("real 1\n")), "a down real got traffic: {bodies:?}");
     assert_eq!(bodies.iter().filter(|b| b.ends_with("real 0\n")).count(), 6);
+    wait_for("notify_down run", Duration::from_secs(3), || events(&notes) == "down\n");
 
     // Start it again: it comes back after one successful check.
     let p = lab.lab.spawn("r1", &["python3", "-u", "-c", &real_server_script(1, 8080, 5353)]);
@@ -77,6 +99,8 @@ fn failed_reals_leave_and_come_back() {
     wait_for("10.0.2.12 coming back", Duration::from_secs(5), || listing(xvs, &sock).contains("10.0.2.12:8080"));
     let bodies: Vec<String> = lab.lab.in_ns("cl", || (0..12).map(|_| get(vip)).collect());
     assert_eq!(bodies.iter().filter(|b| b.ends_with("real 1\n")).count(), 4, "{bodies:?}");
+    wait_for("notify_up run", Duration::from_secs(3), || events(&notes) == "down\nup\n");
+    let _ = std::fs::remove_dir_all(&notes);
 
     // ctl shows health with --health, and the director logged both changes.
     let out = Command::new(xvs).args(["ctl", "-c"]).arg(&sock).args(["-Ln", "--health"]).output().unwrap();

@@ -116,6 +116,8 @@ const VS_KEYS: &[&str] = &[
     "inhibit_on_failure",
     "alpha",
     "quorum",
+    "quorum_up",
+    "quorum_down",
     "hysteresis",
     "weight",
     "ops",
@@ -132,8 +134,6 @@ const VS_KEYS: &[&str] = &[
 const VS_IGNORED: &[(&str, &str)] = &[
     ("ha_suspend", "xvs checks reals whether or not the VIP is up"),
     ("omega", "quorum and notification scripts are not run"),
-    ("quorum_up", "quorum notification scripts are not run"),
-    ("quorum_down", "quorum notification scripts are not run"),
     ("smtp_alert", "email alerts are not sent"),
     ("snmp_name", "SNMP is not implemented"),
     ("virtualhost", "HTTP checks do not take a Host header from the configuration"),
@@ -153,6 +153,8 @@ const RS_KEYS: &[&str] = &[
     "uthreshold",
     "lthreshold",
     "inhibit_on_failure",
+    "notify_up",
+    "notify_down",
     "connect_timeout",
     "retry",
     "delay_before_retry",
@@ -164,8 +166,6 @@ const RS_KEYS: &[&str] = &[
     "DNS_CHECK",
 ];
 const RS_IGNORED: &[(&str, &str)] = &[
-    ("notify_up", "notification scripts are not run"),
-    ("notify_down", "notification scripts are not run"),
     ("smtp_alert", "email alerts are not sent"),
     ("snmp_name", "SNMP is not implemented"),
     ("virtualhost", "HTTP checks do not take a Host header from the configuration"),
@@ -251,6 +251,8 @@ struct VsDef {
     alpha: bool,
     quorum: At<u32>,
     hysteresis: At<u32>,
+    quorum_up: Option<String>,
+    quorum_down: Option<String>,
     inhibit: bool,
     weight: At<u32>,
     timing: Timing,
@@ -268,6 +270,8 @@ struct RsDef {
     inhibit: Option<bool>,
     timing: Timing,
     checks: Vec<CheckDef>,
+    notify_up: Option<String>,
+    notify_down: Option<String>,
 }
 
 struct CheckDef {
@@ -741,6 +745,8 @@ impl Mapper {
             alpha: false,
             quorum: None,
             hysteresis: None,
+            quorum_up: None,
+            quorum_down: None,
             inhibit: false,
             weight: None,
             timing: Timing::default(),
@@ -790,6 +796,8 @@ impl Mapper {
             "alpha" => vs.alpha = self.boolean(s).unwrap_or(vs.alpha),
             "quorum" => vs.quorum = self.num(s, u32::MAX, "1").or(vs.quorum),
             "hysteresis" => vs.hysteresis = self.num(s, u32::MAX, "0").or(vs.hysteresis),
+            "quorum_up" => vs.quorum_up = self.notify_line(s).or(vs.quorum_up.take()),
+            "quorum_down" => vs.quorum_down = self.notify_line(s).or(vs.quorum_down.take()),
             "weight" => vs.weight = self.num(s, u32::MAX, "1").or(vs.weight),
             "ops" => vs.ops = Some(s.at()),
             kw @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback") => {
@@ -871,6 +879,12 @@ impl Mapper {
         sorry
     }
 
+    /// A script line: the rest of the statement (keepalived runs the whole line).
+    fn notify_line(&mut self, s: &Stmt) -> Option<String> {
+        self.arg(s, 1, "/usr/local/bin/notify.sh")?;
+        Some(words(&s.words[1..]))
+    }
+
     fn timing(&mut self, s: &Stmt, t: &mut Timing) -> bool {
         match s.key() {
             "connect_timeout" => t.connect_timeout = self.timer(s, "3").or(t.connect_timeout),
@@ -912,6 +926,8 @@ impl Mapper {
             upper: None,
             lower: None,
             inhibit: None,
+            notify_up: None,
+            notify_down: None,
             timing: Timing::default(),
             checks: Vec::new(),
         };
@@ -931,6 +947,8 @@ impl Mapper {
                 "uthreshold" => rs.upper = self.num(st, u32::MAX, "0").or(rs.upper),
                 "lthreshold" => rs.lower = self.num(st, u32::MAX, "0").or(rs.lower),
                 "inhibit_on_failure" => rs.inhibit = self.boolean(st).or(rs.inhibit),
+                "notify_up" => rs.notify_up = self.notify_line(st).or(rs.notify_up.take()),
+                "notify_down" => rs.notify_down = self.notify_line(st).or(rs.notify_down.take()),
                 // Every checker of a real must pass for it to be up, as in keepalived.
                 _ if is_checker => {
                     let c = self.checker(st);
@@ -1132,6 +1150,8 @@ impl Mapper {
             self.set(sec, "sorry_server", at);
         }
         svc.alpha = vs.alpha;
+        svc.quorum_up = vs.quorum_up.clone().unwrap_or_default();
+        svc.quorum_down = vs.quorum_down.clone().unwrap_or_default();
         self.given(sec, "quorum", &mut svc.quorum, vs.quorum);
         self.given(sec, "hysteresis", &mut svc.hysteresis, vs.hysteresis);
         for (j, rd) in vs.reals.iter().enumerate() {
@@ -1151,6 +1171,8 @@ impl Mapper {
         self.given(sec, "upper_threshold", &mut r.upper_threshold, rd.upper);
         self.given(sec, "lower_threshold", &mut r.lower_threshold, rd.lower);
         r.inhibit_on_failure = rd.inhibit.unwrap_or(vs.inhibit);
+        r.notify_up = rd.notify_up.clone().unwrap_or_default();
+        r.notify_down = rd.notify_down.clone().unwrap_or_default();
         if let Some((d, at)) = rd.timing.delay_loop {
             if d != svc.delay_loop {
                 self.warn(at, delay_loop_note(d, svc.delay_loop));

@@ -51,6 +51,8 @@ pub(super) struct ControlLoop<'a> {
     last_log: Instant,
     /// The VRRP instances that are MASTER now (from the runtime's transitions).
     vrrp_master: Vec<String>,
+    /// keepalived's notify_up/down and quorum_up/down scripts that run.
+    notifier: super::notify::Notifier,
 }
 
 impl<'a> ControlLoop<'a> {
@@ -82,6 +84,7 @@ impl<'a> ControlLoop<'a> {
             last_hops: now,
             last_log: now,
             vrrp_master: Vec::new(),
+            notifier: Default::default(),
         })
     }
 
@@ -111,6 +114,7 @@ impl<'a> ControlLoop<'a> {
             self.follow_checks();
             self.take_verdicts();
             self.follow_vrrp();
+            self.notify_quorum();
             self.periodic();
         }
         Ok(())
@@ -178,6 +182,27 @@ impl<'a> ControlLoop<'a> {
         self.health.checks = wanted;
     }
 
+    /// A real came up or went down: its keepalived notify script.
+    fn notify_real(&mut self, key: &RealKey, up: bool) {
+        let model = &self.ctl_state.model;
+        let Some(r) = super::notify::real_of(model, key) else { return };
+        let line = if up { &r.notify_up } else { &r.notify_down };
+        let what = format!("notify_{} of real {} of {}", if up { "up" } else { "down" }, key.endpoint(), key.service);
+        self.notifier.start(model, line, what);
+    }
+
+    /// Quorum changes of the plane's last configurations: each service's quorum script.
+    fn notify_quorum(&mut self) {
+        for c in std::mem::take(&mut self.running.plane.quorum_events) {
+            let model = &self.ctl_state.model;
+            let Some(s) = super::notify::service_of(model, &c.service) else { continue };
+            let line = if c.up { &s.quorum_up } else { &s.quorum_down };
+            let what = format!("quorum_{} of {}", if c.up { "up" } else { "down" }, c.service);
+            self.notifier.start(model, line, what);
+        }
+        self.notifier.poll();
+    }
+
     /// Take the health verdicts that arrived and run the model with them.
     fn take_verdicts(&mut self) {
         let mut changed = false;
@@ -195,9 +220,13 @@ impl<'a> ControlLoop<'a> {
                 ev.weight.map(|w| format!(", weight {w}")).unwrap_or_default(),
                 ev.detail
             ));
+            let before = xvs::health::combine(&ev.key, &self.health.checks, &self.health.per_check);
             self.health.per_check.insert((ev.key, ev.index), (ev.up, ev.weight));
             if let Some(s) = xvs::health::combine(&ev.key, &self.health.checks, &self.health.per_check) {
                 self.running.plane.health.insert(ev.key, s);
+                if before.map(|b| b.0) != Some(s.0) {
+                    self.notify_real(&ev.key, s.0);
+                }
             }
             changed = true;
         }

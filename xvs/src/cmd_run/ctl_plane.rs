@@ -65,6 +65,8 @@ pub(super) struct Plane<K: KernelSide> {
     pub health: HealthStates,
     /// keepalived's quorum state of each service (`health::quorum`).
     quorum: QuorumStates,
+    /// Quorum changes not yet taken by the control loop (its quorum scripts).
+    pub quorum_events: Vec<xvs::health::quorum::QuorumChange>,
     /// VIPs of VRRP instances that are not MASTER: their services are not served.
     gated: HashSet<IpAddr>,
     /// The VRRP runtime's status, for the listings (empty without VRRP).
@@ -89,7 +91,22 @@ impl<K: KernelSide> Plane<K> {
         let (draining, vrrp) = (Draining::default(), StatusReader::default());
         let sync = SyncDaemons::new(loops.sync.clone());
         let quorum = QuorumStates::default();
-        Plane { loops, kernel, checked, running, configured, draining, ifaces, health, quorum, gated, vrrp, sync }
+        let quorum_events = Vec::new();
+        Plane {
+            loops,
+            kernel,
+            checked,
+            running,
+            configured,
+            draining,
+            ifaces,
+            health,
+            quorum,
+            quorum_events,
+            gated,
+            vrrp,
+            sync,
+        }
     }
 
     /// The VIPs whose services `running` already has on standby (VRRP instances not
@@ -113,10 +130,11 @@ impl<K: KernelSide> Plane<K> {
     /// logged), VRRP's gate on.
     fn wanted(&mut self, checked: &Checked) -> EngineConfig {
         let (cfg, changes) = checked.engine_with_quorum(&self.health, &mut self.quorum);
-        for c in changes {
+        for c in &changes {
             let (what, cmp) = if c.up { ("gained", ">=") } else { ("lost", "<") };
             log(format!("quorum {what} for {}: live weight {} {cmp} {}", c.service, c.weight, c.threshold));
         }
+        self.quorum_events.extend(changes);
         gate(cfg, &self.gated)
     }
 

@@ -34,6 +34,7 @@ mod control_loop;
 mod ctl_plane;
 mod draining;
 mod loops;
+mod notify;
 mod sync_roles;
 mod system;
 mod vips;
