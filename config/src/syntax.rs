@@ -92,25 +92,11 @@ pub fn parse_source_prefix(s: &str) -> Result<SourcePrefix, Problem> {
             _ => return Err(bad(format!("prefix length `{l}` must be 0..={full}"), "write `10.0.0.0/8`".into())),
         },
     };
-    let net = crate::syntax::mask(addr, len);
+    let net = crate::validate::network(addr, len);
     if net != addr {
         return Err(bad(format!("host bits are set (the network is {net}/{len})"), format!("write `{net}/{len}`")));
     }
     Ok(SourcePrefix { addr, len })
-}
-
-/// `addr` with only its first `len` bits kept.
-pub fn mask(addr: IpAddr, len: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(a) => {
-            let m = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
-            IpAddr::V4((u32::from(a) & m).into())
-        }
-        IpAddr::V6(a) => {
-            let m = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
-            IpAddr::V6((u128::from(a) & m).into())
-        }
-    }
 }
 
 /// Parses `ip:port`, `[ipv6]:port`, or (when `default_port` is given) a bare

@@ -537,7 +537,7 @@ fn first_duplicate<T: Eq + std::hash::Hash + Clone>(items: &[T]) -> Option<T> {
 }
 
 /// The network address of `addr`/`len`.
-fn network(addr: IpAddr, len: u8) -> IpAddr {
+pub(crate) fn network(addr: IpAddr, len: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };

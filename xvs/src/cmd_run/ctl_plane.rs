@@ -126,9 +126,10 @@ impl<K: KernelSide> Plane<K> {
         &self.checked
     }
 
-    /// What the loops should run for `checked`: health and quorum applied (quorum changes
-    /// logged), VRRP's gate on.
-    fn wanted(&mut self, checked: &Checked) -> EngineConfig {
+    /// What the loops should run for `checked` (the running one when `None`): health and
+    /// quorum applied (quorum changes logged), VRRP's gate on.
+    fn wanted(&mut self, checked: Option<&Checked>) -> EngineConfig {
+        let checked = checked.unwrap_or(&self.checked);
         let (cfg, changes) = checked.engine_with_quorum(&self.health, &mut self.quorum);
         for c in &changes {
             let (what, cmp) = if c.up { ("gained", ">=") } else { ("lost", "<") };
@@ -140,7 +141,7 @@ impl<K: KernelSide> Plane<K> {
 
     /// Make `checked` the running model (see the module invariants).
     pub fn change(&mut self, checked: Checked) -> Result<(), String> {
-        let cfg = self.wanted(&checked);
+        let cfg = self.wanted(Some(&checked));
         self.install(cfg)?;
         self.checked = checked;
         Ok(())
@@ -148,8 +149,7 @@ impl<K: KernelSide> Plane<K> {
 
     /// The health states changed: run the model with them.
     pub fn health_changed(&mut self) -> Result<(), String> {
-        let checked = self.checked.clone();
-        let cfg = self.wanted(&checked);
+        let cfg = self.wanted(None);
         self.install(cfg)
     }
 
@@ -160,8 +160,7 @@ impl<K: KernelSide> Plane<K> {
             return Ok(());
         }
         let before = std::mem::replace(&mut self.gated, gated);
-        let checked = self.checked.clone();
-        let cfg = self.wanted(&checked);
+        let cfg = self.wanted(None);
         let r = self.install(cfg);
         if r.is_err() {
             self.gated = before;
@@ -177,27 +176,9 @@ impl<K: KernelSide> Plane<K> {
         let configured = std::mem::take(&mut new.neighbors);
         new.neighbors = nexthop::resolve(&configured, &draining.with_addresses(&new), &self.ifaces);
         self.loops.apply(&new, &self.running)?;
-        self.sync_kernel(&new, &draining, "reload");
+        sync_kernel(&mut self.kernel, &new, &draining, "reload");
         (self.running, self.configured, self.draining) = (new, configured, draining);
         Ok(())
-    }
-
-    /// VIPs, then steering, for `cfg` and `draining` (`what`: for the log).
-    fn sync_kernel(&mut self, cfg: &EngineConfig, draining: &Draining, what: &str) {
-        match self.kernel.sync_vips(cfg, draining) {
-            Ok((added, removed)) => {
-                if !added.is_empty() {
-                    log(format!("added VIPs: {added:?}"));
-                }
-                if !removed.is_empty() {
-                    log(format!("removed VIPs: {removed:?}"));
-                }
-            }
-            Err(e) => log(format!("{what}: {e}")),
-        }
-        if let Err(e) = self.kernel.steer(cfg, draining) {
-            log(format!("{what}: steering maps: {e}"));
-        }
     }
 
     /// Once a second: forget drained reals and services (and steer without them, their
@@ -205,14 +186,31 @@ impl<K: KernelSide> Plane<K> {
     /// when they changed.
     pub fn refresh(&mut self) {
         if !self.draining.is_empty() && self.draining.prune(&self.loops.merged()) {
-            let (running, draining) = (self.running.clone(), self.draining.clone());
-            self.sync_kernel(&running, &draining, "drained");
+            sync_kernel(&mut self.kernel, &self.running, &self.draining, "drained");
         }
         let hops = nexthop::resolve(&self.configured, &self.draining.with_addresses(&self.running), &self.ifaces);
         if hops != self.running.neighbors {
             self.running.neighbors = hops.clone();
             self.loops.send(Control::Neighbors(hops));
         }
+    }
+}
+
+/// VIPs, then steering, for `cfg` and `draining` (`what`: for the log).
+fn sync_kernel<K: KernelSide>(kernel: &mut K, cfg: &EngineConfig, draining: &Draining, what: &str) {
+    match kernel.sync_vips(cfg, draining) {
+        Ok((added, removed)) => {
+            if !added.is_empty() {
+                log(format!("added VIPs: {added:?}"));
+            }
+            if !removed.is_empty() {
+                log(format!("removed VIPs: {removed:?}"));
+            }
+        }
+        Err(e) => log(format!("{what}: {e}")),
+    }
+    if let Err(e) = kernel.steer(cfg, draining) {
+        log(format!("{what}: steering maps: {e}"));
     }
 }
 
