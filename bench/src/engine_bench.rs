@@ -206,6 +206,7 @@ pub(crate) fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfi
         persistence: 0,
         persistence_netmask: host_len,
         sorry_server: None,
+        sorry_inhibit: false,
         reals: reals(rport),
         sources: Default::default(),
     };

@@ -19,9 +19,10 @@
 //!   [`SourceMap`] and the problems found while reading; the rules about meaning are in
 //!   `validate.rs`. Every error is at the `line:col` of the word it is about (a line
 //!   error without one: at the line's first word).
-//! - What xvs cannot do is a warning, never silent: fwmark and SCTP services are skipped
-//!   with their reals (one warning per service); `--pe`, GUE/GRE tunnel options and a
-//!   `-b flag-N` that means nothing to the scheduler are ignored with a warning; the port
+//! - What xvs cannot do is never silent: fwmark and SCTP services are skipped with their
+//!   reals (one warning per service); `--pe` and GUE/GRE tunnel options are errors (they
+//!   would change where traffic goes); a `-b flag-N` that means nothing to the scheduler
+//!   is ignored with a warning; the port
 //!   of a DR/TUN real that differs from the service's is replaced (as ipvsadm does) with
 //!   a warning.
 //! - A service's `forward` is the one all its reals use, when they agree (else DR).
@@ -29,7 +30,7 @@
 use std::collections::HashMap;
 
 use crate::error::{ConfigError, ConfigWarning};
-use crate::ipvsadm::{split_words, Cmd, Entry, Opt, SvcId, Target, Word};
+use crate::ipvsadm::{split_words, Cmd, Entry, NoteKind, Opt, SvcId, Target, Word};
 use crate::model::Config;
 use crate::span::{Pos, Section, SourceMap, HEADER};
 
@@ -138,10 +139,20 @@ impl Reader<'_> {
         self.passed_over.clear();
     }
 
-    /// The grammar's notes as warnings.
+    /// The grammar's notes: what would change the traffic (a persistence engine, a GUE or
+    /// GRE tunnel, which a real set up for it could not take as IPIP) is an error; the
+    /// rest (a flag the scheduler ignores, a DR real's port as ipvsadm replaces it) a
+    /// warning.
     fn notes(&mut self, e: &Entry, words: &[Word<'_>]) {
         for n in &e.notes {
-            self.warn(words[n.at].col, n.kind.warning());
+            let col = words[n.at].col;
+            match &n.kind {
+                NoteKind::PersistenceEngine(_) | NoteKind::Tunnel(_) => {
+                    let why = n.kind.refusal().unwrap_or_default();
+                    self.error(col, why, Some("remove the option, or keep this service on IPVS".into()))
+                }
+                _ => self.warn(col, n.kind.warning()),
+            }
         }
     }
 

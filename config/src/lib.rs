@@ -44,7 +44,7 @@ pub use span::{LineIndex, Pos, Section, SourceMap, HEADER};
 pub use syntax::{parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_vip, Problem};
 pub use toml_reader::{
     AUTH_KEYS, CHECK_KEYS, DIRECTOR_KEYS, NEIGHBOR_KEYS, REAL_KEYS, ROOT_KEYS, SERVICE_KEYS, SYNC_GROUP_KEYS,
-    SYNC_KEYS, TIMEOUT_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS,
+    SYNC_KEYS, TIMEOUT_KEYS, URL_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS,
 };
 
 /// The config id of keepalived's conditional lines (`@ID ...` is read only when `ID` is

@@ -156,24 +156,6 @@ keyword_enum!(
     /// Forwarding method (ipvsadm -m / -g / -i).
     Forward { Nat = "nat", Dr = "dr", Tun = "tun" }
 );
-keyword_enum!(
-    /// Health-check kind (keepalived TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK,
-    /// DNS_CHECK).
-    CheckKind { Tcp = "tcp", Http = "http", Ssl = "ssl", Misc = "misc", Udp = "udp", Dns = "dns" }
-);
-
-impl CheckKind {
-    /// Whether this check makes sense for a service of `protocol`. A TCP connect fits a
-    /// UDP service too, as keepalived allows (a real whose UDP service has a TCP side).
-    pub fn fits(self, protocol: Protocol) -> bool {
-        match self {
-            CheckKind::Misc | CheckKind::Tcp => true,
-            CheckKind::Http | CheckKind::Ssl => protocol == Protocol::Tcp,
-            CheckKind::Udp | CheckKind::Dns => protocol == Protocol::Udp,
-        }
-    }
-}
-
 /// A virtual address: one address (`prefix_len` 32 / 128) or a prefix, plus a port
 /// (0 = every port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -278,6 +260,13 @@ pub struct Service {
     /// Seconds between health checks.
     pub delay_loop: u32,
     pub sorry_server: Option<SocketAddr>,
+    /// The sorry server's forwarding method (keepalived `sorry_server_lvs_method`);
+    /// `None`: the service's `forward`.
+    pub sorry_forward: Option<Forward>,
+    /// Persistent clients stay on the sorry server after the reals come back, until their
+    /// template expires (keepalived `sorry_server_inhibit`: the sorry server is kept at
+    /// weight 0 instead of removed).
+    pub sorry_inhibit: bool,
     /// keepalived `alpha`: every real starts as down until its first check passes.
     pub alpha: bool,
     /// keepalived `quorum`: the minimum total weight of live reals for the service to
@@ -327,6 +316,8 @@ impl Service {
             forward: Forward::Dr,
             delay_loop: 6,
             sorry_server: None,
+            sorry_forward: None,
+            sorry_inhibit: false,
             alpha: false,
             quorum: 1,
             hysteresis: 0,
@@ -376,106 +367,6 @@ impl Real {
     }
 }
 
-/// `[service.real.check]`: a health check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub kind: CheckKind,
-    /// `None` = the real's port.
-    pub port: Option<u16>,
-    pub connect_timeout: u32,
-    pub retry: u32,
-    pub delay_before_retry: u32,
-    pub path: String,
-    /// http: the status codes that mean up (keepalived `status_code`; empty: any 2xx).
-    pub status: StatusCodes,
-    pub digest: String,
-    pub command: String,
-    pub dynamic: bool,
-    /// dns: query type, one of [`DNS_TYPES`] (keepalived DNS_CHECK `type`).
-    pub dns_type: String,
-    /// dns: the name queried (keepalived DNS_CHECK `name`).
-    pub dns_name: String,
-    /// The most a check waits, at random, before its first probe (keepalived `warmup`);
-    /// `None`: the service's `delay_loop`, keepalived's default.
-    pub warmup: Option<u32>,
-    /// ssl: the server name sent in the TLS handshake (keepalived `sni_name` with
-    /// `enable_sni`); empty: none.
-    pub sni: String,
-    /// misc: who runs the command (keepalived MISC_CHECK `user`); `None`: `script_user`,
-    /// else `keepalived_script` if that user exists, else root, as keepalived does.
-    pub user: Option<RunAs>,
-}
-
-/// HTTP status codes a check accepts, as inclusive ranges; empty: any 2xx, keepalived's
-/// default when `status_code` is not given.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StatusCodes(pub Vec<(u16, u16)>);
-
-impl StatusCodes {
-    /// Whether `code` means up.
-    pub fn accepts(&self, code: u16) -> bool {
-        if self.0.is_empty() {
-            (200..=299).contains(&code)
-        } else {
-            self.0.iter().any(|&(a, b)| (a..=b).contains(&code))
-        }
-    }
-
-    /// keepalived's `status_code` arguments: codes and ranges (`200`, `200-299 301`,
-    /// commas allowed between them).
-    pub fn parse(text: &str) -> Result<StatusCodes, String> {
-        let mut out = Vec::new();
-        for part in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
-            let (a, b) = part.split_once('-').unwrap_or((part, part));
-            match (a.parse::<u16>(), b.parse::<u16>()) {
-                (Ok(a), Ok(b)) => out.push((a, b)),
-                _ => return Err(format!("`{part}` is not a status code or a range of them")),
-            }
-        }
-        if out.is_empty() {
-            return Err("no status code".into());
-        }
-        Ok(StatusCodes(out))
-    }
-}
-
-impl fmt::Display for StatusCodes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return write!(f, "2xx");
-        }
-        let parts: Vec<String> =
-            self.0.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
-        write!(f, "{}", parts.join(" "))
-    }
-}
-
-/// Query types a dns check can send (keepalived's DNS_CHECK list).
-pub const DNS_TYPES: [&str; 7] = ["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"];
-
-impl Check {
-    /// A check of `kind` with every default applied.
-    pub fn new(kind: CheckKind) -> Check {
-        Check {
-            kind,
-            port: None,
-            connect_timeout: 3,
-            retry: 3,
-            delay_before_retry: 3,
-            path: "/".to_string(),
-            status: StatusCodes::default(),
-            digest: String::new(),
-            command: String::new(),
-            dynamic: false,
-            dns_type: "SOA".to_string(),
-            dns_name: ".".to_string(),
-            sni: String::new(),
-            warmup: None,
-            user: None,
-        }
-    }
-}
-
 /// `[[neighbor]]`: a static next hop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Neighbor {
@@ -490,7 +381,9 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
+mod check;
 mod sync;
 mod vrrp;
+pub use check::*;
 pub use sync::*;
 pub use vrrp::*;

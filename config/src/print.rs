@@ -7,12 +7,13 @@
 //! - For a valid `Config`, `parse_toml(&config.to_toml())` yields an equal `Config`.
 //! - Output depends only on the `Config` (fixed key order), so it is diffable.
 //! - The VRRP tables are printed by `print/vrrp.rs`, `[sync]` (when not the default) by
-//!   `print/sync.rs`.
+//!   `print/sync.rs`, health checks by `print/check.rs` (the keys of the check's kind).
 
 use std::fmt::Write;
 
 use crate::model::{format_mac, Config, Service};
 
+mod check;
 mod sync;
 mod vrrp;
 
@@ -110,6 +111,12 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
         Some(a) => writeln!(o, "sorry_server = {}", q(&a.to_string()))?,
         None => writeln!(o, "# sorry_server: unset = none")?,
     }
+    if let Some(f) = s.sorry_forward {
+        writeln!(o, "sorry_forward = {}", q(f.name()))?;
+    }
+    if s.sorry_inhibit {
+        writeln!(o, "sorry_inhibit = true")?;
+    }
     writeln!(o, "alpha = {}", s.alpha)?;
     writeln!(o, "quorum = {}", s.quorum)?;
     writeln!(o, "hysteresis = {}", s.hysteresis)?;
@@ -147,35 +154,7 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
         for c in &r.checks {
             writeln!(o)?;
             writeln!(o, "{header}")?;
-            writeln!(o, "kind = {}", q(c.kind.name()))?;
-            match c.port {
-                Some(p) => writeln!(o, "port = {p}")?,
-                None => writeln!(o, "# port: unset = the real's port ({})", r.addr.port())?,
-            }
-            writeln!(o, "connect_timeout = {}", c.connect_timeout)?;
-            writeln!(o, "retry = {}", c.retry)?;
-            writeln!(o, "delay_before_retry = {}", c.delay_before_retry)?;
-            writeln!(o, "path = {}", q(&c.path))?;
-            match c.status.0.as_slice() {
-                [] => writeln!(o, "# status: unset = any 2xx")?,
-                [(a, b)] if a == b => writeln!(o, "status = {a}")?,
-                _ => writeln!(o, "status = {}", q(&c.status.to_string()))?,
-            }
-            writeln!(o, "digest = {}", q(&c.digest))?;
-            writeln!(o, "command = {}", q(&c.command))?;
-            writeln!(o, "dynamic = {}", c.dynamic)?;
-            writeln!(o, "dns_type = {}", q(&c.dns_type))?;
-            writeln!(o, "dns_name = {}", q(&c.dns_name))?;
-            match c.warmup {
-                Some(w) => writeln!(o, "warmup = {w}")?,
-                None => writeln!(o, "# warmup: unset = up to delay_loop ({} s), at random", s.delay_loop)?,
-            }
-            if !c.sni.is_empty() {
-                writeln!(o, "sni = {}", q(&c.sni))?;
-            }
-            if let Some(u) = &c.user {
-                writeln!(o, "user = {}", q(&u.to_string()))?;
-            }
+            check::write(o, c, r, s)?;
         }
     }
     Ok(())

@@ -29,6 +29,8 @@ pub enum Section {
     Real(usize, usize),
     /// `services[i].reals[j].checks[k]`
     Check(usize, usize, usize),
+    /// `services[i].reals[j].checks[k].urls[u]`
+    Url(usize, usize, usize, usize),
     /// `neighbors[i]`
     Neighbor(usize),
     /// `vrrp`'s global settings
@@ -64,6 +66,7 @@ impl Section {
             | Section::Sync => Some(Section::Root),
             Section::Real(s, _) => Some(Section::Service(s)),
             Section::Check(s, r, _) => Some(Section::Real(s, r)),
+            Section::Url(s, r, c, _) => Some(Section::Check(s, r, c)),
             Section::VrrpEntry(i, _, _) => Some(Section::VrrpInstance(i)),
             Section::SyncMember(g, _) => Some(Section::SyncGroup(g)),
         }
@@ -78,6 +81,7 @@ impl Section {
             Section::Service(_) => "[[service]]",
             Section::Real(..) => "[[service.real]]",
             Section::Check(..) => "[service.real.check]",
+            Section::Url(..) => "[[service.real.check.url]]",
             Section::Neighbor(_) => "[[neighbor]]",
             Section::VrrpGlobal => "[vrrp_global]",
             Section::VrrpInstance(_) | Section::VrrpEntry(..) => "[[vrrp]]",

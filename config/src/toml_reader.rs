@@ -19,16 +19,17 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::{
-    Check, CheckKind, Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, SourcePrefix,
-    StatusCodes, Timeouts, Vip, XdpMode,
+    Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, SourcePrefix, Timeouts, Vip, XdpMode,
 };
 use crate::span::{LineIndex, Pos, Section, SourceMap, HEADER};
 use crate::syntax::{
     parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_source_prefix, parse_vip, suggest, Problem,
 };
 
+mod check;
 mod sync;
 mod vrrp;
+pub use check::{CHECK_KEYS, URL_KEYS};
 pub use sync::SYNC_KEYS;
 pub use vrrp::{AUTH_KEYS, SYNC_GROUP_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS};
 
@@ -69,6 +70,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "forward",
     "delay_loop",
     "sorry_server",
+    "sorry_forward",
+    "sorry_inhibit",
     "alpha",
     "quorum",
     "hysteresis",
@@ -89,24 +92,6 @@ pub const REAL_KEYS: &[&str] = &[
     "notify_up",
     "notify_down",
     "check",
-];
-/// Keys of `[service.real.check]`.
-pub const CHECK_KEYS: &[&str] = &[
-    "kind",
-    "port",
-    "connect_timeout",
-    "retry",
-    "delay_before_retry",
-    "path",
-    "status",
-    "digest",
-    "command",
-    "dynamic",
-    "dns_type",
-    "dns_name",
-    "sni",
-    "warmup",
-    "user",
 ];
 /// Keys of `[[neighbor]]`.
 pub const NEIGHBOR_KEYS: &[&str] = &["ip", "mac", "default"];
@@ -616,6 +601,8 @@ impl<'t> Reader<'t> {
         set(&mut s.forward, self.keyword(t, "forward", Forward::NAMES, Forward::from_name));
         set(&mut s.delay_loop, self.u32(t, "delay_loop"));
         s.sorry_server = self.parsed(t, "sorry_server", |x| parse_endpoint(x, Some(vip.port), "sorry_server"));
+        s.sorry_forward = self.keyword(t, "sorry_forward", Forward::NAMES, Forward::from_name);
+        set(&mut s.sorry_inhibit, self.bool(t, "sorry_inhibit"));
         set(&mut s.alpha, self.bool(t, "alpha"));
         set(&mut s.quorum, self.u32(t, "quorum"));
         set(&mut s.hysteresis, self.u32(t, "hysteresis"));
@@ -715,45 +702,6 @@ impl<'t> Reader<'t> {
             None => {}
         }
         r
-    }
-
-    fn check(&mut self, t: Tab<'_>) -> Check {
-        self.open(t, CHECK_KEYS);
-        if t.t.get("kind").is_none() {
-            self.missing(t, "kind");
-        }
-        let kind = self.keyword(t, "kind", CheckKind::NAMES, CheckKind::from_name).unwrap_or(CheckKind::Misc);
-        let mut c = Check::new(kind);
-        c.port = self.u16(t, "port");
-        set(&mut c.connect_timeout, self.u32(t, "connect_timeout"));
-        set(&mut c.retry, self.u32(t, "retry"));
-        set(&mut c.delay_before_retry, self.u32(t, "delay_before_retry"));
-        set(&mut c.path, self.string(t, "path").map(str::to_string));
-        c.status = self.status_codes(t).unwrap_or_default();
-        set(&mut c.digest, self.string(t, "digest").map(str::to_string));
-        set(&mut c.command, self.string(t, "command").map(str::to_string));
-        set(&mut c.dynamic, self.bool(t, "dynamic"));
-        set(&mut c.dns_type, self.string(t, "dns_type").map(str::to_string));
-        set(&mut c.dns_name, self.string(t, "dns_name").map(str::to_string));
-        set(&mut c.sni, self.string(t, "sni").map(str::to_string));
-        c.warmup = self.u32(t, "warmup");
-        c.user = self.parsed(t, "user", vrrp::run_as);
-        c
-    }
-
-    /// `status`: one code (`200`) or a string of codes and ranges (`"200-299 301"`).
-    fn status_codes(&mut self, t: Tab<'_>) -> Option<StatusCodes> {
-        match self.item(t, "status")? {
-            Item::Value(Value::Integer(_)) => self.u16(t, "status").map(|c| StatusCodes(vec![(c, c)])),
-            Item::Value(Value::String(_)) => self.parsed(t, "status", |s| {
-                StatusCodes::parse(s)
-                    .map_err(|e| Problem::new(format!("bad `status` `{s}`: {e}"), "write `200` or `\"200-299 301\"`"))
-            }),
-            item => {
-                self.wrong_type(t, "status", item, "a status code or a string of codes and ranges");
-                None
-            }
-        }
     }
 
     fn neighbor(&mut self, t: Tab<'_>) -> Neighbor {

@@ -7,20 +7,19 @@
 //! - Every rule reports at the value it is about (falling back to its section), with
 //!   a hint; a rule is skipped when a value it involves already failed to read.
 //! - All rules run; nothing stops at the first error.
-//! - The VRRP rules are in `validate/vrrp.rs`, those of `[sync]` in `validate/sync.rs`.
+//! - The VRRP rules are in `validate/vrrp.rs`, those of `[sync]` in `validate/sync.rs`,
+//!   those of health checks in `validate/check.rs`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::error::ConfigError;
-use crate::model::{
-    full_prefix, Check, CheckKind, Config, Forward, Protocol, Real, Service, StatusCodes, DNS_TYPES, MAX_WEIGHT,
-    MTU_RANGE, TIMEOUT_RANGE,
-};
+use crate::model::{full_prefix, Config, Forward, Protocol, Real, Service, MAX_WEIGHT, MTU_RANGE, TIMEOUT_RANGE};
 use crate::span::{Pos, Section, SourceMap};
 use crate::syntax::closest;
 use xvs_sched::{is_prime, SCHEDULER_NAMES as SCHEDULERS};
 
+mod check;
 mod sync;
 mod vrrp;
 
@@ -228,7 +227,7 @@ impl Validator<'_> {
             }
             self.real(i, j, svc, r);
             for (k, ch) in r.checks.iter().enumerate() {
-                self.check(Section::Check(i, j, k), svc, ch);
+                self.check(Section::Check(i, j, k), r, ch);
             }
         }
     }
@@ -359,6 +358,27 @@ impl Validator<'_> {
                     format!("use an {} sorry server", family(vip.addr)),
                 );
             }
+            let forward = svc.sorry_forward.unwrap_or(svc.forward);
+            if forward != Forward::Nat && sorry.port() != vip.port && vip.port != 0 {
+                self.report(
+                    (s, "sorry_server"),
+                    &[(s, "vip")],
+                    format!(
+                        "sorry_server {sorry} has another port than the service's {}, but forward is {forward}",
+                        vip.port
+                    ),
+                    format!("{forward} cannot change the port: use port {} or `sorry_forward = \"nat\"`", vip.port),
+                );
+            }
+        }
+        if svc.sorry_server.is_none() {
+            for key in ["sorry_forward", "sorry_inhibit"] {
+                if (key == "sorry_forward" && svc.sorry_forward.is_some())
+                    || (key == "sorry_inhibit" && svc.sorry_inhibit)
+                {
+                    self.bad((s, key), format!("`{key}` without a `sorry_server`"), "add `sorry_server`, or remove it");
+                }
+            }
         }
         if svc.quorum == 0 {
             self.bad(
@@ -413,81 +433,6 @@ impl Validator<'_> {
                 &[(rs, "upper_threshold")],
                 format!("lower_threshold {} is above upper_threshold {}", r.lower_threshold, r.upper_threshold),
                 "lower_threshold must be <= upper_threshold (0 = no limit)".into(),
-            );
-        }
-    }
-
-    /// A real's health check.
-    fn check(&mut self, cs: Section, svc: &Service, ch: &Check) {
-        let s = cs.parent().and_then(Section::parent).unwrap_or(Section::Root);
-        if !ch.kind.fits(svc.protocol) {
-            let ok = match svc.protocol {
-                Protocol::Tcp => "tcp, http or misc",
-                Protocol::Udp => "udp, dns, tcp or misc",
-            };
-            self.report(
-                (cs, "kind"),
-                &[(s, "protocol")],
-                format!("a {} check does not fit a {} service", ch.kind, svc.protocol),
-                format!("use kind = {ok} for a {} service", svc.protocol),
-            );
-        }
-        if ch.port == Some(0) {
-            self.bad((cs, "port"), "check `port` 0 is not a port", "remove `port` to check the real's own port");
-        }
-        if ch.connect_timeout == 0 {
-            self.bad((cs, "connect_timeout"), "`connect_timeout` must be at least 1 second", "the default is 3");
-        }
-        if !ch.sni.is_empty() && ch.kind != CheckKind::Ssl {
-            self.bad((cs, "sni"), "`sni` applies to ssl checks only", "remove `sni`, or use kind = \"ssl\"");
-        }
-        if ch.user.is_some() && ch.kind != CheckKind::Misc {
-            self.bad((cs, "user"), "`user` applies to misc checks only", "remove `user`: other checks run no program");
-        }
-        match ch.kind {
-            CheckKind::Dns => self.dns_check(cs, ch),
-            CheckKind::Misc if ch.command.trim().is_empty() => self.report(
-                (cs, "command"),
-                &[(cs, "kind")],
-                "a misc check needs a `command`".into(),
-                "add `command = \"/path/to/script\"` (exit 0 = up)".into(),
-            ),
-            CheckKind::Http | CheckKind::Ssl => self.http_check(cs, ch),
-            _ => {}
-        }
-    }
-
-    fn dns_check(&mut self, cs: Section, ch: &Check) {
-        if !DNS_TYPES.contains(&ch.dns_type.as_str()) {
-            self.bad(
-                (cs, "dns_type"),
-                format!("unknown DNS query type `{}`", ch.dns_type),
-                format!("use one of: {}", DNS_TYPES.join(", ")),
-            );
-        }
-        if ch.dns_name.is_empty() {
-            self.bad(
-                (cs, "dns_name"),
-                "a dns check needs a `dns_name` to query",
-                "for example `dns_name = \"www.example.com\"` (the default is `.`)",
-            );
-        }
-    }
-
-    fn http_check(&mut self, cs: Section, ch: &Check) {
-        if let Some(&(a, b)) = ch.status.0.iter().find(|&&(a, b)| !(100..=599).contains(&a) || !(a..=599).contains(&b))
-        {
-            self.bad(
-                (cs, "status"),
-                format!("HTTP status {} is not a status code or range", StatusCodes(vec![(a, b)])),
-                "use codes in 100..=599, e.g. 200 or \"200-299\" (unset: any 2xx)",
-            );
-        }
-        if !ch.path.starts_with('/') {
-            self.bad(
-                (cs, "path"),
-                format!("HTTP check path `{}` must start with `/`", ch.path),
-                "for example `path = \"/health\"`",
             );
         }
     }

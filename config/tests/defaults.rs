@@ -70,9 +70,13 @@ mac = "02:00:00:00:02:11"
     assert_eq!(ch, &Check::new(CheckKind::Http));
     assert_eq!(ch.port, None);
     assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (3, 3, 3));
-    assert_eq!((ch.path.as_str(), &ch.status), ("/", &StatusCodes::default()), "no status: any 2xx, as keepalived");
-    assert!(ch.status.accepts(204) && !ch.status.accepts(301));
-    assert!(ch.digest.is_empty() && ch.command.is_empty() && !ch.dynamic);
+    assert_eq!(
+        (ch.urls[0].path.as_str(), &ch.urls[0].status),
+        ("/", &StatusCodes::default()),
+        "no status: any 2xx, as keepalived"
+    );
+    assert!(ch.urls[0].status.accepts(204) && !ch.urls[0].status.accepts(301));
+    assert!(ch.urls[0].digest.is_empty() && ch.command.is_empty() && !ch.dynamic);
 
     let s6 = &c.services[1];
     assert_eq!(s6.persistence_netmask, 128);

@@ -260,22 +260,28 @@ fn weight_and_thresholds() {
     );
 }
 
+/// keepalived runs any checker against any virtual_server (a UDP service's real may have
+/// an HTTP status page); what is refused is a setting the check's kind would ignore.
 #[test]
-fn check_kind_must_fit_the_protocol() {
+fn any_check_fits_any_service_but_foreign_settings_do_not() {
+    let udp = "[[service]]\nvip = \"10.0.1.53:53\"\nprotocol = \"udp\"\n[[service.real]]\naddr = \"10.0.2.21\"\n";
+    parse_toml(&format!("{udp}[service.real.check]\nkind = \"http\"\n"), "x.toml").unwrap();
+    parse_toml(&format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\ncheck = {{ kind = \"dns\" }}\n"), "x.toml")
+        .unwrap();
+    let check = |body: &str| format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\n[service.real.check]\n{body}");
+    one(&check("kind = \"tcp\"\npath = \"/x\"\n"), 7, 8, "URL settings", "http and ssl");
+    one(&check("kind = \"tcp\"\nhelo_name = \"me\"\n"), 7, 13, "`helo_name` applies to smtp checks only", "smtp");
+    one(&check("kind = \"http\"\npayload = \"0a\"\n"), 7, 11, "`payload` applies to udp checks only", "udp");
+    one(&check("kind = \"ping\"\nport = 80\n"), 7, 8, "`port` does not apply to a ping check", "remove");
     one(
-        "[[service]]\nvip = \"10.0.1.53:53\"\nprotocol = \"udp\"\n[[service.real]]\naddr = \"10.0.2.21\"\n[service.real.check]\nkind = \"http\"\n",
-        7,
+        &check("kind = \"misc\"\ncommand = \"/bin/true\"\nbindto = \"10.0.2.1\"\n"),
         8,
-        "a http check does not fit a udp service",
-        "udp, dns, tcp or misc",
+        10,
+        "makes no connection",
+        "remove",
     );
-    one(
-        &format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\ncheck = {{ kind = \"dns\" }}\n"),
-        5,
-        18,
-        "a dns check does not fit a tcp service",
-        "tcp, http or misc",
-    );
+    one(&check("kind = \"tcp\"\nbindto = \"2001:db8::1\"\n"), 7, 10, "`bindto` 2001:db8::1 is IPv6", "family");
+    one(&check("kind = \"file\"\n"), 5, 1, "a file check needs the `file`", "file = ");
     one(
         &format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\n[service.real.check]\nkind = \"misc\"\n"),
         5,
@@ -433,7 +439,7 @@ fn other_formats_are_read_by_content() {
 #[test]
 fn check_user_is_for_misc_checks_and_well_formed() {
     let check = |body: &str| format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\n[service.real.check]\n{body}");
-    one(&check("kind = \"tcp\"\nuser = \"nobody\"\n"), 7, 8, "`user` applies to misc checks only", "remove `user`");
+    one(&check("kind = \"tcp\"\nuser = \"nobody\"\n"), 7, 8, "`user` applies to misc checks only", "remove it");
     one(&check("kind = \"misc\"\ncommand = \"/bin/true\"\nuser = \"a b c\"\n"), 8, 8, "bad user `a b c`", "USER GROUP");
     let ok =
         parse_toml(&check("kind = \"misc\"\ncommand = \"/bin/true\"\nuser = \"nobody nogroup\"\n"), "x.toml").unwrap();
@@ -478,10 +484,10 @@ fn tcp_checks_fit_udp_services_and_status_takes_ranges() {
         format!("{SVC}[[service.real]]\naddr = \"10.0.2.11\"\n[service.real.check]\nkind = \"http\"\n{status}")
     };
     let c = parse_toml(&http("status = \"200-299 301\"\n"), "x.toml").unwrap();
-    let st = &c.services[0].reals[0].checks[0].status;
+    let st = &c.services[0].reals[0].checks[0].urls[0].status;
     assert!(st.accepts(204) && st.accepts(301) && !st.accepts(302));
     let again = parse_toml(&c.to_toml(), "printed.toml").unwrap();
-    assert_eq!(&again.services[0].reals[0].checks[0].status, st);
+    assert_eq!(&again.services[0].reals[0].checks[0].urls[0].status, st);
     one(&http("status = \"200-abc\"\n"), 7, 10, "bad `status` `200-abc`", "200-299 301");
     one(&http("status = 700\n"), 7, 10, "HTTP status 700 is not a status code or range", "100..=599");
 }

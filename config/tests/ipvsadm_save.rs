@@ -19,9 +19,6 @@ fn a_saved_table_reads_field_by_field() {
         shown,
         [
             "10:7: fwmark service 1: xvs cannot serve it (XDP steers packets before netfilter could mark them); the service and its reals are skipped",
-            "14:30: persistence engine `sip` is not implemented in xvs; ignored",
-            "15:44: `--tun-type gue` is not supported: xvs tunnels with IPIP; ignored",
-            "15:59: `--tun-port 6080` is not supported: xvs tunnels with IPIP; ignored",
         ]
     );
     assert_eq!(c.services.len(), 5);
@@ -60,6 +57,26 @@ fn a_saved_table_reads_field_by_field() {
     let printed = c.to_toml();
     assert_eq!(parse_toml(&printed, "printed.toml").unwrap_or_else(|e| panic!("{e}\n{printed}")), c);
     assert_eq!(load(&path).unwrap(), c);
+}
+
+/// A persistence engine or a GUE/GRE tunnel would change where traffic goes: the file
+/// does not load (it used to load with IPIP, which a GUE real drops).
+#[test]
+fn what_would_change_the_traffic_does_not_load() {
+    SAVE.one(
+        "-A -t 10.0.1.100:8443 -s wrr --pe sip\n",
+        1,
+        30,
+        "xvs has no persistence engines (--pe)",
+        "keep this service on IPVS",
+    );
+    SAVE.one(
+        "-A -t 10.0.1.100:8443 -s wrr\n-a -t 10.0.1.100:8443 -r 10.0.2.11:8443 -i --tun-type gue -w 1\n",
+        2,
+        44,
+        "xvs tunnels are IPIP only: GUE and GRE options do not apply",
+        "keep this service on IPVS",
+    );
 }
 
 #[test]

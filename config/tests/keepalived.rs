@@ -83,13 +83,11 @@ fn classic_dr_with_tcp_check() {
 
 #[test]
 fn nat_with_http_get_digest_and_quorum() {
-    let c = load_warned(
-        "nat_http_get.conf",
-        &[
-            (20, 5, "`virtualhost` in virtual_server (virtual_server 10.10.10.2 80) is not supported"),
-            (32, 13, "a second `url` is ignored"),
-        ],
-    );
+    let c = load_warned("nat_http_get.conf", &[]);
+    // Both urls are fetched, each with the virtual_server's virtualhost as its Host.
+    let urls = &c.services[0].reals[0].checks[0].urls;
+    let got: Vec<(&str, &str)> = urls.iter().map(|u| (u.path.as_str(), u.virtualhost.as_str())).collect();
+    assert_eq!(got, [("/testurl/test.jsp", "www.example.com"), ("/testurl2/test.jsp", "www.example.com")]);
     assert_eq!(c.services[0].reals[1].notify_down, "/usr/local/bin/page-oncall rs3", "notify_down is run now");
     assert_eq!(c.timeouts, Timeouts { tcp: 7200, tcp_fin: 60, udp: 300 }, "lvs_timeouts");
     let s = &c.services[0];
@@ -105,14 +103,20 @@ fn nat_with_http_get_digest_and_quorum() {
     assert!(r.inhibit_on_failure, "inherited from the virtual_server");
     let ch = &r.checks[0];
     assert_eq!(ch.kind, CheckKind::Http);
-    assert_eq!((ch.path.as_str(), ch.digest.as_str()), ("/testurl/test.jsp", "640205b7b0fc66c1ea91c463fac6334d"));
-    assert_eq!(ch.status, StatusCodes::default(), "no status_code: any 2xx");
+    assert_eq!(
+        (ch.urls[0].path.as_str(), ch.urls[0].digest.as_str()),
+        ("/testurl/test.jsp", "640205b7b0fc66c1ea91c463fac6334d")
+    );
+    assert_eq!(ch.urls[0].status, StatusCodes::default(), "no status_code: any 2xx");
     assert_eq!(ch.port, Some(8080));
     assert_eq!((ch.connect_timeout, ch.retry, ch.delay_before_retry), (3, 3, 2));
     let r = &s.reals[1];
     assert!(!r.inhibit_on_failure, "`inhibit_on_failure false` on the real wins");
     let ch = &r.checks[0];
-    assert_eq!((ch.path.as_str(), &ch.status, ch.digest.as_str()), ("/health", &StatusCodes(vec![(200, 200)]), ""));
+    assert_eq!(
+        (ch.urls[0].path.as_str(), &ch.urls[0].status, ch.urls[0].digest.as_str()),
+        ("/health", &StatusCodes(vec![(200, 200)]), "")
+    );
     // keepalived's defaults: connect_timeout 5, retry 1, HTTP delay_before_retry 3.
     assert_eq!((ch.port, ch.connect_timeout, ch.retry, ch.delay_before_retry), (None, 5, 1, 3));
 }
@@ -199,7 +203,8 @@ fn odd_indentation_braces_and_comments() {
 
 #[test]
 fn ipv6_tunnel_service() {
-    let c = load_warned("ipv6.conf", &[(27, 13, "`bindto` in TCP_CHECK is not supported by xvs")]);
+    let c = load_warned("ipv6.conf", &[]);
+    assert_eq!(c.services[0].reals[1].checks[0].connect.bind, Some(ip("2001:db8:2::1")), "bindto");
     let s = &c.services[0];
     assert_eq!(s.vip, Vip::single(ip("2001:db8::10"), 443));
     assert_eq!((s.scheduler.as_str(), s.forward), ("mh", Forward::Tun));
@@ -210,7 +215,7 @@ fn ipv6_tunnel_service() {
     assert_eq!(kinds, [CheckKind::Ssl, CheckKind::Tcp], "both checkers, both must pass");
     let ssl = &s.reals[0].checks[0];
     assert_eq!(
-        (ssl.kind, &ssl.status, ssl.sni.as_str()),
+        (ssl.kind, &ssl.urls[0].status, ssl.sni.as_str()),
         (CheckKind::Ssl, &StatusCodes(vec![(200, 200)]), ""),
         "SSL_GET"
     );
@@ -272,15 +277,17 @@ fn load_and_parse_str_agree_and_load_drops_warnings() {
     let text = std::fs::read_to_string(&path).unwrap();
     let name = path.display().to_string();
     let (c, w) = parse_str_with_warnings(&text, &name).unwrap();
-    assert_eq!(w.len(), 2);
+    assert!(w.is_empty(), "{w:?}");
     assert_eq!(load(&path).unwrap(), c);
     assert_eq!(parse_str(&text, &name).unwrap(), c);
     assert_eq!(detect_format(&text).0, Format::Keepalived);
+    // A warning carries the file and position: one from an unknown keyword.
+    let (_, w) = parse_str_with_warnings(&text.replace("    alpha\n", "    alphaa\n"), &name).unwrap();
     assert_eq!(
         w[0].to_string(),
         format!(
-            "{name}:20:5: warning: `virtualhost` in virtual_server (virtual_server 10.10.10.2 80) is not supported \
-             by xvs (HTTP checks do not take a Host header from the configuration); ignored"
+            "{name}:16:5: warning: unknown keyword `alphaa` in virtual_server (virtual_server 10.10.10.2 80) \
+             (did you mean `alpha`?); ignored, as keepalived does"
         )
     );
 }
@@ -413,11 +420,11 @@ fn value_errors_at_their_position() {
         "forward = \"nat\"",
     );
     KEEPALIVED.one(
-        &format!("{VS}  real_server 10.0.2.11 80 {{\n    DNS_CHECK {{\n    }}\n  }}\n}}\n"),
-        4,
+        &format!("{VS}  real_server 10.0.2.11 80 {{\n    UDP_CHECK {{\n      payload 0g\n    }}\n  }}\n}}\n"),
         5,
-        "a dns check does not fit a tcp service",
-        "tcp, http or misc",
+        15,
+        "bad hex in `payload`: `g` is not a hex digit",
+        "0a 1b ff",
     );
     KEEPALIVED.one(
         &format!("{VS}  real_server 10.0.2.11 80 {{\n    HTTP_GET {{\n      url {{\n        path health\n      }}\n    }}\n  }}\n}}\n"),
@@ -615,15 +622,14 @@ fn include_inside_a_block() {
 /// A checker xvs does not have never leaves its real unguarded: the file does not load.
 #[test]
 fn unimplemented_checkers_refuse_to_load() {
-    for kw in ["SMTP_CHECK", "PING_CHECK", "FILE_CHECK", "BFD_CHECK"] {
-        KEEPALIVED.one(
-            &format!("virtual_server 10.0.1.100 80 {{\n  protocol TCP\n  real_server 10.0.2.11 80 {{\n    {kw} {{\n    }}\n  }}\n}}\n"),
-            4,
-            5,
-            &format!("{kw} is not implemented in xvs: the real would run unguarded"),
-            "MISC_CHECK",
-        );
-    }
+    let kw = "BFD_CHECK";
+    KEEPALIVED.one(
+        &format!("virtual_server 10.0.1.100 80 {{\n  protocol TCP\n  real_server 10.0.2.11 80 {{\n    {kw} {{\n    }}\n  }}\n}}\n"),
+        4,
+        5,
+        &format!("{kw} is not implemented in xvs: the real would run unguarded"),
+        "MISC_CHECK",
+    );
 }
 
 /// SSL_GET: url, status ranges, SNI only with enable_sni.
@@ -634,10 +640,18 @@ fn ssl_get_reads_as_keepalived_means_it() {
     };
     let (c, _) = parse_keepalived(&vs("      url {\n        path /up\n        status_code 200-299 401\n      }\n      enable_sni\n      sni_name www.example.com\n"), "k.conf").unwrap();
     let ch = &c.services[0].reals[0].checks[0];
-    assert_eq!((ch.kind, ch.path.as_str(), ch.sni.as_str()), (CheckKind::Ssl, "/up", "www.example.com"));
-    assert!(ch.status.accepts(401) && ch.status.accepts(250) && !ch.status.accepts(302));
+    assert_eq!((ch.kind, ch.urls[0].path.as_str(), ch.sni.as_str()), (CheckKind::Ssl, "/up", "www.example.com"));
+    assert!(ch.urls[0].status.accepts(401) && ch.urls[0].status.accepts(250) && !ch.urls[0].status.accepts(302));
     assert!(c.to_toml().contains("kind = \"ssl\"") && c.to_toml().contains("sni = \"www.example.com\""));
-    KEEPALIVED.one(&vs("      enable_sni\n"), 5, 7, "`enable_sni` without `sni_name`", "sni_name");
+    // keepalived 2.2.7's enable_sni sends the virtualhost; without one, no SNI.
+    let (c, _) = parse_keepalived(
+        &vs("      enable_sni\n      virtualhost api.example.com\n      url {\n        path /\n      }\n"),
+        "k.conf",
+    )
+    .unwrap();
+    assert_eq!(c.services[0].reals[0].checks[0].sni, "api.example.com");
+    let (c, _) = parse_keepalived(&vs("      enable_sni\n"), "k.conf").unwrap();
+    assert_eq!(c.services[0].reals[0].checks[0].sni, "");
 }
 
 /// warmup, inherited as the other timers are (virtual_server, real_server, checker).
@@ -688,4 +702,85 @@ fn notify_and_quorum_scripts_are_read() {
     let again = parse_toml(&c.to_toml(), "printed.toml").unwrap();
     assert_eq!(again.services[0].reals[0].notify_down, "/usr/local/bin/rs down");
     assert_eq!(again.services[0].quorum_up, "/usr/local/bin/q up");
+}
+
+/// Every checker and checker option keepalived.conf(5) lists, field by field against
+/// what keepalived means by it, and printed as TOML that reads back the same.
+#[test]
+fn every_checker_option_has_its_meaning() {
+    let c = load_warned("checkers.conf", &[]);
+    let s = &c.services[0];
+    assert!(s.scheduler_flags.sh_fallback && s.scheduler_flags.sh_port, "flag-1/flag-2 are sh's fallback/port");
+    assert_eq!((s.sorry_forward, s.sorry_inhibit), (Some(Forward::Nat), true));
+    let r = &s.reals[0];
+    let kinds: Vec<CheckKind> = r.checks.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, [CheckKind::Http, CheckKind::Smtp, CheckKind::Ping, CheckKind::File, CheckKind::File]);
+    let http = &r.checks[0];
+    assert_eq!((http.http_protocol, http.fast_recovery), (xvs_config::HttpProtocol::Http11, true));
+    assert_eq!((http.connect.ip, http.port), (Some(ip("10.0.3.11")), Some(8080)));
+    assert_eq!((http.connect.bind, http.connect.bind_port), (Some(ip("10.0.2.1")), Some(5000)));
+    assert_eq!((http.connect.bind_if.as_str(), http.connect.fwmark), ("eth1", 7));
+    assert_eq!((http.delay_loop, http.alpha), (Some(3), Some(true)), "the checker's delay_loop, the real's alpha");
+    let hosts: Vec<&str> = http.urls.iter().map(|u| u.virtualhost.as_str()).collect();
+    assert_eq!(hosts, ["url.example.com", "rs.example.com"], "url, else real_server, else virtual_server");
+    let re = http.urls[0].regex.as_ref().unwrap();
+    assert_eq!(
+        (re.pattern.as_str(), re.options.as_slice(), re.max_offset),
+        ("ok|fine", &["caseless".to_string()][..], Some(100))
+    );
+    assert!(http.urls[1].status.accepts(301) && !http.urls[1].status.accepts(302));
+    assert_eq!(r.checks[1].helo_name, "mail.example.com");
+    assert_eq!(r.checks[2].alpha, Some(false), "the checker's alpha over the real's");
+    let maint = &r.checks[3].file;
+    assert_eq!(
+        (maint.path.as_str(), maint.weight, maint.reverse, maint.init),
+        ("/run/xvs-test/maint", 0, false, Some((0, false)))
+    );
+    let cap = &r.checks[4].file;
+    assert_eq!((cap.weight, cap.reverse), (5, false), "the checker's weight overrides the track_file's");
+    let udp = &s.reals[1].checks[0].udp;
+    assert_eq!(udp.payload.as_deref(), Some(&[0x0a, 0x1b][..]));
+    assert_eq!(
+        (udp.require_reply, udp.reply.clone(), udp.min_reply_length, udp.max_reply_length),
+        (true, vec![(0x0a, 0), (0x10, 0x0f)], 2, 64)
+    );
+    // The TOML printed reads back to the same model.
+    let again = xvs_config::parse_toml(&c.to_toml(), "again.toml").unwrap_or_else(|e| panic!("{e}\n{}", c.to_toml()));
+    assert_eq!(again.services, c.services);
+}
+
+/// What would change traffic or a check's verdict and that xvs cannot honour does not load.
+#[test]
+fn unhonourable_options_refuse_to_load() {
+    KEEPALIVED.one(
+        &format!("{VS}  persistence_engine sip\n}}\n"),
+        3,
+        3,
+        "persistence_engine is not implemented",
+        "persistence_timeout",
+    );
+    KEEPALIVED.one(
+        &format!("{VS}  lvs_method TUN type gue port 6080\n}}\n"),
+        3,
+        18,
+        "tunnel options `type gue port 6080` are not supported",
+        "GUE or GRE",
+    );
+    KEEPALIVED.one(
+        "SSL {\n  certificate /etc/ssl/c.pem\n}\n",
+        2,
+        3,
+        "SSL `certificate`: xvs's SSL_GET presents no client certificate",
+        "remove",
+    );
+    KEEPALIVED.one(
+        &format!("{VS}  real_server 10.0.2.11 80 {{\n    FILE_CHECK {{\n      track_file nope\n    }}\n  }}\n}}\n"),
+        5,
+        18,
+        "track_file `nope` is not defined",
+        "track_file nope",
+    );
+    KEEPALIVED.one(&format!("{VS}  real_server 10.0.2.11 80 {{\n    HTTP_GET {{\n      url {{\n        path /\n        regex \"(a)\\1\"\n      }}\n    }}\n  }}\n}}\n"), 7, 15, "does not compile", "backreferences");
+    let (c, _) = parse_keepalived(&format!("{VS}  lvs_method TUN type ipip\n}}\n"), "k.conf").unwrap();
+    assert_eq!(c.services[0].forward, Forward::Tun, "`type ipip` is what xvs does");
 }

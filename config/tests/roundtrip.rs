@@ -23,7 +23,7 @@ fn design_example_is_valid_and_round_trips() {
     let s = &c.services[0];
     assert_eq!(s.vip, Vip::single("10.0.1.100".parse().unwrap(), 80));
     assert_eq!(s.reals[0].forward, Forward::Nat);
-    assert_eq!(s.reals[0].checks[0].path, "/health");
+    assert_eq!(s.reals[0].checks[0].urls[0].path, "/health");
     round_trip(&c);
 }
 

@@ -57,6 +57,10 @@ pub struct ServiceSpec {
     pub persistence: u32,
     pub persistence_netmask: u8,
     pub sorry_server: Option<RealSpec>,
+    /// Persistence templates to the sorry server stay valid once the reals are back
+    /// (keepalived `sorry_server_inhibit`); without it they lapse then, as IPVS drops them
+    /// when keepalived removes the sorry server.
+    pub sorry_inhibit: bool,
     pub reals: Vec<RealSpec>,
     /// Who may start connections (`allow`/`deny`).
     pub sources: crate::filter::SourceFilter,

@@ -242,3 +242,31 @@ fn sorry_server_takes_over_when_no_real_can() {
     let (_, out) = lb.send(&tcp(sa(cip(false, 2), 1), vs(), SYN), 2);
     assert_ne!(xvs_proto::classify(&out).unwrap().dst, sorry);
 }
+
+/// keepalived removes the sorry server once the reals are back, so a persistent client
+/// pinned to it goes to a real; with `sorry_server_inhibit` (kept at weight 0) it stays
+/// until its template expires.
+#[test]
+fn sorry_templates_lapse_when_the_reals_return_unless_inhibited() {
+    for inhibit in [false, true] {
+        let mut c = nat(2);
+        let sorry = ip("10.0.9.9");
+        c.services[0].sorry_server = Some(real(sorry, 80, 1, Forward::Nat));
+        c.services[0].sorry_inhibit = inhibit;
+        c.services[0].persistence = 300;
+        let c = config(c.services.clone());
+        let mut q = c.clone();
+        for r in &mut q.services[0].reals {
+            r.weight = 0;
+        }
+        let mut lb = Lb::new(q);
+        let client = cip(false, 7);
+        let (_, out) = lb.send(&tcp(sa(client, 1000), vs(), SYN), 0);
+        assert_eq!(xvs_proto::classify(&out).unwrap().dst, sorry, "no real: the sorry server");
+        lb.e.apply(c).unwrap();
+        // A new connection of the same client, its template still young.
+        let (_, out) = lb.send(&tcp(sa(client, 1001), vs(), SYN), 1_000);
+        let dst = xvs_proto::classify(&out).unwrap().dst;
+        assert_eq!(dst == sorry, inhibit, "inhibit {inhibit}: went to {dst}");
+    }
+}

@@ -128,10 +128,11 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
                 addr: a.ip(),
                 port: a.port(),
                 weight: 1,
-                forward: forward(s.forward),
+                forward: forward(s.sorry_forward.unwrap_or(s.forward)),
                 upper_threshold: 0,
                 lower_threshold: 0,
             }),
+            sorry_inhibit: s.sorry_inhibit,
             reals: s
                 .reals
                 .iter()

@@ -55,6 +55,7 @@ fn cfg() -> EngineConfig {
             persistence: 0,
             persistence_netmask: 32,
             sorry_server: None,
+            sorry_inhibit: false,
             reals,
             sources: Default::default(),
         }],

@@ -23,6 +23,7 @@
 //!   the failover is an error naming it. A value that cannot be read is a
 //!   [`ConfigError`] at the value, and the rest is still read.
 
+mod checker;
 mod lexer;
 mod params;
 mod sync;
@@ -34,12 +35,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::error::{ConfigError, ConfigWarning};
-use crate::model::{
-    Check, CheckKind, Config, Forward, InstanceDefaults, Protocol, Real, SchedulerFlags, Service, Vip, Vrrp,
-};
+use crate::model::{Config, Forward, InstanceDefaults, Protocol, Real, SchedulerFlags, Service, Vip, Vrrp};
 use crate::span::{Pos, Section, SourceMap, HEADER};
 use crate::syntax::{closest, parse_dotted_mask};
-use crate::{RunAs, StatusCodes};
+
 use lexer::{Loc, Source, Stmt, Tok};
 
 /// What reading a keepalived.conf produced.
@@ -64,6 +63,7 @@ pub(crate) fn read(text: &str, name: &str) -> Read {
         vrrp_extra: Vec::new(),
         vrrp_defaults: InstanceDefaults::of(&Vrrp::default()),
         sync: None,
+        track_files: HashMap::new(),
     };
     m.top(&stmts);
     m.finish_vrrp();
@@ -81,8 +81,6 @@ const MAX_GROUP_EXPANSION: u128 = 4096;
 
 /// Top-level sections xvs reads but does not act on, with the reason.
 const IGNORED_SECTIONS: &[(&str, &str)] = &[
-    ("vrrp_track_file", "tracking files is not supported (an instance that tracks one is refused)"),
-    ("track_file", "tracking files is not supported (an instance that tracks one is refused)"),
     ("vrrp_track_process", "tracking processes is not supported (an instance that tracks one is refused)"),
     ("track_process", "tracking processes is not supported (an instance that tracks one is refused)"),
     ("garp_group", "per-interface gratuitous ARP pacing is not supported; vrrp_garp_interval applies"),
@@ -92,15 +90,11 @@ const IGNORED_SECTIONS: &[(&str, &str)] = &[
     ("static_track_group", "xvs does not manage static addresses"),
     ("linkbeat_interfaces", "link state comes from netlink"),
     ("bfd_instance", "BFD is not implemented"),
-    ("SSL", "SSL_GET presents no client certificate and checks no server certificate"),
     ("net_namespace", "xvs runs in the namespace it is started in"),
     ("net_namespace_ipvs", "xvs runs in the namespace it is started in"),
     ("instance", "instances are a keepalived process option"),
     ("use_pid_dir", "a keepalived process option"),
 ];
-
-/// Checker blocks xvs does not implement.
-const UNSUPPORTED_CHECKERS: &[&str] = &["SMTP_CHECK", "BFD_CHECK", "PING_CHECK", "FILE_CHECK"];
 
 const VS_KEYS: &[&str] = &[
     "delay_loop",
@@ -129,6 +123,12 @@ const VS_KEYS: &[&str] = &[
     "retry",
     "delay_before_retry",
     "ip_family",
+    "virtualhost",
+    "flag-1",
+    "flag-2",
+    "sorry_server_lvs_method",
+    "sorry_server_inhibit",
+    "persistence_engine",
 ];
 /// virtual_server keywords keepalived knows and xvs ignores, with the reason.
 const VS_IGNORED: &[(&str, &str)] = &[
@@ -136,14 +136,8 @@ const VS_IGNORED: &[(&str, &str)] = &[
     ("omega", "quorum and notification scripts are not run"),
     ("smtp_alert", "email alerts are not sent"),
     ("snmp_name", "SNMP is not implemented"),
-    ("virtualhost", "HTTP checks do not take a Host header from the configuration"),
-    ("persistence_engine", "persistence engines (sip) are not implemented"),
-    ("sorry_server_inhibit", "not implemented"),
-    ("sorry_server_lvs_method", "the sorry server uses the service's forwarding method"),
-    ("hashed", "scheduler flag not implemented"),
-    ("flag-1", "scheduler flag not implemented"),
-    ("flag-2", "scheduler flag not implemented"),
-    ("flag-3", "scheduler flag not implemented"),
+    ("hashed", "an IPVS-internal flag that changes nothing"),
+    ("flag-3", "no IPVS scheduler reads it"),
     ("nat_mask", "an obsolete keyword that keepalived no longer reads"),
 ];
 const RS_KEYS: &[&str] = &[
@@ -159,65 +153,12 @@ const RS_KEYS: &[&str] = &[
     "retry",
     "delay_before_retry",
     "delay_loop",
-    "TCP_CHECK",
-    "HTTP_GET",
-    "MISC_CHECK",
-    "UDP_CHECK",
-    "DNS_CHECK",
+    "warmup",
+    "virtualhost",
+    "alpha",
 ];
-const RS_IGNORED: &[(&str, &str)] = &[
-    ("smtp_alert", "email alerts are not sent"),
-    ("snmp_name", "SNMP is not implemented"),
-    ("virtualhost", "HTTP checks do not take a Host header from the configuration"),
-    ("alpha", "alpha is per virtual_server in xvs"),
-];
-const CHECK_KEYS: &[&str] = &[
-    "connect_port",
-    "connect_timeout",
-    "retry",
-    "nb_get_retry",
-    "delay_before_retry",
-    "delay_loop",
-    "url",
-    "misc_path",
-    "misc_timeout",
-    "misc_dynamic",
-    "user",
-    "type",
-    "name",
-    "enable_sni",
-    "sni_name",
-];
-const CHECK_IGNORED: &[(&str, &str)] = &[
-    ("connect_ip", "checks connect to the real's address"),
-    ("bindto", "checks use the kernel's source address"),
-    ("bind_if", "checks use the kernel's choice of interface"),
-    ("bind_port", "checks use an ephemeral source port"),
-    ("fwmark", "check packets are not marked"),
-    ("alpha", "alpha is per virtual_server in xvs"),
-    ("log_all_failures", "not implemented"),
-    ("http_protocol", "HTTP checks speak HTTP/1.0"),
-    ("virtualhost", "HTTP checks do not take a Host header from the configuration"),
-    ("fast_recovery", "not implemented"),
-    ("tls_compliant", "SSL_GET takes the end of the answer with or without close_notify"),
-    ("payload", "UDP checks send an empty datagram"),
-    ("require_reply", "UDP checks do not match the reply"),
-    ("min_reply_length", "UDP checks do not match the reply"),
-    ("max_reply_length", "UDP checks do not match the reply"),
-    ("helo_name", "SMTP_CHECK is not implemented"),
-];
-const URL_KEYS: &[&str] = &["path", "status_code", "digest"];
-const URL_IGNORED: &[(&str, &str)] = &[
-    ("virtualhost", "HTTP checks do not take a Host header from the configuration"),
-    ("regex", "HTTP checks do not match the body against a regex"),
-    ("regex_no_match", "HTTP checks do not match the body against a regex"),
-    ("regex_options", "HTTP checks do not match the body against a regex"),
-    ("regex_stack", "HTTP checks do not match the body against a regex"),
-    ("regex_min_offset", "HTTP checks do not match the body against a regex"),
-    ("regex_max_offset", "HTTP checks do not match the body against a regex"),
-    ("tls_compliant", "SSL_GET takes the end of the answer with or without close_notify"),
-];
-
+const RS_IGNORED: &[(&str, &str)] =
+    &[("smtp_alert", "email alerts are not sent"), ("snmp_name", "SNMP is not implemented")];
 /// A value and where it was written.
 type At<T> = Option<(T, Loc)>;
 
@@ -257,6 +198,11 @@ struct VsDef {
     weight: At<u32>,
     timing: Timing,
     reals: Vec<RsDef>,
+    virtualhost: Option<String>,
+    /// `flag-1`/`flag-2` (IPVS's SCHED1/SCHED2 bits), resolved by the scheduler at emit.
+    numbered_flags: Vec<(u8, Loc)>,
+    sorry_forward: At<Forward>,
+    sorry_inhibit: Option<Loc>,
 }
 
 struct RsDef {
@@ -269,27 +215,11 @@ struct RsDef {
     lower: At<u32>,
     inhibit: Option<bool>,
     timing: Timing,
-    checks: Vec<CheckDef>,
+    checks: Vec<checker::CheckDef>,
     notify_up: Option<String>,
+    virtualhost: Option<String>,
+    alpha: Option<bool>,
     notify_down: Option<String>,
-}
-
-struct CheckDef {
-    at: Loc,
-    kind: CheckKind,
-    port: At<u16>,
-    timing: Timing,
-    path: At<String>,
-    status: At<StatusCodes>,
-    digest: Option<String>,
-    command: At<String>,
-    misc_timeout: At<u32>,
-    dynamic: bool,
-    dns_type: At<String>,
-    dns_name: At<String>,
-    user: Option<(RunAs, Loc)>,
-    sni: At<String>,
-    enable_sni: Option<Loc>,
 }
 
 enum GroupEntry {
@@ -309,6 +239,8 @@ struct Mapper {
     vrrp_defaults: InstanceDefaults,
     /// The first `lvs_sync_daemon` (or `lvs_sync_daemon_interface`), until `finish_sync`.
     sync: Option<sync::SyncDef>,
+    /// `track_file` blocks by name, for FILE_CHECK.
+    track_files: HashMap<String, checker::TrackFileDef>,
 }
 
 fn words(toks: &[Tok]) -> String {
@@ -458,8 +390,16 @@ impl Mapper {
             }
         };
         if f == Forward::Tun && s.words.len() > 2 {
-            let opts = words(&s.words[2..]);
-            self.warn(s.words[2].at, format!("tunnel options `{opts}` are not supported: xvs tunnels with IPIP"));
+            let opts: Vec<&str> = s.words[2..].iter().map(|t| t.text.as_str()).collect();
+            if opts != ["type", "ipip"] {
+                let at = s.words[2].at;
+                self.error(
+                    at,
+                    format!("tunnel options `{}` are not supported: xvs tunnels with IPIP only", opts.join(" ")),
+                    "use `lvs_method TUN` (or `TUN type ipip`); a real set up for GUE or GRE would drop IPIP",
+                );
+                return None;
+            }
         } else if s.words.len() > 2 {
             self.extra(s, 2);
         }
@@ -483,23 +423,29 @@ impl Mapper {
 
     fn top(&mut self, stmts: &[Stmt]) {
         // Groups first: keepalived resolves `virtual_server group` after reading everything.
+        let mut files = HashMap::new();
         for s in stmts {
-            if s.key() == "virtual_server_group" {
-                self.group(s);
+            match s.key() {
+                "virtual_server_group" => self.group(s),
+                "track_file" | "vrrp_track_file" => self.track_file(s, &mut files),
+                _ => {}
             }
         }
+        self.track_files = files;
         for s in stmts {
             let kw = s.key();
             let name = words(s.args());
             let label = if name.is_empty() { kw.to_string() } else { format!("{kw} {name}") };
             match kw {
-                "virtual_server_group" => {}
+                // (A VRRP instance that tracks a file is refused where it is read.)
+                "virtual_server_group" | "track_file" | "vrrp_track_file" => {}
+                "SSL" => self.ssl_block(s),
                 "virtual_server" => self.virtual_server(s),
                 "global_defs" => self.global_defs(s),
                 "vrrp_instance" => self.vrrp_instance(s),
                 "vrrp_script" => self.vrrp_script(s),
                 "vrrp_sync_group" => self.vrrp_sync_group(s),
-                "real_server" | "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" | "DNS_CHECK" => {
+                kw if kw == "real_server" || checker::CHECKERS.contains(&kw) => {
                     let outer = if kw == "real_server" { "a virtual_server" } else { "a real_server" };
                     self.error(
                         s.at(),
@@ -532,6 +478,27 @@ impl Mapper {
                         )
                     }
                 },
+            }
+        }
+    }
+
+    /// The top-level `SSL` block: the client side of SSL_GET. keepalived loads `ca` without
+    /// asking for verification (a bad server certificate still passes), so it changes
+    /// nothing; a client certificate would, and xvs presents none.
+    fn ssl_block(&mut self, s: &Stmt) {
+        for st in s.block.as_deref().unwrap_or_default() {
+            self.no_block(st);
+            match st.key() {
+                "ca" => self.warn(st.at(), "SSL `ca`: keepalived does not verify with it either; ignored"),
+                k @ ("certificate" | "key" | "password") => {
+                    let k = k.to_string();
+                    self.error(
+                        st.at(),
+                        format!("SSL `{k}`: xvs's SSL_GET presents no client certificate"),
+                        "a real that requires one would fail every check; remove the SSL block if none does",
+                    )
+                }
+                _ => self.not_used(st, "SSL", &["ca", "certificate", "key", "password"], &[]),
             }
         }
     }
@@ -751,6 +718,10 @@ impl Mapper {
             weight: None,
             timing: Timing::default(),
             reals: Vec::new(),
+            virtualhost: None,
+            numbered_flags: Vec::new(),
+            sorry_forward: None,
+            sorry_inhibit: None,
         };
         for s in body {
             let kw = s.key();
@@ -800,6 +771,20 @@ impl Mapper {
             "quorum_down" => vs.quorum_down = self.notify_line(s).or(vs.quorum_down.take()),
             "weight" => vs.weight = self.num(s, u32::MAX, "1").or(vs.weight),
             "ops" => vs.ops = Some(s.at()),
+            "virtualhost" => vs.virtualhost = self.arg(s, 1, "www.example.com").map(|t| t.text.clone()),
+            "flag-1" => vs.numbered_flags.push((1, s.at())),
+            "flag-2" => vs.numbered_flags.push((2, s.at())),
+            "sorry_server_lvs_method" => vs.sorry_forward = self.forward(s).or(vs.sorry_forward),
+            "sorry_server_inhibit" => {
+                if self.boolean(s).unwrap_or(true) {
+                    vs.sorry_inhibit = Some(s.at());
+                }
+            }
+            "persistence_engine" => self.error(
+                s.at(),
+                "persistence_engine is not implemented in xvs: SIP calls would be spread over reals by source alone",
+                "remove it to persist by client address (persistence_timeout), or keep this service on IPVS",
+            ),
             kw @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback") => {
                 let (mut f, _) = vs.flags.take().unwrap_or((SchedulerFlags::default(), s.at()));
                 f.set(kw);
@@ -930,12 +915,13 @@ impl Mapper {
             notify_down: None,
             timing: Timing::default(),
             checks: Vec::new(),
+            virtualhost: None,
+            alpha: None,
         };
         for st in s.block.as_deref().unwrap_or_default() {
             let kw = st.key();
-            let is_checker =
-                matches!(kw, "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" | "DNS_CHECK");
-            if !is_checker && !UNSUPPORTED_CHECKERS.contains(&kw) {
+            let is_checker = checker::CHECKERS.contains(&kw);
+            if !is_checker && !checker::UNSUPPORTED_CHECKERS.contains(&kw) {
                 self.no_block(st);
             }
             if self.timing(st, &mut rs.timing) {
@@ -954,151 +940,20 @@ impl Mapper {
                     let c = self.checker(st);
                     rs.checks.push(c);
                 }
-                _ if UNSUPPORTED_CHECKERS.contains(&kw) => self.error(
+                "virtualhost" => rs.virtualhost = self.arg(st, 1, "www.example.com").map(|t| t.text.clone()),
+                "alpha" => rs.alpha = self.boolean(st).or(rs.alpha),
+                _ if checker::UNSUPPORTED_CHECKERS.contains(&kw) => self.error(
                     st.at(),
                     format!("{label}: {kw} is not implemented in xvs: the real would run unguarded"),
-                    "use TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK or DNS_CHECK (a MISC_CHECK can run any probe)",
+                    "use another checker (a MISC_CHECK can run any probe)",
                 ),
-                _ => self.not_used(st, &format!("real_server ({label})"), RS_KEYS, RS_IGNORED),
+                _ => {
+                    let known = [RS_KEYS, checker::CHECKERS].concat();
+                    self.not_used(st, &format!("real_server ({label})"), &known, RS_IGNORED)
+                }
             }
         }
         Some(rs)
-    }
-
-    fn checker(&mut self, s: &Stmt) -> CheckDef {
-        let kw = s.key();
-        let kind = match kw {
-            "TCP_CHECK" => CheckKind::Tcp,
-            "HTTP_GET" => CheckKind::Http,
-            "SSL_GET" => CheckKind::Ssl,
-            "MISC_CHECK" => CheckKind::Misc,
-            "UDP_CHECK" => CheckKind::Udp,
-            _ => CheckKind::Dns,
-        };
-        let mut c = CheckDef {
-            at: s.at(),
-            kind,
-            port: None,
-            timing: Timing::default(),
-            path: None,
-            status: None,
-            digest: None,
-            command: None,
-            misc_timeout: None,
-            dynamic: false,
-            dns_type: None,
-            dns_name: None,
-            user: None,
-            sni: None,
-            enable_sni: None,
-        };
-        let mut urls = 0;
-        for st in s.block.as_deref().unwrap_or_default() {
-            let k = st.key();
-            if k != "url" {
-                self.no_block(st);
-            }
-            let fits = match k {
-                "url" => kind == CheckKind::Http || kind == CheckKind::Ssl,
-                "enable_sni" | "sni_name" => kind == CheckKind::Ssl,
-                "misc_path" | "misc_timeout" | "misc_dynamic" | "user" => kind == CheckKind::Misc,
-                "type" | "name" => kind == CheckKind::Dns,
-                "nb_get_retry" | "connect_port" => kind != CheckKind::Misc || k == "nb_get_retry",
-                _ => true,
-            };
-            if !fits {
-                self.warn(st.at(), format!("`{k}` does not apply to {kw}; ignored"));
-                continue;
-            }
-            if self.timing(st, &mut c.timing) {
-                continue;
-            }
-            match k {
-                "connect_port" => c.port = self.num(st, u16::MAX, "80").or(c.port),
-                "url" => {
-                    urls += 1;
-                    if urls > 1 {
-                        self.warn(st.at(), "a second `url` is ignored: xvs HTTP checks fetch one URL");
-                        continue;
-                    }
-                    self.url(st, &mut c);
-                }
-                "misc_path" => {
-                    if let Some(t) = self.arg(st, 1, "/usr/local/bin/check") {
-                        // keepalived runs the rest of the line too when the path is not quoted.
-                        c.command = Some((words(&st.words[1..]), t.at));
-                    }
-                }
-                "misc_timeout" => c.misc_timeout = self.timer(st, "5").or(c.misc_timeout),
-                "misc_dynamic" => c.dynamic = self.boolean(st).unwrap_or(c.dynamic),
-                "enable_sni" => {
-                    if self.boolean(st).unwrap_or(true) {
-                        c.enable_sni = Some(st.at());
-                    }
-                }
-                "sni_name" => {
-                    if let Some(t) = self.arg(st, 1, "www.example.com") {
-                        c.sni = Some((t.text.clone(), t.at));
-                    }
-                }
-                "user" => {
-                    let texts = Self::texts(st, 1);
-                    match texts[..] {
-                        [u] | [u, _] => {
-                            let who = RunAs { user: u.into(), group: texts.get(1).map(|g| g.to_string()) };
-                            c.user = Some((who, st.at()));
-                        }
-                        _ => self.error(st.at(), "`user` needs USER [GROUP]", "write `user nobody`"),
-                    }
-                }
-                "type" => {
-                    if let Some(t) = self.arg(st, 1, "A") {
-                        c.dns_type = Some((t.text.to_ascii_uppercase(), t.at));
-                    }
-                }
-                "name" => {
-                    if let Some(t) = self.arg(st, 1, "www.example.com") {
-                        c.dns_name = Some((t.text.clone(), t.at));
-                    }
-                }
-                _ => self.not_used(st, kw, CHECK_KEYS, CHECK_IGNORED),
-            }
-        }
-        c
-    }
-
-    fn url(&mut self, s: &Stmt, c: &mut CheckDef) {
-        for st in s.block.as_deref().unwrap_or_default() {
-            self.no_block(st);
-            match st.key() {
-                "path" => {
-                    if let Some(t) = self.arg(st, 1, "/health") {
-                        c.path = Some((t.text.clone(), t.at));
-                    }
-                }
-                "digest" => {
-                    if let Some(t) = self.arg(st, 1, "9b3a0c85a887a256d6939da88aabd8cd") {
-                        c.digest = Some(t.text.clone());
-                    }
-                }
-                "status_code" => {
-                    let Some(t) = self.arg(st, 1, "200") else {
-                        continue;
-                    };
-                    let at = t.at;
-                    let all = words(&st.words[1..]);
-                    match StatusCodes::parse(&all) {
-                        Ok(codes) => c.status = Some((codes, at)),
-                        Err(e) => self.error(
-                            at,
-                            format!("bad status_code `{all}`: {e}"),
-                            "write `status_code 200` or `status_code 200-299 301`",
-                        ),
-                    }
-                }
-                _ => self.not_used(st, "url", URL_KEYS, URL_IGNORED),
-            }
-        }
     }
 
     /// Adds one service for `vip` built from `vs`.
@@ -1114,6 +969,21 @@ impl Mapper {
         }
         self.given(sec, "scheduler", &mut svc.scheduler, vs.scheduler.clone());
         self.given(sec, "scheduler_flags", &mut svc.scheduler_flags, vs.flags);
+        for &(n, at) in &vs.numbered_flags {
+            // IPVS's SCHED1/SCHED2 bits: sh's and mh's fallback and port; no other
+            // scheduler reads them.
+            let name = if n == 1 { "fallback" } else { "port" };
+            match svc.scheduler.as_str() {
+                sched @ ("sh" | "mh") => {
+                    svc.scheduler_flags.set(&format!("{sched}-{name}"));
+                    self.set(sec, "scheduler_flags", at);
+                }
+                other => {
+                    let other = other.to_string();
+                    self.warn(at, format!("`flag-{n}` has no effect with scheduler {other} (sh and mh read it)"));
+                }
+            }
+        }
         if let Some(at) = vs.ops {
             svc.ops = true;
             self.set(sec, "ops", at);
@@ -1149,6 +1019,14 @@ impl Mapper {
             svc.sorry_server = Some(SocketAddr::new(ip, port.unwrap_or(vip.port)));
             self.set(sec, "sorry_server", at);
         }
+        if let Some((f, at)) = vs.sorry_forward {
+            svc.sorry_forward = Some(f);
+            self.set(sec, "sorry_forward", at);
+        }
+        if let Some(at) = vs.sorry_inhibit {
+            svc.sorry_inhibit = true;
+            self.set(sec, "sorry_inhibit", at);
+        }
         svc.alpha = vs.alpha;
         svc.quorum_up = vs.quorum_up.clone().unwrap_or_default();
         svc.quorum_down = vs.quorum_down.clone().unwrap_or_default();
@@ -1173,94 +1051,14 @@ impl Mapper {
         r.inhibit_on_failure = rd.inhibit.unwrap_or(vs.inhibit);
         r.notify_up = rd.notify_up.clone().unwrap_or_default();
         r.notify_down = rd.notify_down.clone().unwrap_or_default();
-        if let Some((d, at)) = rd.timing.delay_loop {
-            if d != svc.delay_loop {
-                self.warn(at, delay_loop_note(d, svc.delay_loop));
-            }
-        }
+        let files = std::mem::take(&mut self.track_files);
         for (k, cd) in rd.checks.iter().enumerate() {
-            let cs = Section::Check(i, j, k);
-            let mut c = Check::new(cd.kind);
-            self.set(cs, HEADER, cd.at);
-            self.set(cs, "kind", cd.at);
-            if let Some((p, at)) = cd.port {
-                c.port = Some(p);
-                self.set(cs, "port", at);
-            }
-            let pick = |f: fn(&Timing) -> At<u32>| f(&cd.timing).or(f(&rd.timing)).or(f(&vs.timing));
-            let timeout = if cd.kind == CheckKind::Misc {
-                cd.misc_timeout.or(Some((svc.delay_loop, cd.at)))
-            } else {
-                pick(|t| t.connect_timeout)
-            };
-            c.connect_timeout = timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |t| t.0);
-            if let Some((_, at)) = timeout {
-                self.set(cs, "connect_timeout", at);
-            }
-            c.retry = pick(|t| t.retry).map_or(
-                match cd.kind {
-                    CheckKind::Misc => 0,
-                    CheckKind::Dns => 3,
-                    _ => 1,
-                },
-                |t| t.0,
-            );
-            if let Some((w, at)) = pick(|t| t.warmup) {
-                c.warmup = Some(w);
-                self.set(cs, "warmup", at);
-            }
-            c.delay_before_retry = pick(|t| t.delay_before_retry).map_or(
-                match cd.kind {
-                    CheckKind::Http => 3,
-                    CheckKind::Dns => svc.delay_loop,
-                    _ => 1,
-                },
-                |t| t.0,
-            );
-            if let Some((d, at)) = cd.timing.delay_loop {
-                if d != svc.delay_loop {
-                    self.warn(at, delay_loop_note(d, svc.delay_loop));
-                }
-            }
-            self.given(cs, "path", &mut c.path, cd.path.clone());
-            self.given(cs, "status", &mut c.status, cd.status.clone());
-            if let Some(d) = &cd.digest {
-                c.digest = d.clone();
-            }
-            self.given(cs, "command", &mut c.command, cd.command.clone());
-            c.dynamic = cd.dynamic;
-            self.given(cs, "dns_type", &mut c.dns_type, cd.dns_type.clone());
-            self.given(cs, "dns_name", &mut c.dns_name, cd.dns_name.clone());
-            match (&cd.sni, cd.enable_sni) {
-                (Some((name, at)), Some(_)) => {
-                    c.sni = name.clone();
-                    self.set(cs, "sni", *at);
-                }
-                (Some((_, at)), None) => {
-                    self.warn(*at, "`sni_name` without `enable_sni`: no SNI is sent, as keepalived does");
-                }
-                (None, Some(at)) => self.error(
-                    at,
-                    "`enable_sni` without `sni_name`: keepalived would send the virtualhost, which xvs does not take",
-                    "add `sni_name NAME`",
-                ),
-                (None, None) => {}
-            }
-            if let Some((who, at)) = &cd.user {
-                c.user = Some(who.clone());
-                self.set(cs, "user", *at);
-            }
+            let c = self.emit_check((vs, rd, cd), (i, j, k), svc.delay_loop, &files);
             r.checks.push(c);
         }
+        self.track_files = files;
         r
     }
-}
-
-fn delay_loop_note(d: u32, service: u32) -> String {
-    format!(
-        "a delay_loop of {d} s here is ignored: xvs checks every real of a service every {service} s \
-         (its virtual_server's delay_loop)"
-    )
 }
 
 /// Expands a virtual_server_group address, range or prefix into its addresses.

@@ -79,7 +79,13 @@ fn valid_template<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, tk: &Templat
     };
     let tp = *t.templates.get(tid);
     let r = &cx.services[tp.real];
-    if r.available && !(cx.cfg.expire_quiescent_template && r.weight == 0) {
+    // A sorry server is out of the pool once a real can take new connections again
+    // (keepalived removes it then; with sorry_server_inhibit it stays at weight 0).
+    let sorry_out = r.is_sorry && {
+        let svc = &cx.services[r.service];
+        !svc.spec.sorry_inhibit && svc.dests.iter().any(|d| d.weight > 0)
+    };
+    if r.available && !sorry_out && !(cx.cfg.expire_quiescent_template && r.weight == 0) {
         return Some((tid, tp.real));
     }
     unlink(t, cx, tid, tk.hash);

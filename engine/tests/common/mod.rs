@@ -95,6 +95,7 @@ pub fn service(vip: IpAddr, port: u16, proto: u8, scheduler: &str, reals: Vec<Re
         persistence: 0,
         persistence_netmask: host,
         sorry_server: None,
+        sorry_inhibit: false,
         reals,
         sources: Default::default(),
     }

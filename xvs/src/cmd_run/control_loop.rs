@@ -34,7 +34,7 @@ struct Health {
     generation: u64,
     /// What each check last said, by (real, check index); a real's state is their
     /// combination (`health::combine`).
-    per_check: HashMap<(RealKey, usize), (bool, Option<u32>)>,
+    per_check: HashMap<(RealKey, usize), (bool, xvs::health::WeightSay)>,
     tx: Sender<HealthEvent>,
     rx: Receiver<HealthEvent>,
 }
@@ -217,7 +217,11 @@ impl<'a> ControlLoop<'a> {
                 k.service,
                 ev.index + 1,
                 if ev.up { "UP" } else { "DOWN" },
-                ev.weight.map(|w| format!(", weight {w}")).unwrap_or_default(),
+                match ev.weight {
+                    xvs::health::WeightSay::Keep => String::new(),
+                    xvs::health::WeightSay::Set(w) => format!(", weight {w}"),
+                    xvs::health::WeightSay::Add(w) => format!(", weight {w:+}"),
+                },
                 ev.detail
             ));
             let before = xvs::health::combine(&ev.key, &self.health.checks, &self.health.per_check);

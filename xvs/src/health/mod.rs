@@ -18,8 +18,11 @@
 //!   monitor's generation, so a late one from a replaced monitor is recognised.
 //! - A check thread that cannot be started is reported, never a panic.
 
+mod ping;
 mod probe;
 pub mod quorum;
+mod smtp;
+pub mod socket;
 mod tls;
 
 use std::net::SocketAddr;
@@ -28,7 +31,8 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use probe::{probe, ProbeResult};
+pub use probe::{probe, probe_from, ProbeResult};
+pub use socket::Source;
 
 /// Which real a check is about: the engine's own name for it (service and endpoint).
 pub use xvs_engine::RealKey;
@@ -39,12 +43,14 @@ use crate::scripts::ScriptPolicy;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
     Tcp,
-    /// HTTP_GET; SSL_GET when `tls` is set (the SNI name to send; empty: none).
+    /// HTTP_GET; SSL_GET when `tls` is set (the SNI name to send; empty: none). Every URL
+    /// must pass.
     Http {
-        path: String,
-        status: xvs_config::StatusCodes,
-        digest: String,
+        urls: Vec<xvs_config::HttpUrl>,
+        protocol: xvs_config::HttpProtocol,
         tls: Option<String>,
+        /// A down real comes back after one pass over the URLs, not one URL a round.
+        fast_recovery: bool,
     },
     /// `policy`: who runs it; an error (an unknown user) fails every probe with it, so the
     /// real is down with a reason instead of the script running as someone else.
@@ -53,15 +59,54 @@ pub enum ProbeKind {
         dynamic: bool,
         policy: Result<ScriptPolicy, String>,
     },
-    Udp {
-        payload: Vec<u8>,
-    },
+    Udp(xvs_config::UdpCheck),
     /// A query for `name` of type `qtype` (DNS's number: A 1, NS 2, CNAME 5, SOA 6, MX 15,
     /// TXT 16, AAAA 28).
     Dns {
         name: String,
         qtype: u16,
     },
+    Smtp {
+        helo: String,
+    },
+    Ping,
+    File(xvs_config::FileCheck),
+}
+
+impl ProbeKind {
+    /// The same check asking only URL `i` (a recovering HTTP check without fast_recovery
+    /// walks its URLs one a round, as keepalived does).
+    fn only_url(&self, i: usize) -> ProbeKind {
+        match self {
+            ProbeKind::Http { urls, protocol, tls, fast_recovery } => ProbeKind::Http {
+                urls: urls.get(i).cloned().into_iter().collect(),
+                protocol: *protocol,
+                tls: tls.clone(),
+                fast_recovery: *fast_recovery,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// URLs walked one a round while the real is down (0: the whole probe at once).
+    fn slow_recovery_urls(&self) -> usize {
+        match self {
+            ProbeKind::Http { urls, fast_recovery: false, .. } if urls.len() > 1 => urls.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// What a check says of its real's weight while up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightSay {
+    /// Nothing: the configured weight.
+    #[default]
+    Keep,
+    /// A `misc_dynamic` script's weight (exit code - 2), replacing the configured one.
+    Set(u32),
+    /// A tracked file's number times its weight, added to the weight.
+    Add(i64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,8 +114,10 @@ pub struct CheckSpec {
     pub key: RealKey,
     /// Which of the real's checks this is (all must pass: [`combine`]).
     pub index: usize,
-    /// The endpoint probed (the real's address and the check's port).
+    /// The endpoint probed (`connect_ip` or the real's address, and the check's port).
     pub target: SocketAddr,
+    /// Where the probe comes from (`bindto`, `bind_port`, `bind_if`, `fwmark`).
+    pub source: Source,
     pub kind: ProbeKind,
     pub delay_loop: Duration,
     pub connect_timeout: Duration,
@@ -89,8 +136,8 @@ pub struct CheckSpec {
 pub struct HealthEvent {
     pub key: RealKey,
     pub up: bool,
-    /// A `misc_dynamic` script's weight (exit code - 2), when it set one.
-    pub weight: Option<u32>,
+    /// What the check says of the real's weight.
+    pub weight: WeightSay,
     /// What the probe saw, for the log.
     pub detail: String,
     /// The generation of the monitor that sent it.
@@ -191,20 +238,36 @@ fn nap(d: Duration, stop: &AtomicBool) -> bool {
 }
 
 fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<HealthEvent>, generation: u64) {
-    let mut weight: Option<u32> = None;
+    let mut weight = WeightSay::Keep;
+    if let ProbeKind::File(f) = &c.kind {
+        init_track_file(f);
+    }
+    // A tracked file is read every second (keepalived watches it with inotify).
+    let every =
+        if matches!(c.kind, ProbeKind::File(_)) { c.delay_loop.min(Duration::from_secs(1)) } else { c.delay_loop };
     // keepalived's warmup: the first probe after a random part of `warmup`, so checks
     // started together do not probe together.
     let warmup_ms = c.warmup.as_millis() as u64;
     let mut wait =
         Duration::from_millis(if warmup_ms == 0 { 0 } else { getrandom::u64().unwrap_or(0) % (warmup_ms + 1) });
+    // A down HTTP check without fast_recovery asks one URL a round; the next one to ask.
+    let mut next_url = 0;
     loop {
         if !nap(wait, stop) {
             return;
         }
-        wait = c.delay_loop;
+        wait = every;
+        let walk = if up { 0 } else { c.kind.slow_recovery_urls() };
+        let single;
+        let kind = if walk > 0 {
+            single = c.kind.only_url(next_url);
+            &single
+        } else {
+            &c.kind
+        };
         let mut tries = 0;
         let result = loop {
-            let r = probe(&c.kind, c.target, c.connect_timeout, stop);
+            let r = probe_from(kind, c.target, &c.source, c.connect_timeout, stop);
             if stop.load(Ordering::Relaxed) {
                 return;
             }
@@ -216,14 +279,30 @@ fn run_check(c: CheckSpec, mut up: bool, stop: &AtomicBool, events: &Sender<Heal
                 return;
             }
         };
-        let new_weight = result.weight;
-        if result.ok != up || (result.ok && new_weight != weight) {
+        if walk > 0 {
+            next_url = if result.ok { next_url + 1 } else { 0 };
+            if next_url < walk {
+                continue;
+            }
+            next_url = 0;
+        }
+        if result.ok != up || (result.ok && result.weight != weight) {
             up = result.ok;
-            weight = if up { new_weight } else { None };
+            weight = if up { result.weight } else { WeightSay::Keep };
             let ev = HealthEvent { key: c.key, up, weight, detail: result.detail, generation, index: c.index };
             if events.send(ev).is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// keepalived's `init_file [VALUE] [overwrite]`: write VALUE when the file is missing, or
+/// always with overwrite (a failure is the probe's to report: it reads what is there).
+fn init_track_file(f: &xvs_config::FileCheck) {
+    if let Some((value, overwrite)) = f.init {
+        if overwrite || !std::path::Path::new(&f.path).exists() {
+            let _ = std::fs::write(&f.path, format!("{value}\n"));
         }
     }
 }
@@ -241,42 +320,56 @@ fn dns_qtype(name: &str) -> u16 {
     }
 }
 
-/// The checks of a config model: one per real that has a `check`.
-pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
+/// The probe of check `ch` (of a config `cfg`).
+fn probe_kind(cfg: &xvs_config::Config, ch: &xvs_config::Check) -> ProbeKind {
     use xvs_config::CheckKind;
+    match ch.kind {
+        CheckKind::Tcp => ProbeKind::Tcp,
+        CheckKind::Http | CheckKind::Ssl => ProbeKind::Http {
+            urls: ch
+                .urls
+                .iter()
+                .map(|u| xvs_config::HttpUrl { digest: u.digest.to_ascii_lowercase(), ..u.clone() })
+                .collect(),
+            protocol: ch.http_protocol,
+            tls: (ch.kind == CheckKind::Ssl).then(|| ch.sni.clone()),
+            fast_recovery: ch.fast_recovery,
+        },
+        CheckKind::Misc => ProbeKind::Misc {
+            command: ch.command.clone(),
+            dynamic: ch.dynamic,
+            policy: crate::vrrp::spec::script_policy(&cfg.vrrp, ch.user.as_ref()),
+        },
+        CheckKind::Udp => ProbeKind::Udp(ch.udp.clone()),
+        CheckKind::Dns => ProbeKind::Dns { name: ch.dns_name.clone(), qtype: dns_qtype(&ch.dns_type) },
+        CheckKind::Smtp => ProbeKind::Smtp { helo: ch.helo_name.clone() },
+        CheckKind::Ping => ProbeKind::Ping,
+        CheckKind::File => ProbeKind::File(ch.file.clone()),
+    }
+}
+
+/// The checks of a config model: one per check of every real.
+pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
     let mut out = Vec::new();
     for s in &cfg.services {
         for r in &s.reals {
             for (index, ch) in r.checks.iter().enumerate() {
                 let port = ch.port.unwrap_or(r.addr.port());
-                let kind = match ch.kind {
-                    CheckKind::Tcp => ProbeKind::Tcp,
-                    CheckKind::Http | CheckKind::Ssl => ProbeKind::Http {
-                        path: ch.path.clone(),
-                        status: ch.status.clone(),
-                        digest: ch.digest.to_ascii_lowercase(),
-                        tls: (ch.kind == CheckKind::Ssl).then(|| ch.sni.clone()),
-                    },
-                    CheckKind::Misc => ProbeKind::Misc {
-                        command: ch.command.clone(),
-                        dynamic: ch.dynamic,
-                        policy: crate::vrrp::spec::script_policy(&cfg.vrrp, ch.user.as_ref()),
-                    },
-                    CheckKind::Udp => ProbeKind::Udp { payload: b"xvs health check".to_vec() },
-                    CheckKind::Dns => ProbeKind::Dns { name: ch.dns_name.clone(), qtype: dns_qtype(&ch.dns_type) },
-                };
+                let delay_loop = ch.delay_loop.unwrap_or(s.delay_loop).max(1);
                 out.push(CheckSpec {
                     key: crate::observe::real_key(crate::observe::service_key(s.protocol, &s.vip), r.addr),
                     index,
-                    target: SocketAddr::new(r.addr.ip(), port),
-                    kind,
-                    delay_loop: Duration::from_secs(s.delay_loop.max(1) as u64),
+                    target: SocketAddr::new(ch.connect.ip.unwrap_or(r.addr.ip()), port),
+                    source: Source::of(&ch.connect),
+                    kind: probe_kind(cfg, ch),
+                    delay_loop: Duration::from_secs(u64::from(delay_loop)),
                     connect_timeout: Duration::from_secs(ch.connect_timeout.max(1) as u64),
                     retry: ch.retry,
                     delay_before_retry: Duration::from_secs(ch.delay_before_retry as u64),
                     weight: r.weight,
-                    alpha: s.alpha,
-                    warmup: Duration::from_secs(u64::from(ch.warmup.unwrap_or(s.delay_loop))),
+                    // keepalived clears alpha for a FILE_CHECK: its state is known at once.
+                    alpha: ch.alpha.unwrap_or(s.alpha) && ch.kind != xvs_config::CheckKind::File,
+                    warmup: Duration::from_secs(u64::from(ch.warmup.unwrap_or(delay_loop))),
                 });
             }
         }
@@ -286,26 +379,34 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
 
 /// A real's health from its checks' (keepalived: up only while every checker is up):
 /// `states` has what each check last said, by (real, check index); a check that has not
-/// said anything yet counts as it started (up, or down with `alpha`). The weight is the
-/// first dynamic weight an up check gave. `None` when `key` has no check in `checks`.
+/// said anything yet counts as it started (up, or down with `alpha`). The weight, when a
+/// check says something of it: the first dynamic script's weight (else the configured
+/// one) plus every tracked file's addition, within 0..=MAX_WEIGHT. `None` when `key` has
+/// no check in `checks`.
 pub fn combine(
     key: &RealKey,
     checks: &[CheckSpec],
-    states: &std::collections::HashMap<(RealKey, usize), (bool, Option<u32>)>,
+    states: &std::collections::HashMap<(RealKey, usize), (bool, WeightSay)>,
 ) -> Option<(bool, Option<u32>)> {
     let mine: Vec<&CheckSpec> = checks.iter().filter(|c| c.key == *key).collect();
-    if mine.is_empty() {
-        return None;
-    }
-    let mut weight = None;
+    let configured = mine.first()?.weight;
+    let (mut set, mut add, mut said) = (None, 0i64, false);
     for c in mine {
         match states.get(&(c.key, c.index)) {
-            Some((true, w)) => weight = weight.or(*w),
+            Some((true, w)) => match *w {
+                WeightSay::Keep => {}
+                WeightSay::Set(v) => (set, said) = (set.or(Some(v)), true),
+                WeightSay::Add(v) => (add, said) = (add.saturating_add(v), true),
+            },
             Some((false, _)) => return Some((false, None)),
             None if c.alpha => return Some((false, None)),
             None => {}
         }
     }
+    let weight = said.then(|| {
+        let w = i64::from(set.unwrap_or(configured)).saturating_add(add);
+        w.clamp(0, i64::from(xvs_config::MAX_WEIGHT)) as u32
+    });
     Some((true, weight))
 }
 
@@ -327,7 +428,11 @@ pub fn effective(
                     true
                 }
                 // alpha: a checked real is down until its first probe passes.
-                None if s.alpha && !r.checks.is_empty() => {
+                None if r
+                    .checks
+                    .iter()
+                    .any(|c| c.alpha.unwrap_or(s.alpha) && c.kind != xvs_config::CheckKind::File) =>
+                {
                     if r.inhibit_on_failure {
                         r.weight = 0;
                     }
@@ -365,6 +470,7 @@ mod tests {
             key: key(target.port()),
             index: 0,
             target,
+            source: Source::default(),
             kind: ProbeKind::Tcp,
             delay_loop: Duration::from_millis(200),
             connect_timeout: Duration::from_millis(200),
@@ -415,6 +521,7 @@ mod tests {
             key: key(1),
             index: 0,
             target: "127.0.0.1:1".parse().unwrap(),
+            source: Source::default(),
             kind: ProbeKind::Misc { command, dynamic: false, policy },
             delay_loop: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(30),
@@ -498,6 +605,7 @@ mod tests {
             key: key(target.port()),
             index: 0,
             target,
+            source: Source::default(),
             kind: ProbeKind::Tcp,
             delay_loop: Duration::from_secs(60),
             connect_timeout: Duration::from_millis(200),
@@ -537,10 +645,10 @@ mod tests {
         let k = checks[0].key;
         let mut st = HashMap::new();
         assert_eq!(combine(&k, &checks, &st), Some((true, None)), "nothing said yet: as started");
-        st.insert((k, 0), (true, None));
-        st.insert((k, 1), (false, None));
+        st.insert((k, 0), (true, WeightSay::Keep));
+        st.insert((k, 1), (false, WeightSay::Keep));
         assert_eq!(combine(&k, &checks, &st), Some((false, None)), "one down: down");
-        st.insert((k, 1), (true, Some(7)));
+        st.insert((k, 1), (true, WeightSay::Set(7)));
         assert_eq!(combine(&k, &checks, &st), Some((true, Some(7))));
         assert!(cfg.to_toml().matches("[[service.real.check]]").count() == 2, "{}", cfg.to_toml());
     }
