@@ -40,6 +40,7 @@ fn service(vip: &str, port: u16, proto: u8, sched: &str, fwd: Forward, reals: &[
         persistence,
         persistence_netmask: if vip.is_ipv4() { 24 } else { 64 },
         sorry_server: None,
+        sorry_inhibit: false,
         reals: reals.iter().map(|r| real(r, rport, fwd)).collect(),
         sources: SourceFilter::default(),
     }

@@ -19,6 +19,7 @@ fn engine() -> Engine {
         persistence,
         persistence_netmask: if vip.contains(':') { 128 } else { 32 },
         sorry_server: None,
+        sorry_inhibit: false,
         reals: vec![RealSpec {
             addr: if vip.contains(':') { "2001:db8:2::11".parse().unwrap() } else { "10.0.2.11".parse().unwrap() },
             port,
