@@ -185,11 +185,16 @@ static __always_inline int is_service(const __u8 *addr, __u16 port, __u8 proto, 
     return bpf_map_lookup_elem(&vip_prefixes, &pk) != 0;
 }
 
+// A NAT real's endpoint; port 0 in `reals`: every port (a real that keeps the client's
+// destination port, as a fwmark service's do).
 static __always_inline int is_real(const __u8 *addr, __u16 port, __u8 proto) {
     struct endpoint e = {};
     __builtin_memcpy(e.addr, addr, 16);
     e.port = port;
     e.proto = proto;
+    if (bpf_map_lookup_elem(&reals, &e))
+        return 1;
+    e.port = 0;
     return bpf_map_lookup_elem(&reals, &e) != 0;
 }
 

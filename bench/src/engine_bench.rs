@@ -207,6 +207,8 @@ pub(crate) fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfi
         persistence_netmask: host_len,
         sorry_server: None,
         sorry_inhibit: false,
+        fwmark: 0,
+        marks: Vec::new(),
         reals: reals(rport),
         sources: Default::default(),
     };

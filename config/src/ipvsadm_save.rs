@@ -178,6 +178,7 @@ impl Reader<'_> {
         let idx = self.config.services.len();
         let keys = [
             ("vip", Opt::Service),
+            ("fwmark", Opt::Service),
             ("protocol", Opt::Service),
             ("scheduler", Opt::Scheduler),
             ("persistence", Opt::Persistent),

@@ -43,8 +43,8 @@ pub use model::*;
 pub use span::{LineIndex, Pos, Section, SourceMap, HEADER};
 pub use syntax::{parse_dotted_mask, parse_endpoint, parse_ip, parse_mac, parse_vip, Problem};
 pub use toml_reader::{
-    AUTH_KEYS, CHECK_KEYS, DIRECTOR_KEYS, NEIGHBOR_KEYS, REAL_KEYS, ROOT_KEYS, SERVICE_KEYS, SYNC_GROUP_KEYS,
-    SYNC_KEYS, TIMEOUT_KEYS, URL_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS,
+    AUTH_KEYS, CHECK_KEYS, DIRECTOR_KEYS, FWMARK_KEYS, NEIGHBOR_KEYS, REAL_KEYS, ROOT_KEYS, SERVICE_KEYS,
+    SYNC_GROUP_KEYS, SYNC_KEYS, TIMEOUT_KEYS, URL_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS,
 };
 
 /// The config id of keepalived's conditional lines (`@ID ...` is read only when `ID` is
@@ -65,6 +65,54 @@ pub fn config_id() -> String {
             host.trim().split('.').next().unwrap_or_default().to_string()
         })
         .clone()
+}
+
+/// The file of `[[fwmark]]` tables that every configuration read adds to its own
+/// (`--fwmarks`: a keepalived.conf or ipvsadm-save file has no way to say what a mark
+/// stands for), set once per process.
+static FWMARKS_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Set the `--fwmarks` file (before anything is read); `false` when it was set already.
+pub fn set_fwmarks_file(path: &Path) -> bool {
+    FWMARKS_FILE.set(path.to_path_buf()).is_ok()
+}
+
+/// Adds the `[[fwmark]]` entries of the `--fwmarks` file, if one is set, to `config`;
+/// an error in that file is reported at its own position. The file is read again on
+/// every load, so a reload sees its changes.
+fn add_fwmarks_file(config: &mut Config) -> Result<(), ConfigErrors> {
+    let Some(path) = FWMARKS_FILE.get() else {
+        return Ok(());
+    };
+    let name = path.display().to_string();
+    let text = read_config_file(path).map_err(|e| {
+        ConfigError::new(
+            name.clone(),
+            0,
+            0,
+            format!("cannot read the fwmarks file: {e}"),
+            Some("check --fwmarks".into()),
+        )
+    })?;
+    let marks = parse_toml(&text, &name)?;
+    let only_marks = Config { fwmarks: marks.fwmarks.clone(), ..Config::default() };
+    if marks != only_marks {
+        return Err(ConfigError::new(
+            name,
+            1,
+            1,
+            "a --fwmarks file holds [[fwmark]] tables only".to_string(),
+            Some("move the rest into the configuration given with -c".into()),
+        )
+        .into());
+    }
+    // (A configuration printed by `xvs check` holds them already.)
+    for f in marks.fwmarks {
+        if !config.fwmarks.contains(&f) {
+            config.fwmarks.push(f);
+        }
+    }
+    Ok(())
 }
 
 /// Reads `path`, detects its format, parses and validates it (warnings are dropped;
@@ -132,7 +180,8 @@ pub fn parse_str_with_warnings(text: &str, file_name: &str) -> Result<(Config, V
 /// Parses and validates a keepalived.conf (its `virtual_server`s, `virtual_server_group`s
 /// and VRRP sections; `include`s resolved from the directory of `file_name`).
 pub fn parse_keepalived(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
-    let keepalived::Read { config, map, mut errors, mut warnings, files } = keepalived::read(text, file_name);
+    let keepalived::Read { mut config, map, mut errors, mut warnings, files } = keepalived::read(text, file_name);
+    add_fwmarks_file(&mut config)?;
     errors.extend(validate::validate(&config, &map));
     ConfigWarning::sort(&mut warnings, &files);
     if errors.is_empty() {
@@ -144,7 +193,8 @@ pub fn parse_keepalived(text: &str, file_name: &str) -> Result<(Config, Vec<Conf
 
 /// Parses and validates `ipvsadm-save -n` output.
 pub fn parse_ipvsadm_save(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
-    let ipvsadm_save::Read { config, map, mut errors, mut warnings } = ipvsadm_save::read(text, file_name);
+    let ipvsadm_save::Read { mut config, map, mut errors, mut warnings } = ipvsadm_save::read(text, file_name);
+    add_fwmarks_file(&mut config)?;
     errors.extend(validate::validate(&config, &map));
     let files = [file_name.to_string()];
     ConfigWarning::sort(&mut warnings, &files);
@@ -164,7 +214,10 @@ pub fn parse_toml(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
 /// Parses and validates xvs TOML, with its warnings (xvs TOML has none today: an unknown
 /// key is an error; the signature matches the other readers').
 pub fn parse_toml_with_warnings(text: &str, file_name: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
-    let (config, map, mut errors) = toml_reader::read_toml(text, file_name)?;
+    let (mut config, map, mut errors) = toml_reader::read_toml(text, file_name)?;
+    if FWMARKS_FILE.get().is_some_and(|p| p.display().to_string() != file_name) {
+        add_fwmarks_file(&mut config)?;
+    }
     errors.extend(validate::validate(&config, &map));
     if errors.is_empty() {
         Ok((config, Vec::new()))

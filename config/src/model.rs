@@ -43,6 +43,8 @@ pub struct Config {
     pub vrrp: Vrrp,
     /// Connection sync (`[sync]`, keepalived's `lvs_sync_daemon`).
     pub sync: Sync,
+    /// What each firewall mark stands for (`[[fwmark]]`; see [`fwmark`]).
+    pub fwmarks: Vec<Fwmark>,
 }
 
 /// `[director]`: process-wide settings.
@@ -283,6 +285,10 @@ pub struct Service {
     /// Sources that may not, whatever `allow` says.
     pub deny: Vec<SourcePrefix>,
     pub reals: Vec<Real>,
+    /// A firewall-mark service (keepalived `virtual_server fwmark N`, ipvsadm `-f N`): it
+    /// takes the traffic of the `[[fwmark]]` entries of this mark; `vip` and `protocol`
+    /// then mean nothing (see [`fwmark`]).
+    pub fwmark: Option<u32>,
 }
 
 /// A source prefix of `allow`/`deny`: a network address (host bits zero) and its length.
@@ -326,6 +332,7 @@ impl Service {
             allow: Vec::new(),
             deny: Vec::new(),
             reals: Vec::new(),
+            fwmark: None,
         }
     }
 }
@@ -382,8 +389,10 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
 }
 
 mod check;
+pub mod fwmark;
 mod sync;
 mod vrrp;
 pub use check::*;
+pub use fwmark::{fwmark_vip, parse_port_range, Fwmark};
 pub use sync::*;
 pub use vrrp::*;

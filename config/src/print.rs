@@ -85,6 +85,24 @@ impl Config {
             writeln!(o, "mac = {}", q(&format_mac(&n.mac)))?;
             writeln!(o, "default = {}", n.default)?;
         }
+        for f in &self.fwmarks {
+            writeln!(o)?;
+            writeln!(o, "[[fwmark]]")?;
+            writeln!(o, "mark = {}", f.mark)?;
+            writeln!(o, "dst = {}", q(&f.dst.to_string()))?;
+            let protos: Vec<String> = f.protocols.iter().map(|p| q(p.name())).collect();
+            writeln!(o, "protocols = [{}]", protos.join(", "))?;
+            match f.ports.as_slice() {
+                [] => writeln!(o, "# ports: unset = every port")?,
+                ports => {
+                    let list: Vec<String> = ports
+                        .iter()
+                        .map(|&(a, b)| if a == b { a.to_string() } else { q(&format!("{a}-{b}")) })
+                        .collect();
+                    writeln!(o, "ports = [{}]", list.join(", "))?
+                }
+            }
+        }
         vrrp::write_vrrp(o, &self.vrrp)?;
         sync::write_sync(o, &self.sync)
     }
@@ -93,8 +111,16 @@ impl Config {
 fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
     writeln!(o)?;
     writeln!(o, "[[service]]")?;
-    writeln!(o, "vip = {}", q(&s.vip.to_string()))?;
-    writeln!(o, "protocol = {}", q(s.protocol.name()))?;
+    match s.fwmark {
+        Some(m) => {
+            writeln!(o, "fwmark = {m}")?;
+            writeln!(o, "family = {}", q(if s.vip.addr.is_ipv6() { "inet6" } else { "inet" }))?;
+        }
+        None => {
+            writeln!(o, "vip = {}", q(&s.vip.to_string()))?;
+            writeln!(o, "protocol = {}", q(s.protocol.name()))?;
+        }
+    }
     writeln!(o, "scheduler = {}", q(&s.scheduler))?;
     writeln!(
         o,

@@ -33,6 +33,8 @@ pub enum Section {
     Url(usize, usize, usize, usize),
     /// `neighbors[i]`
     Neighbor(usize),
+    /// `fwmarks[i]`
+    Fwmark(usize),
     /// `vrrp`'s global settings
     VrrpGlobal,
     /// `vrrp.instances[i]`
@@ -59,6 +61,7 @@ impl Section {
             | Section::Timeouts
             | Section::Service(_)
             | Section::Neighbor(_)
+            | Section::Fwmark(_)
             | Section::VrrpGlobal
             | Section::VrrpInstance(_)
             | Section::VrrpScript(_)
@@ -83,6 +86,7 @@ impl Section {
             Section::Check(..) => "[service.real.check]",
             Section::Url(..) => "[[service.real.check.url]]",
             Section::Neighbor(_) => "[[neighbor]]",
+            Section::Fwmark(_) => "[[fwmark]]",
             Section::VrrpGlobal => "[vrrp_global]",
             Section::VrrpInstance(_) | Section::VrrpEntry(..) => "[[vrrp]]",
             Section::VrrpScript(_) => "[[vrrp_script]]",

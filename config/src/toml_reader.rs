@@ -9,7 +9,9 @@
 //!   `validate.rs`, which runs on the model this produces.
 //! - Defaults are applied here (via the model's constructors), so the `Config`
 //!   returned is complete.
-//! - The VRRP tables are read in `toml_reader/vrrp.rs`, `[sync]` in `toml_reader/sync.rs`.
+//! - The VRRP tables are read in `toml_reader/vrrp.rs`, `[sync]` in `toml_reader/sync.rs`,
+//!   health checks in `toml_reader/check.rs`, `[[fwmark]]` and fwmark services in
+//!   `toml_reader/fwmark.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
@@ -27,15 +29,27 @@ use crate::syntax::{
 };
 
 mod check;
+mod fwmark;
 mod sync;
 mod vrrp;
 pub use check::{CHECK_KEYS, URL_KEYS};
+pub use fwmark::FWMARK_KEYS;
 pub use sync::SYNC_KEYS;
 pub use vrrp::{AUTH_KEYS, SYNC_GROUP_KEYS, VRRP_GLOBAL_KEYS, VRRP_KEYS, VRRP_SCRIPT_KEYS};
 
 /// Keys of the top level.
-pub const ROOT_KEYS: &[&str] =
-    &["director", "timeouts", "service", "neighbor", "vrrp_global", "vrrp_script", "vrrp", "vrrp_sync_group", "sync"];
+pub const ROOT_KEYS: &[&str] = &[
+    "director",
+    "timeouts",
+    "service",
+    "neighbor",
+    "vrrp_global",
+    "vrrp_script",
+    "vrrp",
+    "vrrp_sync_group",
+    "sync",
+    "fwmark",
+];
 /// Keys of `[director]`.
 pub const DIRECTOR_KEYS: &[&str] = &[
     "cores",
@@ -80,6 +94,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "allow",
     "deny",
     "real",
+    "fwmark",
+    "family",
 ];
 /// Keys of `[[service.real]]`.
 pub const REAL_KEYS: &[&str] = &[
@@ -504,7 +520,8 @@ impl<'t> Reader<'t> {
             self.tables(root, "neighbor", Section::Neighbor).into_iter().map(|t| self.neighbor(t)).collect();
         let vrrp = self.vrrp(root);
         let sync = self.sync(root, &vrrp);
-        Config { director, timeouts, services, neighbors, vrrp, sync }
+        let fwmarks = self.tables(root, "fwmark", Section::Fwmark).into_iter().map(|t| self.fwmark(t)).collect();
+        Config { director, timeouts, services, neighbors, vrrp, sync, fwmarks }
     }
 
     fn director(&mut self, t: Tab<'_>) -> Director {
@@ -569,12 +586,19 @@ impl<'t> Reader<'t> {
 
     fn service(&mut self, t: Tab<'_>, i: usize) -> Service {
         self.open(t, SERVICE_KEYS);
-        if t.t.get("vip").is_none() {
-            self.missing(t, "vip");
-        }
-        let vip = self.parsed(t, "vip", parse_vip).unwrap_or(Vip::single(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-        let protocol = self.keyword(t, "protocol", Protocol::NAMES, Protocol::from_name).unwrap_or(Protocol::Tcp);
-        let mut s = Service::new(vip, protocol);
+        let mut s = match self.fwmark_service(t) {
+            Some(s) => s,
+            None => {
+                if t.t.get("vip").is_none() {
+                    self.missing(t, "vip");
+                }
+                let vip = self.parsed(t, "vip", parse_vip).unwrap_or(Vip::single(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+                let protocol =
+                    self.keyword(t, "protocol", Protocol::NAMES, Protocol::from_name).unwrap_or(Protocol::Tcp);
+                Service::new(vip, protocol)
+            }
+        };
+        let vip = s.vip;
         set(&mut s.scheduler, self.string(t, "scheduler").map(str::to_string));
         self.scheduler_flags(t, &mut s);
         set(&mut s.mh_table_size, self.u32(t, "mh_table_size"));

@@ -20,6 +20,7 @@ use crate::syntax::closest;
 use xvs_sched::{is_prime, SCHEDULER_NAMES as SCHEDULERS};
 
 mod check;
+mod fwmark;
 mod sync;
 mod vrrp;
 
@@ -179,16 +180,17 @@ impl Validator<'_> {
             );
             return;
         }
-        let mut seen: HashMap<(Protocol, IpAddr, u8, u16), usize> = HashMap::new();
+        let mut seen: HashMap<(Protocol, IpAddr, u8, u16, Option<u32>), usize> = HashMap::new();
         for (i, svc) in c.services.iter().enumerate() {
             let s = Section::Service(i);
-            let key = (svc.protocol, svc.vip.addr, svc.vip.prefix_len, svc.vip.port);
+            let key = (svc.protocol, svc.vip.addr, svc.vip.prefix_len, svc.vip.port, svc.fwmark);
+            let vip = if svc.fwmark.is_some() { "fwmark" } else { "vip" };
             if let Some(&first) = seen.get(&key) {
-                let at = self.where_is((Section::Service(first), "vip"), format!("service #{}", first + 1));
+                let at = self.where_is((Section::Service(first), vip), format!("service #{}", first + 1));
                 self.report(
-                    (s, "vip"),
-                    &[(s, "protocol"), (Section::Service(first), "vip"), (Section::Service(first), "protocol")],
-                    format!("duplicate service {} {}: already defined at {at}", svc.protocol, svc.vip),
+                    (s, vip),
+                    &[(s, "protocol"), (Section::Service(first), vip), (Section::Service(first), "protocol")],
+                    format!("duplicate service {}: already defined at {at}", svc.label()),
                     format!("merge the reals into the first service (at {at}) and remove this one"),
                 );
             } else {
@@ -196,6 +198,7 @@ impl Validator<'_> {
             }
             self.service(i, svc);
         }
+        self.fwmarks(c);
     }
 
     fn service(&mut self, i: usize, svc: &Service) {
@@ -219,7 +222,7 @@ impl Validator<'_> {
                 self.report(
                     (rs, "addr"),
                     &[(Section::Real(i, first), "addr")],
-                    format!("duplicate real {} in service {} {} (first at {at})", r.addr, svc.protocol, svc.vip),
+                    format!("duplicate real {} in service {} (first at {at})", r.addr, svc.label()),
                     "list each real once per service; change its weight instead".into(),
                 );
             } else {
@@ -281,6 +284,10 @@ impl Validator<'_> {
     fn vip(&mut self, i: usize, svc: &Service) {
         let s = Section::Service(i);
         let vip = svc.vip;
+        if svc.fwmark.is_some() {
+            // No VIP of its own: its traffic is its [[fwmark]] entries' (validate/fwmark.rs).
+            return;
+        }
         if svc.ops && svc.protocol == Protocol::Tcp {
             self.report(
                 (s, "ops"),
@@ -403,7 +410,7 @@ impl Validator<'_> {
                     family(vip.addr)
                 ),
             );
-        } else if r.forward != Forward::Nat && r.addr.port() != vip.port {
+        } else if r.forward != Forward::Nat && r.addr.port() != vip.port && svc.fwmark.is_none() {
             self.report(
                 (rs, "addr"),
                 &[(s, "vip"), (s, "forward"), (rs, "forward")],

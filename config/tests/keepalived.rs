@@ -126,16 +126,7 @@ fn groups_and_includes() {
     let (c, w) = load_ok("groups/keepalived.conf");
     assert_warnings(
         &w,
-        &[
-            ("groups/vrrp.conf", 6, 1, "vrrp_sync_group VG1: only one member; this is probably not what you want"),
-            (
-                "groups/conf.d/10-web.conf",
-                5,
-                5,
-                "virtual_server_group WEB: `fwmark 7`: fwmark services are not supported (XDP steers packets before \
-                 netfilter could mark them); skipped",
-            ),
-        ],
+        &[("groups/vrrp.conf", 6, 1, "vrrp_sync_group VG1: only one member; this is probably not what you want")],
     );
     // `lvs_sync_daemon eth1 VI_1` in keepalived.conf, VI_1 (VRID 61) in the included vrrp.conf.
     let d = c.sync.daemon.as_ref().expect("lvs_sync_daemon");
@@ -223,26 +214,14 @@ fn ipv6_tunnel_service() {
 }
 
 #[test]
-fn fwmark_service_is_skipped_with_a_warning() {
-    let c = load_warned(
-        "fwmark.conf",
-        &[(
-            2,
-            1,
-            "virtual_server fwmark 1: fwmark services are not supported (XDP steers packets before netfilter could \
-             mark them); the service and its reals are skipped",
-        )],
-    );
-    assert_eq!(c.services.len(), 1);
-    let s = &c.services[0];
-    assert_eq!((s.vip, s.scheduler.as_str()), (Vip::single(ip("10.0.1.100"), 22), "rr"));
-    assert_eq!(s.reals[0].addr, sa("10.0.2.11:22"));
-    assert!(s.reals[0].checks.is_empty(), "an empty real_server block");
+fn fwmark_service_needs_its_marks() {
+    // keepalived's fwmark service is read; what the mark stands for comes from --fwmarks
+    // (config/tests/fwmark.rs), and without it the file does not load.
+    let e = load(&data("fwmark.conf")).unwrap_err();
+    assert_eq!((e.0[0].line, e.0[0].col), (2, 23), "{e}");
+    assert!(e.0[0].message.contains("fwmark 1 is not defined"), "{e}");
 }
 
-/// The keepalived.conf from the notes xvs started from (Chinese comments after values,
-/// `#` after `{`, trailing blanks, the obsolete `nat_mask`), in its MASTER and BACKUP
-/// variants: both describe the same LVS service.
 #[test]
 fn the_seed_notes_config() {
     let master = load_warned(

@@ -37,13 +37,17 @@ impl RealId {
     }
 }
 
-/// A service: protocol, VIP (or VIP prefix) and port (0: every port).
+/// A service: protocol, VIP (or VIP prefix) and port (0: every port); or a firewall
+/// mark (`fwmark` non-zero: then `proto` 0, `vip` the unspecified address of the
+/// service's family, `prefix_len` and `port` 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub proto: u8,
     pub vip: IpAddr,
     pub prefix_len: u8,
     pub port: u16,
+    #[serde(default)]
+    pub fwmark: u32,
 }
 
 /// A real of a service (the sorry server is a real of its own).
@@ -74,15 +78,19 @@ pub fn proto_name(proto: u8) -> &'static str {
 }
 
 impl ServiceKey {
-    /// True when the VIP is a prefix rather than one address.
+    /// True when the VIP is a prefix rather than one address (never for a fwmark).
     pub fn is_prefix(&self) -> bool {
-        self.prefix_len < if self.vip.is_ipv4() { 32 } else { 128 }
+        self.fwmark == 0 && self.prefix_len < if self.vip.is_ipv4() { 32 } else { 128 }
     }
 }
 
 impl fmt::Display for ServiceKey {
-    /// `TCP 10.0.1.100:80`, `UDP [2001:db8::1]:53`, `TCP 203.0.113.0/24:80`.
+    /// `TCP 10.0.1.100:80`, `UDP [2001:db8::1]:53`, `TCP 203.0.113.0/24:80`, `FWM 1`
+    /// (`FWM 1 IPv6`), as ipvsadm names them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.fwmark != 0 {
+            return write!(f, "FWM {}{}", self.fwmark, if self.vip.is_ipv6() { " IPv6" } else { "" });
+        }
         write!(f, "{} ", proto_name(self.proto))?;
         if self.is_prefix() {
             match self.vip {
@@ -118,11 +126,11 @@ mod tests {
 
     #[test]
     fn keys_display_as_ipvsadm_does() {
-        let s = ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        let s = ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80, fwmark: 0 };
         assert_eq!(s.to_string(), "TCP 10.0.1.100:80");
-        let s6 = ServiceKey { proto: 17, vip: "2001:db8::1".parse().unwrap(), prefix_len: 128, port: 53 };
+        let s6 = ServiceKey { proto: 17, vip: "2001:db8::1".parse().unwrap(), prefix_len: 128, port: 53, fwmark: 0 };
         assert_eq!(s6.to_string(), "UDP [2001:db8::1]:53");
-        let p = ServiceKey { proto: 6, vip: "203.0.113.0".parse().unwrap(), prefix_len: 24, port: 80 };
+        let p = ServiceKey { proto: 6, vip: "203.0.113.0".parse().unwrap(), prefix_len: 24, port: 80, fwmark: 0 };
         assert_eq!(p.to_string(), "TCP 203.0.113.0/24:80");
         let r = RealKey { service: s, addr: "10.0.2.11".parse().unwrap(), port: 8080, sorry: false };
         assert_eq!(r.endpoint().to_string(), "10.0.2.11:8080");

@@ -42,7 +42,7 @@ pub use ids::{proto_name, Endpoint, RealId, RealKey, ServiceId, ServiceKey};
 pub use index::{MAX_HANDLES, MAX_PROBE};
 pub use pipeline::{ConnInfo, Engine, ListCursor};
 pub use port::{FrameBuf, PacketBuf, Port, Verdict, FRAME_SIZE, HEADROOM};
-pub use spec::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec};
+pub use spec::{EngineConfig, Forward, MarkRule, NeighborSpec, RealSpec, ServiceSpec};
 pub use stats::{Counters, DropReason, EngineStats};
 pub use tcp_state::{TcpState, Timeouts};
 

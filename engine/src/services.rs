@@ -7,8 +7,10 @@
 //!   connections keep forwarding (IPVS keeps removed dests in its trash for the same reason).
 //! - Service ids are indices into `services`; a service removed by a reload stays, with no
 //!   reals to schedule and out of the lookup, so its connections run out.
-//! - Lookup order: exact (protocol, address, port), then (protocol, address, port 0), then
-//!   prefix VIPs by decreasing prefix length, first with the port, then port 0.
+//! - Lookup order: the traffic of fwmark services (IPVS looks for a marked packet's
+//!   service first), then exact (protocol, address, port), then (protocol, address,
+//!   port 0), then prefix VIPs by decreasing prefix length, first with the port, then
+//!   port 0.
 //! - Schedulers see only available reals with their current weights; `update` runs here,
 //!   on the slow path, never per packet.
 
@@ -21,7 +23,7 @@ use xvs_sched::{new_scheduler, Dest, DestCounters, Scheduler};
 
 use crate::family::mask_ip;
 use crate::ids::{RealId, RealKey, ServiceId, ServiceKey};
-use crate::spec::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec};
+use crate::spec::{EngineConfig, Forward, MarkRule, NeighborSpec, RealSpec, ServiceSpec};
 use crate::stats::Counters;
 use crate::EngineError;
 
@@ -92,6 +94,9 @@ pub struct ServiceTable {
     exact: HashMap<(u8, IpAddr, u16), ServiceId, ahash::RandomState>,
     /// (proto, network, prefix_len, port, service), longest prefix first.
     prefixes: Vec<(u8, IpAddr, u8, u16, ServiceId)>,
+    /// The traffic of fwmark services, in configuration order (the first that covers a
+    /// packet takes it).
+    marked: Vec<(MarkRule, ServiceId)>,
     /// Every service ever applied, by key (so a reload finds its slot in O(1)).
     by_key: HashMap<ServiceKey, ServiceId>,
     /// Every real ever made, by (service, address, port, sorry).
@@ -205,6 +210,12 @@ impl ServiceTable {
     /// The service for a packet to `dst:dport` over `proto`.
     #[inline]
     pub fn lookup(&self, proto: u8, dst: IpAddr, dport: u16) -> Option<ServiceId> {
+        // IPVS looks for a marked packet's fwmark service first.
+        if !self.marked.is_empty() {
+            if let Some(&(_, s)) = self.marked.iter().find(|(m, _)| m.covers(proto, dst, dport)) {
+                return Some(s);
+            }
+        }
         if let Some(&s) = self.exact.get(&(proto, dst, dport)) {
             return Some(s);
         }
@@ -232,9 +243,26 @@ impl ServiceTable {
         let full = if dst.is_ipv4() { 32 } else { 128 };
         [dport, 0].iter().any(|&port| {
             self.by_key
-                .get(&ServiceKey { proto, vip: dst, prefix_len: full, port })
+                .get(&ServiceKey { proto, vip: dst, prefix_len: full, port, fwmark: 0 })
                 .is_some_and(|&sid| !self.services[sid.index()].live)
         })
+    }
+
+    /// The live fwmark service of `mark` and family (sync: IPVS names a marked
+    /// connection's service by its mark).
+    pub fn by_mark(&self, mark: u32, v6: bool) -> Option<ServiceId> {
+        let key = ServiceKey {
+            proto: 0,
+            vip: if v6 {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            },
+            prefix_len: 0,
+            port: 0,
+            fwmark: mark,
+        };
+        self.by_key.get(&key).copied().filter(|s| self.services[s.index()].live)
     }
 
     /// Whether `addr` is the address of a live single-address service.
@@ -252,14 +280,7 @@ impl ServiceTable {
     pub fn apply(&mut self, cfg: &EngineConfig) -> Result<(), EngineError> {
         // Build everything that can fail first, so an error leaves the table as it was.
         let schedulers = check(cfg)?;
-        let new = cfg
-            .services
-            .iter()
-            .filter(|s| {
-                let key = ServiceKey { proto: s.proto, vip: s.vip, prefix_len: s.prefix_len, port: s.port };
-                !self.by_key.contains_key(&key)
-            })
-            .count();
+        let new = cfg.services.iter().filter(|s| !self.by_key.contains_key(&s.key())).count();
         if self.services.len() + new > MAX_SERVICES {
             return Err(EngineError::Invalid(format!(
                 "{} services over the engine's life (every service ever configured keeps its id), at most {MAX_SERVICES}: restart xvs to start afresh",
@@ -274,8 +295,15 @@ impl ServiceTable {
         }
         let mut exact = HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
         let mut prefixes = Vec::new();
+        let mut marked = Vec::new();
         for (spec, sched) in cfg.services.iter().zip(schedulers) {
             let id = self.apply_service(spec, sched, &cfg.neighbors)?;
+            if spec.fwmark != 0 {
+                // Standby while the director does not hold the addresses it covers.
+                self[id].standby = spec.marks.iter().any(|m| cfg.standby.contains(&m.net));
+                marked.extend(spec.marks.iter().map(|m| (*m, id)));
+                continue;
+            }
             self[id].standby = cfg.standby.contains(&spec.vip);
             if spec.prefix_len == host_len(spec.vip) {
                 exact.insert((spec.proto, spec.vip, spec.port), id);
@@ -286,6 +314,7 @@ impl ServiceTable {
         prefixes.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.cmp(&a.3)));
         self.exact = exact;
         self.prefixes = prefixes;
+        self.marked = marked;
         for sid in 0..self.services.len() {
             self.rebuild_dests(ServiceId(sid as u16));
         }
@@ -300,7 +329,7 @@ impl ServiceTable {
         sched: Box<dyn Scheduler>,
         neighbors: &[NeighborSpec],
     ) -> Result<ServiceId, EngineError> {
-        let key = ServiceKey { proto: spec.proto, vip: spec.vip, prefix_len: spec.prefix_len, port: spec.port };
+        let key = spec.key();
         let sid = match self.by_key.get(&key) {
             Some(i) => i.index(),
             None => {

@@ -64,6 +64,44 @@ pub struct ServiceSpec {
     pub reals: Vec<RealSpec>,
     /// Who may start connections (`allow`/`deny`).
     pub sources: crate::filter::SourceFilter,
+    /// A firewall-mark service (0: none): it takes the traffic `marks` cover, and `vip`
+    /// is the unspecified address of its family, `prefix_len` and `port` 0.
+    pub fwmark: u32,
+    pub marks: Vec<MarkRule>,
+}
+
+/// Traffic of a fwmark service: `proto` to `net/len`, destination ports `lo..=hi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarkRule {
+    pub proto: u8,
+    pub net: IpAddr,
+    pub len: u8,
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl MarkRule {
+    /// Whether a packet of `proto` to `dst:dport` is covered.
+    #[inline]
+    pub fn covers(&self, proto: u8, dst: IpAddr, dport: u16) -> bool {
+        self.proto == proto
+            && (self.lo..=self.hi).contains(&dport)
+            && dst.is_ipv4() == self.net.is_ipv4()
+            && crate::family::mask_ip(dst, self.len) == self.net
+    }
+}
+
+impl ServiceSpec {
+    /// The service's key (see [`crate::ids::ServiceKey`]).
+    pub fn key(&self) -> crate::ids::ServiceKey {
+        crate::ids::ServiceKey {
+            proto: self.proto,
+            vip: self.vip,
+            prefix_len: self.prefix_len,
+            port: self.port,
+            fwmark: self.fwmark,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -270,3 +270,42 @@ fn sorry_templates_lapse_when_the_reals_return_unless_inhibited() {
         assert_eq!(dst == sorry, inhibit, "inhibit {inhibit}: went to {dst}");
     }
 }
+
+/// A fwmark service takes the traffic its marks cover (ports of one VIP, or a prefix),
+/// before any VIP service, keeps one persistence template per client across them
+/// (IPVS keys it by the mark), and DR keeps the client's port.
+#[test]
+fn fwmark_services_take_their_marks_traffic_with_one_template() {
+    use xvs_engine::MarkRule;
+    let mut c = nat(3);
+    let v = vs().ip();
+    let mut svc = c.services[0].clone();
+    svc.vip = ip("0.0.0.0");
+    svc.prefix_len = 0;
+    svc.port = 0;
+    svc.proto = 0;
+    svc.fwmark = 1;
+    svc.persistence = 300;
+    svc.marks = vec![
+        MarkRule { proto: 6, net: v, len: 32, lo: 80, hi: 80 },
+        MarkRule { proto: 6, net: v, len: 32, lo: 443, hi: 443 },
+    ];
+    svc.reals = c.services[0].reals.iter().map(|r| real(r.addr, 0, 1, Forward::Dr)).collect();
+    c.services = vec![svc];
+    let mut lb = Lb::new(config(c.services.clone()));
+    let client = cip(false, 9);
+    let (v1, out) = lb.send(&tcp(sa(client, 1000), std::net::SocketAddr::new(v, 80), SYN), 0);
+    assert_eq!(v1, TX);
+    let first = dst_mac(&out);
+    assert_eq!(xvs_proto::classify(&out).unwrap().dport, 80, "DR keeps the port");
+    // The same client on the other port of the mark: the same real (one template).
+    for (i, port) in [443u16, 80, 443].into_iter().enumerate() {
+        let (v2, out) = lb.send(&tcp(sa(client, 1001 + i as u16), std::net::SocketAddr::new(v, port), SYN), 10);
+        assert_eq!(v2, TX);
+        assert_eq!(dst_mac(&out), first, "port {port}: the template of the mark");
+        assert_eq!(xvs_proto::classify(&out).unwrap().dport, port);
+    }
+    // A port the mark does not cover has no service.
+    let (v3, _) = lb.send(&tcp(sa(client, 2000), std::net::SocketAddr::new(v, 8080), SYN), 20);
+    assert_ne!(v3, TX);
+}

@@ -41,6 +41,8 @@ fn service(vip: &str, port: u16, proto: u8, sched: &str, fwd: Forward, reals: &[
         persistence_netmask: if vip.is_ipv4() { 24 } else { 64 },
         sorry_server: None,
         sorry_inhibit: false,
+        fwmark: 0,
+        marks: Vec::new(),
         reals: reals.iter().map(|r| real(r, rport, fwd)).collect(),
         sources: SourceFilter::default(),
     }

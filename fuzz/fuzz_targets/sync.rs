@@ -20,6 +20,8 @@ fn engine() -> Engine {
         persistence_netmask: if vip.contains(':') { 128 } else { 32 },
         sorry_server: None,
         sorry_inhibit: false,
+        fwmark: 0,
+        marks: Vec::new(),
         reals: vec![RealSpec {
             addr: if vip.contains(':') { "2001:db8:2::11".parse().unwrap() } else { "10.0.2.11".parse().unwrap() },
             port,

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use xvs_config::{Config, Forward as CfgForward, Protocol};
 use xvs_engine::services::ServiceTable;
-use xvs_engine::{EngineConfig, Forward, NeighborSpec, RealSpec, ServiceSpec, Timeouts};
+use xvs_engine::{EngineConfig, Forward, MarkRule, NeighborSpec, RealSpec, ServiceSpec, Timeouts};
 use xvs_sched::{SchedConfig, SchedFlags};
 
 use crate::health::RealKey;
@@ -92,6 +92,29 @@ fn forward(f: CfgForward) -> Forward {
     }
 }
 
+fn proto_number(p: Protocol) -> u8 {
+    match p {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+    }
+}
+
+/// The traffic of mark `mark` (family `v6`): one rule per protocol and port range of
+/// each `[[fwmark]]` entry, in file order.
+fn mark_rules(cfg: &Config, mark: u32, v6: bool) -> Vec<MarkRule> {
+    let mut out = Vec::new();
+    for f in cfg.fwmarks.iter().filter(|f| f.mark == mark && f.dst.addr.is_ipv6() == v6) {
+        let every = [(0, u16::MAX)];
+        let ports = if f.ports.is_empty() { &every[..] } else { &f.ports[..] };
+        for p in &f.protocols {
+            for &(lo, hi) in ports {
+                out.push(MarkRule { proto: proto_number(*p), net: f.dst.addr, len: f.dst.len, lo, hi });
+            }
+        }
+    }
+    out
+}
+
 /// The engine configuration for `cfg`.
 pub fn engine_config(cfg: &Config) -> EngineConfig {
     let d = &cfg.director;
@@ -102,10 +125,8 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
             vip: s.vip.addr,
             prefix_len: s.vip.prefix_len,
             port: s.vip.port,
-            proto: match s.protocol {
-                Protocol::Tcp => 6,
-                Protocol::Udp => 17,
-            },
+            // A fwmark service has IPVS's protocol 0: its traffic's protocols are its marks'.
+            proto: if s.fwmark.is_some() { 0 } else { proto_number(s.protocol) },
             scheduler: s.scheduler.clone(),
             sched: SchedConfig {
                 flags: SchedFlags {
@@ -133,12 +154,16 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
                 lower_threshold: 0,
             }),
             sorry_inhibit: s.sorry_inhibit,
+            fwmark: s.fwmark.unwrap_or(0),
+            marks: s.fwmark.map(|m| mark_rules(cfg, m, s.vip.addr.is_ipv6())).unwrap_or_default(),
             reals: s
                 .reals
                 .iter()
                 .map(|r| RealSpec {
                     addr: r.addr.ip(),
-                    port: r.addr.port(),
+                    // DR and TUN keep the packet's port; a fwmark service's traffic has many,
+                    // and its reals' ports are for their health checks (IPVS ignores them).
+                    port: if s.fwmark.is_some() && r.forward != CfgForward::Nat { 0 } else { r.addr.port() },
                     weight: r.weight,
                     forward: forward(r.forward),
                     upper_threshold: r.upper_threshold,

@@ -45,6 +45,10 @@ enum Cmd {
         /// keepalived's config id for `@ID` lines (default: the host name up to its dot).
         #[arg(long, short = 'i')]
         config_id: Option<String>,
+        /// `[[fwmark]]` tables (what each firewall mark stands for) added to the config, for
+        /// a keepalived.conf or ipvsadm-save with fwmark services.
+        #[arg(long)]
+        fwmarks: Option<PathBuf>,
     },
     /// The embedded default: build a throwaway lab of network namespaces (client,
     /// director, three reals), run the director on it, drive HTTP and UDP traffic, show
@@ -89,6 +93,10 @@ enum Cmd {
         /// keepalived's config id for `@ID` lines (default: the host name up to its dot).
         #[arg(long, short = 'i')]
         config_id: Option<String>,
+        /// `[[fwmark]]` tables (what each firewall mark stands for) added to the config, for
+        /// a keepalived.conf or ipvsadm-save with fwmark services.
+        #[arg(long)]
+        fwmarks: Option<PathBuf>,
     },
     /// Print shell completions for xvs (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
@@ -148,17 +156,23 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Check { config, strict, config_id } => {
+        Cmd::Check { config, strict, config_id, fwmarks } => {
             if let Some(id) = config_id {
                 xvs_config::set_config_id(&id);
+            }
+            if let Some(f) = fwmarks {
+                xvs_config::set_fwmarks_file(&f);
             }
             cmd_check::run(&config, strict)
         }
         Cmd::Demo { mode, scheduler, seconds } => cmd_demo::run(&mode, &scheduler, seconds),
         Cmd::Replay { config, input, output } => cmd_replay::run(&config, &input, &output),
-        Cmd::Run { config, control_socket, poll, cores, config_id } => {
+        Cmd::Run { config, control_socket, poll, cores, config_id, fwmarks } => {
             if let Some(id) = config_id {
                 xvs_config::set_config_id(&id);
+            }
+            if let Some(f) = fwmarks {
+                xvs_config::set_fwmarks_file(&f);
             }
             let poll = match poll.as_deref().map(xvs_config::PollMode::from_name) {
                 None => None,

@@ -703,12 +703,14 @@ mod tests {
         vip: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, 100)),
         prefix_len: 32,
         port: 80,
+        fwmark: 0,
     };
     const UDP6: ServiceKey = ServiceKey {
         proto: 17,
         vip: std::net::IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100)),
         prefix_len: 128,
         port: 53,
+        fwmark: 0,
     };
 
     fn key(service: ServiceKey, endpoint: &str) -> RealKey {

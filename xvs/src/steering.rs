@@ -3,7 +3,9 @@
 //!
 //! Invariants:
 //! - After `sync(cfg, local, draining)`, the maps hold exactly: every service endpoint
-//!   (`vips`, or `vip_prefixes` for prefix VIPs), every VIP address (`vip_addrs`), every
+//!   (`vips`, or `vip_prefixes` for prefix VIPs; a fwmark service's destinations and
+//!   ports, every port of them for a range wider than 256), every VIP address
+//!   (`vip_addrs`), every
 //!   NAT real's endpoint and address (`reals`, `real_addrs`), also of the removed services
 //!   and NAT reals still draining connections, and the host's own addresses
 //!   (`local_addrs`); a removed service's entries go once it has drained, and only then
@@ -156,7 +158,7 @@ impl Steering {
         let mut vip_addrs = HashSet::new();
         let mut reals = HashSet::new();
         let mut real_addrs = HashSet::new();
-        let services = cfg.services.iter().map(|s| (s.vip, s.prefix_len, s.port, s.proto));
+        let services = cfg.services.iter().flat_map(|s| steered_endpoints(s).into_iter());
         for (vip, prefix_len, port, proto) in services.chain(draining.services.iter().copied()) {
             let full = if vip.is_ipv4() { 32 } else { 128 };
             if prefix_len == full {
@@ -168,10 +170,13 @@ impl Steering {
             }
         }
         for s in &cfg.services {
+            // A fwmark service's replies come back over each protocol its marks cover.
+            let protos: Vec<u8> = if s.fwmark == 0 { vec![s.proto] } else { s.marks.iter().map(|m| m.proto).collect() };
             for r in s.reals.iter().chain(s.sorry_server.iter()) {
                 if r.forward == Forward::Nat {
-                    let port = if r.port == 0 { 0 } else { r.port };
-                    reals.insert(Endpoint::new(r.addr, port, s.proto));
+                    for &proto in &protos {
+                        reals.insert(Endpoint::new(r.addr, r.port, proto));
+                    }
                     real_addrs.insert(AddrKey::new(r.addr));
                 }
             }
@@ -206,6 +211,27 @@ impl Steering {
         let get = |i: u32| arr.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
         (get(0), get(1), get(2))
     }
+}
+
+/// Widest port range of a fwmark rule steered port by port; a wider one steers every port
+/// of its destinations (the engine drops, counted, what no service takes).
+const MAX_STEERED_RANGE: u32 = 256;
+
+/// The (address, prefix length, port, protocol) entries that bring service `s`'s traffic
+/// up: its VIP, or each rule of a fwmark service.
+pub fn steered_endpoints(s: &xvs_engine::ServiceSpec) -> Vec<(IpAddr, u8, u16, u8)> {
+    if s.fwmark == 0 {
+        return vec![(s.vip, s.prefix_len, s.port, s.proto)];
+    }
+    let mut out = Vec::new();
+    for m in &s.marks {
+        if u32::from(m.hi - m.lo) < MAX_STEERED_RANGE {
+            out.extend((m.lo..=m.hi).map(|p| (m.net, m.len, p, m.proto)));
+        } else {
+            out.push((m.net, m.len, 0, m.proto));
+        }
+    }
+    out
 }
 
 fn sync_hash<K: Pod + Eq + std::hash::Hash>(ebpf: &mut Ebpf, name: &str, want: &HashSet<K>) -> Result<(), String> {

@@ -56,6 +56,8 @@ fn cfg() -> EngineConfig {
             persistence_netmask: 32,
             sorry_server: None,
             sorry_inhibit: false,
+            fwmark: 0,
+            marks: Vec::new(),
             reals,
             sources: Default::default(),
         }],

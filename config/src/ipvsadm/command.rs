@@ -17,18 +17,43 @@ use super::table::{Cmd, Opt};
 use super::{err, err_at, ArgError};
 use crate::model::{Forward, Protocol, Real, SchedulerFlags, Service, Vip};
 
-/// A virtual service: protocol and VIP (address or prefix, port).
+/// A virtual service: protocol and VIP (address or prefix, port), or a firewall mark
+/// (then `vip` is [`crate::model::fwmark_vip`] of its family and `protocol` means nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SvcId {
     pub protocol: Protocol,
     pub vip: Vip,
+    pub fwmark: Option<u32>,
 }
 
 impl SvcId {
-    /// ipvsadm's rule syntax: `-t 10.0.1.100:80`, `-u [2001:db8::1]:53`.
+    /// A service of `protocol` at `vip`.
+    pub fn at(protocol: Protocol, vip: Vip) -> SvcId {
+        SvcId { protocol, vip, fwmark: None }
+    }
+
+    /// The fwmark service of `mark` (IPv6 when `v6`).
+    pub fn mark(mark: u32, v6: bool) -> SvcId {
+        SvcId { protocol: Protocol::Tcp, vip: crate::model::fwmark_vip(v6), fwmark: Some(mark) }
+    }
+
+    /// ipvsadm's rule syntax: `-t 10.0.1.100:80`, `-u [2001:db8::1]:53`, `-f 1` (`-f 1 -6`).
     pub fn rule(&self) -> String {
+        if let Some(m) = self.fwmark {
+            return format!("-f {m}{}", if self.vip.addr.is_ipv6() { " -6" } else { "" });
+        }
         let p = if self.protocol == Protocol::Tcp { "-t" } else { "-u" };
         format!("{p} {}", self.vip)
+    }
+
+    /// The identity of configured service `s`.
+    pub fn of(s: &Service) -> SvcId {
+        SvcId { protocol: s.protocol, vip: s.vip, fwmark: s.fwmark }
+    }
+
+    /// Whether configured service `s` is this one.
+    pub fn is(&self, s: &Service) -> bool {
+        s.fwmark == self.fwmark && s.vip == self.vip && (self.fwmark.is_some() || s.protocol == self.protocol)
     }
 }
 
@@ -49,7 +74,7 @@ impl ServiceOpts {
     /// What `-A` would say of `s` (the inverse of `to_service`, its reals aside).
     pub fn of(s: &Service) -> ServiceOpts {
         ServiceOpts {
-            id: SvcId { protocol: s.protocol, vip: s.vip },
+            id: SvcId::of(s),
             scheduler: s.scheduler.clone(),
             flags: s.scheduler_flags,
             persistence: s.persistence,
@@ -60,7 +85,10 @@ impl ServiceOpts {
 
     /// A new service as `-A` describes it (xvs's defaults for the rest), without reals.
     pub fn to_service(&self) -> Service {
-        let mut s = Service::new(self.id.vip, self.id.protocol);
+        let mut s = match self.id.fwmark {
+            Some(m) => Service::new_fwmark(m, self.id.vip.addr.is_ipv6()),
+            None => Service::new(self.id.vip, self.id.protocol),
+        };
         self.apply_to(&mut s);
         s
     }

@@ -274,8 +274,8 @@ impl Reader {
             })?;
             let vip = Vip { addr, prefix_len, port: port.unwrap_or(0) };
             match o.name {
-                "tcp-service" => Target::Service(SvcId { protocol: Protocol::Tcp, vip }),
-                "udp-service" => Target::Service(SvcId { protocol: Protocol::Udp, vip }),
+                "tcp-service" => Target::Service(SvcId::at(Protocol::Tcp, vip)),
+                "udp-service" => Target::Service(SvcId::at(Protocol::Udp, vip)),
                 _ => Target::Sctp(vip),
             }
         };

@@ -23,13 +23,15 @@ impl Target {
     pub fn service(&self) -> Option<SvcId> {
         match self {
             Target::Service(id) => Some(*id),
-            _ => None,
+            Target::Fwmark { mark, ipv6 } => Some(SvcId::mark(*mark, *ipv6)),
+            Target::Sctp(_) => None,
         }
     }
 
     /// What it is, for messages: `fwmark service 1`, `SCTP service 10.0.1.100:80`.
     pub fn describe(&self) -> String {
         match self {
+            Target::Service(id) if id.fwmark.is_some() => format!("service {}", id.rule()),
             Target::Service(id) => format!("service {} {}", id.protocol, id.vip),
             Target::Sctp(vip) => format!("SCTP service {vip}"),
             Target::Fwmark { mark, .. } => format!("fwmark service {mark}"),
@@ -39,9 +41,8 @@ impl Target {
     /// Why xvs cannot serve it; `None` when it can.
     fn why_not(&self) -> Option<&'static str> {
         match self {
-            Target::Service(_) => None,
+            Target::Service(_) | Target::Fwmark { .. } => None,
             Target::Sctp(_) => Some("xvs balances TCP and UDP only"),
-            Target::Fwmark { .. } => Some("XDP steers packets before netfilter could mark them"),
         }
     }
 
@@ -54,11 +55,8 @@ impl Target {
     /// The error of a reader that refuses it; `None` when xvs serves it.
     pub fn refusal(&self) -> Option<String> {
         match self {
-            Target::Service(_) => None,
+            Target::Service(_) | Target::Fwmark { .. } => None,
             Target::Sctp(_) => Some("xvs has no SCTP services (TCP and UDP only)".into()),
-            Target::Fwmark { .. } => {
-                Some("xvs has no firewall-mark services: give the service as -t|-u ADDRESS:PORT".into())
-            }
         }
     }
 }

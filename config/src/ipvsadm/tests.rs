@@ -10,7 +10,7 @@ fn p(s: &str) -> Result<Command, ArgError> {
 
 fn svc(s: &str) -> SvcId {
     let (addr, prefix_len, port) = parse_service(s).unwrap();
-    SvcId { protocol: Protocol::Tcp, vip: Vip { addr, prefix_len, port: port.unwrap_or(0) } }
+    SvcId::at(Protocol::Tcp, Vip { addr, prefix_len, port: port.unwrap_or(0) })
 }
 
 fn e(s: &str) -> String {
@@ -149,7 +149,6 @@ fn errors_in_ipvsadm_words_with_positions() {
     }
     assert!(e("-A -t 10.0.1.100:80 -s fast").starts_with("Scheduler not found: `fast'"));
     assert!(e("-n").starts_with("no command given"));
-    assert!(e("-A -f 1").contains("firewall-mark"));
     assert!(e("-a -t 10.0.1.100:80 -r 2001:db8::11 -g").starts_with("Different address family"));
     assert!(e("-a -t 10.0.1.100:80 -r 10.0.2.11 -m -x 10 -y 20").contains("lower threshold"));
 }
@@ -193,10 +192,12 @@ fn an_entry_keeps_where_each_option_was() {
 #[test]
 fn what_xvs_does_not_do_is_read_then_refused_by_ctl() {
     // The grammar reads it all; the file reader warns (config/tests/ipvsadm_save.rs), ctl refuses.
+    // A fwmark service is a service (its mark's traffic is defined by [[fwmark]] entries).
     let en = entry("-A -f 7 -6 -s rr -p");
     assert_eq!(en.target, Some(Target::Fwmark { mark: 7, ipv6: true }));
     assert_eq!(en.netmask, 128, "-6: an IPv6 mark");
-    assert!(e("-A -f 7 -6 -s rr -p").contains("firewall-mark"));
+    let Command::AddService(o) = p("-A -f 7 -6 -s rr -p").unwrap() else { panic!() };
+    assert_eq!((o.id.fwmark, o.id.vip.addr.is_ipv6(), o.id.rule()), (Some(7), true, "-f 7 -6".to_string()));
     let en = entry("-A --sctp-service 10.0.1.100:80 -s rr --pe sip");
     assert!(matches!(en.target, Some(Target::Sctp(_))));
     assert_eq!(en.notes, [Note { at: 5, kind: NoteKind::PersistenceEngine("sip".into()) }]);

@@ -510,8 +510,8 @@ impl Mapper {
         }
         let pick = |f: fn(&Timing) -> At<u32>| f(&cd.timing).or(f(&rd.timing)).or(f(&vs.timing));
         let timeout = if cd.check.kind == CheckKind::Misc {
-            // keepalived: misc_timeout, else the checker's delay_loop.
-            cd.misc_timeout.or(pick(|t| t.delay_loop)).or(Some((delay_loop, cd.at)))
+            // keepalived (`check_misc.c`): misc_timeout, else the virtual_server's delay_loop.
+            cd.misc_timeout.or(Some((delay_loop, cd.at)))
         } else {
             pick(|t| t.connect_timeout)
         };
@@ -590,16 +590,13 @@ impl Mapper {
         }
     }
 
-    /// keepalived 2.2.7's `enable_sni` sends the virtualhost as the server name; xvs's
-    /// `sni_name` (later keepalived) names it directly.
+    /// keepalived 2.2.7's `enable_sni` sends the virtualhost as the server name; later
+    /// keepalived's `sni_name` names it directly (and turns SNI on by itself).
     fn emit_sni(&mut self, c: &mut Check, cd: &CheckDef, cs: Section) {
         match (&cd.sni, cd.enable_sni) {
-            (Some((name, at)), Some(_)) => {
+            (Some((name, at)), _) => {
                 c.sni = name.clone();
                 self.set(cs, "sni", *at);
-            }
-            (Some((_, at)), None) => {
-                self.warn(*at, "`sni_name` without `enable_sni`: no SNI is sent, as keepalived does");
             }
             (None, Some(at)) => {
                 // The first URL's Host, as keepalived's SSL_GET sends per URL; none: no SNI.

@@ -203,6 +203,8 @@ struct VsDef {
     numbered_flags: Vec<(u8, Loc)>,
     sorry_forward: At<Forward>,
     sorry_inhibit: Option<Loc>,
+    /// `ip_family inet6`: a fwmark service's family.
+    ip_family: Option<bool>,
 }
 
 struct RsDef {
@@ -224,7 +226,15 @@ struct RsDef {
 
 enum GroupEntry {
     Addrs { addrs: Vec<IpAddr>, port: u16, at: Loc },
-    Fwmark { at: Loc, text: String },
+    Fwmark { mark: u32, v6: Option<bool>, at: Loc },
+}
+
+/// What one `virtual_server` line (or group entry) stands for.
+#[derive(Clone, Copy)]
+enum Target {
+    Vip(Vip),
+    /// A mark, with the family the group entry gave (else `ip_family`, else inet).
+    Mark(u32, Option<bool>),
 }
 
 struct Mapper {
@@ -569,7 +579,9 @@ impl Mapper {
         let mut entries = Vec::new();
         for e in s.block.as_deref().unwrap_or_default() {
             if e.key() == "fwmark" {
-                entries.push(GroupEntry::Fwmark { at: e.at(), text: words(&e.words) });
+                if let Some((mark, v6)) = self.fwmark_words(e, 1) {
+                    entries.push(GroupEntry::Fwmark { mark, v6, at: e.at() });
+                }
                 continue;
             }
             let bad = |text: &str| format!("bad port `{text}` in virtual_server_group {name}");
@@ -599,22 +611,38 @@ impl Mapper {
         self.groups.insert(name, entries);
     }
 
+    /// `fwmark N [inet|inet6]` from word `i` (N) on.
+    fn fwmark_words(&mut self, s: &Stmt, i: usize) -> Option<(u32, Option<bool>)> {
+        let t = self.arg(s, i, "1")?;
+        let Some(mark) = t.text.parse::<u32>().ok().filter(|m| *m > 0) else {
+            let (at, text) = (t.at, t.text.clone());
+            self.error(at, format!("bad fwmark `{text}`"), "a mark is 1..=4294967295");
+            return None;
+        };
+        let v6 = match s.words.get(i + 1).map(|t| t.text.as_str()) {
+            None => None,
+            Some("inet") => Some(false),
+            Some("inet6") => Some(true),
+            Some(other) => {
+                let (at, other) = (s.words[i + 1].at, other.to_string());
+                self.error(at, format!("unknown family `{other}` after fwmark {mark}"), "use inet or inet6");
+                return None;
+            }
+        };
+        self.extra(s, i + 2);
+        Some((mark, v6))
+    }
+
     fn virtual_server(&mut self, s: &Stmt) {
         let Some(first) = self.arg(s, 1, "10.0.1.100 80") else {
             return;
         };
         let label = words(&s.words);
-        let mut targets: Vec<(Vip, Loc)> = Vec::new();
+        let mut targets: Vec<(Target, Loc)> = Vec::new();
         match first.text.as_str() {
             "fwmark" => {
-                self.warn(
-                    s.at(),
-                    format!(
-                        "{label}: fwmark services are not supported (XDP steers packets before netfilter \
-                         could mark them); the service and its reals are skipped"
-                    ),
-                );
-                return;
+                let Some((mark, _)) = self.fwmark_words(s, 2) else { return };
+                targets.push((Target::Mark(mark, None), s.words[2].at));
             }
             "group" => {
                 let Some(name) = self.arg(s, 2, "group WEB") else {
@@ -631,7 +659,6 @@ impl Mapper {
                     self.error(name_at, format!("virtual_server_group `{name}` is not defined"), hint);
                     return;
                 };
-                let mut fwmarks = Vec::new();
                 for e in entries {
                     match e {
                         GroupEntry::Addrs { addrs, port, at } => {
@@ -645,19 +672,10 @@ impl Mapper {
                                 );
                                 return;
                             }
-                            targets.extend(addrs.iter().map(|a| (Vip::single(*a, *port), *at)))
+                            targets.extend(addrs.iter().map(|a| (Target::Vip(Vip::single(*a, *port)), *at)))
                         }
-                        GroupEntry::Fwmark { at, text } => fwmarks.push((*at, text.clone())),
+                        GroupEntry::Fwmark { mark, v6, at } => targets.push((Target::Mark(*mark, *v6), *at)),
                     }
-                }
-                for (at, text) in fwmarks {
-                    self.warn(
-                        at,
-                        format!(
-                            "virtual_server_group {name}: `{text}`: fwmark services are not supported (XDP steers \
-                             packets before netfilter could mark them); skipped"
-                        ),
-                    );
                 }
                 self.extra(s, 3);
             }
@@ -679,7 +697,7 @@ impl Mapper {
                     return;
                 };
                 self.extra(s, 3);
-                targets.push((Vip::single(ip, port), first.at));
+                targets.push((Target::Vip(Vip::single(ip, port)), first.at));
             }
         }
         let Some(body) = s.block.as_deref() else {
@@ -687,14 +705,14 @@ impl Mapper {
             return;
         };
         let vs = self.vs_body(s.at(), body, &label);
-        if vs.protocol.is_none() && !targets.is_empty() {
+        if vs.protocol.is_none() && targets.iter().any(|(t, _)| matches!(t, Target::Vip(_))) {
             self.warn(
                 s.at(),
                 format!("{label}: no `protocol`; UDP is assumed, as keepalived does (add `protocol TCP`)"),
             );
         }
-        for (vip, at) in targets {
-            self.emit(&vs, vip, at);
+        for (target, at) in targets {
+            self.emit(&vs, target, at);
         }
     }
 
@@ -722,6 +740,7 @@ impl Mapper {
             numbered_flags: Vec::new(),
             sorry_forward: None,
             sorry_inhibit: None,
+            ip_family: None,
         };
         for s in body {
             let kw = s.key();
@@ -792,9 +811,13 @@ impl Mapper {
             }
             "ip_family" => {
                 if let Some(t) = self.arg(s, 1, "inet") {
-                    if !matches!(t.text.as_str(), "inet" | "inet6") {
-                        let (at, text) = (t.at, t.text.clone());
-                        self.error(at, format!("unknown ip_family `{text}`"), "use inet or inet6");
+                    match t.text.as_str() {
+                        "inet" => vs.ip_family = Some(false),
+                        "inet6" => vs.ip_family = Some(true),
+                        _ => {
+                            let (at, text) = (t.at, t.text.clone());
+                            self.error(at, format!("unknown ip_family `{text}`"), "use inet or inet6");
+                        }
                     }
                 }
             }
@@ -957,13 +980,23 @@ impl Mapper {
     }
 
     /// Adds one service for `vip` built from `vs`.
-    fn emit(&mut self, vs: &VsDef, vip: Vip, vip_at: Loc) {
+    fn emit(&mut self, vs: &VsDef, target: Target, target_at: Loc) {
         let i = self.config.services.len();
         let sec = Section::Service(i);
         let protocol = vs.protocol.as_ref().map_or(Protocol::Udp, |p| p.0);
-        let mut svc = Service::new(vip, protocol);
+        let mut svc = match target {
+            Target::Vip(vip) => {
+                self.set(sec, "vip", target_at);
+                Service::new(vip, protocol)
+            }
+            Target::Mark(mark, v6) => {
+                self.set(sec, "fwmark", target_at);
+                // (keepalived reads `protocol` of a fwmark service and gives IPVS none.)
+                Service::new_fwmark(mark, v6.or(vs.ip_family).unwrap_or(false))
+            }
+        };
+        let vip = svc.vip;
         self.set(sec, HEADER, vs.at);
-        self.set(sec, "vip", vip_at);
         if let Some((_, at)) = vs.protocol {
             self.set(sec, "protocol", at);
         }

@@ -229,15 +229,15 @@ pub const REGEX_OPTIONS: &[(&str, &str)] = &[
 
 impl BodyRegex {
     /// The pattern with its options as inline flags, for a byte-oriented regex engine
-    /// (Rust's `regex`: PCRE's syntax without backreferences and lookaround).
+    /// (Rust's `regex`: PCRE's syntax without backreferences and lookaround). As PCRE2
+    /// without `utf`/`ucp`, it matches bytes with ASCII classes (`(?-u)`).
     pub fn effective_pattern(&self) -> String {
-        let flags: String =
+        let mut flags: String =
             self.options.iter().filter_map(|o| REGEX_OPTIONS.iter().find(|(n, _)| n == o).map(|(_, f)| *f)).collect();
-        if flags.is_empty() {
-            self.pattern.clone()
-        } else {
-            format!("(?{flags}){}", self.pattern)
+        if !self.options.iter().any(|o| o == "utf" || o == "ucp") {
+            flags.push_str("-u");
         }
+        format!("(?{flags}){}", self.pattern)
     }
 }
 

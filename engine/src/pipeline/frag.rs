@@ -67,7 +67,14 @@ pub(super) fn later_fragment<A: Family>(
 
 /// Whether `addr` is the address of any service of `proto` (for strays without ports).
 fn any_service_addr(cx: &Ctx, proto: u8, addr: IpAddr) -> bool {
-    cx.services.services.iter().any(|s| s.live && s.spec.proto == proto && s.spec.vip == addr)
+    cx.services.services.iter().any(|s| {
+        s.live
+            && if s.spec.fwmark != 0 {
+                s.spec.marks.iter().any(|m| m.proto == proto && crate::family::mask_ip(addr, m.len) == m.net)
+            } else {
+                s.spec.proto == proto && s.spec.vip == addr
+            }
+    })
 }
 
 /// The first fragment `p` (datagram `id`) of connection `ch` (`c`) was transmitted:

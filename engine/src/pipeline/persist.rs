@@ -49,8 +49,11 @@ pub(super) fn persistent_real<A: Family>(
     let svc = &cx.services[sid];
     let (persistence, mask) = (svc.spec.persistence, svc.spec.persistence_netmask);
     let client = key.src.mask(mask);
-    let hash = template_hash(&cx.hasher, sid, client, key.dst);
-    let tk = TemplateKey { service: sid, client, vip: key.dst, hash };
+    // A fwmark service keeps one template per client across all it covers (IPVS keys
+    // it by the mark, not the destination).
+    let vip = if svc.spec.fwmark != 0 { A::default() } else { key.dst };
+    let hash = template_hash(&cx.hasher, sid, client, vip);
+    let tk = TemplateKey { service: sid, client, vip, hash };
     let deadline = cx.now + persistence as u64 * 1000;
     let (rid, template) = match valid_template(t, cx, &tk) {
         Some((tid, rid)) => {

@@ -46,7 +46,13 @@ pub(super) fn install<A: Family>(
     else {
         return SyncOutcome::Unsupported;
     };
-    let Some(sid) = cx.services.lookup(s.protocol, s.vaddr, s.vport) else {
+    // A marked connection names its service by the mark, as IPVS's sync does.
+    let sid = if s.fwmark != 0 {
+        cx.services.by_mark(s.fwmark, s.caddr.is_ipv6())
+    } else {
+        cx.services.lookup(s.protocol, s.vaddr, s.vport)
+    };
+    let Some(sid) = sid else {
         return SyncOutcome::NoService;
     };
     if s.is_template() {
@@ -199,6 +205,8 @@ fn template<A: Family>(
     if cx.services[sid].spec.persistence == 0 {
         return SyncOutcome::NoService;
     }
+    // A fwmark template covers the mark (IPVS sends the mark as its address).
+    let vip = if cx.services[sid].spec.fwmark != 0 { A::default() } else { vip };
     let Some((rid, bound)) = real_for(cx, sid, s) else {
         return SyncOutcome::Unsupported;
     };

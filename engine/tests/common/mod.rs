@@ -96,6 +96,8 @@ pub fn service(vip: IpAddr, port: u16, proto: u8, scheduler: &str, reals: Vec<Re
         persistence_netmask: host,
         sorry_server: None,
         sorry_inhibit: false,
+        fwmark: 0,
+        marks: Vec::new(),
         reals,
         sources: Default::default(),
     }

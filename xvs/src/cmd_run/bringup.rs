@@ -56,8 +56,8 @@ impl KernelSide for Kernel {
     }
 
     fn steer(&mut self, cfg: &EngineConfig, draining: &Draining) -> Result<(), String> {
-        let nat = draining.nat();
-        self.steering.sync(cfg, &local_addresses(), &Drained { nat: &nat, services: &draining.services })
+        let (nat, ends) = (draining.nat(), draining.ends());
+        self.steering.sync(cfg, &local_addresses(), &Drained { nat: &nat, services: &ends })
     }
 }
 

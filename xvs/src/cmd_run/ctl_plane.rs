@@ -267,7 +267,12 @@ impl<K: KernelSide> Director for Plane<K> {
 /// no moment in which a new MASTER's kernel sees their traffic before the steering maps
 /// catch up (it would reset the VIP's connections and forward NAT replies untranslated).
 pub(super) fn gate(mut cfg: EngineConfig, gated: &HashSet<IpAddr>) -> EngineConfig {
-    cfg.standby = cfg.services.iter().map(|s| s.vip).filter(|v| gated.contains(v)).collect();
+    cfg.standby = cfg
+        .services
+        .iter()
+        .flat_map(|s| std::iter::once(s.vip).chain(s.marks.iter().map(|m| m.net)))
+        .filter(|v| gated.contains(v))
+        .collect();
     cfg
 }
 
@@ -275,8 +280,12 @@ pub(super) fn health_by_service(h: &HealthStates) -> HashMap<(SvcId, SocketAddr)
     h.iter()
         .map(|(k, (up, _))| {
             let s = &k.service;
-            let protocol = if s.proto == 6 { xvs_config::Protocol::Tcp } else { xvs_config::Protocol::Udp };
-            let id = SvcId { protocol, vip: xvs_config::Vip { addr: s.vip, prefix_len: s.prefix_len, port: s.port } };
+            let id = if s.fwmark != 0 {
+                SvcId::mark(s.fwmark, s.vip.is_ipv6())
+            } else {
+                let protocol = if s.proto == 6 { xvs_config::Protocol::Tcp } else { xvs_config::Protocol::Udp };
+                SvcId::at(protocol, xvs_config::Vip { addr: s.vip, prefix_len: s.prefix_len, port: s.port })
+            };
             ((id, SocketAddr::new(k.addr, k.port)), *up)
         })
         .collect()

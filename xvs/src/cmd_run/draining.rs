@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use xvs_datapath::snapshot::Snapshot;
-use xvs_engine::{EngineConfig, Forward};
+use xvs_engine::{EngineConfig, Forward, ServiceKey};
 
 use crate::nexthop;
 
@@ -21,22 +21,31 @@ type RealKey = (IpAddr, u16, u8, Forward);
 fn config_reals(cfg: &EngineConfig) -> Vec<RealKey> {
     cfg.services
         .iter()
-        .flat_map(|s| s.reals.iter().chain(s.sorry_server.iter()).map(move |r| (r.addr, r.port, s.proto, r.forward)))
+        .flat_map(|s| {
+            // A fwmark service's reals answer over each protocol its marks cover.
+            let protos: Vec<u8> = if s.fwmark == 0 { vec![s.proto] } else { s.marks.iter().map(|m| m.proto).collect() };
+            s.reals
+                .iter()
+                .chain(s.sorry_server.iter())
+                .flat_map(move |r| protos.clone().into_iter().map(move |p| (r.addr, r.port, p, r.forward)))
+        })
         .collect()
 }
 
-/// A service as the steering maps know it: VIP, prefix length, port, protocol.
+/// What the steering maps hold for a service: VIP, prefix length, port, protocol.
 pub(super) type ServiceEnd = (IpAddr, u8, u16, u8);
 
-fn config_services(cfg: &EngineConfig) -> Vec<ServiceEnd> {
-    cfg.services.iter().map(|s| (s.vip, s.prefix_len, s.port, s.proto)).collect()
+/// Each service by its engine key, with what steers its traffic (a fwmark service's
+/// destinations and ports).
+fn config_services(cfg: &EngineConfig) -> Vec<(ServiceKey, Vec<ServiceEnd>)> {
+    cfg.services.iter().map(|s| (s.key(), crate::steering::steered_endpoints(s))).collect()
 }
 
 /// The removed reals and services still draining.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Draining {
     pub reals: Vec<RealKey>,
-    pub services: Vec<ServiceEnd>,
+    pub services: Vec<(ServiceKey, Vec<ServiceEnd>)>,
 }
 
 impl Draining {
@@ -80,22 +89,24 @@ impl Draining {
         let services_before = self.services.len();
         // A service drains while one of its reals (all kept in the snapshot) is available
         // (a snapshot from before the reload) or has connections.
-        self.services.retain(|&(vip, prefix_len, port, proto)| {
-            snap.reals.iter().any(|r| {
-                let k = r.key.service;
-                k.vip == vip
-                    && k.prefix_len == prefix_len
-                    && k.port == port
-                    && k.proto == proto
-                    && (r.available || r.active + r.inactive > 0)
-            })
+        self.services.retain(|(key, _)| {
+            snap.reals.iter().any(|r| r.key.service == *key && (r.available || r.active + r.inactive > 0))
         });
         self.reals.len() != before || self.services.len() != services_before
     }
 
     /// The VIPs of the draining single-address services (they stay on the device).
     pub fn vips(&self) -> Vec<IpAddr> {
-        self.services.iter().filter(|s| s.1 == if s.0.is_ipv4() { 32 } else { 128 }).map(|s| s.0).collect()
+        let mut v: Vec<IpAddr> =
+            self.ends().into_iter().filter(|s| s.1 == if s.0.is_ipv4() { 32 } else { 128 }).map(|s| s.0).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// What keeps the draining services' traffic steered.
+    pub fn ends(&self) -> Vec<ServiceEnd> {
+        self.services.iter().flat_map(|(_, ends)| ends.iter().copied()).collect()
     }
 
     pub fn nat(&self) -> Vec<(IpAddr, u16, u8)> {
@@ -170,7 +181,7 @@ mod tests {
         let mut d = Draining::default();
         d.reload(&a, &none);
         let vip: IpAddr = "10.0.1.100".parse().unwrap();
-        assert_eq!(d.services, vec![(vip, 32, 80, 6)]);
+        assert_eq!(d.ends(), vec![(vip, 32, 80, 6)]);
         assert_eq!(d.vips(), vec![vip], "its VIP stays on the device");
         assert!(!d.prune(&snapshot(&a, &a, &[])), "a snapshot from before the reload keeps it");
         d.prune(&snapshot(&a, &none, &["10.0.2.12:8080"]));

@@ -27,7 +27,7 @@ pub(super) struct Notifier {
 
 /// The service of `key` in `model`.
 pub(super) fn service_of<'a>(model: &'a Config, key: &ServiceKey) -> Option<&'a Service> {
-    model.services.iter().find(|s| xvs::observe::service_key(s.protocol, &s.vip) == *key)
+    model.services.iter().find(|s| xvs::observe::key_of(s) == *key)
 }
 
 /// The real of `key` in `model`.

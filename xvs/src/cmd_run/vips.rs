@@ -77,17 +77,12 @@ impl VipGuard {
             .iter()
             .map(|a| a.addr)
             .collect();
-        let wanted: Vec<IpAddr> = cfg
-            .services
-            .iter()
-            .filter(|s| s.prefix_len == full_len(s.vip))
-            .map(|s| s.vip)
-            .chain(keep.iter().copied())
-            .collect();
+        let own = service_addresses(cfg);
+        let wanted: Vec<IpAddr> = own.iter().copied().chain(keep.iter().copied()).collect();
         let mut added = Vec::new();
         for &vip in &wanted {
             let taken = have.contains(&vip) || self.added.contains(&vip) || self.vrrp.contains(&vip);
-            if taken || !cfg.services.iter().any(|s| s.vip == vip) {
+            if taken || !own.contains(&vip) {
                 continue;
             }
             let prefix_len = full_len(vip);
@@ -107,4 +102,20 @@ impl VipGuard {
         }
         Ok((added, removed))
     }
+}
+
+/// The single addresses services answer on: each one-address VIP, and each one-address
+/// destination of a fwmark service (a prefix is routed to the director, not owned).
+fn service_addresses(cfg: &EngineConfig) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for s in &cfg.services {
+        if s.fwmark != 0 {
+            out.extend(s.marks.iter().filter(|m| m.len == full_len(m.net)).map(|m| m.net));
+        } else if s.prefix_len == full_len(s.vip) {
+            out.push(s.vip);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }

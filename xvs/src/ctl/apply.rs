@@ -46,7 +46,7 @@ impl fmt::Display for EditError {
 }
 
 fn find(cfg: &Config, id: &SvcId) -> Option<usize> {
-    cfg.services.iter().position(|s| s.protocol == id.protocol && s.vip == id.vip)
+    cfg.services.iter().position(|s| id.is(s))
 }
 
 /// Apply one command to `cfg` (no validation); the error is ipvsadm's message.

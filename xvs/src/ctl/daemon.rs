@@ -228,8 +228,8 @@ impl CtlState {
             .services
             .iter()
             .map(|s| {
-                let id = SvcId { protocol: s.protocol, vip: s.vip };
-                let key = service_key(s.protocol, &s.vip);
+                let id = SvcId::of(s);
+                let key = crate::observe::key_of(s);
                 let (reals, failed) = self.real_views(s, id, key, &lines, health, &rates);
                 ServiceView {
                     opts: ServiceOpts::of(s),
@@ -366,7 +366,7 @@ mod tests {
 
     fn line(real: &str, conns: u64, active: u32) -> RealSnapshot {
         let a: SocketAddr = real.parse().unwrap();
-        let svc = ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        let svc = ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80, fwmark: 0 };
         RealSnapshot {
             key: real_key(svc, a),
             forward: xvs_engine::Forward::Nat,
@@ -473,7 +473,7 @@ mod tests {
         .unwrap();
         let mut st = CtlState::new(checked);
         let mut d = fake();
-        let id = SvcId { protocol: xvs_config::Protocol::Tcp, vip: st.model.services[0].vip };
+        let id = SvcId::at(xvs_config::Protocol::Tcp, st.model.services[0].vip);
         // 10.0.2.11 has no verdict yet (checks start from up), 10.0.2.12 failed, 10.0.2.13
         // is not checked.
         d.health = Some(HashMap::from([((id, "10.0.2.12:8080".parse().unwrap()), false)]));

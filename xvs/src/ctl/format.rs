@@ -125,7 +125,11 @@ fn truncate(mut s: String, n: usize, v6: bool) -> String {
 fn svc_key(s: &ServiceView) -> (u8, u8, IpAddr, u16) {
     (
         s.opts.id.vip.addr.is_ipv6() as u8,
-        if s.opts.id.protocol == Protocol::Tcp { 6 } else { 17 },
+        match (s.opts.id.fwmark, s.opts.id.protocol) {
+            (Some(_), _) => 0,
+            (None, Protocol::Tcp) => 6,
+            (None, Protocol::Udp) => 17,
+        },
         s.opts.id.vip.addr,
         s.opts.id.vip.port,
     )
@@ -190,7 +194,11 @@ fn health_word(h: Option<bool>) -> &'static str {
 
 fn service_entry(o: &mut String, s: &ServiceView, f: &ListOpts) {
     let v6 = s.opts.id.vip.addr.is_ipv6();
-    let name = truncate(format!("{:<4} {}", proto_name(s.opts.id.protocol), s.opts.id.vip), 33, v6);
+    let name = match s.opts.id.fwmark {
+        // ipvsadm: `FWM  1 rr`, `FWM  1 IPv6 rr`.
+        Some(m) => format!("FWM  {m}{}", if v6 { " IPv6" } else { "" }),
+        None => truncate(format!("{:<4} {}", proto_name(s.opts.id.protocol), s.opts.id.vip), 33, v6),
+    };
     if f.stats {
         let c = &s.stats;
         let _ = write!(o, "{name:<33}");
@@ -403,6 +411,7 @@ fn service_listing(s: &ServiceView) -> ServiceListing {
         persistence: s.opts.persistence,
         netmask: s.opts.netmask,
         ops: s.opts.ops,
+        fwmark: s.opts.id.fwmark,
         stats: s.stats,
         rates: s.rate,
         reals: s.reals.iter().map(real_listing).collect(),
@@ -471,7 +480,7 @@ mod tests {
         let v: SocketAddr = vip.parse().unwrap();
         ServiceView {
             opts: ServiceOpts {
-                id: SvcId { protocol: proto, vip: Vip::single(v.ip(), v.port()) },
+                id: SvcId::at(proto, Vip::single(v.ip(), v.port())),
                 scheduler: sched.into(),
                 flags: SchedulerFlags::default(),
                 persistence: 0,

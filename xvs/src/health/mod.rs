@@ -357,7 +357,7 @@ pub fn checks_of(cfg: &xvs_config::Config) -> Vec<CheckSpec> {
                 let port = ch.port.unwrap_or(r.addr.port());
                 let delay_loop = ch.delay_loop.unwrap_or(s.delay_loop).max(1);
                 out.push(CheckSpec {
-                    key: crate::observe::real_key(crate::observe::service_key(s.protocol, &s.vip), r.addr),
+                    key: crate::observe::real_key(crate::observe::key_of(s), r.addr),
                     index,
                     target: SocketAddr::new(ch.connect.ip.unwrap_or(r.addr.ip()), port),
                     source: Source::of(&ch.connect),
@@ -419,7 +419,7 @@ pub fn effective(
 ) -> xvs_config::Config {
     let mut out = cfg.clone();
     for s in &mut out.services {
-        let service = crate::observe::service_key(s.protocol, &s.vip);
+        let service = crate::observe::key_of(s);
         s.reals.retain_mut(|r| {
             let key = crate::observe::real_key(service, r.addr);
             match state.get(&key) {
@@ -457,8 +457,16 @@ mod tests {
     use std::net::TcpListener;
     use std::sync::mpsc;
 
+    /// The tests' service: TCP 10.0.1.100:80.
+    fn web() -> xvs_engine::ServiceKey {
+        crate::observe::service_key(
+            xvs_config::Protocol::Tcp,
+            &xvs_config::Vip::single("10.0.1.100".parse().unwrap(), 80),
+        )
+    }
+
     fn key(port: u16) -> RealKey {
-        let service = xvs_engine::ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        let service = web();
         RealKey { service, addr: "127.0.0.1".parse().unwrap(), port, sorry: false }
     }
 
@@ -667,7 +675,7 @@ mod tests {
             vec![("10.0.2.12:80".to_string(), 0), ("10.0.2.13:80".to_string(), 1)],
             "unchecked .13 is up"
         );
-        let service = xvs_engine::ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        let service = web();
         let k = RealKey { service, addr: "10.0.2.11".parse().unwrap(), port: 80, sorry: false };
         let eff = effective(&cfg, &HashMap::from([(k, (true, None))]));
         assert_eq!(eff.services[0].reals.len(), 3, "up after its first passing probe");
@@ -682,7 +690,7 @@ mod tests {
             .collect();
         let text = format!("[[service]]\nvip = \"10.0.1.100:80\"\n{reals}");
         let cfg = xvs_config::parse_toml(&text, "t.toml").unwrap();
-        let service = xvs_engine::ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        let service = web();
         let k = |last: u8| RealKey { service, addr: format!("10.0.2.{last}").parse().unwrap(), port: 80, sorry: false };
         let mut state = HashMap::new();
         state.insert(k(11), (false, None));

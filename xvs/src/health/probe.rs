@@ -1,5 +1,5 @@
-//! The probes: one attempt each, bounded by the connect timeout (a script by twice it,
-//! at least 5 s), returning whether the real answered as it should.
+//! The probes: one attempt each, bounded by the connect timeout (a script by its
+//! misc_timeout), returning whether the real answered as it should.
 //!
 //! Invariant: a probe never blocks past its timeout; every socket and child process it
 //! makes is closed or reaped before it returns.

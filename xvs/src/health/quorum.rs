@@ -33,7 +33,7 @@ impl QuorumStates {
         let mut changes = Vec::new();
         let mut seen = HashMap::new();
         for s in &cfg.services {
-            let key = crate::observe::service_key(s.protocol, &s.vip);
+            let key = crate::observe::key_of(s);
             let weight: u64 = s.reals.iter().map(|r| u64::from(r.weight)).sum();
             let (q, h) = (u64::from(s.quorum), u64::from(s.hysteresis));
             let up = match self.0.get(&key) {
@@ -55,7 +55,7 @@ impl QuorumStates {
     /// server keeps no real, so the sorry server takes its new connections.
     pub fn apply(&self, cfg: &mut Config) {
         for s in &mut cfg.services {
-            let key = crate::observe::service_key(s.protocol, &s.vip);
+            let key = crate::observe::key_of(s);
             if s.sorry_server.is_some() && self.0.get(&key) == Some(&false) {
                 s.reals.clear();
             }

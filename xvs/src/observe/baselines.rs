@@ -36,7 +36,7 @@ mod tests {
 
     #[test]
     fn zero_one_service_or_all() {
-        let svc = |port| ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port };
+        let svc = |port| ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port, fwmark: 0 };
         let key = |port| RealKey { service: svc(port), addr: "10.0.2.11".parse().unwrap(), port: 80, sorry: false };
         let line = |port, conns| RealSnapshot {
             key: key(port),

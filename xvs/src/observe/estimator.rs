@@ -477,6 +477,7 @@ mod tests {
         vip: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, 100)),
         prefix_len: 32,
         port: 80,
+        fwmark: 0,
     };
 
     #[test]

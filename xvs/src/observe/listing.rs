@@ -59,6 +59,9 @@ pub struct ServiceListing {
     pub persistence: u32,
     pub netmask: u8,
     pub ops: bool,
+    /// A firewall-mark service's mark (then `address` is the family's unspecified one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<u32>,
     pub stats: Counters,
     pub rates: Rates,
     pub reals: Vec<RealListing>,

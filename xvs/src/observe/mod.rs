@@ -29,9 +29,17 @@ pub fn proto_number(p: Protocol) -> u8 {
     }
 }
 
-/// The key of a configured service: the engine names it the same way.
+/// The key of a service of `protocol` at `vip` (not a fwmark service: [`key_of`]).
 pub fn service_key(protocol: Protocol, vip: &Vip) -> ServiceKey {
-    ServiceKey { proto: proto_number(protocol), vip: vip.addr, prefix_len: vip.prefix_len, port: vip.port }
+    ServiceKey { proto: proto_number(protocol), vip: vip.addr, prefix_len: vip.prefix_len, port: vip.port, fwmark: 0 }
+}
+
+/// The key of a configured service: the engine names it the same way.
+pub fn key_of(s: &xvs_config::Service) -> ServiceKey {
+    match s.fwmark {
+        Some(fwmark) => ServiceKey { proto: 0, vip: s.vip.addr, prefix_len: 0, port: 0, fwmark },
+        None => service_key(s.protocol, &s.vip),
+    }
 }
 
 /// The key of a configured (non-sorry) real of `service`.
