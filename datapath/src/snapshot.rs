@@ -126,7 +126,13 @@ mod tests {
     use super::*;
 
     fn line(last: u8, conns: u64) -> RealSnapshot {
-        let service = xvs_engine::ServiceKey { proto: 6, vip: "10.0.1.100".parse().unwrap(), prefix_len: 32, port: 80 };
+        let service = xvs_engine::ServiceKey {
+            proto: 6,
+            vip: "10.0.1.100".parse().unwrap(),
+            prefix_len: 32,
+            port: 80,
+            fwmark: 0,
+        };
         RealSnapshot {
             key: RealKey { service, addr: std::net::Ipv4Addr::new(10, 0, 2, last).into(), port: 80, sorry: false },
             forward: Forward::Nat,
