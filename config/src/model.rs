@@ -280,6 +280,9 @@ pub struct Service {
     /// `quorum_down`); empty: nothing.
     pub quorum_up: String,
     pub quorum_down: String,
+    /// At shutdown, run `quorum_down` if the quorum is up and each up real's
+    /// `notify_down` (keepalived `omega`).
+    pub omega: bool,
     /// Sources that may start connections (empty: all); checked on the packet path.
     pub allow: Vec<SourcePrefix>,
     /// Sources that may not, whatever `allow` says.
@@ -329,6 +332,7 @@ impl Service {
             hysteresis: 0,
             quorum_up: String::new(),
             quorum_down: String::new(),
+            omega: false,
             allow: Vec::new(),
             deny: Vec::new(),
             reals: Vec::new(),

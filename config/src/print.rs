@@ -151,6 +151,9 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
             writeln!(o, "{key} = {}", q(v))?;
         }
     }
+    if s.omega {
+        writeln!(o, "omega = true")?;
+    }
     for (key, list) in [("allow", &s.allow), ("deny", &s.deny)] {
         if !list.is_empty() {
             let items: Vec<String> = list.iter().map(|p| q(&p.to_string())).collect();

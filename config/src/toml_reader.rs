@@ -91,6 +91,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "hysteresis",
     "quorum_up",
     "quorum_down",
+    "omega",
     "allow",
     "deny",
     "real",
@@ -632,6 +633,7 @@ impl<'t> Reader<'t> {
         set(&mut s.hysteresis, self.u32(t, "hysteresis"));
         set(&mut s.quorum_up, self.string(t, "quorum_up").map(str::to_string));
         set(&mut s.quorum_down, self.string(t, "quorum_down").map(str::to_string));
+        set(&mut s.omega, self.bool(t, "omega"));
         s.allow = self.source_prefixes(t, "allow");
         s.deny = self.source_prefixes(t, "deny");
         let reals = self.tables(t, "real", |j| Section::Real(i, j));

@@ -33,7 +33,12 @@ fn keepalived_conf(notes: &Path) -> String {
                 notification_email_from lb@example.com\n}\n\n";
     let n = notes.display();
     let real1 = format!("notify_up \"{n}/note.sh up\"\n        notify_down \"{n}/note.sh down\"\n        {HTTP_GET}");
-    keepalived_nat(head, &[TCP_CHECK, &real1, TCP_CHECK])
+    // omega: a clean stop runs the up reals' notify_down.
+    keepalived_nat(head, &[TCP_CHECK, &real1, TCP_CHECK]).replacen(
+        "    protocol TCP\n",
+        "    protocol TCP\n    omega\n",
+        1,
+    )
 }
 
 /// A directory with `note.sh`, which appends its argument to `events` there.
@@ -100,13 +105,17 @@ fn failed_reals_leave_and_come_back() {
     let bodies: Vec<String> = lab.lab.in_ns("cl", || (0..12).map(|_| get(vip)).collect());
     assert_eq!(bodies.iter().filter(|b| b.ends_with("real 1\n")).count(), 4, "{bodies:?}");
     wait_for("notify_up run", Duration::from_secs(3), || events(&notes) == "down\nup\n");
-    let _ = std::fs::remove_dir_all(&notes);
 
     // ctl shows health with --health, and the director logged both changes.
     let out = Command::new(xvs).args(["ctl", "-c"]).arg(&sock).args(["-Ln", "--health"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let log = lab.procs[d].stderr();
     assert!(log.contains("10.0.2.12:8080") && log.contains("DOWN") && log.contains("UP"), "{log}");
+
+    // omega: stopping the director runs the up real's notify_down before it exits.
+    lab.procs[d].terminate(Duration::from_secs(10));
+    assert_eq!(events(&notes), "down\nup\ndown\n", "{}", lab.procs[d].stderr());
+    let _ = std::fs::remove_dir_all(&notes);
 }
 
 /// Processes running `script` (by their command line), in any namespace.

@@ -127,6 +127,29 @@ pub(super) struct CheckDef {
     file_weight: Option<(i32, bool)>,
     /// Where each model key of `check` was set.
     given: Vec<(&'static str, Loc)>,
+    /// SMTP_CHECK's deprecated `host { ... }` blocks: one check each (see [`Mapper::checkers`]).
+    hosts: Vec<CheckDef>,
+}
+
+impl CheckDef {
+    /// A checker of `kind` at `at` that set nothing yet.
+    fn empty(at: Loc, kind: CheckKind) -> CheckDef {
+        CheckDef {
+            at,
+            check: Check::new(kind),
+            timing: Timing::default(),
+            misc_timeout: None,
+            alpha: None,
+            virtualhost: None,
+            urls: Vec::new(),
+            sni: None,
+            enable_sni: None,
+            track_file: None,
+            file_weight: None,
+            given: Vec::new(),
+            hosts: Vec::new(),
+        }
+    }
 }
 
 struct UrlDef {
@@ -214,6 +237,51 @@ impl Mapper {
         Some((value, overwrite))
     }
 
+    /// The checks of one checker block: itself, and with SMTP_CHECK `host` blocks one per
+    /// host, as keepalived 2.2.7 makes them (`check_smtp.c`): when the block sets no
+    /// connection option (nor `connect_timeout`), the first host's options are its own.
+    pub(super) fn checkers(&mut self, s: &Stmt) -> Vec<CheckDef> {
+        let mut c = self.checker(s);
+        let hosts = std::mem::take(&mut c.hosts);
+        let own = c.check.port.is_some() || !c.check.connect.is_default() || c.timing.connect_timeout.is_some();
+        let mut out = Vec::new();
+        let mut rest = hosts.into_iter();
+        if !own {
+            if let Some(first) = rest.next() {
+                c.check.connect = first.check.connect;
+                c.check.port = first.check.port;
+                c.given.extend(first.given);
+            }
+        }
+        let base = c.check.clone();
+        let (timing, at) = (c.timing, c.at);
+        out.push(c);
+        for h in rest {
+            let mut check = base.clone();
+            (check.connect, check.port) = (h.check.connect, h.check.port);
+            let timing = Timing { connect_timeout: h.timing.connect_timeout.or(timing.connect_timeout), ..timing };
+            out.push(CheckDef { at: h.at, check, timing, given: h.given, ..CheckDef::empty(at, CheckKind::Smtp) });
+        }
+        out
+    }
+
+    /// An SMTP_CHECK `host { connect_ip connect_port bindto bind_port bind_if fwmark
+    /// connect_timeout }` block.
+    fn smtp_host(&mut self, s: &Stmt) -> CheckDef {
+        let mut h = CheckDef::empty(s.at(), CheckKind::Smtp);
+        const HOST_KEYS: &[&str] =
+            &["connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark", "connect_timeout"];
+        for st in s.block.as_deref().unwrap_or_default() {
+            self.no_block(st);
+            match st.key() {
+                "connect_timeout" => h.timing.connect_timeout = self.timer(st, "5").or(h.timing.connect_timeout),
+                k if HOST_KEYS.contains(&k) => self.checker_keyword(st, "SMTP_CHECK host", &mut h),
+                _ => self.not_used(st, "SMTP_CHECK host", HOST_KEYS, &[]),
+            }
+        }
+        h
+    }
+
     pub(super) fn checker(&mut self, s: &Stmt) -> CheckDef {
         let kw = s.key();
         let kind = match kw {
@@ -227,20 +295,7 @@ impl Mapper {
             "FILE_CHECK" => CheckKind::File,
             _ => CheckKind::Dns,
         };
-        let mut c = CheckDef {
-            at: s.at(),
-            check: Check::new(kind),
-            timing: Timing::default(),
-            misc_timeout: None,
-            alpha: None,
-            virtualhost: None,
-            urls: Vec::new(),
-            sni: None,
-            enable_sni: None,
-            track_file: None,
-            file_weight: None,
-            given: Vec::new(),
-        };
+        let mut c = CheckDef::empty(s.at(), kind);
         for st in s.block.as_deref().unwrap_or_default() {
             let k = st.key();
             if k != "url" && !(k == "host" && kind == CheckKind::Smtp) {
@@ -366,11 +421,10 @@ impl Mapper {
                     c.given.push(("helo_name", t.at));
                 }
             }
-            "host" => self.error(
-                st.at(),
-                "SMTP_CHECK `host` blocks are not supported (keepalived deprecates them)",
-                "write one SMTP_CHECK per host, with `connect_ip` and `connect_port`",
-            ),
+            "host" => {
+                let h = self.smtp_host(st);
+                c.hosts.push(h);
+            }
             "track_file" => c.track_file = self.arg(st, 1, "weight_file").map(|t| (t.text.clone(), t.at)),
             "weight" => c.file_weight = self.file_weight(st).or(c.file_weight),
             _ => self.not_used(st, kw, CHECK_KEYS, CHECK_IGNORED),

@@ -129,11 +129,11 @@ const VS_KEYS: &[&str] = &[
     "sorry_server_lvs_method",
     "sorry_server_inhibit",
     "persistence_engine",
+    "omega",
 ];
 /// virtual_server keywords keepalived knows and xvs ignores, with the reason.
 const VS_IGNORED: &[(&str, &str)] = &[
     ("ha_suspend", "xvs checks reals whether or not the VIP is up"),
-    ("omega", "quorum and notification scripts are not run"),
     ("smtp_alert", "email alerts are not sent"),
     ("snmp_name", "SNMP is not implemented"),
     ("hashed", "an IPVS-internal flag that changes nothing"),
@@ -205,6 +205,7 @@ struct VsDef {
     sorry_inhibit: Option<Loc>,
     /// `ip_family inet6`: a fwmark service's family.
     ip_family: Option<bool>,
+    omega: bool,
 }
 
 struct RsDef {
@@ -741,6 +742,7 @@ impl Mapper {
             sorry_forward: None,
             sorry_inhibit: None,
             ip_family: None,
+            omega: false,
         };
         for s in body {
             let kw = s.key();
@@ -791,6 +793,7 @@ impl Mapper {
             "weight" => vs.weight = self.num(s, u32::MAX, "1").or(vs.weight),
             "ops" => vs.ops = Some(s.at()),
             "virtualhost" => vs.virtualhost = self.arg(s, 1, "www.example.com").map(|t| t.text.clone()),
+            "omega" => vs.omega = self.boolean(s).unwrap_or(vs.omega),
             "flag-1" => vs.numbered_flags.push((1, s.at())),
             "flag-2" => vs.numbered_flags.push((2, s.at())),
             "sorry_server_lvs_method" => vs.sorry_forward = self.forward(s).or(vs.sorry_forward),
@@ -960,8 +963,8 @@ impl Mapper {
                 "notify_down" => rs.notify_down = self.notify_line(st).or(rs.notify_down.take()),
                 // Every checker of a real must pass for it to be up, as in keepalived.
                 _ if is_checker => {
-                    let c = self.checker(st);
-                    rs.checks.push(c);
+                    let checks = self.checkers(st);
+                    rs.checks.extend(checks);
                 }
                 "virtualhost" => rs.virtualhost = self.arg(st, 1, "www.example.com").map(|t| t.text.clone()),
                 "alpha" => rs.alpha = self.boolean(st).or(rs.alpha),
@@ -1061,6 +1064,7 @@ impl Mapper {
             self.set(sec, "sorry_inhibit", at);
         }
         svc.alpha = vs.alpha;
+        svc.omega = vs.omega;
         svc.quorum_up = vs.quorum_up.clone().unwrap_or_default();
         svc.quorum_down = vs.quorum_down.clone().unwrap_or_default();
         self.given(sec, "quorum", &mut svc.quorum, vs.quorum);

@@ -92,7 +92,31 @@ impl<'a> ControlLoop<'a> {
     /// its shutdown.
     pub fn run(mut self) -> (Running, Result<(), String>) {
         let result = self.serve();
+        if result.is_ok() {
+            self.omega();
+        }
         (self.running, result)
+    }
+
+    /// keepalived's `omega`: at shutdown, each such service's `quorum_down` (when its
+    /// quorum is up) and the `notify_down` of each of its reals that is up, waited for
+    /// at most 5 s so a stop stays prompt.
+    fn omega(&mut self) {
+        let model = self.ctl_state.model.clone();
+        for s in model.services.iter().filter(|s| s.omega) {
+            let key = xvs::observe::key_of(s);
+            if self.running.plane.quorum_is_up(&key) {
+                self.notifier.start(&model, &s.quorum_down, format!("quorum_down of {key} (omega, at exit)"));
+            }
+            for r in &s.reals {
+                let rk = xvs::observe::real_key(key, r.addr);
+                if self.running.plane.health.get(&rk).is_none_or(|h| h.0) {
+                    let what = format!("notify_down of real {} of {key} (omega, at exit)", rk.endpoint());
+                    self.notifier.start(&model, &r.notify_down, what);
+                }
+            }
+        }
+        self.notifier.finish(Duration::from_secs(5));
     }
 
     fn serve(&mut self) -> Result<(), String> {

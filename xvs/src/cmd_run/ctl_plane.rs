@@ -117,6 +117,11 @@ impl<K: KernelSide> Plane<K> {
     }
 
     /// The quorum states `running` was made with.
+    /// Whether service `key` has its quorum.
+    pub fn quorum_is_up(&self, key: &xvs_engine::ServiceKey) -> bool {
+        self.quorum.is_up(key)
+    }
+
     pub fn with_quorum(mut self, quorum: QuorumStates) -> Self {
         self.quorum = quorum;
         self

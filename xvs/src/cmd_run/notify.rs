@@ -52,6 +52,19 @@ impl Notifier {
         }
     }
 
+    /// Wait for the running scripts until they end or `limit` passes; those still running
+    /// then are killed (their process groups) as the runs are dropped.
+    pub fn finish(&mut self, limit: Duration) {
+        let end = std::time::Instant::now() + limit;
+        while !self.runs.is_empty() && std::time::Instant::now() < end {
+            self.poll();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (what, _) in self.runs.drain(..) {
+            log(format!("{what}: still running at exit; killed"));
+        }
+    }
+
     /// Take the outcomes of the scripts that ended (never blocks).
     pub fn poll(&mut self) {
         self.runs.retain_mut(|(what, r)| match r.poll() {

@@ -51,6 +51,11 @@ impl QuorumStates {
         changes
     }
 
+    /// Whether service `key` has its quorum (one never seen has).
+    pub fn is_up(&self, key: &ServiceKey) -> bool {
+        self.0.get(key) != Some(&false)
+    }
+
     /// Apply the states to `cfg`: a service whose quorum is lost and that has a sorry
     /// server keeps no real, so the sorry server takes its new connections.
     pub fn apply(&self, cfg: &mut Config) {
