@@ -278,8 +278,8 @@ pub struct Service {
     pub hysteresis: u32,
     /// Run when the service gains / loses its quorum (keepalived `quorum_up`,
     /// `quorum_down`); empty: nothing.
-    pub quorum_up: String,
-    pub quorum_down: String,
+    pub quorum_up: Option<NotifyScript>,
+    pub quorum_down: Option<NotifyScript>,
     /// At shutdown, run `quorum_down` if the quorum is up and each up real's
     /// `notify_down` (keepalived `omega`).
     pub omega: bool,
@@ -330,8 +330,8 @@ impl Service {
             alpha: false,
             quorum: 1,
             hysteresis: 0,
-            quorum_up: String::new(),
-            quorum_down: String::new(),
+            quorum_up: None,
+            quorum_down: None,
             omega: false,
             allow: Vec::new(),
             deny: Vec::new(),
@@ -357,8 +357,8 @@ pub struct Real {
     pub checks: Vec<Check>,
     /// Run when its checks bring it up / take it down (keepalived `notify_up`,
     /// `notify_down`); empty: nothing.
-    pub notify_up: String,
-    pub notify_down: String,
+    pub notify_up: Option<NotifyScript>,
+    pub notify_down: Option<NotifyScript>,
 }
 
 impl Real {
@@ -372,8 +372,8 @@ impl Real {
             lower_threshold: 0,
             inhibit_on_failure: false,
             checks: Vec::new(),
-            notify_up: String::new(),
-            notify_down: String::new(),
+            notify_up: None,
+            notify_down: None,
         }
     }
 }

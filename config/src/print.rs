@@ -147,8 +147,8 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
     writeln!(o, "quorum = {}", s.quorum)?;
     writeln!(o, "hysteresis = {}", s.hysteresis)?;
     for (key, v) in [("quorum_up", &s.quorum_up), ("quorum_down", &s.quorum_down)] {
-        if !v.is_empty() {
-            writeln!(o, "{key} = {}", q(v))?;
+        if let Some(v) = v {
+            vrrp::notify_script(o, key, v)?;
         }
     }
     if s.omega {
@@ -175,8 +175,8 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
             writeln!(o, "{key} = {value}")?;
         }
         for (key, v) in [("notify_up", &r.notify_up), ("notify_down", &r.notify_down)] {
-            if !v.is_empty() {
-                writeln!(o, "{key} = {}", q(v))?;
+            if let Some(v) = v {
+                vrrp::notify_script(o, key, v)?;
             }
         }
         let header = if r.checks.len() == 1 { "[service.real.check]" } else { "[[service.real.check]]" };

@@ -631,8 +631,8 @@ impl<'t> Reader<'t> {
         set(&mut s.alpha, self.bool(t, "alpha"));
         set(&mut s.quorum, self.u32(t, "quorum"));
         set(&mut s.hysteresis, self.u32(t, "hysteresis"));
-        set(&mut s.quorum_up, self.string(t, "quorum_up").map(str::to_string));
-        set(&mut s.quorum_down, self.string(t, "quorum_down").map(str::to_string));
+        s.quorum_up = self.script(t, "quorum_up");
+        s.quorum_down = self.script(t, "quorum_down");
         set(&mut s.omega, self.bool(t, "omega"));
         s.allow = self.source_prefixes(t, "allow");
         s.deny = self.source_prefixes(t, "deny");
@@ -709,8 +709,8 @@ impl<'t> Reader<'t> {
         set(&mut r.upper_threshold, self.u32(t, "upper_threshold"));
         set(&mut r.lower_threshold, self.u32(t, "lower_threshold"));
         set(&mut r.inhibit_on_failure, self.bool(t, "inhibit_on_failure"));
-        set(&mut r.notify_up, self.string(t, "notify_up").map(str::to_string));
-        set(&mut r.notify_down, self.string(t, "notify_down").map(str::to_string));
+        r.notify_up = self.script(t, "notify_up");
+        r.notify_down = self.script(t, "notify_down");
         // One check (`[service.real.check]`) or several (`[[service.real.check]]`).
         match t.t.get("check") {
             Some(Item::ArrayOfTables(_) | Item::Value(Value::Array(_))) => {

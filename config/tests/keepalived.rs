@@ -88,7 +88,8 @@ fn nat_with_http_get_digest_and_quorum() {
     let urls = &c.services[0].reals[0].checks[0].urls;
     let got: Vec<(&str, &str)> = urls.iter().map(|u| (u.path.as_str(), u.virtualhost.as_str())).collect();
     assert_eq!(got, [("/testurl/test.jsp", "www.example.com"), ("/testurl2/test.jsp", "www.example.com")]);
-    assert_eq!(c.services[0].reals[1].notify_down, "/usr/local/bin/page-oncall rs3", "notify_down is run now");
+    let down = c.services[0].reals[1].notify_down.clone().expect("notify_down");
+    assert_eq!((down.script.as_str(), down.user), ("/usr/local/bin/page-oncall rs3", None), "quoted: one script line");
     assert_eq!(c.timeouts, Timeouts { tcp: 7200, tcp_fin: 60, udp: 300 }, "lvs_timeouts");
     let s = &c.services[0];
     assert_eq!(s.vip, Vip::single(ip("10.10.10.2"), 80));
@@ -675,12 +676,17 @@ fn notify_and_quorum_scripts_are_read() {
     let (c, w) = parse_keepalived(text, "k.conf").unwrap();
     assert!(w.is_empty(), "{w:?}");
     let s = &c.services[0];
-    assert_eq!((s.quorum_up.as_str(), s.quorum_down.as_str()), ("/usr/local/bin/q up", "/usr/local/bin/q down"));
+    // keepalived's SCRIPT [USER [GROUP]]: a quoted script carries its arguments, an
+    // unquoted one's next word is the user it runs as.
+    let line =
+        |n: &Option<NotifyScript>| n.as_ref().map(|n| (n.script.clone(), n.user.as_ref().map(|u| u.user.clone())));
+    assert_eq!(line(&s.quorum_up), Some(("/usr/local/bin/q up".into(), None)));
+    assert_eq!(line(&s.quorum_down), Some(("/usr/local/bin/q".into(), Some("down".into()))));
     let r = &s.reals[0];
-    assert_eq!((r.notify_up.as_str(), r.notify_down.as_str()), ("/usr/local/bin/rs up", "/usr/local/bin/rs down"));
+    assert_eq!(line(&r.notify_up), Some(("/usr/local/bin/rs".into(), Some("up".into()))));
+    assert_eq!(line(&r.notify_down), Some(("/usr/local/bin/rs down".into(), None)));
     let again = parse_toml(&c.to_toml(), "printed.toml").unwrap();
-    assert_eq!(again.services[0].reals[0].notify_down, "/usr/local/bin/rs down");
-    assert_eq!(again.services[0].quorum_up, "/usr/local/bin/q up");
+    assert_eq!(again.services, c.services, "printed as TOML and read back");
 }
 
 /// Every checker and checker option keepalived.conf(5) lists, field by field against

@@ -121,8 +121,8 @@ fn inhibit_misc_arguments_quorum_and_status_codes() {
     let s = &c.services[0];
     assert_eq!((s.alpha, s.omega, s.quorum, s.hysteresis), (true, true, 7, 2));
     assert_eq!(
-        (s.quorum_up.as_str(), s.quorum_down.as_str()),
-        ("/usr/local/sbin/quorum-up.sh", "/usr/local/sbin/quorum-down.sh")
+        (s.quorum_up.as_ref().map(|q| q.script.as_str()), s.quorum_down.as_ref().map(|q| q.script.as_str())),
+        (Some("/usr/local/sbin/quorum-up.sh"), Some("/usr/local/sbin/quorum-down.sh"))
     );
     let c = loads("status_code");
     let urls = &c.services[0].reals[0].checks[0].urls;

@@ -35,7 +35,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::error::{ConfigError, ConfigWarning};
-use crate::model::{Config, Forward, InstanceDefaults, Protocol, Real, SchedulerFlags, Service, Vip, Vrrp};
+use crate::model::{
+    Config, Forward, InstanceDefaults, NotifyScript, Protocol, Real, RunAs, SchedulerFlags, Service, Vip, Vrrp,
+};
 use crate::span::{Pos, Section, SourceMap, HEADER};
 use crate::syntax::{closest, parse_dotted_mask};
 
@@ -192,8 +194,8 @@ struct VsDef {
     alpha: bool,
     quorum: At<u32>,
     hysteresis: At<u32>,
-    quorum_up: Option<String>,
-    quorum_down: Option<String>,
+    quorum_up: Option<NotifyScript>,
+    quorum_down: Option<NotifyScript>,
     inhibit: bool,
     weight: At<u32>,
     timing: Timing,
@@ -219,10 +221,10 @@ struct RsDef {
     inhibit: Option<bool>,
     timing: Timing,
     checks: Vec<checker::CheckDef>,
-    notify_up: Option<String>,
+    notify_up: Option<NotifyScript>,
     virtualhost: Option<String>,
     alpha: Option<bool>,
-    notify_down: Option<String>,
+    notify_down: Option<NotifyScript>,
 }
 
 enum GroupEntry {
@@ -890,10 +892,14 @@ impl Mapper {
         sorry
     }
 
-    /// A script line: the rest of the statement (keepalived runs the whole line).
-    fn notify_line(&mut self, s: &Stmt) -> Option<String> {
-        self.arg(s, 1, "/usr/local/bin/notify.sh")?;
-        Some(words(&s.words[1..]))
+    /// keepalived's `SCRIPT [USER [GROUP]]` of notify_up/notify_down/quorum_up/quorum_down:
+    /// a script with arguments is quoted; words after it name who runs it.
+    fn notify_line(&mut self, s: &Stmt) -> Option<NotifyScript> {
+        let script = self.arg(s, 1, "\"/usr/local/bin/notify.sh up\"")?.text.clone();
+        let texts = Self::texts(s, 2);
+        let user = texts.first().map(|u| RunAs { user: u.to_string(), group: texts.get(1).map(|g| g.to_string()) });
+        self.extra(s, 4);
+        Some(NotifyScript { script, user })
     }
 
     fn timing(&mut self, s: &Stmt, t: &mut Timing) -> bool {
@@ -1065,8 +1071,8 @@ impl Mapper {
         }
         svc.alpha = vs.alpha;
         svc.omega = vs.omega;
-        svc.quorum_up = vs.quorum_up.clone().unwrap_or_default();
-        svc.quorum_down = vs.quorum_down.clone().unwrap_or_default();
+        svc.quorum_up = vs.quorum_up.clone();
+        svc.quorum_down = vs.quorum_down.clone();
         self.given(sec, "quorum", &mut svc.quorum, vs.quorum);
         self.given(sec, "hysteresis", &mut svc.hysteresis, vs.hysteresis);
         for (j, rd) in vs.reals.iter().enumerate() {
@@ -1086,8 +1092,8 @@ impl Mapper {
         self.given(sec, "upper_threshold", &mut r.upper_threshold, rd.upper);
         self.given(sec, "lower_threshold", &mut r.lower_threshold, rd.lower);
         r.inhibit_on_failure = rd.inhibit.unwrap_or(vs.inhibit);
-        r.notify_up = rd.notify_up.clone().unwrap_or_default();
-        r.notify_down = rd.notify_down.clone().unwrap_or_default();
+        r.notify_up = rd.notify_up.clone();
+        r.notify_down = rd.notify_down.clone();
         let files = std::mem::take(&mut self.track_files);
         for (k, cd) in rd.checks.iter().enumerate() {
             let c = self.emit_check((vs, rd, cd), (i, j, k), svc.delay_loop, &files);

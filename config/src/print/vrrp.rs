@@ -6,7 +6,7 @@
 use std::fmt::{Result, Write};
 
 use super::q;
-use crate::model::{format_seconds, Notifies, RunAs, Vrrp, VrrpInstance};
+use crate::model::{format_seconds, Notifies, NotifyScript, RunAs, Vrrp, VrrpInstance};
 
 /// `[a, b]` of TOML strings.
 fn list<T: ToString>(items: &[T]) -> String {
@@ -25,12 +25,17 @@ fn user(u: &Option<RunAs>) -> Option<String> {
     u.as_ref().map(|u| q(&u.to_string()))
 }
 
+/// `key = "script"`, or with its user `key = { script = "...", user = "USER [GROUP]" }`.
+pub(super) fn notify_script(o: &mut String, key: &str, s: &NotifyScript) -> Result {
+    match &s.user {
+        None => writeln!(o, "{key} = {}", q(&s.script)),
+        Some(u) => writeln!(o, "{key} = {{ script = {}, user = {} }}", q(&s.script), q(&u.to_string())),
+    }
+}
+
 fn notifies(o: &mut String, n: &Notifies) -> Result {
     for (key, s) in n.set() {
-        match &s.user {
-            None => writeln!(o, "{key} = {}", q(&s.script))?,
-            Some(u) => writeln!(o, "{key} = {{ script = {}, user = {} }}", q(&s.script), q(&u.to_string()))?,
-        }
+        notify_script(o, key, s)?;
     }
     Ok(())
 }

@@ -248,24 +248,36 @@ impl Reader<'_> {
         Some(Auth { kind, pass: self.string(t, "auth_pass")?.to_string() })
     }
 
+    /// A notify script: a line (`"/bin/notify.sh up"`) or `{ script = "...", user = "USER
+    /// [GROUP]" }` (keepalived's `SCRIPT [USER [GROUP]]`).
+    pub(super) fn script_item(&mut self, t: Tab<'_>, key: &'static str, item: &Item) -> Option<NotifyScript> {
+        match item {
+            Item::Value(Value::String(s)) => Some(NotifyScript { script: s.value().clone(), user: None }),
+            Item::Value(Value::InlineTable(it)) => {
+                let tab = Tab { t: it, start: it.span().map(|s| s.start), sec: t.sec };
+                self.unknown_keys(tab, &["script", "user"]);
+                let script = self.string(tab, "script").unwrap_or_default().to_string();
+                Some(NotifyScript { script, user: self.parsed(tab, "user", run_as) })
+            }
+            _ => {
+                self.wrong_type(t, key, item, "a script line or `{ script = \"...\", user = \"USER\" }`");
+                None
+            }
+        }
+    }
+
+    /// The script of `key` in `t`, if given (see [`Self::script_item`]).
+    pub(super) fn script(&mut self, t: Tab<'_>, key: &'static str) -> Option<NotifyScript> {
+        let item = self.item(t, key)?;
+        self.script_item(t, key, item)
+    }
+
     fn notifies(&mut self, t: Tab<'_>, n: &mut Notifies) {
         for key in Notifies::KEYS {
             let Some(item) = self.item(t, key) else {
                 continue;
             };
-            let script = match item {
-                Item::Value(Value::String(s)) => Some(NotifyScript { script: s.value().clone(), user: None }),
-                Item::Value(Value::InlineTable(it)) => {
-                    let tab = Tab { t: it, start: it.span().map(|s| s.start), sec: t.sec };
-                    self.unknown_keys(tab, &["script", "user"]);
-                    let script = self.string(tab, "script").unwrap_or_default().to_string();
-                    Some(NotifyScript { script, user: self.parsed(tab, "user", run_as) })
-                }
-                _ => {
-                    self.wrong_type(t, key, item, "a script line or `{ script = \"...\", user = \"USER\" }`");
-                    None
-                }
-            };
+            let script = self.script_item(t, key, item);
             if let Some(slot) = n.slot(key) {
                 *slot = script;
             }

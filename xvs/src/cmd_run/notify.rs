@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use xvs::health::RealKey;
 use xvs::scripts::{Outcome, Run, Script};
-use xvs_config::{Config, Real, Service};
+use xvs_config::{Config, NotifyScript, Real, Service};
 use xvs_engine::ServiceKey;
 
 use super::log;
@@ -37,12 +37,15 @@ pub(super) fn real_of<'a>(model: &'a Config, key: &RealKey) -> Option<&'a Real> 
 }
 
 impl Notifier {
-    /// Start `line` (nothing when empty), `what` naming it in the log.
-    pub fn start(&mut self, model: &Config, line: &str, what: String) {
-        if line.is_empty() {
+    /// Start `script` (nothing when none) as its user (else `script_user`, ...), `what`
+    /// naming it in the log.
+    pub fn start(&mut self, model: &Config, script: &Option<NotifyScript>, what: String) {
+        let Some(s) = script else {
             return;
-        }
-        let script = xvs::vrrp::spec::script_policy(&model.vrrp, None).and_then(|p| Script::prepare(line, &p));
+        };
+        let line = &s.script;
+        let script =
+            xvs::vrrp::spec::script_policy(&model.vrrp, s.user.as_ref()).and_then(|p| Script::prepare(line, &p));
         match script {
             Ok(s) => {
                 log(format!("{what}: running {line:?}"));
