@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
-// xvs real-server decapsulation: strip the outer header of IPv4-in-IPv4 (protocol 4)
-// and IPv6-in-IPv6 (next header 41) packets addressed to this host, and hand the inner
-// packet to the kernel, as the ipip/ip6_tunnel modules would (many kernels, ours
-// included, have none). The inner destination is the VIP, configured on `lo`.
+// xvs real-server decapsulation: strip the outer header of IP-in-IP packets addressed to
+// this host, of either family carrying either (IPv4 protocol 4 or 41, IPv6 next header 4
+// or 41), and hand the inner packet to the kernel, as the ipip/sit/ip6_tunnel modules
+// would (many kernels, ours included, have none). The inner destination is the VIP,
+// configured on `lo`.
 //
 // Invariant: only tunnel packets whose outer destination is one of `local_addrs` (or any
 // tunnel packet when that map is empty) are changed; everything else passes untouched.
@@ -48,7 +49,13 @@ int xvs_decap(struct xdp_md *ctx) {
     __u16 inner_proto = 0;
     if (f.eth->h_proto == bpf_htons(ETH_P_IP)) {
         struct iphdr *iph = (void *)(f.eth + 1);
-        if (CHECK(iph, f.end, sizeof(*iph)) || iph->protocol != IPPROTO_IPIP || iph->ihl < 5)
+        if (CHECK(iph, f.end, sizeof(*iph)) || iph->ihl < 5)
+            goto pass;
+        if (iph->protocol == IPPROTO_IPIP)
+            inner_proto = bpf_htons(ETH_P_IP);
+        else if (iph->protocol == IPPROTO_IPV6)
+            inner_proto = bpf_htons(ETH_P_IPV6);
+        else
             goto pass;
         if (bpf_ntohs(iph->frag_off) & 0x3fff) // outer fragments: leave to the kernel
             goto pass;
@@ -59,15 +66,19 @@ int xvs_decap(struct xdp_md *ctx) {
         if (!for_us(d))
             goto pass;
         strip = iph->ihl * 4;
-        inner_proto = bpf_htons(ETH_P_IP);
     } else if (f.eth->h_proto == bpf_htons(ETH_P_IPV6)) {
         struct ipv6hdr *ip6 = (void *)(f.eth + 1);
-        if (CHECK(ip6, f.end, sizeof(*ip6)) || ip6->nexthdr != IPPROTO_IPV6)
+        if (CHECK(ip6, f.end, sizeof(*ip6)))
+            goto pass;
+        if (ip6->nexthdr == IPPROTO_IPV6)
+            inner_proto = bpf_htons(ETH_P_IPV6);
+        else if (ip6->nexthdr == IPPROTO_IPIP)
+            inner_proto = bpf_htons(ETH_P_IP);
+        else
             goto pass;
         if (!for_us(ip6->daddr.in6_u.u6_addr8))
             goto pass;
         strip = sizeof(*ip6);
-        inner_proto = bpf_htons(ETH_P_IPV6);
     } else {
         goto pass;
     }

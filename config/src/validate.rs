@@ -352,7 +352,7 @@ impl Validator<'_> {
             self.bad((s, "delay_loop"), "`delay_loop` must be at least 1 second", "the default is `delay_loop = 6`");
         }
         if let Some(sorry) = svc.sorry_server {
-            if sorry.is_ipv4() != vip.addr.is_ipv4() {
+            if sorry.is_ipv4() != vip.addr.is_ipv4() && svc.sorry_forward.unwrap_or(svc.forward) != Forward::Tun {
                 self.report(
                     (s, "sorry_server"),
                     &[(s, "vip")],
@@ -400,13 +400,16 @@ impl Validator<'_> {
     fn real(&mut self, i: usize, j: usize, svc: &Service, r: &Real) {
         let (s, rs) = (Section::Service(i), Section::Real(i, j));
         let vip = svc.vip;
-        if r.addr.is_ipv4() != vip.addr.is_ipv4() {
+        // A tunnel carries either family in either (IPVS's mixed-family TUN); NAT and DR
+        // keep the packet's family.
+        if r.addr.is_ipv4() != vip.addr.is_ipv4() && r.forward != Forward::Tun {
             self.report(
                 (rs, "addr"),
                 &[(s, "vip")],
                 format!("real {} is {} but the VIP {} is {}", r.addr, family(r.addr.ip()), vip.addr, family(vip.addr)),
                 format!(
-                    "xvs forwards (nat, dr, and tun: v4-in-v4, v6-in-v6) within one family: use an {} real",
+                    "{} keeps the packet's family: use an {} real, or `forward = \"tun\"` (IPv4 in IPv6 and the reverse)",
+                    r.forward,
                     family(vip.addr)
                 ),
             );

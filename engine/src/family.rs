@@ -7,23 +7,17 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use xvs_proto::{TUN_V4_OVERHEAD, TUN_V6_OVERHEAD};
-
 pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
-    /// Length of the outer header a tunnel of this family prepends (IPv4-in-IPv4 or
-    /// IPv6-in-IPv6), as `xvs-proto` writes it.
-    const TUN_OVERHEAD: u32;
     fn from_ip(ip: IpAddr) -> Option<Self>;
     fn to_ip(self) -> IpAddr;
     /// The address with all but the first `prefix_len` bits cleared.
     fn mask(self, prefix_len: u8) -> Self;
 }
 
-/// The two families differ only in their integer, address type and overhead.
+/// The two families differ only in their integer and address type.
 macro_rules! family {
-    ($int:ty, $variant:ident, $addr:ty, $overhead:expr) => {
+    ($int:ty, $variant:ident, $addr:ty) => {
         impl Family for $int {
-            const TUN_OVERHEAD: u32 = $overhead as u32;
             #[inline]
             fn from_ip(ip: IpAddr) -> Option<Self> {
                 match ip {
@@ -49,8 +43,8 @@ macro_rules! family {
         }
     };
 }
-family!(u32, V4, Ipv4Addr, TUN_V4_OVERHEAD);
-family!(u128, V6, Ipv6Addr, TUN_V6_OVERHEAD);
+family!(u32, V4, Ipv4Addr);
+family!(u128, V6, Ipv6Addr);
 
 /// Mask any address to a prefix length (used on the slow path).
 pub fn mask_ip(ip: IpAddr, prefix_len: u8) -> IpAddr {

@@ -144,7 +144,8 @@ fn check(cfg: &EngineConfig) -> Result<Vec<Box<dyn Scheduler>>, EngineError> {
     }
     for s in &cfg.services {
         for r in s.reals.iter().chain(s.sorry_server.iter()) {
-            if r.addr.is_ipv4() != s.vip.is_ipv4() {
+            // A tunnel carries either family in either (IPVS's mixed-family TUN).
+            if r.addr.is_ipv4() != s.vip.is_ipv4() && r.forward != Forward::Tun {
                 return Err(EngineError::Invalid(format!(
                     "service {}:{}: real {} is of the other address family",
                     s.vip, s.port, r.addr

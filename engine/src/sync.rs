@@ -110,6 +110,9 @@ pub struct SyncStats {
     pub recorded: u64,
     /// Entries lost because the outbox was full.
     pub out_full: u64,
+    /// Entries not sent: tunnelled to a real of the other family (IPVS's sync messages
+    /// hold addresses of one family).
+    pub mixed_family: u64,
     /// Received entries by outcome.
     pub received: [u64; SyncOutcome::COUNT],
 }
@@ -118,6 +121,7 @@ impl std::ops::AddAssign<&SyncStats> for SyncStats {
     fn add_assign(&mut self, b: &SyncStats) {
         self.recorded += b.recorded;
         self.out_full += b.out_full;
+        self.mixed_family += b.mixed_family;
         for (x, y) in self.received.iter_mut().zip(b.received) {
             *x += y;
         }

@@ -151,3 +151,26 @@ fn too_big_answers_are_rate_limited_as_the_kernels_icmp() {
     assert_eq!(sent, 20);
     assert_eq!(lb.e.stats().icmp_too_big_sent, 70);
 }
+
+/// A tunnel to a real of the other family (IPVS's mixed-family TUN): an IPv4 client's
+/// packet goes out in an IPv6 header (next header 4) and its room shrinks by 40 bytes; an
+/// IPv6 client's in an IPv4 header (protocol 41), by 20.
+#[test]
+fn tun_across_families_uses_the_outer_familys_overhead() {
+    for v6 in [false, true] {
+        let reals = vec![real(rip(!v6, 0), 80, 1, Forward::Tun)];
+        let mut c = config(vec![service(vip(v6), 80, TCP, "rr", reals)]);
+        c.mtu = 1500;
+        let mut lb = Lb::new(c);
+        open(&mut lb, v6);
+        let room = if v6 { 1480 } else { 1460 };
+        let (v, out) = lb.send(&segment(v6, room, true).build(), 1);
+        assert_eq!(v, Verdict::Tx { port: 0 });
+        assert_eq!(out.len(), 14 + 1500);
+        let outer = xvs_proto::classify(&out).unwrap();
+        assert_eq!((outer.src, outer.dst, outer.proto), (dip(!v6), rip(!v6, 0), if v6 { 41 } else { 4 }));
+        assert_eq!(dst_mac(&out), mac_for(rip(!v6, 0)));
+        let (_, out) = lb.send(&segment(v6, room + 1, true).build(), 2);
+        assert_eq!(xvs_proto::classify(&out).unwrap().dst, client(v6).ip(), "too big: back to the client");
+    }
+}

@@ -80,6 +80,45 @@ fn tun_v6() {
     assert_eq!(&buf[head..head + len], &want[..]);
 }
 
+/// IPv4 in IPv6 (next header 4, the TOS as traffic class) and IPv6 in IPv4 (protocol 41,
+/// the traffic class as TOS, DF set): the outer family is the real's, and the frame's
+/// ethertype follows it.
+#[test]
+fn tun_mixed_families() {
+    let v4 = Frame::tcp(sa("198.51.100.7:40000"), sa("10.0.1.100:80"), SYN).tos(0xb8).df(false).id(7).build();
+    let p = classify(&v4).unwrap();
+    let mut buf = buf_with(&v4);
+    let (mut head, mut len) = (HEADROOM, v4.len());
+    tun_encap(&mut buf, &mut head, &mut len, &p, ip("2001:db8:2::1"), ip("2001:db8:2::11")).unwrap();
+    let mut want = v4[..12].to_vec();
+    want.extend_from_slice(&[0x86, 0xdd, 0x6b, 0x80, 0, 0]);
+    want.extend_from_slice(&p.ip_len.to_be_bytes());
+    want.extend_from_slice(&[4, 64]);
+    want.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    want.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11]);
+    want.extend_from_slice(&v4[14..]);
+    assert_eq!(&buf[head..head + len], &want[..], "IPv4 in IPv6");
+    let out = classify(&buf[head..head + len]).unwrap();
+    assert_eq!((out.proto, out.src, out.dst), (4, ip("2001:db8:2::1"), ip("2001:db8:2::11")));
+
+    let v6 = Frame::udp(sa("[2001:db8:c::7]:5000"), sa("[2001:db8:1::100]:53")).tos(0x2e).payload(b"hi").build();
+    let p = classify(&v6).unwrap();
+    let mut buf = buf_with(&v6);
+    let (mut head, mut len) = (HEADROOM, v6.len());
+    tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.2.1"), ip("10.0.2.11")).unwrap();
+    let mut outer = v4_outer(0x2e, 20 + p.ip_len, 0, true, [10, 0, 2, 1], [10, 0, 2, 11]);
+    outer[9] = 41;
+    outer[10..12].fill(0);
+    let c = Ipv4HeaderSlice::from_slice(&outer).unwrap().to_header().calc_header_checksum();
+    outer[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut want = v6[..12].to_vec();
+    want.extend_from_slice(&[0x08, 0x00]);
+    want.extend(outer);
+    want.extend_from_slice(&v6[14..]);
+    assert_eq!(&buf[head..head + len], &want[..], "IPv6 in IPv4");
+    verify(&buf[head..head + len]);
+}
+
 #[test]
 fn tun_errors_leave_frame_alone() {
     let inner = build::tcp(sa("198.51.100.7:1"), sa("10.0.1.100:80"), SYN, b"");
@@ -90,8 +129,6 @@ fn tun_errors_leave_frame_alone() {
     assert_eq!(r, Err(RewriteError::NoHeadroom));
     let mut buf = buf_with(&inner);
     let (mut head, mut len) = (HEADROOM, inner.len());
-    let r = tun_encap(&mut buf, &mut head, &mut len, &p, ip("::1"), ip("::2"));
-    assert_eq!(r, Err(RewriteError::FamilyMismatch));
     let r = tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.0.1"), ip("::2"));
     assert_eq!(r, Err(RewriteError::FamilyMismatch));
     assert_eq!((head, len), (HEADROOM, inner.len()));

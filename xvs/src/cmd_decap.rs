@@ -1,4 +1,4 @@
-//! `xvs decap --iface IF`: attach the IPIP / IPv6-in-IPv6 decapsulation program
+//! `xvs decap --iface IF`: attach the IP-in-IP decapsulation program (either family in either)
 //! (`xdp/decap.c`) to IF on a real server, stay in the foreground, detach on SIGINT/SIGTERM.
 //!
 //! Invariants: the program's `local_addrs` map holds exactly this host's addresses (every

@@ -100,7 +100,7 @@ enum Cmd {
     },
     /// Print shell completions for xvs (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
-    /// On a real server: attach the IPIP/IPv6-in-IPv6 decapsulation XDP program to an
+    /// On a real server: attach the IP-in-IP (either family in either) decapsulation XDP program to an
     /// interface and stay in the foreground; detach on SIGINT/SIGTERM.
     Decap {
         /// The interface tunnelled packets arrive on.

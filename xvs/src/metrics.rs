@@ -282,6 +282,12 @@ fn sync_families(o: &mut Out, s: &Snapshot, v: &SyncView) {
     for out in SyncOutcome::ALL {
         o.sample("xvs_sync_connections_total", &[("outcome", out.name())], s.stats.sync.received[out as usize]);
     }
+    o.family(
+        "xvs_sync_mixed_family_total",
+        "counter",
+        "Connections not synced: tunnelled to a real of the other address family (a sync message holds one family).",
+    );
+    o.sample("xvs_sync_mixed_family_total", &[], s.stats.sync.mixed_family);
     o.family("xvs_sync_queue_drops_total", "counter", "Sync entries lost because a queue was full.");
     for (q, n) in [("outbox", s.stats.sync.out_full), ("messages", v.out_full), ("in", v.in_dropped)] {
         o.sample("xvs_sync_queue_drops_total", &[("queue", q)], n);

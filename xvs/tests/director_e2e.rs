@@ -147,3 +147,36 @@ fn director_own_services_work_while_xvs_runs() {
     run.client(|| get(vip_http(true), "/", None));
     run.assert_alive();
 }
+
+/// TUN across families (IPVS's mixed-family tunnels): the IPv4 VIP's reals are reached
+/// over IPv6 (IPv4 in IPv6) and the IPv6 VIP's over IPv4 (IPv6 in IPv4); the reals'
+/// `xvs decap` takes either and they answer the client directly.
+#[test]
+fn tun_across_families() {
+    let run = Running::start("e2e_tunx", LabMode::Tun, REALS, 1, |lab| {
+        let text = lab.config("rr", None, "");
+        let mut out = String::new();
+        let mut v6_service = false;
+        for line in text.lines() {
+            if let Some(vip) = line.strip_prefix("vip = \"") {
+                v6_service = vip.starts_with('[');
+            }
+            let swapped = (0..REALS).find_map(|i| {
+                let (v4, v6) = real_addrs(i);
+                let (from, to) = if v6_service {
+                    (format!("[{v6}]:"), format!("{v4}:"))
+                } else {
+                    (format!("{v4}:"), format!("[{v6}]:"))
+                };
+                line.contains(&format!("addr = \"{from}")).then(|| line.replace(&from, &to))
+            });
+            out.push_str(&swapped.unwrap_or_else(|| line.to_string()));
+            out.push('\n');
+        }
+        assert!(out.contains("addr = \"[2001:db8:2::b]:80\"") && out.contains("addr = \"10.0.2.11:80\""), "{out}");
+        out
+    });
+    for v6 in [false, true] {
+        basics(&run, v6);
+    }
+}

@@ -64,6 +64,12 @@ pub(super) fn after_request<A: Family>(t: &FamilyTables<A>, cx: &mut Ctx, c: &mu
 }
 
 fn record(cx: &mut Ctx, entry: SyncConn) {
+    // IPVS's sync messages hold addresses of one family: a connection tunnelled to a real
+    // of the other family is not synced (counted).
+    if entry.daddr.is_ipv4() != entry.caddr.is_ipv4() {
+        cx.stats.sync.mixed_family += 1;
+        return;
+    }
     if cx.sync.push(entry) {
         cx.stats.sync.recorded += 1;
     } else {

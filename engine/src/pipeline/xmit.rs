@@ -34,7 +34,12 @@ pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Ve
     };
     let (addr, out) = (r.addr, r.egress.unwrap_or(pkt.in_port));
     let xmit = c.xmit();
-    let overhead = if xmit == Xmit::Tun { A::TUN_OVERHEAD } else { 0 };
+    // The outer header is of the real's family, whatever the client's.
+    let overhead = match xmit {
+        Xmit::Tun if addr.is_ipv4() => proto::TUN_V4_OVERHEAD as u32,
+        Xmit::Tun => proto::TUN_V6_OVERHEAD as u32,
+        _ => 0,
+    };
     if let Some(v) = over_mtu(&cx.cfg, &mut cx.stats, &mut cx.icmp, cx.now, pkt, overhead) {
         return v;
     }
@@ -67,7 +72,7 @@ pub(super) fn reply<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verd
 }
 
 /// The one tunnel encapsulation: an outer header from the director's address of `dst`'s
-/// family to `dst` (IPv4-in-IPv4 or IPv6-in-IPv6).
+/// family to `dst`, whatever the inner packet's family.
 #[inline]
 pub(super) fn tun_encap(cfg: &EngineConfig, pkt: &mut Pkt, dst: IpAddr) -> Result<(), DropReason> {
     let src = match dst {
