@@ -183,18 +183,7 @@ pub(crate) fn engine_config(a: &EngineArgs, max_connections: u32) -> EngineConfi
     let fwd = a.mode.forward();
     let net = a.family.net();
     let host_len = if net.vip.is_ipv4() { 32 } else { 128 };
-    let reals = |port: u16| -> Vec<RealSpec> {
-        (0..a.reals)
-            .map(|i| RealSpec {
-                addr: net.real(i),
-                port,
-                weight: 1,
-                forward: fwd,
-                upper_threshold: 0,
-                lower_threshold: 0,
-            })
-            .collect()
-    };
+    let reals = |port: u16| -> Vec<RealSpec> { (0..a.reals).map(|i| RealSpec::new(net.real(i), port, fwd)).collect() };
     let service = |proto: u8, port: u16, rport: u16| ServiceSpec {
         vip: net.vip,
         prefix_len: host_len,

@@ -19,10 +19,9 @@
 //!   [`SourceMap`] and the problems found while reading; the rules about meaning are in
 //!   `validate.rs`. Every error is at the `line:col` of the word it is about (a line
 //!   error without one: at the line's first word).
-//! - What xvs cannot do is never silent: fwmark and SCTP services are skipped with their
-//!   reals (one warning per service); `--pe` and GUE/GRE tunnel options are errors (they
-//!   would change where traffic goes); a `-b flag-N` that means nothing to the scheduler
-//!   is ignored with a warning; the port
+//! - What xvs cannot do is never silent: SCTP services are skipped with their reals (one
+//!   warning per service); `--pe` is an error (it would change where traffic goes); a
+//!   `-b flag-N` that means nothing to the scheduler is ignored with a warning; the port
 //!   of a DR/TUN real that differs from the service's is replaced (as ipvsadm does) with
 //!   a warning.
 //! - A service's `forward` is the one all its reals use, when they agree (else DR).
@@ -147,7 +146,7 @@ impl Reader<'_> {
         for n in &e.notes {
             let col = words[n.at].col;
             match &n.kind {
-                NoteKind::PersistenceEngine(_) | NoteKind::Tunnel(_) => {
+                NoteKind::PersistenceEngine(_) => {
                     let why = n.kind.refusal().unwrap_or_default();
                     self.error(col, why, Some("remove the option, or keep this service on IPVS".into()))
                 }
@@ -210,6 +209,11 @@ impl Reader<'_> {
         let keys = [
             ("addr", Opt::Server),
             ("forward", Opt::Forward),
+            ("tunnel", Opt::TunType),
+            ("tun_port", Opt::TunPort),
+            ("tun_flags", Opt::TunCsum),
+            ("tun_flags", Opt::TunNoCsum),
+            ("tun_flags", Opt::TunRemCsum),
             ("weight", Opt::Weight),
             ("upper_threshold", Opt::UThreshold),
             ("lower_threshold", Opt::LThreshold),

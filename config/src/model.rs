@@ -259,6 +259,8 @@ pub struct Service {
     pub persistence_netmask: u8,
     /// The default forwarding method of the reals.
     pub forward: Forward,
+    /// The default tunnel of its TUN reals (and of a tunnelled sorry server).
+    pub tunnel: Tunnel,
     /// Seconds between health checks.
     pub delay_loop: u32,
     pub sorry_server: Option<SocketAddr>,
@@ -323,6 +325,7 @@ impl Service {
             persistence: 0,
             persistence_netmask: full_prefix(vip.addr),
             forward: Forward::Dr,
+            tunnel: Tunnel::default(),
             delay_loop: 6,
             sorry_server: None,
             sorry_forward: None,
@@ -349,6 +352,8 @@ pub struct Real {
     pub weight: u32,
     /// Resolved forwarding method.
     pub forward: Forward,
+    /// Resolved tunnel (the real's, else the service's); meaningful with `Tun`.
+    pub tunnel: Tunnel,
     /// 0 = no limit.
     pub upper_threshold: u32,
     pub lower_threshold: u32,
@@ -368,6 +373,7 @@ impl Real {
             addr,
             weight: 1,
             forward,
+            tunnel: Tunnel::default(),
             upper_threshold: 0,
             lower_threshold: 0,
             inhibit_on_failure: false,
@@ -395,8 +401,10 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
 mod check;
 pub mod fwmark;
 mod sync;
+mod tunnel;
 mod vrrp;
 pub use check::*;
 pub use fwmark::{fwmark_vip, parse_port_range, Fwmark};
 pub use sync::*;
+pub use tunnel::{Tunnel, TunnelCsum, TunnelType};
 pub use vrrp::*;

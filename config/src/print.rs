@@ -11,7 +11,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{format_mac, Config, Service};
+use crate::model::{format_mac, Config, Forward, Service, Tunnel, TunnelCsum};
 
 mod check;
 mod sync;
@@ -132,6 +132,9 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
     writeln!(o, "persistence = {}", s.persistence)?;
     writeln!(o, "persistence_netmask = {}", s.persistence_netmask)?;
     writeln!(o, "forward = {}", q(s.forward.name()))?;
+    if s.tunnel != Tunnel::default() {
+        tunnel(o, &s.tunnel)?;
+    }
     writeln!(o, "delay_loop = {}", s.delay_loop)?;
     match s.sorry_server {
         Some(a) => writeln!(o, "sorry_server = {}", q(&a.to_string()))?,
@@ -174,6 +177,9 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
         for (key, value) in fields {
             writeln!(o, "{key} = {value}")?;
         }
+        if r.forward == Forward::Tun {
+            tunnel(o, &r.tunnel)?;
+        }
         for (key, v) in [("notify_up", &r.notify_up), ("notify_down", &r.notify_down)] {
             if let Some(v) = v {
                 vrrp::notify_script(o, key, v)?;
@@ -185,6 +191,18 @@ fn write_service(o: &mut String, s: &Service) -> std::fmt::Result {
             writeln!(o, "{header}")?;
             check::write(o, c, r, s)?;
         }
+    }
+    Ok(())
+}
+
+/// `tunnel`, and `tun_port` / `tun_flags` when they are set.
+fn tunnel(o: &mut String, t: &Tunnel) -> std::fmt::Result {
+    writeln!(o, "tunnel = {}", q(t.kind.name()))?;
+    if t.port != 0 {
+        writeln!(o, "tun_port = {}", t.port)?;
+    }
+    if t.csum != TunnelCsum::NoCsum {
+        writeln!(o, "tun_flags = {}", q(t.csum.name()))?;
     }
     Ok(())
 }

@@ -21,7 +21,8 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::{
-    Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, SourcePrefix, Timeouts, Vip, XdpMode,
+    Config, Director, Forward, Neighbor, PollMode, Protocol, Real, Service, SourcePrefix, Timeouts, Tunnel, TunnelCsum,
+    TunnelType, Vip, XdpMode,
 };
 use crate::span::{LineIndex, Pos, Section, SourceMap, HEADER};
 use crate::syntax::{
@@ -82,6 +83,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "persistence",
     "persistence_netmask",
     "forward",
+    "tunnel",
+    "tun_port",
+    "tun_flags",
     "delay_loop",
     "sorry_server",
     "sorry_forward",
@@ -103,6 +107,9 @@ pub const REAL_KEYS: &[&str] = &[
     "addr",
     "weight",
     "forward",
+    "tunnel",
+    "tun_port",
+    "tun_flags",
     "upper_threshold",
     "lower_threshold",
     "inhibit_on_failure",
@@ -624,6 +631,7 @@ impl<'t> Reader<'t> {
             }
         }
         set(&mut s.forward, self.keyword(t, "forward", Forward::NAMES, Forward::from_name));
+        s.tunnel = self.tunnel(t, Tunnel::default());
         set(&mut s.delay_loop, self.u32(t, "delay_loop"));
         s.sorry_server = self.parsed(t, "sorry_server", |x| parse_endpoint(x, Some(vip.port), "sorry_server"));
         s.sorry_forward = self.keyword(t, "sorry_forward", Forward::NAMES, Forward::from_name);
@@ -637,7 +645,8 @@ impl<'t> Reader<'t> {
         s.allow = self.source_prefixes(t, "allow");
         s.deny = self.source_prefixes(t, "deny");
         let reals = self.tables(t, "real", |j| Section::Real(i, j));
-        s.reals = reals.into_iter().enumerate().map(|(j, rt)| self.real(rt, i, j, vip.port, s.forward)).collect();
+        let (forward, tunnel) = (s.forward, s.tunnel);
+        s.reals = reals.into_iter().enumerate().map(|(j, rt)| self.real(rt, i, j, vip.port, forward, tunnel)).collect();
         s
     }
 
@@ -695,7 +704,7 @@ impl<'t> Reader<'t> {
         }
     }
 
-    fn real(&mut self, t: Tab<'_>, i: usize, j: usize, port: u16, forward: Forward) -> Real {
+    fn real(&mut self, t: Tab<'_>, i: usize, j: usize, port: u16, forward: Forward, tunnel: Tunnel) -> Real {
         self.open(t, REAL_KEYS);
         if t.t.get("addr").is_none() {
             self.missing(t, "addr");
@@ -706,6 +715,8 @@ impl<'t> Reader<'t> {
         let mut r = Real::new(addr, forward);
         set(&mut r.weight, self.u32(t, "weight"));
         set(&mut r.forward, self.keyword(t, "forward", Forward::NAMES, Forward::from_name));
+        // A TUN real takes the service's tunnel unless it names its own.
+        r.tunnel = self.tunnel(t, if r.forward == Forward::Tun { tunnel } else { Tunnel::default() });
         set(&mut r.upper_threshold, self.u32(t, "upper_threshold"));
         set(&mut r.lower_threshold, self.u32(t, "lower_threshold"));
         set(&mut r.inhibit_on_failure, self.bool(t, "inhibit_on_failure"));
@@ -728,6 +739,18 @@ impl<'t> Reader<'t> {
             None => {}
         }
         r
+    }
+
+    /// `tunnel`, `tun_port`, `tun_flags` of `t` over `base`.
+    fn tunnel(&mut self, t: Tab<'_>, base: Tunnel) -> Tunnel {
+        let mut tun = base;
+        set(&mut tun.kind, self.keyword(t, "tunnel", TunnelType::NAMES, TunnelType::from_name));
+        if tun.kind != base.kind {
+            tun = Tunnel { kind: tun.kind, ..Tunnel::default() };
+        }
+        set(&mut tun.port, self.u16(t, "tun_port"));
+        set(&mut tun.csum, self.keyword(t, "tun_flags", TunnelCsum::NAMES, TunnelCsum::from_name));
+        tun
     }
 
     fn neighbor(&mut self, t: Tab<'_>) -> Neighbor {

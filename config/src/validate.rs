@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::error::ConfigError;
-use crate::model::{full_prefix, Config, Forward, Protocol, Real, Service, MAX_WEIGHT, MTU_RANGE, TIMEOUT_RANGE};
+use crate::model::{
+    full_prefix, Config, Forward, Protocol, Real, Service, Tunnel, MAX_WEIGHT, MTU_RANGE, TIMEOUT_RANGE,
+};
 use crate::span::{Pos, Section, SourceMap};
 use crate::syntax::closest;
 use xvs_sched::{is_prime, SCHEDULER_NAMES as SCHEDULERS};
@@ -212,6 +214,7 @@ impl Validator<'_> {
             }
         }
         self.scheduler(i, svc);
+        self.tunnel(Section::Service(i), &svc.tunnel, None);
         self.vip(i, svc);
         self.health(i, svc);
         let mut seen: HashMap<std::net::SocketAddr, usize> = HashMap::new();
@@ -397,8 +400,50 @@ impl Validator<'_> {
     }
 
     /// One real: its family and port against the VIP, its weight, its thresholds.
+    /// A tunnel's options: GUE needs its port, checksums are GUE's and GRE's, `remcsum`
+    /// is refused; a tunnel set on a real that is not TUN would do nothing.
+    fn tunnel(&mut self, sec: Section, t: &Tunnel, forward: Option<Forward>) {
+        use crate::model::{TunnelCsum, TunnelType};
+        if forward.is_some_and(|f| f != Forward::Tun) && *t != Tunnel::default() {
+            self.bad(
+                (sec, "tunnel"),
+                format!("a tunnel ({t}) on a {} real", forward.unwrap_or(Forward::Nat)),
+                "remove it, or use `forward = \"tun\"`",
+            );
+            return;
+        }
+        match t.kind {
+            TunnelType::Gue if t.port == 0 => self.bad(
+                (sec, "tunnel"),
+                "a GUE tunnel needs its UDP port",
+                "add `tun_port = 6080` (the port the reals decapsulate)",
+            ),
+            TunnelType::Ipip | TunnelType::Gre if t.port != 0 => self.bad(
+                (sec, "tun_port"),
+                format!("`tun_port` applies to GUE tunnels only, not {}", t.kind),
+                "remove it",
+            ),
+            _ => {}
+        }
+        match (t.kind, t.csum) {
+            (_, TunnelCsum::RemCsum) => self.bad(
+                (sec, "tun_flags"),
+                "remcsum (GUE remote checksum offload) is not supported",
+                "use nocsum (the default) or csum",
+            ),
+            (TunnelType::Ipip, TunnelCsum::Csum) => {
+                self.bad((sec, "tun_flags"), "an IPIP tunnel has no checksum option", "remove it, or use gue or gre")
+            }
+            _ => {}
+        }
+    }
+
     fn real(&mut self, i: usize, j: usize, svc: &Service, r: &Real) {
         let (s, rs) = (Section::Service(i), Section::Real(i, j));
+        // (A tunnel the real takes from its service is checked there, once.)
+        if !(r.forward == Forward::Tun && r.tunnel == svc.tunnel) {
+            self.tunnel(rs, &r.tunnel, Some(r.forward));
+        }
         let vip = svc.vip;
         // A tunnel carries either family in either (IPVS's mixed-family TUN); NAT and DR
         // keep the packet's family.

@@ -494,3 +494,19 @@ fn tcp_checks_fit_udp_services_and_status_takes_ranges() {
     one(&http("status = \"200-abc\"\n"), 7, 10, "bad `status` `200-abc`", "200-299 301");
     one(&http("status = 700\n"), 7, 10, "HTTP status 700 is not a status code or range", "100..=599");
 }
+
+/// IPVS's tunnel types on TUN reals: GUE needs its port, checksums are GUE's and GRE's,
+/// remcsum is refused, and a tunnel on a real that does not tunnel would do nothing.
+#[test]
+fn tunnel_options() {
+    let svc = |extra: &str, real: &str| {
+        format!("[[service]]\nvip = \"10.0.1.100:80\"\nforward = \"tun\"\n{extra}[[service.real]]\naddr = \"10.0.2.11:80\"\n{real}")
+    };
+    let c = parse_toml(&svc("tunnel = \"gue\"\ntun_port = 6080\n", ""), "x.toml").unwrap_or_else(|e| panic!("{e}"));
+    use xvs_config::{Tunnel, TunnelCsum, TunnelType};
+    assert_eq!(c.services[0].reals[0].tunnel, Tunnel { kind: TunnelType::Gue, port: 6080, csum: TunnelCsum::NoCsum });
+    one(&svc("tunnel = \"gue\"\n", ""), 4, 10, "a GUE tunnel needs its UDP port", "tun_port");
+    one(&svc("tunnel = \"gre\"\ntun_port = 1\n", ""), 5, 12, "`tun_port` applies to GUE tunnels only", "remove");
+    one(&svc("tun_flags = \"csum\"\n", ""), 4, 13, "an IPIP tunnel has no checksum option", "gue or gre");
+    one(&svc("", "forward = \"dr\"\ntunnel = \"gre\"\n"), 7, 10, "a tunnel (gre) on a dr real", "forward = \"tun\"");
+}

@@ -70,13 +70,27 @@ fn what_would_change_the_traffic_does_not_load() {
         "xvs has no persistence engines (--pe)",
         "keep this service on IPVS",
     );
+    // A GUE tunnel is read; without its port it would send nowhere.
     SAVE.one(
         "-A -t 10.0.1.100:8443 -s wrr\n-a -t 10.0.1.100:8443 -r 10.0.2.11:8443 -i --tun-type gue -w 1\n",
         2,
-        44,
-        "xvs tunnels are IPIP only: GUE and GRE options do not apply",
-        "keep this service on IPVS",
+        55,
+        "a GUE tunnel needs its UDP port",
+        "tun_port",
     );
+    SAVE.one(
+        "-A -t 10.0.1.100:8443 -s wrr\n-a -t 10.0.1.100:8443 -r 10.0.2.11:8443 -i --tun-type gue --tun-port 6080 --tun-remcsum\n",
+        2,
+        75,
+        "remcsum",
+        "nocsum",
+    );
+    let (c, _) = parse_ipvsadm_save(
+        "-A -t 10.0.1.100:8443 -s wrr\n-a -t 10.0.1.100:8443 -r 10.0.2.11:8443 -i --tun-type gre --tun-csum\n",
+        "rules",
+    )
+    .unwrap();
+    assert_eq!(c.services[0].reals[0].tunnel, Tunnel { kind: TunnelType::Gre, port: 0, csum: TunnelCsum::Csum });
 }
 
 #[test]

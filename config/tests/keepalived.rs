@@ -745,11 +745,18 @@ fn unhonourable_options_refuse_to_load() {
         "persistence_timeout",
     );
     KEEPALIVED.one(
-        &format!("{VS}  lvs_method TUN type gue port 6080\n}}\n"),
+        &format!("{VS}  lvs_method TUN type gue\n}}\n"),
         3,
         18,
-        "tunnel options `type gue port 6080` are not supported",
-        "GUE or GRE",
+        "a GUE tunnel needs `port N`",
+        "TUN type gue port 6080",
+    );
+    KEEPALIVED.one(
+        &format!("{VS}  lvs_method TUN type gue port 6080 remcsum\n  real_server 10.0.2.11 80 {{\n  }}\n}}\n"),
+        3,
+        18,
+        "remcsum",
+        "nocsum",
     );
     KEEPALIVED.one(
         "SSL {\n  certificate /etc/ssl/c.pem\n}\n",
@@ -767,5 +774,21 @@ fn unhonourable_options_refuse_to_load() {
     );
     KEEPALIVED.one(&format!("{VS}  real_server 10.0.2.11 80 {{\n    HTTP_GET {{\n      url {{\n        path /\n        regex \"(a)\\1\"\n      }}\n    }}\n  }}\n}}\n"), 7, 15, "does not compile", "backreferences");
     let (c, _) = parse_keepalived(&format!("{VS}  lvs_method TUN type ipip\n}}\n"), "k.conf").unwrap();
-    assert_eq!(c.services[0].forward, Forward::Tun, "`type ipip` is what xvs does");
+    assert_eq!(c.services[0].forward, Forward::Tun, "`type ipip` is the default");
+    // IPVS's tunnel types: the virtual_server's is its TUN reals', a real_server's its own.
+    let text = format!(
+        "{VS}  lvs_method TUN type gue port 6080 csum\n  real_server 10.0.2.11 80 {{\n  }}\n  \
+         real_server 10.0.2.12 80 {{\n    lvs_method TUN type gre\n  }}\n}}\n"
+    );
+    let (c, w) = parse_keepalived(&text, "k.conf").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let t: Vec<Tunnel> = c.services[0].reals.iter().map(|r| r.tunnel).collect();
+    assert_eq!(
+        t,
+        [
+            Tunnel { kind: TunnelType::Gue, port: 6080, csum: TunnelCsum::Csum },
+            Tunnel { kind: TunnelType::Gre, port: 0, csum: TunnelCsum::NoCsum }
+        ]
+    );
+    assert_eq!(parse_toml(&c.to_toml(), "again.toml").unwrap().services, c.services, "{}", c.to_toml());
 }

@@ -35,6 +35,8 @@ pub struct RealSlot {
     pub addr: IpAddr,
     pub port: u16,
     pub forward: Forward,
+    /// How a TUN real's packets are wrapped (see [`RealSpec::tunnel`]).
+    pub tunnel: xvs_proto::Encap,
     pub weight: u32,
     pub upper_threshold: u32,
     pub lower_threshold: u32,
@@ -415,6 +417,8 @@ impl ServiceTable {
             addr,
             port,
             forward,
+            // IPVS's sync does not carry the tunnel type: IPIP until a reload configures it.
+            tunnel: xvs_proto::Encap::Ipip,
             weight: 0,
             upper_threshold: 0,
             lower_threshold: 0,
@@ -443,6 +447,7 @@ impl ServiceTable {
                     addr: r.addr,
                     port: r.port,
                     forward: r.forward,
+                    tunnel: r.tunnel,
                     weight: r.weight,
                     upper_threshold: r.upper_threshold,
                     lower_threshold: r.lower_threshold,
@@ -464,6 +469,7 @@ impl ServiceTable {
         };
         let slot = &mut self.reals[id];
         slot.forward = r.forward;
+        slot.tunnel = r.tunnel;
         slot.weight = r.weight;
         slot.upper_threshold = r.upper_threshold;
         slot.lower_threshold = r.lower_threshold;

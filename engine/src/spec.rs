@@ -38,6 +38,24 @@ pub struct RealSpec {
     pub forward: Forward,
     pub upper_threshold: u32,
     pub lower_threshold: u32,
+    /// With `Forward::Tun`: what wraps the packet after the outer IP header (IPIP, GUE,
+    /// GRE); ignored otherwise.
+    pub tunnel: xvs_proto::Encap,
+}
+
+impl RealSpec {
+    /// A real of weight 1, without thresholds, tunnelled (with `Tun`) by IPIP.
+    pub fn new(addr: IpAddr, port: u16, forward: Forward) -> RealSpec {
+        RealSpec {
+            addr,
+            port,
+            weight: 1,
+            forward,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel: xvs_proto::Encap::Ipip,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

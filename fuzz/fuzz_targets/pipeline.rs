@@ -18,15 +18,24 @@ use libfuzzer_sys::fuzz_target;
 use xvs_engine::filter::SourceFilter;
 use xvs_engine::{Engine, EngineConfig, Forward, FrameBuf, NeighborSpec, RealSpec, ServiceSpec, Verdict};
 use xvs_proto::ipvs_sync::{conn_flags, SyncConn};
+use xvs_proto::Encap;
 
 const MAC_C: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const MAC_D: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
 
 fn real(addr: &str, port: u16, fwd: Forward) -> RealSpec {
-    RealSpec { addr: addr.parse().unwrap(), port, weight: 1, forward: fwd, upper_threshold: 0, lower_threshold: 0 }
+    RealSpec::new(addr.parse().unwrap(), port, fwd)
 }
 
-fn service(vip: &str, port: u16, proto: u8, sched: &str, fwd: Forward, reals: &[&str], persistence: u32) -> ServiceSpec {
+fn service(
+    vip: &str,
+    port: u16,
+    proto: u8,
+    sched: &str,
+    fwd: Forward,
+    reals: &[&str],
+    persistence: u32,
+) -> ServiceSpec {
     let vip: IpAddr = vip.parse().unwrap();
     let rport = if fwd == Forward::Nat { 8080 } else { port };
     ServiceSpec {
@@ -67,10 +76,17 @@ fn config(k: u8) -> EngineConfig {
         services[1].ops = true;
         services[0].sources = SourceFilter { allow: vec![], deny: vec![("198.51.100.0".parse().unwrap(), 24)] };
     }
+    // Every tunnel type (and its checksum options) on the TUN reals.
+    let tunnel = [Encap::Ipip, Encap::Gue { port: 6080, csum: k & 2 != 0 }, Encap::Gre { csum: k & 2 != 0 }]
+        [(k / 3) as usize % 3];
+    for r in services.iter_mut().flat_map(|s| s.reals.iter_mut()).filter(|r| r.forward == Forward::Tun) {
+        r.tunnel = tunnel;
+    }
     if k & 16 != 0 {
         services.remove(0);
     }
-    let hop = |ip: &str, mac| NeighborSpec { ip: ip.parse().unwrap(), mac, default: true, port: None, clients_only: false };
+    let hop =
+        |ip: &str, mac| NeighborSpec { ip: ip.parse().unwrap(), mac, default: true, port: None, clients_only: false };
     EngineConfig {
         max_connections: if k & 32 != 0 { 4 } else { 64 },
         address4: Some("10.0.2.1".parse().unwrap()),

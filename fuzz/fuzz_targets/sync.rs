@@ -29,6 +29,7 @@ fn engine() -> Engine {
             forward: Forward::Dr,
             upper_threshold: 0,
             lower_threshold: 0,
+            tunnel: Default::default(),
         }],
         sources: Default::default(),
     };

@@ -59,6 +59,8 @@ impl LabMode {
 }
 
 pub const VIP4: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 100);
+/// The UDP port the TUN lab's reals decapsulate GUE on.
+pub const GUE_PORT: &str = "6080";
 pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100);
 pub const CLIENT4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
@@ -234,7 +236,8 @@ impl DirectorLab {
                 let xvs = xvs.display().to_string();
                 let mut cmd = vec![xvs.as_str(), "realserver", "--vip", "10.0.1.100", "--vip", "2001:db8:1::100"];
                 if self.mode == LabMode::Tun {
-                    cmd.extend(["--decap", "e0"]);
+                    // GUE tunnels come to GUE_PORT; IPIP and GRE need no port.
+                    cmd.extend(["--decap", "e0", "--gue-port", GUE_PORT]);
                 }
                 let p = self.lab.spawn(&ns, &cmd);
                 self.procs.push(p);

@@ -43,4 +43,6 @@ pub use packet::{
     PROTO_IPV6, PROTO_TCP, PROTO_UDP,
 };
 pub use rewrite::{decrement_ttl, nat_reply, nat_request, set_macs};
-pub use tunnel::{tun_encap, TUN_TTL, TUN_V4_OVERHEAD, TUN_V6_OVERHEAD};
+pub use tunnel::{
+    gue_source_port, tun_encap, Encap, GUE_OVERHEAD, PROTO_GRE, TUN_TTL, TUN_V4_OVERHEAD, TUN_V6_OVERHEAD,
+};

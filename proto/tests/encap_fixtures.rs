@@ -7,7 +7,7 @@ use common::{ip, sa, verify};
 use etherparse::Ipv4HeaderSlice;
 use xvs_proto::build::{self, Frame, DST_MAC, SRC_MAC};
 use xvs_proto::tcp_flags::{ACK, SYN};
-use xvs_proto::{classify, icmp_too_big, tun_encap, RewriteError};
+use xvs_proto::{classify, icmp_too_big, tun_encap, Encap, RewriteError};
 
 const HEADROOM: usize = 64;
 
@@ -44,7 +44,7 @@ fn tun_v4_df_and_not_df() {
         let p = classify(&inner).unwrap();
         let mut buf = buf_with(&inner);
         let (mut head, mut len) = (HEADROOM, inner.len());
-        tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.2.1"), ip("10.0.2.11")).unwrap();
+        tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.2.1"), ip("10.0.2.11"), Encap::Ipip).unwrap();
         assert_eq!(head, HEADROOM - 20);
         let ip_end = p.ip_end();
         let mut want = inner[..18].to_vec();
@@ -68,7 +68,7 @@ fn tun_v6() {
     let p = classify(&inner).unwrap();
     let mut buf = buf_with(&inner);
     let (mut head, mut len) = (HEADROOM, inner.len());
-    tun_encap(&mut buf, &mut head, &mut len, &p, ip("2001:db8:2::1"), ip("2001:db8:2::11")).unwrap();
+    tun_encap(&mut buf, &mut head, &mut len, &p, ip("2001:db8:2::1"), ip("2001:db8:2::11"), Encap::Ipip).unwrap();
     let mut want = inner[..14].to_vec();
     want.extend_from_slice(&[0x62, 0xea, 0xbc, 0xde]);
     want.extend_from_slice(&p.ip_len.to_be_bytes());
@@ -89,7 +89,7 @@ fn tun_mixed_families() {
     let p = classify(&v4).unwrap();
     let mut buf = buf_with(&v4);
     let (mut head, mut len) = (HEADROOM, v4.len());
-    tun_encap(&mut buf, &mut head, &mut len, &p, ip("2001:db8:2::1"), ip("2001:db8:2::11")).unwrap();
+    tun_encap(&mut buf, &mut head, &mut len, &p, ip("2001:db8:2::1"), ip("2001:db8:2::11"), Encap::Ipip).unwrap();
     let mut want = v4[..12].to_vec();
     want.extend_from_slice(&[0x86, 0xdd, 0x6b, 0x80, 0, 0]);
     want.extend_from_slice(&p.ip_len.to_be_bytes());
@@ -105,7 +105,7 @@ fn tun_mixed_families() {
     let p = classify(&v6).unwrap();
     let mut buf = buf_with(&v6);
     let (mut head, mut len) = (HEADROOM, v6.len());
-    tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.2.1"), ip("10.0.2.11")).unwrap();
+    tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.2.1"), ip("10.0.2.11"), Encap::Ipip).unwrap();
     let mut outer = v4_outer(0x2e, 20 + p.ip_len, 0, true, [10, 0, 2, 1], [10, 0, 2, 11]);
     outer[9] = 41;
     outer[10..12].fill(0);
@@ -125,11 +125,11 @@ fn tun_errors_leave_frame_alone() {
     let p = classify(&inner).unwrap();
     let mut buf = inner.clone();
     let (mut head, mut len) = (0, inner.len());
-    let r = tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.2.1"), ip("10.0.2.11"));
+    let r = tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.2.1"), ip("10.0.2.11"), Encap::Ipip);
     assert_eq!(r, Err(RewriteError::NoHeadroom));
     let mut buf = buf_with(&inner);
     let (mut head, mut len) = (HEADROOM, inner.len());
-    let r = tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.0.1"), ip("::2"));
+    let r = tun_encap(&mut buf, &mut head, &mut len, &p, ip("10.0.0.1"), ip("::2"), Encap::Ipip);
     assert_eq!(r, Err(RewriteError::FamilyMismatch));
     assert_eq!((head, len), (HEADROOM, inner.len()));
     assert_eq!(buf, buf_with(&inner));

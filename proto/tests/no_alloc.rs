@@ -3,7 +3,7 @@
 //! count of zero.
 
 use xvs_proto::build::{self, Frame};
-use xvs_proto::{classify, icmp_too_big, nat_icmp, nat_reply, nat_request, tun_encap};
+use xvs_proto::{classify, icmp_too_big, nat_icmp, nat_reply, nat_request, tun_encap, Encap};
 use xvs_testkit::{count_allocs, CountingAlloc};
 
 #[global_allocator]
@@ -36,7 +36,7 @@ fn hot_path_does_not_allocate() {
             let _ = nat_reply(f, &p, r.ip(), r.port());
             let _ = nat_icmp(f, &p, Some(r.ip()), None, None, Some((r.ip(), 1)), true);
             let p = classify(&b[head..head + len]).unwrap();
-            tun_encap(b, &mut head, &mut len, &p, r.ip(), r.ip()).unwrap();
+            tun_encap(b, &mut head, &mut len, &p, r.ip(), r.ip(), Encap::Ipip).unwrap();
             let p = classify(&b[head..head + len]).unwrap();
             icmp_too_big(b, &mut head, &mut len, &p, 1400).unwrap();
         }

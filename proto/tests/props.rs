@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use xvs_proto::build::{self, Ext, Frame};
 use xvs_proto::{
     classify, decrement_ttl, icmp_too_big, ipv4_header_checksum, nat_icmp, nat_reply, nat_request, set_macs, tun_encap,
-    Frag, Packet, RewriteError, PROTO_TCP, PROTO_UDP,
+    Encap, Frag, Packet, RewriteError, PROTO_TCP, PROTO_UDP,
 };
 
 fn addr(v6: bool) -> impl Strategy<Value = IpAddr> {
@@ -179,7 +179,7 @@ proptest! {
         let mut buf = vec![0u8; 64];
         buf.extend_from_slice(&frame);
         let (mut head, mut len) = (64, frame.len());
-        tun_encap(&mut buf, &mut head, &mut len, &p, src, dst).unwrap();
+        tun_encap(&mut buf, &mut head, &mut len, &p, src, dst, Encap::Ipip).unwrap();
         let out = &buf[head..head + len];
         let l3 = usize::from(p.l3);
         let need = if p.is_v6() { 40 } else { 20 };
@@ -304,11 +304,11 @@ fn exercise(f: &[u8], p: &Packet, other: (IpAddr, u16)) {
             let mut buf = vec![0u8; room];
             buf.extend_from_slice(f);
             let (mut head, mut len) = (room, f.len());
-            let _ = tun_encap(&mut buf, &mut head, &mut len, p, a, a);
+            let _ = tun_encap(&mut buf, &mut head, &mut len, p, a, a, Encap::Ipip);
             let (mut head, mut len) = (room, f.len());
             let _ = icmp_too_big(&mut buf, &mut head, &mut len, p, 1280);
             let (mut head, mut len) = (room + 1, f.len());
-            let _ = tun_encap(&mut buf, &mut head, &mut len, p, a, a);
+            let _ = tun_encap(&mut buf, &mut head, &mut len, p, a, a, Encap::Ipip);
             let _ = icmp_too_big(&mut buf, &mut head, &mut len, p, 1280);
         }
     }

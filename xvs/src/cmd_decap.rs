@@ -67,8 +67,9 @@ pub struct Decap {
 }
 
 impl Decap {
-    /// Loads `decap.o`, fills `local_addrs`, attaches to `iface` (native, else generic).
-    pub fn attach(iface: &str) -> Result<Decap, Failure> {
+    /// Loads `decap.o`, fills `local_addrs` and `gue_ports` (the UDP ports GUE comes to),
+    /// attaches to `iface` (native, else generic).
+    pub fn attach(iface: &str, gue_ports: &[u16]) -> Result<Decap, Failure> {
         host::ifindex(iface).map_err(|e| Failure::input(e.to_string()))?;
         if !host::is_root() {
             return Err(Failure::runtime("loading an XDP program needs root (CAP_BPF and CAP_NET_ADMIN)"));
@@ -76,6 +77,16 @@ impl Decap {
         let ebpf = Ebpf::load(bpf::DECAP_OBJ).map_err(|e| Failure::runtime(format!("loading decap.o: {e}")))?;
         let mut decap = Decap { ebpf, iface: iface.to_string(), mode: Mode::Native, known: HashSet::new() };
         decap.sync_local_addrs()?;
+        {
+            let mut map: HashMap<&mut MapData, u16, u8> = HashMap::try_from(
+                decap.ebpf.map_mut("gue_ports").ok_or_else(|| Failure::runtime("decap.o has no gue_ports map"))?,
+            )
+            .map_err(|e| Failure::runtime(format!("gue_ports: {e}")))?;
+            for p in gue_ports {
+                // The program compares the port as it is on the wire.
+                map.insert(p.to_be(), 1, 0).map_err(|e| Failure::runtime(format!("gue_ports insert: {e}")))?;
+            }
+        }
         let prog: &mut Xdp = decap
             .ebpf
             .program_mut(bpf::DECAP_PROG)
@@ -173,12 +184,12 @@ pub fn wait(flag: &AtomicBool, mut decap: Option<&mut Decap>) {
     }
 }
 
-pub fn run(iface: &str) -> ExitCode {
+pub fn run(iface: &str, gue_ports: &[u16]) -> ExitCode {
     let flag = match termination_flag() {
         Ok(f) => f,
         Err(e) => return e.exit("decap"),
     };
-    let mut decap = match Decap::attach(iface) {
+    let mut decap = match Decap::attach(iface, gue_ports) {
         Ok(d) => d,
         Err(e) => return e.exit("decap"),
     };

@@ -50,14 +50,14 @@ impl Drop for Changes {
     }
 }
 
-pub fn run(vips: &[IpAddr], decap: Option<&str>) -> ExitCode {
-    match setup_and_wait(vips, decap) {
+pub fn run(vips: &[IpAddr], decap: Option<&str>, gue_ports: &[u16]) -> ExitCode {
+    match setup_and_wait(vips, decap, gue_ports) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.exit("realserver"),
     }
 }
 
-fn setup_and_wait(vips: &[IpAddr], decap_iface: Option<&str>) -> Result<(), Failure> {
+fn setup_and_wait(vips: &[IpAddr], decap_iface: Option<&str>, gue_ports: &[u16]) -> Result<(), Failure> {
     if vips.is_empty() {
         return Err(Failure::input("give at least one --vip"));
     }
@@ -114,7 +114,7 @@ fn setup_and_wait(vips: &[IpAddr], decap_iface: Option<&str>) -> Result<(), Fail
     }
 
     if let Some(iface) = decap_iface {
-        changes.decap = Some(Decap::attach(iface)?);
+        changes.decap = Some(Decap::attach(iface, gue_ports)?);
     }
 
     let added: Vec<String> = changes.vips_added.iter().map(|(v, l)| format!("{v}/{l}")).collect();

@@ -92,6 +92,16 @@ fn forward(f: CfgForward) -> Forward {
     }
 }
 
+/// The engine's encapsulation of a configured tunnel (validation refused `remcsum`).
+fn encap(t: &xvs_config::Tunnel) -> xvs_proto::Encap {
+    let csum = t.csum == xvs_config::TunnelCsum::Csum;
+    match t.kind {
+        xvs_config::TunnelType::Ipip => xvs_proto::Encap::Ipip,
+        xvs_config::TunnelType::Gue => xvs_proto::Encap::Gue { port: t.port, csum },
+        xvs_config::TunnelType::Gre => xvs_proto::Encap::Gre { csum },
+    }
+}
+
 fn proto_number(p: Protocol) -> u8 {
     match p {
         Protocol::Tcp => 6,
@@ -152,6 +162,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
                 forward: forward(s.sorry_forward.unwrap_or(s.forward)),
                 upper_threshold: 0,
                 lower_threshold: 0,
+                tunnel: encap(&s.tunnel),
             }),
             sorry_inhibit: s.sorry_inhibit,
             fwmark: s.fwmark.unwrap_or(0),
@@ -168,6 +179,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
                     forward: forward(r.forward),
                     upper_threshold: r.upper_threshold,
                     lower_threshold: r.lower_threshold,
+                    tunnel: encap(&r.tunnel),
                 })
                 .collect(),
         })

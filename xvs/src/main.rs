@@ -106,6 +106,9 @@ enum Cmd {
         /// The interface tunnelled packets arrive on.
         #[arg(long)]
         iface: String,
+        /// A UDP port GUE tunnels come to (the director's `tun_port`); repeatable.
+        #[arg(long = "gue-port")]
+        gue_ports: Vec<u16>,
     },
     /// ipvsadm's commands against a running director, over its control socket:
     /// `xvs ctl [-c SOCKET | --config FILE] -Ln`, `-A -t VIP:PORT -s rr`, `-S`, `-R`, ...
@@ -142,6 +145,9 @@ enum Cmd {
         /// Also attach the decapsulation program to this interface (TUN).
         #[arg(long)]
         decap: Option<String>,
+        /// With --decap: a UDP port GUE tunnels come to; repeatable.
+        #[arg(long = "gue-port", requires = "decap")]
+        gue_ports: Vec<u16>,
     },
     /// Started by `xvs run` (not by hand): removes the run's VRRP addresses if it dies
     /// without a clean stop (see the `watchdog` module).
@@ -196,12 +202,12 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "xvs", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Cmd::Decap { iface } => cmd_decap::run(&iface),
+        Cmd::Decap { iface, gue_ports } => cmd_decap::run(&iface, &gue_ports),
         Cmd::Ctl { args } => cmd_ctl::run(args),
         Cmd::Top { control_socket, config, interval, once } => {
             cmd_top::run(control_socket, config.as_deref(), interval, once)
         }
-        Cmd::Realserver { vips, decap } => cmd_realserver::run(&vips, decap.as_deref()),
+        Cmd::Realserver { vips, decap, gue_ports } => cmd_realserver::run(&vips, decap.as_deref(), &gue_ports),
         Cmd::Watchdog { state } => watchdog::run(&state),
     }
 }

@@ -833,6 +833,7 @@ mod tests {
             ("xvs_sync_entries_total", PrometheusType::Counter, &["direction"]),
             ("xvs_sync_connections_total", PrometheusType::Counter, &["outcome"]),
             ("xvs_sync_queue_drops_total", PrometheusType::Counter, &["queue"]),
+            ("xvs_sync_mixed_family_total", PrometheusType::Counter, &[]),
         ];
         let mut names: Vec<&str> = f.keys().map(|k| k.as_str()).collect();
         let mut want: Vec<&str> = kinds.iter().map(|k| k.0).collect();

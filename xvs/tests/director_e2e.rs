@@ -51,6 +51,23 @@ fn basics(run: &Running, v6: bool) {
     assert_eq!(seen.len(), REALS, "{fam}: UDP echoes came from {seen:?}: {echoes:?}");
 }
 
+/// TUN with IPVS's other tunnel types: GUE (to the reals' GUE port, checksum off and on)
+/// and GRE (without and with its checksum), decapsulated by the reals' `xvs decap`.
+#[test]
+fn tun_gue_and_gre() {
+    for (test, extra) in [
+        ("e2e_gue", format!("tunnel = \"gue\"\ntun_port = {GUE_PORT}\n")),
+        ("e2e_guec", format!("tunnel = \"gue\"\ntun_port = {GUE_PORT}\ntun_flags = \"csum\"\n")),
+        ("e2e_gre", "tunnel = \"gre\"\n".to_string()),
+        ("e2e_grec", "tunnel = \"gre\"\ntun_flags = \"csum\"\n".to_string()),
+    ] {
+        let run = Running::start(test, LabMode::Tun, REALS, 1, |lab| lab.config("rr", None, &extra));
+        for v6 in [false, true] {
+            basics(&run, v6);
+        }
+    }
+}
+
 /// NAT, DR and TUN, a lab each: the basics over IPv4, then over IPv6.
 #[test]
 fn every_mode_http_bulk_udp() {

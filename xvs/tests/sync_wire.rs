@@ -31,6 +31,7 @@ fn cfg() -> EngineConfig {
             forward: Forward::Dr,
             upper_threshold: 0,
             lower_threshold: 0,
+            tunnel: Default::default(),
         })
         .collect();
     let neighbors = REALS

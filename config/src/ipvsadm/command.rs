@@ -2,8 +2,8 @@
 //! real options mean for the model.
 //!
 //! Invariants:
-//! - [`Entry::into_command`] refuses what xvs does not do (an SCTP or firewall-mark
-//!   service, a persistence engine, GUE/GRE options, a scheduler flag without meaning) and
+//! - [`Entry::into_command`] refuses what xvs does not do (an SCTP service, a persistence
+//!   engine, a scheduler flag without meaning) and
 //!   makes ipvsadm's and the kernel's checks as usage errors, with their messages; a
 //!   returned [`Command`] is complete.
 //! - [`ServiceOpts`] and [`RealOpts`] set exactly what ipvsadm's options describe; what
@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use super::entry::Entry;
 use super::table::{Cmd, Opt};
 use super::{err, err_at, ArgError};
-use crate::model::{Forward, Protocol, Real, SchedulerFlags, Service, Vip};
+use crate::model::{Forward, Protocol, Real, SchedulerFlags, Service, Tunnel, Vip};
 
 /// A virtual service: protocol and VIP (address or prefix, port), or a firewall mark
 /// (then `vip` is [`crate::model::fwmark_vip`] of its family and `protocol` means nothing).
@@ -109,6 +109,8 @@ pub struct RealOpts {
     pub svc: SvcId,
     pub addr: SocketAddr,
     pub forward: Forward,
+    /// With `-i`: the tunnel type and its options.
+    pub tunnel: Tunnel,
     pub weight: u32,
     pub upper: u32,
     pub lower: u32,
@@ -125,6 +127,7 @@ impl RealOpts {
     /// Sets what `-e` describes; everything else (its check, ...) stays.
     pub fn apply_to(&self, r: &mut Real) {
         r.forward = self.forward;
+        r.tunnel = if self.forward == Forward::Tun { self.tunnel } else { Tunnel::default() };
         r.weight = self.weight;
         r.upper_threshold = self.upper;
         r.lower_threshold = self.lower;

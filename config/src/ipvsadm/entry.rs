@@ -20,7 +20,9 @@ use super::notes::{Note, NoteKind, Target};
 use super::table::{check_options, Cmd, Opt, OptSet};
 use super::values::{number, parse_service};
 use super::{err, err_at, ArgError, DEFAULT_PERSISTENCE, MAX_TIMEOUT};
-use crate::model::{full_prefix, Forward, Protocol, SchedulerFlags, Vip, DEFAULT_SCHEDULER};
+use crate::model::{
+    full_prefix, Forward, Protocol, SchedulerFlags, Tunnel, TunnelCsum, TunnelType, Vip, DEFAULT_SCHEDULER,
+};
 use crate::syntax::{parse_dotted_mask, suggest};
 
 /// One ipvsadm command line, read: the command, its values with the defaults resolved,
@@ -39,6 +41,8 @@ pub struct Entry {
     /// The real server, its port resolved.
     pub real: Option<SocketAddr>,
     pub forward: Forward,
+    /// `--tun-type`, `--tun-port`, `--tun-*csum` (with `-i`).
+    pub tunnel: Tunnel,
     pub weight: u32,
     pub upper: u32,
     pub lower: u32,
@@ -131,6 +135,7 @@ impl Entry {
             svc: self.service()?,
             addr: self.real?,
             forward: self.forward,
+            tunnel: self.tunnel,
             weight: self.weight,
             upper: self.upper,
             lower: self.lower,
@@ -165,6 +170,7 @@ struct Reader {
     /// The `-r` address, its port if given, and its argument.
     real: Option<(IpAddr, Option<u16>, usize)>,
     forward: Option<Forward>,
+    tunnel: Tunnel,
     weight: Option<u32>,
     upper: Option<u32>,
     lower: Option<u32>,
@@ -360,30 +366,26 @@ impl Reader {
         Ok(())
     }
 
-    /// `--tun-type`, `--tun-port`, `--tun-nocsum`, `--tun-csum`, `--tun-remcsum`.
+    /// `--tun-type`, `--tun-port`, `--tun-nocsum`, `--tun-csum`, `--tun-remcsum` (the
+    /// rules across them, as the config's, are validation's).
     fn tunnel_option(&mut self, o: &Occ) -> Result<(), ArgError> {
         let v = o.value();
-        let (opt, note) = match o.name {
-            "tun-type" => match v {
-                "ipip" => (Opt::TunType, None),
-                "gue" | "gre" => (Opt::TunType, Some(format!("--tun-type {v}"))),
-                _ => {
-                    return Err(
-                        err_at("illegal tunnel type specified", o.vat, v).hint("xvs tunnels with `--tun-type ipip`")
-                    )
-                }
-            },
-            "tun-port" => {
-                value(o, 1, 65535, "illegal tunnel port specified", "a port is 1..=65535")?;
-                (Opt::TunPort, Some(format!("--tun-port {v}")))
+        let t = &mut self.tunnel;
+        let opt = match o.name {
+            "tun-type" => {
+                t.kind = TunnelType::from_name(v).ok_or_else(|| {
+                    err_at("illegal tunnel type specified", o.vat, v).hint("use ipip, gue (with --tun-port) or gre")
+                })?;
+                Opt::TunType
             }
-            "tun-nocsum" => (Opt::TunNoCsum, Some("--tun-nocsum".into())),
-            "tun-csum" => (Opt::TunCsum, Some("--tun-csum".into())),
-            _ => (Opt::TunRemCsum, Some("--tun-remcsum".into())),
+            "tun-port" => {
+                t.port = value(o, 1, 65535, "illegal tunnel port specified", "a port is 1..=65535")? as u16;
+                Opt::TunPort
+            }
+            "tun-nocsum" => (Opt::TunNoCsum, t.csum = TunnelCsum::NoCsum).0,
+            "tun-csum" => (Opt::TunCsum, t.csum = TunnelCsum::Csum).0,
+            _ => (Opt::TunRemCsum, t.csum = TunnelCsum::RemCsum).0,
         };
-        if let Some(t) = note {
-            self.notes.push(Note { at: o.at, kind: NoteKind::Tunnel(t) });
-        }
         self.mark(opt, o);
         Ok(())
     }
@@ -469,6 +471,7 @@ impl Reader {
             ops: self.ops,
             real,
             forward: self.forward.unwrap_or(Forward::Dr),
+            tunnel: self.tunnel,
             weight: self.weight.unwrap_or(1),
             upper: self.upper.unwrap_or(0),
             lower: self.lower.unwrap_or(0),

@@ -73,8 +73,6 @@ pub struct Note {
 pub enum NoteKind {
     /// `--pe NAME`.
     PersistenceEngine(String),
-    /// A GUE/GRE tunnel option, as written: `--tun-type gue`, `--tun-port 6080`, `--tun-csum`.
-    Tunnel(String),
     /// `-b flag-N` that means nothing to the scheduler in xvs.
     Flag { flag: String, scheduler: String },
     /// The port of a DR or TUN real, replaced by the service's (as ipvsadm does).
@@ -86,7 +84,6 @@ impl NoteKind {
     pub fn warning(&self) -> String {
         match self {
             NoteKind::PersistenceEngine(pe) => format!("persistence engine `{pe}` is not implemented in xvs; ignored"),
-            NoteKind::Tunnel(t) => format!("`{t}` is not supported: xvs tunnels with IPIP; ignored"),
             NoteKind::Flag { flag, scheduler } => {
                 format!("scheduler flag `{flag}` means nothing to scheduler {scheduler} in xvs; ignored")
             }
@@ -102,7 +99,6 @@ impl NoteKind {
     pub fn refusal(&self) -> Option<String> {
         Some(match self {
             NoteKind::PersistenceEngine(_) => "xvs has no persistence engines (--pe)".into(),
-            NoteKind::Tunnel(_) => "xvs tunnels are IPIP only: GUE and GRE options do not apply".into(),
             NoteKind::Flag { flag, scheduler } => {
                 format!("scheduler flag `{flag}' has no meaning for {scheduler} in xvs")
             }

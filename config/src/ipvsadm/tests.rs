@@ -2,7 +2,7 @@
 //! with the grammar), and what one line reads as, with positions, notes and defaults.
 
 use super::*;
-use crate::model::{Forward, Protocol, SchedulerFlags, Vip};
+use crate::model::{Forward, Protocol, SchedulerFlags, Tunnel, TunnelCsum, TunnelType, Vip};
 
 fn p(s: &str) -> Result<Command, ArgError> {
     parse(&s.split_whitespace().map(str::to_string).collect::<Vec<_>>())
@@ -206,17 +206,14 @@ fn what_xvs_does_not_do_is_read_then_refused_by_ctl() {
         "xvs has no SCTP services (TCP and UDP only) (argument 3: `10.0.1.100:80`)"
     );
     assert_eq!(e("-A -t 10.0.1.100:80 --pe sip"), "xvs has no persistence engines (--pe) (argument 4: `--pe`)");
-    let en = entry("-a -t 10.0.1.100:80 -r 10.0.2.11 -i --tun-type gue --tun-port 6080 --tun-nocsum");
-    let notes: Vec<String> = en.notes.iter().map(|n| n.kind.warning()).collect();
-    assert_eq!(
-        notes,
-        [
-            "`--tun-type gue` is not supported: xvs tunnels with IPIP; ignored",
-            "`--tun-port 6080` is not supported: xvs tunnels with IPIP; ignored",
-            "`--tun-nocsum` is not supported: xvs tunnels with IPIP; ignored",
-        ]
-    );
-    assert!(e("-a -t 10.0.1.100:80 -r 10.0.2.11 -i --tun-port 6080").starts_with("xvs tunnels are IPIP only"));
+    // IPVS's tunnel types are read into the real (their rules are validation's).
+    let Command::AddReal(o) =
+        p("-a -t 10.0.1.100:80 -r 10.0.2.11 -i --tun-type gue --tun-port 6080 --tun-csum").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(o.tunnel, Tunnel { kind: TunnelType::Gue, port: 6080, csum: TunnelCsum::Csum });
+    assert!(entry("-a -t 10.0.1.100:80 -r 10.0.2.11 -i --tun-type gre").notes.is_empty());
     assert_eq!(
         e("-a -t 10.0.1.100:80 -r 10.0.2.11 --tun-type vxlan"),
         "illegal tunnel type specified (argument 7: `vxlan`)"

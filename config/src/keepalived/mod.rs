@@ -36,7 +36,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::error::{ConfigError, ConfigWarning};
 use crate::model::{
-    Config, Forward, InstanceDefaults, NotifyScript, Protocol, Real, RunAs, SchedulerFlags, Service, Vip, Vrrp,
+    Config, Forward, InstanceDefaults, NotifyScript, Protocol, Real, RunAs, SchedulerFlags, Service, Tunnel,
+    TunnelCsum, TunnelType, Vip, Vrrp,
 };
 use crate::span::{Pos, Section, SourceMap, HEADER};
 use crate::syntax::{closest, parse_dotted_mask};
@@ -204,6 +205,8 @@ struct VsDef {
     /// `flag-1`/`flag-2` (IPVS's SCHED1/SCHED2 bits), resolved by the scheduler at emit.
     numbered_flags: Vec<(u8, Loc)>,
     sorry_forward: At<Forward>,
+    tunnel: At<Tunnel>,
+    sorry_tunnel: At<Tunnel>,
     sorry_inhibit: Option<Loc>,
     /// `ip_family inet6`: a fwmark service's family.
     ip_family: Option<bool>,
@@ -222,6 +225,7 @@ struct RsDef {
     timing: Timing,
     checks: Vec<checker::CheckDef>,
     notify_up: Option<NotifyScript>,
+    tunnel: At<Tunnel>,
     virtualhost: Option<String>,
     alpha: Option<bool>,
     notify_down: Option<NotifyScript>,
@@ -402,21 +406,53 @@ impl Mapper {
                 return None;
             }
         };
-        if f == Forward::Tun && s.words.len() > 2 {
-            let opts: Vec<&str> = s.words[2..].iter().map(|t| t.text.as_str()).collect();
-            if opts != ["type", "ipip"] {
-                let at = s.words[2].at;
-                self.error(
-                    at,
-                    format!("tunnel options `{}` are not supported: xvs tunnels with IPIP only", opts.join(" ")),
-                    "use `lvs_method TUN` (or `TUN type ipip`); a real set up for GUE or GRE would drop IPIP",
-                );
-                return None;
-            }
-        } else if s.words.len() > 2 {
+        if f != Forward::Tun && s.words.len() > 2 {
             self.extra(s, 2);
         }
         Some((f, t.at))
+    }
+
+    /// `TUN [type {ipip|gue port N|gre} [nocsum|csum|remcsum]]` after `lvs_method`: the
+    /// tunnel, when the line gives one (validation refuses remcsum and checksums on IPIP).
+    fn tunnel_words(&mut self, s: &Stmt) -> At<Tunnel> {
+        let words: Vec<&str> = s.words.iter().skip(2).map(|t| t.text.as_str()).collect();
+        if words.is_empty() || !s.words[1].text.eq_ignore_ascii_case("TUN") {
+            return None;
+        }
+        let at = s.words[2].at;
+        let bad = |m: &mut Mapper, why: String| {
+            m.error(at, why, "write `TUN type ipip`, `TUN type gue port 6080 [csum]` or `TUN type gre [csum]`");
+            None
+        };
+        let mut t = Tunnel::default();
+        let mut rest = match words.as_slice() {
+            ["type", kind, rest @ ..] => match TunnelType::from_name(&kind.to_ascii_lowercase()) {
+                Some(k) => {
+                    t.kind = k;
+                    rest
+                }
+                None => return bad(self, format!("unknown tunnel type `{kind}`")),
+            },
+            _ => return bad(self, format!("`{}` after TUN is not understood", words.join(" "))),
+        };
+        if t.kind == TunnelType::Gue {
+            match rest {
+                ["port", p, more @ ..] => match p.parse::<u16>() {
+                    Ok(p) if p > 0 => (t.port, rest) = (p, more),
+                    _ => return bad(self, format!("bad GUE port `{p}`")),
+                },
+                _ => return bad(self, "a GUE tunnel needs `port N`".into()),
+            }
+        }
+        match rest {
+            [] => {}
+            [c] => match TunnelCsum::from_name(c) {
+                Some(c) => t.csum = c,
+                None => return bad(self, format!("unknown tunnel option `{c}`")),
+            },
+            _ => return bad(self, format!("`{}` after the tunnel type is not understood", rest.join(" "))),
+        }
+        Some((t, at))
     }
 
     /// Warns about words after the expected ones.
@@ -742,6 +778,8 @@ impl Mapper {
             virtualhost: None,
             numbered_flags: Vec::new(),
             sorry_forward: None,
+            tunnel: None,
+            sorry_tunnel: None,
             sorry_inhibit: None,
             ip_family: None,
             omega: false,
@@ -772,7 +810,10 @@ impl Mapper {
                     vs.scheduler = Some((t.text.clone(), t.at));
                 }
             }
-            "lb_kind" | "lvs_method" => vs.forward = self.forward(s).or(vs.forward),
+            "lb_kind" | "lvs_method" => {
+                vs.forward = self.forward(s).or(vs.forward);
+                vs.tunnel = self.tunnel_words(s).or(vs.tunnel);
+            }
             "protocol" => vs.protocol = self.vs_protocol(s).or(vs.protocol),
             "persistence_timeout" => {
                 vs.persistence = match s.words.get(1) {
@@ -798,7 +839,10 @@ impl Mapper {
             "omega" => vs.omega = self.boolean(s).unwrap_or(vs.omega),
             "flag-1" => vs.numbered_flags.push((1, s.at())),
             "flag-2" => vs.numbered_flags.push((2, s.at())),
-            "sorry_server_lvs_method" => vs.sorry_forward = self.forward(s).or(vs.sorry_forward),
+            "sorry_server_lvs_method" => {
+                vs.sorry_forward = self.forward(s).or(vs.sorry_forward);
+                vs.sorry_tunnel = self.tunnel_words(s).or(vs.sorry_tunnel);
+            }
             "sorry_server_inhibit" => {
                 if self.boolean(s).unwrap_or(true) {
                     vs.sorry_inhibit = Some(s.at());
@@ -944,6 +988,7 @@ impl Mapper {
             lower: None,
             inhibit: None,
             notify_up: None,
+            tunnel: None,
             notify_down: None,
             timing: Timing::default(),
             checks: Vec::new(),
@@ -961,7 +1006,10 @@ impl Mapper {
             }
             match kw {
                 "weight" => rs.weight = self.num(st, u32::MAX, "1").or(rs.weight),
-                "lvs_method" | "lb_kind" => rs.forward = self.forward(st).or(rs.forward),
+                "lvs_method" | "lb_kind" => {
+                    rs.forward = self.forward(st).or(rs.forward);
+                    rs.tunnel = self.tunnel_words(st).or(rs.tunnel);
+                }
                 "uthreshold" => rs.upper = self.num(st, u32::MAX, "0").or(rs.upper),
                 "lthreshold" => rs.lower = self.num(st, u32::MAX, "0").or(rs.lower),
                 "inhibit_on_failure" => rs.inhibit = self.boolean(st).or(rs.inhibit),
@@ -1050,6 +1098,20 @@ impl Mapper {
             self.set(sec, "persistence_netmask", *at);
         }
         svc.forward = vs.forward.map_or(Forward::Nat, |f| f.0);
+        // The service's tunnel is its TUN reals' and its sorry server's.
+        if let Some((t, at)) = vs.sorry_tunnel.filter(|s| Some(s.0) != vs.tunnel.map(|t| t.0)) {
+            self.error(
+                at,
+                format!("a sorry server tunnel ({t}) of its own: xvs tunnels to the sorry server as to the reals"),
+                "give lvs_method the same tunnel type, or use another method for the sorry server",
+            );
+        }
+        if let Some((t, at)) = vs.tunnel {
+            svc.tunnel = t;
+            self.set(sec, "tunnel", at);
+            self.set(sec, "tun_port", at);
+            self.set(sec, "tun_flags", at);
+        }
         if let Some((_, at)) = vs.forward {
             self.set(sec, "forward", at);
         }
@@ -1089,6 +1151,15 @@ impl Mapper {
         self.set(sec, "addr", rd.at);
         self.given(sec, "weight", &mut r.weight, rd.weight.or(vs.weight));
         self.given(sec, "forward", &mut r.forward, rd.forward);
+        if r.forward == Forward::Tun {
+            r.tunnel = svc.tunnel;
+        }
+        if let Some((t, at)) = rd.tunnel {
+            r.tunnel = t;
+            for key in ["tunnel", "tun_port", "tun_flags"] {
+                self.set(sec, key, at);
+            }
+        }
         self.given(sec, "upper_threshold", &mut r.upper_threshold, rd.upper);
         self.given(sec, "lower_threshold", &mut r.lower_threshold, rd.lower);
         r.inhibit_on_failure = rd.inhibit.unwrap_or(vs.inhibit);

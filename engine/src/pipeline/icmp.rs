@@ -49,7 +49,7 @@ fn from_client_side<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verd
     let Some(mac) = r.mac else {
         return Verdict::Drop(DropReason::NeighborMiss);
     };
-    let (addr, out) = (r.addr, r.egress.unwrap_or(pkt.in_port));
+    let (addr, out, tunnel) = (r.addr, r.egress.unwrap_or(pkt.in_port), r.tunnel);
     let rport = r.port_for(c.vport);
     let res = match c.xmit() {
         Xmit::Nat => {
@@ -57,7 +57,7 @@ fn from_client_side<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verd
             proto::nat_icmp(frame, p, None, Some(addr), Some((addr, rport)), None, false).map_err(rewrite_drop)
         }
         Xmit::Dr => Ok(()),
-        Xmit::Tun => tun_encap(&cx.cfg, pkt, addr),
+        Xmit::Tun => tun_encap(&cx.cfg, pkt, addr, tunnel),
     };
     if let Err(d) = res {
         return Verdict::Drop(d);

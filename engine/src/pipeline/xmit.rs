@@ -35,11 +35,8 @@ pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Ve
     let (addr, out) = (r.addr, r.egress.unwrap_or(pkt.in_port));
     let xmit = c.xmit();
     // The outer header is of the real's family, whatever the client's.
-    let overhead = match xmit {
-        Xmit::Tun if addr.is_ipv4() => proto::TUN_V4_OVERHEAD as u32,
-        Xmit::Tun => proto::TUN_V6_OVERHEAD as u32,
-        _ => 0,
-    };
+    let overhead = if xmit == Xmit::Tun { r.tunnel.overhead(addr.is_ipv6()) as u32 } else { 0 };
+    let tunnel = r.tunnel;
     if let Some(v) = over_mtu(&cx.cfg, &mut cx.stats, &mut cx.icmp, cx.now, pkt, overhead) {
         return v;
     }
@@ -49,7 +46,7 @@ pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Ve
             proto::nat_request(frame, p, addr, r.port_for(c.vport)).map_err(rewrite_drop)
         }
         Xmit::Dr => Ok(()),
-        Xmit::Tun => tun_encap(&cx.cfg, pkt, addr),
+        Xmit::Tun => tun_encap(&cx.cfg, pkt, addr, tunnel),
     };
     if let Err(d) = res {
         return Verdict::Drop(d);
@@ -72,9 +69,9 @@ pub(super) fn reply<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verd
 }
 
 /// The one tunnel encapsulation: an outer header from the director's address of `dst`'s
-/// family to `dst`, whatever the inner packet's family.
+/// family to `dst`, whatever the inner packet's family, then `encap`'s.
 #[inline]
-pub(super) fn tun_encap(cfg: &EngineConfig, pkt: &mut Pkt, dst: IpAddr) -> Result<(), DropReason> {
+pub(super) fn tun_encap(cfg: &EngineConfig, pkt: &mut Pkt, dst: IpAddr, encap: proto::Encap) -> Result<(), DropReason> {
     let src = match dst {
         IpAddr::V4(_) => cfg.address4.map(IpAddr::V4),
         IpAddr::V6(_) => cfg.address6.map(IpAddr::V6),
@@ -82,7 +79,7 @@ pub(super) fn tun_encap(cfg: &EngineConfig, pkt: &mut Pkt, dst: IpAddr) -> Resul
     let Some(src) = src else {
         return Err(DropReason::NoTunnelSource);
     };
-    proto::tun_encap(pkt.buf, pkt.head, pkt.len, &pkt.p, src, dst).map_err(rewrite_drop)
+    proto::tun_encap(pkt.buf, pkt.head, pkt.len, &pkt.p, src, dst, encap).map_err(rewrite_drop)
 }
 
 /// Address the rewritten frame to next hop `mac` out of port `out` and count it as a

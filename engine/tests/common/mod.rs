@@ -79,7 +79,7 @@ pub fn mac_for(addr: IpAddr) -> Mac {
 }
 
 pub fn real(addr: IpAddr, port: u16, weight: u32, forward: Forward) -> RealSpec {
-    RealSpec { addr, port, weight, forward, upper_threshold: 0, lower_threshold: 0 }
+    RealSpec { addr, port, weight, forward, upper_threshold: 0, lower_threshold: 0, tunnel: Default::default() }
 }
 
 pub fn service(vip: IpAddr, port: u16, proto: u8, scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {

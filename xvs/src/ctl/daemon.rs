@@ -263,6 +263,7 @@ impl CtlState {
             let mut view = RealView {
                 addr: r.addr,
                 forward: r.forward,
+                tunnel: r.tunnel,
                 weight: r.weight,
                 upper: r.upper_threshold,
                 lower: r.lower_threshold,

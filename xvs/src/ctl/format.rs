@@ -39,6 +39,8 @@ pub const IPVS_SIZE: u32 = 4096;
 pub struct RealView {
     pub addr: SocketAddr,
     pub forward: Forward,
+    /// With `Tun`: its tunnel, for `--tun-info`.
+    pub tunnel: xvs_config::Tunnel,
     pub weight: u32,
     pub upper: u32,
     pub lower: u32,
@@ -249,7 +251,17 @@ fn service_entry(o: &mut String, s: &ServiceView, f: &ListOpts) {
             let _ =
                 writeln!(o, "  -> {d:<28} {:<9} {:<11} {:<10} {:<10}", r.weight, r.persistent, r.active, r.inactive);
         } else if f.tun_info {
-            let ti = if r.forward == Forward::Tun { "ipip" } else { "n/a" };
+            // ipvsadm: `ipip`, `gue:PORT`, `gre`, then the checksum option when set.
+            let ti = match (r.forward, r.tunnel.kind) {
+                (Forward::Tun, xvs_config::TunnelType::Gue) => format!("gue:{}", r.tunnel.port),
+                (Forward::Tun, k) => k.name().to_string(),
+                _ => "n/a".to_string(),
+            };
+            let ti = match r.tunnel.csum {
+                xvs_config::TunnelCsum::NoCsum => ti,
+                c if r.forward == Forward::Tun => format!("{ti},{c}"),
+                _ => ti,
+            };
             let _ = writeln!(
                 o,
                 "  -> {d:<28} {:<7} {ti:<13} {:<6} {:<10} {:<10}",
@@ -464,6 +476,7 @@ mod tests {
         RealView {
             addr: addr.parse().unwrap(),
             forward,
+            tunnel: Default::default(),
             weight,
             upper: 0,
             lower: 0,

@@ -24,7 +24,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
-pub use xvs_lab::director::{real_addrs, DirectorLab, LabMode, DIRECTOR4, DIRECTOR6, DIRECTOR_DEV, VIP4, VIP6};
+pub use xvs_lab::director::{
+    real_addrs, DirectorLab, LabMode, DIRECTOR4, DIRECTOR6, DIRECTOR_DEV, GUE_PORT, VIP4, VIP6,
+};
 #[allow(unused_imports)]
 pub use xvs_lab::http::{connect, get, read_head, try_get, Head, KeepAlive, Response};
 use xvs_lab::Proc;
