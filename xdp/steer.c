@@ -2,7 +2,7 @@
 // xvs steering program: send up to the AF_XDP socket of the receiving queue only the
 // frames the director must handle; pass everything else to the kernel.
 //
-// Redirected: (1) TCP/UDP to a service (VIP:port/proto exactly, VIP with port 0, or a
+// Redirected: (1) TCP/UDP/SCTP to a service (VIP:port/proto exactly, VIP with port 0, or a
 // VIP prefix); (2) NAT replies: TCP/UDP from a real's address:port that are not addressed
 // to one of the director's own addresses (health-check replies are); (3) ICMP/ICMPv6
 // errors whose quoted header belongs to a service or a real; (4) IPv4 fragments and
@@ -219,11 +219,17 @@ static __always_inline int wanted_quote(const __u8 *qsrc, __u16 qsport, const __
 }
 
 
+// The transports xvs balances, whose source and destination ports are the first four
+// bytes of their header: TCP, UDP and SCTP.
+static __always_inline int has_ports(__u8 proto) {
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == 132;
+}
+
 static __always_inline int parse_quote4(void *q, void *end, const __u8 *outer_dst) {
     struct iphdr *iph = q;
     if (CHECK(iph, end, sizeof(*iph)))
         return 0;
-    if (iph->ihl < 5 || (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP))
+    if (iph->ihl < 5 || !has_ports(iph->protocol))
         return 0;
     __u16 *ports = (void *)iph + iph->ihl * 4;
     if (CHECK(ports, end, 4))
@@ -238,7 +244,7 @@ static __always_inline int parse_quote6(void *q, void *end, const __u8 *outer_ds
     struct ipv6hdr *ip6 = q;
     if (CHECK(ip6, end, sizeof(*ip6)))
         return 0;
-    if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
+    if (!has_ports(ip6->nexthdr))
         return 0;
     __u16 *ports = (void *)(ip6 + 1);
     if (CHECK(ports, end, 4))
@@ -259,7 +265,7 @@ static __always_inline int decide4(struct iphdr *iph, void *end) {
     if (frag & 0x1fff)
         return wanted_fragment(src, dst);
     void *l4 = (void *)iph + iph->ihl * 4;
-    if (iph->protocol == IPPROTO_TCP || iph->protocol == IPPROTO_UDP) {
+    if (has_ports(iph->protocol)) {
         __u16 *ports = l4;
         if (CHECK(ports, end, 4))
             return 0;
@@ -285,7 +291,7 @@ static __always_inline int decide6(struct ipv6hdr *ip6, void *end) {
     __u8 nh = ip6->nexthdr;
     if (nh == 44) // a Fragment header
         return wanted_fragment(src, dst);
-    if (nh == IPPROTO_TCP || nh == IPPROTO_UDP) {
+    if (has_ports(nh)) {
         __u16 *ports = l4;
         if (CHECK(ports, end, 4))
             return 0;

@@ -152,7 +152,7 @@ keyword_enum!(
 );
 keyword_enum!(
     /// Service protocol.
-    Protocol { Tcp = "tcp", Udp = "udp" }
+    Protocol { Tcp = "tcp", Udp = "udp", Sctp = "sctp" }
 );
 keyword_enum!(
     /// Forwarding method (ipvsadm -m / -g / -i).

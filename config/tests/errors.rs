@@ -94,10 +94,10 @@ fn unknown_keywords() {
         assert!(hint.split_whitespace().any(|w| w == s), "{s} missing from {hint}");
     }
     one(
-        &format!("{SVC}protocol = \"sctp\"\n"),
+        &format!("{SVC}protocol = \"tpc\"\n"),
         3,
         12,
-        "unknown protocol `sctp` (expected one of: tcp, udp)",
+        "unknown protocol `tpc` (expected one of: tcp, udp, sctp)",
         "did you mean `tcp`?",
     );
     one(&format!("{SVC}forward = \"natt\"\n"), 3, 11, "unknown forward `natt`", "did you mean `nat`?");

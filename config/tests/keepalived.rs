@@ -368,7 +368,13 @@ fn value_errors_at_their_position() {
     KEEPALIVED.one("virtual_server 10.0.1.100 http {\n}\n", 1, 27, "bad virtual_server port `http`", "0..=65535");
     KEEPALIVED.one(&format!("{VS}  lb_algo wrrr\n}}\n"), 3, 11, "unknown scheduler `wrrr`", "did you mean `wrr`?");
     KEEPALIVED.one(&format!("{VS}  lb_kind NATT\n}}\n"), 3, 11, "unknown lb_kind `NATT`", "NAT, DR or TUN");
-    KEEPALIVED.one(&format!("{VS}  protocol SCTP\n}}\n"), 3, 12, "protocol `SCTP` is not supported", "TCP or UDP");
+    KEEPALIVED.one(
+        &format!("{VS}  protocol DCCP\n}}\n"),
+        3,
+        12,
+        "protocol `DCCP` is not supported",
+        "TCP, UDP or SCTP",
+    );
     KEEPALIVED.one(
         &format!("{VS}  persistence_granularity 255.0.255.0\n}}\n"),
         3,

@@ -55,10 +55,12 @@ pub enum DropReason {
     /// A packet that would start a connection from a source the service's `allow`/`deny`
     /// lists refuse.
     SourceDenied,
+    /// An SCTP packet other than an INIT, for a service, with no connection.
+    SctpNoConn,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 23] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Truncated,
         DropReason::BadIpHeader,
         DropReason::BadL4Header,
@@ -82,6 +84,7 @@ impl DropReason {
         DropReason::HashProbeLimit,
         DropReason::ServiceRemoved,
         DropReason::SourceDenied,
+        DropReason::SctpNoConn,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -110,6 +113,7 @@ impl DropReason {
             DropReason::HashProbeLimit => "hash_probe_limit",
             DropReason::ServiceRemoved => "service_removed",
             DropReason::SourceDenied => "source_denied",
+            DropReason::SctpNoConn => "sctp_no_conn",
         }
     }
 

@@ -146,6 +146,8 @@ pub fn next_state(state: TcpState, dir: Direction, flags: u8) -> TcpState {
 pub struct Timeouts {
     pub tcp: [u32; NUM_TCP_STATES],
     pub udp: u32,
+    /// SCTP's, by `SctpState` (IPVS's; `ipvsadm --set` has none for SCTP).
+    pub sctp: [u32; crate::sctp_state::NUM_SCTP_STATES],
 }
 
 impl Timeouts {
@@ -165,7 +167,7 @@ impl Timeouts {
         t[TcpState::LastAck as usize] = s(30);
         t[TcpState::Listen as usize] = s(120);
         t[TcpState::SynAck as usize] = s(120);
-        Timeouts { tcp: t, udp: s(udp) }
+        Timeouts { tcp: t, udp: s(udp), sctp: crate::sctp_state::default_timeouts() }
     }
 }
 

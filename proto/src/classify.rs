@@ -68,7 +68,9 @@ use etherparse::{
     Ipv6RawExtHeaderSlice, SingleVlanHeader, SingleVlanHeaderSlice, TcpHeaderSlice, UdpHeaderSlice,
 };
 
-use crate::packet::{ClassifyError, Frag, Icmp, Packet, Quoted, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+use crate::packet::{
+    sctp_chunk, ClassifyError, Frag, Icmp, Packet, Quoted, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+};
 
 /// Ethertypes.
 pub const ETH_P_IPV4: u16 = 0x0800;
@@ -223,6 +225,13 @@ fn general(f: &[u8]) -> Result<Packet, ClassifyError> {
             p.sport = u.source_port();
             p.dport = u.destination_port();
         }
+        PROTO_SCTP => {
+            // The common header (ports, verification tag, CRC32c) and a first chunk header.
+            let [s0, s1, d0, d1, ..] = *seg else { return Err(BadL4) };
+            p.sport = u16::from_be_bytes([s0, s1]);
+            p.dport = u16::from_be_bytes([d0, d1]);
+            p.tcp_flags = sctp_state_chunk(seg).ok_or(BadL4)?;
+        }
         PROTO_ICMP | PROTO_ICMPV6 if (n.proto == PROTO_ICMPV6) == v6 => {
             let (kind, code) = if v6 {
                 let m = Icmpv6Slice::from_slice(seg).map_err(|_| BadL4)?;
@@ -360,6 +369,22 @@ fn ip_v6(f: &[u8], l3: usize, lax: bool) -> Result<L3, ClassifyError> {
     })
 }
 
+/// The chunk of SCTP packet `seg` (common header first) that decides the association's
+/// state: the first chunk's type, or ABORT when an ABORT follows a first COOKIE ECHO or
+/// COOKIE ACK (RFC 9260 3.3.7: control chunks may be bundled before an ABORT). `None`
+/// without a whole common header and first chunk header.
+fn sctp_state_chunk(seg: &[u8]) -> Option<u8> {
+    let chunk = seg.get(12..16)?;
+    let kind = chunk[0];
+    if kind == sctp_chunk::COOKIE_ECHO || kind == sctp_chunk::COOKIE_ACK {
+        let len = usize::from(u16::from_be_bytes([chunk[2], chunk[3]]));
+        if len >= 4 && seg.get(12 + len.next_multiple_of(4)) == Some(&sctp_chunk::ABORT) {
+            return Some(sctp_chunk::ABORT);
+        }
+    }
+    Some(kind)
+}
+
 /// Parses the IP header an ICMP error quotes at `at`, `f` ending where the ICMP message
 /// ends. Only TCP and UDP quotes with their first 8 bytes present (and not a non-first
 /// fragment) give a [`Quoted`].
@@ -375,7 +400,7 @@ fn quoted(f: &[u8], at: usize, v6: bool) -> Option<Quoted> {
             (u.source_port(), u.destination_port())
         }
         // Only the first 8 bytes are sure to be quoted: not `TcpHeaderSlice`.
-        PROTO_TCP => match seg {
+        PROTO_TCP | PROTO_SCTP => match seg {
             [s0, s1, d0, d1, _, _, _, _, ..] => (u16::from_be_bytes([*s0, *s1]), u16::from_be_bytes([*d0, *d1])),
             _ => return None,
         },

@@ -39,8 +39,8 @@ pub use classify::{
 pub use icmp::{icmp_too_big, ICMP_TTL, ICMP_V4_MAX, ICMP_V6_MAX};
 pub use nat_icmp::nat_icmp;
 pub use packet::{
-    tcp_flags, ClassifyError, Frag, Icmp, Mac, Packet, Quoted, RewriteError, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP,
-    PROTO_IPV6, PROTO_TCP, PROTO_UDP,
+    sctp_chunk, tcp_flags, ClassifyError, Frag, Icmp, Mac, Packet, Quoted, RewriteError, PROTO_ICMP, PROTO_ICMPV6,
+    PROTO_IPIP, PROTO_IPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 pub use rewrite::{decrement_ttl, nat_reply, nat_request, set_macs};
 pub use tunnel::{

@@ -17,6 +17,21 @@ pub const PROTO_UDP: u8 = 17;
 pub const PROTO_ICMPV6: u8 = 58;
 pub const PROTO_IPIP: u8 = 4;
 pub const PROTO_IPV6: u8 = 41;
+pub const PROTO_SCTP: u8 = 132;
+
+/// SCTP chunk types the connection state follows (RFC 9260 section 3.2).
+pub mod sctp_chunk {
+    pub const DATA: u8 = 0;
+    pub const INIT: u8 = 1;
+    pub const INIT_ACK: u8 = 2;
+    pub const ABORT: u8 = 6;
+    pub const SHUTDOWN: u8 = 7;
+    pub const SHUTDOWN_ACK: u8 = 8;
+    pub const ERROR: u8 = 9;
+    pub const COOKIE_ECHO: u8 = 10;
+    pub const COOKIE_ACK: u8 = 11;
+    pub const SHUTDOWN_COMPLETE: u8 = 14;
+}
 
 /// TCP flag bits as they sit in the 13th byte of the TCP header.
 pub mod tcp_flags {
@@ -97,7 +112,9 @@ pub struct Packet {
     /// Transport ports; 0 when the packet has none (ICMP, non-first fragment).
     pub sport: u16,
     pub dport: u16,
-    /// TCP flags byte; 0 for anything but TCP.
+    /// TCP flags byte; for SCTP the type of the chunk that decides the association's
+    /// state (the first, or an ABORT bundled after a first COOKIE ECHO / COOKIE ACK, as
+    /// IPVS reads it); 0 for anything else.
     pub tcp_flags: u8,
     /// ICMP details when `proto` is ICMP or ICMPv6.
     pub icmp: Option<Icmp>,

@@ -16,7 +16,7 @@
 use std::net::IpAddr;
 
 use crate::checksum::CsumDiff;
-use crate::packet::{Mac, Packet, RewriteError, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+use crate::packet::{Mac, Packet, RewriteError, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use RewriteError::{FamilyMismatch, Mismatch};
 
@@ -157,8 +157,23 @@ pub(crate) fn update_ip_csum(f: &mut [u8], l3: usize, v6: bool, d: CsumDiff) -> 
 fn l4_min(proto: u8) -> usize {
     match proto {
         PROTO_TCP => 20,
+        PROTO_SCTP => 12,
         _ => 8,
     }
+}
+
+/// Recomputes the CRC32c of the SCTP packet `f[l4..end]` (stored little-endian, as RFC
+/// 9260 appendix A's reference code and the kernel store it). The CRC covers the whole
+/// packet, so a fragment, which has only part of it, cannot be rewritten.
+fn sctp_crc(f: &mut [u8], l4: usize, end: usize) -> Result<(), RewriteError> {
+    let seg = f.get_mut(l4..end).ok_or(Mismatch)?;
+    if seg.len() < 12 {
+        return Err(Mismatch);
+    }
+    seg[8..12].fill(0);
+    let crc = crc32c::crc32c(seg);
+    seg[8..12].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// True when the packet carries its transport header (not a non-first fragment).
@@ -192,7 +207,7 @@ fn nat(f: &mut [u8], p: &Packet, new_ip: IpAddr, new_port: u16, reply: bool) -> 
         (true, true) => l3 + 8,
         (true, false) => l3 + 24,
     };
-    if has_l4(p) && l4 + l4_min(p.proto) > p.ip_end() {
+    if has_l4(p) && l4 + l4_min(p.proto) > p.ip_end() || p.proto == PROTO_SCTP && p.frag.is_some() {
         return Err(Mismatch);
     }
     let mut addr = CsumDiff::default();
@@ -204,17 +219,22 @@ fn nat(f: &mut [u8], p: &Packet, new_ip: IpAddr, new_port: u16, reply: bool) -> 
     update_ip_csum(f, l3, v6, ip)?;
     if has_l4(p) {
         let mut l4d = addr;
-        if p.proto == PROTO_TCP || p.proto == PROTO_UDP {
+        if matches!(p.proto, PROTO_TCP | PROTO_UDP | PROTO_SCTP) {
             set_port(f, l4 + if reply { 0 } else { 2 }, new_port, &mut l4d)?;
         }
-        update_l4_csum(f, p.proto, v6, l4, p.ip_end(), l4d)?;
+        if p.proto == PROTO_SCTP {
+            sctp_crc(f, l4, p.ip_end())?;
+        } else {
+            update_l4_csum(f, p.proto, v6, l4, p.ip_end(), l4d)?;
+        }
     }
     Ok(())
 }
 
 /// NAT of a request: client -> VIP:vport becomes client -> `new_dst`:`new_dport`.
-/// TTL unchanged. Ports change only for TCP and UDP (other protocols: the address only,
-/// with the ICMPv6 checksum updated for its pseudo-header).
+/// TTL unchanged. Ports change only for TCP, UDP and SCTP (whose CRC32c is recomputed;
+/// other protocols: the address only, with the ICMPv6 checksum updated for its
+/// pseudo-header).
 pub fn nat_request(frame: &mut [u8], p: &Packet, new_dst: IpAddr, new_dport: u16) -> Result<(), RewriteError> {
     nat(frame, p, new_dst, new_dport, false)
 }

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{ip, sa, verify};
 use etherparse::{Ipv4HeaderSlice, UdpHeader};
 use xvs_proto::build::Frame;
@@ -106,34 +104,12 @@ fn gre_without_and_with_checksum() {
     assert_eq!((out[20], &out[54..58]), (47, &[0, 0, 0x86, 0xdd][..]));
 }
 
-/// Writes `frames` as a pcap (Ethernet) and returns tshark's fields for each, one line
-/// per frame, fields separated by `|`.
+/// tshark's fields of `frames` with IP, UDP and TCP checksums checked (`|` between them).
 fn tshark(name: &str, frames: &[Vec<u8>], fields: &[&str], extra: &[&str]) -> Vec<String> {
-    let path = std::env::temp_dir().join(format!("xvs-{name}-{}.pcap", std::process::id()));
-    let mut pcap = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
-    for f in frames {
-        pcap.extend_from_slice(&[0; 8]);
-        pcap.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        pcap.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        pcap.extend_from_slice(f);
-    }
-    std::fs::write(&path, pcap).unwrap();
-    let mut args: Vec<String> = vec!["-r".into(), path.display().to_string(), "-T".into(), "fields".into()];
-    for o in ["ip.check_checksum:TRUE", "udp.check_checksum:TRUE", "tcp.check_checksum:TRUE"] {
-        args.extend(["-o".to_string(), o.to_string()]);
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend(["-E".to_string(), "separator=|".to_string()]);
-    for f in fields {
-        args.extend(["-e".to_string(), f.to_string()]);
-    }
-    let out = Command::new("tshark")
-        .args(&args)
-        .output()
-        .unwrap_or_else(|e| panic!("tshark (installed by scripts/setup.sh) could not run: {e}"));
-    let _ = std::fs::remove_file(&path);
-    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    let mut args =
+        vec!["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE"];
+    args.extend_from_slice(extra);
+    xvs_testkit::tshark::fields(name, frames, &args, fields)
 }
 
 #[test]

@@ -20,6 +20,7 @@
 
 pub mod alloc;
 pub mod checksum;
+pub mod tshark;
 
 pub use alloc::{count_allocs, CountingAlloc};
 pub use checksum::{verify_checksums, verify_ip};

@@ -106,6 +106,7 @@ fn proto_number(p: Protocol) -> u8 {
     match p {
         Protocol::Tcp => 6,
         Protocol::Udp => 17,
+        Protocol::Sctp => 132,
     }
 }
 

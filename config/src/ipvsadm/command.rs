@@ -42,7 +42,11 @@ impl SvcId {
         if let Some(m) = self.fwmark {
             return format!("-f {m}{}", if self.vip.addr.is_ipv6() { " -6" } else { "" });
         }
-        let p = if self.protocol == Protocol::Tcp { "-t" } else { "-u" };
+        let p = match self.protocol {
+            Protocol::Tcp => "-t",
+            Protocol::Udp => "-u",
+            Protocol::Sctp => "--sctp-service",
+        };
         format!("{p} {}", self.vip)
     }
 

@@ -282,7 +282,7 @@ impl Reader {
             match o.name {
                 "tcp-service" => Target::Service(SvcId::at(Protocol::Tcp, vip)),
                 "udp-service" => Target::Service(SvcId::at(Protocol::Udp, vip)),
-                _ => Target::Sctp(vip),
+                _ => Target::Service(SvcId::at(Protocol::Sctp, vip)),
             }
         };
         self.target = Some(t);
@@ -500,7 +500,7 @@ impl Reader {
     /// Whether the service is IPv6 (a firewall mark: when `-6` says so).
     fn ipv6_service(&self) -> bool {
         match self.target {
-            Some(Target::Service(SvcId { vip, .. }) | Target::Sctp(vip)) => vip.addr.is_ipv6(),
+            Some(Target::Service(SvcId { vip, .. })) => vip.addr.is_ipv6(),
             Some(Target::Fwmark { ipv6, .. }) => ipv6,
             None => false,
         }
@@ -564,7 +564,7 @@ impl Reader {
     fn real(&mut self, cmd: Cmd) -> Option<SocketAddr> {
         let (addr, port, at) = self.real?;
         let (service_port, fwmark) = match self.target {
-            Some(Target::Service(SvcId { vip, .. }) | Target::Sctp(vip)) => (vip.port, false),
+            Some(Target::Service(SvcId { vip, .. })) => (vip.port, false),
             Some(Target::Fwmark { .. }) | None => (0, true),
         };
         let forward = self.forward.unwrap_or(Forward::Dr);

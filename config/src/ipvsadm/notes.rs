@@ -5,15 +5,13 @@
 //! Invariant: the reason xvs gives for each is written here once.
 
 use super::command::SvcId;
-use crate::model::{Forward, Vip};
+use crate::model::Forward;
 
 /// The service a command names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// `-t` / `-u`: a service xvs serves.
     Service(SvcId),
-    /// `--sctp-service ADDRESS`.
-    Sctp(Vip),
     /// `-f MARK` (`-6`: of IPv6 packets).
     Fwmark { mark: u32, ipv6: bool },
 }
@@ -24,7 +22,6 @@ impl Target {
         match self {
             Target::Service(id) => Some(*id),
             Target::Fwmark { mark, ipv6 } => Some(SvcId::mark(*mark, *ipv6)),
-            Target::Sctp(_) => None,
         }
     }
 
@@ -33,7 +30,6 @@ impl Target {
         match self {
             Target::Service(id) if id.fwmark.is_some() => format!("service {}", id.rule()),
             Target::Service(id) => format!("service {} {}", id.protocol, id.vip),
-            Target::Sctp(vip) => format!("SCTP service {vip}"),
             Target::Fwmark { mark, .. } => format!("fwmark service {mark}"),
         }
     }
@@ -42,7 +38,6 @@ impl Target {
     fn why_not(&self) -> Option<&'static str> {
         match self {
             Target::Service(_) | Target::Fwmark { .. } => None,
-            Target::Sctp(_) => Some("xvs balances TCP and UDP only"),
         }
     }
 
@@ -56,7 +51,6 @@ impl Target {
     pub fn refusal(&self) -> Option<String> {
         match self {
             Target::Service(_) | Target::Fwmark { .. } => None,
-            Target::Sctp(_) => Some("xvs has no SCTP services (TCP and UDP only)".into()),
         }
     }
 }

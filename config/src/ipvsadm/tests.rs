@@ -199,12 +199,10 @@ fn what_xvs_does_not_do_is_read_then_refused_by_ctl() {
     let Command::AddService(o) = p("-A -f 7 -6 -s rr -p").unwrap() else { panic!() };
     assert_eq!((o.id.fwmark, o.id.vip.addr.is_ipv6(), o.id.rule()), (Some(7), true, "-f 7 -6".to_string()));
     let en = entry("-A --sctp-service 10.0.1.100:80 -s rr --pe sip");
-    assert!(matches!(en.target, Some(Target::Sctp(_))));
+    assert_eq!(en.target.and_then(|t| t.service()).map(|s| s.protocol), Some(Protocol::Sctp));
     assert_eq!(en.notes, [Note { at: 5, kind: NoteKind::PersistenceEngine("sip".into()) }]);
-    assert_eq!(
-        e("-A --sctp-service 10.0.1.100:80"),
-        "xvs has no SCTP services (TCP and UDP only) (argument 3: `10.0.1.100:80`)"
-    );
+    let Command::AddService(o) = p("-A --sctp-service 10.0.1.100:80").unwrap() else { panic!() };
+    assert_eq!(o.id.rule(), "--sctp-service 10.0.1.100:80");
     assert_eq!(e("-A -t 10.0.1.100:80 --pe sip"), "xvs has no persistence engines (--pe) (argument 4: `--pe`)");
     // IPVS's tunnel types are read into the real (their rules are validation's).
     let Command::AddReal(o) =

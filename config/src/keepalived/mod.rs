@@ -880,9 +880,10 @@ impl Mapper {
         match t.text.to_ascii_uppercase().as_str() {
             "TCP" => Some((Protocol::Tcp, t.at)),
             "UDP" => Some((Protocol::Udp, t.at)),
+            "SCTP" => Some((Protocol::Sctp, t.at)),
             other => {
                 let other = other.to_string();
-                self.error(t.at, format!("protocol `{other}` is not supported"), "use TCP or UDP");
+                self.error(t.at, format!("protocol `{other}` is not supported"), "use TCP, UDP or SCTP");
                 None
             }
         }

@@ -99,9 +99,16 @@ pub(super) fn unbind_real<A: Family>(cx: &mut Ctx, templates: &mut Store<Templat
 /// between its real's active and inactive counts.
 #[inline]
 pub(super) fn set_tcp_state<A>(cx: &Ctx, c: &mut Conn<A>, new: TcpState) {
-    c.state = new as u8;
+    set_state(cx, c, new as u8, new == TcpState::Established);
+}
+
+/// Move bound connection `c` to state number `new` (TCP's or SCTP's), `established` or
+/// not: the one place a connection moves between its real's active and inactive counts.
+#[inline]
+pub(super) fn set_state<A>(cx: &Ctx, c: &mut Conn<A>, new: u8, established: bool) {
+    c.state = new;
     let r = &cx.services[c.real];
-    match (c.is_inactive(), new == TcpState::Established) {
+    match (c.is_inactive(), established) {
         (true, true) => {
             r.counters.inactive.fetch_sub(1, Relaxed);
             r.counters.active.fetch_add(1, Relaxed);

@@ -14,7 +14,7 @@
 //!   where the last one stopped: an attacker's entries with long timeouts behind a wall of
 //!   verified ones are found in a bounded number of steps, never a whole-table walk.
 
-use xvs_proto::PROTO_TCP;
+use xvs_proto::{PROTO_SCTP, PROTO_TCP};
 
 use super::expiry::remove_conn;
 use super::Ctx;
@@ -33,6 +33,7 @@ const EVICT_SWEEP: u32 = 4096;
 fn evictable<A>(c: &Conn<A>) -> bool {
     !c.is_verified()
         || (c.proto == PROTO_TCP && matches!(TcpState::from_u8(c.state), TcpState::Close | TcpState::TimeWait))
+        || (c.proto == PROTO_SCTP && crate::sctp_state::SctpState::from_u8(c.state).is_closed())
 }
 
 /// Eviction candidates of one family's table. The capacity is shared by both families, so

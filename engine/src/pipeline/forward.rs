@@ -5,14 +5,15 @@
 //! timeout and re-arming the wheel. Must not touch: active/inactive counts (through
 //! `bind::set_tcp_state` only), the rewrite (`xmit`), fragment records (`frag`).
 
-use xvs_proto::PROTO_TCP;
+use xvs_proto::{PROTO_SCTP, PROTO_TCP};
 
-use super::bind::set_tcp_state;
+use super::bind::{set_state, set_tcp_state};
 use super::expiry::expire_conn;
 use super::{frag, sync_out, verify, xmit, Ctx, Pkt};
 use crate::conn::{Conn, FamilyTables, Xmit};
 use crate::family::Family;
 use crate::port::Verdict;
+use crate::sctp_state::{self, SctpState};
 use crate::stats::DropReason;
 use crate::store::Expiring;
 use crate::tcp_state::{next_state, Direction, TcpState};
@@ -35,21 +36,31 @@ pub(super) fn forward<A: Family>(
         return Verdict::Drop(DropReason::NoDest);
     }
     let old_deadline = c.deadline(now);
-    let timeout = if c.proto == PROTO_TCP {
-        if has_l4 {
-            let old = TcpState::from_u8(c.state);
-            let new = next_state(old, direction(&c, reply), p.tcp_flags);
-            if new != old {
-                set_tcp_state(cx, &mut c, new);
+    let timeout = match c.proto {
+        PROTO_TCP => {
+            if has_l4 {
+                let old = TcpState::from_u8(c.state);
+                let new = next_state(old, direction(&c, reply), p.tcp_flags);
+                if new != old {
+                    set_tcp_state(cx, &mut c, new);
+                }
             }
+            cx.cfg.timeouts.tcp[c.state as usize] as u64
         }
-        cx.cfg.timeouts.tcp[c.state as usize] as u64
-    } else {
-        cx.cfg.timeouts.udp as u64
+        PROTO_SCTP => {
+            if has_l4 {
+                let old = SctpState::from_u8(c.state);
+                let new = sctp_state::next_state(old, direction(&c, reply), p.tcp_flags);
+                if new != old {
+                    set_state(cx, &mut c, new as u8, new == SctpState::Established);
+                }
+            }
+            cx.cfg.timeouts.sctp[usize::from(c.state) % crate::sctp_state::NUM_SCTP_STATES] as u64
+        }
+        _ => cx.cfg.timeouts.udp as u64,
     };
     if !c.is_verified() {
-        let seen_flags = if c.proto == PROTO_TCP && has_l4 { p.tcp_flags } else { 0 };
-        verify::seen(t, cx, &mut c, reply, seen_flags);
+        verify::seen(t, cx, &mut c, reply, &p, has_l4);
     }
     let new_deadline = now + timeout;
     c.deadline = new_deadline as u32;

@@ -7,7 +7,7 @@
 //!
 //! Errors whose quote is not TCP/UDP or belongs to no connection go to the kernel.
 
-use xvs_proto::{self as proto, PROTO_TCP, PROTO_UDP};
+use xvs_proto::{self as proto, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use super::flow::{find_conn, FlowKey};
 use super::xmit::{rewrite_drop, to_client, to_real, tun_encap};
@@ -22,7 +22,7 @@ pub(super) fn icmp_error<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, pkt: 
     let Some(q) = pkt.p.icmp.and_then(|i| i.quoted) else {
         return Verdict::Pass;
     };
-    if q.proto != PROTO_TCP && q.proto != PROTO_UDP {
+    if !matches!(q.proto, PROTO_TCP | PROTO_UDP | PROTO_SCTP) {
         return Verdict::Pass;
     }
     let (Some(qsrc), Some(qdst)) = (A::from_ip(q.src), A::from_ip(q.dst)) else {

@@ -6,7 +6,7 @@
 //! whose TCP port pair is being reused by a new SYN. Must not touch: what each path does
 //! (`icmp`, `frag`, `forward`, `new_conn`).
 
-use xvs_proto::{tcp_flags, PROTO_TCP, PROTO_UDP};
+use xvs_proto::{sctp_chunk, tcp_flags, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use super::evict::Evict;
 use super::expiry::expire_conn;
@@ -19,6 +19,7 @@ use super::{Ctx, Pkt};
 use crate::conn::FamilyTables;
 use crate::family::Family;
 use crate::port::Verdict;
+use crate::sctp_state::SctpState;
 use crate::stats::DropReason;
 use crate::store::Expiring;
 use crate::tcp_state::TcpState;
@@ -43,7 +44,7 @@ pub(super) fn handle_family<A: Family>(
             None => Verdict::Pass,
         };
     }
-    if p.proto != PROTO_TCP && p.proto != PROTO_UDP {
+    if !matches!(p.proto, PROTO_TCP | PROTO_UDP | PROTO_SCTP) {
         return Verdict::Pass;
     }
     if let Some(fr) = p.frag {
@@ -59,9 +60,15 @@ pub(super) fn handle_family<A: Family>(
         let c = t.conns.get(ch);
         let expired = c.deadline(cx.now) <= cx.now;
         let reused = !reply
-            && p.proto == PROTO_TCP
-            && p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST) == tcp_flags::SYN
-            && TcpState::from_u8(c.state).is_closing();
+            && match p.proto {
+                PROTO_TCP => {
+                    p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST) == tcp_flags::SYN
+                        && TcpState::from_u8(c.state).is_closing()
+                }
+                // A new association on a closed one's ports starts afresh.
+                PROTO_SCTP => p.tcp_flags == sctp_chunk::INIT && SctpState::from_u8(c.state).is_closed(),
+                _ => false,
+            };
         if !expired && !reused {
             return forward(t, cx, pkt, ch, reply, true);
         }

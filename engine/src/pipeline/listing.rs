@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use xvs_proto::PROTO_TCP;
+use xvs_proto::{PROTO_SCTP, PROTO_TCP};
 
 use super::Ctx;
 use crate::conn::{Conn, FamilyTables};
@@ -45,7 +45,11 @@ pub struct ListCursor {
 
 fn info<A: Family>(cx: &Ctx, c: &Conn<A>) -> ConnInfo {
     let r = &cx.services[c.real];
-    let state = if c.proto == PROTO_TCP { TcpState::from_u8(c.state).name() } else { "UDP" };
+    let state = match c.proto {
+        PROTO_TCP => TcpState::from_u8(c.state).name(),
+        PROTO_SCTP => crate::sctp_state::SctpState::from_u8(c.state).name(),
+        _ => "UDP",
+    };
     ConnInfo {
         proto: c.proto,
         client: c.cip.to_ip(),

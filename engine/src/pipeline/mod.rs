@@ -39,7 +39,7 @@ mod xmit;
 
 use std::net::IpAddr;
 
-use xvs_proto::{classify, ClassifyError, Packet, PROTO_TCP, PROTO_UDP};
+use xvs_proto::{classify, ClassifyError, Packet, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use crate::conn::FamilyTables;
 use crate::port::{PacketBuf, Verdict};
@@ -307,7 +307,7 @@ impl Engine {
         let p = classify(frame);
         let mut pre = Pre { p, hash: 0, v6: false };
         if let Ok(p) = &pre.p {
-            let ported = (p.proto == PROTO_TCP || p.proto == PROTO_UDP) && p.frag.is_none_or(|fr| fr.is_first());
+            let ported = matches!(p.proto, PROTO_TCP | PROTO_UDP | PROTO_SCTP) && p.frag.is_none_or(|fr| fr.is_first());
             if ported {
                 match (p.src, p.dst) {
                     (IpAddr::V4(s), IpAddr::V4(d)) => {

@@ -14,7 +14,7 @@
 //!   refused, or forwarded without an entry where the service maps flows stably and
 //!   replies bypass the director (DR/TUN with sh, dh or mh).
 
-use xvs_proto::{tcp_flags, Packet, PROTO_TCP, PROTO_UDP};
+use xvs_proto::{sctp_chunk, tcp_flags, Packet, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 use xvs_sched::Flow;
 
 use super::bind::{bind_real, Holder};
@@ -48,6 +48,10 @@ pub(super) fn new_connection<A: Family>(
     }
     if p.proto == PROTO_TCP && !tcp_may_start(cx, sid, &p) {
         return Verdict::Drop(DropReason::TcpNoConn);
+    }
+    // IPVS schedules an SCTP association on its INIT only (sloppy_sctp off).
+    if p.proto == PROTO_SCTP && (p.tcp_flags != sctp_chunk::INIT || p.frag.is_some_and(|f| !f.is_first())) {
+        return Verdict::Drop(DropReason::SctpNoConn);
     }
     if cx.services[sid].standby {
         return Verdict::Drop(DropReason::Standby);

@@ -15,9 +15,9 @@
 //! - Timeouts count from now: the entry's seconds, or the state's own timeout when 0.
 
 use xvs_proto::ipvs_sync::{conn_flags, SyncConn};
-use xvs_proto::{PROTO_TCP, PROTO_UDP};
+use xvs_proto::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
-use super::bind::{bind_real, set_tcp_state, Holder};
+use super::bind::{bind_real, set_state, Holder};
 use super::evict::{evict_one, Evict};
 use super::expiry::expire_conn;
 use super::flow::{conn_key, find_conn, index_conn, FlowKey};
@@ -26,6 +26,7 @@ use super::{verify, Ctx};
 use crate::conn::{flags, trust, Conn, FamilyTables, Xmit, NO_TEMPLATE};
 use crate::family::Family;
 use crate::ids::{RealId, ServiceId};
+use crate::sctp_state::{SctpState, NUM_SCTP_STATES};
 use crate::services::next_hop;
 use crate::store::Expiring;
 use crate::sync::SyncOutcome;
@@ -59,8 +60,13 @@ pub(super) fn install<A: Family>(
         return template(t, cx, s, sid, cip, vip);
     }
     let state = match (s.protocol, s.state) {
-        (PROTO_TCP, st) if (st as usize) < NUM_TCP_STATES => TcpState::from_u8(st as u8),
-        (PROTO_UDP, 0) => TcpState::None,
+        (PROTO_TCP, st) if (st as usize) < NUM_TCP_STATES => {
+            SyncedState { number: st as u8, established: st as u8 == TcpState::Established as u8 }
+        }
+        (PROTO_SCTP, st) if (st as usize) < NUM_SCTP_STATES => {
+            SyncedState { number: st as u8, established: st as u8 == SctpState::Established as u8 }
+        }
+        (PROTO_UDP, 0) => SyncedState { number: 0, established: false },
         _ => return SyncOutcome::Unsupported,
     };
     let key = FlowKey { proto: s.protocol, src: cip, sport: s.cport, dst: vip, dport: s.vport };
@@ -88,20 +94,30 @@ pub(super) fn install<A: Family>(
     }
 }
 
+/// A synced connection's state: its number (TCP's or SCTP's, as IPVS numbers them) and
+/// whether it is ESTABLISHED (an active connection of its real).
+#[derive(Clone, Copy)]
+struct SyncedState {
+    number: u8,
+    established: bool,
+}
+
 /// Milliseconds entry `s` (in `state`) lives from now.
-fn timeout_ms(cx: &Ctx, s: &SyncConn, state: TcpState) -> u64 {
+fn timeout_ms(cx: &Ctx, s: &SyncConn, state: SyncedState) -> u64 {
+    let n = usize::from(state.number);
     match s.timeout {
-        0 if s.protocol == PROTO_TCP => cx.cfg.timeouts.tcp[state as usize] as u64,
+        0 if s.protocol == PROTO_TCP => cx.cfg.timeouts.tcp[n] as u64,
+        0 if s.protocol == PROTO_SCTP => cx.cfg.timeouts.sctp[n] as u64,
         0 => cx.cfg.timeouts.udp as u64,
         secs => (secs as u64).min(MAX_TIMEOUT_S) * 1000,
     }
 }
 
 /// An existing connection `ch` with the same real: take the synced state and timeout.
-fn refresh<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, ch: u32, state: TcpState, deadline: u64) {
+fn refresh<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, ch: u32, state: SyncedState, deadline: u64) {
     let mut c = *t.conns.get(ch);
-    if c.proto == PROTO_TCP && c.state != state as u8 {
-        set_tcp_state(cx, &mut c, state);
+    if c.proto != PROTO_UDP && c.state != state.number {
+        set_state(cx, &mut c, state.number, state.established);
     }
     // The master's word counts as verification (README "Defences").
     verify::verify(t, cx, &mut c);
@@ -136,7 +152,7 @@ struct Created<A> {
     h: u64,
     sid: ServiceId,
     rid: RealId,
-    state: TcpState,
+    state: SyncedState,
     deadline: u64,
 }
 
@@ -184,10 +200,10 @@ fn create<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, cx: &mut Ct
     }
     verify::admitted(t, &c);
     bind_real(cx, &mut t.templates, n.sid, n.rid, Holder::conn(&c));
-    if n.state == TcpState::Established {
-        set_tcp_state(cx, &mut c, n.state);
+    if n.state.established {
+        set_state(cx, &mut c, n.state.number, true);
     } else {
-        c.state = n.state as u8;
+        c.state = n.state.number;
     }
     *t.conns.get_mut(ch) = c;
     SyncOutcome::Installed

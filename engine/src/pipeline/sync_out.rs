@@ -16,11 +16,12 @@
 //! - A synced connection's template, if it has one, is synced right after it.
 
 use xvs_proto::ipvs_sync::{conn_flags, SyncConn};
-use xvs_proto::PROTO_TCP;
+use xvs_proto::{PROTO_SCTP, PROTO_TCP};
 
 use super::Ctx;
 use crate::conn::{flags, Conn, FamilyTables, Xmit, NO_TEMPLATE};
 use crate::family::Family;
+use crate::sctp_state::SctpState;
 use crate::tcp_state::TcpState;
 
 /// The last synced state lives in the high nibble of `Conn::flags`.
@@ -82,14 +83,31 @@ fn record(cx: &mut Ctx, entry: SyncConn) {
 fn needed<A>(cx: &Ctx, c: &mut Conn<A>) -> bool {
     let p = cx.cfg.sync;
     let state = c.state;
-    if c.proto == PROTO_TCP {
-        let synced_states =
-            [TcpState::Established, TcpState::FinWait, TcpState::Close, TcpState::CloseWait, TcpState::TimeWait];
-        if !synced_states.iter().any(|s| *s as u8 == state) {
+    // IPVS syncs TCP and SCTP connections in (and into) these states only, at once on a
+    // change to any but ESTABLISHED.
+    let synced: &[u8] = match c.proto {
+        PROTO_TCP => &[
+            TcpState::Established as u8,
+            TcpState::FinWait as u8,
+            TcpState::Close as u8,
+            TcpState::CloseWait as u8,
+            TcpState::TimeWait as u8,
+        ],
+        PROTO_SCTP => &[
+            SctpState::Established as u8,
+            SctpState::ShutdownSent as u8,
+            SctpState::ShutdownReceived as u8,
+            SctpState::ShutdownAckSent as u8,
+            SctpState::Closed as u8,
+        ],
+        _ => &[],
+    };
+    if !synced.is_empty() {
+        if !synced.contains(&state) {
             return false;
         }
         let force = state != c.flags >> SYNCED_STATE_SHIFT;
-        if force && state != TcpState::Established as u8 {
+        if force && state != synced[0] {
             return set(c);
         }
     }

@@ -5,6 +5,8 @@
 //! connections. Must not touch: eviction's choice (`evict`) or TCP states (`forward`).
 //!
 //! Rules (README "Defences"):
+//! - NAT, SCTP: the same with INIT ACK and ABORT (the association's cookie exchange is
+//!   the handshake).
 //! - NAT, TCP: verified when its real sends a segment that is neither a SYN-ACK nor a RST:
 //!   the real's kernel sends one only after it accepted the client's ACK of its SYN-ACK,
 //!   whose sequence number a client that spoofs its address never sees. (A SYN-ACK answers
@@ -20,7 +22,7 @@
 //! is not `VERIFIED`; every change of `trust` to `VERIFIED` and every removal of an
 //! unverified connection goes through this module.
 
-use xvs_proto::tcp_flags;
+use xvs_proto::{sctp_chunk, tcp_flags, Packet, PROTO_SCTP, PROTO_TCP};
 
 use super::Ctx;
 use crate::conn::{trust, Conn, FamilyTables, Xmit};
@@ -44,13 +46,28 @@ pub(super) fn verify<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, c: &mut C
     }
 }
 
-/// A packet of live, unverified connection `c` was seen (`reply`: from its real; `flags`:
-/// its TCP flags, 0 for UDP or a later fragment). Out of line: a verified connection's
+/// A packet `p` of live, unverified connection `c` was seen (`reply`: from its real;
+/// `has_l4`: it carries its transport header). Out of line: a verified connection's
 /// packets (nearly all) only test `trust`.
 #[inline(never)]
-pub(super) fn seen<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, c: &mut Conn<A>, reply: bool, flags: u8) {
+pub(super) fn seen<A: Family>(
+    t: &mut FamilyTables<A>,
+    cx: &mut Ctx,
+    c: &mut Conn<A>,
+    reply: bool,
+    p: &Packet,
+    has_l4: bool,
+) {
     if reply {
-        if flags & (tcp_flags::RST | tcp_flags::SYN) == 0 {
+        // A SYN-ACK or RST (SCTP: INIT ACK or ABORT) answers anyone; anything else comes
+        // only once the client answered the real.
+        let answers_anyone = has_l4
+            && match p.proto {
+                PROTO_TCP => p.tcp_flags & (tcp_flags::RST | tcp_flags::SYN) != 0,
+                PROTO_SCTP => matches!(p.tcp_flags, sctp_chunk::INIT_ACK | sctp_chunk::ABORT),
+                _ => false,
+            };
+        if !answers_anyone {
             verify(t, cx, c);
         }
     } else if c.xmit() != Xmit::Nat {

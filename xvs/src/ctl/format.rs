@@ -77,6 +77,7 @@ fn proto_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "TCP",
         Protocol::Udp => "UDP",
+        Protocol::Sctp => "SCTP",
     }
 }
 
@@ -131,6 +132,7 @@ fn svc_key(s: &ServiceView) -> (u8, u8, IpAddr, u16) {
             (Some(_), _) => 0,
             (None, Protocol::Tcp) => 6,
             (None, Protocol::Udp) => 17,
+            (None, Protocol::Sctp) => 132,
         },
         s.opts.id.vip.addr,
         s.opts.id.vip.port,

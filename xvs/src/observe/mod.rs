@@ -26,6 +26,7 @@ pub fn proto_number(p: Protocol) -> u8 {
     match p {
         Protocol::Tcp => xvs_proto::PROTO_TCP,
         Protocol::Udp => xvs_proto::PROTO_UDP,
+        Protocol::Sctp => xvs_proto::PROTO_SCTP,
     }
 }
 
