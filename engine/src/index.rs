@@ -81,8 +81,9 @@ impl FlowIndex {
         None
     }
 
-    /// Find the key with this hash for which `eq(handle, dir)` holds.
-    #[inline]
+    /// Find the key with this hash for which `eq(handle, dir)` holds. Inlined into its
+    /// callers (the packet path's lookups), where the match closure inlines with it.
+    #[inline(always)]
     pub fn find(&self, hash: u64, mut eq: impl FnMut(u32, bool) -> bool) -> Option<(u32, bool)> {
         let tag = tag_of(hash);
         let mut i = hash as usize & self.mask;

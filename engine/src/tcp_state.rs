@@ -182,6 +182,18 @@ mod tests {
     use super::*;
     use tcp_flags::{ACK, FIN, RST, SYN};
 
+    /// What the IPv4 fast path (`pipeline::fast4`) rests on: ESTABLISHED with ACK and no
+    /// SYN, FIN or RST (any other bits) stays ESTABLISHED in every direction's table.
+    #[test]
+    fn established_ack_stays_established() {
+        for dir in [Direction::Input, Direction::Output, Direction::InputOnly] {
+            for other in 0..=u8::MAX {
+                let flags = (other & !(SYN | FIN | RST)) | ACK;
+                assert_eq!(next_state(TcpState::Established, dir, flags), TcpState::Established, "{dir:?} {flags:#x}");
+            }
+        }
+    }
+
     #[test]
     fn nat_handshake_data_and_close() {
         let mut s = TcpState::None;

@@ -13,9 +13,10 @@
 //! - Checksums are not verified.
 //!
 //! Structure: a hand-checked fast path for the common case (untagged Ethernet, IPv4
-//! without options, not a fragment, TCP or UDP), which answers "not mine" rather than an
-//! error on anything else and falls back to the general path. It stays hand-written: it is
-//! the per-packet hot path and reads fixed offsets from one 42-byte array.
+//! without options, not a fragment, TCP or UDP; `fast4::parse_v4`), which answers "not
+//! mine" rather than an error on anything else and falls back to the general path. It
+//! stays hand-written: it is the per-packet hot path and reads fixed offsets from one
+//! 42-byte array.
 //!
 //! The general path parses every header with an etherparse 0.16 per-header slice type
 //! (each checks its own length and, where it has one, its version / length field), while
@@ -61,7 +62,7 @@
 //! etherparse's `SlicedPacket` stays the test oracle: the property tests compare both on
 //! frames it builds.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use etherparse::{
     Ethernet2HeaderSlice, Icmpv6Slice, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6Header, Ipv6HeaderSlice,
@@ -107,53 +108,12 @@ pub fn classify(frame: &[u8]) -> Result<Packet, ClassifyError> {
     }
 }
 
-/// Untagged IPv4 without options, not fragmented, TCP or UDP with a sane header.
-/// `None` means "let the general path decide" (it may still succeed or give the error).
+/// Untagged IPv4 without options, not fragmented, TCP or UDP with a sane header
+/// ([`crate::fast4::parse_v4`], the one definition of that case). `None` means "let the
+/// general path decide" (it may still succeed or give the error).
 #[inline(always)]
 fn fast_v4(f: &[u8]) -> Option<Packet> {
-    let h: &[u8; 42] = f.get(..42)?.try_into().ok()?;
-    if h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 {
-        return None;
-    }
-    let ip_len = u16::from_be_bytes([h[16], h[17]]);
-    if ip_len < 28 || ETH_HLEN + ip_len as usize > f.len() {
-        return None;
-    }
-    let frag = u16::from_be_bytes([h[20], h[21]]);
-    if frag & 0x3fff != 0 {
-        return None;
-    }
-    let proto = h[23];
-    let sport = u16::from_be_bytes([h[34], h[35]]);
-    let dport = u16::from_be_bytes([h[36], h[37]]);
-    let tcp_flags = match proto {
-        PROTO_TCP => {
-            // 20 bytes of TCP header within the IP packet, data offset sane.
-            let doff = usize::from(*f.get(46)? >> 4) * 4;
-            if doff < 20 || 20 + doff > ip_len as usize {
-                return None;
-            }
-            *f.get(47)?
-        }
-        PROTO_UDP => 0,
-        _ => return None,
-    };
-    Some(Packet {
-        l3: 14,
-        l4: 34,
-        vlan: None,
-        src: IpAddr::V4(Ipv4Addr::new(h[26], h[27], h[28], h[29])),
-        dst: IpAddr::V4(Ipv4Addr::new(h[30], h[31], h[32], h[33])),
-        proto,
-        ttl: h[22],
-        ip_len,
-        df: frag & 0x4000 != 0,
-        frag: None,
-        sport,
-        dport,
-        tcp_flags,
-        icmp: None,
-    })
+    crate::fast4::parse_v4(f).map(|v| v.packet())
 }
 
 fn is_vlan(et: u16) -> bool {

@@ -89,6 +89,37 @@ fn nat_verified(
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
+    /// The raw IPv4 fast path writes exactly the bytes of the general rewrites, for every
+    /// frame it accepts (and accepts exactly what classify's fast path takes).
+    #[test]
+    fn fast4_rewrites_equal_the_general_ones(
+        (s, d, other) in any::<([u8; 4], [u8; 4], [u8; 4])>(),
+        (sp, dp, op) in any::<(u16, u16, u16)>(),
+        (tcp, flags, ttl, zero, df) in any::<(bool, u8, u8, bool, bool)>(),
+        payload in prop::collection::vec(any::<u8>(), 0..80),
+        pad in 0usize..80,
+    ) {
+        let (s, d) = (SocketAddr::from((s, sp)), SocketAddr::from((d, dp)));
+        let mut frame = if tcp { Frame::tcp(s, d, flags) } else { Frame::udp(s, d) };
+        frame = frame.ttl(ttl).df(df).payload(&payload).pad_to(pad);
+        if zero && !tcp {
+            frame = frame.zero_udp_checksum();
+        }
+        let f = frame.build();
+        let v = xvs_proto::fast4::parse_v4(&f).expect("the common case");
+        prop_assert_eq!(classify(&f).unwrap(), v.packet());
+        let c = Case { frame, other: (IpAddr::V4(Ipv4Addr::from(other)), op) };
+        let other = Ipv4Addr::from(other);
+        let (mut a, mut b) = (f.clone(), f.clone());
+        xvs_proto::fast4::nat4_request(&mut a, &v, u32::from(other), c.other.1);
+        nat_request(&mut b, &v.packet(), c.other.0, c.other.1).unwrap();
+        prop_assert_eq!(&a, &b);
+        let (mut a, mut b) = (f.clone(), f);
+        xvs_proto::fast4::nat4_reply(&mut a, &v, u32::from(other), c.other.1);
+        nat_reply(&mut b, &v.packet(), c.other.0, c.other.1).unwrap();
+        prop_assert_eq!(a, b);
+    }
+
     #[test]
     fn nat_request_keeps_checksums(c in case()) {
         let (p, q) = nat_verified(&c, nat_request)?;

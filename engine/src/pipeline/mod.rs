@@ -23,6 +23,7 @@
 mod bind;
 mod evict;
 mod expiry;
+mod fast4;
 mod flow;
 mod forward;
 mod frag;
@@ -39,6 +40,7 @@ mod xmit;
 
 use std::net::IpAddr;
 
+use xvs_proto::fast4::{parse_v4, V4Flow};
 use xvs_proto::{classify, ClassifyError, Packet, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use crate::conn::FamilyTables;
@@ -99,6 +101,9 @@ pub struct Engine {
     v4: FamilyTables<u32>,
     v6: FamilyTables<u128>,
     cx: Ctx,
+    /// Whether common-case IPv4 packets take `fast4` (always, but in the tests that
+    /// compare it with the general path).
+    fast_path: bool,
 }
 
 impl Engine {
@@ -134,6 +139,7 @@ impl Engine {
                 sync: SyncOutbox::default(),
                 icmp: crate::ratelimit::TokenBucket::default(),
             },
+            fast_path: true,
         })
     }
 
@@ -146,6 +152,12 @@ impl Engine {
         self.cx.cfg.max_connections = max;
         self.cx.cfg.hash_seed = seed;
         Ok(())
+    }
+
+    /// Turn the IPv4 fast path off or on (on by default). It changes no result, only the
+    /// cost: the tests and the bench compare the two.
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_path = on;
     }
 
     pub fn stats(&self) -> &EngineStats {
@@ -271,19 +283,29 @@ impl Engine {
     pub fn handle_batch<F: PacketBuf>(&mut self, frames: &mut [F], now_ns: u64, verdicts: &mut [Verdict]) {
         self.handle_timeout(now_ns);
         let n = frames.len().min(verdicts.len());
+        // Written in place per group (a returned `Pre` would be copied, Packet and all).
+        let mut pre = [Pre::EMPTY; STAGE];
         let mut start = 0;
         while start < n {
             let end = (start + STAGE).min(n);
             let group = &mut frames[start..end];
-            let mut pre = [Pre::EMPTY; STAGE];
             for (f, pr) in group.iter_mut().zip(pre.iter_mut()) {
-                *pr = self.pre_classify(f);
+                self.pre_classify(f, pr);
             }
             for pr in &pre[..group.len()] {
                 self.prefetch_conn(pr);
             }
             for ((f, v), pr) in group.iter_mut().zip(verdicts[start..end].iter_mut()).zip(pre.iter()) {
-                *v = self.handle(f, pr);
+                // The common case first, without the general path's frame: only when it
+                // declines does the frame go the general way.
+                let fast = match &pr.class {
+                    Class::Fast(v4) => self.handle_fast(f, v4, pr.hash),
+                    Class::Full(_) => None,
+                };
+                *v = match fast {
+                    Some(verdict) => verdict,
+                    None => self.handle(f, pr),
+                };
                 let s = &mut self.cx.stats;
                 s.rx += 1;
                 match v {
@@ -296,17 +318,29 @@ impl Engine {
         }
     }
 
-    /// Classify a frame and, for a TCP/UDP packet with ports, hash its flow key and
-    /// prefetch the index slot it will probe.
-    #[inline]
-    fn pre_classify<F: PacketBuf>(&mut self, f: &mut F) -> Pre {
+    /// Classify a frame into `pre` and, for a TCP/UDP/SCTP packet with ports, hash its flow
+    /// key and prefetch the index slot it will probe.
+    #[inline(always)]
+    fn pre_classify<F: PacketBuf>(&mut self, f: &mut F, pre: &mut Pre) {
         let (buf, head, len) = f.parts();
         let Some(frame) = buf.get(*head..*head + *len) else {
-            return Pre { p: Err(ClassifyError::Truncated), hash: 0, v6: false };
+            *pre = Pre::EMPTY;
+            return;
         };
-        let p = classify(frame);
-        let mut pre = Pre { p, hash: 0, v6: false };
-        if let Ok(p) = &pre.p {
+        if self.fast_path {
+            if let Some(v) = parse_v4(frame) {
+                let h = fast4::key(&v).hash(&self.cx.hasher);
+                self.v4.index.prefetch(h);
+                pre.class = Class::Fast(v);
+                pre.hash = h;
+                pre.v6 = false;
+                return;
+            }
+        }
+        pre.class = Class::Full(classify(frame));
+        pre.hash = 0;
+        pre.v6 = false;
+        if let Class::Full(Ok(p)) = &pre.class {
             let ported = matches!(p.proto, PROTO_TCP | PROTO_UDP | PROTO_SCTP) && p.frag.is_none_or(|fr| fr.is_first());
             if ported {
                 match (p.src, p.dst) {
@@ -325,7 +359,15 @@ impl Engine {
                 }
             }
         }
-        pre
+    }
+
+    /// The IPv4 fast path (`fast4`) for a common-case frame; `None` when it declines.
+    #[inline(always)]
+    fn handle_fast<F: PacketBuf>(&mut self, f: &mut F, v: &V4Flow, hash: u64) -> Option<Verdict> {
+        let in_port = f.port();
+        let (buf, head, len) = f.parts();
+        let frame = buf.get_mut(*head..*head + *len)?;
+        fast4::forward(&mut self.v4, &mut self.cx, frame, in_port, v, hash)
     }
 
     /// Prefetch the connection entry a pre-classified frame will most likely look at.
@@ -343,13 +385,16 @@ impl Engine {
         }
     }
 
-    #[inline]
+    /// The general path: every packet the fast path does not take.
+    #[inline(never)]
     fn handle<F: PacketBuf>(&mut self, f: &mut F, pre: &Pre) -> Verdict {
         let in_port = f.port();
         let (buf, head, len) = f.parts();
-        let p = match pre.p {
-            Ok(p) => p,
-            Err(e) => {
+        let p = match pre.class {
+            // Declined by the fast path: the same packet, the general way.
+            Class::Fast(v) => v.packet(),
+            Class::Full(Ok(p)) => p,
+            Class::Full(Err(e)) => {
                 return match DropReason::from_classify(e) {
                     Some(r) => Verdict::Drop(r),
                     None => Verdict::Pass,
@@ -367,10 +412,17 @@ impl Engine {
 /// Frames per prefetch group in `handle_batch`.
 const STAGE: usize = 16;
 
+/// How a frame was classified: the common IPv4 case in raw form, or the general way.
+#[derive(Clone, Copy)]
+enum Class {
+    Fast(V4Flow),
+    Full(Result<Packet, ClassifyError>),
+}
+
 /// A frame's classification and flow hash, computed ahead of handling it.
 #[derive(Clone, Copy)]
 struct Pre {
-    p: Result<Packet, ClassifyError>,
+    class: Class,
     /// The flow-key hash (never 0, see `flow::FlowKey::hash`) for TCP/UDP with ports;
     /// 0 = none.
     hash: u64,
@@ -378,7 +430,7 @@ struct Pre {
 }
 
 impl Pre {
-    const EMPTY: Pre = Pre { p: Err(ClassifyError::Truncated), hash: 0, v6: false };
+    const EMPTY: Pre = Pre { class: Class::Full(Err(ClassifyError::Truncated)), hash: 0, v6: false };
 }
 
 /// A frame being handled: its buffer, position and classification.

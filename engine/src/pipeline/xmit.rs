@@ -20,6 +20,7 @@ use xvs_proto::{self as proto, Mac, RewriteError};
 use super::{Ctx, Pkt};
 use crate::conn::{Conn, Xmit};
 use crate::family::Family;
+use crate::ids::{RealId, ServiceId};
 use crate::port::Verdict;
 use crate::ratelimit::TokenBucket;
 use crate::spec::EngineConfig;
@@ -115,9 +116,15 @@ pub(super) fn to_client<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> 
 /// service's and real's counters.
 #[inline(always)]
 fn count<A>(cx: &mut Ctx, c: &Conn<A>, inbound: bool, bytes: u64) {
+    count_ids(cx, c.real, c.service, inbound, bytes)
+}
+
+/// [`count`] by the connection's real and service.
+#[inline(always)]
+pub(super) fn count_ids(cx: &mut Ctx, real: RealId, service: ServiceId, inbound: bool, bytes: u64) {
     let svcs = &mut cx.services;
-    let real = &mut svcs.reals[c.real.index()].stats;
-    let service = &mut svcs.services[c.service.index()].stats;
+    let real = &mut svcs.reals[real.index()].stats;
+    let service = &mut svcs.services[service.index()].stats;
     for x in [real, service] {
         if inbound {
             x.pkts_in += 1;
@@ -165,7 +172,7 @@ fn over_mtu(
 /// The director's MAC on `port`, or `arrived` (the arriving frame's destination MAC)
 /// when port MACs are not configured.
 #[inline]
-fn src_mac(cfg: &EngineConfig, port: u16, arrived: Mac) -> Mac {
+pub(super) fn src_mac(cfg: &EngineConfig, port: u16, arrived: Mac) -> Mac {
     // Without configured port MACs (replay, tests) the arriving frame's destination
     // is the best knowledge of our own address.
     cfg.port_macs.get(port as usize).copied().unwrap_or(arrived)

@@ -1,0 +1,108 @@
+//! The IPv4 fast path: a packet of an established, verified NAT or DR connection whose only
+//! effect on the connection is its timer, forwarded from the raw header
+//! (`xvs_proto::fast4`) with integer addresses and fixed offsets.
+//!
+//! Owns: deciding that a common-case packet changes nothing but the timer, and doing that
+//! packet's work. Must not touch: anything the general path would change in other cases
+//! (states, counts of active connections, verification, sync, fragments, ICMP).
+//!
+//! Invariant: a packet it takes leaves the frame, the verdict, the connection and every
+//! counter exactly as the general path (`input` -> `forward` -> `xmit`) would; for any
+//! other packet it returns `None` having changed nothing, and the general path takes the
+//! packet (from the same classification and hash). The engine's tests run both paths on
+//! the same traffic and compare (`tests/fast_path.rs`).
+
+use std::net::IpAddr;
+
+use xvs_proto::fast4::{nat4_reply, nat4_request, V4Flow};
+use xvs_proto::{set_macs, tcp_flags, PROTO_TCP};
+
+use super::flow::{find_conn, FlowKey};
+use super::{mac_at, xmit, Ctx};
+use crate::conn::{FamilyTables, Xmit};
+use crate::port::Verdict;
+use crate::store::Expiring;
+use crate::tcp_state::TcpState;
+
+/// The flow key of a common-case packet.
+#[inline(always)]
+pub(super) fn key(v: &V4Flow) -> FlowKey<u32> {
+    FlowKey { proto: v.proto, src: v.src, sport: v.sport, dst: v.dst, dport: v.dport }
+}
+
+/// Forward common-case packet `v` (frame `f`, arrived on `in_port`, flow hash `hash`) if
+/// it only re-arms its connection's timer; `None` (nothing changed) otherwise.
+#[inline(always)]
+pub(super) fn forward(
+    t: &mut FamilyTables<u32>,
+    cx: &mut Ctx,
+    f: &mut [u8],
+    in_port: u16,
+    v: &V4Flow,
+    hash: u64,
+) -> Option<Verdict> {
+    let (ch, reply) = find_conn(t, cx, hash, &key(v))?;
+    let c = t.conns.get(ch);
+    let now = cx.now;
+    let old_deadline = c.deadline(now);
+    // Expired, unverified, or with a TCP state change (a SYN reusing a closing
+    // connection's ports is one): the general path's work.
+    if old_deadline <= now || !c.is_verified() {
+        return None;
+    }
+    let r = &cx.services[c.real];
+    if !r.available && cx.cfg.expire_nodest_conn {
+        return None;
+    }
+    let timeout = if c.proto == PROTO_TCP {
+        // ESTABLISHED with ACK and no SYN, FIN or RST stays ESTABLISHED in each of IPVS's
+        // tables (`tcp_state::tests`); any other state or flags may move.
+        if c.state != TcpState::Established as u8
+            || v.tcp_flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST | tcp_flags::ACK) != tcp_flags::ACK
+        {
+            return None;
+        }
+        cx.cfg.timeouts.tcp[c.state as usize]
+    } else {
+        cx.cfg.timeouts.udp
+    };
+    let xm = c.xmit();
+    let (mac, out) = if reply {
+        // A NAT reply, back to the client it came from.
+        if xm != Xmit::Nat || v.ttl <= 1 || c.client_mac == [0; 6] {
+            return None;
+        }
+        (c.client_mac, c.in_port as u16)
+    } else {
+        // Toward the real: a sync master records requests, a synced connection learns its
+        // client's next hop, a TUN one is wrapped, a too-big one answered: all general.
+        let mac = r.mac?;
+        if xm == Xmit::Tun || cx.sync.master || c.client_mac == [0; 6] || u32::from(v.ip_len) > u32::from(cx.cfg.mtu) {
+            return None;
+        }
+        (mac, r.egress.unwrap_or(in_port))
+    };
+    let IpAddr::V4(raddr) = r.addr else {
+        return None;
+    };
+    let (vip, vport, rport) = (c.vip, c.vport, r.port_for(c.vport));
+    let (real, service) = (c.real, c.service);
+
+    // Committed: from here on, what the general path does for this packet.
+    let new_deadline = now + u64::from(timeout);
+    t.conns.get_mut(ch).deadline = new_deadline as u32;
+    if new_deadline < old_deadline {
+        t.conns.rearm(ch);
+    }
+    if xm == Xmit::Nat {
+        if reply {
+            nat4_reply(f, v, vip, vport);
+        } else {
+            nat4_request(f, v, u32::from(raddr), rport);
+        }
+    }
+    let src = xmit::src_mac(&cx.cfg, out, mac_at(f, 0));
+    set_macs(f, mac, src);
+    xmit::count_ids(cx, real, service, !reply, u64::from(v.ip_len));
+    Some(Verdict::Tx { port: out })
+}

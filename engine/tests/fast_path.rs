@@ -1,0 +1,209 @@
+//! The IPv4 fast path changes no result: two engines on the same configuration, one with
+//! the fast path (the default) and one without (`Engine::set_fast_path(false)`), are given
+//! the same random traffic (NAT, DR and TUN services, TCP and UDP, requests and the reals'
+//! replies, every flag combination that moves IPVS's state tables, TTL 1, frames over the
+//! MTU, zero UDP checksums, IP options, fragments, clock jumps past every timeout, sync
+//! master on and off). After every batch the verdicts and every byte of every frame must
+//! be equal; at the end the engines' counters, connection listings, per-real and
+//! per-service counters and the sync records handed out.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+use proptest::prelude::*;
+use xvs_engine::{Engine, EngineConfig, Forward, FrameBuf, Verdict};
+use xvs_proto::build::Frame;
+
+/// NAT on port 80 (reals on 8080), DR on 81 and TUN on 82, two reals each, TCP and UDP.
+fn cfg() -> EngineConfig {
+    let mut services = Vec::new();
+    for proto in [TCP, UDP] {
+        for (vport, rport, fwd) in [(80, 8080, Forward::Nat), (81, 81, Forward::Dr), (82, 82, Forward::Tun)] {
+            let reals = (0..2).map(|i| real(rip(false, i), rport, 1, fwd)).collect();
+            services.push(service(vip4(), vport, proto, "rr", reals));
+        }
+    }
+    let mut c = config(services);
+    c.max_connections = 64;
+    c.mtu = 1000;
+    c
+}
+
+#[derive(Debug, Clone)]
+enum Event {
+    /// A client packet: client, source port choice, service (0..3), TCP or UDP, flags,
+    /// TTL, payload length, DF, zero UDP checksum, IP options, first fragment.
+    Request {
+        client: u8,
+        sport: u8,
+        svc: u8,
+        tcp: bool,
+        flags: u8,
+        ttl: u8,
+        len: u16,
+        df: bool,
+        zero: bool,
+        opts: bool,
+        frag: bool,
+    },
+    /// A reply from real `real` (its NAT port 8080) to a client.
+    Reply { real: u8, client: u8, sport: u8, tcp: bool, flags: u8, ttl: u8, len: u16 },
+    /// Later by this many milliseconds (past TCP and UDP timeouts at the top).
+    Wait(u32),
+    /// Sync master on or off.
+    Sync(bool),
+}
+
+const FLAGS: [u8; 8] = [SYN, SYN | ACK, ACK, ACK | 0x08, FIN | ACK, RST, RST | ACK, 0];
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        8 => (0u8..4, 0u8..2, 0u8..3, any::<bool>(), 0usize..8, prop_oneof![Just(1u8), Just(2), Just(64)], 0u16..1100,
+              any::<bool>(), any::<bool>(), prop::bool::weighted(0.05), prop::bool::weighted(0.05))
+            .prop_map(|(client, sport, svc, tcp, f, ttl, len, df, zero, opts, frag)| Event::Request {
+                client, sport, svc, tcp, flags: FLAGS[f], ttl, len, df, zero, opts, frag
+            }),
+        4 => (0u8..2, 0u8..4, 0u8..2, any::<bool>(), 0usize..8, prop_oneof![Just(1u8), Just(64)], 0u16..600)
+            .prop_map(|(real, client, sport, tcp, f, ttl, len)| Event::Reply { real, client, sport, tcp, flags: FLAGS[f], ttl, len }),
+        1 => prop_oneof![0u32..2_000, Just(130_000), Just(1_000_000)].prop_map(Event::Wait),
+        1 => any::<bool>().prop_map(Event::Sync),
+    ]
+}
+
+fn client(i: u8, sport: u8) -> SocketAddr {
+    sa(cip(false, u32::from(i)), 40_000 + u16::from(sport))
+}
+
+fn frame(e: &Event) -> Option<Vec<u8>> {
+    Some(match *e {
+        Event::Request { client: c, sport, svc, tcp, flags, ttl, len, df, zero, opts, frag } => {
+            let (src, dst) = (client(c, sport), sa(vip4(), 80 + u16::from(svc)));
+            let payload = vec![0x5a; usize::from(len)];
+            let mut f = if tcp { Frame::tcp(src, dst, flags) } else { Frame::udp(src, dst) };
+            f = f.payload(&payload).ttl(ttl).df(df);
+            if zero && !tcp {
+                f = f.zero_udp_checksum();
+            }
+            if opts {
+                f = f.ipv4_options(&[1, 1, 1, 0]);
+            }
+            if frag {
+                f = f.fragment(0, true);
+            }
+            f.build()
+        }
+        Event::Reply { real: r, client: c, sport, tcp, flags, ttl, len } => {
+            let (src, dst) = (sa(rip(false, r), 8080), client(c, sport));
+            let payload = vec![0xa5; usize::from(len)];
+            let f = if tcp { Frame::tcp(src, dst, flags) } else { Frame::udp(src, dst) };
+            f.payload(&payload).ttl(ttl).macs(DIR_MAC_IN, mac_for(src.ip())).build()
+        }
+        _ => return None,
+    })
+}
+
+fn engine(fast: bool) -> Engine {
+    let mut e = Engine::new(cfg(), 0).unwrap();
+    e.set_fast_path(fast);
+    e
+}
+
+fn run(e: &mut Engine, frames: &[Vec<u8>], now_ms: u64) -> Vec<(Verdict, Vec<u8>)> {
+    let mut b: Vec<FrameBuf> = frames.iter().map(|f| FrameBuf::from_bytes(f)).collect();
+    let mut v = vec![Verdict::Pass; b.len()];
+    e.handle_batch(&mut b, now_ms * NS_PER_MS, &mut v);
+    v.into_iter().zip(b.iter().map(|f| f.data().to_vec())).collect()
+}
+
+fn sync_records(e: &mut Engine) -> Vec<String> {
+    let mut out = Vec::new();
+    e.poll_sync(|s| out.push(format!("{s:?}")));
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_path_changes_no_result(events in proptest::collection::vec(event(), 1..300), cuts in proptest::collection::vec(1usize..24, 1..40)) {
+        let (mut fast, mut general) = (engine(true), engine(false));
+        let mut now = 1_000u64;
+        let mut pending: Vec<Vec<u8>> = Vec::new();
+        let mut cut = cuts.iter().cycle();
+        let mut limit = *cut.next().unwrap();
+        let flush = |fast: &mut Engine, general: &mut Engine, pending: &mut Vec<Vec<u8>>, now: u64| {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let a = run(fast, pending, now);
+            let b = run(general, pending, now);
+            pending.clear();
+            prop_assert_eq!(a, b);
+            Ok(())
+        };
+        for e in &events {
+            match e {
+                Event::Wait(ms) => {
+                    flush(&mut fast, &mut general, &mut pending, now)?;
+                    now += u64::from(*ms);
+                }
+                Event::Sync(on) => {
+                    flush(&mut fast, &mut general, &mut pending, now)?;
+                    prop_assert_eq!(sync_records(&mut fast), sync_records(&mut general));
+                    fast.set_sync_master(*on);
+                    general.set_sync_master(*on);
+                }
+                _ => {
+                    pending.push(frame(e).unwrap());
+                    if pending.len() >= limit {
+                        flush(&mut fast, &mut general, &mut pending, now)?;
+                        limit = *cut.next().unwrap();
+                    }
+                }
+            }
+        }
+        flush(&mut fast, &mut general, &mut pending, now)?;
+        prop_assert_eq!(fast.stats(), general.stats());
+        prop_assert_eq!(fast.connections(), general.connections());
+        prop_assert_eq!(sync_records(&mut fast), sync_records(&mut general));
+        let (fs, gs) = (fast.services(), general.services());
+        for (a, b) in fs.reals.iter().zip(gs.reals.iter()) {
+            prop_assert_eq!(a.stats, b.stats);
+            prop_assert_eq!(format!("{:?}", a.counters), format!("{:?}", b.counters));
+        }
+        for (a, b) in fs.services.iter().zip(gs.services.iter()) {
+            prop_assert_eq!(a.stats, b.stats);
+        }
+    }
+}
+
+/// The fast path is taken at all: established NAT traffic moves through it with the same
+/// result, and a frame it rejects (IP options) still goes through the general path.
+#[test]
+fn established_nat_traffic_matches_byte_for_byte() {
+    let (mut fast, mut general) = (engine(true), engine(false));
+    let c = client(0, 0);
+    let vip = sa(vip4(), 80);
+    let syn = [tcp(c, vip, SYN)];
+    let out = run(&mut fast, &syn, 1_000);
+    assert_eq!(out, run(&mut general, &syn, 1_000));
+    assert!(matches!(out[0].0, Verdict::Tx { .. }), "{out:?}");
+    let real = which_real(&out[0].1, &[rip(false, 0), rip(false, 1)]);
+    let mut frames =
+        vec![reply_tcp(sa(real, 8080), c, SYN | ACK), tcp(c, vip, ACK), reply_tcp(sa(real, 8080), c, ACK | 0x08)];
+    frames.push(Frame::tcp(c, vip, ACK).ipv4_options(&[1, 1, 1, 0]).build());
+    for _ in 0..50 {
+        frames.push(Frame::tcp(c, vip, ACK | 0x08).payload(b"GET / HTTP/1.0\r\n\r\n").build());
+        frames.push(reply_tcp(sa(real, 8080), c, ACK | 0x08));
+    }
+    let a = run(&mut fast, &frames, 1_001);
+    let b = run(&mut general, &frames, 1_001);
+    assert_eq!(a, b);
+    assert!(a.iter().all(|(v, _)| matches!(v, Verdict::Tx { .. })), "{a:?}");
+    for (_, f) in &a {
+        verify_checksums(f).unwrap();
+    }
+    assert_eq!(fast.stats(), general.stats());
+}
