@@ -5,7 +5,12 @@
 # mode processes a fixed number of packets on a clock that steps per packet, and its
 # traffic generator is seeded.
 #
-# Usage: scripts/instructions.sh [--json]
+# Usage: scripts/instructions.sh [--json] [--check [FILE]]
+#   --check  compare each case with its budget in FILE (default
+#            scripts/instructions-budget: lines "mode family max") and exit 1 if any case
+#            costs more, or has no budget. scripts/test.sh runs this, so a change that
+#            makes the packet path dearer fails the gate until it is justified and the
+#            budget raised in the same commit.
 # Environment (all optional):
 #   ENTRY     callgrind --toggle-collect pattern of the entry point (below)
 #   N1, N2    the two packet counts (default 64000 and 128000)
@@ -36,9 +41,19 @@ VALGRIND="${VALGRIND:-valgrind}"
 BENCH_ARGS=(--flows 1000 --new-ratio 0 --cores 1)
 
 json=0
-for arg in "$@"; do
+check=
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  arg=${args[$i]}
   case "$arg" in
     --json) json=1 ;;
+    --check)
+      check="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/instructions-budget"
+      if [ $((i + 1)) -lt ${#args[@]} ] && [[ ${args[$((i + 1))]} != --* ]]; then
+        i=$((i + 1))
+        check=${args[$i]}
+      fi
+      ;;
     -h | --help)
       sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
       exit 0
@@ -49,6 +64,10 @@ for arg in "$@"; do
       ;;
   esac
 done
+if [ -n "$check" ] && [ ! -r "$check" ]; then
+  echo "instructions.sh: no budget file $check" >&2
+  exit 2
+fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 command -v "$VALGRIND" >/dev/null || {
@@ -119,4 +138,22 @@ else
     read -r mode family per _ <<<"$r"
     printf '%-5s %-7s %14s\n' "$mode" "$family" "$per"
   done
+fi
+
+if [ -n "$check" ]; then
+  over=0
+  for r in "${rows[@]}"; do
+    read -r mode family per _ <<<"$r"
+    max=$(awk -v m="$mode" -v f="$family" '$1 == m && $2 == f { print $3 }' "$check")
+    if [ -z "$max" ]; then
+      echo "instructions.sh: $mode $family has no budget in $check" >&2
+      over=1
+    elif awk -v p="$per" -v m="$max" 'BEGIN { exit !(p > m) }'; then
+      echo "instructions.sh: $mode $family costs $per instructions per packet, over its budget of $max ($check)" >&2
+      over=1
+    else
+      echo "instructions.sh: $mode $family $per <= $max" >&2
+    fi
+  done
+  exit "$over"
 fi

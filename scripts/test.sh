@@ -9,6 +9,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# Instructions per packet of the engine (callgrind) against scripts/instructions-budget,
+# so the packet path's cost stays won.
+scripts/instructions.sh --check
 # Every fuzz target (fuzz/: the pipeline, the config readers, ipvsadm's grammar, the
 # control protocol, VRRP and sync parsers), briefly, from its committed seed corpus.
 scripts/fuzz.sh 15

@@ -1,6 +1,7 @@
-//! The IPv4 fast path: a packet of an established, verified NAT or DR connection whose only
-//! effect on the connection is its timer, forwarded from the raw header
-//! (`xvs_proto::fast4`) with integer addresses and fixed offsets.
+//! The IPv4 fast path: a packet of an established, verified connection whose only effect
+//! on the connection is its timer, forwarded from the raw header (`xvs_proto::fast4`) with
+//! integer addresses and fixed offsets (NAT, DR; a TUN request is wrapped by the general
+//! transmit, `xmit`, after the same connection work).
 //!
 //! Owns: deciding that a common-case packet changes nothing but the timer, and doing that
 //! packet's work. Must not touch: anything the general path would change in other cases
@@ -18,8 +19,8 @@ use xvs_proto::fast4::{nat4_reply, nat4_request, V4Flow};
 use xvs_proto::{set_macs, tcp_flags, PROTO_TCP};
 
 use super::flow::{find_conn, FlowKey};
-use super::{mac_at, xmit, Ctx};
-use crate::conn::{FamilyTables, Xmit};
+use super::{mac_at, xmit, Ctx, Pkt};
+use crate::conn::{Conn, FamilyTables, Xmit};
 use crate::port::Verdict;
 use crate::store::Expiring;
 use crate::tcp_state::TcpState;
@@ -36,7 +37,7 @@ pub(super) fn key(v: &V4Flow) -> FlowKey<u32> {
 pub(super) fn forward(
     t: &mut FamilyTables<u32>,
     cx: &mut Ctx,
-    f: &mut [u8],
+    (buf, head, len): (&mut [u8], &mut usize, &mut usize),
     in_port: u16,
     v: &V4Flow,
     hash: u64,
@@ -75,9 +76,11 @@ pub(super) fn forward(
         (c.client_mac, c.in_port as u16)
     } else {
         // Toward the real: a sync master records requests, a synced connection learns its
-        // client's next hop, a TUN one is wrapped, a too-big one answered: all general.
+        // client's next hop, a too-big one is answered: all general. (A TUN request is
+        // wrapped by the general transmit below, which checks the MTU with the tunnel's
+        // overhead itself.)
         let mac = r.mac?;
-        if xm == Xmit::Tun || cx.sync.master || c.client_mac == [0; 6] || u32::from(v.ip_len) > u32::from(cx.cfg.mtu) {
+        if cx.sync.master || c.client_mac == [0; 6] || xm != Xmit::Tun && u32::from(v.ip_len) > u32::from(cx.cfg.mtu) {
             return None;
         }
         (mac, r.egress.unwrap_or(in_port))
@@ -94,6 +97,11 @@ pub(super) fn forward(
     if new_deadline < old_deadline {
         t.conns.rearm(ch);
     }
+    if xm == Xmit::Tun {
+        let c = *t.conns.get(ch);
+        return Some(tun_request(cx, Pkt { buf, head, len, p: v.packet(), in_port }, &c));
+    }
+    let f = buf.get_mut(*head..*head + *len)?;
     if xm == Xmit::Nat {
         if reply {
             nat4_reply(f, v, vip, vport);
@@ -105,4 +113,10 @@ pub(super) fn forward(
     set_macs(f, mac, src);
     xmit::count_ids(cx, real, service, !reply, u64::from(v.ip_len));
     Some(Verdict::Tx { port: out })
+}
+
+/// A TUN request, wrapped by the general transmit (out of line: it is not the lean case).
+#[inline(never)]
+fn tun_request(cx: &mut Ctx, mut pkt: Pkt, c: &Conn<u32>) -> Verdict {
+    xmit::request(cx, &mut pkt, c)
 }

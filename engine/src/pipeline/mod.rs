@@ -365,9 +365,7 @@ impl Engine {
     #[inline(always)]
     fn handle_fast<F: PacketBuf>(&mut self, f: &mut F, v: &V4Flow, hash: u64) -> Option<Verdict> {
         let in_port = f.port();
-        let (buf, head, len) = f.parts();
-        let frame = buf.get_mut(*head..*head + *len)?;
-        fast4::forward(&mut self.v4, &mut self.cx, frame, in_port, v, hash)
+        fast4::forward(&mut self.v4, &mut self.cx, f.parts(), in_port, v, hash)
     }
 
     /// Prefetch the connection entry a pre-classified frame will most likely look at.
