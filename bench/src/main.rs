@@ -18,6 +18,7 @@ mod cpu;
 mod engine_bench;
 mod flood_bench;
 mod memory;
+mod miss;
 mod poll_modes;
 mod raw_fwd;
 mod report;

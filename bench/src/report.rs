@@ -86,6 +86,8 @@ pub struct Report {
     pub rss_after: u64,
     pub batch_ns: Histogram<u64>,
     pub drain_ns: Histogram<u64>,
+    /// One dependent random memory access in ns (`miss`), measured after the engine.
+    pub miss_ns: Option<f64>,
 }
 
 fn us(ns: u64) -> f64 {
@@ -106,7 +108,7 @@ impl Report {
             let _ = batch_ns.add(&c.batch_ns);
             let _ = drain_ns.add(&c.drain_ns);
         }
-        Report { args: args.clone(), cores, rss_before, rss_after, batch_ns, drain_ns }
+        Report { args: args.clone(), cores, rss_before, rss_after, batch_ns, drain_ns, miss_ns: None }
     }
 
     fn mean(&self, f: impl Fn(&CoreResult) -> f64) -> f64 {
@@ -179,6 +181,7 @@ impl Report {
             "rss_after_flows": self.rss_after,
             "setup_seconds": round(self.cores.iter().map(|c| c.setup_secs).fold(0.0, f64::max), 3),
             "pinned": self.cores.iter().all(|c| c.pinned),
+            "fast_path": !a.no_fast_path,
         });
         if a.mass_expiry > 0 {
             let m = v.as_object_mut().expect("an object");
@@ -209,6 +212,11 @@ impl Report {
             .map(|(k, v)| (k, json!(v)))
             .collect();
         v.as_object_mut().expect("an object").insert("drops".into(), Value::Object(drops));
+        if let Some(m) = self.miss_ns {
+            let o = v.as_object_mut().expect("an object");
+            o.insert("miss_ns".into(), json!(round(m, 2)));
+            o.insert("ns_per_packet_per_miss".into(), json!(round(self.ns_per_packet() / m, 3)));
+        }
         v
     }
 
@@ -260,6 +268,13 @@ impl Report {
             Self::q(&self.batch_ns, 0.999),
             us(self.batch_ns.max())
         );
+        if let Some(m) = self.miss_ns {
+            let _ = writeln!(
+                s,
+                "  memory latency   {m:.2} ns per dependent random access; {:.3} of it per packet",
+                self.ns_per_packet() / m
+            );
+        }
         if a.mass_expiry > 0 {
             let drained = self.cores.iter().all(|c| c.mass_drained);
             let _ = writeln!(
