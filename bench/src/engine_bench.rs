@@ -108,6 +108,10 @@ pub struct EngineArgs {
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,
+    /// Leave the engine's tables on small pages (no MADV_HUGEPAGE), to measure what huge
+    /// pages give
+    #[arg(long)]
+    pub no_huge_pages: bool,
     /// Send every packet the general way (Engine::set_fast_path(false)): the same results,
     /// to measure what the IPv4 fast path saves
     #[arg(long)]
@@ -278,6 +282,7 @@ pub fn run(a: &EngineArgs) -> Result<Report, String> {
     let core_ids = core_affinity::get_core_ids().unwrap_or_default();
     let barrier = Barrier::new(k + 1);
     let mut rss = [0u64; 2];
+    let mut huge = 0;
     let results: Vec<Result<CoreResult, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..k)
             .map(|c| {
@@ -298,11 +303,13 @@ pub fn run(a: &EngineArgs) -> Result<Report, String> {
         barrier.wait();
         barrier.wait(); // flows created
         rss[1] = memory::rss_bytes().unwrap_or(0);
+        huge = xvs::sys::anon_huge_bytes().unwrap_or(0);
         barrier.wait();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("core thread panicked".into()))).collect()
     });
     let cores = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut r = Report::new(a, cores, rss[0], rss[1]);
+    r.anon_huge_bytes = huge;
     // One dependent random access, measured in this run (not with --packets: a run under
     // an instruction counter wants no timing, and would take minutes).
     if a.packets.is_none() {
@@ -319,8 +326,12 @@ fn core_thread(a: &EngineArgs, c: usize, barrier: &Barrier) -> Result<CoreResult
     let mut frames = vec![FrameBuf::default(); a.batch];
     let mut verdicts = vec![Verdict::Pass; a.batch];
     let mut engine = Engine::new(engine_config(a, cap), T0).map_err(|e| format!("engine: {e}"));
+    let mut advised = 0;
     if let Ok(e) = &mut engine {
         e.set_fast_path(!a.no_fast_path);
+        if !a.no_huge_pages {
+            advised = xvs::sys::advise_huge_pages(&e.table_spans()).unwrap_or(0);
+        }
     }
     barrier.wait();
     barrier.wait();
@@ -353,6 +364,7 @@ fn core_thread(a: &EngineArgs, c: usize, barrier: &Barrier) -> Result<CoreResult
     let (gen_packets, gen_secs) = gen_only(&mut gen.clone(), &mut frames, gen_span);
     let mut r = measure(span, &mut engine, &mut gen, &mut frames, &mut verdicts, now, mass)?;
     r.core = c;
+    r.huge_pages_advised = advised as u64;
     r.flows = flows;
     r.max_connections = cap;
     r.setup_secs = setup_secs;

@@ -20,6 +20,8 @@ use crate::engine_bench::EngineArgs;
 pub struct CoreResult {
     pub core: usize,
     pub pinned: bool,
+    /// Bytes of the engine's tables advised for huge pages.
+    pub huge_pages_advised: u64,
     pub flows: u32,
     pub max_connections: u32,
     pub setup_secs: f64,
@@ -51,6 +53,7 @@ impl CoreResult {
         CoreResult {
             core: 0,
             pinned: false,
+            huge_pages_advised: 0,
             flows: 0,
             max_connections: 0,
             setup_secs: 0.0,
@@ -88,6 +91,8 @@ pub struct Report {
     pub drain_ns: Histogram<u64>,
     /// One dependent random memory access in ns (`miss`), measured after the engine.
     pub miss_ns: Option<f64>,
+    /// The process's anonymous memory on huge pages once the flows are created.
+    pub anon_huge_bytes: u64,
 }
 
 fn us(ns: u64) -> f64 {
@@ -108,7 +113,16 @@ impl Report {
             let _ = batch_ns.add(&c.batch_ns);
             let _ = drain_ns.add(&c.drain_ns);
         }
-        Report { args: args.clone(), cores, rss_before, rss_after, batch_ns, drain_ns, miss_ns: None }
+        Report {
+            args: args.clone(),
+            cores,
+            rss_before,
+            rss_after,
+            batch_ns,
+            drain_ns,
+            miss_ns: None,
+            anon_huge_bytes: 0,
+        }
     }
 
     fn mean(&self, f: impl Fn(&CoreResult) -> f64) -> f64 {
@@ -182,6 +196,8 @@ impl Report {
             "setup_seconds": round(self.cores.iter().map(|c| c.setup_secs).fold(0.0, f64::max), 3),
             "pinned": self.cores.iter().all(|c| c.pinned),
             "fast_path": !a.no_fast_path,
+            "huge_pages_advised_bytes": self.cores.iter().map(|c| c.huge_pages_advised).sum::<u64>(),
+            "anon_huge_bytes": self.anon_huge_bytes,
         });
         if a.mass_expiry > 0 {
             let m = v.as_object_mut().expect("an object");

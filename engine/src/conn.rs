@@ -263,6 +263,14 @@ pub struct FamilyTables<A> {
 }
 
 impl<A: Family> FamilyTables<A> {
+    /// The memory of the connection and template tables and their indexes: (address,
+    /// bytes) each.
+    pub fn spans(&self) -> impl Iterator<Item = (usize, usize)> {
+        let [c, cw] = self.conns.spans();
+        let [t, tw] = self.templates.spans();
+        [c, cw, self.index.span(), t, tw, self.template_index.span()].into_iter()
+    }
+
     pub fn new(max_conns: u32, now_tick: u64) -> Self {
         let max_templates = (max_conns / 4).max(1024);
         FamilyTables {

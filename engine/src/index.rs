@@ -50,6 +50,11 @@ impl FlowIndex {
         FlowIndex { slots: vec![0u32; size], mask: size - 1 }
     }
 
+    /// The slots' memory: (address, bytes).
+    pub fn span(&self) -> (usize, usize) {
+        (self.slots.as_ptr() as usize, self.slots.len() * std::mem::size_of::<u32>())
+    }
+
     /// Slots minus one: a hash's home slot is `hash & mask`.
     pub fn mask(&self) -> usize {
         self.mask

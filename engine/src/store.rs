@@ -47,6 +47,11 @@ impl<E: Expiring> Store<E> {
         self.live
     }
 
+    /// The reserved memory of the entries and of the wheel's links: (address, bytes) each.
+    pub fn spans(&self) -> [(usize, usize); 2] {
+        [(self.entries.as_ptr() as usize, self.entries.capacity() * std::mem::size_of::<E>()), self.wheel.span()]
+    }
+
     /// Store `e` and arm it for its deadline; `None` when full.
     #[inline]
     pub fn alloc(&mut self, e: E) -> Option<u32> {

@@ -51,6 +51,11 @@ impl Wheel {
         Wheel { links, cur: now, occupied: [0; LEVELS] }
     }
 
+    /// The reserved memory of the links: (address, bytes).
+    pub fn span(&self) -> (usize, usize) {
+        (self.links.as_ptr() as usize, self.links.capacity() * std::mem::size_of::<Link>())
+    }
+
     /// The tick the wheel has advanced to.
     pub fn now(&self) -> u64 {
         self.cur

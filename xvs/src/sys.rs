@@ -8,6 +8,49 @@ use std::os::unix::net::UnixStream;
 use nix::sys::socket::{getsockopt, sockopt};
 use nix::sys::stat::{umask, Mode};
 
+/// Ask the kernel for transparent huge pages on `spans` (address, bytes; the engine's
+/// tables, `Engine::table_spans`), each rounded inward to whole 4 KiB pages: a lookup in a
+/// table of a million connections then walks one page-table level less. Returns the bytes
+/// advised. Where the kernel has no transparent huge pages (or has them `never`) the
+/// advice is refused or has no effect, and the tables stay on small pages: nothing else
+/// changes. [`huge_pages_mode`] and [`anon_huge_bytes`] say what the process got.
+#[allow(unsafe_code)]
+pub fn advise_huge_pages(spans: &[(usize, usize)]) -> std::io::Result<usize> {
+    const PAGE: usize = 4096;
+    let mut advised = 0;
+    for &(addr, len) in spans {
+        let start = addr.div_ceil(PAGE) * PAGE;
+        let end = (addr + len) / PAGE * PAGE;
+        if end <= start {
+            continue;
+        }
+        // SAFETY: the range lies inside an allocation the caller owns and keeps alive;
+        // MADV_HUGEPAGE changes how its pages are backed, never its contents.
+        let r = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        advised += end - start;
+    }
+    Ok(advised)
+}
+
+/// The kernel's transparent-huge-page mode (`always`, `madvise` or `never`), if it has them.
+pub fn huge_pages_mode() -> Option<String> {
+    let s = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;
+    let start = s.find('[')? + 1;
+    let end = start + s[start..].find(']')?;
+    Some(s[start..end].to_string())
+}
+
+/// Bytes of this process's anonymous memory on huge pages (`AnonHugePages`).
+pub fn anon_huge_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = s.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// The uid of the peer of `s` (SO_PEERCRED).
 pub fn peer_uid(s: &UnixStream) -> std::io::Result<u32> {
     let cred = getsockopt(s, sockopt::PeerCredentials)?;
@@ -83,6 +126,21 @@ mod tests {
     fn a_socket_pair_is_our_own_uid() {
         let (a, _b) = UnixStream::pair().unwrap();
         assert_eq!(peer_uid(&a).unwrap(), nix::unistd::getuid().as_raw());
+    }
+
+    /// Where the kernel has transparent huge pages, the whole pages inside each span are
+    /// advised (a span's ragged ends are not); an empty or sub-page span is skipped.
+    #[test]
+    fn tables_are_advised_in_whole_pages() {
+        let v = vec![0u64; 1 << 20];
+        let (addr, len) = (v.as_ptr() as usize + 100, v.len() * 8 - 200);
+        let want = (addr + len) / 4096 * 4096 - addr.div_ceil(4096) * 4096;
+        let r = advise_huge_pages(&[(addr, len), (addr, 10), (addr, 0)]);
+        match huge_pages_mode() {
+            Some(mode) => assert_eq!(r.unwrap(), want, "mode {mode}"),
+            None => assert!(r.is_err(), "no THP but the advice was taken: {r:?}"),
+        }
+        assert!(anon_huge_bytes().is_some(), "smaps_rollup has AnonHugePages");
     }
 
     #[test]

@@ -154,6 +154,14 @@ impl Engine {
         Ok(())
     }
 
+    /// The engine's large tables (connections, templates, their indexes and timer links,
+    /// both families) as (address, bytes): reserved up front, touched as they fill. The
+    /// shell may advise the kernel on them (huge pages, `madvise`); the engine itself makes
+    /// no system call.
+    pub fn table_spans(&self) -> Vec<(usize, usize)> {
+        self.v4.spans().chain(self.v6.spans()).filter(|&(_, len)| len > 0).collect()
+    }
+
     /// Turn the IPv4 fast path off or on (on by default). It changes no result, only the
     /// cost: the tests and the bench compare the two.
     pub fn set_fast_path(&mut self, on: bool) {

@@ -280,9 +280,24 @@ fn start_loops(
     let mut loops = Loops::new(cores.len());
     for (k, (&core, ports)) in cores.iter().zip(ports).enumerate() {
         let engine = Engine::with_shared_counters(ecfg.clone(), 0, shared.clone()).map_err(|e| e.to_string())?;
+        advise_tables(k, &engine);
         loops.spawn_poll(core, engine, ports, mode, origin, mesh.endpoint(k))?;
     }
     Ok(loops)
+}
+
+/// Huge pages for poll core `k`'s engine tables (before they are touched), and a line
+/// saying what was asked and what the kernel does with it.
+fn advise_tables(k: usize, engine: &Engine) {
+    let mode = xvs::sys::huge_pages_mode().unwrap_or_else(|| "absent".into());
+    match xvs::sys::advise_huge_pages(&engine.table_spans()) {
+        Ok(n) if k == 0 => log(format!(
+            "tables: {} MiB per poll core advised for huge pages (transparent huge pages: {mode})",
+            n >> 20
+        )),
+        Ok(_) => {}
+        Err(e) => log(format!("tables: on small pages: huge pages refused ({e}; transparent huge pages: {mode})")),
+    }
 }
 
 fn start_metrics(
