@@ -22,6 +22,7 @@ use super::flow::{find_conn, FlowKey};
 use super::{mac_at, xmit, Ctx, Pkt};
 use crate::conn::{Conn, FamilyTables, Xmit};
 use crate::port::Verdict;
+use crate::stats::DropReason;
 use crate::store::Expiring;
 use crate::tcp_state::TcpState;
 
@@ -31,8 +32,18 @@ pub(super) fn key(v: &V4Flow) -> FlowKey<u32> {
     FlowKey { proto: v.proto, src: v.src, sport: v.sport, dst: v.dst, dport: v.dport }
 }
 
-/// Forward common-case packet `v` (frame `f`, arrived on `in_port`, flow hash `hash`) if
-/// it only re-arms its connection's timer; `None` (nothing changed) otherwise.
+/// What the fast path did with a packet.
+pub(super) enum Fast {
+    /// Forwarded, with this verdict.
+    Done(Verdict),
+    /// Declined, nothing changed; what its lookup found (the connection's handle and
+    /// whether the packet is its reply, or `None`: no connection has the packet's key), so
+    /// that the general path does not look again.
+    Declined(Option<(u32, bool)>),
+}
+
+/// Forward common-case packet `v` (frame `buf[head..head + len]`, arrived on `in_port`,
+/// flow hash `hash`) if it only re-arms its connection's timer.
 #[inline(always)]
 pub(super) fn forward(
     t: &mut FamilyTables<u32>,
@@ -41,8 +52,28 @@ pub(super) fn forward(
     in_port: u16,
     v: &V4Flow,
     hash: u64,
+) -> Fast {
+    let Some((ch, reply)) = find_conn(t, cx, hash, &key(v)) else {
+        return Fast::Declined(None);
+    };
+    match decide(t, cx, (buf, head, len), in_port, v, ch, reply) {
+        Some(verdict) => Fast::Done(verdict),
+        None => Fast::Declined(Some((ch, reply))),
+    }
+}
+
+/// [`forward`] for connection `ch` (`reply`: the packet is its reply): `None` (nothing
+/// changed) when the general path must take the packet.
+#[inline(always)]
+fn decide(
+    t: &mut FamilyTables<u32>,
+    cx: &mut Ctx,
+    (buf, head, len): (&mut [u8], &mut usize, &mut usize),
+    in_port: u16,
+    v: &V4Flow,
+    ch: u32,
+    reply: bool,
 ) -> Option<Verdict> {
-    let (ch, reply) = find_conn(t, cx, hash, &key(v))?;
     let c = t.conns.get(ch);
     let now = cx.now;
     let old_deadline = c.deadline(now);
@@ -101,7 +132,10 @@ pub(super) fn forward(
         let c = *t.conns.get(ch);
         return Some(tun_request(cx, Pkt { buf, head, len, p: v.packet(), in_port }, &c));
     }
-    let f = buf.get_mut(*head..*head + *len)?;
+    // The classification read the frame from this range: it cannot fail here.
+    let Some(f) = buf.get_mut(*head..*head + *len) else {
+        return Some(Verdict::Drop(DropReason::RewriteMismatch));
+    };
     if xm == Xmit::Nat {
         if reply {
             nat4_reply(f, v, vip, vport);

@@ -26,6 +26,8 @@ use crate::tcp_state::TcpState;
 
 /// Handle a packet of family `A`. `pre_hash`: its flow-key hash when computed ahead (0:
 /// not). `other`: the other family's tables, which share the connection capacity.
+/// `found`: the result of the fast path's lookup of this packet's key, when it made one
+/// (nothing has changed since), so the key is not looked up twice.
 #[inline]
 pub(super) fn handle_family<A: Family>(
     t: &mut FamilyTables<A>,
@@ -33,6 +35,7 @@ pub(super) fn handle_family<A: Family>(
     cx: &mut Ctx,
     pkt: &mut Pkt,
     pre_hash: u64,
+    found: Option<Option<(u32, bool)>>,
 ) -> Verdict {
     let p = pkt.p;
     let (Some(src), Some(dst)) = (A::from_ip(p.src), A::from_ip(p.dst)) else {
@@ -56,7 +59,11 @@ pub(super) fn handle_family<A: Family>(
     let key = FlowKey::new(&p, src, dst);
     // The hash computed ahead by `pre_classify`, when there was one.
     let h = if pre_hash != 0 { pre_hash } else { key.hash(&cx.hasher) };
-    if let Some((ch, reply)) = find_conn(t, cx, h, &key) {
+    let found = match found {
+        Some(f) => f,
+        None => find_conn(t, cx, h, &key),
+    };
+    if let Some((ch, reply)) = found {
         let c = t.conns.get(ch);
         let expired = c.deadline(cx.now) <= cx.now;
         let reused = !reply

@@ -306,13 +306,12 @@ impl Engine {
             for ((f, v), pr) in group.iter_mut().zip(verdicts[start..end].iter_mut()).zip(pre.iter()) {
                 // The common case first, without the general path's frame: only when it
                 // declines does the frame go the general way.
-                let fast = match &pr.class {
-                    Class::Fast(v4) => self.handle_fast(f, v4, pr.hash),
-                    Class::Full(_) => None,
-                };
-                *v = match fast {
-                    Some(verdict) => verdict,
-                    None => self.handle(f, pr),
+                *v = match &pr.class {
+                    Class::Fast(v4) => match self.handle_fast(f, v4, pr.hash) {
+                        fast4::Fast::Done(verdict) => verdict,
+                        fast4::Fast::Declined(found) => self.handle(f, pr, Some(found)),
+                    },
+                    Class::Full(_) => self.handle(f, pr, None),
                 };
                 let s = &mut self.cx.stats;
                 s.rx += 1;
@@ -369,9 +368,9 @@ impl Engine {
         }
     }
 
-    /// The IPv4 fast path (`fast4`) for a common-case frame; `None` when it declines.
+    /// The IPv4 fast path (`fast4`) for a common-case frame.
     #[inline(always)]
-    fn handle_fast<F: PacketBuf>(&mut self, f: &mut F, v: &V4Flow, hash: u64) -> Option<Verdict> {
+    fn handle_fast<F: PacketBuf>(&mut self, f: &mut F, v: &V4Flow, hash: u64) -> fast4::Fast {
         let in_port = f.port();
         fast4::forward(&mut self.v4, &mut self.cx, f.parts(), in_port, v, hash)
     }
@@ -391,9 +390,10 @@ impl Engine {
         }
     }
 
-    /// The general path: every packet the fast path does not take.
+    /// The general path: every packet the fast path does not take. `found`: what the fast
+    /// path's lookup found, when it looked (`input::handle_family`).
     #[inline(never)]
-    fn handle<F: PacketBuf>(&mut self, f: &mut F, pre: &Pre) -> Verdict {
+    fn handle<F: PacketBuf>(&mut self, f: &mut F, pre: &Pre, found: Option<Option<(u32, bool)>>) -> Verdict {
         let in_port = f.port();
         let (buf, head, len) = f.parts();
         let p = match pre.class {
@@ -409,8 +409,8 @@ impl Engine {
         };
         let mut pkt = Pkt { buf, head, len, p, in_port };
         match p.src {
-            IpAddr::V4(_) => input::handle_family(&mut self.v4, &mut self.v6, &mut self.cx, &mut pkt, pre.hash),
-            IpAddr::V6(_) => input::handle_family(&mut self.v6, &mut self.v4, &mut self.cx, &mut pkt, pre.hash),
+            IpAddr::V4(_) => input::handle_family(&mut self.v4, &mut self.v6, &mut self.cx, &mut pkt, pre.hash, found),
+            IpAddr::V6(_) => input::handle_family(&mut self.v6, &mut self.v4, &mut self.cx, &mut pkt, pre.hash, found),
         }
     }
 }
