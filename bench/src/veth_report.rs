@@ -27,10 +27,12 @@ use serde_json::{json, Value};
 
 use crate::cpu::CoreTimes;
 
-/// Target of the issue: xvs at least this fraction of the raw forwarder.
-pub const TARGET_RAW: f64 = 0.9;
-/// Target of the issue: xvs NAT at least this multiple of the kernel.
-pub const TARGET_KERNEL: f64 = 2.0;
+/// Target: xvs (NAT and DR) delivers at least this fraction of what the raw AF_XDP
+/// forwarder delivers, at every offered load.
+pub const TARGET_RAW: f64 = 0.95;
+// There is no target against the kernel: on veth, AF_XDP runs in copy mode and the
+// kernel forwards the very skb it was handed, so that ratio measures the copy, not xvs.
+// It is reported for information.
 
 /// The director under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -190,6 +192,18 @@ impl VethReport {
         self.results.iter().find(|(x, _)| *x == d).and_then(|(_, p)| p.last()).map(|p| p.delivered_pps)
     }
 
+    /// The lowest xvs/raw ratio (NAT and DR, delivered packets) over the offered loads,
+    /// where both were measured at a load.
+    pub fn min_ratio_raw(&self) -> Option<f64> {
+        let points = |d: Director| self.results.iter().find(|(x, _)| *x == d).map(|(_, p)| p.as_slice());
+        let raw = points(Director::Raw)?;
+        [Director::XvsNat, Director::XvsDr]
+            .into_iter()
+            .filter_map(points)
+            .flat_map(|ps| ps.iter().zip(raw).map(|(x, r)| x.delivered_pps / r.delivered_pps.max(1.0)))
+            .reduce(f64::min)
+    }
+
     /// (xvs/raw, xvs/kernel) at the highest load, where measured.
     pub fn ratios(&self) -> (Option<f64>, Option<f64>) {
         let xvs_low = match (self.top(Director::XvsNat), self.top(Director::XvsDr)) {
@@ -210,8 +224,8 @@ impl VethReport {
             "kernel_pps": self.top(Director::Kernel).map(f64::round),
             "ratio_raw": ratio_raw.map(|r| round(r, 3)),
             "ratio_kernel": ratio_kernel.map(|r| round(r, 3)),
+            "ratio_raw_min": self.min_ratio_raw().map(|r| round(r, 3)),
             "target_ratio_raw": TARGET_RAW,
-            "target_ratio_kernel": TARGET_KERNEL,
             "gen_max_pps": self.gen_max_pps.round(),
             "seconds": self.seconds,
             "repeat": self.repeat,
@@ -280,7 +294,12 @@ impl VethReport {
             None => "- (not measured)".into(),
         };
         let _ = writeln!(s, "at the highest load: xvs/raw = {}", verdict(rr, TARGET_RAW));
-        let _ = writeln!(s, "                     xvs-nat/kernel = {}", verdict(rk, TARGET_KERNEL));
+        let _ = writeln!(s, "at every load:       xvs/raw >= {}", verdict(self.min_ratio_raw(), TARGET_RAW));
+        let _ = writeln!(
+            s,
+            "                     xvs-nat/kernel = {} (no target: on veth AF_XDP copies, the kernel forwards its skb)",
+            rk.map_or("-".to_string(), |r| format!("{r:.3}"))
+        );
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
         }
@@ -299,17 +318,19 @@ mod tests {
         let pt = |pps: f64| Point { load: 1.0, delivered_pps: pps, ..Point::default() };
         let r = VethReport {
             results: vec![
-                (Director::Raw, vec![pt(1e6)]),
-                (Director::XvsNat, vec![pt(9.5e5)]),
-                (Director::XvsDr, vec![pt(9.0e5)]),
-                (Director::Kernel, vec![pt(4e5)]),
+                (Director::Raw, vec![pt(5e5), pt(1e6)]),
+                (Director::XvsNat, vec![pt(4e5), pt(9.5e5)]),
+                (Director::XvsDr, vec![pt(5e5), pt(9.0e5)]),
+                (Director::Kernel, vec![pt(4e5), pt(4e5)]),
             ],
             ..VethReport::default()
         };
         let (rr, rk) = r.ratios();
         assert!((rr.unwrap() - 0.9).abs() < 1e-9 && (rk.unwrap() - 2.375).abs() < 1e-9);
+        // The lowest over every load and both methods: NAT's 0.8 at the first load.
+        assert!((r.min_ratio_raw().unwrap() - 0.8).abs() < 1e-9);
         let j = r.to_json();
-        for k in ["raw_pps", "xvs_nat_pps", "xvs_dr_pps", "kernel_pps", "ratio_raw", "ratio_kernel"] {
+        for k in ["raw_pps", "xvs_nat_pps", "xvs_dr_pps", "kernel_pps", "ratio_raw", "ratio_kernel", "ratio_raw_min"] {
             assert!(j[k].as_f64().is_some(), "{k}");
         }
         assert!(r.to_text().contains("met"));
