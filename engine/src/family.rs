@@ -12,12 +12,22 @@ pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
     fn to_ip(self) -> IpAddr;
     /// The address with all but the first `prefix_len` bits cleared.
     fn mask(self, prefix_len: u8) -> Self;
+    /// Whether an address takes two 64-bit words (IPv6) or one (IPv4).
+    const WIDE: bool;
+    /// The address as (low, high) 64-bit words; the high one is 0 unless [`Self::WIDE`].
+    fn words(self) -> (u64, u64);
 }
 
 /// The two families differ only in their integer and address type.
 macro_rules! family {
-    ($int:ty, $variant:ident, $addr:ty) => {
+    ($int:ty, $variant:ident, $addr:ty, $wide:expr) => {
         impl Family for $int {
+            const WIDE: bool = $wide;
+            #[inline(always)]
+            fn words(self) -> (u64, u64) {
+                let x = self as u128;
+                (x as u64, (x >> 64) as u64)
+            }
             #[inline]
             fn from_ip(ip: IpAddr) -> Option<Self> {
                 match ip {
@@ -43,8 +53,8 @@ macro_rules! family {
         }
     };
 }
-family!(u32, V4, Ipv4Addr);
-family!(u128, V6, Ipv6Addr);
+family!(u32, V4, Ipv4Addr, false);
+family!(u128, V6, Ipv6Addr, true);
 
 /// Mask any address to a prefix length (used on the slow path).
 pub fn mask_ip(ip: IpAddr, prefix_len: u8) -> IpAddr {

@@ -50,7 +50,8 @@ pub struct V4Flow {
 #[inline(always)]
 pub fn parse_v4(f: &[u8]) -> Option<V4Flow> {
     let h: &[u8; 42] = f.get(..42)?.try_into().ok()?;
-    if h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 {
+    // Ethertype 0x0800 and version 4 with a 20-byte header, in one compare.
+    if u32::from_be_bytes([0, h[12], h[13], h[14]]) != 0x0008_0045 {
         return None;
     }
     let ip_len = u16::from_be_bytes([h[16], h[17]]);
@@ -65,11 +66,12 @@ pub fn parse_v4(f: &[u8]) -> Option<V4Flow> {
     let tcp_flags = match proto {
         PROTO_TCP => {
             // 20 bytes of TCP header within the IP packet, data offset sane.
-            let doff = usize::from(*f.get(46)? >> 4) * 4;
+            let t: &[u8; 2] = f.get(46..48)?.try_into().ok()?;
+            let doff = usize::from(t[0] >> 4) * 4;
             if doff < 20 || 20 + doff > ip_len as usize {
                 return None;
             }
-            *f.get(47)?
+            t[1]
         }
         PROTO_UDP => 0,
         _ => return None,

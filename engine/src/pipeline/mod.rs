@@ -62,7 +62,7 @@ pub struct Ctx {
     pub cfg: EngineConfig,
     pub services: ServiceTable,
     pub stats: EngineStats,
-    hasher: ahash::RandomState,
+    hasher: flow::Hasher,
     now: u64,
     /// Live connections of both families (they share the capacity).
     live: u32,
@@ -75,14 +75,14 @@ pub struct Ctx {
 /// The flow hasher for `seed`: four keys spread from it (splitmix64), so that every bit
 /// of the seed changes every key; seed 0 (replay, tests, bench) keeps the keys the
 /// engine always had, so recorded outputs and instruction counts carry over.
-fn hasher_for(seed: u64) -> ahash::RandomState {
+fn hasher_for(seed: u64) -> flow::Hasher {
     if seed == 0 {
-        return ahash::RandomState::with_seeds(
+        return flow::Hasher::new([
             0x243f_6a88_85a3_08d3,
             0x1319_8a2e_0370_7344,
             0xa409_3822_299f_31d0,
             0x082e_fa98_ec4e_6c89,
-        );
+        ]);
     }
     let mut x = seed;
     let mut next = || {
@@ -92,7 +92,7 @@ fn hasher_for(seed: u64) -> ahash::RandomState {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     };
-    ahash::RandomState::with_seeds(next(), next(), next(), next())
+    flow::Hasher::new([next(), next(), next(), next()])
 }
 
 /// One poll core's engine.
