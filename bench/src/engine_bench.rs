@@ -113,7 +113,7 @@ pub struct EngineArgs {
     #[arg(long)]
     pub no_huge_pages: bool,
     /// Send every packet the general way (Engine::set_fast_path(false)): the same results,
-    /// to measure what the IPv4 fast path saves
+    /// to measure what the fast path saves
     #[arg(long)]
     pub no_fast_path: bool,
     /// Frames per batch

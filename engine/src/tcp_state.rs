@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use tcp_flags::{ACK, FIN, RST, SYN};
 
-    /// What the IPv4 fast path (`pipeline::fast4`) rests on: ESTABLISHED with ACK and no
+    /// What the fast path (`pipeline::fast`) rests on: ESTABLISHED with ACK and no
     /// SYN, FIN or RST (any other bits) stays ESTABLISHED in every direction's table.
     #[test]
     fn established_ack_stays_established() {

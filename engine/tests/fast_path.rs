@@ -1,11 +1,12 @@
-//! The IPv4 fast path changes no result: two engines on the same configuration, one with
-//! the fast path (the default) and one without (`Engine::set_fast_path(false)`), are given
-//! the same random traffic (NAT, DR and TUN services, TCP and UDP, requests and the reals'
-//! replies, every flag combination that moves IPVS's state tables, TTL 1, frames over the
-//! MTU, zero UDP checksums, IP options, fragments, clock jumps past every timeout, sync
-//! master on and off). After every batch the verdicts and every byte of every frame must
-//! be equal; at the end the engines' counters, connection listings, per-real and
-//! per-service counters and the sync records handed out.
+//! The fast path changes no result: two engines on the same configuration, one with the
+//! fast path (the default) and one without (`Engine::set_fast_path(false)`), are given the
+//! same random traffic (NAT, DR and TUN services, IPv4 and IPv6, TCP and UDP, requests and
+//! the reals' replies, every flag combination that moves IPVS's state tables, TTL 1,
+//! frames over the MTU, zero UDP checksums, IPv4 options and IPv6 extension headers,
+//! fragments, clock jumps past every timeout, sync master on and off). After every batch
+//! the verdicts and every byte of every frame must be equal; at the end the engines'
+//! counters, connection listings, per-real and per-service counters and the sync records
+//! handed out.
 
 mod common;
 
@@ -14,15 +15,18 @@ use std::net::SocketAddr;
 use common::*;
 use proptest::prelude::*;
 use xvs_engine::{Engine, EngineConfig, Forward, FrameBuf, Verdict};
-use xvs_proto::build::Frame;
+use xvs_proto::build::{Ext, Frame};
 
-/// NAT on port 80 (reals on 8080), DR on 81 and TUN on 82, two reals each, TCP and UDP.
+/// NAT on port 80 (reals on 8080), DR on 81 and TUN on 82, two reals each, TCP and UDP,
+/// on an IPv4 and an IPv6 VIP.
 fn cfg() -> EngineConfig {
     let mut services = Vec::new();
-    for proto in [TCP, UDP] {
-        for (vport, rport, fwd) in [(80, 8080, Forward::Nat), (81, 81, Forward::Dr), (82, 82, Forward::Tun)] {
-            let reals = (0..2).map(|i| real(rip(false, i), rport, 1, fwd)).collect();
-            services.push(service(vip4(), vport, proto, "rr", reals));
+    for v6 in [false, true] {
+        for proto in [TCP, UDP] {
+            for (vport, rport, fwd) in [(80, 8080, Forward::Nat), (81, 81, Forward::Dr), (82, 82, Forward::Tun)] {
+                let reals = (0..2).map(|i| real(rip(v6, i), rport, 1, fwd)).collect();
+                services.push(service(vip(v6), vport, proto, "rr", reals));
+            }
         }
     }
     let mut c = config(services);
@@ -33,9 +37,11 @@ fn cfg() -> EngineConfig {
 
 #[derive(Debug, Clone)]
 enum Event {
-    /// A client packet: client, source port choice, service (0..3), TCP or UDP, flags,
-    /// TTL, payload length, DF, zero UDP checksum, IP options, first fragment.
+    /// A client packet: family, client, source port choice, service (0..3), TCP or UDP,
+    /// flags, TTL, payload length, DF, zero UDP checksum, IP options (an IPv6 extension
+    /// header), first fragment (IPv4).
     Request {
+        v6: bool,
         client: u8,
         sport: u8,
         svc: u8,
@@ -49,7 +55,7 @@ enum Event {
         frag: bool,
     },
     /// A reply from real `real` (its NAT port 8080) to a client.
-    Reply { real: u8, client: u8, sport: u8, tcp: bool, flags: u8, ttl: u8, len: u16 },
+    Reply { v6: bool, real: u8, client: u8, sport: u8, tcp: bool, flags: u8, ttl: u8, len: u16 },
     /// Later by this many milliseconds (past TCP and UDP timeouts at the top).
     Wait(u32),
     /// Sync master on or off.
@@ -60,42 +66,44 @@ const FLAGS: [u8; 8] = [SYN, SYN | ACK, ACK, ACK | 0x08, FIN | ACK, RST, RST | A
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        8 => (0u8..4, 0u8..2, 0u8..3, any::<bool>(), 0usize..8, prop_oneof![Just(1u8), Just(2), Just(64)], 0u16..1100,
+        8 => (any::<bool>(), 0u8..4, 0u8..2, 0u8..3, any::<bool>(), 0usize..8, prop_oneof![Just(1u8), Just(2), Just(64)], 0u16..1100,
               any::<bool>(), any::<bool>(), prop::bool::weighted(0.05), prop::bool::weighted(0.05))
-            .prop_map(|(client, sport, svc, tcp, f, ttl, len, df, zero, opts, frag)| Event::Request {
-                client, sport, svc, tcp, flags: FLAGS[f], ttl, len, df, zero, opts, frag
+            .prop_map(|(v6, client, sport, svc, tcp, f, ttl, len, df, zero, opts, frag)| Event::Request {
+                v6, client, sport, svc, tcp, flags: FLAGS[f], ttl, len, df, zero, opts, frag
             }),
-        4 => (0u8..2, 0u8..4, 0u8..2, any::<bool>(), 0usize..8, prop_oneof![Just(1u8), Just(64)], 0u16..600)
-            .prop_map(|(real, client, sport, tcp, f, ttl, len)| Event::Reply { real, client, sport, tcp, flags: FLAGS[f], ttl, len }),
+        4 => (any::<bool>(), 0u8..2, 0u8..4, 0u8..2, any::<bool>(), 0usize..8, prop_oneof![Just(1u8), Just(64)], 0u16..600)
+            .prop_map(|(v6, real, client, sport, tcp, f, ttl, len)| Event::Reply { v6, real, client, sport, tcp, flags: FLAGS[f], ttl, len }),
         1 => prop_oneof![0u32..2_000, Just(130_000), Just(1_000_000)].prop_map(Event::Wait),
         1 => any::<bool>().prop_map(Event::Sync),
     ]
 }
 
-fn client(i: u8, sport: u8) -> SocketAddr {
-    sa(cip(false, u32::from(i)), 40_000 + u16::from(sport))
+fn client(v6: bool, i: u8, sport: u8) -> SocketAddr {
+    sa(cip(v6, u32::from(i)), 40_000 + u16::from(sport))
 }
 
 fn frame(e: &Event) -> Option<Vec<u8>> {
     Some(match *e {
-        Event::Request { client: c, sport, svc, tcp, flags, ttl, len, df, zero, opts, frag } => {
-            let (src, dst) = (client(c, sport), sa(vip4(), 80 + u16::from(svc)));
+        Event::Request { v6, client: c, sport, svc, tcp, flags, ttl, len, df, zero, opts, frag } => {
+            let (src, dst) = (client(v6, c, sport), sa(vip(v6), 80 + u16::from(svc)));
             let payload = vec![0x5a; usize::from(len)];
             let mut f = if tcp { Frame::tcp(src, dst, flags) } else { Frame::udp(src, dst) };
             f = f.payload(&payload).ttl(ttl).df(df);
-            if zero && !tcp {
+            if zero && !tcp && !v6 {
                 f = f.zero_udp_checksum();
             }
-            if opts {
+            if opts && v6 {
+                f = f.ipv6_ext(Ext::DestOpts(vec![1, 0]));
+            } else if opts {
                 f = f.ipv4_options(&[1, 1, 1, 0]);
             }
-            if frag {
+            if frag && !v6 {
                 f = f.fragment(0, true);
             }
             f.build()
         }
-        Event::Reply { real: r, client: c, sport, tcp, flags, ttl, len } => {
-            let (src, dst) = (sa(rip(false, r), 8080), client(c, sport));
+        Event::Reply { v6, real: r, client: c, sport, tcp, flags, ttl, len } => {
+            let (src, dst) = (sa(rip(v6, r), 8080), client(v6, c, sport));
             let payload = vec![0xa5; usize::from(len)];
             let f = if tcp { Frame::tcp(src, dst, flags) } else { Frame::udp(src, dst) };
             f.payload(&payload).ttl(ttl).macs(DIR_MAC_IN, mac_for(src.ip())).build()
@@ -184,7 +192,7 @@ proptest! {
 #[test]
 fn established_nat_traffic_matches_byte_for_byte() {
     let (mut fast, mut general) = (engine(true), engine(false));
-    let c = client(0, 0);
+    let c = client(false, 0, 0);
     let vip = sa(vip4(), 80);
     let syn = [tcp(c, vip, SYN)];
     let out = run(&mut fast, &syn, 1_000);

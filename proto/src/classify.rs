@@ -13,7 +13,7 @@
 //! - Checksums are not verified.
 //!
 //! Structure: a hand-checked fast path for the common case (untagged Ethernet, IPv4
-//! without options, not a fragment, TCP or UDP; `fast4::parse_v4`), which answers "not
+//! without options, not a fragment, TCP or UDP; `fast::parse_v4`), which answers "not
 //! mine" rather than an error on anything else and falls back to the general path. It
 //! stays hand-written: it is the per-packet hot path and reads fixed offsets from one
 //! 42-byte array.
@@ -109,11 +109,11 @@ pub fn classify(frame: &[u8]) -> Result<Packet, ClassifyError> {
 }
 
 /// Untagged IPv4 without options, not fragmented, TCP or UDP with a sane header
-/// ([`crate::fast4::parse_v4`], the one definition of that case). `None` means "let the
+/// ([`crate::fast::parse_v4`], the one definition of that case). `None` means "let the
 /// general path decide" (it may still succeed or give the error).
 #[inline(always)]
 fn fast_v4(f: &[u8]) -> Option<Packet> {
-    crate::fast4::parse_v4(f).map(|v| v.packet())
+    crate::fast::parse_v4(f).map(|v| v.packet())
 }
 
 fn is_vlan(et: u16) -> bool {

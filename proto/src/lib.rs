@@ -21,7 +21,7 @@
 pub mod build;
 pub mod checksum;
 mod classify;
-pub mod fast4;
+pub mod fast;
 pub mod headroom;
 mod icmp;
 pub mod ipvs_sync;

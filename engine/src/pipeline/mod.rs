@@ -23,7 +23,7 @@
 mod bind;
 mod evict;
 mod expiry;
-mod fast4;
+mod fast;
 mod flow;
 mod forward;
 mod frag;
@@ -40,10 +40,11 @@ mod xmit;
 
 use std::net::IpAddr;
 
-use xvs_proto::fast4::{parse_v4, V4Flow};
+use xvs_proto::fast::{parse_v4, parse_v6, FastAddr, Flow, V4Flow, V6Flow};
 use xvs_proto::{classify, ClassifyError, Packet, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use crate::conn::FamilyTables;
+use crate::family::Family;
 use crate::port::{PacketBuf, Verdict};
 use crate::services::{ServiceTable, SharedCounters};
 use crate::spec::EngineConfig;
@@ -101,7 +102,7 @@ pub struct Engine {
     v4: FamilyTables<u32>,
     v6: FamilyTables<u128>,
     cx: Ctx,
-    /// Whether common-case IPv4 packets take `fast4` (always, but in the tests that
+    /// Whether common-case packets take `fast` (always, but in the tests that
     /// compare it with the general path).
     fast_path: bool,
 }
@@ -162,7 +163,7 @@ impl Engine {
         self.v4.spans().chain(self.v6.spans()).filter(|&(_, len)| len > 0).collect()
     }
 
-    /// Turn the IPv4 fast path off or on (on by default). It changes no result, only the
+    /// Turn the fast path off or on (on by default). It changes no result, only the
     /// cost: the tests and the bench compare the two.
     pub fn set_fast_path(&mut self, on: bool) {
         self.fast_path = on;
@@ -307,10 +308,14 @@ impl Engine {
                 // The common case first, without the general path's frame: only when it
                 // declines does the frame go the general way.
                 *v = match &pr.class {
-                    Class::Fast(v4) => match self.handle_fast(f, v4, pr.hash) {
-                        fast4::Fast::Done(verdict) => verdict,
-                        fast4::Fast::Declined(found) => self.handle(f, pr, Some(found)),
-                    },
+                    Class::Fast4(v4) => {
+                        let o = Self::handle_fast(&mut self.v4, &mut self.cx, f, v4, pr.hash);
+                        self.settle(f, pr, o)
+                    }
+                    Class::Fast6(v6) => {
+                        let o = Self::handle_fast(&mut self.v6, &mut self.cx, f, v6, pr.hash);
+                        self.settle(f, pr, o)
+                    }
                     Class::Full(_) => self.handle(f, pr, None),
                 };
                 let s = &mut self.cx.stats;
@@ -336,11 +341,19 @@ impl Engine {
         };
         if self.fast_path {
             if let Some(v) = parse_v4(frame) {
-                let h = fast4::key(&v).hash(&self.cx.hasher);
+                let h = fast::key(&v).hash(&self.cx.hasher);
                 self.v4.index.prefetch(h);
-                pre.class = Class::Fast(v);
+                pre.class = Class::Fast4(v);
                 pre.hash = h;
                 pre.v6 = false;
+                return;
+            }
+            if let Some(v) = parse_v6(frame) {
+                let h = fast::key(&v).hash(&self.cx.hasher);
+                self.v6.index.prefetch(h);
+                pre.class = Class::Fast6(v);
+                pre.hash = h;
+                pre.v6 = true;
                 return;
             }
         }
@@ -368,11 +381,27 @@ impl Engine {
         }
     }
 
-    /// The IPv4 fast path (`fast4`) for a common-case frame.
+    /// The verdict of a frame the fast path forwarded, else the general path's (with what
+    /// the fast path's lookup found).
     #[inline(always)]
-    fn handle_fast<F: PacketBuf>(&mut self, f: &mut F, v: &V4Flow, hash: u64) -> fast4::Fast {
+    fn settle<F: PacketBuf>(&mut self, f: &mut F, pr: &Pre, o: fast::Fast) -> Verdict {
+        match o {
+            fast::Fast::Done(verdict) => verdict,
+            fast::Fast::Declined(found) => self.handle(f, pr, Some(found)),
+        }
+    }
+
+    /// The fast path (`fast`) for a common-case frame of family `A`.
+    #[inline(always)]
+    fn handle_fast<F: PacketBuf, A: Family + FastAddr>(
+        t: &mut FamilyTables<A>,
+        cx: &mut Ctx,
+        f: &mut F,
+        v: &Flow<A>,
+        hash: u64,
+    ) -> fast::Fast {
         let in_port = f.port();
-        fast4::forward(&mut self.v4, &mut self.cx, f.parts(), in_port, v, hash)
+        fast::forward(t, cx, f.parts(), in_port, v, hash)
     }
 
     /// Prefetch the connection entry a pre-classified frame will most likely look at.
@@ -398,7 +427,8 @@ impl Engine {
         let (buf, head, len) = f.parts();
         let p = match pre.class {
             // Declined by the fast path: the same packet, the general way.
-            Class::Fast(v) => v.packet(),
+            Class::Fast4(v) => v.packet(),
+            Class::Fast6(v) => v.packet(),
             Class::Full(Ok(p)) => p,
             Class::Full(Err(e)) => {
                 return match DropReason::from_classify(e) {
@@ -418,10 +448,12 @@ impl Engine {
 /// Frames per prefetch group in `handle_batch`.
 const STAGE: usize = 16;
 
-/// How a frame was classified: the common IPv4 case in raw form, or the general way.
+/// How a frame was classified: the common case in raw form (per family), or the general
+/// way.
 #[derive(Clone, Copy)]
 enum Class {
-    Fast(V4Flow),
+    Fast4(V4Flow),
+    Fast6(V6Flow),
     Full(Result<Packet, ClassifyError>),
 }
 

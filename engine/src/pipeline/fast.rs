@@ -1,7 +1,8 @@
-//! The IPv4 fast path: a packet of an established, verified connection whose only effect
-//! on the connection is its timer, forwarded from the raw header (`xvs_proto::fast4`) with
-//! integer addresses and fixed offsets (NAT, DR; a TUN request is wrapped by the general
-//! transmit, `xmit`, after the same connection work).
+//! The fast path: a packet of an established, verified connection whose only effect on
+//! the connection is its timer, forwarded from the raw header (`xvs_proto::fast`: IPv4
+//! without options or IPv6 without extension headers, TCP or UDP) with integer addresses
+//! and fixed offsets (NAT, DR; a TUN request is wrapped by the general transmit, `xmit`,
+//! after the same connection work).
 //!
 //! Owns: deciding that a common-case packet changes nothing but the timer, and doing that
 //! packet's work. Must not touch: anything the general path would change in other cases
@@ -13,14 +14,13 @@
 //! packet (from the same classification and hash). The engine's tests run both paths on
 //! the same traffic and compare (`tests/fast_path.rs`).
 
-use std::net::IpAddr;
-
-use xvs_proto::fast4::{nat4_reply, nat4_request, V4Flow};
+use xvs_proto::fast::{FastAddr, Flow};
 use xvs_proto::{set_macs, tcp_flags, PROTO_TCP};
 
 use super::flow::{find_conn, FlowKey};
 use super::{mac_at, xmit, Ctx, Pkt};
 use crate::conn::{Conn, FamilyTables, Xmit};
+use crate::family::Family;
 use crate::port::Verdict;
 use crate::stats::DropReason;
 use crate::store::Expiring;
@@ -28,7 +28,7 @@ use crate::tcp_state::TcpState;
 
 /// The flow key of a common-case packet.
 #[inline(always)]
-pub(super) fn key(v: &V4Flow) -> FlowKey<u32> {
+pub(super) fn key<A: Copy>(v: &Flow<A>) -> FlowKey<A> {
     FlowKey { proto: v.proto, src: v.src, sport: v.sport, dst: v.dst, dport: v.dport }
 }
 
@@ -45,12 +45,12 @@ pub(super) enum Fast {
 /// Forward common-case packet `v` (frame `buf[head..head + len]`, arrived on `in_port`,
 /// flow hash `hash`) if it only re-arms its connection's timer.
 #[inline(always)]
-pub(super) fn forward(
-    t: &mut FamilyTables<u32>,
+pub(super) fn forward<A: Family + FastAddr>(
+    t: &mut FamilyTables<A>,
     cx: &mut Ctx,
     (buf, head, len): (&mut [u8], &mut usize, &mut usize),
     in_port: u16,
-    v: &V4Flow,
+    v: &Flow<A>,
     hash: u64,
 ) -> Fast {
     let Some((ch, reply)) = find_conn(t, cx, hash, &key(v)) else {
@@ -65,12 +65,12 @@ pub(super) fn forward(
 /// [`forward`] for connection `ch` (`reply`: the packet is its reply): `None` (nothing
 /// changed) when the general path must take the packet.
 #[inline(always)]
-fn decide(
-    t: &mut FamilyTables<u32>,
+fn decide<A: Family + FastAddr>(
+    t: &mut FamilyTables<A>,
     cx: &mut Ctx,
     (buf, head, len): (&mut [u8], &mut usize, &mut usize),
     in_port: u16,
-    v: &V4Flow,
+    v: &Flow<A>,
     ch: u32,
     reply: bool,
 ) -> Option<Verdict> {
@@ -116,9 +116,7 @@ fn decide(
         }
         (mac, r.egress.unwrap_or(in_port))
     };
-    let IpAddr::V4(raddr) = r.addr else {
-        return None;
-    };
+    let raddr = A::from_ip(r.addr)?;
     let (vip, vport, rport) = (c.vip, c.vport, r.port_for(c.vport));
     let (real, service) = (c.real, c.service);
 
@@ -138,9 +136,9 @@ fn decide(
     };
     if xm == Xmit::Nat {
         if reply {
-            nat4_reply(f, v, vip, vport);
+            A::nat_reply(f, v, vip, vport);
         } else {
-            nat4_request(f, v, u32::from(raddr), rport);
+            A::nat_request(f, v, raddr, rport);
         }
     }
     let src = xmit::src_mac(&cx.cfg, out, mac_at(f, 0));
@@ -151,6 +149,6 @@ fn decide(
 
 /// A TUN request, wrapped by the general transmit (out of line: it is not the lean case).
 #[inline(never)]
-fn tun_request(cx: &mut Ctx, mut pkt: Pkt, c: &Conn<u32>) -> Verdict {
+fn tun_request<A: Family>(cx: &mut Ctx, mut pkt: Pkt, c: &Conn<A>) -> Verdict {
     xmit::request(cx, &mut pkt, c)
 }

@@ -1,0 +1,337 @@
+//! The common case in raw form: an untagged Ethernet frame carrying IPv4 without options
+//! or IPv6 without extension headers, not a fragment, TCP or UDP. [`parse_v4`] /
+//! [`parse_v6`] read it once into a [`Flow`] of plain integers; [`FastAddr::nat_request`] /
+//! [`FastAddr::nat_reply`] rewrite it at fixed offsets.
+//!
+//! Invariants:
+//! - A frame a parser accepts classifies ([`crate::classify`]) to exactly its
+//!   [`FastAddr::packet`]: [`parse_v4`] is classify's own fast path (one definition of the
+//!   IPv4 case); [`parse_v6`]'s packets are compared with classify's general IPv6 path by
+//!   the property tests.
+//! - For a frame a parser accepted (and nothing changed since), the rewrites write the
+//!   same bytes as [`crate::nat_request`] / [`crate::nat_reply`] given its packet: the same
+//!   RFC 1624 differences over the same words, a UDP/IPv4 "no checksum" (0) left alone and
+//!   a computed 0 written as 0xffff, the IPv6 hop limit decremented without a checksum.
+//!   They never panic: a frame shorter than the offsets (possible only if the caller broke
+//!   the first rule) is left untouched.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::checksum::CsumDiff;
+use crate::classify::ETH_HLEN;
+use crate::packet::{Packet, PROTO_TCP, PROTO_UDP};
+
+/// Offsets in an IPv4 frame (untagged Ethernet, 20-byte IPv4 header).
+const TTL_PROTO: usize = 22;
+const IP_CSUM: usize = 24;
+const SRC: usize = 26;
+const DST: usize = 30;
+const L4: usize = 34;
+const TCP_CSUM: usize = L4 + 16;
+const UDP_CSUM: usize = L4 + 6;
+
+/// The header fields of a common-case frame, as integers (addresses and ports in host
+/// order): `A` is `u32` for IPv4, `u128` for IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow<A> {
+    pub src: A,
+    pub dst: A,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    /// The TCP flags byte (0 for UDP).
+    pub tcp_flags: u8,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// IPv4's DF bit (true for IPv6).
+    pub df: bool,
+    /// The IP packet's length: IPv4's total length, IPv6's 40 + payload length.
+    pub ip_len: u16,
+}
+
+/// An IPv4 common-case frame's fields.
+pub type V4Flow = Flow<u32>;
+/// An IPv6 common-case frame's fields.
+pub type V6Flow = Flow<u128>;
+
+/// What the two families' common cases share: the packet classify gives, and the NAT
+/// rewrites.
+pub trait FastAddr: Copy + Sized {
+    /// The packet [`crate::classify`] gives for the frame of `v`.
+    fn packet(v: &Flow<Self>) -> Packet;
+    /// NAT of a request (client -> VIP:vport becomes client -> `dst`:`dport`), as
+    /// [`crate::nat_request`].
+    fn nat_request(f: &mut [u8], v: &Flow<Self>, dst: Self, dport: u16);
+    /// NAT of a reply (RIP:rport -> client becomes `src`:`sport` -> client, TTL / hop
+    /// limit down by one; the caller has dropped 1 and below), as [`crate::nat_reply`].
+    fn nat_reply(f: &mut [u8], v: &Flow<Self>, src: Self, sport: u16);
+}
+
+/// The common case's fields, or `None` for anything else (tagged, IPv6, options,
+/// fragments, other protocols, a header or length that does not fit the frame): then the
+/// general classification decides.
+#[inline(always)]
+pub fn parse_v4(f: &[u8]) -> Option<V4Flow> {
+    let h: &[u8; 42] = f.get(..42)?.try_into().ok()?;
+    // Ethertype 0x0800 and version 4 with a 20-byte header, in one compare.
+    if u32::from_be_bytes([0, h[12], h[13], h[14]]) != 0x0008_0045 {
+        return None;
+    }
+    let ip_len = u16::from_be_bytes([h[16], h[17]]);
+    if ip_len < 28 || ETH_HLEN + ip_len as usize > f.len() {
+        return None;
+    }
+    let frag = u16::from_be_bytes([h[20], h[21]]);
+    if frag & 0x3fff != 0 {
+        return None;
+    }
+    let proto = h[23];
+    let tcp_flags = match proto {
+        PROTO_TCP => {
+            // 20 bytes of TCP header within the IP packet, data offset sane.
+            let t: &[u8; 2] = f.get(46..48)?.try_into().ok()?;
+            let doff = usize::from(t[0] >> 4) * 4;
+            if doff < 20 || 20 + doff > ip_len as usize {
+                return None;
+            }
+            t[1]
+        }
+        PROTO_UDP => 0,
+        _ => return None,
+    };
+    Some(V4Flow {
+        src: u32::from_be_bytes([h[26], h[27], h[28], h[29]]),
+        dst: u32::from_be_bytes([h[30], h[31], h[32], h[33]]),
+        sport: u16::from_be_bytes([h[34], h[35]]),
+        dport: u16::from_be_bytes([h[36], h[37]]),
+        proto,
+        tcp_flags,
+        ttl: h[22],
+        df: frag & 0x4000 != 0,
+        ip_len,
+    })
+}
+
+impl<A: FastAddr> Flow<A> {
+    /// The packet [`crate::classify`] gives for the frame.
+    #[inline]
+    pub fn packet(&self) -> Packet {
+        A::packet(self)
+    }
+}
+
+/// The packet of common-case fields `v` whose transport header is at `l4`.
+#[inline]
+fn packet_of<A>(v: &Flow<A>, src: IpAddr, dst: IpAddr, l4: usize) -> Packet {
+    Packet {
+        l3: ETH_HLEN as u16,
+        l4: l4 as u16,
+        vlan: None,
+        src,
+        dst,
+        proto: v.proto,
+        ttl: v.ttl,
+        ip_len: v.ip_len,
+        df: v.df,
+        frag: None,
+        sport: v.sport,
+        dport: v.dport,
+        tcp_flags: v.tcp_flags,
+        icmp: None,
+    }
+}
+
+impl FastAddr for u32 {
+    #[inline]
+    fn packet(v: &V4Flow) -> Packet {
+        packet_of(v, IpAddr::V4(Ipv4Addr::from(v.src)), IpAddr::V4(Ipv4Addr::from(v.dst)), L4)
+    }
+    #[inline]
+    fn nat_request(f: &mut [u8], v: &V4Flow, dst: u32, dport: u16) {
+        nat4_request(f, v, dst, dport);
+    }
+    #[inline]
+    fn nat_reply(f: &mut [u8], v: &V4Flow, src: u32, sport: u16) {
+        nat4_reply(f, v, src, sport);
+    }
+}
+
+#[inline(always)]
+fn rd16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
+    u16::from_be_bytes([h[at], h[at + 1]])
+}
+
+#[inline(always)]
+fn wr16<const N: usize>(h: &mut [u8; N], at: usize, v: u16) {
+    [h[at], h[at + 1]] = v.to_be_bytes();
+}
+
+/// The rewrite of a frame head `h` of `N` bytes holding the transport checksum at `CSUM`
+/// (UDP when `CSUM` is UDP's): the address at `at` and the port at `port_at` replaced, the
+/// TTL decremented when `ttl`, and both checksums updated. Constant sizes and offsets, so
+/// no bounds check is left once inlined.
+#[inline(always)]
+fn rewrite<const N: usize, const CSUM: usize>(
+    h: &mut [u8; N],
+    at: usize,
+    addr: u32,
+    port_at: usize,
+    port: u16,
+    ttl: bool,
+) {
+    let mut ip = CsumDiff::default();
+    let old = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    ip.add16((old >> 16) as u16, (addr >> 16) as u16);
+    ip.add16(old as u16, addr as u16);
+    [h[at], h[at + 1], h[at + 2], h[at + 3]] = addr.to_be_bytes();
+    let mut l4 = ip;
+    l4.add16(rd16(h, port_at), port);
+    wr16(h, port_at, port);
+    if ttl {
+        let old = rd16(h, TTL_PROTO);
+        let new = if old >> 8 == 0 { old } else { old - 0x100 };
+        ip.add16(old, new);
+        wr16(h, TTL_PROTO, new);
+    }
+    let c = rd16(h, IP_CSUM);
+    wr16(h, IP_CSUM, ip.apply(c));
+    let c = rd16(h, CSUM);
+    if CSUM == UDP_CSUM {
+        // UDP over IPv4 may carry no checksum (0); a computed 0 is sent as 0xffff.
+        if c != 0 {
+            let n = l4.apply(c);
+            wr16(h, CSUM, if n == 0 { 0xffff } else { n });
+        }
+    } else {
+        wr16(h, CSUM, l4.apply(c));
+    }
+}
+
+/// [`rewrite`] for the frame's protocol: TCP frames hold at least 54 bytes, UDP ones 42.
+#[inline(always)]
+fn rewrite_frame(f: &mut [u8], v: &V4Flow, at: usize, addr: u32, port_at: usize, port: u16, ttl: bool) {
+    if v.proto == PROTO_TCP {
+        if let Some(h) = f.get_mut(..54).and_then(|h| <&mut [u8; 54]>::try_from(h).ok()) {
+            rewrite::<54, TCP_CSUM>(h, at, addr, port_at, port, ttl);
+        }
+    } else if let Some(h) = f.get_mut(..42).and_then(|h| <&mut [u8; 42]>::try_from(h).ok()) {
+        rewrite::<42, UDP_CSUM>(h, at, addr, port_at, port, ttl);
+    }
+}
+
+/// NAT of a request (client -> VIP:vport becomes client -> `dst`:`dport`), as
+/// [`crate::nat_request`].
+#[inline]
+pub fn nat4_request(f: &mut [u8], v: &V4Flow, dst: u32, dport: u16) {
+    rewrite_frame(f, v, DST, dst, L4 + 2, dport, false);
+}
+
+/// NAT of a reply (RIP:rport -> client becomes `src`:`sport` -> client, TTL down by one;
+/// the caller has dropped TTL <= 1), as [`crate::nat_reply`].
+#[inline]
+pub fn nat4_reply(f: &mut [u8], v: &V4Flow, src: u32, sport: u16) {
+    rewrite_frame(f, v, SRC, src, L4, sport, true);
+}
+
+/// Offsets in an IPv6 frame (untagged Ethernet, no extension header).
+const HOP_LIMIT6: usize = 21;
+const SRC6: usize = 22;
+const DST6: usize = 38;
+const L4_6: usize = 54;
+const TCP_CSUM6: usize = L4_6 + 16;
+const UDP_CSUM6: usize = L4_6 + 6;
+
+/// The IPv6 common case's fields (no extension header: TCP or UDP right after the fixed
+/// header), or `None` for anything else.
+#[inline(always)]
+pub fn parse_v6(f: &[u8]) -> Option<V6Flow> {
+    let h: &[u8; 62] = f.get(..62)?.try_into().ok()?;
+    if h[12] != 0x86 || h[13] != 0xdd || h[14] >> 4 != 6 {
+        return None;
+    }
+    let ip_len = 40 + u32::from(u16::from_be_bytes([h[18], h[19]]));
+    if ETH_HLEN + ip_len as usize > f.len() || ip_len > u32::from(u16::MAX) {
+        return None;
+    }
+    let ip_len = ip_len as u16;
+    let proto = h[20];
+    let tcp_flags = match proto {
+        PROTO_TCP => {
+            // 20 bytes of TCP header within the IP packet, data offset sane.
+            let t: &[u8; 2] = f.get(66..68)?.try_into().ok()?;
+            let doff = usize::from(t[0] >> 4) * 4;
+            if doff < 20 || 40 + doff > ip_len as usize {
+                return None;
+            }
+            t[1]
+        }
+        PROTO_UDP if ip_len >= 48 => 0,
+        _ => return None,
+    };
+    let addr = |at: usize| u128::from_be_bytes(h[at..at + 16].try_into().unwrap_or([0; 16]));
+    Some(V6Flow {
+        src: addr(SRC6),
+        dst: addr(DST6),
+        sport: u16::from_be_bytes([h[54], h[55]]),
+        dport: u16::from_be_bytes([h[56], h[57]]),
+        proto,
+        tcp_flags,
+        ttl: h[HOP_LIMIT6],
+        df: true,
+        ip_len,
+    })
+}
+
+/// [`rewrite`] for IPv6: the address at `at` (16 bytes) and the port at `port_at`
+/// replaced, the hop limit decremented when `hop`, the transport checksum updated (IPv6
+/// has no header checksum; a UDP checksum is never left 0 over IPv6).
+#[inline(always)]
+fn rewrite6<const N: usize, const CSUM: usize>(
+    h: &mut [u8; N],
+    at: usize,
+    addr: u128,
+    port_at: usize,
+    port: u16,
+    hop: bool,
+) {
+    let mut l4 = CsumDiff::default();
+    let new = addr.to_be_bytes();
+    for i in (0..16).step_by(2) {
+        l4.add16(rd16(h, at + i), u16::from_be_bytes([new[i], new[i + 1]]));
+    }
+    h[at..at + 16].copy_from_slice(&new);
+    l4.add16(rd16(h, port_at), port);
+    wr16(h, port_at, port);
+    if hop {
+        h[HOP_LIMIT6] = h[HOP_LIMIT6].saturating_sub(1);
+    }
+    let n = l4.apply(rd16(h, CSUM));
+    wr16(h, CSUM, if CSUM == UDP_CSUM6 && n == 0 { 0xffff } else { n });
+}
+
+/// [`rewrite6`] for the frame's protocol: TCP frames hold at least 74 bytes, UDP ones 62.
+#[inline(always)]
+fn rewrite6_frame(f: &mut [u8], v: &V6Flow, at: usize, addr: u128, port_at: usize, port: u16, hop: bool) {
+    if v.proto == PROTO_TCP {
+        if let Some(h) = f.get_mut(..74).and_then(|h| <&mut [u8; 74]>::try_from(h).ok()) {
+            rewrite6::<74, TCP_CSUM6>(h, at, addr, port_at, port, hop);
+        }
+    } else if let Some(h) = f.get_mut(..62).and_then(|h| <&mut [u8; 62]>::try_from(h).ok()) {
+        rewrite6::<62, UDP_CSUM6>(h, at, addr, port_at, port, hop);
+    }
+}
+
+impl FastAddr for u128 {
+    #[inline]
+    fn packet(v: &V6Flow) -> Packet {
+        packet_of(v, IpAddr::V6(Ipv6Addr::from(v.src)), IpAddr::V6(Ipv6Addr::from(v.dst)), L4_6)
+    }
+    #[inline]
+    fn nat_request(f: &mut [u8], v: &V6Flow, dst: u128, dport: u16) {
+        rewrite6_frame(f, v, DST6, dst, L4_6 + 2, dport, false);
+    }
+    #[inline]
+    fn nat_reply(f: &mut [u8], v: &V6Flow, src: u128, sport: u16) {
+        rewrite6_frame(f, v, SRC6, src, L4_6, sport, true);
+    }
+}
