@@ -69,6 +69,16 @@ pub struct Dest {
     pub counters: Arc<DestCounters>,
 }
 
+/// The indexes of `dests` in canonical order: by address (IPv4 before IPv6), then port.
+/// The hash schedulers (sh, dh, mh) build their tables in this order instead of the list's
+/// (IPVS's), so that directors given the same reals in any order, after any history of
+/// edits, build the same table and pick the same real for every flow (an ECMP fleet).
+pub(crate) fn canonical_order(dests: &[Dest]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..dests.len()).collect();
+    order.sort_by_key(|&i| (dests[i].addr, dests[i].port));
+    order
+}
+
 impl Dest {
     /// A dest with no thresholds and fresh counters.
     pub fn new(addr: IpAddr, port: u16, weight: u32) -> Self {

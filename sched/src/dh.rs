@@ -1,14 +1,15 @@
 //! dh — destination hashing (IPVS `ip_vs_dh.c`).
 //!
-//! Invariants: a 256-bucket table, built in `update()`, assigns the reals round robin in list
-//! order to the buckets (each real once per round, whatever its weight; empty list = empty
+//! Invariants: a 256-bucket table, built in `update()`, assigns the reals round robin in
+//! canonical order (address, then port; `dest::canonical_order`) to the buckets (each real once per round, whatever its weight; empty list = empty
 //! buckets). A flow's bucket is `hash_32(fold(dst), 8)` (the kernel's golden-ratio hash of the
 //! destination address); the bucket's real is returned if it has weight > 0 and is not
 //! overloaded, otherwise `None` (no fallback, as in the kernel). Weights matter only as 0.
 //!
 //! The lookup is `slots::slot`, shared with sh and mh.
 //!
-//! Deviation from the kernel: none.
+//! Deviation from the kernel: the kernel assigns in list order; the canonical order makes
+//! directors with the same reals listed differently agree (a fleet behind ECMP).
 
 use crate::hash::{fold, hash_32};
 use crate::slots::{slot, NONE};
@@ -35,9 +36,10 @@ impl Scheduler for Dh {
     }
 
     fn update(&mut self, dests: &[Dest]) {
-        let n = dests.len();
+        let order = crate::dest::canonical_order(dests);
+        let n = order.len();
         for (i, b) in self.buckets.iter_mut().enumerate() {
-            *b = if n == 0 { NONE } else { (i % n) as u32 };
+            *b = if n == 0 { NONE } else { order[i % n] as u32 };
         }
     }
 

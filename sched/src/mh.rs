@@ -20,7 +20,10 @@
 //!   (`h1(offset + port + fold(src))`) up to `M` times until an available real is found (`slots::slot_or_rehash`, shared with sh).
 //!
 //! Deviation from the kernel: the kernel refuses more reals than table slots; here the extra
-//! reals simply get no slots. Everything else (hash keys, turns, fill order) follows the kernel.
+//! reals simply get no slots. The kernel fills in list order; here the reals take their
+//! turns in canonical order (address, then port; `dest::canonical_order`), so directors
+//! given the same reals in any order build the same table (a fleet behind ECMP).
+//! Everything else (hash keys, turns) follows the kernel.
 
 use crate::hash::{fold, hsiphash_u32};
 use crate::slots::{slot_or_rehash, NONE};
@@ -93,10 +96,13 @@ impl Mh {
             perm: u32,
             turns: u32,
         }
-        let mut setup: Vec<Setup> = dests
+        // In canonical order (the kernel's is the list's): directors given the same reals
+        // in any order fill the same table.
+        let order = crate::dest::canonical_order(dests);
+        let mut setup: Vec<Setup> = order
             .iter()
-            .zip(lw)
-            .map(|(d, &w)| {
+            .map(|&k| (&dests[k], lw[k]))
+            .map(|(d, w)| {
                 let offset = hashkey(d.addr, d.port, HASH1, 0) % m;
                 let skip = hashkey(d.addr, d.port, HASH2, 0) % (m - 1) + 1;
                 let t = (w / g) >> rshift;
@@ -121,7 +127,7 @@ impl Mh {
                     }
                 }
                 taken[ds.perm as usize] = true;
-                self.lookup[ds.perm as usize] = i as u32;
+                self.lookup[ds.perm as usize] = order[i] as u32;
                 n += 1;
                 if n == m {
                     return;

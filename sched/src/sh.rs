@@ -1,6 +1,7 @@
 //! sh — source hashing (IPVS `ip_vs_sh.c`).
 //!
-//! Invariants: a 256-bucket table, built in `update()`, walks the real list cyclically and
+//! Invariants: a 256-bucket table, built in `update()`, walks the reals cyclically in
+//! canonical order (address, then port; `dest::canonical_order`) and
 //! gives each real `max(weight, 1)` consecutive buckets before moving on (a weight-0 real still
 //! holds one bucket per round, as in the kernel; it is then unavailable). A flow's bucket is
 //! `(offset + hash_32(port + fold(src), 8)) & 255` with offset 0, where `port` is the source
@@ -11,7 +12,9 @@
 //!
 //! The lookup and fallback are `slots::slot_or_rehash`, shared with mh.
 //!
-//! Deviation from the kernel: none.
+//! Deviation from the kernel: the kernel walks the reals in list order, so two directors
+//! with the same reals listed differently build different tables; here the order is
+//! canonical, so they agree (a fleet behind ECMP). Everything else follows the kernel.
 
 use crate::dh::{TAB_BITS, TAB_SIZE};
 use crate::hash::{fold, hash_32};
@@ -47,11 +50,12 @@ impl Scheduler for Sh {
             self.buckets = [NONE; TAB_SIZE];
             return;
         }
+        let order = crate::dest::canonical_order(dests);
         let (mut p, mut count) = (0usize, 0u32);
         for b in self.buckets.iter_mut() {
-            *b = p as u32;
+            *b = order[p] as u32;
             count += 1;
-            if count >= dests[p].weight {
+            if count >= dests[order[p]].weight {
                 p = (p + 1) % n;
                 count = 0;
             }

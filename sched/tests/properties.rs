@@ -233,3 +233,51 @@ fn all_weight_zero_gives_none_everywhere() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// sh, dh and mh agree on every flow whatever the order the reals are listed in (and
+    /// so whatever order they were added): their tables are a function of the set of
+    /// reals, weights and health alone, which a fleet of directors behind ECMP needs.
+    #[test]
+    fn hash_schedulers_ignore_the_order_of_the_reals(
+        ds in prop::collection::vec(dest_strategy(), 1..12),
+        ports in prop::collection::vec(prop::sample::select(vec![80u16, 8080]), 12),
+        shuffle in any::<u64>(),
+        flows in prop::collection::vec(flow_strategy(), 1..200),
+    ) {
+        let listed = build(&ds);
+        let listed: Vec<Dest> = listed
+            .into_iter()
+            .zip(&ports)
+            .map(|(mut d, &p)| {
+                d.port = p;
+                d
+            })
+            .collect();
+        // Another director's list: the same reals (shared counters: the same health), in
+        // another order.
+        let mut other = listed.clone();
+        let mut x = shuffle | 1;
+        for i in (1..other.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            other.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        for name in ["sh", "dh", "mh"] {
+            for flags in flag_sets(name) {
+                let cfg = SchedConfig { flags, mh_table_size: 251, seed: 42 };
+                let (mut a, mut b) = (new_scheduler(name, &cfg).unwrap(), new_scheduler(name, &cfg).unwrap());
+                a.update(&listed);
+                b.update(&other);
+                for f in &flows {
+                    let pa = a.schedule(&listed, f, 0).map(|i| listed[i].key());
+                    let pb = b.schedule(&other, f, 0).map(|i| other[i].key());
+                    prop_assert_eq!(pa, pb, "{} {:?}", name, flags);
+                }
+            }
+        }
+    }
+}

@@ -280,3 +280,59 @@ fn check_prints_normalized_config_or_located_errors() {
     let clean = xvs().args(["check", "--strict", "-c"]).arg(workspace_file("examples/demo.toml")).output().unwrap();
     assert!(clean.status.success(), "a file without warnings passes --strict");
 }
+
+/// A DR config with an mh, an sh and a dh service (ports 80, 81, 82; dh, which hashes the
+/// destination, on the prefix 10.0.3.0/24) over ten reals, listed (reals and neighbours)
+/// in the order `order` gives.
+fn hash_fleet_config(order: &[u8]) -> String {
+    let mut c = String::from("[director]\nmax_connections = 100000\n");
+    for (vip, port, sched) in [("10.0.1.100", 80, "mh"), ("10.0.1.100", 81, "sh"), ("10.0.3.0/24", 82, "dh")] {
+        c += &format!(
+            "\n[[service]]\nvip = \"{vip}:{port}\"\nprotocol = \"tcp\"\nscheduler = \"{sched}\"\nforward = \"dr\"\n"
+        );
+        for &i in order {
+            c += &format!("  [[service.real]]\n  addr = \"10.0.2.{}:{port}\"\n  weight = {}\n", 11 + i, 1 + i % 3);
+        }
+    }
+    for &i in order {
+        c += &format!("\n[[neighbor]]\nip = \"10.0.2.{}\"\nmac = \"02:00:00:00:02:{:02x}\"\n", 11 + i, 11 + i);
+    }
+    c
+}
+
+/// Two `xvs replay` processes (two directors) given the same reals in different orders
+/// send every flow of mh, sh and dh services to the same real: their tables depend on the
+/// set of reals, not on the order they were listed or added in (IPVS builds them in list
+/// order; a fleet behind ECMP needs them to agree).
+#[test]
+fn hash_schedulers_agree_across_processes_whatever_the_order_of_the_reals() {
+    let dir = tmpdir("fleet");
+    let (a_cfg, b_cfg) = (dir.join("a.toml"), dir.join("b.toml"));
+    std::fs::write(&a_cfg, hash_fleet_config(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])).unwrap();
+    std::fs::write(&b_cfg, hash_fleet_config(&[7, 2, 9, 0, 5, 3, 8, 1, 6, 4])).unwrap();
+    let mut frames = Vec::new();
+    let mut x: u32 = 12345;
+    for n in 0..3000u64 {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let client =
+            SocketAddr::new(IpAddr::from((0xc000_0000u32 | (x >> 8)).to_be_bytes()), 1024 + (x & 0x7fff) as u16);
+        let vip = match n % 3 {
+            2 => SocketAddr::new(IpAddr::from([10, 0, 3, (x & 0xff) as u8]), 82),
+            k => SocketAddr::new(IpAddr::from([10, 0, 1, 100]), 80 + k as u16),
+        };
+        frames.push((n * 1000, Frame::tcp(client, vip, f::SYN).macs(DIRECTOR_MAC, CLIENT_MAC).build()));
+    }
+    let input = dir.join("in.pcap");
+    write_pcap(&input, &frames).unwrap();
+    let (a_out, b_out) = (dir.join("a.pcap"), dir.join("b.pcap"));
+    run_replay(&a_cfg, &input, &a_out);
+    run_replay(&b_cfg, &input, &b_out);
+    let (a, b) = (read_pcap(&a_out).unwrap(), read_pcap(&b_out).unwrap());
+    assert_eq!(a.len(), frames.len(), "every SYN forwarded");
+    let mut reals = std::collections::BTreeSet::new();
+    for (i, ((_, fa), (_, fb))) in a.iter().zip(&b).enumerate() {
+        assert_eq!(fa[..6], fb[..6], "flow {i} (port {}) went to different reals", 80 + i % 3);
+        reals.insert((i % 3, fa[5]));
+    }
+    assert_eq!(reals.len(), 30, "every real of every service got flows: {reals:?}");
+}
