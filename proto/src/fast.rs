@@ -335,3 +335,41 @@ impl FastAddr for u128 {
         rewrite6_frame(f, v, SRC6, src, L4_6, sport, true);
     }
 }
+
+/// The NAT rewrite of a classified packet `p` of frame `f` when it is the common case (an
+/// untagged IPv4 packet without options or IPv6 without extension headers, not a
+/// fragment, TCP or UDP, `to` of its family): `true` when done. The caller
+/// ([`crate::nat_request`], [`crate::nat_reply`]) has checked that the frame holds the
+/// packet and its whole transport header.
+#[inline]
+pub(crate) fn nat_common_case(f: &mut [u8], p: &Packet, to: IpAddr, port: u16, reply: bool) -> bool {
+    if p.l3 != ETH_HLEN as u16 || p.vlan.is_some() || p.frag.is_some() || !matches!(p.proto, PROTO_TCP | PROTO_UDP) {
+        return false;
+    }
+    fn flow<A>(p: &Packet, src: A, dst: A) -> Flow<A> {
+        let (sport, dport, proto, tcp_flags, ttl, df, ip_len) =
+            (p.sport, p.dport, p.proto, p.tcp_flags, p.ttl, p.df, p.ip_len);
+        Flow { src, dst, sport, dport, proto, tcp_flags, ttl, df, ip_len }
+    }
+    match (p.src, p.dst, to) {
+        (IpAddr::V4(s), IpAddr::V4(d), IpAddr::V4(to)) if p.l4 == L4 as u16 => {
+            let v = flow(p, u32::from(s), u32::from(d));
+            if reply {
+                nat4_reply(f, &v, u32::from(to), port);
+            } else {
+                nat4_request(f, &v, u32::from(to), port);
+            }
+            true
+        }
+        (IpAddr::V6(s), IpAddr::V6(d), IpAddr::V6(to)) if p.l4 == L4_6 as u16 => {
+            let v = flow(p, u128::from(s), u128::from(d));
+            if reply {
+                u128::nat_reply(f, &v, u128::from(to), port);
+            } else {
+                u128::nat_request(f, &v, u128::from(to), port);
+            }
+            true
+        }
+        _ => false,
+    }
+}

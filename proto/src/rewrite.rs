@@ -198,6 +198,20 @@ fn nat(f: &mut [u8], p: &Packet, new_ip: IpAddr, new_port: u16, reply: bool) -> 
     if !same_family(new_ip, p.src) {
         return Err(FamilyMismatch);
     }
+    if has_l4(p) && usize::from(p.l4) + l4_min(p.proto) > p.ip_end() || p.proto == PROTO_SCTP && p.frag.is_some() {
+        return Err(Mismatch);
+    }
+    // The frame holds the packet and its whole transport header: the common case (no
+    // tag, options, extension headers or fragment; TCP or UDP) takes the fixed-offset
+    // rewrite, which writes the same bytes (`crate::fast`, tested against `nat_general`).
+    if crate::fast::nat_common_case(f, p, new_ip, new_port, reply) {
+        return Ok(());
+    }
+    nat_general(f, p, new_ip, new_port, reply)
+}
+
+/// [`nat`] for any packet, word by word at the packet's offsets.
+fn nat_general(f: &mut [u8], p: &Packet, new_ip: IpAddr, new_port: u16, reply: bool) -> Result<(), RewriteError> {
     let l3 = usize::from(p.l3);
     let l4 = usize::from(p.l4);
     let v6 = p.is_v6();
@@ -207,9 +221,6 @@ fn nat(f: &mut [u8], p: &Packet, new_ip: IpAddr, new_port: u16, reply: bool) -> 
         (true, true) => l3 + 8,
         (true, false) => l3 + 24,
     };
-    if has_l4(p) && l4 + l4_min(p.proto) > p.ip_end() || p.proto == PROTO_SCTP && p.frag.is_some() {
-        return Err(Mismatch);
-    }
     let mut addr = CsumDiff::default();
     set_addr(f, addr_at, new_ip, &mut addr)?;
     let mut ip = addr;
@@ -255,5 +266,68 @@ pub fn decrement_ttl(frame: &mut [u8], p: &Packet) {
     let mut d = CsumDiff::default();
     if dec_ttl_at(frame, l3, p.is_v6(), &mut d).is_ok() {
         let _ = update_ip_csum(frame, l3, p.is_v6(), d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::build::Frame;
+    use crate::classify;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// The common case's fixed-offset rewrite writes exactly what the general one
+        /// writes, requests and replies, both families, TCP and UDP, zero UDP checksums,
+        /// TTL 0 and 1, Ethernet padding.
+        #[test]
+        fn the_common_case_rewrites_as_the_general_one(
+            v6 in any::<bool>(),
+            (s, d, o) in any::<([u8; 16], [u8; 16], [u8; 16])>(),
+            (sp, dp, op) in any::<(u16, u16, u16)>(),
+            (tcp, flags, ttl, zero, reply) in any::<(bool, u8, u8, bool, bool)>(),
+            payload in prop::collection::vec(any::<u8>(), 0..64),
+            pad in 0usize..100,
+        ) {
+            let ip = |b: [u8; 16]| if v6 { IpAddr::from(b) } else { IpAddr::from([b[0], b[1], b[2], b[3]]) };
+            let (src, dst) = (SocketAddr::new(ip(s), sp), SocketAddr::new(ip(d), dp));
+            let mut fr = if tcp { Frame::tcp(src, dst, flags) } else { Frame::udp(src, dst) };
+            fr = fr.ttl(ttl).payload(&payload).pad_to(pad);
+            if zero && !tcp && !v6 {
+                fr = fr.zero_udp_checksum();
+            }
+            let f = fr.build();
+            let p = classify(&f).unwrap();
+            let (mut a, mut b) = (f.clone(), f);
+            prop_assert!(crate::fast::nat_common_case(&mut a, &p, ip(o), op, reply));
+            nat_general(&mut b, &p, ip(o), op, reply).unwrap();
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    /// Anything else is not the common case: tags, options, extension headers, fragments,
+    /// other protocols keep the general rewrite.
+    #[test]
+    fn other_packets_are_not_the_common_case() {
+        let (c4, v4) = (SocketAddr::from(([192, 0, 2, 1], 1000)), SocketAddr::from(([10, 0, 1, 100], 80)));
+        let (c6, v6) = ("[2001:db8::1]:1000".parse().unwrap(), "[2001:db8::100]:80".parse().unwrap());
+        let to4 = IpAddr::from([10, 0, 2, 11]);
+        let to6: IpAddr = "2001:db8:2::11".parse().unwrap();
+        for (fr, to) in [
+            (Frame::tcp(c4, v4, 0x10).vlan(7), to4),
+            (Frame::tcp(c4, v4, 0x10).ipv4_options(&[1, 1, 1, 0]), to4),
+            (Frame::udp(c4, v4).fragment(0, true), to4),
+            (Frame::tcp(c6, v6, 0x10).ipv6_ext(crate::build::Ext::DestOpts(vec![1, 0])), to6),
+            (Frame::tcp(c4, v4, 0x10), to6),
+        ] {
+            let mut f = fr.build();
+            let p = classify(&f).unwrap();
+            assert!(!crate::fast::nat_common_case(&mut f, &p, to, 8080, false), "{p:?}");
+        }
     }
 }
