@@ -10,7 +10,7 @@ set -euo pipefail
 # (`xvs demo`, the e2e tests) run python3.
 # nftables is the kernel forwarder `xvs-bench veth` compares xvs with; valgrind counts
 # instructions per packet (scripts/instructions.sh).
-PACKAGES=(g++ clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool iputils-ping python3 nftables valgrind keepalived tshark)
+PACKAGES=(g++ clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool iputils-ping python3 nftables valgrind keepalived tshark bird2 exabgp)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

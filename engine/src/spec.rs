@@ -88,6 +88,31 @@ pub struct ServiceSpec {
     pub marks: Vec<MarkRule>,
 }
 
+impl ServiceSpec {
+    /// A service of `proto` at `vip:port` (a single address) scheduled by `scheduler`
+    /// over `reals`: no persistence, no sorry server, no source filter.
+    pub fn new(vip: IpAddr, port: u16, proto: u8, scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
+        let host = if vip.is_ipv4() { 32 } else { 128 };
+        ServiceSpec {
+            vip,
+            prefix_len: host,
+            port,
+            proto,
+            scheduler: scheduler.into(),
+            sched: Default::default(),
+            ops: false,
+            persistence: 0,
+            persistence_netmask: host,
+            sorry_server: None,
+            sorry_inhibit: false,
+            fwmark: 0,
+            marks: Vec::new(),
+            reals,
+            sources: Default::default(),
+        }
+    }
+}
+
 /// Traffic of a fwmark service: `proto` to `net/len`, destination ports `lo..=hi`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MarkRule {

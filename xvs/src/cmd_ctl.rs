@@ -43,6 +43,9 @@ pub fn run(mut argv: Vec<String>) -> ExitCode {
         }
         _ => {}
     }
+    if crate::cmd_drain::is_fleet_command(&argv) {
+        return crate::cmd_drain::run(&socket, &argv);
+    }
     let cmd = match args::parse(&argv) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
@@ -67,7 +70,7 @@ pub fn run(mut argv: Vec<String>) -> ExitCode {
         }
         input = Some(s);
     }
-    let req = Request { args: argv, input };
+    let req = Request { args: argv, input, fleet: None };
     match client::call(&socket, &req) {
         Ok(r) => {
             let _ = std::io::stdout().write_all(r.stdout.as_bytes());

@@ -53,7 +53,7 @@ pub use xvs::observe::listing::{Health, Listing, RealListing as Real, ServiceLis
 
 /// Ask the daemon at `socket` for the listing.
 pub fn fetch(socket: &Path) -> Result<Listing, String> {
-    let req = Request { args: LIST_ARGS.iter().map(|s| s.to_string()).collect(), input: None };
+    let req = Request { args: LIST_ARGS.iter().map(|s| s.to_string()).collect(), input: None, fleet: None };
     let r = client::call(socket, &req).map_err(|e| match e {
         client::CallError::Connect(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             format!("cannot reach xvs at {}: {e} (the control socket is root's: run xvs top as root)", socket.display())

@@ -10,6 +10,7 @@
 pub mod bpf;
 pub mod ctl;
 pub mod engine_config;
+pub mod fleet;
 pub mod health;
 pub mod host;
 pub mod metrics;

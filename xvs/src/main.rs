@@ -5,10 +5,12 @@
 
 #![deny(unsafe_code)]
 
+mod cmd_announce;
 mod cmd_check;
 mod cmd_ctl;
 mod cmd_decap;
 mod cmd_demo;
+mod cmd_drain;
 mod cmd_realserver;
 mod cmd_replay;
 mod cmd_run;
@@ -149,6 +151,34 @@ enum Cmd {
         #[arg(long = "gue-port", requires = "decap")]
         gue_ports: Vec<u16>,
     },
+    /// ExaBGP's helper for a fleet member: run by ExaBGP as a `process`, it prints
+    /// `announce route VIP/32 next-hop self` for every VIP the director is ready to serve
+    /// (datapath up, a live real, not draining) and `withdraw route` when that ends, also
+    /// when the director dies; it exits when ExaBGP closes its standard input.
+    Announce {
+        /// The director's control socket (default: the config's `control_socket`, else
+        /// /run/xvs.sock).
+        #[arg(long)]
+        control_socket: Option<PathBuf>,
+        /// The director's config: its VIPs are withdrawn at start while the director does
+        /// not answer yet, and its `control_socket` is followed.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// How often to ask the director, in milliseconds.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(20..=1000))]
+        interval_ms: u64,
+        /// The announcements' next hop (ExaBGP's `self`: its local address).
+        #[arg(long, default_value = "self")]
+        next_hop: String,
+        /// Route attributes appended to each announce, in ExaBGP's syntax (e.g.
+        /// `med 100 community [65000:1]`).
+        #[arg(long, default_value = "")]
+        attributes: String,
+        /// Announce VIPs whose services all forward by NAT too (only for a fleet of one:
+        /// NAT replies must come back through the director that made the connection).
+        #[arg(long)]
+        nat: bool,
+    },
     /// Started by `xvs run` (not by hand): removes the run's VRRP addresses if it dies
     /// without a clean stop (see the `watchdog` module).
     #[command(hide = true)]
@@ -209,5 +239,15 @@ fn main() -> ExitCode {
         }
         Cmd::Realserver { vips, decap, gue_ports } => cmd_realserver::run(&vips, decap.as_deref(), &gue_ports),
         Cmd::Watchdog { state } => watchdog::run(&state),
+        Cmd::Announce { control_socket, config, interval_ms, next_hop, attributes, nat } => {
+            cmd_announce::run(cmd_announce::Options {
+                control_socket,
+                config,
+                interval: std::time::Duration::from_millis(interval_ms),
+                next_hop,
+                attributes,
+                nat,
+            })
+        }
     }
 }

@@ -45,23 +45,7 @@ fn cfg() -> EngineConfig {
         })
         .collect();
     EngineConfig {
-        services: vec![ServiceSpec {
-            vip: VIP.parse().unwrap(),
-            prefix_len: 32,
-            port: 80,
-            proto: 6,
-            scheduler: "wrr".into(),
-            sched: Default::default(),
-            ops: false,
-            persistence: 0,
-            persistence_netmask: 32,
-            sorry_server: None,
-            sorry_inhibit: false,
-            fwmark: 0,
-            marks: Vec::new(),
-            reals,
-            sources: Default::default(),
-        }],
+        services: vec![ServiceSpec::new(VIP.parse().unwrap(), 80, 6, "wrr", reals)],
         neighbors,
         ..EngineConfig::default()
     }

@@ -15,6 +15,8 @@ Usage:
   xvs ctl -d virtual-service -r server-address
   xvs ctl -L|l [virtual-service] [options]
   xvs ctl --vrrp [--json]
+  xvs ctl --drain [--idle SECONDS] [--timeout SECONDS] [--json]
+  xvs ctl --undrain | --drain-status
   xvs ctl -Z [virtual-service]
   xvs ctl --set tcp tcpfin udp
   xvs ctl --start-daemon {master|backup} --mcast-interface interface [--syncid sid]
@@ -78,4 +80,11 @@ Options:
   --json                              (xvs) the listing as JSON
   --health                            (xvs) add the health-check state of each real
   --vrrp                              (xvs) the VRRP instances: state, priority, master, last change
+
+Fleet (xvs; handled by xvs ctl itself, not ipvsadm options):
+  --drain           withdraw this director's routes (xvs announce), keep forwarding what
+                    still arrives until none has come for --idle seconds (5) or --timeout
+                    passes (120), then report; the drain stays until --undrain or a restart
+  --undrain         announce the ready VIPs again
+  --drain-status    whether the director drains, and what arrived since
 ";

@@ -83,24 +83,7 @@ pub fn real(addr: IpAddr, port: u16, weight: u32, forward: Forward) -> RealSpec 
 }
 
 pub fn service(vip: IpAddr, port: u16, proto: u8, scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
-    let host = if vip.is_ipv4() { 32 } else { 128 };
-    ServiceSpec {
-        vip,
-        prefix_len: host,
-        port,
-        proto,
-        scheduler: scheduler.into(),
-        sched: Default::default(),
-        ops: false,
-        persistence: 0,
-        persistence_netmask: host,
-        sorry_server: None,
-        sorry_inhibit: false,
-        fwmark: 0,
-        marks: Vec::new(),
-        reals,
-        sources: Default::default(),
-    }
+    ServiceSpec::new(vip, port, proto, scheduler, reals)
 }
 
 /// A config with `services`, a neighbour entry for every real (see [`mac_for`]) and both

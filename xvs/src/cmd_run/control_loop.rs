@@ -26,6 +26,13 @@ use xvs::health::{CheckSpec, HealthEvent, Monitor, RealKey};
 use super::bringup::Running;
 use super::{load, log, Overrides};
 
+/// An announcer that asked within this long follows the director (it polls every 200 ms).
+const ANNOUNCER_RECENT: Duration = Duration::from_secs(3);
+/// How long a stop waits for the announcer to see the drain.
+const WITHDRAW_WAIT: Duration = Duration::from_secs(2);
+/// How long a stop keeps forwarding after the withdrawal went out.
+const WITHDRAW_GRACE: Duration = Duration::from_secs(1);
+
 /// The health checks the model asks for, and their verdicts as they arrive.
 struct Health {
     checks: Vec<CheckSpec>,
@@ -93,6 +100,7 @@ impl<'a> ControlLoop<'a> {
     pub fn run(mut self) -> (Running, Result<(), String>) {
         let result = self.serve();
         if result.is_ok() {
+            self.withdraw_before_stop();
             self.omega();
         }
         (self.running, result)
@@ -117,6 +125,41 @@ impl<'a> ControlLoop<'a> {
             }
         }
         self.notifier.finish(Duration::from_secs(5));
+    }
+
+    /// A stop (SIGTERM/SIGINT) of a fleet member: when an announcer follows this director
+    /// and has not withdrawn already, drain, keep answering until the announcer has seen
+    /// it (at most [`WITHDRAW_WAIT`]), then keep forwarding for [`WITHDRAW_GRACE`] while
+    /// the routers take the route away, so the steering detaches after the traffic left.
+    fn withdraw_before_stop(&mut self) {
+        let now = Instant::now();
+        let fleet = &self.running.plane.fleet;
+        if !fleet.announcer_recent(now, ANNOUNCER_RECENT) || fleet.withdrawn() {
+            return;
+        }
+        if !fleet.draining() {
+            let frames = self.running.plane.service_frames();
+            self.running.plane.fleet.begin(now, frames);
+        }
+        log("stopping: draining first, so the announcer withdraws the routes");
+        let mut grace_from = None;
+        loop {
+            for p in self.running.ctl.wait(Duration::from_millis(20)) {
+                let r = self.ctl_state.handle(&p.request, &mut self.running.plane);
+                p.answer(r);
+            }
+            if grace_from.is_none() && self.running.plane.fleet.withdrawn() {
+                grace_from = Some(Instant::now());
+            }
+            match grace_from {
+                Some(t) if t.elapsed() >= WITHDRAW_GRACE => break,
+                None if now.elapsed() >= WITHDRAW_WAIT => {
+                    log("stopping: the announcer did not ask again in time; stopping anyway");
+                    break;
+                }
+                _ => {}
+            }
+        }
     }
 
     fn serve(&mut self) -> Result<(), String> {
@@ -296,8 +339,13 @@ impl<'a> ControlLoop<'a> {
         super::sync_roles::follow(&mut self.running.plane, &self.vrrp_master);
     }
 
-    /// Next hops every second, a counter line every 30 s.
+    /// Next hops every second, a counter line every 30 s; while draining, the frames
+    /// that still arrive.
     fn periodic(&mut self) {
+        if self.running.plane.fleet.draining() {
+            let frames = self.running.plane.service_frames();
+            self.running.plane.fleet.observe(Instant::now(), frames);
+        }
         if self.last_hops.elapsed() >= Duration::from_secs(1) {
             self.last_hops = Instant::now();
             self.running.plane.refresh();

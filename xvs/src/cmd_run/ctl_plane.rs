@@ -34,6 +34,9 @@ use xvs_datapath::poll::Control;
 use xvs_datapath::snapshot::Snapshot;
 use xvs_engine::{ConnInfo, EngineConfig, NeighborSpec};
 
+use xvs::fleet::drain::Drain;
+use xvs::fleet::{readiness, AnnounceState, FleetRequest};
+
 use super::draining::Draining;
 use super::log;
 use super::loops::Loops;
@@ -73,6 +76,8 @@ pub(super) struct Plane<K: KernelSide> {
     pub vrrp: StatusReader,
     /// The connection-sync daemons (stopped on drop, before the loops).
     pub sync: SyncDaemons,
+    /// `xvs ctl --drain` and the announcer's polls (`xvs::fleet`).
+    pub fleet: Drain,
 }
 
 impl<K: KernelSide> Plane<K> {
@@ -106,7 +111,14 @@ impl<K: KernelSide> Plane<K> {
             gated,
             vrrp,
             sync,
+            fleet: Drain::default(),
         }
+    }
+
+    /// The service frames the loops have seen (received, not handed to the kernel).
+    pub fn service_frames(&self) -> u64 {
+        let s = self.loops.merged().stats;
+        s.rx.saturating_sub(s.passed)
     }
 
     /// The VIPs whose services `running` already has on standby (VRRP instances not
@@ -263,6 +275,39 @@ impl<K: KernelSide> Director for Plane<K> {
     fn sync_status(&self) -> Vec<String> {
         self.sync.status().iter().map(|(r, s)| s.describe(*r)).collect()
     }
+
+    fn fleet(&mut self, req: FleetRequest) -> Result<String, String> {
+        let now = std::time::Instant::now();
+        let json = match req {
+            FleetRequest::Announce => {
+                let was_withdrawn = self.fleet.withdrawn();
+                self.fleet.handle_announce_poll(now);
+                if self.fleet.draining() && !was_withdrawn {
+                    log("fleet: an announcer saw the drain: its routes are withdrawn");
+                }
+                let draining = self.fleet.draining();
+                let state = AnnounceState { draining, vips: readiness::vip_states(&self.running, draining) };
+                serde_json::to_string(&state)
+            }
+            FleetRequest::Drain | FleetRequest::Undrain | FleetRequest::DrainStatus => {
+                match req {
+                    FleetRequest::Drain if !self.fleet.draining() => {
+                        self.fleet.begin(now, self.service_frames());
+                        log("fleet: draining (ctl --drain): routes withdrawn, forwarding what still arrives");
+                    }
+                    FleetRequest::Undrain if self.fleet.draining() => {
+                        self.fleet.end();
+                        log("fleet: drain ended (ctl --undrain): ready VIPs are announced again");
+                    }
+                    _ => {}
+                }
+                self.fleet.observe(now, self.service_frames());
+                let live = u64::from(self.loops.merged().live_connections);
+                serde_json::to_string(&self.fleet.status(now, live))
+            }
+        };
+        json.map_err(|e| e.to_string())
+    }
 }
 
 /// Health states keyed as the ctl listings look them up.
@@ -378,7 +423,7 @@ mod tests {
     }
 
     fn ctl(state: &mut CtlState, plane: &mut Plane<FakeKernel>, args: &str) -> Response {
-        let req = Request { args: args.split(' ').map(String::from).collect(), input: None };
+        let req = Request { args: args.split(' ').map(String::from).collect(), input: None, fleet: None };
         state.handle(&req, plane)
     }
 

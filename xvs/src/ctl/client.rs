@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Duration;
 
 use super::{Request, Response};
 
@@ -29,7 +30,20 @@ impl std::fmt::Display for CallError {
 
 /// Send `req` to the daemon at `path` and wait for its answer.
 pub fn call(path: &Path, req: &Request) -> Result<Response, CallError> {
-    let mut s = UnixStream::connect(path).map_err(CallError::Connect)?;
+    let s = UnixStream::connect(path).map_err(CallError::Connect)?;
+    exchange(s, req)
+}
+
+/// [`call`], giving up when the answer has not come within `deadline` of each read or
+/// write (the fleet's helpers must not wait on a hung director).
+pub fn call_within(path: &Path, req: &Request, deadline: Duration) -> Result<Response, CallError> {
+    let s = UnixStream::connect(path).map_err(CallError::Connect)?;
+    let timeouts = s.set_read_timeout(Some(deadline)).and_then(|_| s.set_write_timeout(Some(deadline)));
+    timeouts.map_err(|e| CallError::Exchange(format!("setting the socket's deadline: {e}")))?;
+    exchange(s, req)
+}
+
+fn exchange(mut s: UnixStream, req: &Request) -> Result<Response, CallError> {
     let mut line = serde_json::to_string(req).map_err(|e| CallError::Exchange(e.to_string()))?;
     line.push('\n');
     // A refused peer is answered before its request is read, and the socket may be closed

@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::fleet::FleetRequest;
 use crate::observe::baselines::ZeroBaselines;
 use crate::observe::estimator::DirectorRates;
 use crate::observe::listing::{DirectorListing, TimeoutsListing, VrrpListing};
@@ -65,6 +66,10 @@ pub trait Director {
     fn sync_status(&self) -> Vec<String> {
         Vec::new()
     }
+    /// A fleet request: its answer, one line of JSON without the newline.
+    fn fleet(&mut self, _req: FleetRequest) -> Result<String, String> {
+        Err("fleet requests (announce, drain) are not available in this director".into())
+    }
 }
 
 /// The ctl state the daemon keeps between requests.
@@ -93,6 +98,12 @@ impl CtlState {
 
     /// Handle one request; the response says what to print and the exit status.
     pub fn handle(&mut self, req: &Request, dir: &mut dyn Director) -> Response {
+        if let Some(f) = req.fleet {
+            return match dir.fleet(f) {
+                Ok(json) => Response::ok(format!("{json}\n")),
+                Err(e) => Response::error(e),
+            };
+        }
         let cmd = match args::parse(&req.args) {
             Ok(c) => c,
             Err(e) => return Response::usage(e.to_string()),
@@ -386,7 +397,7 @@ mod tests {
     }
 
     fn req(s: &str) -> Request {
-        Request { args: s.split_whitespace().map(str::to_string).collect(), input: None }
+        Request { args: s.split_whitespace().map(str::to_string).collect(), input: None, fleet: None }
     }
 
     fn fake() -> Fake {

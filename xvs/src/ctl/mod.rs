@@ -18,6 +18,8 @@
 //! - An edit either changes the live configuration completely (model, engine, steering)
 //!   or not at all; established connections keep their reals (the engine's reload
 //!   semantics).
+//! - A request with a `fleet` part is a fleet request (see [`crate::fleet`]); its `args`
+//!   are not read.
 //! - Exit codes: 0 ok, 1 runtime error (the daemon refused the change, or is unreachable),
 //!   2 usage (the command line itself is wrong).
 
@@ -31,13 +33,16 @@ pub mod server;
 use serde::{Deserialize, Serialize};
 
 /// What `xvs ctl` asks of the daemon.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Request {
     /// The ipvsadm arguments, without the program name.
     pub args: Vec<String>,
     /// Standard input, for `-R`.
     #[serde(default)]
     pub input: Option<String>,
+    /// A fleet request (`xvs announce`, `xvs ctl --drain`) instead of ipvsadm arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetRequest>,
 }
 
 /// The daemon's answer: what to print and the exit status.

@@ -212,7 +212,7 @@ mod tests {
         assert!(listen(&path).unwrap_err().contains("another xvs"));
         let p = path.clone();
         let client = std::thread::spawn(move || {
-            super::super::client::call(&p, &Request { args: vec!["-Ln".into()], input: None })
+            super::super::client::call(&p, &Request { args: vec!["-Ln".into()], input: None, fleet: None })
         });
         let got = loop {
             let v = server.wait(Duration::from_millis(100));

@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod seed_pair;
 pub mod sync_pair;
 
