@@ -8,11 +8,12 @@ set -euo pipefail
 # m4 build libbpf for the AF_XDP sockets; iproute2 and ethtool build the network-namespace
 # labs of the end-to-end tests, whose ping checks need iputils-ping; the labs' real servers
 # (`xvs demo`, the e2e tests) run python3.
-# nftables is the kernel forwarder `xvs-bench veth` compares xvs with; valgrind counts
+# nftables is the kernel forwarder `xvs-bench veth` and `cps` compare xvs with (and
+# HAProxy the proxy `cps` does); valgrind counts
 # instructions per packet (scripts/instructions.sh). keepalived is the VRRP peer and tshark
 # the decoder of the wire tests; BIRD 2 (the router) and ExaBGP (each director's BGP
 # speaker, driving `xvs announce`) are the routing software of the fleet test.
-PACKAGES=(g++ clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool iputils-ping python3 nftables valgrind keepalived tshark bird2 exabgp)
+PACKAGES=(g++ clang llvm libelf-dev zlib1g-dev libbpf-dev linux-libc-dev pkg-config m4 iproute2 ethtool iputils-ping python3 nftables valgrind keepalived tshark bird2 exabgp haproxy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

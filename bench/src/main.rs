@@ -4,7 +4,9 @@
 //! `engine_bench`); `veth` measures end to end through AF_XDP on a veth lab, side by side
 //! with a raw AF_XDP forwarder and the kernel (see `veth`); `raw-forward` (hidden) is that
 //! raw forwarder, which `veth` starts in the lab; `sync` measures connection sync (see
-//! `sync_bench`); `flood` what colliding keys cost (see `flood_bench`). Every subcommand prints text, or one
+//! `sync_bench`); `flood` what colliding keys cost (see `flood_bench`); `cps` new connections per
+//! second through the VIP against nftables and HAProxy (see `cps`, whose reals run the
+//! hidden `cps-serve`). Every subcommand prints text, or one
 //! JSON object with `--json`.
 //!
 //! `unsafe` is denied but in three named modules of the harness (not the product): the
@@ -13,6 +15,7 @@
 
 #![deny(unsafe_code)]
 
+mod cps;
 #[allow(unsafe_code)]
 mod cpu;
 mod engine_bench;
@@ -57,6 +60,12 @@ enum Cmd {
     /// sync off and on, entries one core packs and sends, entries one core installs.
     Sync(sync_bench::SyncArgs),
     Flood(flood_bench::FloodArgs),
+    /// New TCP connections per second through the VIP (needs root): xvs NAT and DR, the
+    /// kernel's nftables DNAT and HAProxy in TCP mode on the same veth labs, interleaved.
+    Cps(cps::CpsArgs),
+    /// The reals' server of `cps` (answers one request per connection).
+    #[command(hide = true)]
+    CpsServe(cps::ServeArgs),
     /// The raw AF_XDP forwarder `veth` runs in the director's namespace.
     #[command(hide = true)]
     RawForward(raw_fwd::RawArgs),
@@ -72,6 +81,8 @@ fn main() {
         Cmd::Poll(args) => ("poll", poll_modes::run(&args).map(|figs| poll_modes::print(&figs, args.json))),
         Cmd::Sync(args) => ("sync", sync_bench::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
         Cmd::Flood(args) => ("flood", flood_bench::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
+        Cmd::Cps(args) => ("cps", cps::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
+        Cmd::CpsServe(args) => ("cps-serve", cps::serve(&args)),
         Cmd::RawForward(args) => ("raw-forward", raw_fwd::run(&args)),
     };
     if let Err(e) = done {

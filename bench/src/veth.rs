@@ -123,22 +123,29 @@ fn xvs_config(lab: &BenchLab, a: &VethArgs, mode: &str) -> String {
         (a.flows as u64 * 4).max(65536),
         lab.lab.dir().join("xvs.sock").display()
     );
-    for i in 0..a.reals {
-        s.push_str(&format!("  [[service.real]]\n  addr = \"{}:{rport}\"\n", real_addrs(i).0));
-    }
+    s.push_str(&reals_toml(a.reals, rport));
     s
 }
 
-/// The kernel's configuration: DNAT round robin over the reals (the first packet of a
-/// flow picks; conntrack keeps the rest of the flow there).
-fn nft_rules(a: &VethArgs) -> String {
-    let map: Vec<String> = (0..a.reals).map(|i| format!("{i} : {}", real_addrs(i).0)).collect();
+/// The `[[service.real]]` tables of the lab's first `reals` reals on `port`.
+pub fn reals_toml(reals: usize, port: u16) -> String {
+    (0..reals).map(|i| format!("  [[service.real]]\n  addr = \"{}:{port}\"\n", real_addrs(i).0)).collect()
+}
+
+/// The kernel's configuration: table `table` DNATs `proto` to the VIP's `port` round
+/// robin over the lab's first `reals` reals on `real_port` (the first packet of a flow
+/// picks; conntrack keeps the rest of the flow there).
+pub fn nft_dnat(table: &str, proto: &str, port: u16, reals: usize, real_port: u16) -> String {
+    let map: Vec<String> = (0..reals).map(|i| format!("{i} : {}", real_addrs(i).0)).collect();
     format!(
-        "table ip xvsbench {{\n  chain pre {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
-         ip daddr {VIP4} udp dport {VPORT} dnat to numgen inc mod {} map {{ {} }} : {REAL_PORT}\n  }}\n}}\n",
-        a.reals,
+        "table ip {table} {{\n  chain pre {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
+         ip daddr {VIP4} {proto} dport {port} dnat to numgen inc mod {reals} map {{ {} }} : {real_port}\n  }}\n}}\n",
         map.join(", ")
     )
+}
+
+fn nft_rules(a: &VethArgs) -> String {
+    nft_dnat("xvsbench", "udp", VPORT, a.reals, REAL_PORT)
 }
 
 /// A director started in the lab; `pid` for the userspace ones.
