@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let mut st = CtlState::new(xvs_config::parse_str(MODEL, "model.toml").unwrap());
     for line in text.lines().take(16) {
         let req = serde_json::from_str::<Request>(line)
-            .unwrap_or_else(|_| Request { args: xvs::ctl::args::split_line(line), input: None });
+            .unwrap_or_else(|_| Request { args: xvs::ctl::args::split_line(line), input: None, fleet: None });
         let r = st.handle(&req, &mut Fake);
         assert!(r.exit <= 2, "exit {} for {line:?}", r.exit);
         let _ = serde_json::to_string(&r).unwrap();

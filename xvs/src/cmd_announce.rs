@@ -15,6 +15,11 @@
 //!
 //! Logs go to standard error (ExaBGP passes them to its log); standard output carries
 //! only the API lines, each flushed at once.
+//!
+//! With `--bird-include FILE` the speaker is BIRD 2 instead: the announced set is written
+//! to FILE as two static protocols (`xvs::fleet::bird`) and `--birdc` (`birdc configure`)
+//! is run after each change, again on the next round while it fails; standard input is
+//! not read (run it as a service of its own).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -35,6 +40,10 @@ pub struct Options {
     pub attributes: String,
     /// Announce NAT-only VIPs too.
     pub nat: bool,
+    /// BIRD 2 instead of ExaBGP: the include file to keep, and the command that makes
+    /// BIRD read it.
+    pub bird_include: Option<PathBuf>,
+    pub birdc: String,
 }
 
 fn log(msg: impl AsRef<str>) {
@@ -59,6 +68,75 @@ fn ask(socket: &Path, deadline: Duration) -> Result<AnnounceState, String> {
     serde_json::from_str(r.stdout.trim()).map_err(|e| format!("a malformed answer: {e}"))
 }
 
+/// Where the announcements go.
+enum Speaker {
+    /// ExaBGP: API lines on standard output.
+    ExaBgp(std::io::StdoutLock<'static>),
+    /// BIRD 2: the include file, then the reconfiguration command; `dirty` until the
+    /// command succeeded for the current set.
+    Bird { include: PathBuf, birdc: Vec<String>, dirty: bool, failing: Option<String> },
+}
+
+impl Speaker {
+    /// Tell the speaker `lines` (ExaBGP) or the new `announced` set (BIRD); `false` when
+    /// the speaker is gone for good (ExaBGP closed our output).
+    fn tell(&mut self, lines: &[String], announced: &[String]) -> bool {
+        match self {
+            Speaker::ExaBgp(out) => {
+                for line in lines {
+                    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                        log("standard output closed (ExaBGP stopped): exiting");
+                        return false;
+                    }
+                }
+            }
+            Speaker::Bird { include, birdc, dirty, failing } => {
+                *dirty |= !lines.is_empty();
+                if *dirty {
+                    match write_and_reconfigure(include, birdc, announced) {
+                        Ok(()) => {
+                            *dirty = false;
+                            if failing.take().is_some() {
+                                log("BIRD took the announcements");
+                            }
+                        }
+                        // Said once per different reason: retried every round.
+                        Err(e) if failing.as_ref() != Some(&e) => {
+                            log(format!("BIRD not told yet, retrying every round: {e}"));
+                            *failing = Some(e);
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Write `include` (atomically) for `announced` and run `birdc`.
+fn write_and_reconfigure(include: &Path, birdc: &[String], announced: &[String]) -> Result<(), String> {
+    let tmp = include.with_extension("tmp");
+    std::fs::write(&tmp, xvs::fleet::bird::include_text(announced))
+        .and_then(|_| std::fs::rename(&tmp, include))
+        .map_err(|e| format!("writing {}: {e}", include.display()))?;
+    let out = std::process::Command::new(&birdc[0])
+        .args(&birdc[1..])
+        .output()
+        .map_err(|e| format!("running {}: {e}", birdc.join(" ")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // birdc exits 0 even when BIRD refuses the configuration: read what it said.
+    if !out.status.success() || text.contains("rror") {
+        return Err(format!(
+            "{} said: {}{}",
+            birdc.join(" "),
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
 pub fn run(o: Options) -> ExitCode {
     let (configured, file_socket) = match o.config.as_deref().map(from_config).transpose() {
         Ok(Some((p, s))) => (p, Some(s)),
@@ -69,18 +147,37 @@ pub fn run(o: Options) -> ExitCode {
         }
     };
     let socket = o.control_socket.or(file_socket).unwrap_or_else(|| PathBuf::from(xvs_config::DEFAULT_CONTROL_SOCKET));
-    // ExaBGP closes our standard input when it stops: that is our end.
-    let stdin = std::thread::Builder::new().name("xvs-announce-stdin".into()).spawn(|| {
-        for line in std::io::stdin().lock().lines() {
-            match line {
-                Ok(l) if l.trim() == "error" => log("ExaBGP refused the last command (see its log)"),
-                Ok(_) => {}
-                Err(_) => break,
+    let mut speaker = match &o.bird_include {
+        Some(include) => {
+            let birdc: Vec<String> = o.birdc.split_whitespace().map(String::from).collect();
+            if birdc.is_empty() {
+                log("error: --birdc is empty");
+                return ExitCode::from(2);
             }
+            Speaker::Bird { include: include.clone(), birdc, dirty: true, failing: None }
         }
-        log("standard input closed (ExaBGP stopped): exiting");
-        std::process::exit(0);
-    });
+        None => Speaker::ExaBgp(std::io::stdout().lock()),
+    };
+    // ExaBGP closes our standard input when it stops: that is our end (BIRD's helper is
+    // a service of its own, stopped by a signal).
+    let stdin = if o.bird_include.is_some() {
+        Ok(None)
+    } else {
+        std::thread::Builder::new()
+            .name("xvs-announce-stdin".into())
+            .spawn(|| {
+                for line in std::io::stdin().lock().lines() {
+                    match line {
+                        Ok(l) if l.trim() == "error" => log("ExaBGP refused the last command (see its log)"),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                log("standard input closed (ExaBGP stopped): exiting");
+                std::process::exit(0);
+            })
+            .map(Some)
+    };
     if let Err(e) = stdin {
         log(format!("error: starting the input reader: {e}"));
         return ExitCode::from(1);
@@ -92,7 +189,6 @@ pub fn run(o: Options) -> ExitCode {
     }
     let deadline = (o.interval * 3).max(Duration::from_millis(500)).min(Duration::from_millis(900));
     let mut lost: Option<String> = None;
-    let mut out = std::io::stdout().lock();
     loop {
         let t0 = Instant::now();
         let answer = ask(&socket, deadline);
@@ -108,12 +204,12 @@ pub fn run(o: Options) -> ExitCode {
                  director, which ECMP across a fleet cannot promise (use DR or TUN, or --nat for a fleet of one)"
             ));
         }
-        for line in announcer.handle_state(answer.as_ref().ok()) {
-            log(&line);
-            if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                log("standard output closed (ExaBGP stopped): exiting");
-                return ExitCode::SUCCESS;
-            }
+        let lines = announcer.handle_state(answer.as_ref().ok());
+        for line in &lines {
+            log(line);
+        }
+        if !speaker.tell(&lines, announcer.announced()) {
+            return ExitCode::SUCCESS;
         }
         std::thread::sleep(o.interval.saturating_sub(t0.elapsed()));
     }

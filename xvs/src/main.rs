@@ -178,6 +178,13 @@ enum Cmd {
         /// NAT replies must come back through the director that made the connection).
         #[arg(long)]
         nat: bool,
+        /// BIRD 2 instead of ExaBGP: keep this include file (static protocols `xvs_vips4`
+        /// and `xvs_vips6`) and run `--birdc` after each change.
+        #[arg(long)]
+        bird_include: Option<PathBuf>,
+        /// The command that makes BIRD re-read its configuration.
+        #[arg(long, default_value = "birdc configure")]
+        birdc: String,
     },
     /// Started by `xvs run` (not by hand): removes the run's VRRP addresses if it dies
     /// without a clean stop (see the `watchdog` module).
@@ -239,7 +246,7 @@ fn main() -> ExitCode {
         }
         Cmd::Realserver { vips, decap, gue_ports } => cmd_realserver::run(&vips, decap.as_deref(), &gue_ports),
         Cmd::Watchdog { state } => watchdog::run(&state),
-        Cmd::Announce { control_socket, config, interval_ms, next_hop, attributes, nat } => {
+        Cmd::Announce { control_socket, config, interval_ms, next_hop, attributes, nat, bird_include, birdc } => {
             cmd_announce::run(cmd_announce::Options {
                 control_socket,
                 config,
@@ -247,6 +254,8 @@ fn main() -> ExitCode {
                 next_hop,
                 attributes,
                 nat,
+                bird_include,
+                birdc,
             })
         }
     }

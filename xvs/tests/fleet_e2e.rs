@@ -23,7 +23,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fleet::{director_ip, outcome, Fleet, Setup, DIRECTORS, HOLD_S};
+use common::fleet::{director_ip, outcome, Fleet, Setup, Speaker, DIRECTORS, HOLD_S};
 
 /// 150 downloads of 768 KiB at 64 KiB/s: about 12 s each.
 const CONNS: usize = 150;
@@ -39,7 +39,7 @@ fn shares(fleet: &Fleet, before: &[u64]) -> Vec<f64> {
 
 #[test]
 fn mh_fleet_spreads_survives_a_dead_director_withdraws_and_drains() {
-    let mut fleet = Fleet::start("fleet-mh", Setup { scheduler: "mh", sync: false });
+    let mut fleet = Fleet::start("fleet-mh", Setup::three("mh", false));
     let before: Vec<u64> = (0..DIRECTORS).map(|i| fleet.frames(i)).collect();
     let client = fleet.downloads(CONNS, SIZE, RATE);
     std::thread::sleep(Duration::from_secs(3));
@@ -108,7 +108,7 @@ fn mh_fleet_spreads_survives_a_dead_director_withdraws_and_drains() {
 /// `wrr` over the fleet: d3's `xvs run` is killed mid-transfer (its ExaBGP lives on, so
 /// its announcer withdraws): (downloads that completed, the broken ones, time to withdraw).
 fn wrr_kill(test: &str, sync: bool) -> (usize, Vec<String>, Duration) {
-    let mut fleet = Fleet::start(test, Setup { scheduler: "wrr", sync });
+    let mut fleet = Fleet::start(test, Setup::three("wrr", sync));
     let client = fleet.downloads(CONNS, SIZE, RATE);
     // Past IPVS's 2 s flush time, so every connection has been sent to the others.
     std::thread::sleep(Duration::from_secs(4));
@@ -142,4 +142,25 @@ fn wrr_fleet_without_sync_breaks_the_dead_directors_connections() {
         broken.len()
     );
     assert!(!broken.is_empty(), "without sync, the dead director's connections land where nothing knows them");
+}
+
+/// BIRD 2 as the directors' speaker instead of ExaBGP: `xvs announce --bird-include`
+/// keeps the include file and reconfigures BIRD; the route follows the director through
+/// a drain, an undrain and a `kill -9`.
+#[test]
+fn bird_as_the_directors_speaker_follows_the_director() {
+    let setup = Setup { scheduler: "mh", sync: false, directors: 1, speaker: Speaker::Bird };
+    let mut fleet = Fleet::start("fleet-bird", setup);
+    assert_eq!(fleet.paths(), [director_ip(0)]);
+    let (ok, broken) = outcome(fleet.downloads(20, 64 * 1024, 256 * 1024));
+    assert!(broken.is_empty() && ok == 20, "traffic through the BIRD-announced director: {broken:?}");
+    let report = fleet.ctl(0, &["--drain", "--idle", "0.5", "--timeout", "10"]);
+    assert!(report.contains("routes withdrawn"), "{report}");
+    fleet.wait_paths("a drained director's route is withdrawn", 0, Duration::from_secs(5));
+    fleet.ctl(0, &["--undrain"]);
+    fleet.wait_paths("an undrained director announces again", 1, Duration::from_secs(5));
+    let t0 = Instant::now();
+    fleet.members[0].xvs.take().unwrap().signal(nix::sys::signal::Signal::SIGKILL);
+    fleet.wait_paths("a killed director's route is withdrawn", 0, Duration::from_secs(5));
+    println!("bird: the route went {:.2?} after kill -9 of xvs run", t0.elapsed());
 }

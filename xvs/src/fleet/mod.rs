@@ -4,7 +4,8 @@
 //!
 //! Modules: [`readiness`] says which VIPs a running configuration can serve;
 //! [`announcer`] turns successive answers of the director into ExaBGP's `announce` and
-//! `withdraw` lines (the heart of `xvs announce`); [`drain`] is the director's side of
+//! `withdraw` lines (the heart of `xvs announce`); [`bird`] writes the same set as a BIRD 2
+//! include file instead; [`drain`] is the director's side of
 //! `xvs ctl --drain`.
 //!
 //! Protocol: the helper and `xvs ctl --drain` ask over the control socket with a
@@ -20,6 +21,7 @@
 //!   ready", and everything it announced is withdrawn.
 
 pub mod announcer;
+pub mod bird;
 pub mod drain;
 pub mod readiness;
 

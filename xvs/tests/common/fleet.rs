@@ -17,6 +17,8 @@ use xvs_lab::{Lab, Proc};
 
 pub const VIP: &str = "10.7.0.100";
 pub const DIRECTORS: usize = 3;
+/// The LVS-DR reals behind every director.
+pub const REALS: usize = 3;
 /// BGP hold time on both sides (the smallest BIRD allows).
 pub const HOLD_S: u32 = 3;
 
@@ -101,21 +103,42 @@ for t in ts: t.join()
 print(json.dumps({"ok": results.count("ok"), "broken": [r for r in results if r != "ok"]}), flush=True)
 "#;
 
+/// Each director's BGP speaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    /// ExaBGP, running `xvs announce` as its process.
+    ExaBgp,
+    /// BIRD 2, with `xvs announce --bird-include` beside it.
+    Bird,
+}
+
 /// How each director runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Setup {
     pub scheduler: &'static str,
     /// Active-active connection sync on the LAN.
     pub sync: bool,
+    pub directors: usize,
+    pub speaker: Speaker,
 }
 
-/// One director: `xvs run` and ExaBGP (with `xvs announce`), each `None` once killed.
+impl Setup {
+    /// Three directors with ExaBGP.
+    pub fn three(scheduler: &'static str, sync: bool) -> Setup {
+        Setup { scheduler, sync, directors: DIRECTORS, speaker: Speaker::ExaBgp }
+    }
+}
+
+/// One director: `xvs run` and its BGP speaker (and, with BIRD, the announcer beside it),
+/// each `None` once killed.
 pub struct Member {
     pub xvs: Option<Proc>,
-    pub exabgp: Option<Proc>,
+    pub speaker: Option<Proc>,
+    pub announcer: Option<Proc>,
 }
 
 pub struct Fleet {
+    pub n: usize,
     pub members: Vec<Member>,
     pub reals: Vec<Proc>,
     pub bird: Proc,
@@ -130,15 +153,19 @@ pub fn ns(i: usize) -> String {
 impl Fleet {
     pub fn start(test: &str, setup: Setup) -> Fleet {
         let mut lab = Lab::new(test);
+        let n = setup.directors;
         lab.ns("sw").ns("rt").ns("cl");
-        for i in 0..DIRECTORS {
-            lab.ns(&ns(i)).ns(&format!("r{}", i + 1));
+        for i in 0..n {
+            lab.ns(&ns(i));
+        }
+        for i in 0..REALS {
+            lab.ns(&format!("r{}", i + 1));
         }
         lab.run("sw", &["ip", "link", "add", "br0", "type", "bridge"]);
         lab.run("sw", &["ip", "link", "set", "br0", "up"]);
         let mut lan = vec![("rt".to_string(), "l0", "10.8.0.1".to_string())];
-        lan.extend((0..DIRECTORS).map(|i| (ns(i), "d0", director_ip(i))));
-        lan.extend((0..DIRECTORS).map(|i| (format!("r{}", i + 1), "e0", real_ip(i))));
+        lan.extend((0..n).map(|i| (ns(i), "d0", director_ip(i))));
+        lan.extend((0..REALS).map(|i| (format!("r{}", i + 1), "e0", real_ip(i))));
         for (k, (n, dev, addr)) in lan.iter().enumerate() {
             let port = format!("p{k}");
             lab.veth((n, dev), ("sw", &port));
@@ -153,7 +180,7 @@ impl Fleet {
         lab.forwarding("rt").no_rp_filter("rt");
         // L4 hashing, so one client's connections spread over the directors.
         lab.sysctl("rt", "net.ipv4.fib_multipath_hash_policy", "1");
-        for i in 0..DIRECTORS {
+        for i in 0..REALS {
             let r = format!("r{}", i + 1);
             lab.run(&r, &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
             lab.sysctl(&r, "net.ipv4.conf.all.arp_ignore", "1").sysctl(&r, "net.ipv4.conf.all.arp_announce", "2");
@@ -162,23 +189,29 @@ impl Fleet {
         let dir = std::env::temp_dir().join(lab.name("files"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut reals = Vec::new();
-        for i in 0..DIRECTORS {
+        for i in 0..REALS {
             let mut p = lab.spawn(&format!("r{}", i + 1), &["python3", "-u", "-c", REAL]);
             p.wait_for_stdout("listening", Duration::from_secs(10));
             reals.push(p);
         }
-        let bird = start_bird(&lab, &dir);
-        let mut fleet = Fleet { members: Vec::new(), reals, bird, dir, lab };
-        for i in 0..DIRECTORS {
+        let bird = start_bird(&lab, &dir, n);
+        let mut fleet = Fleet { n, members: Vec::new(), reals, bird, dir, lab };
+        for i in 0..n {
             // The director forwards to the reals' MACs from its kernel's neighbour table.
-            for r in 0..DIRECTORS {
+            for r in 0..REALS {
                 fleet.lab.exec(&ns(i), &["ping", "-c1", "-W1", &real_ip(r)], Duration::from_secs(3));
             }
             let xvs = fleet.start_xvs(i, setup);
-            let exabgp = fleet.start_exabgp(i);
-            fleet.members.push(Member { xvs: Some(xvs), exabgp: Some(exabgp) });
+            let (speaker, announcer) = match setup.speaker {
+                Speaker::ExaBgp => (fleet.start_exabgp(i), None),
+                Speaker::Bird => {
+                    let announcer = fleet.start_bird_announcer(i);
+                    (fleet.start_bird_speaker(i), Some(announcer))
+                }
+            };
+            fleet.members.push(Member { xvs: Some(xvs), speaker: Some(speaker), announcer });
         }
-        fleet.wait_paths("every director announces", DIRECTORS, Duration::from_secs(30));
+        fleet.wait_paths("every director announces", n, Duration::from_secs(30));
         fleet
     }
 
@@ -196,7 +229,7 @@ impl Fleet {
             director_ip(i),
             setup.scheduler
         );
-        for r in 0..DIRECTORS {
+        for r in 0..REALS {
             c.push_str(&format!(
                 "  [[service.real]]\n  addr = \"{}:80\"\n  weight = 1\n  [service.real.check]\n  kind = \"tcp\"\n  \
                  port = 80\n  connect_timeout = 1\n  retry = 1\n  delay_before_retry = 1\n  delay_loop = 1\n  \
@@ -230,6 +263,42 @@ impl Fleet {
         std::fs::write(&epath, env).unwrap();
         let (c, e) = (cpath.display().to_string(), epath.display().to_string());
         self.lab.spawn(&ns(i), &["exabgp", "--env", &e, &c])
+    }
+
+    /// `xvs announce` keeping director `i`'s BIRD include file; once it wrote the file.
+    fn start_bird_announcer(&self, i: usize) -> Proc {
+        let include = self.dir.join(format!("d{}-vips.conf", i + 1));
+        let birdc = format!("birdc -s {} configure", self.dir.join(format!("d{}-bird.ctl", i + 1)).display());
+        let xvs = super::xvs().display().to_string();
+        let (sock, inc) = (self.socket(i), include.display().to_string());
+        let args = [&xvs, "announce", "--control-socket", &sock, "--interval-ms", "100", "--bird-include", &inc];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--birdc", &birdc]);
+        let p = self.lab.spawn(&ns(i), &args);
+        let t0 = Instant::now();
+        while !include.exists() {
+            assert!(t0.elapsed() < Duration::from_secs(5), "the announcer writes its file:\n{}", p.dump());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p
+    }
+
+    /// BIRD 2 as director `i`'s speaker, exporting the announcer's static routes.
+    fn start_bird_speaker(&self, i: usize) -> Proc {
+        let ip = director_ip(i);
+        let include = self.dir.join(format!("d{}-vips.conf", i + 1));
+        let conf = format!(
+            "router id {ip};
+protocol device {{ scan time 1; }}
+include \"{}\";
+             protocol bgp upstream {{ local {ip} as 65001; neighbor 10.8.0.1 as 65000; hold time {HOLD_S};              keepalive time 1; connect retry time 1; ipv4 {{ import none; export where proto = \"xvs_vips4\";              next hop self; }}; }}
+",
+            include.display()
+        );
+        let path = self.dir.join(format!("d{}-bird.conf", i + 1));
+        std::fs::write(&path, conf).unwrap();
+        let sock = self.dir.join(format!("d{}-bird.ctl", i + 1)).display().to_string();
+        self.lab.spawn(&ns(i), &["bird", "-f", "-c", &path.display().to_string(), "-s", &sock])
     }
 
     /// The router's next hops for the VIP.
@@ -296,7 +365,7 @@ impl Fleet {
             self.lab.run(&n, &args);
         }
         let m = &mut self.members[i];
-        for p in [m.xvs.take(), m.exabgp.take()].into_iter().flatten() {
+        for p in [m.xvs.take(), m.speaker.take(), m.announcer.take()].into_iter().flatten() {
             p.signal(nix::sys::signal::Signal::SIGKILL);
         }
     }
@@ -304,7 +373,7 @@ impl Fleet {
     pub fn logs(&self) -> String {
         let mut s = format!("--- bird\n{}\n", self.bird.dump());
         for (i, m) in self.members.iter().enumerate() {
-            for p in m.xvs.iter().chain(m.exabgp.iter()) {
+            for p in m.xvs.iter().chain(m.speaker.iter()).chain(m.announcer.iter()) {
                 s.push_str(&format!("--- d{} {}\n{}\n", i + 1, p.label(), p.dump()));
             }
         }
@@ -318,14 +387,14 @@ impl Drop for Fleet {
     }
 }
 
-fn start_bird(lab: &Lab, dir: &std::path::Path) -> Proc {
+fn start_bird(lab: &Lab, dir: &std::path::Path, n: usize) -> Proc {
     let mut conf = format!(
         "router id 10.8.0.1;\nprotocol device {{ scan time 1; }}\n\
          protocol kernel {{ ipv4 {{ export all; import none; }}; merge paths on; }}\n\
          template bgp director {{ local 10.8.0.1 as 65000; hold time {HOLD_S}; keepalive time 1; \
          connect retry time 1; error wait time 1, 2; ipv4 {{ import all; export none; }}; }}\n"
     );
-    for i in 0..DIRECTORS {
+    for i in 0..n {
         conf.push_str(&format!("protocol bgp d{} from director {{ neighbor {} as 65001; }}\n", i + 1, director_ip(i)));
     }
     let path = dir.join("bird.conf");
