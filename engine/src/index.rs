@@ -149,6 +149,27 @@ impl FlowIndex {
 
     /// Remove the key `(handle, dir)` whose hash is `hash`. `rehash(handle, dir)` must
     /// return the hash of any other stored key. Returns whether it was found.
+    /// Before [`remove`](Self::remove): call `hint` with every handle after the key's slot
+    /// up to the cluster's end, the entries whose home slots the removal will need, so
+    /// their loads overlap instead of coming one after another.
+    #[inline]
+    pub fn hint_cluster(&self, hash: u64, handle: u32, dir: bool, hint: impl Fn(u32)) {
+        let want = encode(hash, handle, dir);
+        let mut i = hash as usize & self.mask;
+        let mut found = false;
+        for _ in 0..2 * MAX_PROBE {
+            let v = self.slots[i];
+            if v == 0 {
+                return;
+            }
+            if found {
+                hint((v & HANDLE_MASK) - 1);
+            }
+            found |= v == want;
+            i = (i + 1) & self.mask;
+        }
+    }
+
     pub fn remove(&mut self, hash: u64, handle: u32, dir: bool, mut rehash: impl FnMut(u32, bool) -> u64) -> bool {
         let want = encode(hash, handle, dir);
         let mut i = hash as usize & self.mask;
@@ -277,5 +298,22 @@ mod bound_tests {
         assert!(idx.has_room(home));
         assert!(idx.insert(hash(2000), 2000, false));
         assert!(!idx.insert(hash(2001), 2001, false));
+    }
+
+    #[test]
+    fn the_cluster_hint_names_exactly_the_keys_after_the_removed_one() {
+        let mut idx = FlowIndex::new(64);
+        // Five keys with one home slot, then a gap, then one more: a cluster of five.
+        for handle in 0..5 {
+            assert!(idx.insert(7, handle, false));
+        }
+        assert!(idx.insert(20, 9, false));
+        let hinted = std::cell::RefCell::new(Vec::new());
+        idx.hint_cluster(7, 1, false, |h| hinted.borrow_mut().push(h));
+        assert_eq!(hinted.take(), [2, 3, 4]);
+        idx.hint_cluster(7, 4, false, |h| hinted.borrow_mut().push(h));
+        assert!(hinted.take().is_empty(), "the last of the cluster has no one after it");
+        idx.hint_cluster(7, 42, false, |h| hinted.borrow_mut().push(h));
+        assert!(hinted.take().is_empty(), "a key that is not there hints nothing");
     }
 }

@@ -140,6 +140,12 @@ impl<E: Expiring> Store<E> {
         None
     }
 
+    /// The next handles the wheel will offer [`next_expired`](Self::next_expired) (due or
+    /// not), without taking them; how many fit in `out`.
+    pub fn peek_due(&self, out: &mut [u32]) -> usize {
+        self.wheel.peek_due(out)
+    }
+
     /// Whether expiry work is pending.
     pub fn has_due(&self) -> bool {
         self.wheel.has_due()

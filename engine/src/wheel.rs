@@ -189,6 +189,20 @@ impl Wheel {
         Some(first - SENTINELS)
     }
 
+    /// The first handles on the due list, without taking them: as many as fit in `out`
+    /// (or are due); how many. For looking ahead: their loads can start early.
+    pub fn peek_due(&self, out: &mut [u32]) -> usize {
+        let due = self.due_sentinel();
+        let mut node = self.links[due as usize].next;
+        let mut n = 0;
+        while n < out.len() && node != due {
+            out[n] = node - SENTINELS;
+            n += 1;
+            node = self.links[node as usize].next;
+        }
+        n
+    }
+
     /// Whether anything is waiting on the due list.
     pub fn has_due(&self) -> bool {
         let due = self.due_sentinel();
@@ -274,6 +288,30 @@ mod tests {
             let d = deadlines[h as usize];
             assert!(t >= d && t < d + 777, "handle {h}: deadline {d}, expired at {t}");
         }
+    }
+
+    #[test]
+    fn peek_shows_what_pop_will_take_in_order() {
+        let mut w = Wheel::new(16, 0);
+        for (h, d) in [(3u32, 5u64), (7, 5), (1, 5), (9, 900)] {
+            w.arm(h, d);
+        }
+        w.advance(10);
+        let mut out = [0u32; 8];
+        let n = w.peek_due(&mut out);
+        let mut popped = Vec::new();
+        while let Some(h) = w.pop_due() {
+            popped.push(h);
+        }
+        assert_eq!(&out[..n], &popped[..], "peek and pop agree");
+        assert_eq!(n, 3, "the entry due at 900 is not on the due list yet");
+        let mut short = [0u32; 2];
+        w.arm(4, 11);
+        w.arm(5, 11);
+        w.arm(6, 11);
+        w.advance(12);
+        assert_eq!(w.peek_due(&mut short), 2, "no more than fit");
+        assert_eq!(w.peek_due(&mut []), 0);
     }
 
     #[test]

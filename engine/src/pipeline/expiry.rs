@@ -7,21 +7,52 @@
 //!
 //! Invariant: a removed connection is out of the index (both keys), unbound from its real
 //! and template, and its slot is free, in one step.
+//!
+//! Memory: a mass expiry is a run of cache misses (each connection's index slots, and the
+//! entries of the cluster members a backward shift rehashes). The reaper looks [`AHEAD`]
+//! due connections ahead and starts their index loads together, and `unindex_conn` starts
+//! the cluster's entry loads before the shift, so the misses overlap.
 
 use super::bind::{unbind_real, Holder};
-use super::flow::unindex_conn;
+use super::flow::{conn_key_hash, unindex_conn};
 use super::persist::template_due;
 use super::{verify, Ctx};
 use crate::conn::FamilyTables;
 use crate::family::Family;
 
+/// How many due connections the reaper looks ahead at: their index slots are loaded
+/// together while the ones before them are removed.
+const AHEAD: usize = 8;
+
 /// Expire what is due in `t`, at most `budget` wheel steps.
 pub(super) fn reap<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, budget: &mut u32) {
-    while let Some(h) = t.conns.next_expired(budget) {
-        expire_conn(t, cx, h);
+    let mut ahead = [0u32; AHEAD];
+    'conns: loop {
+        let n = t.conns.peek_due(&mut ahead[..(*budget as usize).min(AHEAD)]);
+        if n == 0 {
+            break;
+        }
+        for &h in &ahead[..n] {
+            prefetch_keys(t, cx, h);
+        }
+        for _ in 0..n {
+            match t.conns.next_expired(budget) {
+                Some(h) => expire_conn(t, cx, h),
+                None => break 'conns,
+            }
+        }
     }
     while let Some(h) = t.templates.next_expired(budget) {
         template_due(t, cx, h);
+    }
+}
+
+/// Start loading the index slots of connection `h`'s keys.
+fn prefetch_keys<A: Family>(t: &FamilyTables<A>, cx: &Ctx, h: u32) {
+    let c = t.conns.get(h);
+    t.index.prefetch(conn_key_hash(cx, c, false));
+    if c.flags & crate::conn::flags::REPLY_KEY != 0 {
+        t.index.prefetch(conn_key_hash(cx, c, true));
     }
 }
 

@@ -162,10 +162,17 @@ pub(super) fn index_conn<A: Family>(t: &mut FamilyTables<A>, cx: &Ctx, ch: u32, 
 /// Remove both index keys of connection `h` (`c`).
 pub(super) fn unindex_conn<A: Family>(t: &mut FamilyTables<A>, cx: &Ctx, h: u32, c: &Conn<A>) {
     let FamilyTables { conns, index, .. } = t;
+    let reply = c.flags & flags::REPLY_KEY != 0;
+    let (request_hash, reply_hash) = (conn_key_hash(cx, c, false), if reply { conn_key_hash(cx, c, true) } else { 0 });
+    // The neighbours the backward shifts will rehash: loaded together, not one by one.
+    index.hint_cluster(request_hash, h, false, |o| conns.prefetch(o));
+    if reply {
+        index.hint_cluster(reply_hash, h, true, |o| conns.prefetch(o));
+    }
     let rehash = |o: u32, reply: bool| conn_key_hash(cx, conns.get(o), reply);
-    index.remove(conn_key_hash(cx, c, false), h, false, rehash);
-    if c.flags & flags::REPLY_KEY != 0 {
-        index.remove(conn_key_hash(cx, c, true), h, true, rehash);
+    index.remove(request_hash, h, false, rehash);
+    if reply {
+        index.remove(reply_hash, h, true, rehash);
     }
 }
 
