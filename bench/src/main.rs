@@ -93,6 +93,11 @@ fn main() {
 
 /// `veth`: the report, also written as JSON to `--json-file` when given.
 fn run_veth(args: &veth::VethArgs) -> Result<(), String> {
+    if args.cps {
+        let report = cps::run(&args.cps_args())?;
+        show(args.json, || report.to_json(), || report.to_text());
+        return Ok(());
+    }
     let report = veth::run(args)?;
     if let Some(p) = &args.json_file {
         std::fs::write(p, format!("{}\n", report.to_json())).map_err(|e| format!("{}: {e}", p.display()))?;

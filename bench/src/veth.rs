@@ -74,6 +74,30 @@ pub struct VethArgs {
     /// Print what each director said when it stopped (its counters), on stderr
     #[arg(long)]
     pub verbose: bool,
+    /// Connections-per-second mode: new TCP connections through the VIP for xvs NAT and
+    /// DR, nftables DNAT and HAProxy (what `xvs-bench cps` does, with --seconds,
+    /// --repeat, --reals, --dir-core, --xvs and --json taken from here)
+    #[arg(long)]
+    pub cps: bool,
+    /// With --cps: client threads, each one connection at a time
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+}
+
+impl VethArgs {
+    /// The `cps` run that `--cps` stands for.
+    pub fn cps_args(&self) -> crate::cps::CpsArgs {
+        crate::cps::CpsArgs {
+            seconds: self.seconds,
+            repeat: self.repeat,
+            reals: self.reals,
+            clients: self.clients,
+            directors: crate::cps::CpsDirector::ALL.to_vec(),
+            dir_core: self.dir_core,
+            xvs: self.xvs.clone(),
+            json: self.json,
+        }
+    }
 }
 
 fn validate(a: &VethArgs) -> Result<(), String> {
@@ -395,6 +419,8 @@ mod tests {
             json: false,
             json_file: None,
             verbose: false,
+            cps: false,
+            clients: 16,
         };
         let r = nft_rules(&a);
         assert!(r.contains("numgen inc mod 3 map { 0 : 10.0.2.11, 1 : 10.0.2.12, 2 : 10.0.2.13 } : 5353"), "{r}");
