@@ -91,10 +91,14 @@ fn mh_fleet_spreads_survives_a_dead_director_withdraws_and_drains() {
     let report: serde_json::Value = serde_json::from_str(drain.stdout().trim()).unwrap();
     println!("mh: drain report {report}");
     assert_eq!(report["outcome"], "quiet", "{report}");
+    let listing: serde_json::Value = serde_json::from_str(fleet.ctl(0, &["-Ln", "--json"]).trim()).unwrap();
+    assert_eq!(listing["director"]["draining"], true, "the listing says the director drains");
     assert!(report["withdrawn_after_ms"].as_u64().is_some_and(|ms| ms < 1000), "{report}");
     // Undrained, it announces again.
     fleet.ctl(0, &["--undrain"]);
     fleet.wait_paths("an undrained director announces again", 2, Duration::from_secs(5));
+    let listing: serde_json::Value = serde_json::from_str(fleet.ctl(0, &["-Ln", "--json"]).trim()).unwrap();
+    assert_eq!(listing["director"]["draining"], false);
 
     // SIGTERM withdraws before the steering detaches: the path is gone while xvs still runs.
     let mut d1 = fleet.members[0].xvs.take().unwrap();

@@ -276,6 +276,10 @@ impl<K: KernelSide> Director for Plane<K> {
         self.sync.status().iter().map(|(r, s)| s.describe(*r)).collect()
     }
 
+    fn draining(&self) -> bool {
+        self.fleet.draining()
+    }
+
     fn fleet(&mut self, req: FleetRequest) -> Result<String, String> {
         let now = std::time::Instant::now();
         let json = match req {

@@ -12,7 +12,8 @@
 //! - The JSON listing also carries a `director` object: version, uptime (since this state
 //!   was made, i.e. since `xvs run` started), live connections, frames in/out and drops
 //!   (from the same snapshot as the counters), and a `vrrp` array (one object per VRRP
-//!   instance, absent when none runs). The text listings are ipvsadm's, unchanged.
+//!   instance, absent when none runs) and `draining` (`xvs ctl --drain` in effect). The
+//!   text listings are ipvsadm's, unchanged.
 //! - `--vrrp` (an xvs extension) lists the VRRP instances instead of the table, one line
 //!   each (or `{"vrrp":[...]}` with `--json`); without VRRP it is an error, as `--health`
 //!   without health checks is.
@@ -65,6 +66,10 @@ pub trait Director {
     /// ipvsadm's `-L --daemon` lines of the sync daemons that run (none: empty).
     fn sync_status(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Whether `xvs ctl --drain` is in effect.
+    fn draining(&self) -> bool {
+        false
     }
     /// A fleet request: its answer, one line of JSON without the newline.
     fn fleet(&mut self, _req: FleetRequest) -> Result<String, String> {
@@ -212,6 +217,7 @@ impl CtlState {
                 drops: snap.stats.dropped(),
                 drops_by_reason: snap.stats.drops_by_reason().map(|(n, c)| (n.to_string(), c)).collect(),
                 health_checks: health.is_some(),
+                draining: dir.draining(),
             });
             listing.vrrp = vrrp::listings(&dir.vrrp(), Instant::now());
             json_line(&listing)
@@ -517,6 +523,7 @@ mod tests {
         let mut st = CtlState::new(model());
         let v: serde_json::Value = serde_json::from_str(&st.handle(&req("-Ln --json"), &mut d).stdout).unwrap();
         assert_eq!(v["director"]["health_checks"], false);
+        assert_eq!(v["director"]["draining"], false);
         assert_eq!(v["services"][0]["reals"][0]["health"], serde_json::Value::Null);
         assert_eq!(st.handle(&req("-Ln --health"), &mut d).exit, 1);
         assert!(v["director"]["uptime_s"].is_u64());

@@ -133,6 +133,8 @@ pub struct DirectorListing {
     /// Frames dropped, by reason (only reasons seen).
     pub drops_by_reason: std::collections::BTreeMap<String, u64>,
     pub health_checks: bool,
+    /// `xvs ctl --drain` is in effect: the announcer withdraws every VIP.
+    pub draining: bool,
 }
 
 /// The `-L -c --json` answer.
