@@ -126,7 +126,7 @@ fn write_and_reconfigure(include: &Path, birdc: &[String], announced: &[String])
         .map_err(|e| format!("running {}: {e}", birdc.join(" ")))?;
     let text = String::from_utf8_lossy(&out.stdout);
     // birdc exits 0 even when BIRD refuses the configuration: read what it said.
-    if !out.status.success() || text.contains("rror") {
+    if !out.status.success() || text.to_ascii_lowercase().contains("error") {
         return Err(format!(
             "{} said: {}{}",
             birdc.join(" "),

@@ -127,6 +127,14 @@ impl<'a> ControlLoop<'a> {
         self.notifier.finish(Duration::from_secs(5));
     }
 
+    /// Handle ctl requests, each answered in turn.
+    fn answer(&mut self, requests: Vec<xvs::ctl::server::Pending>) {
+        for p in requests {
+            let r = self.ctl_state.handle(&p.request, &mut self.running.plane);
+            p.answer(r);
+        }
+    }
+
     /// A stop (SIGTERM/SIGINT) of a fleet member: when an announcer follows this director
     /// and has not withdrawn already, drain, keep answering until the announcer has seen
     /// it (at most [`WITHDRAW_WAIT`]), then keep forwarding for [`WITHDRAW_GRACE`] while
@@ -144,10 +152,8 @@ impl<'a> ControlLoop<'a> {
         log("stopping: draining first, so the announcer withdraws the routes");
         let mut grace_from = None;
         loop {
-            for p in self.running.ctl.wait(Duration::from_millis(20)) {
-                let r = self.ctl_state.handle(&p.request, &mut self.running.plane);
-                p.answer(r);
-            }
+            let requests = self.running.ctl.wait(Duration::from_millis(20));
+            self.answer(requests);
             if grace_from.is_none() && self.running.plane.fleet.withdrawn() {
                 grace_from = Some(Instant::now());
             }
@@ -174,10 +180,7 @@ impl<'a> ControlLoop<'a> {
             if self.hup.swap(false, Ordering::Relaxed) {
                 self.reload();
             }
-            for p in requests {
-                let r = self.ctl_state.handle(&p.request, &mut self.running.plane);
-                p.answer(r);
-            }
+            self.answer(requests);
             self.follow_checks();
             self.take_verdicts();
             self.follow_vrrp();

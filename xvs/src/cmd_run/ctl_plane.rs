@@ -293,21 +293,20 @@ impl<K: KernelSide> Director for Plane<K> {
                 let state = AnnounceState { draining, vips: readiness::vip_states(&self.running, draining) };
                 serde_json::to_string(&state)
             }
-            FleetRequest::Drain | FleetRequest::Undrain | FleetRequest::DrainStatus => {
-                match req {
-                    FleetRequest::Drain if !self.fleet.draining() => {
-                        self.fleet.begin(now, self.service_frames());
-                        log("fleet: draining (ctl --drain): routes withdrawn, forwarding what still arrives");
-                    }
-                    FleetRequest::Undrain if self.fleet.draining() => {
-                        self.fleet.end();
-                        log("fleet: drain ended (ctl --undrain): ready VIPs are announced again");
-                    }
-                    _ => {}
+            drain => {
+                // One snapshot for the frame count and the connections.
+                let snap = self.loops.merged();
+                let frames = snap.stats.rx.saturating_sub(snap.stats.passed);
+                let draining = self.fleet.draining();
+                if drain == FleetRequest::Drain && !draining {
+                    self.fleet.begin(now, frames);
+                    log("fleet: draining (ctl --drain): routes withdrawn, forwarding what still arrives");
+                } else if drain == FleetRequest::Undrain && draining {
+                    self.fleet.end();
+                    log("fleet: drain ended (ctl --undrain): ready VIPs are announced again");
                 }
-                self.fleet.observe(now, self.service_frames());
-                let live = u64::from(self.loops.merged().live_connections);
-                serde_json::to_string(&self.fleet.status(now, live))
+                self.fleet.observe(now, frames);
+                serde_json::to_string(&self.fleet.status(now, u64::from(snap.live_connections)))
             }
         };
         json.map_err(|e| e.to_string())

@@ -17,7 +17,7 @@ use super::AnnounceState;
 
 #[derive(Debug)]
 pub struct Announcer {
-    /// Announced now, in the order they were announced.
+    /// Announced now, in the order first seen.
     announced: Vec<String>,
     /// Every prefix seen, in the order first seen.
     known: Vec<String>,
@@ -103,12 +103,7 @@ impl Announcer {
                 lines.push(self.withdraw(p));
             }
         }
-        self.announced.retain(|p| ready.contains(&p.as_str()));
-        for p in &self.known {
-            if ready.contains(&p.as_str()) && !self.announced.contains(p) {
-                self.announced.push(p.clone());
-            }
-        }
+        self.announced = self.known.iter().filter(|p| ready.contains(&p.as_str())).cloned().collect();
         lines
     }
 
