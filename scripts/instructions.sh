@@ -15,6 +15,8 @@
 #   ENTRY     callgrind --toggle-collect pattern of the entry point (below)
 #   N1, N2    the two packet counts (default 64000 and 128000)
 #   MODES     default "nat dr tun";  FAMILIES  default "v4 v6"
+#   OWNER_OF  poll cores the frames' owner is chosen among before the engine, as
+#             `xvs run` does with that many (xvs-bench engine --owner-of; default 1: none)
 #   CARGO_TARGET_DIR  where cargo builds (default <repo>/target)
 #   VALGRIND  default valgrind
 #
@@ -38,7 +40,9 @@ N2="${N2:-128000}"
 MODES="${MODES:-nat dr tun}"
 FAMILIES="${FAMILIES:-v4 v6}"
 VALGRIND="${VALGRIND:-valgrind}"
+OWNER_OF="${OWNER_OF:-1}"
 BENCH_ARGS=(--flows 1000 --new-ratio 0 --cores 1)
+[ "$OWNER_OF" = 1 ] || BENCH_ARGS+=(--owner-of "$OWNER_OF")
 
 json=0
 check=

@@ -41,6 +41,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use xvs_datapath::handoff;
 use xvs_engine::{
     Engine, EngineConfig, Forward, FrameBuf, NeighborSpec, RealSpec, ServiceSpec, TcpState, Timeouts, Verdict,
     MAX_HANDLES,
@@ -131,6 +132,11 @@ pub struct EngineArgs {
     /// Most expiry steps per batch (EngineConfig::expiry_budget)
     #[arg(long, default_value_t = EngineConfig::default().expiry_budget)]
     pub expiry_budget: u32,
+    /// Before the engine, find each frame's owning poll core among N, as `xvs run` with N
+    /// poll cores does (`xvs_datapath::handoff`); the bench's flows all stay on this core,
+    /// so the choice costs its work but is not acted on. 1 = one poll core: no choice.
+    #[arg(long, default_value_t = 1)]
+    pub owner_of: usize,
 }
 
 /// UDP timeout of the mass-expiry connections; the clock jumps past it mid-run.
@@ -152,8 +158,16 @@ const NS_PER_PACKET: u64 = 200;
 /// that its symbol (`xvs_bench::engine_bench::engine_entry`) counts the engine's work per
 /// batch, plus this one call (for `scripts/instructions.sh`; `Engine::handle_batch` itself is
 /// generic, compiled here and inlined, so it has no symbol of its own).
+///
+/// With `owners` > 1 it first does what a poll loop of that many cores does before the
+/// engine: find each frame's owning core (`--owner-of`).
 #[inline(never)]
-fn engine_entry(e: &mut Engine, frames: &mut [FrameBuf], now: u64, verdicts: &mut [Verdict]) {
+fn engine_entry(e: &mut Engine, frames: &mut [FrameBuf], now: u64, verdicts: &mut [Verdict], owners: usize) {
+    if owners > 1 {
+        for f in frames.iter_mut() {
+            std::hint::black_box(handoff::owner_of(e, f.data(), owners, 32, 128));
+        }
+    }
     e.handle_batch(frames, now, verdicts);
 }
 
@@ -260,6 +274,9 @@ fn validate(a: &EngineArgs) -> Result<(), String> {
     if a.flows == 0 && a.new_ratio < 1.0 {
         return Err("--flows 0 needs --new-ratio 1".into());
     }
+    if a.owner_of == 0 {
+        return Err("--owner-of must be at least 1".into());
+    }
     if a.cores == 0 || a.batch == 0 || a.reals == 0 || a.reals > 200 {
         return Err("--cores and --batch must be at least 1, --reals between 1 and 200".into());
     }
@@ -362,7 +379,7 @@ fn core_thread(a: &EngineArgs, c: usize, barrier: &Barrier) -> Result<CoreResult
         packets => packets,
     };
     let (gen_packets, gen_secs) = gen_only(&mut gen.clone(), &mut frames, gen_span);
-    let mut r = measure(span, &mut engine, &mut gen, &mut frames, &mut verdicts, now, mass)?;
+    let mut r = measure(span, &mut engine, &mut gen, (&mut frames, &mut verdicts), now, (mass, a.owner_of))?;
     r.core = c;
     r.huge_pages_advised = advised as u64;
     r.flows = flows;
@@ -381,7 +398,7 @@ fn setup_batch(
     now: u64,
     what: &str,
 ) -> Result<(), String> {
-    engine_entry(e, frames, now, verdicts);
+    engine_entry(e, frames, now, verdicts, 1);
     if let Some(v) = verdicts[..frames.len()].iter().find(|v| !matches!(v, Verdict::Tx { .. })) {
         let drops: Vec<_> = e.stats().drops_by_reason().map(|(n, c)| format!("{n}={c}")).collect();
         return Err(format!("setup: a {what} got {v:?} (drops: {})", drops.join(" ")));
@@ -504,15 +521,15 @@ enum Mass {
     Done,
 }
 
-/// The measured phase.
+/// The measured phase: `mass` connections wait to expire at once, frames go through a
+/// poll loop's steps for `owners` cores.
 fn measure(
     span: Span,
     e: &mut Engine,
     gen: &mut Gen,
-    frames: &mut [FrameBuf],
-    verdicts: &mut [Verdict],
+    (frames, verdicts): (&mut [FrameBuf], &mut [Verdict]),
     clock: u64,
-    mass: u32,
+    (mass, owners): (u32, usize),
 ) -> Result<CoreResult, String> {
     let hist = || Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 3).map_err(|e| e.to_string());
     let mut r = CoreResult::new(hist()?, hist()?);
@@ -530,7 +547,7 @@ fn measure(
         gen.fill(frames);
         let t0 = Instant::now();
         let now = clock + span.clock(t0 - start, packets) + jump;
-        engine_entry(e, frames, now, verdicts);
+        engine_entry(e, frames, now, verdicts, owners);
         let t1 = Instant::now();
         let dt = (t1 - t0).as_nanos() as u64;
         r.batch_ns.saturating_record(dt);
