@@ -12,6 +12,9 @@ cargo test --workspace 2>&1 | tee "$log"
 # Instructions per packet of the engine (callgrind) against scripts/instructions-budget,
 # so the packet path's cost stays won.
 scripts/instructions.sh --check
+# The same with two poll cores: the poll loop classifies each frame once, to choose its
+# core, and the engine handles it from that class.
+OWNER_OF=2 scripts/instructions.sh --check scripts/instructions-budget-owner2
 # Every fuzz target (fuzz/: the pipeline, the config readers, ipvsadm's grammar, the
 # control protocol, VRRP and sync parsers), briefly, from its committed seed corpus.
 scripts/fuzz.sh 15

@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use xvs_datapath::handoff;
 use xvs_engine::{
-    Engine, EngineConfig, Forward, FrameBuf, NeighborSpec, RealSpec, ServiceSpec, TcpState, Timeouts, Verdict,
-    MAX_HANDLES,
+    Classified, Engine, EngineConfig, Forward, FrameBuf, NeighborSpec, RealSpec, ServiceSpec, TcpState, Timeouts,
+    Verdict, MAX_HANDLES,
 };
 use xvs_proto::tcp_flags;
 use xvs_sched::SchedConfig;
@@ -159,16 +159,26 @@ const NS_PER_PACKET: u64 = 200;
 /// batch, plus this one call (for `scripts/instructions.sh`; `Engine::handle_batch` itself is
 /// generic, compiled here and inlined, so it has no symbol of its own).
 ///
-/// With `owners` > 1 it first does what a poll loop of that many cores does before the
-/// engine: find each frame's owning core (`--owner-of`).
+/// With `owners` > 1 it does what a poll loop of that many cores does (`--owner-of`):
+/// classify each frame to find its owning core, then hand the engine the frames with
+/// their classes. `classes` holds at least `frames.len()`.
 #[inline(never)]
-fn engine_entry(e: &mut Engine, frames: &mut [FrameBuf], now: u64, verdicts: &mut [Verdict], owners: usize) {
+fn engine_entry(
+    e: &mut Engine,
+    frames: &mut [FrameBuf],
+    now: u64,
+    verdicts: &mut [Verdict],
+    (owners, classes): (usize, &mut [Classified]),
+) {
     if owners > 1 {
-        for f in frames.iter_mut() {
-            std::hint::black_box(handoff::owner_of(e, f.data(), owners, 32, 128));
+        for (f, c) in frames.iter().zip(classes.iter_mut()) {
+            e.classify_into(f.data(), c);
+            std::hint::black_box(handoff::owner_of(e, c, owners, 32, 128));
         }
+        e.handle_classified(frames, &classes[..frames.len()], now, verdicts);
+    } else {
+        e.handle_batch(frames, now, verdicts);
     }
-    e.handle_batch(frames, now, verdicts);
 }
 
 /// How long the measured (and generator-only) phase runs, and where its clock comes from.
@@ -398,7 +408,7 @@ fn setup_batch(
     now: u64,
     what: &str,
 ) -> Result<(), String> {
-    engine_entry(e, frames, now, verdicts, 1);
+    engine_entry(e, frames, now, verdicts, (1, &mut []));
     if let Some(v) = verdicts[..frames.len()].iter().find(|v| !matches!(v, Verdict::Tx { .. })) {
         let drops: Vec<_> = e.stats().drops_by_reason().map(|(n, c)| format!("{n}={c}")).collect();
         return Err(format!("setup: a {what} got {v:?} (drops: {})", drops.join(" ")));
@@ -534,6 +544,7 @@ fn measure(
     let hist = || Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 3).map_err(|e| e.to_string());
     let mut r = CoreResult::new(hist()?, hist()?);
     let mut jump = 0u64;
+    let mut classes = vec![Classified::EMPTY; frames.len()];
     let mut state = if mass > 0 { Mass::Armed } else { Mass::Off };
     let created0 = e.stats().conns_created;
     let expired0 = e.stats().conns_expired;
@@ -547,7 +558,7 @@ fn measure(
         gen.fill(frames);
         let t0 = Instant::now();
         let now = clock + span.clock(t0 - start, packets) + jump;
-        engine_entry(e, frames, now, verdicts, owners);
+        engine_entry(e, frames, now, verdicts, (owners, &mut classes));
         let t1 = Instant::now();
         let dt = (t1 - t0).as_nanos() as u64;
         r.batch_ns.saturating_record(dt);

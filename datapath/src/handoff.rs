@@ -8,22 +8,24 @@
 //! persistent client, and so its template, lives on one core. A frame that arrives on
 //! another core is copied into a buffer and passed to the owner over a bounded lock-free
 //! queue (DPVS's "redirect"); the owner handles it with its engine and transmits it on its
-//! own socket of the same interface.
+//! own socket of the same interface. The frame is classified once, here, to find its
+//! owner: its class travels with the copy, and both cores' engines handle it from that
+//! class (`Engine::handle_classified`) instead of parsing it again.
 //!
 //! Invariants:
 //! - Buffers are preallocated: each core has a pool, a receiver returns a buffer to the
 //!   pool of the core it came from. Nothing is allocated per frame; when a pool or a queue
 //!   is empty or full, the frame is dropped and counted (`handoff_full`), never blocked on.
-//! - `owner_of` depends only on the frame and the service set, so every core computes the
-//!   same owner for both directions of a connection.
+//! - `owner_of` depends only on the frame (its class) and the service set, so every core
+//!   computes the same owner for both directions of a connection.
+//! - A handed copy carries the class of the frame it copies only when it copies all of it.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
-use xvs_proto::{classify, PROTO_TCP, PROTO_UDP};
 
-use xvs_engine::{mask_ip, Engine, EngineConfig, FrameBuf};
+use xvs_engine::{mask_ip, Classified, Engine, EngineConfig, FrameBuf};
 
 /// Buffers each core keeps for handing frames to others.
 pub const POOL: usize = 1024;
@@ -77,14 +79,17 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// Copy `frame` (arrived on `port`) to core `to`. Returns false (and counts) when no
-    /// buffer or no queue room was available.
-    pub fn send(&mut self, to: usize, frame: &[u8], port: u16) -> bool {
+    /// Copy `frame` (arrived on `port`, classified as `class`) to core `to`. Returns false
+    /// (and counts) when no buffer or no queue room was available.
+    pub fn send(&mut self, to: usize, frame: &[u8], port: u16, class: &Classified) -> bool {
         let Some(mut buf) = self.pools[self.me].pop() else {
             self.full += 1;
             return false;
         };
         buf.load(frame);
+        if buf.len == frame.len() {
+            buf.class = Some(*class);
+        }
         buf.port = port;
         buf.origin = self.me as u16;
         match self.outbound[to].push(buf) {
@@ -120,35 +125,15 @@ impl Handoff {
     }
 }
 
-/// The core (of `n`) that owns the connection `frame` belongs to: a hash of its client
-/// address masked to `/mask4` (IPv4) or `/mask6` (IPv6). Frames that do not classify go to
-/// core 0 (they are dropped or passed there, and counted once).
-pub fn owner_of(engine: &Engine, frame: &[u8], n: usize, mask4: u8, mask6: u8) -> usize {
+/// The core (of `n`) that owns the connection of the frame classified as `class`: a hash
+/// of its client address (`Engine::client_of`) masked to `/mask4` (IPv4) or `/mask6`
+/// (IPv6). Frames that do not classify go to core 0 (they are dropped or passed there,
+/// and counted once).
+pub fn owner_of(engine: &Engine, class: &Classified, n: usize, mask4: u8, mask6: u8) -> usize {
     if n <= 1 {
         return 0;
     }
-    let Ok(p) = classify(frame) else { return 0 };
-    let svcs = engine.services();
-    let client = if let Some(q) = p.icmp.and_then(|i| i.quoted) {
-        // An error about a packet q.src -> q.dst: the client is whichever end is not the
-        // service side.
-        if svcs.lookup(q.proto, q.src, q.sport).is_some() {
-            q.dst
-        } else {
-            q.src
-        }
-    } else if (p.proto == PROTO_TCP || p.proto == PROTO_UDP) && p.frag.is_none_or(|f| f.is_first()) {
-        if svcs.lookup(p.proto, p.dst, p.dport).is_some() {
-            p.src
-        } else {
-            p.dst
-        }
-    } else if svcs.lookup(p.proto, p.dst, 0).is_some() || svcs.is_vip_addr(p.dst) {
-        p.src
-    } else {
-        p.dst
-    };
-    owner_of_client(client, n, mask4, mask6)
+    engine.client_of(class).map_or(0, |client| owner_of_client(client, n, mask4, mask6))
 }
 
 /// The poll core that owns connections of `client` among `n`: a hash of the client's
@@ -196,7 +181,7 @@ mod tests {
         let mesh = Mesh::new(2);
         let mut a = mesh.endpoint(0);
         let mut b = mesh.endpoint(1);
-        assert!(a.send(1, &[1, 2, 3], 5));
+        assert!(a.send(1, &[1, 2, 3], 5, &Classified::EMPTY));
         let mut batch = Vec::with_capacity(8);
         assert_eq!(b.recv(&mut batch, 8), 1);
         assert_eq!(batch[0].data(), &[1, 2, 3]);
@@ -204,9 +189,9 @@ mod tests {
         b.recycle(&mut batch);
         // Every buffer of core 0 is back in its pool: it can send POOL more, then no more.
         for _ in 0..POOL {
-            assert!(a.send(1, &[0], 0));
+            assert!(a.send(1, &[0], 0, &Classified::EMPTY));
         }
-        assert!(!a.send(1, &[0], 0));
+        assert!(!a.send(1, &[0], 0, &Classified::EMPTY));
         assert_eq!(a.full, 1);
     }
 }

@@ -20,7 +20,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use xvs_engine::{ConnInfo, Engine, EngineConfig, FrameBuf, ListCursor, NeighborSpec, PacketBuf, Verdict};
+use xvs_engine::{Classified, ConnInfo, Engine, EngineConfig, FrameBuf, ListCursor, NeighborSpec, PacketBuf, Verdict};
 
 use crate::handoff::{owner_masks, owner_of, Handoff};
 use crate::snapshot::{batch_histogram, snapshot_reals, Snapshot};
@@ -88,6 +88,8 @@ struct PollLoop<'l> {
     handoff: &'l mut Handoff,
     clock_origin: Instant,
     verdicts: [Verdict; BATCH],
+    /// The classes of the batch's frames this core handles (with several poll cores).
+    classes: [Classified; BATCH],
     handed: Vec<FrameBuf>,
     masks: (u8, u8),
     batch_ns: hdrhistogram::Histogram<u64>,
@@ -108,26 +110,30 @@ impl PollLoop<'_> {
         let Some((port, after)) = rest.split_first_mut() else { return 0 };
         let here = port.port_no();
         let now = self.now();
-        let (engine, handoff, masks) = (&mut *self.engine, &mut *self.handoff, self.masks);
+        let (engine, handoff, masks, classes) = (&mut *self.engine, &mut *self.handoff, self.masks, &mut self.classes);
         let got = port.rx_batch(BATCH, &mut self.verdicts, |batch, verdicts| {
             let n = batch.len();
-            // Frames of connections another core owns go to it; ours move to the front.
-            let mut mine = n;
             if handoff.n > 1 {
-                mine = 0;
+                // Frames of connections another core owns go to it, with their class;
+                // ours move to the front, and the engine takes them from their class.
+                let mut mine = 0;
                 for i in 0..n {
-                    let owner = owner_of(engine, batch[i].bytes(), handoff.n, masks.0, masks.1);
+                    // Classified into the slot it keeps if the frame is ours.
+                    engine.classify_into(batch[i].bytes(), &mut classes[mine]);
+                    let owner = owner_of(engine, &classes[mine], handoff.n, masks.0, masks.1);
                     if owner == handoff.me {
                         batch.swap(i, mine);
                         mine += 1;
                     } else {
                         let port_no = batch[i].port();
-                        handoff.send(owner, batch[i].bytes(), port_no);
+                        handoff.send(owner, batch[i].bytes(), port_no, &classes[mine]);
                     }
                 }
                 verdicts[mine..n].fill(Verdict::Pass);
+                engine.handle_classified(&mut batch[..mine], &classes[..mine], now, &mut verdicts[..mine]);
+            } else {
+                engine.handle_batch(&mut batch[..], now, &mut verdicts[..n]);
             }
-            engine.handle_batch(&mut batch[..mine], now, &mut verdicts[..mine]);
             // Frames for another interface leave by copy on this core's socket there.
             send_elsewhere(before.iter_mut().chain(after.iter_mut()), batch, verdicts, Some(here));
         });
@@ -149,7 +155,15 @@ impl PollLoop<'_> {
         let n = self.handoff.recv(&mut self.handed, BATCH);
         if n > 0 {
             let now = self.now();
-            self.engine.handle_batch(&mut self.handed[..], now, &mut self.verdicts[..n]);
+            // Classified by the core that received them (a copy it could not carry the
+            // class with is classified here).
+            for (c, b) in self.classes.iter_mut().zip(&self.handed) {
+                *c = match &b.class {
+                    Some(theirs) => self.engine.adopt(theirs),
+                    None => self.engine.classify(b.data()),
+                };
+            }
+            self.engine.handle_classified(&mut self.handed[..], &self.classes[..n], now, &mut self.verdicts[..n]);
             // Handed frames live in another core's buffers: all leave by copy.
             send_elsewhere(ports.iter_mut(), &mut self.handed[..], &mut self.verdicts[..n], None);
             self.handoff.recycle(&mut self.handed);
@@ -211,6 +225,7 @@ pub fn run(
         handoff,
         clock_origin,
         verdicts: [Verdict::Pass; BATCH],
+        classes: [Classified::EMPTY; BATCH],
         handed: Vec::with_capacity(BATCH),
         masks,
         batch_ns: batch_histogram(),

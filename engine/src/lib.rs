@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 mod conn;
+mod endpoints;
 mod family;
 pub mod filter;
 mod ids;
@@ -41,7 +42,7 @@ pub mod tcp_state;
 pub use family::mask_ip;
 pub use ids::{proto_name, Endpoint, RealId, RealKey, ServiceId, ServiceKey};
 pub use index::{MAX_HANDLES, MAX_PROBE};
-pub use pipeline::{ConnInfo, Engine, ListCursor};
+pub use pipeline::{Classified, ConnInfo, Engine, ListCursor};
 pub use port::{FrameBuf, PacketBuf, Port, Verdict, FRAME_SIZE, HEADROOM};
 pub use sctp_state::SctpState;
 pub use spec::{EngineConfig, Forward, MarkRule, NeighborSpec, RealSpec, ServiceSpec};

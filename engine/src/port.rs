@@ -11,6 +11,7 @@
 use std::io;
 
 use crate::stats::DropReason;
+use crate::Classified;
 
 /// Headroom every port leaves before a frame (the kernel's XDP_PACKET_HEADROOM).
 pub const HEADROOM: usize = 256;
@@ -54,11 +55,23 @@ pub struct FrameBuf {
     pub ts_ns: u64,
     /// The poll core whose pool the buffer belongs to (frames handed between cores).
     pub origin: u16,
+    /// The frame's classification, made by the core that received it and carried with
+    /// the copy it handed to the owning core (`Engine::handle_classified`); `None` after
+    /// every `load`, since it describes those bytes only.
+    pub class: Option<Classified>,
 }
 
 impl Default for FrameBuf {
     fn default() -> Self {
-        FrameBuf { buf: vec![0u8; FRAME_SIZE].into_boxed_slice(), head: HEADROOM, len: 0, port: 0, ts_ns: 0, origin: 0 }
+        FrameBuf {
+            buf: vec![0u8; FRAME_SIZE].into_boxed_slice(),
+            head: HEADROOM,
+            len: 0,
+            port: 0,
+            ts_ns: 0,
+            origin: 0,
+            class: None,
+        }
     }
 }
 
@@ -70,6 +83,7 @@ impl FrameBuf {
         self.buf[HEADROOM..HEADROOM + n].copy_from_slice(&data[..n]);
         self.head = HEADROOM;
         self.len = n;
+        self.class = None;
     }
 
     pub fn from_bytes(data: &[u8]) -> Self {

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use xvs_proto::Mac;
 use xvs_sched::{new_scheduler, Dest, DestCounters, Scheduler};
 
-use crate::family::mask_ip;
+use crate::endpoints::Endpoints;
+use crate::family::{mask_ip, Family};
 use crate::ids::{RealId, RealKey, ServiceId, ServiceKey};
 use crate::spec::{EngineConfig, Forward, MarkRule, NeighborSpec, RealSpec, ServiceSpec};
 use crate::stats::Counters;
@@ -94,6 +95,9 @@ pub struct ServiceTable {
     /// lc/wlc/sed/nq/ovf/twos and the thresholds see director-wide counts.
     pub shared: SharedCounters,
     exact: HashMap<(u8, IpAddr, u16), ServiceId, ahash::RandomState>,
+    /// The keys of `exact` per family, for [`is_service`](Self::is_service).
+    exact_v4: Endpoints<u32>,
+    exact_v6: Endpoints<u128>,
     /// (proto, network, prefix_len, port, service), longest prefix first.
     prefixes: Vec<(u8, IpAddr, u8, u16, ServiceId)>,
     /// The traffic of fwmark services, in configuration order (the first that covers a
@@ -237,6 +241,25 @@ impl ServiceTable {
         None
     }
 
+    /// `lookup(proto, dst, dport).is_some()` for `dst` of family `A`, at a fraction of its
+    /// cost when every service is a plain address (no fwmark or prefix service): with
+    /// several poll cores it is asked of every frame, to tell the client's end
+    /// (`Engine::client_of`).
+    #[inline]
+    pub fn is_service<A: Family>(&self, proto: u8, dst: A, dport: u16) -> bool {
+        if !self.marked.is_empty() || !self.prefixes.is_empty() {
+            return self.lookup(proto, dst.to_ip(), dport).is_some();
+        }
+        let (lo, hi) = dst.words();
+        if A::WIDE {
+            let a = u128::from(hi) << 64 | u128::from(lo);
+            self.exact_v6.contains(proto, a, dport) || self.exact_v6.contains(proto, a, 0)
+        } else {
+            let a = lo as u32;
+            self.exact_v4.contains(proto, a, dport) || self.exact_v4.contains(proto, a, 0)
+        }
+    }
+
     /// Whether `dst:dport` of `proto` is (or is covered by a port-0 service at) the
     /// endpoint of a single-address service that is configured no longer. Its traffic is
     /// steered here only while its connections drain (the control plane's `draining`):
@@ -315,6 +338,10 @@ impl ServiceTable {
             }
         }
         prefixes.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.cmp(&a.3)));
+        self.exact_v4 =
+            Endpoints::new(exact.keys().filter_map(|&(proto, addr, port)| Some((proto, u32::from_ip(addr)?, port))));
+        self.exact_v6 =
+            Endpoints::new(exact.keys().filter_map(|&(proto, addr, port)| Some((proto, u128::from_ip(addr)?, port))));
         self.exact = exact;
         self.prefixes = prefixes;
         self.marked = marked;

@@ -7,6 +7,11 @@
 //! the verdicts and every byte of every frame must be equal; at the end the engines'
 //! counters, connection listings, per-real and per-service counters and the sync records
 //! handed out.
+//!
+//! Classifying once changes no result either: frames handled from the classes a poll loop
+//! made to choose their core (`Engine::classify` + `handle_classified`), or from classes
+//! another core's engine made and this one adopted (a handed frame), get what
+//! `handle_batch` gives them; and the client each class names is the traffic's client.
 
 mod common;
 
@@ -14,7 +19,7 @@ use std::net::SocketAddr;
 
 use common::*;
 use proptest::prelude::*;
-use xvs_engine::{Engine, EngineConfig, Forward, FrameBuf, Verdict};
+use xvs_engine::{Classified, Engine, EngineConfig, Forward, FrameBuf, Verdict};
 use xvs_proto::build::{Ext, Frame};
 
 /// NAT on port 80 (reals on 8080), DR on 81 and TUN on 82, two reals each, TCP and UDP,
@@ -125,6 +130,49 @@ fn run(e: &mut Engine, frames: &[Vec<u8>], now_ms: u64) -> Vec<(Verdict, Vec<u8>
     v.into_iter().zip(b.iter().map(|f| f.data().to_vec())).collect()
 }
 
+/// How a batch reaches the engine.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    /// `handle_batch` on the bytes.
+    Bytes,
+    /// Classified by the engine itself, then `handle_classified`.
+    Own,
+    /// Classified by `peer` (another core's engine, other hash keys), adopted.
+    Adopted(&'a Engine),
+}
+
+fn run_via(e: &mut Engine, frames: &[Vec<u8>], now_ms: u64, entry: Entry) -> Vec<(Verdict, Vec<u8>)> {
+    let mut b: Vec<FrameBuf> = frames.iter().map(|f| FrameBuf::from_bytes(f)).collect();
+    let mut v = vec![Verdict::Pass; b.len()];
+    let mut classes = vec![Classified::EMPTY; b.len()];
+    match entry {
+        Entry::Bytes => e.handle_batch(&mut b, now_ms * NS_PER_MS, &mut v),
+        Entry::Own => {
+            for (c, f) in classes.iter_mut().zip(&b) {
+                e.classify_into(f.data(), c);
+            }
+            e.handle_classified(&mut b, &classes, now_ms * NS_PER_MS, &mut v);
+        }
+        Entry::Adopted(peer) => {
+            for (c, f) in classes.iter_mut().zip(&b) {
+                *c = e.adopt(&peer.classify(f.data()));
+            }
+            e.handle_classified(&mut b, &classes, now_ms * NS_PER_MS, &mut v);
+        }
+    }
+    v.into_iter().zip(b.iter().map(|f| f.data().to_vec())).collect()
+}
+
+/// The client address of an event's frame.
+fn client_ip(e: &Event) -> Option<std::net::IpAddr> {
+    match *e {
+        Event::Request { v6, client: c, sport, .. } | Event::Reply { v6, client: c, sport, .. } => {
+            Some(client(v6, c, sport).ip())
+        }
+        _ => None,
+    }
+}
+
 fn sync_records(e: &mut Engine) -> Vec<String> {
     let mut out = Vec::new();
     e.poll_sync(|s| out.push(format!("{s:?}")));
@@ -183,6 +231,48 @@ proptest! {
         }
         for (a, b) in fs.services.iter().zip(gs.services.iter()) {
             prop_assert_eq!(a.stats, b.stats);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    #[test]
+    fn classifying_once_changes_no_result(events in proptest::collection::vec(event(), 1..200), cut in 1usize..24) {
+        let mut engines = [engine(true), engine(true), engine(true)];
+        let mut peer_cfg = cfg();
+        peer_cfg.hash_seed = 0x5eed;
+        let peer = Engine::new(peer_cfg, 0).unwrap();
+        let mut now = 1_000u64;
+        let mut pending: Vec<Vec<u8>> = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if let Event::Wait(ms) = e {
+                now += u64::from(*ms);
+                continue;
+            }
+            if let Event::Sync(on) = e {
+                for en in &mut engines {
+                    en.set_sync_master(*on);
+                }
+                continue;
+            }
+            let f = frame(e).unwrap();
+            let class = engines[0].classify(&f);
+            prop_assert_eq!(engines[0].client_of(&class), client_ip(e));
+            prop_assert_eq!(peer.client_of(&peer.classify(&f)), client_ip(e));
+            pending.push(f);
+            if pending.len() >= cut || i + 1 == events.len() {
+                let [a, b, c] = &mut engines;
+                let bytes = run_via(a, &pending, now, Entry::Bytes);
+                prop_assert_eq!(&bytes, &run_via(b, &pending, now, Entry::Own));
+                prop_assert_eq!(&bytes, &run_via(c, &pending, now, Entry::Adopted(&peer)));
+                pending.clear();
+            }
+        }
+        for other in &engines[1..] {
+            prop_assert_eq!(engines[0].stats(), other.stats());
+            prop_assert_eq!(engines[0].connections(), other.connections());
         }
     }
 }

@@ -146,11 +146,11 @@ impl FastAddr for u32 {
     fn packet(v: &V4Flow) -> Packet {
         packet_of(v, IpAddr::V4(Ipv4Addr::from(v.src)), IpAddr::V4(Ipv4Addr::from(v.dst)), L4)
     }
-    #[inline]
+    #[inline(always)]
     fn nat_request(f: &mut [u8], v: &V4Flow, dst: u32, dport: u16) {
         nat4_request(f, v, dst, dport);
     }
-    #[inline]
+    #[inline(always)]
     fn nat_reply(f: &mut [u8], v: &V4Flow, src: u32, sport: u16) {
         nat4_reply(f, v, src, sport);
     }
@@ -221,14 +221,14 @@ fn rewrite_frame(f: &mut [u8], v: &V4Flow, at: usize, addr: u32, port_at: usize,
 
 /// NAT of a request (client -> VIP:vport becomes client -> `dst`:`dport`), as
 /// [`crate::nat_request`].
-#[inline]
+#[inline(always)]
 pub fn nat4_request(f: &mut [u8], v: &V4Flow, dst: u32, dport: u16) {
     rewrite_frame(f, v, DST, dst, L4 + 2, dport, false);
 }
 
 /// NAT of a reply (RIP:rport -> client becomes `src`:`sport` -> client, TTL down by one;
 /// the caller has dropped TTL <= 1), as [`crate::nat_reply`].
-#[inline]
+#[inline(always)]
 pub fn nat4_reply(f: &mut [u8], v: &V4Flow, src: u32, sport: u16) {
     rewrite_frame(f, v, SRC, src, L4, sport, true);
 }
@@ -326,11 +326,11 @@ impl FastAddr for u128 {
     fn packet(v: &V6Flow) -> Packet {
         packet_of(v, IpAddr::V6(Ipv6Addr::from(v.src)), IpAddr::V6(Ipv6Addr::from(v.dst)), L4_6)
     }
-    #[inline]
+    #[inline(always)]
     fn nat_request(f: &mut [u8], v: &V6Flow, dst: u128, dport: u16) {
         rewrite6_frame(f, v, DST6, dst, L4_6 + 2, dport, false);
     }
-    #[inline]
+    #[inline(always)]
     fn nat_reply(f: &mut [u8], v: &V6Flow, src: u128, sport: u16) {
         rewrite6_frame(f, v, SRC6, src, L4_6, sport, true);
     }

@@ -21,6 +21,7 @@
 //!   packet, which is dropped (IPVS's behaviour).
 
 mod bind;
+mod classified;
 mod evict;
 mod expiry;
 mod fast;
@@ -54,6 +55,7 @@ use crate::EngineError;
 use flow::FlowKey;
 use xvs_proto::ipvs_sync::SyncConn;
 
+pub use classified::Classified;
 pub use listing::{ConnInfo, ListCursor};
 
 /// The engine's state but its per-family tables (split so both can be borrowed at once):
@@ -289,11 +291,16 @@ impl Engine {
     /// their index slots prefetched, then the candidate connection entries are
     /// prefetched, then each frame is handled. The loads of a group overlap instead of
     /// each packet waiting for its own cache misses in turn.
+    ///
+    /// Never inlined (nor is `handle_classified`): the batch loop is large, and what its
+    /// caller's code does to register allocation around it showed as +10 instructions per
+    /// packet.
+    #[inline(never)]
     pub fn handle_batch<F: PacketBuf>(&mut self, frames: &mut [F], now_ns: u64, verdicts: &mut [Verdict]) {
         self.handle_timeout(now_ns);
         let n = frames.len().min(verdicts.len());
-        // Written in place per group (a returned `Pre` would be copied, Packet and all).
-        let mut pre = [Pre::EMPTY; STAGE];
+        // Written in place per group (a returned class would be copied, Packet and all).
+        let mut pre = [Classified::EMPTY; STAGE];
         let mut start = 0;
         while start < n {
             let end = (start + STAGE).min(n);
@@ -301,63 +308,139 @@ impl Engine {
             for (f, pr) in group.iter_mut().zip(pre.iter_mut()) {
                 self.pre_classify(f, pr);
             }
-            for pr in &pre[..group.len()] {
-                self.prefetch_conn(pr);
-            }
-            for ((f, v), pr) in group.iter_mut().zip(verdicts[start..end].iter_mut()).zip(pre.iter()) {
-                // The common case first, without the general path's frame: only when it
-                // declines does the frame go the general way.
-                *v = match &pr.class {
-                    Class::Fast4(v4) => {
-                        let o = Self::handle_fast(&mut self.v4, &mut self.cx, f, v4, pr.hash);
-                        self.settle(f, pr, o)
-                    }
-                    Class::Fast6(v6) => {
-                        let o = Self::handle_fast(&mut self.v6, &mut self.cx, f, v6, pr.hash);
-                        self.settle(f, pr, o)
-                    }
-                    Class::Full(_) => self.handle(f, pr, None),
-                };
-                let s = &mut self.cx.stats;
-                s.rx += 1;
-                match v {
-                    Verdict::Tx { .. } => s.tx += 1,
-                    Verdict::Pass => s.passed += 1,
-                    Verdict::Drop(r) => s.drop(*r),
-                }
-            }
+            self.handle_group(group, &pre[..end - start], &mut verdicts[start..end]);
             start = end;
         }
     }
 
-    /// Classify a frame into `pre` and, for a TCP/UDP/SCTP packet with ports, hash its flow
-    /// key and prefetch the index slot it will probe.
+    /// [`handle_batch`](Self::handle_batch) for frames this engine classified already
+    /// ([`classify`](Self::classify), or [`adopt`](Self::adopt) for another core's class):
+    /// `classes[i]` is frame `i`'s, as the frame is now. A poll loop that classified its
+    /// frames to choose their owning core does not pay for it twice, and the index loads
+    /// the classification started have had that much longer to arrive. Frames beyond
+    /// `classes` get no verdict (`verdicts` and `classes` must be as long as `frames`).
+    #[inline(never)]
+    pub fn handle_classified<F: PacketBuf>(
+        &mut self,
+        frames: &mut [F],
+        classes: &[Classified],
+        now_ns: u64,
+        verdicts: &mut [Verdict],
+    ) {
+        self.handle_timeout(now_ns);
+        let n = frames.len().min(verdicts.len()).min(classes.len());
+        let mut start = 0;
+        while start < n {
+            let end = (start + STAGE).min(n);
+            self.handle_group(&mut frames[start..end], &classes[start..end], &mut verdicts[start..end]);
+            start = end;
+        }
+    }
+
+    /// Stages 2 and 3 of a group of classified frames: prefetch the connection entries
+    /// the index slots point at, then handle each frame.
     #[inline(always)]
-    fn pre_classify<F: PacketBuf>(&mut self, f: &mut F, pre: &mut Pre) {
+    fn handle_group<F: PacketBuf>(&mut self, group: &mut [F], pre: &[Classified], verdicts: &mut [Verdict]) {
+        for pr in pre {
+            self.prefetch_conn(pr);
+        }
+        for ((f, v), pr) in group.iter_mut().zip(verdicts.iter_mut()).zip(pre.iter()) {
+            // The common case first, without the general path's frame: only when it
+            // declines does the frame go the general way.
+            *v = match &pr.class {
+                Class::Fast4(v4) => {
+                    let o = Self::handle_fast(&mut self.v4, &mut self.cx, f, v4, pr.hash);
+                    self.settle(f, pr, o)
+                }
+                Class::Fast6(v6) => {
+                    let o = Self::handle_fast(&mut self.v6, &mut self.cx, f, v6, pr.hash);
+                    self.settle(f, pr, o)
+                }
+                Class::Full(_) => self.handle(f, pr, None),
+            };
+            let s = &mut self.cx.stats;
+            s.rx += 1;
+            match v {
+                Verdict::Tx { .. } => s.tx += 1,
+                Verdict::Pass => s.passed += 1,
+                Verdict::Drop(r) => s.drop(*r),
+            }
+        }
+    }
+
+    /// Classify a frame into `pre` (see `classify_bytes`).
+    #[inline(always)]
+    fn pre_classify<F: PacketBuf>(&self, f: &mut F, pre: &mut Classified) {
         let (buf, head, len) = f.parts();
-        let Some(frame) = buf.get(*head..*head + *len) else {
-            *pre = Pre::EMPTY;
-            return;
-        };
+        match buf.get(*head..*head + *len) {
+            Some(frame) => self.classify_bytes(frame, pre),
+            None => *pre = Classified::EMPTY,
+        }
+    }
+
+    /// Classify `frame` into `pre` and, for a TCP/UDP/SCTP packet with ports, hash its
+    /// flow key and prefetch the index slot it will probe.
+    #[inline(always)]
+    fn classify_bytes(&self, frame: &[u8], pre: &mut Classified) {
         if self.fast_path {
             if let Some(v) = parse_v4(frame) {
-                let h = fast::key(&v).hash(&self.cx.hasher);
-                self.v4.index.prefetch(h);
-                pre.class = Class::Fast4(v);
-                pre.hash = h;
-                pre.v6 = false;
+                self.pre_fast4(v, pre);
                 return;
             }
             if let Some(v) = parse_v6(frame) {
-                let h = fast::key(&v).hash(&self.cx.hasher);
-                self.v6.index.prefetch(h);
-                pre.class = Class::Fast6(v);
-                pre.hash = h;
-                pre.v6 = true;
+                self.pre_fast6(v, pre);
                 return;
             }
         }
         pre.class = Class::Full(classify(frame));
+        self.pre_full(pre);
+    }
+
+    /// `pre` from a class made earlier (by another core's engine, whose hash keys and
+    /// fast path setting are the same but in tests: both are redone here).
+    #[inline]
+    fn pre_from(&self, class: &Class, pre: &mut Classified) {
+        match class {
+            Class::Fast4(v) if self.fast_path => self.pre_fast4(*v, pre),
+            Class::Fast6(v) if self.fast_path => self.pre_fast6(*v, pre),
+            Class::Fast4(v) => {
+                pre.class = Class::Full(Ok(v.packet()));
+                self.pre_full(pre);
+            }
+            Class::Fast6(v) => {
+                pre.class = Class::Full(Ok(v.packet()));
+                self.pre_full(pre);
+            }
+            Class::Full(r) => {
+                pre.class = Class::Full(*r);
+                self.pre_full(pre);
+            }
+        }
+    }
+
+    /// `pre` for a common-case IPv4 frame: its hash, its index slot prefetched.
+    #[inline(always)]
+    fn pre_fast4(&self, v: V4Flow, pre: &mut Classified) {
+        let h = fast::key(&v).hash(&self.cx.hasher);
+        self.v4.index.prefetch(h);
+        pre.class = Class::Fast4(v);
+        pre.hash = h;
+        pre.v6 = false;
+    }
+
+    /// `pre` for a common-case IPv6 frame.
+    #[inline(always)]
+    fn pre_fast6(&self, v: V6Flow, pre: &mut Classified) {
+        let h = fast::key(&v).hash(&self.cx.hasher);
+        self.v6.index.prefetch(h);
+        pre.class = Class::Fast6(v);
+        pre.hash = h;
+        pre.v6 = true;
+    }
+
+    /// The rest of `pre` for a frame classified the general way (`pre.class` set).
+    #[inline(always)]
+    fn pre_full(&self, pre: &mut Classified) {
         pre.hash = 0;
         pre.v6 = false;
         if let Class::Full(Ok(p)) = &pre.class {
@@ -384,7 +467,7 @@ impl Engine {
     /// The verdict of a frame the fast path forwarded, else the general path's (with what
     /// the fast path's lookup found).
     #[inline(always)]
-    fn settle<F: PacketBuf>(&mut self, f: &mut F, pr: &Pre, o: fast::Fast) -> Verdict {
+    fn settle<F: PacketBuf>(&mut self, f: &mut F, pr: &Classified, o: fast::Fast) -> Verdict {
         match o {
             fast::Fast::Done(verdict) => verdict,
             fast::Fast::Declined(found) => self.handle(f, pr, Some(found)),
@@ -406,7 +489,7 @@ impl Engine {
 
     /// Prefetch the connection entry a pre-classified frame will most likely look at.
     #[inline]
-    fn prefetch_conn(&self, pr: &Pre) {
+    fn prefetch_conn(&self, pr: &Classified) {
         if pr.hash == 0 {
             return;
         }
@@ -422,7 +505,7 @@ impl Engine {
     /// The general path: every packet the fast path does not take. `found`: what the fast
     /// path's lookup found, when it looked (`input::handle_family`).
     #[inline(never)]
-    fn handle<F: PacketBuf>(&mut self, f: &mut F, pre: &Pre, found: Option<Option<(u32, bool)>>) -> Verdict {
+    fn handle<F: PacketBuf>(&mut self, f: &mut F, pre: &Classified, found: Option<Option<(u32, bool)>>) -> Verdict {
         let in_port = f.port();
         let (buf, head, len) = f.parts();
         let p = match pre.class {
@@ -450,25 +533,11 @@ const STAGE: usize = 16;
 
 /// How a frame was classified: the common case in raw form (per family), or the general
 /// way.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Class {
     Fast4(V4Flow),
     Fast6(V6Flow),
     Full(Result<Packet, ClassifyError>),
-}
-
-/// A frame's classification and flow hash, computed ahead of handling it.
-#[derive(Clone, Copy)]
-struct Pre {
-    class: Class,
-    /// The flow-key hash (never 0, see `flow::FlowKey::hash`) for TCP/UDP with ports;
-    /// 0 = none.
-    hash: u64,
-    v6: bool,
-}
-
-impl Pre {
-    const EMPTY: Pre = Pre { class: Class::Full(Err(ClassifyError::Truncated)), hash: 0, v6: false };
 }
 
 /// A frame being handled: its buffer, position and classification.
