@@ -175,7 +175,10 @@ pub struct EngineConfig {
     /// Tunnel source addresses (the DIP).
     pub address4: Option<Ipv4Addr>,
     pub address6: Option<Ipv6Addr>,
-    /// Most expiry steps (wheel pops) per batch, so a mass expiry is spread over batches.
+    /// Expiry steps (wheel pops) every batch may take, beyond one per connection bound
+    /// since the previous batch (creation and expiry keep pace): what drains a backlog,
+    /// such as a mass expiry, a few connections per batch while traffic flows (an idle
+    /// poll loop reaps with it too, as often as it polls).
     pub expiry_budget: u32,
     pub services: Vec<ServiceSpec>,
     pub neighbors: Vec<NeighborSpec>,
@@ -206,7 +209,7 @@ impl Default for EngineConfig {
             mtu: 1500,
             address4: None,
             address6: None,
-            expiry_budget: 64,
+            expiry_budget: 8,
             services: Vec::new(),
             neighbors: Vec::new(),
             port_macs: Vec::new(),

@@ -10,7 +10,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::*;
-use xvs_engine::{DropReason, EngineConfig, Forward, TcpState, Timeouts, Verdict};
+use xvs_engine::{DropReason, EngineConfig, Forward, FrameBuf, TcpState, Timeouts, Verdict};
 
 const TX: Verdict = Verdict::Tx { port: 0 };
 
@@ -338,6 +338,8 @@ fn mass_expiry_is_spread_over_batches() {
         lb.send(&udp(sa(cip(false, i), 1000), sa(vip4(), 80), b"x"), 0);
     }
     assert_eq!(lb.e.live_connections(), 40);
+    // The reap after their creation may take 40 more steps (pace), with nothing due yet.
+    lb.tick(1);
     lb.tick(50_000);
     let after_one = lb.e.live_connections();
     assert!((36..40).contains(&after_one), "one tick expired {} with a budget of 4", 40 - after_one);
@@ -351,6 +353,32 @@ fn mass_expiry_is_spread_over_batches() {
     assert_eq!(lb.e.connections().len(), 0);
     assert_eq!(lb.e.stats().conns_expired, 40);
     assert_eq!(lb.counts(rip(false, 0)), (0, 0, 0));
+}
+
+/// Expiry keeps pace with creation: the reap after a batch that created connections may
+/// take one step per connection beyond the budget, so a director that creates as many
+/// connections per batch as its budget allows never falls behind.
+#[test]
+fn expiry_keeps_pace_with_creation() {
+    let mut c = cfg(Forward::Dr, UDP, 1);
+    c.expiry_budget = 0;
+    let mut lb = Lb::new(c);
+    for i in 0..40 {
+        lb.send(&udp(sa(cip(false, i), 1000), sa(vip4(), 80), b"x"), 0);
+    }
+    // Each send was a batch of one, whose reap took the step the one before it earned:
+    // the last connection's step is still owed.
+    lb.tick(50_000);
+    assert_eq!(lb.e.stats().conns_expired, 1);
+    // A batch of 20 new flows earns the next reap 20 steps.
+    let mut frames: Vec<FrameBuf> =
+        (0..20).map(|i| FrameBuf::from_bytes(&udp(sa(cip(false, 100 + i), 1000), sa(vip4(), 80), b"x"))).collect();
+    let mut verdicts = vec![Verdict::Pass; frames.len()];
+    lb.e.handle_batch(&mut frames, 50_001 * NS_PER_MS, &mut verdicts);
+    assert!(verdicts.iter().all(|v| matches!(v, Verdict::Tx { .. })), "{verdicts:?}");
+    lb.tick(50_002);
+    assert_eq!(lb.e.stats().conns_expired, 21);
+    assert_eq!(lb.e.live_connections(), 39);
 }
 
 /// IPv6 goes through the same machine.

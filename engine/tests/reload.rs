@@ -106,7 +106,7 @@ fn removed_real_keeps_established_connections() {
         lb.send(&reply_tcp(sa(r, 8080), client, FIN | ACK), 21);
     }
     assert_eq!(lb.counts(gone), (0, 2, 0));
-    lb.tick(21 + 120_000);
+    lb.tick_until_reaped(21 + 120_000);
     assert_eq!(lb.counts(gone), (0, 0, 0));
     // Re-adding it reuses its id (its counters and stats carry on).
     let before = lb.e.services().reals.len();

@@ -62,6 +62,7 @@ pub(super) fn bind_real<A: Family>(
                 templates.get_mut(template).refs += 1;
             }
             cx.live += 1;
+            cx.bound_since_reap = cx.bound_since_reap.saturating_add(1);
         }
         Holder::OnePacket => {
             r.stats.conns += 1;

@@ -13,7 +13,10 @@
 //!   `handle_timeout`; earlier values are treated as the last one seen.
 //! - Every frame gets exactly one verdict and is counted once (`stats::EngineStats`), here
 //!   and nowhere else.
-//! - Expiry work per batch is bounded by `EngineConfig::expiry_budget`; a connection whose
+//! - Expiry work per batch is bounded: `EngineConfig::expiry_budget` steps, plus one for
+//!   each connection bound since the last reap (at most [`MAX_PACE`]), so that expiry
+//!   keeps pace with creation while a backlog (a mass expiry) drains a few connections
+//!   per batch instead of stalling the batches that carry traffic. A connection whose
 //!   deadline has passed but was not reaped yet is expired when a packet finds it, so
 //!   lagging reaping never keeps a dead connection alive.
 //! - A connection keeps its real until it expires, whatever reloads happen meanwhile;
@@ -69,6 +72,8 @@ pub struct Ctx {
     now: u64,
     /// Live connections of both families (they share the capacity).
     live: u32,
+    /// Connections bound since the last reap: the next reap may take as many more steps.
+    bound_since_reap: u32,
     /// Connections to sync, while a sync master.
     sync: SyncOutbox,
     /// ICMP errors the director sends on its own (`ratelimit`).
@@ -139,6 +144,7 @@ impl Engine {
                 hasher,
                 now,
                 live: 0,
+                bound_since_reap: 0,
                 sync: SyncOutbox::default(),
                 icmp: crate::ratelimit::TokenBucket::default(),
             },
@@ -274,7 +280,8 @@ impl Engine {
         self.v6.conns.advance(now);
         self.v4.templates.advance(now);
         self.v6.templates.advance(now);
-        let mut budget = self.cx.cfg.expiry_budget;
+        let pace = std::mem::take(&mut self.cx.bound_since_reap).min(MAX_PACE);
+        let mut budget = self.cx.cfg.expiry_budget.saturating_add(pace);
         expiry::reap(&mut self.v4, &mut self.cx, &mut budget);
         expiry::reap(&mut self.v6, &mut self.cx, &mut budget);
     }
@@ -530,6 +537,10 @@ impl Engine {
 
 /// Frames per prefetch group in `handle_batch`.
 const STAGE: usize = 16;
+
+/// Most extra expiry steps a reap takes for the connections bound since the last one
+/// (sync can install thousands between two batches; the rest waits for later batches).
+const MAX_PACE: u32 = 256;
 
 /// How a frame was classified: the common case in raw form (per family), or the general
 /// way.

@@ -168,6 +168,18 @@ impl Lb {
         self.e.handle_timeout(t_ms * NS_PER_MS);
     }
 
+    /// Tick at `t_ms` until no expiry work is left (each tick is one bounded reap).
+    pub fn tick_until_reaped(&mut self, t_ms: u64) {
+        self.tick(t_ms);
+        for _ in 0..100_000 {
+            if !self.e.expiry_pending() {
+                return;
+            }
+            self.tick(t_ms);
+        }
+        panic!("expiry work still pending after 100000 ticks at {t_ms} ms");
+    }
+
     /// The connection of client endpoint `client`, if live.
     pub fn conn(&self, client: SocketAddr) -> Option<ConnInfo> {
         let all: Vec<ConnInfo> =
