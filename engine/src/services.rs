@@ -94,8 +94,7 @@ pub struct ServiceTable {
     /// Per-real counters shared with the engines of the other poll cores, so that
     /// lc/wlc/sed/nq/ovf/twos and the thresholds see director-wide counts.
     pub shared: SharedCounters,
-    exact: HashMap<(u8, IpAddr, u16), ServiceId, ahash::RandomState>,
-    /// The keys of `exact` per family, for [`is_service`](Self::is_service).
+    /// Single-address services by (proto, address, port), per family.
     exact_v4: Endpoints<u32>,
     exact_v6: Endpoints<u128>,
     /// (proto, network, prefix_len, port, service), longest prefix first.
@@ -223,10 +222,7 @@ impl ServiceTable {
                 return Some(s);
             }
         }
-        if let Some(&s) = self.exact.get(&(proto, dst, dport)) {
-            return Some(s);
-        }
-        if let Some(&s) = self.exact.get(&(proto, dst, 0)) {
+        if let Some(s) = self.exact(proto, dst, dport).or_else(|| self.exact(proto, dst, 0)) {
             return Some(s);
         }
         if self.prefixes.is_empty() {
@@ -253,10 +249,19 @@ impl ServiceTable {
         let (lo, hi) = dst.words();
         if A::WIDE {
             let a = u128::from(hi) << 64 | u128::from(lo);
-            self.exact_v6.contains(proto, a, dport) || self.exact_v6.contains(proto, a, 0)
+            self.exact_v6.get(proto, a, dport).or_else(|| self.exact_v6.get(proto, a, 0)).is_some()
         } else {
             let a = lo as u32;
-            self.exact_v4.contains(proto, a, dport) || self.exact_v4.contains(proto, a, 0)
+            self.exact_v4.get(proto, a, dport).or_else(|| self.exact_v4.get(proto, a, 0)).is_some()
+        }
+    }
+
+    /// The single-address service at exactly `proto`, `dst`, `port`.
+    #[inline]
+    fn exact(&self, proto: u8, dst: IpAddr, port: u16) -> Option<ServiceId> {
+        match dst {
+            IpAddr::V4(a) => self.exact_v4.get(proto, u32::from(a), port),
+            IpAddr::V6(a) => self.exact_v6.get(proto, u128::from(a), port),
         }
     }
 
@@ -319,7 +324,7 @@ impl ServiceTable {
         for r in &mut self.reals {
             r.available = false;
         }
-        let mut exact = HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut exact = Vec::new();
         let mut prefixes = Vec::new();
         let mut marked = Vec::new();
         for (spec, sched) in cfg.services.iter().zip(schedulers) {
@@ -332,17 +337,18 @@ impl ServiceTable {
             }
             self[id].standby = cfg.standby.contains(&spec.vip);
             if spec.prefix_len == host_len(spec.vip) {
-                exact.insert((spec.proto, spec.vip, spec.port), id);
+                exact.push(((spec.proto, spec.vip, spec.port), id));
             } else {
                 prefixes.push((spec.proto, mask_ip(spec.vip, spec.prefix_len), spec.prefix_len, spec.port, id));
             }
         }
         prefixes.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.cmp(&a.3)));
-        self.exact_v4 =
-            Endpoints::new(exact.keys().filter_map(|&(proto, addr, port)| Some((proto, u32::from_ip(addr)?, port))));
-        self.exact_v6 =
-            Endpoints::new(exact.keys().filter_map(|&(proto, addr, port)| Some((proto, u128::from_ip(addr)?, port))));
-        self.exact = exact;
+        self.exact_v4 = Endpoints::new(
+            exact.iter().filter_map(|&((proto, a, port), id)| Some(((proto, u32::from_ip(a)?, port), id))),
+        );
+        self.exact_v6 = Endpoints::new(
+            exact.iter().filter_map(|&((proto, a, port), id)| Some(((proto, u128::from_ip(a)?, port), id))),
+        );
         self.prefixes = prefixes;
         self.marked = marked;
         for sid in 0..self.services.len() {
