@@ -156,20 +156,35 @@ impl FastAddr for u32 {
     }
 }
 
+/// The 16-bit word at `at` as it lies in memory (native order).
 #[inline(always)]
-fn rd16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
-    u16::from_be_bytes([h[at], h[at + 1]])
+fn ld16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
+    u16::from_ne_bytes([h[at], h[at + 1]])
 }
 
 #[inline(always)]
-fn wr16<const N: usize>(h: &mut [u8; N], at: usize, v: u16) {
-    [h[at], h[at + 1]] = v.to_be_bytes();
+fn st16<const N: usize>(h: &mut [u8; N], at: usize, v: u16) {
+    [h[at], h[at + 1]] = v.to_ne_bytes();
+}
+
+/// `!fold(sum)`: the ones'-complement sum `sum` (of 16-bit words, in any wider
+/// accumulation) folded to 16 bits with end-around carry, complemented.
+#[inline(always)]
+fn fold_not(sum: u64) -> u16 {
+    !crate::checksum::fold(sum)
 }
 
 /// The rewrite of a frame head `h` of `N` bytes holding the transport checksum at `CSUM`
 /// (UDP when `CSUM` is UDP's): the address at `at` and the port at `port_at` replaced, the
-/// TTL decremented when `ttl`, and both checksums updated. Constant sizes and offsets, so
-/// no bounds check is left once inlined.
+/// TTL decremented when `ttl`, and both checksums updated (RFC 1624 equation 3). Constant
+/// sizes and offsets, so no bounds check is left once inlined.
+///
+/// Why it sums words as they lie in memory: a ones'-complement sum over the bytes read in
+/// the other byte order is the byte-swapped sum (RFC 1071, 2.B), so reading, summing and
+/// storing in native order gives the same bytes as the big-endian arithmetic of
+/// `crate::rewrite`, without a byte swap per word. A 32-bit address counts as its two
+/// 16-bit halves once folded (2^16 = 1 modulo 2^16 - 1), and every term is non-negative,
+/// so a sum is 0 only when every word is, as with 16-bit terms.
 #[inline(always)]
 fn rewrite<const N: usize, const CSUM: usize>(
     h: &mut [u8; N],
@@ -179,32 +194,42 @@ fn rewrite<const N: usize, const CSUM: usize>(
     port: u16,
     ttl: bool,
 ) {
-    let mut ip = CsumDiff::default();
-    let old = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    ip.add16((old >> 16) as u16, (addr >> 16) as u16);
-    ip.add16(old as u16, addr as u16);
+    let old = u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    let new = u32::from_ne_bytes(addr.to_be_bytes());
+    let mut ip = u64::from(!old) + u64::from(new);
     [h[at], h[at + 1], h[at + 2], h[at + 3]] = addr.to_be_bytes();
-    let mut l4 = ip;
-    l4.add16(rd16(h, port_at), port);
-    wr16(h, port_at, port);
+    let new_port = u16::from_ne_bytes(port.to_be_bytes());
+    let l4 = ip + u64::from(!ld16(h, port_at)) + u64::from(new_port);
+    st16(h, port_at, new_port);
     if ttl {
+        // The TTL is the first byte of its word: 1 less is 0x0100 less in big-endian.
         let old = rd16(h, TTL_PROTO);
         let new = if old >> 8 == 0 { old } else { old - 0x100 };
-        ip.add16(old, new);
+        ip += u64::from(!u16::from_ne_bytes(old.to_be_bytes())) + u64::from(u16::from_ne_bytes(new.to_be_bytes()));
         wr16(h, TTL_PROTO, new);
     }
-    let c = rd16(h, IP_CSUM);
-    wr16(h, IP_CSUM, ip.apply(c));
-    let c = rd16(h, CSUM);
+    let c = ld16(h, IP_CSUM);
+    st16(h, IP_CSUM, fold_not(u64::from(!c) + ip));
+    let c = ld16(h, CSUM);
     if CSUM == UDP_CSUM {
         // UDP over IPv4 may carry no checksum (0); a computed 0 is sent as 0xffff.
         if c != 0 {
-            let n = l4.apply(c);
-            wr16(h, CSUM, if n == 0 { 0xffff } else { n });
+            let n = fold_not(u64::from(!c) + l4);
+            st16(h, CSUM, if n == 0 { 0xffff } else { n });
         }
     } else {
-        wr16(h, CSUM, l4.apply(c));
+        st16(h, CSUM, fold_not(u64::from(!c) + l4));
     }
+}
+
+#[inline(always)]
+fn rd16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
+    u16::from_be_bytes([h[at], h[at + 1]])
+}
+
+#[inline(always)]
+fn wr16<const N: usize>(h: &mut [u8; N], at: usize, v: u16) {
+    [h[at], h[at + 1]] = v.to_be_bytes();
 }
 
 /// [`rewrite`] for the frame's protocol: TCP frames hold at least 54 bytes, UDP ones 42.
@@ -284,7 +309,9 @@ pub fn parse_v6(f: &[u8]) -> Option<V6Flow> {
 
 /// [`rewrite`] for IPv6: the address at `at` (16 bytes) and the port at `port_at`
 /// replaced, the hop limit decremented when `hop`, the transport checksum updated (IPv6
-/// has no header checksum; a UDP checksum is never left 0 over IPv6).
+/// has no header checksum; a UDP checksum is never left 0 over IPv6). In big-endian
+/// 16-bit words: summing in memory order as [`rewrite`] does measured 25 instructions
+/// more per packet here.
 #[inline(always)]
 fn rewrite6<const N: usize, const CSUM: usize>(
     h: &mut [u8; N],
