@@ -23,6 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xvs_proto::{ClassifyError, Packet, PROTO_TCP, PROTO_UDP};
 
 use super::{Class, Engine};
+use crate::services::ServiceTable;
 
 /// One frame's classification and flow hash, computed ahead of handling it (see the
 /// module doc). Opaque: made by [`Engine::classify`] or [`Engine::adopt`], read by
@@ -38,7 +39,8 @@ pub struct Classified {
 }
 
 impl Classified {
-    /// The class of a frame too short to hold anything (a placeholder for arrays).
+    /// The class of a frame too short to hold anything: what a batch's array of classes
+    /// starts as, before each slot is written.
     pub const EMPTY: Classified = Classified { class: Class::Full(Err(ClassifyError::Truncated)), hash: 0, v6: false };
 }
 
@@ -74,7 +76,6 @@ impl Engine {
     #[inline]
     pub fn client_of(&self, c: &Classified) -> Option<IpAddr> {
         let svcs = &self.cx.services;
-        let to_service = |proto: u8, dst: IpAddr, dport: u16| svcs.lookup(proto, dst, dport).is_some();
         match &c.class {
             Class::Fast4(v) => {
                 let client = if svcs.is_service(v.proto, v.dst, v.dport) { v.src } else { v.dst };
@@ -84,18 +85,15 @@ impl Engine {
                 let client = if svcs.is_service(v.proto, v.dst, v.dport) { v.src } else { v.dst };
                 Some(IpAddr::V6(Ipv6Addr::from(client)))
             }
-            Class::Full(Ok(p)) => Some(client_of_packet(p, &to_service, |a| svcs.is_vip_addr(a))),
+            Class::Full(Ok(p)) => Some(client_of_packet(p, svcs)),
             Class::Full(Err(_)) => None,
         }
     }
 }
 
 /// [`Engine::client_of`] for a packet classified the general way.
-fn client_of_packet(
-    p: &Packet,
-    to_service: &impl Fn(u8, IpAddr, u16) -> bool,
-    is_vip: impl Fn(IpAddr) -> bool,
-) -> IpAddr {
+fn client_of_packet(p: &Packet, svcs: &ServiceTable) -> IpAddr {
+    let to_service = |proto: u8, dst: IpAddr, dport: u16| svcs.lookup(proto, dst, dport).is_some();
     if let Some(q) = p.icmp.and_then(|i| i.quoted) {
         // An error about a packet q.src -> q.dst: the client is whichever end is not the
         // service side.
@@ -110,7 +108,7 @@ fn client_of_packet(
         } else {
             p.dst
         }
-    } else if to_service(p.proto, p.dst, 0) || is_vip(p.dst) {
+    } else if to_service(p.proto, p.dst, 0) || svcs.is_vip_addr(p.dst) {
         p.src
     } else {
         p.dst

@@ -410,18 +410,13 @@ impl Engine {
         match class {
             Class::Fast4(v) if self.fast_path => self.pre_fast4(*v, pre),
             Class::Fast6(v) if self.fast_path => self.pre_fast6(*v, pre),
-            Class::Fast4(v) => {
-                pre.class = Class::Full(Ok(v.packet()));
-                self.pre_full(pre);
-            }
-            Class::Fast6(v) => {
-                pre.class = Class::Full(Ok(v.packet()));
-                self.pre_full(pre);
-            }
-            Class::Full(r) => {
-                pre.class = Class::Full(*r);
-                self.pre_full(pre);
-            }
+            // The same packet the general way (this engine's fast path is off).
+            Class::Fast4(v) => pre.class = Class::Full(Ok(v.packet())),
+            Class::Fast6(v) => pre.class = Class::Full(Ok(v.packet())),
+            Class::Full(r) => pre.class = Class::Full(*r),
+        }
+        if matches!(pre.class, Class::Full(_)) {
+            self.pre_full(pre);
         }
     }
 
