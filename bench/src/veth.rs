@@ -4,12 +4,13 @@
 //!
 //! Procedure: build the lab (`crate::veth_lab`), start the generator (`crate::xdpgen`) in
 //! the client's namespace on `--gen-core`; then, `--repeat` times, for each director in
-//! turn: start it on `--dir-core`, warm it up (every flow seen once: connections,
-//! conntrack entries), on the first round measure the generator's maximum, and offer each
-//! load (`--loads` steps up to the maximum; the last step sends as fast as the generator
-//! can) for `--seconds`, reading the sinks, the director core's and the director
-//! process's CPU time around each window; stop it. Rounds interleave the directors so
-//! that the VM's slow spells hit all of them; every figure is a median over the rounds.
+//! turn: start it on `--dir-core`, warm it up until the sinks see its traffic (every flow
+//! seen once: connections, conntrack entries), on the first round measure the generator's
+//! maximum, and offer each load (`--loads` steps up to the maximum; the last step sends as
+//! fast as the generator can) for `--seconds`, reading the sinks, the director core's and
+//! the director process's CPU time around each window; stop it. Rounds interleave the
+//! directors so that the VM's slow spells hit all of them; every figure is a median over
+//! the rounds.
 //!
 //! Invariants: the lab and every process started here go away on every exit path (the
 //! lab's and the processes' `Drop`, the nftables table with the namespace); nothing is
@@ -32,6 +33,8 @@ pub const REAL_PORT: u16 = 5353;
 const WARMUP: Duration = Duration::from_millis(500);
 /// After a window, time for frames still queued in the director to reach the sinks.
 const SETTLE: Duration = Duration::from_millis(50);
+/// How long warm-up rounds go on before a director that delivers nothing is an error.
+const WARMUP_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct VethArgs {
@@ -285,6 +288,33 @@ fn measure(
     })
 }
 
+/// Warm a director up at a quarter of the generator's maximum until the sinks have seen
+/// its traffic. A director's first frames can be lost while its socket or the veth pair
+/// settles, and a window measured then would report 0 pps; a director that delivers
+/// nothing for [`WARMUP_LIMIT`] is an error, not a zero.
+fn warm_up(lab: &BenchLab, gen: &Generator, gen_max: f64) -> Result<(), String> {
+    let t = Instant::now();
+    let mut rounds = 0u32;
+    loop {
+        let s0 = lab.sinks.counts()?;
+        let sent = gen.run(Some(gen_max * 0.25), WARMUP.as_secs_f64())?;
+        std::thread::sleep(SETTLE);
+        let s1 = lab.sinks.counts()?;
+        rounds += 1;
+        if s1.0 > s0.0 {
+            return Ok(());
+        }
+        if t.elapsed() >= WARMUP_LIMIT {
+            return Err(format!(
+                "the sinks saw nothing from the director in {rounds} warm-up rounds ({:.1} s; the last one offered {} \
+                 frames)",
+                t.elapsed().as_secs_f64(),
+                sent.packets
+            ));
+        }
+    }
+}
+
 /// Each director's points, one per load step, from its samples over the rounds.
 fn points_of(a: &VethArgs, samples: Vec<Vec<Vec<Sample>>>) -> Vec<(Director, Vec<Point>)> {
     a.directors
@@ -357,8 +387,7 @@ pub fn run(a: &VethArgs) -> Result<VethReport, String> {
                         return Err("the generator sent nothing".into());
                     }
                 }
-                gen.run(Some(gen_max * 0.25), WARMUP.as_secs_f64())?;
-                std::thread::sleep(SETTLE);
+                warm_up(&lab, &gen, gen_max)?;
                 for (li, slot) in samples[di].iter_mut().enumerate() {
                     let step = li + 1;
                     let rate = (step < a.loads).then(|| gen_max * step as f64 / a.loads as f64);
@@ -373,7 +402,8 @@ pub fn run(a: &VethArgs) -> Result<VethReport, String> {
                 let lines: Vec<&str> = text.lines().filter(|l| keep.iter().any(|k| l.starts_with(k))).collect();
                 eprintln!("--- kernel (nstat in the director's namespace):\n{}", lines.join("\n"));
             }
-            let stopped = stop(&mut lab, d, a.verbose);
+            // A failed director's own output (its counters at exit) goes with the error.
+            let stopped = stop(&mut lab, d, a.verbose || result.is_err());
             result.map_err(|e| format!("{}: {e}", d.name()))?;
             stopped?;
         }
