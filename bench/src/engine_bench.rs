@@ -597,8 +597,11 @@ fn measure(
             break el;
         }
     };
-    if let Mass::Draining { batches, .. } = state {
-        r.mass_batches = batches; // the run ended first: not drained
+    if let Mass::Draining { live_before, expired_before, batches, .. } = state {
+        // The run ended first: not drained; how far it got.
+        r.mass_batches = batches;
+        r.mass_live_drop = live_before.saturating_sub(e.live_connections());
+        r.mass_expired = e.stats().conns_expired - expired_before;
     }
     let s = e.stats();
     r.packets = packets;
