@@ -60,6 +60,21 @@ impl FlowIndex {
         self.mask
     }
 
+    /// The slots as a slice of exactly `mask + 1`, and the mask: an index masked by it is
+    /// provably in bounds, so a loop over a cluster carries no bounds check per slot (one
+    /// check here instead). Only where loops run long (removal): for a lookup, which
+    /// mostly looks at one slot, the check here costs what it saves.
+    #[inline(always)]
+    fn view(&self) -> (&[u32], usize) {
+        (&self.slots[..=self.mask], self.mask)
+    }
+
+    /// [`view`](Self::view), to write.
+    #[inline(always)]
+    fn view_mut(&mut self) -> (&mut [u32], usize) {
+        (&mut self.slots[..=self.mask], self.mask)
+    }
+
     /// Hint the CPU to load the home slot of `hash`.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
@@ -154,11 +169,12 @@ impl FlowIndex {
     /// their loads overlap instead of coming one after another.
     #[inline]
     pub fn hint_cluster(&self, hash: u64, handle: u32, dir: bool, hint: impl Fn(u32)) {
+        let (slots, mask) = self.view();
         let want = encode(hash, handle, dir);
-        let mut i = hash as usize & self.mask;
+        let mut i = hash as usize & mask;
         let mut found = false;
         for _ in 0..2 * MAX_PROBE {
-            let v = self.slots[i];
+            let v = slots[i];
             if v == 0 {
                 return;
             }
@@ -166,42 +182,43 @@ impl FlowIndex {
                 hint((v & HANDLE_MASK) - 1);
             }
             found |= v == want;
-            i = (i + 1) & self.mask;
+            i = (i + 1) & mask;
         }
     }
 
     pub fn remove(&mut self, hash: u64, handle: u32, dir: bool, mut rehash: impl FnMut(u32, bool) -> u64) -> bool {
+        let (slots, mask) = self.view_mut();
         let want = encode(hash, handle, dir);
-        let mut i = hash as usize & self.mask;
+        let mut i = hash as usize & mask;
         loop {
-            let v = self.slots[i];
+            let v = slots[i];
             if v == 0 {
                 return false;
             }
             if v == want {
                 break;
             }
-            i = (i + 1) & self.mask;
+            i = (i + 1) & mask;
         }
         // Backward-shift deletion: pull later cluster members into the hole when their
         // home slot is not between the hole and their position.
         let mut hole = i;
         let mut j = i;
         loop {
-            j = (j + 1) & self.mask;
-            let v = self.slots[j];
+            j = (j + 1) & mask;
+            let v = slots[j];
             if v == 0 {
                 break;
             }
-            let home = rehash((v & HANDLE_MASK) - 1, v & DIR_BIT != 0) as usize & self.mask;
-            let dist_home_to_j = j.wrapping_sub(home) & self.mask;
-            let dist_hole_to_j = j.wrapping_sub(hole) & self.mask;
+            let home = rehash((v & HANDLE_MASK) - 1, v & DIR_BIT != 0) as usize & mask;
+            let dist_home_to_j = j.wrapping_sub(home) & mask;
+            let dist_hole_to_j = j.wrapping_sub(hole) & mask;
             if dist_home_to_j >= dist_hole_to_j {
-                self.slots[hole] = v;
+                slots[hole] = v;
                 hole = j;
             }
         }
-        self.slots[hole] = 0;
+        slots[hole] = 0;
         true
     }
 }
