@@ -146,6 +146,18 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Count one packet of `bytes`: in (toward a real) or out (toward a client).
+    #[inline(always)]
+    pub fn add_packet(&mut self, inbound: bool, bytes: u64) {
+        if inbound {
+            self.pkts_in += 1;
+            self.bytes_in += bytes;
+        } else {
+            self.pkts_out += 1;
+            self.bytes_out += bytes;
+        }
+    }
+
     /// The five counters in field order.
     fn to_array(self) -> [u64; 5] {
         [self.conns, self.pkts_in, self.pkts_out, self.bytes_in, self.bytes_out]

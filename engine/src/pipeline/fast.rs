@@ -82,7 +82,8 @@ fn decide<A: Family + FastAddr>(
     if old_deadline <= now || !c.is_verified() {
         return None;
     }
-    let r = &cx.services[c.real];
+    // The real, borrowed once for its fields and, at the end, its counters.
+    let r = &mut cx.services.reals[c.real.index()];
     if !r.available && cx.cfg.expire_nodest_conn {
         return None;
     }
@@ -118,7 +119,7 @@ fn decide<A: Family + FastAddr>(
     };
     let raddr = A::from_ip(r.addr)?;
     let (vip, vport, rport) = (c.vip, c.vport, r.port_for(c.vport));
-    let (real, service) = (c.real, c.service);
+    let service = c.service;
 
     // Committed: from here on, what the general path does for this packet.
     let new_deadline = now + u64::from(timeout);
@@ -143,7 +144,10 @@ fn decide<A: Family + FastAddr>(
     }
     let src = xmit::src_mac(&cx.cfg, out, mac_at(f, 0));
     set_macs(f, mac, src);
-    xmit::count_ids(cx, real, service, !reply, u64::from(v.ip_len));
+    // As `xmit::count_ids`, through the real already borrowed.
+    let bytes = u64::from(v.ip_len);
+    r.stats.add_packet(!reply, bytes);
+    cx.services.services[service.index()].stats.add_packet(!reply, bytes);
     Some(Verdict::Tx { port: out })
 }
 

@@ -123,17 +123,8 @@ fn count<A>(cx: &mut Ctx, c: &Conn<A>, inbound: bool, bytes: u64) {
 #[inline(always)]
 pub(super) fn count_ids(cx: &mut Ctx, real: RealId, service: ServiceId, inbound: bool, bytes: u64) {
     let svcs = &mut cx.services;
-    let real = &mut svcs.reals[real.index()].stats;
-    let service = &mut svcs.services[service.index()].stats;
-    for x in [real, service] {
-        if inbound {
-            x.pkts_in += 1;
-            x.bytes_in += bytes;
-        } else {
-            x.pkts_out += 1;
-            x.bytes_out += bytes;
-        }
-    }
+    svcs.reals[real.index()].stats.add_packet(inbound, bytes);
+    svcs.services[service.index()].stats.add_packet(inbound, bytes);
 }
 
 /// `None` when the packet, with `overhead` more bytes, fits the egress MTU. Else what
