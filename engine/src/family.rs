@@ -16,6 +16,19 @@ pub trait Family: Copy + Eq + Hash + Default + Debug + Send + 'static {
     const WIDE: bool;
     /// The address as (low, high) 64-bit words; the high one is 0 unless [`Self::WIDE`].
     fn words(self) -> (u64, u64);
+
+    /// `a == b` for two pairs of addresses. For IPv4 each pair is one 64-bit word, so a
+    /// stored pair that lies side by side (a connection's client and virtual address) is
+    /// one load and one compare against a word computed once per lookup.
+    #[inline(always)]
+    fn pair_eq(a: (Self, Self), b: (Self, Self)) -> bool {
+        if Self::WIDE {
+            a == b
+        } else {
+            let word = |(x, y): (Self, Self)| x.words().0 | y.words().0 << 32;
+            word(a) == word(b)
+        }
+    }
 }
 
 /// The two families differ only in their integer and address type.

@@ -128,7 +128,10 @@ fn conn_matches<A: Family>(cx: &Ctx, c: &Conn<A>, reply: bool, k: &FlowKey<A>) -
         return false;
     }
     if !reply {
-        c.cip == k.src && c.cport == k.sport && c.vip == k.dst && c.vport == k.dport
+        // Each pair as one word: the client and virtual addresses lie side by side in
+        // the entry, and so do the two ports.
+        let ports = |a: u16, b: u16| u32::from(a) | u32::from(b) << 16;
+        A::pair_eq((c.cip, c.vip), (k.src, k.dst)) && ports(c.cport, c.vport) == ports(k.sport, k.dport)
     } else {
         let r = &cx.services[c.real];
         c.cip == k.dst && c.cport == k.dport && r.port_for(c.vport) == k.sport && A::from_ip(r.addr) == Some(k.src)
