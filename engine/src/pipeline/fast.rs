@@ -131,8 +131,10 @@ fn decide<A: Family + FastAddr>(
         let c = *t.conns.get(ch);
         return Some(tun_request(cx, Pkt { buf, head, len, p: v.packet(), in_port }, &c));
     }
-    // The classification read the frame from this range: it cannot fail here.
-    let Some(f) = buf.get_mut(*head..*head + *len) else {
+    // From the frame's start to the buffer's end: the rewrites and the MACs touch only
+    // the fixed-size headers, which the classification found within the frame (its end
+    // needs no second check). The classification read the frame here: it cannot fail.
+    let Some(f) = buf.get_mut(*head..) else {
         return Some(Verdict::Drop(DropReason::RewriteMismatch));
     };
     if xm == Xmit::Nat {
