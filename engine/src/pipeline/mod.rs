@@ -485,8 +485,7 @@ impl Engine {
         v: &Flow<A>,
         hash: u64,
     ) -> fast::Fast {
-        let in_port = f.port();
-        fast::forward(t, cx, f.parts(), in_port, v, hash)
+        fast::forward(t, cx, f, v, hash)
     }
 
     /// Prefetch the connection entry a pre-classified frame will most likely look at.
