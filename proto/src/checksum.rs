@@ -40,13 +40,15 @@ pub fn sum(data: &[u8]) -> u64 {
 /// Folds a sum to 16 bits with end-around carry.
 #[inline]
 pub fn fold(s: u64) -> u16 {
-    // Four fixed end-around-carry steps reduce any u64 to 16 bits without a data-dependent
-    // loop (64 -> 33 -> 17 -> 16 bits, the last step absorbing the final carry).
-    let s = (s & 0xffff_ffff) + (s >> 32);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    s as u16
+    // 64 -> 32 bits: the halves added, the carry wrapped around (it cannot carry twice:
+    // with a carry, the low word is at most 2^32 - 2).
+    let (lo, carry) = (s as u32).overflowing_add((s >> 32) as u32);
+    let s = lo + u32::from(carry);
+    // 32 -> 16 bits: adding the word rotated by 16 puts `high + low + the low half's
+    // carry` in the high half, which is the end-around-carry sum of the two halves (as
+    // Linux's `csum_fold`). Half the instructions of folding 16 bits at a time, and the
+    // same value for every input (the `fold_is_end_around_carry` test).
+    (s.wrapping_add(s.rotate_left(16)) >> 16) as u16
 }
 
 /// The internet checksum of `data` (`!fold(sum(data))`), with no field skipped.
@@ -228,6 +230,36 @@ mod tests {
         let c2 = csum_replace2(c, 0x4011, 0x3f11);
         h[8] = 0x3f;
         assert_eq!(c2, ipv4_header_checksum(&h));
+    }
+
+    /// The fold by 16 bits at a time, step by step: the definition [`fold`] must equal.
+    fn fold_stepwise(s: u64) -> u16 {
+        let s = (s & 0xffff_ffff) + (s >> 32);
+        let s = (s & 0xffff) + (s >> 16);
+        let s = (s & 0xffff) + (s >> 16);
+        let s = (s & 0xffff) + (s >> 16);
+        s as u16
+    }
+
+    #[test]
+    fn fold_is_end_around_carry() {
+        let edges = [0, 1, 0xffff, 0x1_0000, 0x1_fffe, 0xffff_ffff, 0x1_0000_0000, 0xffff_0000_ffff, u64::MAX];
+        for &s in &edges {
+            assert_eq!(fold(s), fold_stepwise(s), "{s:#x}");
+        }
+        // Every value whose halves sum to a carry and those that do not, over many spreads.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..1_000_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for s in [x, x >> 16, x >> 31, x >> 33, x >> 47] {
+                assert_eq!(fold(s), fold_stepwise(s), "{s:#x}");
+            }
+        }
+        assert_eq!(fold(0), 0, "0 only from 0");
+        assert_eq!(fold(0xffff), 0xffff);
+        assert_eq!(fold(0x1_0000), 1);
     }
 
     #[test]
