@@ -366,11 +366,16 @@ impl FastAddr for u128 {
 
 /// The NAT rewrite of a classified packet `p` of frame `f` when it is the common case (an
 /// untagged IPv4 packet without options or IPv6 without extension headers, not a
-/// fragment, TCP or UDP, `to` of its family): `true` when done. The caller
-/// ([`crate::nat_request`], [`crate::nat_reply`]) has checked that the frame holds the
-/// packet and its whole transport header.
+/// fragment, TCP or UDP, `to` of its family): `true` when done, `false` (nothing written)
+/// for any other packet.
+///
+/// The caller knows that the frame holds the packet and its whole transport header:
+/// [`crate::nat_request`] / [`crate::nat_reply`] check it first; a frame that
+/// [`parse_v4`] / [`parse_v6`] accepted, unchanged since and with `p` its
+/// [`FastAddr::packet`], was checked by the parser (the same bounds) and needs no second
+/// check. Given a frame that does not hold `p`, it writes wrong bytes but never panics.
 #[inline]
-pub(crate) fn nat_common_case(f: &mut [u8], p: &Packet, to: IpAddr, port: u16, reply: bool) -> bool {
+pub fn nat_common_case(f: &mut [u8], p: &Packet, to: IpAddr, port: u16, reply: bool) -> bool {
     if p.l3 != ETH_HLEN as u16 || p.vlan.is_some() || p.frag.is_some() || !matches!(p.proto, PROTO_TCP | PROTO_UDP) {
         return false;
     }

@@ -130,7 +130,7 @@ fn decide<F: PacketBuf, A: Family + FastAddr>(
         let c = *t.conns.get(ch);
         let in_port = f.port();
         let (buf, head, len) = f.parts();
-        return Some(tun_request(cx, Pkt { buf, head, len, p: v.packet(), in_port }, &c));
+        return Some(tun_request(cx, Pkt { buf, head, len, p: v.packet(), in_port, parsed: true }, &c));
     }
     // From the frame's start to the buffer's end: the rewrites and the MACs touch only
     // the fixed-size headers, which the classification found within the frame (its end

@@ -521,7 +521,8 @@ impl Engine {
                 }
             }
         };
-        let mut pkt = Pkt { buf, head, len, p, in_port };
+        let parsed = matches!(pre.class, Class::Fast4(_) | Class::Fast6(_));
+        let mut pkt = Pkt { buf, head, len, p, in_port, parsed };
         match p.src {
             IpAddr::V4(_) => input::handle_family(&mut self.v4, &mut self.v6, &mut self.cx, &mut pkt, pre.hash, found),
             IpAddr::V6(_) => input::handle_family(&mut self.v6, &mut self.v4, &mut self.cx, &mut pkt, pre.hash, found),
@@ -552,6 +553,11 @@ struct Pkt<'a> {
     len: &'a mut usize,
     p: Packet,
     in_port: u16,
+    /// The frame is one `xvs_proto::fast`'s parser accepted, unchanged since, and `p` is
+    /// its packet: its NAT needs no second check of the frame against `p` (`xmit::nat`).
+    /// Only the transmit writes a frame of the general path, after which nothing reads
+    /// this.
+    parsed: bool,
 }
 
 impl Pkt<'_> {
