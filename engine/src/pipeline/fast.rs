@@ -158,5 +158,5 @@ fn decide<F: PacketBuf, A: Family + FastAddr>(
 /// A TUN request, wrapped by the general transmit (out of line: it is not the lean case).
 #[inline(never)]
 fn tun_request<A: Family>(cx: &mut Ctx, mut pkt: Pkt, c: &Conn<A>) -> Verdict {
-    xmit::request(cx, &mut pkt, c)
+    xmit::request_by(cx, &mut pkt, c, Xmit::Tun)
 }

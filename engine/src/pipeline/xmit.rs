@@ -29,12 +29,19 @@ use crate::stats::{DropReason, EngineStats};
 /// A packet from the client toward connection `c`'s real.
 #[inline(always)]
 pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verdict {
+    request_by(cx, pkt, c, c.xmit())
+}
+
+/// [`request`] by `xmit`, which is `c`'s method: a caller that knows it passes it as a
+/// constant, and the other methods' code is left out of its own (the fast path's tunnel
+/// requests).
+#[inline(always)]
+pub(super) fn request_by<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>, xmit: Xmit) -> Verdict {
     let r = &cx.services[c.real];
     let Some(mac) = r.mac else {
         return Verdict::Drop(DropReason::NeighborMiss);
     };
     let (addr, out) = (r.addr, r.egress.unwrap_or(pkt.in_port));
-    let xmit = c.xmit();
     // The outer header is of the real's family, whatever the client's.
     let overhead = if xmit == Xmit::Tun { r.tunnel.overhead(addr.is_ipv6()) as u32 } else { 0 };
     let tunnel = r.tunnel;
@@ -68,9 +75,8 @@ pub(super) fn reply<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verd
 /// NAT of a request (`to`:`port` the new destination) or a reply (the new source). A
 /// frame the fast parser accepted (`Pkt::parsed`: a handshake, a connection's first
 /// packet, anything the fast path declined) takes the fixed-offset rewrite at once: the
-/// parser checked what `proto::nat_*` would check again, about 80 instructions. Out of
-/// line: inlined, it made the fast path's tunnel requests (which share `request`) dearer.
-#[inline(never)]
+/// parser checked what `proto::nat_*` would check again, about 80 instructions.
+#[inline(always)]
 fn nat(pkt: &mut Pkt, to: IpAddr, port: u16, reply: bool) -> Result<(), DropReason> {
     let parsed = pkt.parsed;
     let (frame, p) = pkt.frame_and_packet();
