@@ -81,7 +81,6 @@ pub struct ServiceSlot {
     /// is safe): the scheduler maps a flow to the same real every time (sh, dh, mh) and
     /// there is no persistence. Decided when the service is applied, not per packet.
     pub resumes_mid_stream: bool,
-    pub stats: Counters,
     pub live: bool,
     /// Takes no new connection (`EngineConfig::standby`).
     pub standby: bool,
@@ -379,7 +378,6 @@ impl ServiceTable {
                     sorry: None,
                     scheduler: sched,
                     resumes_mid_stream: false,
-                    stats: Counters::default(),
                     live: true,
                     standby: false,
                 });
@@ -409,6 +407,19 @@ impl ServiceTable {
         }
         svc.dest_ids = real_ids;
         Ok(id)
+    }
+
+    /// Service `sid`'s counters: the sum of its reals' (its sorry server, reals a reload
+    /// removed and reals installed by sync included). Every packet and connection is
+    /// counted once, in the real it went to, and a real slot belongs to one service for
+    /// the engine's life, so a service needs no copy of its own updated per packet (as
+    /// `xvs ctl` and the metrics already add a service's figures up from its reals).
+    pub fn service_stats(&self, sid: ServiceId) -> Counters {
+        let mut sum = Counters::default();
+        for r in self.reals.iter().filter(|r| r.service == sid) {
+            sum += r.stats;
+        }
+        sum
     }
 
     /// New next hops (from the kernel's neighbour table): only the reals' MACs change.

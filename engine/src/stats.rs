@@ -1,4 +1,5 @@
-//! Counters: per service, per real, and drops by reason.
+//! Counters: per real (a service's are the sum of its reals',
+//! `ServiceTable::service_stats`), and drops by reason.
 //!
 //! Invariants: every frame given to the pipeline ends as exactly one of transmitted,
 //! passed to the kernel, or dropped with one reason, so

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use xvs_engine::{Counters, DropReason, Forward, Verdict};
+use xvs_engine::{Counters, DropReason, Forward, ServiceId, Verdict};
 use xvs_proto::build::{self, Frame};
 
 const TX: Verdict = Verdict::Tx { port: 0 };
@@ -45,9 +45,9 @@ fn per_service_and_per_real_traffic() {
     assert_eq!((bin, bout), (40 * 3 + 100, 40 * 2 + 1000));
     let want = Counters { conns: 1, pkts_in: 3, pkts_out: 2, bytes_in: bin, bytes_out: bout };
     let svcs = lb.e.services();
-    assert_eq!(svcs.services[0].stats, want);
+    assert_eq!(svcs.service_stats(ServiceId(0)), want);
     assert_eq!(svcs.reals[lb.real_id(rs.ip())].stats, want);
-    assert_eq!(svcs.services[1].stats, Counters::default());
+    assert_eq!(svcs.service_stats(ServiceId(1)), Counters::default());
 
     // The UDP service, two clients, DR (nothing comes back through the director).
     for i in 1..3 {
@@ -58,7 +58,7 @@ fn per_service_and_per_real_traffic() {
     let bytes = 2 * ((28 + 10) + (28 + 11) + (28 + 12));
     let want = Counters { conns: 2, pkts_in: 6, pkts_out: 0, bytes_in: bytes, bytes_out: 0 };
     let svcs = lb.e.services();
-    assert_eq!(svcs.services[1].stats, want);
+    assert_eq!(svcs.service_stats(ServiceId(1)), want);
     assert_eq!(svcs.reals[lb.real_id(rip(false, 1))].stats, want);
     assert_eq!(lb.e.stats().conns_created, 3);
 }
@@ -86,7 +86,7 @@ fn forwarded_icmp_errors_count_for_real_and_service() {
         bytes_out: ip_len(&a) + ip_len(&err_out),
     };
     assert_eq!(lb.e.services().reals[0].stats, want, "real");
-    assert_eq!(lb.e.services().services[0].stats, want, "service");
+    assert_eq!(lb.e.services().service_stats(ServiceId(0)), want, "service");
 }
 
 #[test]

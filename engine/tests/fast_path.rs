@@ -229,8 +229,9 @@ proptest! {
             prop_assert_eq!(a.stats, b.stats);
             prop_assert_eq!(format!("{:?}", a.counters), format!("{:?}", b.counters));
         }
-        for (a, b) in fs.services.iter().zip(gs.services.iter()) {
-            prop_assert_eq!(a.stats, b.stats);
+        for sid in 0..fs.services.len() {
+            let sid = xvs_engine::ServiceId(sid as u16);
+            prop_assert_eq!(fs.service_stats(sid), gs.service_stats(sid));
         }
     }
 }

@@ -66,7 +66,7 @@ fn ops_schedules_every_datagram() {
     assert_eq!(lb.e.live_connections(), 0);
     assert_eq!(lb.e.stats().ops_scheduled, 6);
     assert_eq!(lb.e.stats().conns_created, 0);
-    assert_eq!(lb.e.services().services[0].stats.conns, 6);
+    assert_eq!(lb.e.services().service_stats(xvs_engine::ServiceId(0)).conns, 6);
     for x in &r {
         assert_eq!(lb.counts(*x), (0, 0, 0));
         assert_eq!(lb.e.services().reals[lb.real_id(*x)].stats.conns, 2);

@@ -122,7 +122,7 @@ fn only_verified_entries_refuse_the_new_flow() {
     assert!(!live(&lb, client(false, 0)));
     assert_eq!(lb.e.stats().conns_evicted, 1);
     // Services and reals counted no connection for the refused flows.
-    assert_eq!(lb.e.services().services[0].stats.conns, 9);
+    assert_eq!(lb.e.services().service_stats(xvs_engine::ServiceId(0)).conns, 9);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::Ctx;
 use crate::conn::{flags, Conn, Template, NO_TEMPLATE};
 use crate::family::Family;
-use crate::ids::{RealId, ServiceId};
+use crate::ids::RealId;
 use crate::store::Store;
 use crate::tcp_state::TcpState;
 
@@ -42,22 +42,15 @@ impl Holder {
     }
 }
 
-/// `holder` takes real `rid` of service `sid`.
+/// `holder` takes real `rid`.
 #[inline]
-pub(super) fn bind_real<A: Family>(
-    cx: &mut Ctx,
-    templates: &mut Store<Template<A>>,
-    sid: ServiceId,
-    rid: RealId,
-    holder: Holder,
-) {
+pub(super) fn bind_real<A: Family>(cx: &mut Ctx, templates: &mut Store<Template<A>>, rid: RealId, holder: Holder) {
     let r = &mut cx.services[rid];
     match holder {
         Holder::Conn { template, .. } => {
             r.counters.inactive.fetch_add(1, Relaxed);
             r.counters.update_overload(r.upper_threshold, r.lower_threshold);
             r.stats.conns += 1;
-            cx.services[sid].stats.conns += 1;
             if template != NO_TEMPLATE {
                 templates.get_mut(template).refs += 1;
             }
@@ -66,7 +59,6 @@ pub(super) fn bind_real<A: Family>(
         }
         Holder::OnePacket => {
             r.stats.conns += 1;
-            cx.services[sid].stats.conns += 1;
         }
         Holder::Template => {
             r.counters.persistent.fetch_add(1, Relaxed);

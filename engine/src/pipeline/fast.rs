@@ -118,7 +118,6 @@ fn decide<F: PacketBuf, A: Family + FastAddr>(
     };
     let raddr = A::from_ip(r.addr)?;
     let (vip, vport, rport) = (c.vip, c.vport, r.port_for(c.vport));
-    let service = c.service;
 
     // Committed: from here on, what the general path does for this packet.
     let new_deadline = now + u64::from(timeout);
@@ -148,10 +147,8 @@ fn decide<F: PacketBuf, A: Family + FastAddr>(
     }
     let src = xmit::src_mac(&cx.cfg, out, mac_at(f, 0));
     set_macs(f, mac, src);
-    // As `xmit::count_ids`, through the real already borrowed.
-    let bytes = u64::from(v.ip_len);
-    r.stats.add_packet(!reply, bytes);
-    cx.services.services[service.index()].stats.add_packet(!reply, bytes);
+    // As `xmit::count`, through the real already borrowed.
+    r.stats.add_packet(!reply, u64::from(v.ip_len));
     Some(Verdict::Tx { port: out })
 }
 

@@ -86,7 +86,7 @@ pub(super) fn new_connection<A: Family>(
     if p.proto == PROTO_UDP && cx.services[sid].spec.ops {
         // One-packet scheduling: no connection entry, counted as a connection.
         cx.stats.ops_scheduled += 1;
-        bind_real(cx, &mut t.templates, sid, rid, Holder::OnePacket);
+        bind_real(cx, &mut t.templates, rid, Holder::OnePacket);
         return xmit::request(cx, pkt, &c);
     }
     // Room in the table: evict an unverified (or closed) entry if full.
@@ -153,6 +153,6 @@ fn insert<A: Family>(t: &mut FamilyTables<A>, cx: &mut Ctx, pkt: &mut Pkt, mut c
     }
     verify::admitted(t, &c);
     cx.stats.conns_created += 1;
-    bind_real(cx, &mut t.templates, c.service, c.real, Holder::conn(&c));
+    bind_real(cx, &mut t.templates, c.real, Holder::conn(&c));
     forward(t, cx, pkt, ch, false, true)
 }

@@ -126,7 +126,7 @@ fn new_template<A: Family>(
     };
     let indexed = t.template_index.insert(tk.hash, tid, false);
     debug_assert!(indexed, "room was checked");
-    bind_real(cx, &mut t.templates, tk.service, rid, Holder::Template);
+    bind_real(cx, &mut t.templates, rid, Holder::Template);
     cx.stats.templates_created += 1;
     tid
 }

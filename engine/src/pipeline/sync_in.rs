@@ -199,7 +199,7 @@ fn create<A: Family>(t: &mut FamilyTables<A>, other: &mut dyn Evict, cx: &mut Ct
         return SyncOutcome::TableFull;
     }
     verify::admitted(t, &c);
-    bind_real(cx, &mut t.templates, n.sid, n.rid, Holder::conn(&c));
+    bind_real(cx, &mut t.templates, n.rid, Holder::conn(&c));
     if n.state.established {
         set_state(cx, &mut c, n.state.number, true);
     } else {

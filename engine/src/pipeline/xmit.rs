@@ -3,7 +3,7 @@
 //!
 //! Owns: per method toward the real (NAT: addresses and ports; DR: MACs only; TUN: the
 //! one tunnel encapsulation), the reply path toward the client (NAT), the egress-MTU check
-//! with its ICMP answer, the next-hop and source MACs, and the per-service and per-real
+//! with its ICMP answer, the next-hop and source MACs, and the per-real (so per-service)
 //! packet and byte counters. Must not touch: connection state, timers or tables, or the
 //! connection counters (`bind`).
 //!
@@ -20,7 +20,6 @@ use xvs_proto::{self as proto, Mac, RewriteError};
 use super::{Ctx, Pkt};
 use crate::conn::{Conn, Xmit};
 use crate::family::Family;
-use crate::ids::{RealId, ServiceId};
 use crate::port::Verdict;
 use crate::ratelimit::TokenBucket;
 use crate::spec::EngineConfig;
@@ -130,19 +129,11 @@ pub(super) fn to_client<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> 
     Verdict::Tx { port: out }
 }
 
-/// Count a packet of `c` in (toward the real) or out (toward the client), in its
-/// service's and real's counters.
+/// Count a packet of `c` in (toward the real) or out (toward the client), in its real's
+/// counters (its service's are their sum: `ServiceTable::service_stats`).
 #[inline(always)]
 fn count<A>(cx: &mut Ctx, c: &Conn<A>, inbound: bool, bytes: u64) {
-    count_ids(cx, c.real, c.service, inbound, bytes)
-}
-
-/// [`count`] by the connection's real and service.
-#[inline(always)]
-pub(super) fn count_ids(cx: &mut Ctx, real: RealId, service: ServiceId, inbound: bool, bytes: u64) {
-    let svcs = &mut cx.services;
-    svcs.reals[real.index()].stats.add_packet(inbound, bytes);
-    svcs.services[service.index()].stats.add_packet(inbound, bytes);
+    cx.services.reals[c.real.index()].stats.add_packet(inbound, bytes);
 }
 
 /// `None` when the packet, with `overhead` more bytes, fits the egress MTU. Else what
