@@ -73,18 +73,9 @@ if [ -n "$check" ] && [ ! -r "$check" ]; then
   exit 2
 fi
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-command -v "$VALGRIND" >/dev/null || {
-  echo "instructions.sh: $VALGRIND not found (scripts/setup.sh installs valgrind)" >&2
-  exit 1
-}
-(cd "$root" && cargo build --release -p xvs-bench >&2)
-bin="${CARGO_TARGET_DIR:-$root/target}/release/xvs-bench"
-# A relative CARGO_TARGET_DIR is relative to the repository.
-[[ "$bin" == /* ]] || bin="$root/$bin"
-
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=scripts/callgrind-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/callgrind-common.sh"
+cg_prepare instructions.sh
 
 # One counted run: prints "<packets> <Ir>".
 count() {
@@ -145,19 +136,5 @@ else
 fi
 
 if [ -n "$check" ]; then
-  over=0
-  for r in "${rows[@]}"; do
-    read -r mode family per _ <<<"$r"
-    max=$(awk -v m="$mode" -v f="$family" '$1 == m && $2 == f { print $3 }' "$check")
-    if [ -z "$max" ]; then
-      echo "instructions.sh: $mode $family has no budget in $check" >&2
-      over=1
-    elif awk -v p="$per" -v m="$max" 'BEGIN { exit !(p > m) }'; then
-      echo "instructions.sh: $mode $family costs $per instructions per packet, over its budget of $max ($check)" >&2
-      over=1
-    else
-      echo "instructions.sh: $mode $family $per <= $max" >&2
-    fi
-  done
-  exit "$over"
+  cg_check instructions.sh "$check" "${rows[@]}"
 fi

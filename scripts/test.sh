@@ -15,6 +15,8 @@ scripts/instructions.sh --check
 # The same with two poll cores: the poll loop classifies each frame once, to choose its
 # core, and the engine handles it from that class.
 OWNER_OF=2 scripts/instructions.sh --check scripts/instructions-budget-owner2
+# Instructions to open a connection and to expire one, against scripts/lifecycle-budget.
+scripts/lifecycle-instructions.sh --check
 # Every fuzz target (fuzz/: the pipeline, the config readers, ipvsadm's grammar, the
 # control protocol, VRRP and sync parsers), briefly, from its committed seed corpus.
 scripts/fuzz.sh 15

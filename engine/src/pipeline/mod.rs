@@ -273,6 +273,10 @@ impl Engine {
 
     /// Move the clock to `now_ns` and do a bounded amount of expiry work, without
     /// processing frames (the poll loops call this when idle).
+    ///
+    /// Never inlined: `scripts/lifecycle-instructions.sh` counts what expiry costs as the
+    /// instructions inside this function (one call per batch either way).
+    #[inline(never)]
     pub fn handle_timeout(&mut self, now_ns: u64) {
         let now = (now_ns / 1_000_000).max(self.cx.now);
         self.cx.now = now;

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Instructions a connection costs at its two ends, counted by callgrind over
+# `xvs-bench engine` (IPv4, NAT and DR): the first packet of a new connection, and the
+# expiry of one connection. scripts/instructions.sh counts the packets in between.
+#
+# Usage: scripts/lifecycle-instructions.sh [--check [FILE]]
+#   --check  compare each case with its budget in FILE (default
+#            scripts/lifecycle-budget: lines "case mode max") and exit 1 if any case
+#            costs more, or has no budget. scripts/test.sh runs this.
+# Environment (all optional): MODES (default "nat dr"), CARGO_TARGET_DIR, VALGRIND.
+#
+# Cases:
+#   new     every packet opens a connection (`--new-ratio 1.0`, the bench's scheduler and
+#           reals: wlc over 16): Ir of the engine's entry point, counted over 20 000 and
+#           40 000 packets, difference divided by the difference in packets (the setup
+#           cancels, as in instructions.sh). Nothing expires in these runs.
+#   expire  100 000 connections expire at once while 1000 flows send (`--mass-expiry`):
+#           Ir of `Engine::handle_timeout` (the reaper, with the wheel's and the batch's
+#           own share) divided by the connections it expired in 640 000 packets.
+#           Repeatable to the instruction: the bench's clock steps per packet and its
+#           traffic is seeded.
+set -euo pipefail
+
+MODES="${MODES:-nat dr}"
+VALGRIND="${VALGRIND:-valgrind}"
+
+check=
+case "${1:-}" in
+  "") ;;
+  --check) check=${2:-"$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lifecycle-budget"} ;;
+  -h | --help)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "lifecycle-instructions.sh: unknown argument $1 (try --help)" >&2
+    exit 2
+    ;;
+esac
+if [ -n "$check" ] && [ ! -r "$check" ]; then
+  echo "lifecycle-instructions.sh: no budget file $check" >&2
+  exit 2
+fi
+
+# shellcheck source=scripts/callgrind-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/callgrind-common.sh"
+cg_prepare lifecycle-instructions.sh
+
+# One counted run of xvs-bench engine: `run NAME ENTRY ARGS...` prints "<Ir> <json>".
+run() {
+  local name=$1 entry=$2 out="$tmp/$1"
+  shift 2
+  if ! "$VALGRIND" --tool=callgrind --collect-atstart=no --toggle-collect="$entry" \
+    --callgrind-out-file="$out.callgrind" "$bin" engine "$@" --json >"$out.json" 2>"$out.log"; then
+    echo "lifecycle-instructions.sh: $name failed:" >&2
+    tail -n 20 "$out.log" >&2
+    exit 1
+  fi
+  local ir
+  ir=$(awk '$1 == "totals:" { print $2 }' "$out.callgrind")
+  if [ -z "$ir" ] || [ "$ir" = 0 ]; then
+    echo "lifecycle-instructions.sh: $name: nothing counted in '$entry' (inlined or renamed?)" >&2
+    exit 1
+  fi
+  echo "$ir $out.json"
+}
+
+# A number from a bench report: `field JSON NAME`.
+field() {
+  grep -o "\"$2\":[0-9]*" "$1" | cut -d: -f2
+}
+
+rows=()
+for mode in $MODES; do
+  common=(--flows 1000 --cores 1 --mode "$mode" --family v4)
+  read -r ir1 j1 < <(run "new-$mode-1" '*engine_bench::engine_entry*' "${common[@]}" --new-ratio 1.0 --packets 20000)
+  read -r ir2 j2 < <(run "new-$mode-2" '*engine_bench::engine_entry*' "${common[@]}" --new-ratio 1.0 --packets 40000)
+  p1=$(field "$j1" packets)
+  p2=$(field "$j2" packets)
+  if [ "$(field "$j2" conns_expired)" != 0 ]; then
+    echo "lifecycle-instructions.sh: new $mode: connections expired during the run" >&2
+    exit 1
+  fi
+  rows+=("new $mode $(awk -v a="$ir1" -v b="$ir2" -v p="$p1" -v q="$p2" 'BEGIN { printf "%.1f", (b - a) / (q - p) }')")
+  read -r ir j < <(run "expire-$mode" '*Engine::handle_timeout*' "${common[@]}" --new-ratio 0 --mass-expiry 100000 --packets 640000)
+  expired=$(field "$j" conns_expired)
+  if [ -z "$expired" ] || [ "$expired" -lt 10000 ]; then
+    echo "lifecycle-instructions.sh: expire $mode: only ${expired:-no} connections expired" >&2
+    exit 1
+  fi
+  rows+=("expire $mode $(awk -v a="$ir" -v e="$expired" 'BEGIN { printf "%.1f", a / e }')")
+done
+
+echo "instructions per connection event (xvs-bench engine --flows 1000 --family v4)"
+printf '%-7s %-5s %12s\n' case mode instructions
+for r in "${rows[@]}"; do
+  read -r kind mode per <<<"$r"
+  printf '%-7s %-5s %12s\n' "$kind" "$mode" "$per"
+done
+
+if [ -n "$check" ]; then
+  cg_check lifecycle-instructions.sh "$check" "${rows[@]}"
+fi
