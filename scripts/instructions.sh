@@ -79,29 +79,15 @@ cg_prepare instructions.sh
 
 # One counted run: prints "<packets> <Ir>".
 count() {
-  local mode=$1 family=$2 n=$3 out="$tmp/$1-$2-$3"
-  if ! "$VALGRIND" --tool=callgrind --collect-atstart=no --toggle-collect="$ENTRY" \
-    --callgrind-out-file="$out.callgrind" \
-    "$bin" engine "${BENCH_ARGS[@]}" --mode "$mode" --family "$family" --packets "$n" --json \
-    >"$out.json" 2>"$out.log"; then
-    echo "instructions.sh: $mode $family --packets $n failed:" >&2
-    tail -n 20 "$out.log" >&2
+  local mode=$1 family=$2 n=$3 out="$tmp/$1-$2-$3" ir not_tx
+  ir=$(cg_run instructions.sh "$ENTRY" "$out" "${BENCH_ARGS[@]}" --mode "$mode" --family "$family" --packets "$n") ||
     exit 1
-  fi
-  local ir packets not_tx
-  ir=$(awk '$1 == "totals:" { print $2 }' "$out.callgrind")
-  packets=$(grep -o '"packets":[0-9]*' "$out.json" | cut -d: -f2)
-  not_tx=$(grep -o '"not_transmitted":[0-9]*' "$out.json" | cut -d: -f2)
+  not_tx=$(cg_field "$out.json" not_transmitted)
   if [ "$not_tx" != 0 ]; then
     echo "instructions.sh: $mode $family: $not_tx packets not transmitted" >&2
     exit 1
   fi
-  if [ -z "$ir" ] || [ "$ir" = 0 ]; then
-    echo "instructions.sh: no instructions counted in ENTRY='$ENTRY': the pattern matches no" \
-      "function of $bin (inlined or renamed? see callgrind_annotate --inclusive=yes)" >&2
-    exit 1
-  fi
-  echo "$packets $ir"
+  echo "$(cg_field "$out.json" packets) $ir"
 }
 
 rows=()

@@ -46,44 +46,23 @@ fi
 . "$(dirname "${BASH_SOURCE[0]}")/callgrind-common.sh"
 cg_prepare lifecycle-instructions.sh
 
-# One counted run of xvs-bench engine: `run NAME ENTRY ARGS...` prints "<Ir> <json>".
-run() {
-  local name=$1 entry=$2 out="$tmp/$1"
-  shift 2
-  if ! "$VALGRIND" --tool=callgrind --collect-atstart=no --toggle-collect="$entry" \
-    --callgrind-out-file="$out.callgrind" "$bin" engine "$@" --json >"$out.json" 2>"$out.log"; then
-    echo "lifecycle-instructions.sh: $name failed:" >&2
-    tail -n 20 "$out.log" >&2
-    exit 1
-  fi
-  local ir
-  ir=$(awk '$1 == "totals:" { print $2 }' "$out.callgrind")
-  if [ -z "$ir" ] || [ "$ir" = 0 ]; then
-    echo "lifecycle-instructions.sh: $name: nothing counted in '$entry' (inlined or renamed?)" >&2
-    exit 1
-  fi
-  echo "$ir $out.json"
-}
-
-# A number from a bench report: `field JSON NAME`.
-field() {
-  grep -o "\"$2\":[0-9]*" "$1" | cut -d: -f2
-}
-
+me=lifecycle-instructions.sh
+entry='*engine_bench::engine_entry*'
 rows=()
 for mode in $MODES; do
   common=(--flows 1000 --cores 1 --mode "$mode" --family v4)
-  read -r ir1 j1 < <(run "new-$mode-1" '*engine_bench::engine_entry*' "${common[@]}" --new-ratio 1.0 --packets 20000)
-  read -r ir2 j2 < <(run "new-$mode-2" '*engine_bench::engine_entry*' "${common[@]}" --new-ratio 1.0 --packets 40000)
-  p1=$(field "$j1" packets)
-  p2=$(field "$j2" packets)
-  if [ "$(field "$j2" conns_expired)" != 0 ]; then
+  ir1=$(cg_run $me "$entry" "$tmp/new-$mode-1" "${common[@]}" --new-ratio 1.0 --packets 20000) || exit 1
+  ir2=$(cg_run $me "$entry" "$tmp/new-$mode-2" "${common[@]}" --new-ratio 1.0 --packets 40000) || exit 1
+  p1=$(cg_field "$tmp/new-$mode-1.json" packets)
+  p2=$(cg_field "$tmp/new-$mode-2.json" packets)
+  if [ "$(cg_field "$tmp/new-$mode-2.json" conns_expired)" != 0 ]; then
     echo "lifecycle-instructions.sh: new $mode: connections expired during the run" >&2
     exit 1
   fi
   rows+=("new $mode $(awk -v a="$ir1" -v b="$ir2" -v p="$p1" -v q="$p2" 'BEGIN { printf "%.1f", (b - a) / (q - p) }')")
-  read -r ir j < <(run "expire-$mode" '*Engine::handle_timeout*' "${common[@]}" --new-ratio 0 --mass-expiry 100000 --packets 640000)
-  expired=$(field "$j" conns_expired)
+  ir=$(cg_run $me '*Engine::handle_timeout*' "$tmp/expire-$mode" "${common[@]}" --new-ratio 0 \
+    --mass-expiry 100000 --packets 640000) || exit 1
+  expired=$(cg_field "$tmp/expire-$mode.json" conns_expired)
   if [ -z "$expired" ] || [ "$expired" -lt 10000 ]; then
     echo "lifecycle-instructions.sh: expire $mode: only ${expired:-no} connections expired" >&2
     exit 1
