@@ -17,6 +17,9 @@
 #   MODES     default "nat dr tun";  FAMILIES  default "v4 v6"
 #   OWNER_OF  poll cores the frames' owner is chosen among before the engine, as
 #             `xvs run` does with that many (xvs-bench engine --owner-of; default 1: none)
+#   STAGE_FROM  live connections from which the engine runs its prefetch stages
+#             (xvs-bench engine --stage-from; default: the engine's, 4096, so the 1000
+#             flows here take the one-pass loop; 0 counts the staged loop of large tables)
 #   CARGO_TARGET_DIR  where cargo builds (default <repo>/target)
 #   VALGRIND  default valgrind
 #
@@ -43,6 +46,7 @@ VALGRIND="${VALGRIND:-valgrind}"
 OWNER_OF="${OWNER_OF:-1}"
 BENCH_ARGS=(--flows 1000 --new-ratio 0 --cores 1)
 [ "$OWNER_OF" = 1 ] || BENCH_ARGS+=(--owner-of "$OWNER_OF")
+[ -z "${STAGE_FROM:-}" ] || BENCH_ARGS+=(--stage-from "$STAGE_FROM")
 
 json=0
 check=

@@ -117,6 +117,11 @@ pub struct EngineArgs {
     /// to measure what the fast path saves
     #[arg(long)]
     pub no_fast_path: bool,
+    /// Live connections per core from which the engine runs its prefetch stages
+    /// (Engine::set_stage_from; 0: always, 4294967295: never): the same results, to
+    /// compare the two batch loops [default: the engine's, xvs_engine::STAGE_FROM]
+    #[arg(long)]
+    pub stage_from: Option<u32>,
     /// Frames per batch
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
@@ -356,6 +361,7 @@ fn core_thread(a: &EngineArgs, c: usize, barrier: &Barrier) -> Result<CoreResult
     let mut advised = 0;
     if let Ok(e) = &mut engine {
         e.set_fast_path(!a.no_fast_path);
+        e.set_stage_from(a.stage_from.unwrap_or(xvs_engine::STAGE_FROM));
         if !a.no_huge_pages {
             advised = xvs::sys::advise_huge_pages(&e.table_spans()).unwrap_or(0);
         }

@@ -196,6 +196,7 @@ impl Report {
             "setup_seconds": round(self.cores.iter().map(|c| c.setup_secs).fold(0.0, f64::max), 3),
             "pinned": self.cores.iter().all(|c| c.pinned),
             "fast_path": !a.no_fast_path,
+            "stage_from": a.stage_from.unwrap_or(xvs_engine::STAGE_FROM),
             "huge_pages_advised_bytes": self.cores.iter().map(|c| c.huge_pages_advised).sum::<u64>(),
             "anon_huge_bytes": self.anon_huge_bytes,
         });

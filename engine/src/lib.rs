@@ -42,7 +42,7 @@ pub mod tcp_state;
 pub use family::mask_ip;
 pub use ids::{proto_name, Endpoint, RealId, RealKey, ServiceId, ServiceKey};
 pub use index::{MAX_HANDLES, MAX_PROBE};
-pub use pipeline::{Classified, ConnInfo, Engine, ListCursor};
+pub use pipeline::{Classified, ConnInfo, Engine, ListCursor, STAGE_FROM};
 pub use port::{FrameBuf, PacketBuf, Port, Verdict, FRAME_SIZE, HEADROOM};
 pub use sctp_state::SctpState;
 pub use spec::{EngineConfig, Forward, MarkRule, NeighborSpec, RealSpec, ServiceSpec};

@@ -8,6 +8,11 @@
 //! counters, connection listings, per-real and per-service counters and the sync records
 //! handed out.
 //!
+//! Neither do the batch loop's prefetch stages: a third engine, fast path on, runs them
+//! for every batch (`Engine::set_stage_from(0)`), where the others, with fewer live
+//! connections than `STAGE_FROM`, handle each frame in one pass; its results must equal
+//! theirs too.
+//!
 //! Classifying once changes no result either: frames handled from the classes a poll loop
 //! made to choose their core (`Engine::classify` + `handle_classified`), or from classes
 //! another core's engine made and this one adopted (a handed frame), get what
@@ -123,6 +128,13 @@ fn engine(fast: bool) -> Engine {
     e
 }
 
+/// An engine with the fast path that runs the prefetch stages for every batch.
+fn staged_engine() -> Engine {
+    let mut e = engine(true);
+    e.set_stage_from(0);
+    e
+}
+
 fn run(e: &mut Engine, frames: &[Vec<u8>], now_ms: u64) -> Vec<(Verdict, Vec<u8>)> {
     let mut b: Vec<FrameBuf> = frames.iter().map(|f| FrameBuf::from_bytes(f)).collect();
     let mut v = vec![Verdict::Pass; b.len()];
@@ -184,54 +196,65 @@ proptest! {
 
     #[test]
     fn the_fast_path_changes_no_result(events in proptest::collection::vec(event(), 1..300), cuts in proptest::collection::vec(1usize..24, 1..40)) {
-        let (mut fast, mut general) = (engine(true), engine(false));
+        // The general path first: the others are compared with it.
+        let mut engines = [engine(false), engine(true), staged_engine()];
         let mut now = 1_000u64;
         let mut pending: Vec<Vec<u8>> = Vec::new();
         let mut cut = cuts.iter().cycle();
         let mut limit = *cut.next().unwrap();
-        let flush = |fast: &mut Engine, general: &mut Engine, pending: &mut Vec<Vec<u8>>, now: u64| {
+        let flush = |engines: &mut [Engine; 3], pending: &mut Vec<Vec<u8>>, now: u64| {
             if pending.is_empty() {
                 return Ok(());
             }
-            let a = run(fast, pending, now);
-            let b = run(general, pending, now);
+            let [general, others @ ..] = engines;
+            let want = run(general, pending, now);
+            for e in others {
+                prop_assert_eq!(&run(e, pending, now), &want);
+            }
             pending.clear();
-            prop_assert_eq!(a, b);
             Ok(())
         };
         for e in &events {
             match e {
                 Event::Wait(ms) => {
-                    flush(&mut fast, &mut general, &mut pending, now)?;
+                    flush(&mut engines, &mut pending, now)?;
                     now += u64::from(*ms);
                 }
                 Event::Sync(on) => {
-                    flush(&mut fast, &mut general, &mut pending, now)?;
-                    prop_assert_eq!(sync_records(&mut fast), sync_records(&mut general));
-                    fast.set_sync_master(*on);
-                    general.set_sync_master(*on);
+                    flush(&mut engines, &mut pending, now)?;
+                    let want = sync_records(&mut engines[0]);
+                    for en in &mut engines[1..] {
+                        prop_assert_eq!(&sync_records(en), &want);
+                    }
+                    for en in &mut engines {
+                        en.set_sync_master(*on);
+                    }
                 }
                 _ => {
                     pending.push(frame(e).unwrap());
                     if pending.len() >= limit {
-                        flush(&mut fast, &mut general, &mut pending, now)?;
+                        flush(&mut engines, &mut pending, now)?;
                         limit = *cut.next().unwrap();
                     }
                 }
             }
         }
-        flush(&mut fast, &mut general, &mut pending, now)?;
-        prop_assert_eq!(fast.stats(), general.stats());
-        prop_assert_eq!(fast.connections(), general.connections());
-        prop_assert_eq!(sync_records(&mut fast), sync_records(&mut general));
-        let (fs, gs) = (fast.services(), general.services());
-        for (a, b) in fs.reals.iter().zip(gs.reals.iter()) {
-            prop_assert_eq!(a.stats, b.stats);
-            prop_assert_eq!(format!("{:?}", a.counters), format!("{:?}", b.counters));
-        }
-        for sid in 0..fs.services.len() {
-            let sid = xvs_engine::ServiceId(sid as u16);
-            prop_assert_eq!(fs.service_stats(sid), gs.service_stats(sid));
+        flush(&mut engines, &mut pending, now)?;
+        let [general, others @ ..] = &mut engines;
+        let general_sync = sync_records(general);
+        for fast in others {
+            prop_assert_eq!(fast.stats(), general.stats());
+            prop_assert_eq!(fast.connections(), general.connections());
+            prop_assert_eq!(&sync_records(fast), &general_sync);
+            let (fs, gs) = (fast.services(), general.services());
+            for (a, b) in fs.reals.iter().zip(gs.reals.iter()) {
+                prop_assert_eq!(a.stats, b.stats);
+                prop_assert_eq!(format!("{:?}", a.counters), format!("{:?}", b.counters));
+            }
+            for sid in 0..fs.services.len() {
+                let sid = xvs_engine::ServiceId(sid as u16);
+                prop_assert_eq!(fs.service_stats(sid), gs.service_stats(sid));
+            }
         }
     }
 }

@@ -121,9 +121,23 @@ impl Rig {
     }
 }
 
+/// With at most 96 live connections, `handle_batch` takes each frame in one pass.
 #[test]
 fn process_does_not_allocate() {
+    no_allocations(xvs_engine::STAGE_FROM);
+}
+
+/// The batch loop with its prefetch stages (the loop of large tables).
+#[test]
+fn process_with_prefetch_stages_does_not_allocate() {
+    no_allocations(0);
+}
+
+/// The workload below, on an engine that runs the prefetch stages from `stage_from` live
+/// connections on.
+fn no_allocations(stage_from: u32) {
     let mut rig = Rig { lb: Lb::new(cfg()), bufs: vec![FrameBuf::default(); 64], verdicts: vec![Verdict::Pass; 64] };
+    rig.lb.e.set_stage_from(stage_from);
     // Warm-up: the same workload once over a long span of time (every path, every expiry).
     let mut t = 1_000;
     for r in 0..40 {

@@ -2,7 +2,8 @@
 //! system call and allocates nothing per packet.
 //!
 //! This module owns the [`Engine`] (its construction, configuration, accessors), the batch
-//! loop with its prefetch stages, and the per-frame verdict count. The stages are one file
+//! loop (with its prefetch stages from [`STAGE_FROM`] live connections on, one pass per
+//! frame below), and the per-frame verdict count. The stages are one file
 //! each and are reached from here: `input` (which path a packet takes), `flow` (flow keys
 //! and connection lookup), `new_conn` (scheduling a new connection), `persist` (templates),
 //! `bind` (every per-real counter), `evict`, `forward` (a packet of a known connection),
@@ -112,6 +113,9 @@ pub struct Engine {
     /// Whether common-case packets take `fast` (always, but in the tests that
     /// compare it with the general path).
     fast_path: bool,
+    /// Live connections from which `handle_batch` runs its prefetch stages
+    /// ([`STAGE_FROM`] but in the tests and benches that compare the two loops).
+    stage_from: u32,
 }
 
 impl Engine {
@@ -149,6 +153,7 @@ impl Engine {
                 icmp: crate::ratelimit::TokenBucket::default(),
             },
             fast_path: true,
+            stage_from: STAGE_FROM,
         })
     }
 
@@ -175,6 +180,13 @@ impl Engine {
     /// cost: the tests and the bench compare the two.
     pub fn set_fast_path(&mut self, on: bool) {
         self.fast_path = on;
+    }
+
+    /// Run `handle_batch`'s prefetch stages only while at least `live` connections are
+    /// live ([`STAGE_FROM`] by default; 0: always, `u32::MAX`: never). It changes no
+    /// result, only the cost: the tests and the bench compare the two loops.
+    pub fn set_stage_from(&mut self, live: u32) {
+        self.stage_from = live;
     }
 
     pub fn stats(&self) -> &EngineStats {
@@ -298,10 +310,14 @@ impl Engine {
     /// Process a batch: rewrite frames in place and give each a verdict.
     /// `verdicts` must be at least as long as `frames`.
     ///
-    /// Frames are handled in groups of [`STAGE`]: all are classified and hashed first and
-    /// their index slots prefetched, then the candidate connection entries are
-    /// prefetched, then each frame is handled. The loads of a group overlap instead of
-    /// each packet waiting for its own cache misses in turn.
+    /// With at least [`STAGE_FROM`] live connections, frames are handled in groups of
+    /// [`STAGE`]: all are classified and hashed first and their index slots prefetched,
+    /// then the candidate connection entries are prefetched, then each frame is handled.
+    /// The loads of a group overlap instead of each packet waiting for its own cache
+    /// misses in turn. With fewer, the tables are in the cache and the stages would only
+    /// add work: each frame goes from its bytes to its verdict in one pass
+    /// (`handle_direct`), the same steps without the prefetches and the class kept
+    /// between them.
     ///
     /// Never inlined (nor is `handle_classified`): the batch loop is large, and what its
     /// caller's code does to register allocation around it showed as +10 instructions per
@@ -310,6 +326,13 @@ impl Engine {
     pub fn handle_batch<F: PacketBuf>(&mut self, frames: &mut [F], now_ns: u64, verdicts: &mut [Verdict]) {
         self.handle_timeout(now_ns);
         let n = frames.len().min(verdicts.len());
+        if self.cx.live < self.stage_from {
+            for (f, v) in frames[..n].iter_mut().zip(verdicts[..n].iter_mut()) {
+                *v = self.handle_direct(f);
+                self.count(v);
+            }
+            return;
+        }
         // Written in place per group (a returned class would be copied, Packet and all).
         let mut pre = [Classified::EMPTY; STAGE];
         let mut start = 0;
@@ -360,22 +383,76 @@ impl Engine {
             // declines does the frame go the general way.
             *v = match &pr.class {
                 Class::Fast4(v4) => {
-                    let o = Self::handle_fast(&mut self.v4, &mut self.cx, f, v4, pr.hash);
+                    let o = fast::forward(&mut self.v4, &mut self.cx, f, v4, pr.hash);
                     self.settle(f, pr, o)
                 }
                 Class::Fast6(v6) => {
-                    let o = Self::handle_fast(&mut self.v6, &mut self.cx, f, v6, pr.hash);
+                    let o = fast::forward(&mut self.v6, &mut self.cx, f, v6, pr.hash);
                     self.settle(f, pr, o)
                 }
                 Class::Full(_) => self.handle(f, pr, None),
             };
-            let s = &mut self.cx.stats;
-            s.rx += 1;
-            match v {
-                Verdict::Tx { .. } => s.tx += 1,
-                Verdict::Pass => s.passed += 1,
-                Verdict::Drop(r) => s.drop(*r),
+            self.count(v);
+        }
+    }
+
+    /// Count a frame's verdict (the one place every frame is counted).
+    #[inline(always)]
+    fn count(&mut self, v: &Verdict) {
+        let s = &mut self.cx.stats;
+        s.rx += 1;
+        match v {
+            Verdict::Tx { .. } => s.tx += 1,
+            Verdict::Pass => s.passed += 1,
+            Verdict::Drop(r) => s.drop(*r),
+        }
+    }
+
+    /// One frame from its bytes to its verdict, without the prefetch stages: what
+    /// `pre_classify` and `handle_group` do for it, in one pass.
+    #[inline(always)]
+    fn handle_direct<F: PacketBuf>(&mut self, f: &mut F) -> Verdict {
+        let (buf, head, len) = f.parts();
+        let frame = buf.get(*head..*head + *len);
+        if self.fast_path {
+            if let Some(v) = frame.and_then(parse_v4) {
+                return match Self::direct_fast(&mut self.v4, &mut self.cx, f, &v) {
+                    Ok(verdict) => verdict,
+                    Err((hash, found)) => {
+                        self.handle(f, &Classified { class: Class::Fast4(v), hash, v6: false }, Some(found))
+                    }
+                };
             }
+            if let Some(v) = frame.and_then(parse_v6) {
+                return match Self::direct_fast(&mut self.v6, &mut self.cx, f, &v) {
+                    Ok(verdict) => verdict,
+                    Err((hash, found)) => {
+                        self.handle(f, &Classified { class: Class::Fast6(v), hash, v6: true }, Some(found))
+                    }
+                };
+            }
+        }
+        let mut pr = Classified::EMPTY;
+        if let Some(frame) = frame {
+            pr.class = Class::Full(classify(frame));
+            self.pre_full(&mut pr);
+        }
+        self.handle(f, &pr, None)
+    }
+
+    /// The fast path for a common-case frame `v` of family `A` with no class made
+    /// beforehand: its verdict, or (declined) its hash and what the lookup found.
+    #[inline(always)]
+    fn direct_fast<F: PacketBuf, A: Family + FastAddr>(
+        t: &mut FamilyTables<A>,
+        cx: &mut Ctx,
+        f: &mut F,
+        v: &Flow<A>,
+    ) -> Result<Verdict, (u64, Option<(u32, bool)>)> {
+        let hash = fast::key(v).hash(&cx.hasher);
+        match fast::forward(t, cx, f, v, hash) {
+            fast::Fast::Done(verdict) => Ok(verdict),
+            fast::Fast::Declined(found) => Err((hash, found)),
         }
     }
 
@@ -480,18 +557,6 @@ impl Engine {
         }
     }
 
-    /// The fast path (`fast`) for a common-case frame of family `A`.
-    #[inline(always)]
-    fn handle_fast<F: PacketBuf, A: Family + FastAddr>(
-        t: &mut FamilyTables<A>,
-        cx: &mut Ctx,
-        f: &mut F,
-        v: &Flow<A>,
-        hash: u64,
-    ) -> fast::Fast {
-        fast::forward(t, cx, f, v, hash)
-    }
-
     /// Prefetch the connection entry a pre-classified frame will most likely look at.
     #[inline]
     fn prefetch_conn(&self, pr: &Classified) {
@@ -533,6 +598,13 @@ impl Engine {
         }
     }
 }
+
+/// Live connections from which `handle_batch` prefetches (per engine, so per poll core).
+/// Below, the tables a batch touches fit in a core's L2 cache (a 40-byte entry and an
+/// index line or two per connection: 4096 connections touch at most ~0.7 MB) and the
+/// prefetch stages cost more than they save: at 1 000 and 4 000 flows the one-pass loop
+/// is the faster one, at 16 000 the staged one (`xvs-bench engine --stage-from`, README).
+pub const STAGE_FROM: u32 = 4096;
 
 /// Frames per prefetch group in `handle_batch`.
 const STAGE: usize = 16;
