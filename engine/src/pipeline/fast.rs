@@ -15,10 +15,10 @@
 //! the same traffic and compare (`tests/fast_path.rs`).
 
 use xvs_proto::fast::{FastAddr, Flow};
-use xvs_proto::{set_macs, tcp_flags, PROTO_TCP};
+use xvs_proto::{tcp_flags, PROTO_TCP};
 
 use super::flow::{find_conn, FlowKey};
-use super::{mac_at, xmit, Ctx, Pkt};
+use super::{xmit, Ctx, Pkt};
 use crate::conn::{Conn, FamilyTables, Xmit};
 use crate::family::Family;
 use crate::port::{PacketBuf, Verdict};
@@ -99,12 +99,14 @@ fn decide<F: PacketBuf, A: Family + FastAddr>(
         cx.cfg.timeouts.udp
     };
     let xm = c.xmit();
-    let (mac, out) = if reply {
+    // Where the packet goes, and its NAT (DR and TUN have none): the new source of a
+    // reply, the new destination of a request.
+    let (mac, out, nat) = if reply {
         // A NAT reply, back to the client it came from.
         if xm != Xmit::Nat || v.ttl <= 1 || c.client_mac == [0; 6] {
             return None;
         }
-        (c.client_mac, c.in_port as u16)
+        (c.client_mac, c.in_port as u16, Some((c.vip, c.vport)))
     } else {
         // Toward the real: a sync master records requests, a synced connection learns its
         // client's next hop, a too-big one is answered: all general. (A TUN request is
@@ -114,10 +116,11 @@ fn decide<F: PacketBuf, A: Family + FastAddr>(
         if cx.sync.master || c.client_mac == [0; 6] || xm != Xmit::Tun && u32::from(v.ip_len) > u32::from(cx.cfg.mtu) {
             return None;
         }
-        (mac, r.egress.unwrap_or_else(|| f.port()))
+        // The real's address must be of the packet's family, else the general path drops
+        // the packet.
+        let nat = if xm == Xmit::Nat { Some((A::from_ip(r.addr)?, r.port_for(c.vport))) } else { None };
+        (mac, r.egress.unwrap_or_else(|| f.port()), nat)
     };
-    let raddr = A::from_ip(r.addr)?;
-    let (vip, vport, rport) = (c.vip, c.vport, r.port_for(c.vport));
 
     // Committed: from here on, what the general path does for this packet.
     let new_deadline = now + u64::from(timeout);
@@ -138,15 +141,21 @@ fn decide<F: PacketBuf, A: Family + FastAddr>(
     let Some(f) = buf.get_mut(*head..) else {
         return Some(Verdict::Drop(DropReason::RewriteMismatch));
     };
-    if xm == Xmit::Nat {
+    if let Some((addr, port)) = nat {
         if reply {
-            A::nat_reply(f, v, vip, vport);
+            A::nat_reply(f, v, addr, port);
         } else {
-            A::nat_request(f, v, raddr, rport);
+            A::nat_request(f, v, addr, port);
         }
     }
-    let src = xmit::src_mac(&cx.cfg, out, mac_at(f, 0));
-    set_macs(f, mac, src);
+    // The MACs as `set_macs` writes them, the arriving destination read in the same
+    // 12 bytes (one bounds check for both).
+    if let Some(h) = f.first_chunk_mut::<12>() {
+        let arrived = [h[0], h[1], h[2], h[3], h[4], h[5]];
+        let src = xmit::src_mac(&cx.cfg, out, arrived);
+        h[..6].copy_from_slice(&mac);
+        h[6..].copy_from_slice(&src);
+    }
     // As `xmit::count`, through the real already borrowed.
     r.stats.add_packet(!reply, u64::from(v.ip_len));
     Some(Verdict::Tx { port: out })
