@@ -342,7 +342,7 @@ impl Engine {
             for (f, pr) in group.iter_mut().zip(pre.iter_mut()) {
                 self.pre_classify(f, pr);
             }
-            self.handle_group(group, &pre[..end - start], &mut verdicts[start..end]);
+            self.handle_group(group, &pre[..end - start], &mut verdicts[start..end], true);
             start = end;
         }
     }
@@ -351,8 +351,10 @@ impl Engine {
     /// ([`classify`](Self::classify), or [`adopt`](Self::adopt) for another core's class):
     /// `classes[i]` is frame `i`'s, as the frame is now. A poll loop that classified its
     /// frames to choose their owning core does not pay for it twice, and the index loads
-    /// the classification started have had that much longer to arrive. Frames beyond
-    /// `classes` get no verdict (`verdicts` and `classes` must be as long as `frames`).
+    /// the classification started have had that much longer to arrive. The connection
+    /// entries are prefetched, a group of frames ahead, as in `handle_batch`'s stages,
+    /// from the same number of live connections on. Frames beyond `classes` get no
+    /// verdict (`verdicts` and `classes` must be as long as `frames`).
     #[inline(never)]
     pub fn handle_classified<F: PacketBuf>(
         &mut self,
@@ -363,20 +365,30 @@ impl Engine {
     ) {
         self.handle_timeout(now_ns);
         let n = frames.len().min(verdicts.len()).min(classes.len());
+        let prefetch = self.cx.live >= self.stage_from;
         let mut start = 0;
         while start < n {
             let end = (start + STAGE).min(n);
-            self.handle_group(&mut frames[start..end], &classes[start..end], &mut verdicts[start..end]);
+            self.handle_group(&mut frames[start..end], &classes[start..end], &mut verdicts[start..end], prefetch);
             start = end;
         }
     }
 
     /// Stages 2 and 3 of a group of classified frames: prefetch the connection entries
-    /// the index slots point at, then handle each frame.
+    /// the index slots point at (when `prefetch`: with fewer than `stage_from` live
+    /// connections the entries are in the cache), then handle each frame.
     #[inline(always)]
-    fn handle_group<F: PacketBuf>(&mut self, group: &mut [F], pre: &[Classified], verdicts: &mut [Verdict]) {
-        for pr in pre {
-            self.prefetch_conn(pr);
+    fn handle_group<F: PacketBuf>(
+        &mut self,
+        group: &mut [F],
+        pre: &[Classified],
+        verdicts: &mut [Verdict],
+        prefetch: bool,
+    ) {
+        if prefetch {
+            for pr in pre {
+                self.prefetch_conn(pr);
+            }
         }
         for ((f, v), pr) in group.iter_mut().zip(verdicts.iter_mut()).zip(pre.iter()) {
             // The common case first, without the general path's frame: only when it
