@@ -614,8 +614,9 @@ impl Engine {
 /// Live connections from which `handle_batch` prefetches (per engine, so per poll core).
 /// Below, the tables a batch touches fit in a core's L2 cache (a 40-byte entry and an
 /// index line or two per connection: 4096 connections touch at most ~0.7 MB) and the
-/// prefetch stages cost more than they save: at 1 000 and 4 000 flows the one-pass loop
-/// is the faster one, at 16 000 the staged one (`xvs-bench engine --stage-from`, README).
+/// prefetch stages cost more than they save. Measured (`xvs-bench engine --stage-from`,
+/// README): the one-pass loop is as fast or faster up to 16 000 flows, 1.4 times slower
+/// at 64 000 and 2.2 times at 256 000; the threshold stays well below the crossing.
 pub const STAGE_FROM: u32 = 4096;
 
 /// Frames per prefetch group in `handle_batch`.
