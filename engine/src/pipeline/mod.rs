@@ -326,7 +326,7 @@ impl Engine {
     pub fn handle_batch<F: PacketBuf>(&mut self, frames: &mut [F], now_ns: u64, verdicts: &mut [Verdict]) {
         self.handle_timeout(now_ns);
         let n = frames.len().min(verdicts.len());
-        if self.cx.live < self.stage_from {
+        if !self.staged() {
             for (f, v) in frames[..n].iter_mut().zip(verdicts[..n].iter_mut()) {
                 *v = self.handle_direct(f);
                 self.count(v);
@@ -365,7 +365,7 @@ impl Engine {
     ) {
         self.handle_timeout(now_ns);
         let n = frames.len().min(verdicts.len()).min(classes.len());
-        let prefetch = self.cx.live >= self.stage_from;
+        let prefetch = self.staged();
         let mut start = 0;
         while start < n {
             let end = (start + STAGE).min(n);
@@ -408,6 +408,12 @@ impl Engine {
         }
     }
 
+    /// Whether the tables are large enough for the prefetch stages (`stage_from`).
+    #[inline(always)]
+    fn staged(&self) -> bool {
+        self.cx.live >= self.stage_from
+    }
+
     /// Count a frame's verdict (the one place every frame is counted).
     #[inline(always)]
     fn count(&mut self, v: &Verdict) {
@@ -446,8 +452,7 @@ impl Engine {
         }
         let mut pr = Classified::EMPTY;
         if let Some(frame) = frame {
-            pr.class = Class::Full(classify(frame));
-            self.pre_full(&mut pr);
+            self.classify_full(frame, &mut pr);
         }
         self.handle(f, &pr, None)
     }
@@ -492,6 +497,12 @@ impl Engine {
                 return;
             }
         }
+        self.classify_full(frame, pre);
+    }
+
+    /// Classify `frame` the general way into `pre` (the class, then `pre_full`).
+    #[inline(always)]
+    fn classify_full(&self, frame: &[u8], pre: &mut Classified) {
         pre.class = Class::Full(classify(frame));
         self.pre_full(pre);
     }
