@@ -105,28 +105,15 @@ impl FlowIndex {
     /// Find the key with this hash for which `eq(handle, dir)` holds. Inlined into its
     /// callers (the packet path's lookups), where the match closure inlines with it.
     #[inline(always)]
-    pub fn find(&self, hash: u64, mut eq: impl FnMut(u32, bool) -> bool) -> Option<(u32, bool)> {
-        let tag = tag_of(hash);
-        let mut i = hash as usize & self.mask;
-        // One past the last slot a key may sit in (the index has more than MAX_PROBE).
-        let end = (i + MAX_PROBE) & self.mask;
-        loop {
-            let v = self.slots[i];
-            if v == 0 {
-                return None;
-            }
-            if v & !(HANDLE_MASK | DIR_BIT) == tag {
-                let h = (v & HANDLE_MASK) - 1;
-                let dir = v & DIR_BIT != 0;
-                if eq(h, dir) {
-                    return Some((h, dir));
-                }
-            }
-            i = (i + 1) & self.mask;
-            if i == end {
-                return None;
-            }
-        }
+    pub fn find(&self, hash: u64, eq: impl FnMut(u32, bool) -> bool) -> Option<(u32, bool)> {
+        self.lookup().find(hash, eq)
+    }
+
+    /// The slots to look keys up in, borrowed: a caller that looks up many keys in a row
+    /// (the fast path's run of frames) holds the slots' base and mask in locals.
+    #[inline(always)]
+    pub fn lookup(&self) -> Lookup<'_> {
+        Lookup { slots: &self.slots, mask: self.mask }
     }
 
     /// The free slot a key with this hash would take, if one is within `MAX_PROBE`.
@@ -221,6 +208,42 @@ impl FlowIndex {
         }
         slots[hole] = 0;
         true
+    }
+}
+
+/// A [`FlowIndex`]'s slots, borrowed for lookups only.
+#[derive(Clone, Copy)]
+pub struct Lookup<'a> {
+    slots: &'a [u32],
+    mask: usize,
+}
+
+impl Lookup<'_> {
+    /// Find the key with this hash for which `eq(handle, dir)` holds, looking at no more
+    /// than [`MAX_PROBE`] slots.
+    #[inline(always)]
+    pub fn find(&self, hash: u64, mut eq: impl FnMut(u32, bool) -> bool) -> Option<(u32, bool)> {
+        let tag = tag_of(hash);
+        let mut i = hash as usize & self.mask;
+        // One past the last slot a key may sit in (the index has more than MAX_PROBE).
+        let end = (i + MAX_PROBE) & self.mask;
+        loop {
+            let v = self.slots[i];
+            if v == 0 {
+                return None;
+            }
+            if v & !(HANDLE_MASK | DIR_BIT) == tag {
+                let h = (v & HANDLE_MASK) - 1;
+                let dir = v & DIR_BIT != 0;
+                if eq(h, dir) {
+                    return Some((h, dir));
+                }
+            }
+            i = (i + 1) & self.mask;
+            if i == end {
+                return None;
+            }
+        }
     }
 }
 

@@ -239,6 +239,17 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
 }
 
 impl EngineStats {
+    /// Count a frame and its verdict (the one place frames are counted).
+    #[inline(always)]
+    pub fn count(&mut self, v: &crate::port::Verdict) {
+        self.rx += 1;
+        match v {
+            crate::port::Verdict::Tx { .. } => self.tx += 1,
+            crate::port::Verdict::Pass => self.passed += 1,
+            crate::port::Verdict::Drop(r) => self.drop(*r),
+        }
+    }
+
     #[inline]
     pub fn drop(&mut self, r: DropReason) {
         self.drops[r as usize] += 1;

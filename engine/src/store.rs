@@ -103,6 +103,13 @@ impl<E: Expiring> Store<E> {
         &mut self.entries[h as usize]
     }
 
+    /// The entries (live or free), to read and write in place: for the fast path, which
+    /// changes a live entry's deadline only to a later one (the wheel needs no change).
+    #[inline(always)]
+    pub fn entries_mut(&mut self) -> &mut [E] {
+        &mut self.entries
+    }
+
     /// Hint the CPU to load entry `h`.
     #[inline]
     pub fn prefetch(&self, h: u32) {

@@ -3,7 +3,8 @@
 //! same random traffic (NAT, DR and TUN services, IPv4 and IPv6, TCP and UDP, requests and
 //! the reals' replies, every flag combination that moves IPVS's state tables, TTL 1,
 //! frames over the MTU, zero UDP checksums, IPv4 options and IPv6 extension headers,
-//! fragments, clock jumps past every timeout, sync master on and off). After every batch
+//! fragments, clock jumps past every timeout, sync master on and off, reloads that
+//! shorten the TCP and UDP timeouts and lengthen them back). After every batch
 //! the verdicts and every byte of every frame must be equal; at the end the engines'
 //! counters, connection listings, per-real and per-service counters and the sync records
 //! handed out.
@@ -70,6 +71,10 @@ enum Event {
     Wait(u32),
     /// Sync master on or off.
     Sync(bool),
+    /// A reload with short TCP and UDP timeouts (a connection's next packet moves its
+    /// deadline earlier: the fast path declines it to the general path, which re-arms
+    /// it), or with the usual ones again.
+    Timeouts(bool),
 }
 
 const FLAGS: [u8; 8] = [SYN, SYN | ACK, ACK, ACK | 0x08, FIN | ACK, RST, RST | ACK, 0];
@@ -85,6 +90,7 @@ fn event() -> impl Strategy<Value = Event> {
             .prop_map(|(v6, real, client, sport, tcp, f, ttl, len)| Event::Reply { v6, real, client, sport, tcp, flags: FLAGS[f], ttl, len }),
         1 => prop_oneof![0u32..2_000, Just(130_000), Just(1_000_000)].prop_map(Event::Wait),
         1 => any::<bool>().prop_map(Event::Sync),
+        1 => any::<bool>().prop_map(Event::Timeouts),
     ]
 }
 
@@ -120,6 +126,16 @@ fn frame(e: &Event) -> Option<Vec<u8>> {
         }
         _ => return None,
     })
+}
+
+/// The configuration of [`Event::Timeouts`]: `cfg()` with short TCP and UDP timeouts, or
+/// as it is.
+fn timeouts_cfg(short: bool) -> EngineConfig {
+    let mut c = cfg();
+    if short {
+        c.timeouts = xvs_engine::Timeouts::from_secs(2, 1, 1);
+    }
+    c
 }
 
 fn engine(fast: bool) -> Engine {
@@ -230,6 +246,12 @@ proptest! {
                         en.set_sync_master(*on);
                     }
                 }
+                Event::Timeouts(short) => {
+                    flush(&mut engines, &mut pending, now)?;
+                    for en in &mut engines {
+                        en.apply(timeouts_cfg(*short)).unwrap();
+                    }
+                }
                 _ => {
                     pending.push(frame(e).unwrap());
                     if pending.len() >= limit {
@@ -278,6 +300,12 @@ proptest! {
             if let Event::Sync(on) = e {
                 for en in &mut engines {
                     en.set_sync_master(*on);
+                }
+                continue;
+            }
+            if let Event::Timeouts(short) = e {
+                for en in &mut engines {
+                    en.apply(timeouts_cfg(*short)).unwrap();
                 }
                 continue;
             }

@@ -14,6 +14,7 @@ use super::Ctx;
 use crate::conn::{flags, Conn, FamilyTables};
 use crate::family::Family;
 use crate::ids::ServiceId;
+use crate::services::RealSlot;
 
 /// A flow as it arrives: protocol, source and destination endpoints.
 #[derive(Clone, Copy, Debug)]
@@ -121,9 +122,9 @@ pub(super) fn conn_key_hash<A: Family>(cx: &Ctx, c: &Conn<A>, reply: bool) -> u6
     conn_key(cx, c, reply).hash(&cx.hasher)
 }
 
-/// Whether stored key `(c, reply)` is the packet key `k`.
-#[inline]
-fn conn_matches<A: Family>(cx: &Ctx, c: &Conn<A>, reply: bool, k: &FlowKey<A>) -> bool {
+/// Whether stored key `(c, reply)` is the packet key `k` (`reals`: the engine's, by id).
+#[inline(always)]
+pub(super) fn conn_matches<A: Family>(reals: &[RealSlot], c: &Conn<A>, reply: bool, k: &FlowKey<A>) -> bool {
     if c.proto != k.proto {
         return false;
     }
@@ -133,7 +134,7 @@ fn conn_matches<A: Family>(cx: &Ctx, c: &Conn<A>, reply: bool, k: &FlowKey<A>) -
         let ports = |a: u16, b: u16| u32::from(a) | u32::from(b) << 16;
         A::pair_eq((c.cip, c.vip), (k.src, k.dst)) && ports(c.cport, c.vport) == ports(k.sport, k.dport)
     } else {
-        let r = &cx.services[c.real];
+        let r = &reals[c.real.index()];
         c.cip == k.dst && c.cport == k.dport && r.port_for(c.vport) == k.sport && A::from_ip(r.addr) == Some(k.src)
     }
 }
@@ -143,7 +144,7 @@ fn conn_matches<A: Family>(cx: &Ctx, c: &Conn<A>, reply: bool, k: &FlowKey<A>) -
 #[inline(always)]
 pub(super) fn find_conn<A: Family>(t: &FamilyTables<A>, cx: &Ctx, h: u64, k: &FlowKey<A>) -> Option<(u32, bool)> {
     let conns = &t.conns;
-    t.index.find(h, |o, reply| conn_matches(cx, conns.get(o), reply, k))
+    t.index.find(h, |o, reply| conn_matches(&cx.services.reals, conns.get(o), reply, k))
 }
 
 /// Index connection `ch` by its request key (hash `h`) and, for NAT, its reply key (hash

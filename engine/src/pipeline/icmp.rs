@@ -62,7 +62,7 @@ fn from_client_side<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Verd
     if let Err(d) = res {
         return Verdict::Drop(d);
     }
-    to_real(cx, pkt, c, mac, out)
+    to_real(&cx.cfg, pkt, &mut cx.services.reals[c.real.index()], mac, out)
 }
 
 /// From the real's side (or a router past it), about a packet toward the real: back to

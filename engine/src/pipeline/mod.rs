@@ -1,10 +1,11 @@
 //! The pipeline: `handle_batch(batch, now) -> verdicts`. Sans-I/O: it reads no clock, makes no
 //! system call and allocates nothing per packet.
 //!
-//! This module owns the [`Engine`] (its construction, configuration, accessors), the batch
-//! loop (with its prefetch stages from [`STAGE_FROM`] live connections on, one pass per
-//! frame below), and the per-frame verdict count. The stages are one file
-//! each and are reached from here: `input` (which path a packet takes), `flow` (flow keys
+//! This module owns the [`Engine`] (its construction, configuration, accessors) and the
+//! batch loop with its prefetch stages from [`STAGE_FROM`] live connections on; below,
+//! `direct` runs the one-pass loop. The stages are one file
+//! each and are reached from here: `fast` (the common case, through a lane of the
+//! tables), `input` (which path a packet takes), `flow` (flow keys
 //! and connection lookup), `new_conn` (scheduling a new connection), `persist` (templates),
 //! `bind` (every per-real counter), `evict`, `forward` (a packet of a known connection),
 //! `xmit` (rewrite and address per method), `icmp`, `frag`, `expiry`, `listing`.
@@ -12,8 +13,8 @@
 //! Invariants:
 //! - The clock only moves forward, through the `now` (nanoseconds) of `handle_batch` and
 //!   `handle_timeout`; earlier values are treated as the last one seen.
-//! - Every frame gets exactly one verdict and is counted once (`stats::EngineStats`), here
-//!   and nowhere else.
+//! - Every frame gets exactly one verdict and is counted once (`EngineStats::count`):
+//!   here, in `direct`, or by the fast path's run that took it (`fast::run`).
 //! - Expiry work per batch is bounded: `EngineConfig::expiry_budget` steps, plus one for
 //!   each connection bound since the last reap (at most [`MAX_PACE`]), so that expiry
 //!   keeps pace with creation while a backlog (a mass expiry) drains a few connections
@@ -26,6 +27,7 @@
 
 mod bind;
 mod classified;
+mod direct;
 mod evict;
 mod expiry;
 mod fast;
@@ -45,17 +47,17 @@ mod xmit;
 
 use std::net::IpAddr;
 
-use xvs_proto::fast::{parse_v4, parse_v6, FastAddr, Flow, V4Flow, V6Flow};
+use xvs_proto::fast::{parse_v4, parse_v6, Flow, V4Flow, V6Flow};
 use xvs_proto::{classify, ClassifyError, Packet, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use crate::conn::FamilyTables;
-use crate::family::Family;
 use crate::port::{PacketBuf, Verdict};
 use crate::services::{ServiceTable, SharedCounters};
 use crate::spec::EngineConfig;
 use crate::stats::{DropReason, EngineStats};
 use crate::sync::{SyncOutbox, SyncOutcome};
 use crate::EngineError;
+use direct::FastFamily;
 use flow::FlowKey;
 use xvs_proto::ipvs_sync::SyncConn;
 
@@ -316,8 +318,9 @@ impl Engine {
     /// The loads of a group overlap instead of each packet waiting for its own cache
     /// misses in turn. With fewer, the tables are in the cache and the stages would only
     /// add work: each frame goes from its bytes to its verdict in one pass
-    /// (`handle_direct`), the same steps without the prefetches and the class kept
-    /// between them.
+    /// (`direct::handle_direct`), the same steps without the prefetches and the class
+    /// kept between them, consecutive common-case frames through one lane of the fast
+    /// path.
     ///
     /// Never inlined (nor is `handle_classified`): the batch loop is large, and what its
     /// caller's code does to register allocation around it showed as +10 instructions per
@@ -327,10 +330,7 @@ impl Engine {
         self.handle_timeout(now_ns);
         let n = frames.len().min(verdicts.len());
         if !self.staged() {
-            for (f, v) in frames[..n].iter_mut().zip(verdicts[..n].iter_mut()) {
-                *v = self.handle_direct(f);
-                self.count(v);
-            }
+            self.handle_direct(&mut frames[..n], &mut verdicts[..n]);
             return;
         }
         // Written in place per group (a returned class would be copied, Packet and all).
@@ -394,14 +394,8 @@ impl Engine {
             // The common case first, without the general path's frame: only when it
             // declines does the frame go the general way.
             *v = match &pr.class {
-                Class::Fast4(v4) => {
-                    let o = fast::forward(&mut self.v4, &mut self.cx, f, v4, pr.hash);
-                    self.settle(f, pr, o)
-                }
-                Class::Fast6(v6) => {
-                    let o = fast::forward(&mut self.v6, &mut self.cx, f, v6, pr.hash);
-                    self.settle(f, pr, o)
-                }
+                Class::Fast4(v4) => self.forward_one(f, pr, v4),
+                Class::Fast6(v6) => self.forward_one(f, pr, v6),
                 Class::Full(_) => self.handle(f, pr, None),
             };
             self.count(v);
@@ -414,63 +408,23 @@ impl Engine {
         self.cx.live >= self.stage_from
     }
 
-    /// Count a frame's verdict (the one place every frame is counted).
+    /// Count a frame's verdict.
     #[inline(always)]
     fn count(&mut self, v: &Verdict) {
-        let s = &mut self.cx.stats;
-        s.rx += 1;
-        match v {
-            Verdict::Tx { .. } => s.tx += 1,
-            Verdict::Pass => s.passed += 1,
-            Verdict::Drop(r) => s.drop(*r),
-        }
+        self.cx.stats.count(v);
     }
 
-    /// One frame from its bytes to its verdict, without the prefetch stages: what
-    /// `pre_classify` and `handle_group` do for it, in one pass.
+    /// The fast path for one frame `v` classified beforehand (the staged loop). Its lane
+    /// is taken once the lookup has found the connection: the tables' bases are then
+    /// loaded where they are used, not kept across the lookup.
     #[inline(always)]
-    fn handle_direct<F: PacketBuf>(&mut self, f: &mut F) -> Verdict {
-        let (buf, head, len) = f.parts();
-        let frame = buf.get(*head..*head + *len);
-        if self.fast_path {
-            if let Some(v) = frame.and_then(parse_v4) {
-                return match Self::direct_fast(&mut self.v4, &mut self.cx, f, &v) {
-                    Ok(verdict) => verdict,
-                    Err((hash, found)) => {
-                        self.handle(f, &Classified { class: Class::Fast4(v), hash, v6: false }, Some(found))
-                    }
-                };
-            }
-            if let Some(v) = frame.and_then(parse_v6) {
-                return match Self::direct_fast(&mut self.v6, &mut self.cx, f, &v) {
-                    Ok(verdict) => verdict,
-                    Err((hash, found)) => {
-                        self.handle(f, &Classified { class: Class::Fast6(v), hash, v6: true }, Some(found))
-                    }
-                };
-            }
-        }
-        let mut pr = Classified::EMPTY;
-        if let Some(frame) = frame {
-            self.classify_full(frame, &mut pr);
-        }
-        self.handle(f, &pr, None)
-    }
-
-    /// The fast path for a common-case frame `v` of family `A` with no class made
-    /// beforehand: its verdict, or (declined) its hash and what the lookup found.
-    #[inline(always)]
-    fn direct_fast<F: PacketBuf, A: Family + FastAddr>(
-        t: &mut FamilyTables<A>,
-        cx: &mut Ctx,
-        f: &mut F,
-        v: &Flow<A>,
-    ) -> Result<Verdict, (u64, Option<(u32, bool)>)> {
-        let hash = fast::key(v).hash(&cx.hasher);
-        match fast::forward(t, cx, f, v, hash) {
-            fast::Fast::Done(verdict) => Ok(verdict),
-            fast::Fast::Declined(found) => Err((hash, found)),
-        }
+    fn forward_one<F: PacketBuf, A: FastFamily>(&mut self, f: &mut F, pr: &Classified, v: &Flow<A>) -> Verdict {
+        let (t, cx) = A::tables(self);
+        let o = match flow::find_conn(t, cx, pr.hash, &fast::key(v)) {
+            Some((ch, reply)) => fast::Lane::new(t, cx).decide(f, v, ch, reply),
+            None => fast::Fast::Declined(None),
+        };
+        self.settle(f, pr, o)
     }
 
     /// Classify a frame into `pre` (see `classify_bytes`).
@@ -570,8 +524,8 @@ impl Engine {
         }
     }
 
-    /// The verdict of a frame the fast path forwarded, else the general path's (with what
-    /// the fast path's lookup found).
+    /// The verdict of common-case frame `pr` once the fast path gave its lane back: its
+    /// own, or the general path's (with what the fast path's lookup found).
     #[inline(always)]
     fn settle<F: PacketBuf>(&mut self, f: &mut F, pr: &Classified, o: fast::Fast) -> Verdict {
         match o {

@@ -22,6 +22,7 @@ use crate::conn::{Conn, Xmit};
 use crate::family::Family;
 use crate::port::Verdict;
 use crate::ratelimit::TokenBucket;
+use crate::services::RealSlot;
 use crate::spec::EngineConfig;
 use crate::stats::{DropReason, EngineStats};
 
@@ -31,31 +32,56 @@ pub(super) fn request<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> Ve
     request_by(cx, pkt, c, c.xmit())
 }
 
-/// [`request`] by `xmit`, which is `c`'s method: a caller that knows it passes it as a
-/// constant, and the other methods' code is left out of its own (the fast path's tunnel
-/// requests).
+/// [`request`] by `xmit`, which is `c`'s method.
 #[inline(always)]
 pub(super) fn request_by<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>, xmit: Xmit) -> Verdict {
-    let r = &cx.services[c.real];
+    let Ctx { cfg, stats, icmp, now, services, .. } = cx;
+    let out = Out { cfg, stats, icmp, now: *now };
+    request_to(out, pkt, &mut services.reals[c.real.index()], c.vport, xmit)
+}
+
+/// What a transmit toward a real needs of the engine's state, borrowed in parts (the fast
+/// path holds the reals apart).
+pub(super) struct Out<'a> {
+    pub cfg: &'a EngineConfig,
+    pub stats: &'a mut EngineStats,
+    pub icmp: &'a mut TokenBucket,
+    pub now: u64,
+}
+
+/// A packet from the client to virtual port `vport`, toward real `r` by `xmit` (its
+/// connection's method): a caller that knows the method passes it as a constant, and the
+/// other methods' code is left out of its own (the fast path's tunnel requests).
+#[inline(always)]
+pub(super) fn request_to(o: Out, pkt: &mut Pkt, r: &mut RealSlot, vport: u16, xmit: Xmit) -> Verdict {
     let Some(mac) = r.mac else {
         return Verdict::Drop(DropReason::NeighborMiss);
     };
     let (addr, out) = (r.addr, r.egress.unwrap_or(pkt.in_port));
     // The outer header is of the real's family, whatever the client's.
     let overhead = if xmit == Xmit::Tun { r.tunnel.overhead(addr.is_ipv6()) as u32 } else { 0 };
-    let tunnel = r.tunnel;
-    if let Some(v) = over_mtu(&cx.cfg, &mut cx.stats, &mut cx.icmp, cx.now, pkt, overhead) {
+    if let Some(v) = over_mtu(o.cfg, o.stats, o.icmp, o.now, pkt, overhead) {
         return v;
     }
     let res = match xmit {
-        Xmit::Nat => nat(pkt, addr, r.port_for(c.vport), false),
+        Xmit::Nat => nat(pkt, addr, r.port_for(vport), false),
         Xmit::Dr => Ok(()),
-        Xmit::Tun => tun_encap(&cx.cfg, pkt, addr, tunnel),
+        Xmit::Tun => tun_encap(o.cfg, pkt, addr, r.tunnel),
     };
     if let Err(d) = res {
         return Verdict::Drop(d);
     }
-    to_real(cx, pkt, c, mac, out)
+    to_real(o.cfg, pkt, r, mac, out)
+}
+
+/// Address the rewritten frame to next hop `mac` out of port `out` and count it as a
+/// packet in of real `r` (so of its service).
+#[inline(always)]
+pub(super) fn to_real(cfg: &EngineConfig, pkt: &mut Pkt, r: &mut RealSlot, mac: Mac, out: u16) -> Verdict {
+    let src = src_mac(cfg, out, pkt.own_mac());
+    proto::set_macs(pkt.frame(), mac, src);
+    r.stats.add_packet(true, pkt.p.ip_len as u64);
+    Verdict::Tx { port: out }
 }
 
 /// A reply from connection `c`'s real toward its client (NAT): the director routes it, so
@@ -100,16 +126,6 @@ pub(super) fn tun_encap(cfg: &EngineConfig, pkt: &mut Pkt, dst: IpAddr, encap: p
     proto::tun_encap(pkt.buf, pkt.head, pkt.len, &pkt.p, src, dst, encap).map_err(rewrite_drop)
 }
 
-/// Address the rewritten frame to next hop `mac` out of port `out` and count it as a
-/// packet in of `c`'s service and real.
-#[inline(always)]
-pub(super) fn to_real<A>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>, mac: Mac, out: u16) -> Verdict {
-    let src = src_mac(&cx.cfg, out, pkt.own_mac());
-    proto::set_macs(pkt.frame(), mac, src);
-    count(cx, c, true, pkt.p.ip_len as u64);
-    Verdict::Tx { port: out }
-}
-
 /// Address the rewritten frame back to `c`'s client (the MAC and port its request came
 /// from) and count it as a packet out of `c`'s service and real.
 #[inline(always)]
@@ -125,15 +141,9 @@ pub(super) fn to_client<A: Family>(cx: &mut Ctx, pkt: &mut Pkt, c: &Conn<A>) -> 
     };
     let src = src_mac(&cx.cfg, out, pkt.own_mac());
     proto::set_macs(pkt.frame(), mac, src);
-    count(cx, c, false, pkt.p.ip_len as u64);
+    // In its real's counters (its service's are their sum: `ServiceTable::service_stats`).
+    cx.services.reals[c.real.index()].stats.add_packet(false, pkt.p.ip_len as u64);
     Verdict::Tx { port: out }
-}
-
-/// Count a packet of `c` in (toward the real) or out (toward the client), in its real's
-/// counters (its service's are their sum: `ServiceTable::service_stats`).
-#[inline(always)]
-fn count<A>(cx: &mut Ctx, c: &Conn<A>, inbound: bool, bytes: u64) {
-    cx.services.reals[c.real.index()].stats.add_packet(inbound, bytes);
 }
 
 /// `None` when the packet, with `overhead` more bytes, fits the egress MTU. Else what
