@@ -79,7 +79,7 @@ impl Engine {
 }
 
 /// How far a run of the one-pass loop went (`Engine::run`).
-pub(super) enum Ran {
+enum Ran {
     /// Through the last frame.
     All,
     /// To a frame it handled with the general path's help: the next frame is the
