@@ -7,6 +7,8 @@
 
 use xvs_proto::ClassifyError;
 
+use crate::port::Verdict;
+
 /// Why a frame was dropped. Names are stable: they are metric labels and replay output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
@@ -241,12 +243,12 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
 impl EngineStats {
     /// Count a frame and its verdict (the one place frames are counted).
     #[inline(always)]
-    pub fn count(&mut self, v: &crate::port::Verdict) {
+    pub fn count(&mut self, v: &Verdict) {
         self.rx += 1;
         match v {
-            crate::port::Verdict::Tx { .. } => self.tx += 1,
-            crate::port::Verdict::Pass => self.passed += 1,
-            crate::port::Verdict::Drop(r) => self.drop(*r),
+            Verdict::Tx { .. } => self.tx += 1,
+            Verdict::Pass => self.passed += 1,
+            Verdict::Drop(r) => self.drop(*r),
         }
     }
 

@@ -103,6 +103,12 @@ impl<E: Expiring> Store<E> {
         &mut self.entries[h as usize]
     }
 
+    /// The entries (live or free), to read: a handle from the index is in bounds.
+    #[inline(always)]
+    pub fn entries(&self) -> &[E] {
+        &self.entries
+    }
+
     /// The entries (live or free), to read and write in place: for the fast path, which
     /// changes a live entry's deadline only to a later one (the wheel needs no change).
     #[inline(always)]

@@ -11,22 +11,23 @@
 //! Invariant: a packet it takes leaves the frame, the verdict, the connection and every
 //! counter exactly as the general path (`input` -> `forward` -> `xmit`) would; for any
 //! other packet it declines having changed nothing, and the general path takes the
-//! packet (from the same classification and hash, and what the lookup found). The engine's tests run both paths on
-//! the same traffic and compare (`tests/fast_path.rs`).
+//! packet (from the same classification and hash, and what the lookup found). The
+//! engine's tests run both paths on the same traffic and compare (`tests/fast_path.rs`).
 //!
 //! The path works on a [`Lane`]: the tables it reads and writes (index slots, connection
 //! entries, reals, configuration), borrowed from the engine once. The one-pass loop
 //! borrows one for a whole run of frames ([`run`]), so the tables' bases stay in locals
 //! from one frame to the next instead of being reached through the engine for each (about
 //! 20 instructions per packet less). The staged loop borrows one per frame, once its
-//! lookup (`flow::find_conn`) has found the connection. Through a lane, a connection's deadline only ever
-//! moves later (the wheel needs no change); a packet that would move it earlier (a
-//! timeout shortened by a reload) is declined to the general path, which re-arms it.
+//! lookup (`flow::find_conn`) has found the connection. Through a lane, a connection's
+//! deadline only ever moves later (the wheel needs no change); a packet that would move
+//! it earlier (a timeout shortened by a reload) is declined to the general path, which
+//! re-arms it.
 
 use xvs_proto::fast::{FastAddr, Flow};
 use xvs_proto::{tcp_flags, Packet, PROTO_TCP};
 
-use super::flow::{conn_matches, FlowKey, Hasher};
+use super::flow::{find_in, FlowKey, Hasher};
 use super::{xmit, Ctx, Pkt};
 use crate::conn::{Conn, FamilyTables, Xmit};
 use crate::family::Family;
@@ -96,11 +97,7 @@ impl<'a, A: Family + FastAddr> Lane<'a, A> {
     /// its connection's timer.
     #[inline(always)]
     pub fn forward<F: PacketBuf>(&mut self, f: &mut F, v: &Flow<A>, hash: u64) -> Fast {
-        let k = key(v);
-        let (conns, reals) = (&*self.conns, &*self.reals);
-        let found =
-            self.index.find(hash, |o, reply| conns.get(o as usize).is_some_and(|c| conn_matches(reals, c, reply, &k)));
-        match found {
+        match find_in(self.index, self.conns, self.reals, hash, &key(v)) {
             Some((ch, reply)) => self.decide(f, v, ch, reply),
             None => Fast::Declined(None),
         }

@@ -14,6 +14,7 @@ use super::Ctx;
 use crate::conn::{flags, Conn, FamilyTables};
 use crate::family::Family;
 use crate::ids::ServiceId;
+use crate::index::Lookup;
 use crate::services::RealSlot;
 
 /// A flow as it arrives: protocol, source and destination endpoints.
@@ -124,7 +125,7 @@ pub(super) fn conn_key_hash<A: Family>(cx: &Ctx, c: &Conn<A>, reply: bool) -> u6
 
 /// Whether stored key `(c, reply)` is the packet key `k` (`reals`: the engine's, by id).
 #[inline(always)]
-pub(super) fn conn_matches<A: Family>(reals: &[RealSlot], c: &Conn<A>, reply: bool, k: &FlowKey<A>) -> bool {
+fn conn_matches<A: Family>(reals: &[RealSlot], c: &Conn<A>, reply: bool, k: &FlowKey<A>) -> bool {
     if c.proto != k.proto {
         return false;
     }
@@ -143,8 +144,20 @@ pub(super) fn conn_matches<A: Family>(reals: &[RealSlot], c: &Conn<A>, reply: bo
 /// it matched (`true`: the reply key).
 #[inline(always)]
 pub(super) fn find_conn<A: Family>(t: &FamilyTables<A>, cx: &Ctx, h: u64, k: &FlowKey<A>) -> Option<(u32, bool)> {
-    let conns = &t.conns;
-    t.index.find(h, |o, reply| conn_matches(&cx.services.reals, conns.get(o), reply, k))
+    find_in(t.index.lookup(), t.conns.entries(), &cx.services.reals, h, k)
+}
+
+/// [`find_conn`] in tables borrowed apart (the fast path's lane): the index slots, the
+/// connection entries and the reals.
+#[inline(always)]
+pub(super) fn find_in<A: Family>(
+    index: Lookup,
+    conns: &[Conn<A>],
+    reals: &[RealSlot],
+    h: u64,
+    k: &FlowKey<A>,
+) -> Option<(u32, bool)> {
+    index.find(h, |o, reply| conns.get(o as usize).is_some_and(|c| conn_matches(reals, c, reply, k)))
 }
 
 /// Index connection `ch` by its request key (hash `h`) and, for NAT, its reply key (hash

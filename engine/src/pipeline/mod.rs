@@ -3,10 +3,9 @@
 //!
 //! This module owns the [`Engine`] (its construction, configuration, accessors) and the
 //! batch loop with its prefetch stages from [`STAGE_FROM`] live connections on; below,
-//! `direct` runs the one-pass loop. The stages are one file
-//! each and are reached from here: `fast` (the common case, through a lane of the
-//! tables), `input` (which path a packet takes), `flow` (flow keys
-//! and connection lookup), `new_conn` (scheduling a new connection), `persist` (templates),
+//! `direct` runs the one-pass loop. The stages are one file each and are reached from
+//! here: `fast` (the common case, through a lane of the tables), `input` (which path a
+//! packet takes), `flow` (flow keys and connection lookup), `new_conn` (scheduling a new connection), `persist` (templates),
 //! `bind` (every per-real counter), `evict`, `forward` (a packet of a known connection),
 //! `xmit` (rewrite and address per method), `icmp`, `frag`, `expiry`, `listing`.
 //!
