@@ -53,10 +53,32 @@ impl Keepalived {
     }
 
     /// `kill -9` of every process in its namespace at once (parent and VRRP child).
+    ///
+    /// Every process is stopped before any is killed: keepalived's children ask for a
+    /// signal when their parent dies, and a VRRP child told so in time stops cleanly and
+    /// sends a priority-0 advert, which is not what a crash does. A stopped process runs
+    /// no handler, so SIGKILL finds it where SIGSTOP left it.
     pub fn kill9(&self) {
+        use nix::sys::signal::{kill, Signal};
         let out = Command::new("ip").args(["netns", "pids", &self.ns]).output().expect("ip netns pids");
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let pids: Vec<_> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .map(nix::unistd::Pid::from_raw)
+            .collect();
+        for &pid in &pids {
+            let _ = kill(pid, Signal::SIGSTOP);
+        }
+        // SIGSTOP is only queued when `kill` returns: wait (bounded) until each process
+        // shows state T, or is gone, before the first SIGKILL.
+        let t0 = Instant::now();
+        for &pid in &pids {
+            while !stopped_or_gone(pid) && t0.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        for &pid in &pids {
+            let _ = kill(pid, Signal::SIGKILL);
         }
     }
 }
@@ -66,5 +88,14 @@ impl Drop for Keepalived {
         self.kill9();
         drop(self.proc.take());
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether `pid` is stopped (state `T` in `/proc/<pid>/stat`), a zombie, or gone.
+fn stopped_or_gone(pid: nix::unistd::Pid) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't', 'Z', 'X'])),
+        Err(_) => true,
     }
 }
