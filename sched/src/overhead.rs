@@ -39,6 +39,27 @@ impl Ratio {
     pub fn lt(self, other: Ratio) -> bool {
         u128::from(self.num) * u128::from(other.den) < u128::from(other.num) * u128::from(self.den)
     }
+
+    /// [`lt`](Self::lt) in 64-bit products: the same answer when neither product reaches
+    /// 2^64, which holds for overheads (or any numerator below 2^41) over weights of at
+    /// most [`NARROW_WEIGHT`]. Wrapping, so that a caller breaking that bound gets a wrong
+    /// comparison, never a panic.
+    #[inline]
+    pub fn lt_narrow(self, other: Ratio) -> bool {
+        self.num.wrapping_mul(other.den) < other.num.wrapping_mul(self.den)
+    }
+}
+
+/// The largest weight for which [`Ratio::lt_narrow`] compares overheads per weight
+/// exactly: an overhead is at most `(2^32 - 1) * 256 + 2^32 - 1 < 2^41` (two `u32`
+/// counters), so a product of one and a weight of at most 2^22 stays below 2^63. Weights
+/// the configuration accepts are far below it (ipvsadm's 0..=65535).
+pub(crate) const NARROW_WEIGHT: u32 = 1 << 22;
+
+/// Whether every weight of `dests` is at most [`NARROW_WEIGHT`], so that a scan of
+/// overheads per weight may compare in 64 bits (decided in `update`, not per pick).
+pub(crate) fn narrow_weights(dests: &[Dest]) -> bool {
+    dests.iter().all(|d| d.weight <= NARROW_WEIGHT)
 }
 
 /// Overhead per weight: IPVS's `ip_vs_dest_conn_overhead(dest) / dest->weight` (wlc, lblc,
@@ -61,11 +82,22 @@ pub(crate) fn least<'a>(
     candidates: impl IntoIterator<Item = (usize, &'a Dest)>,
     cost: impl Fn(&Dest) -> Ratio,
 ) -> Option<usize> {
+    least_by(candidates, cost, Ratio::lt)
+}
+
+/// [`least`], comparing costs with `lt` ([`Ratio::lt`], or [`Ratio::lt_narrow`] where the
+/// caller knows every product fits in 64 bits).
+#[inline]
+pub(crate) fn least_by<'a>(
+    candidates: impl IntoIterator<Item = (usize, &'a Dest)>,
+    cost: impl Fn(&Dest) -> Ratio,
+    lt: impl Fn(Ratio, Ratio) -> bool,
+) -> Option<usize> {
     let mut it = candidates.into_iter();
     let (mut held, mut held_cost) = it.next().map(|(i, d)| (i, cost(d)))?;
     for (i, d) in it {
         let c = cost(d);
-        if c.lt(held_cost) {
+        if lt(c, held_cost) {
             held = i;
             held_cost = c;
         }
@@ -96,6 +128,35 @@ mod tests {
             let costs: Vec<Ratio> = pairs.iter().map(|&(n, w)| Ratio::new(n, w)).collect();
             let cost = |x: &Dest| costs[d.iter().position(|y| y.key() == x.key()).unwrap()];
             prop_assert_eq!(least(d.iter().enumerate(), cost), first_least(&costs));
+        }
+    }
+
+    proptest! {
+        /// Within its bound (numerators below 2^41, the largest overhead; denominators up
+        /// to NARROW_WEIGHT, and 0), the 64-bit comparison agrees with the 128-bit one.
+        #[test]
+        fn narrow_agrees_with_wide_within_its_bound(
+            a in 0u64..(1 << 41), b in 0u64..(1 << 41),
+            x in 0..=u64::from(NARROW_WEIGHT), y in 0..=u64::from(NARROW_WEIGHT),
+        ) {
+            let (p, q) = (Ratio::new(a, x), Ratio::new(b, y));
+            prop_assert_eq!(p.lt_narrow(q), p.lt(q));
+            prop_assert_eq!(q.lt_narrow(p), q.lt(p));
+        }
+    }
+
+    #[test]
+    fn narrow_at_the_extremes() {
+        let most = (u64::from(u32::MAX) << 8) + u64::from(u32::MAX);
+        let w = u64::from(NARROW_WEIGHT);
+        for (p, q) in [
+            (Ratio::new(most, w), Ratio::new(most - 1, w)),
+            (Ratio::new(most, w), Ratio::new(most, w - 1)),
+            (Ratio::new(most, 1), Ratio::new(1, w)),
+            (Ratio::new(0, w), Ratio::new(most, w)),
+        ] {
+            assert_eq!(p.lt_narrow(q), p.lt(q), "{p:?} < {q:?}");
+            assert_eq!(q.lt_narrow(p), q.lt(p), "{q:?} < {p:?}");
         }
     }
 

@@ -53,7 +53,7 @@ pub fn new_scheduler(name: &str, cfg: &SchedConfig) -> Result<Box<dyn Scheduler>
         "rr" => Box::new(crate::rr::Rr::default()),
         "wrr" => Box::new(crate::wrr::Wrr::default()),
         "lc" => Box::new(crate::lc::Lc),
-        "wlc" => Box::new(crate::wlc::Wlc),
+        "wlc" => Box::new(crate::wlc::Wlc::default()),
         "fo" => Box::new(crate::fo::Fo),
         "ovf" => Box::new(crate::ovf::Ovf),
         "lblc" => Box::new(crate::lblc::Lblc::new()),
