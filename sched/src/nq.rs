@@ -4,7 +4,7 @@
 //! connection (`active == 0`) is taken at once; otherwise the result is sed's choice
 //! (`(active + 1) / weight`, cross-multiplied; ties keep the earlier real).
 //!
-//! Deviation from the kernel: none (128-bit products).
+//! Deviation from the kernel: none (sed's 64-bit products, which cannot overflow).
 
 use crate::sed::sed_pick;
 use crate::Dest;

@@ -42,8 +42,9 @@ impl Ratio {
 
     /// [`lt`](Self::lt) in 64-bit products: the same answer when neither product reaches
     /// 2^64, which holds for overheads (or any numerator below 2^41) over weights of at
-    /// most [`NARROW_WEIGHT`]. Wrapping, so that a caller breaking that bound gets a wrong
-    /// comparison, never a panic.
+    /// most [`NARROW_WEIGHT`], and for sed's `active + 1` (at most 2^32) over any `u32`
+    /// weight. Wrapping, so that a caller breaking that bound gets a wrong comparison,
+    /// never a panic.
     #[inline]
     pub fn lt_narrow(self, other: Ratio) -> bool {
         self.num.wrapping_mul(other.den) < other.num.wrapping_mul(self.den)
@@ -145,6 +146,19 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// sed's costs (numerators up to 2^32, any u32 denominator) compare exactly in 64
+        /// bits.
+        #[test]
+        fn narrow_is_exact_for_sed_costs(
+            a in 1u64..=(1 << 32), b in 1u64..=(1 << 32),
+            x in 0..=u64::from(u32::MAX), y in 0..=u64::from(u32::MAX),
+        ) {
+            let (p, q) = (Ratio::new(a, x), Ratio::new(b, y));
+            prop_assert_eq!(p.lt_narrow(q), p.lt(q));
+        }
+    }
+
     #[test]
     fn narrow_at_the_extremes() {
         let most = (u64::from(u32::MAX) << 8) + u64::from(u32::MAX);
@@ -154,6 +168,8 @@ mod tests {
             (Ratio::new(most, w), Ratio::new(most, w - 1)),
             (Ratio::new(most, 1), Ratio::new(1, w)),
             (Ratio::new(0, w), Ratio::new(most, w)),
+            // sed: the most active connections over the largest weights
+            (Ratio::new(1 << 32, u64::from(u32::MAX)), Ratio::new((1 << 32) - 1, u64::from(u32::MAX) - 1)),
         ] {
             assert_eq!(p.lt_narrow(q), p.lt(q), "{p:?} < {q:?}");
             assert_eq!(q.lt_narrow(p), q.lt(p), "{q:?} < {p:?}");

@@ -6,9 +6,9 @@
 //!
 //! The scan is `overhead::least` (cost: `active + 1` per weight).
 //!
-//! Deviation from the kernel: none (128-bit products).
+//! Deviation from the kernel: none (64-bit products that cannot overflow).
 
-use crate::overhead::{available, least, Ratio};
+use crate::overhead::{available, least_by, Ratio};
 use crate::Dest;
 
 stateless_scheduler!(Sed, "sed", sed_pick);
@@ -18,9 +18,11 @@ pub(crate) fn sed_cost(d: &Dest) -> Ratio {
     Ratio::new(u64::from(d.active()) + 1, u64::from(d.weight))
 }
 
-/// The first available real with the least expected delay (shared with nq).
+/// The first available real with the least expected delay (shared with nq). Compared in
+/// 64 bits, exactly whatever the weights: `active + 1` is at most 2^32 and a weight below
+/// 2^32, so no product reaches 2^64.
 pub(crate) fn sed_pick(dests: &[Dest]) -> Option<usize> {
-    least(available(dests), sed_cost)
+    least_by(available(dests), sed_cost, Ratio::lt_narrow)
 }
 
 #[cfg(test)]
