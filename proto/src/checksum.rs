@@ -51,6 +51,15 @@ pub fn fold(s: u64) -> u16 {
     (s.wrapping_add(s.rotate_left(16)) >> 16) as u16
 }
 
+/// [`fold`] of a sum accumulated in 128 bits (64-bit terms: IPv6 addresses as halves).
+#[inline]
+pub fn fold128(s: u128) -> u16 {
+    // 128 -> 64 bits with the carry wrapped around (2^64 = 1 modulo 2^16 - 1); with a
+    // carry the low word is at most 2^64 - 2, so adding it back cannot carry again.
+    let (lo, carry) = (s as u64).overflowing_add((s >> 64) as u64);
+    fold(lo + u64::from(carry))
+}
+
 /// The internet checksum of `data` (`!fold(sum(data))`), with no field skipped.
 #[inline]
 pub fn checksum(data: &[u8]) -> u16 {
@@ -190,6 +199,27 @@ pub fn icmp_checksum(data: &[u8]) -> u16 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fold128_is_fold_of_the_halves_with_end_around_carry() {
+        for s in [
+            0u128,
+            1,
+            0xffff,
+            0x1_0000,
+            u128::from(u64::MAX),
+            u128::from(u64::MAX) + 1,
+            (3u128 << 64) | 0xffff_ffff_ffff_fffe,
+            u128::MAX >> 62,
+        ] {
+            // The reference: the sum's 16-bit words added one by one, end-around carry.
+            let mut w: u64 = 0;
+            for i in 0..8 {
+                w += ((s >> (16 * i)) & 0xffff) as u64;
+            }
+            assert_eq!(fold128(s), fold(w), "{s:#x}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -310,6 +310,37 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// The same where ones'-complement arithmetic has its edge cases: addresses, ports
+        /// and payloads made of 0x0000, 0xffff and their neighbours (a sum's +0 and -0),
+        /// so that the IPv6 rewrite's 64-bit halves of addresses meet all-zero and
+        /// all-ones words, and checksums come out at 0 and 0xffff.
+        #[test]
+        fn the_common_case_rewrites_as_the_general_one_at_the_edges(
+            v6 in any::<bool>(),
+            words in prop::collection::vec(prop::sample::select(vec![0u16, 1, 0xfffe, 0xffff]), 27),
+            (tcp, reply) in any::<(bool, bool)>(),
+            payload in prop::collection::vec(prop::sample::select(vec![0u8, 1, 0xfe, 0xff]), 0..8),
+        ) {
+            let ip = |w: &[u16]| {
+                let mut b = [0u8; 16];
+                for (i, x) in w.iter().enumerate() {
+                    b[2 * i..2 * i + 2].copy_from_slice(&x.to_be_bytes());
+                }
+                if v6 { IpAddr::from(b) } else { IpAddr::from([b[0], b[1], b[2], b[3]]) }
+            };
+            let (src, dst) = (SocketAddr::new(ip(&words[..8]), words[24]), SocketAddr::new(ip(&words[8..16]), words[25]));
+            let fr = if tcp { Frame::tcp(src, dst, 0x10) } else { Frame::udp(src, dst) };
+            let f = fr.payload(&payload).build();
+            let p = classify(&f).unwrap();
+            let (mut a, mut b) = (f.clone(), f);
+            let (to, port) = (ip(&words[16..24]), words[26]);
+            prop_assert!(crate::fast::nat_common_case(&mut a, &p, to, port, reply));
+            nat_general(&mut b, &p, to, port, reply).unwrap();
+            prop_assert_eq!(a, b);
+        }
+    }
+
     /// Anything else is not the common case: tags, options, extension headers, fragments,
     /// other protocols keep the general rewrite.
     #[test]
