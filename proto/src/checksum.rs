@@ -199,6 +199,7 @@ pub fn icmp_checksum(data: &[u8]) -> u16 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn fold128_is_fold_of_the_halves_with_end_around_carry() {
@@ -220,7 +221,6 @@ mod tests {
             assert_eq!(fold128(s), fold(w), "{s:#x}");
         }
     }
-    use super::*;
 
     #[test]
     fn rfc1071_example() {

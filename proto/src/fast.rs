@@ -339,9 +339,10 @@ fn rewrite6<const N: usize, const CSUM: usize>(
 }
 
 /// [`rewrite6`] for the frame's protocol: TCP frames hold at least 74 bytes, UDP ones 62.
+/// The address at `at` (`SRC6` or `DST6`) is the parsed `v.src` or `v.dst`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn rewrite6_frame(f: &mut [u8], v: &V6Flow, at: usize, old: u128, addr: u128, port_at: usize, port: u16, hop: bool) {
+fn rewrite6_frame(f: &mut [u8], v: &V6Flow, at: usize, addr: u128, port_at: usize, port: u16, hop: bool) {
+    let old = if at == SRC6 { v.src } else { v.dst };
     if v.proto == PROTO_TCP {
         if let Some(h) = f.get_mut(..74).and_then(|h| <&mut [u8; 74]>::try_from(h).ok()) {
             rewrite6::<74, TCP_CSUM6>(h, at, old, addr, port_at, port, hop);
@@ -358,11 +359,11 @@ impl FastAddr for u128 {
     }
     #[inline(always)]
     fn nat_request(f: &mut [u8], v: &V6Flow, dst: u128, dport: u16) {
-        rewrite6_frame(f, v, DST6, v.dst, dst, L4_6 + 2, dport, false);
+        rewrite6_frame(f, v, DST6, dst, L4_6 + 2, dport, false);
     }
     #[inline(always)]
     fn nat_reply(f: &mut [u8], v: &V6Flow, src: u128, sport: u16) {
-        rewrite6_frame(f, v, SRC6, v.src, src, L4_6, sport, true);
+        rewrite6_frame(f, v, SRC6, src, L4_6, sport, true);
     }
 }
 
