@@ -4,25 +4,26 @@
 //! first available real starts as the least and a later non-overloaded real replaces it when
 //! `(a_l + 1) * w_d > (a_d + 1) * w_l`; ties keep the earlier real; weight 0 never wins.
 //!
-//! The scan is `overhead::least` (cost: `active + 1` per weight).
+//! The scan is `overhead::least_per_weight` (cost: `active + 1` per weight).
 //!
 //! Deviation from the kernel: none (64-bit products that cannot overflow).
 
-use crate::overhead::{available, least_by, Ratio};
+use crate::overhead::{least_per_weight, Ratio};
 use crate::Dest;
 
 stateless_scheduler!(Sed, "sed", sed_pick);
 
 /// sed's cost: `(active + 1) / weight` (shared with nq).
-pub(crate) fn sed_cost(d: &Dest) -> Ratio {
-    Ratio::new(u64::from(d.active()) + 1, u64::from(d.weight))
+/// sed's overhead: `active + 1` (its cost is that per weight).
+fn sed_overhead(d: &Dest) -> u64 {
+    u64::from(d.active()) + 1
 }
 
 /// The first available real with the least expected delay (shared with nq). Compared in
 /// 64 bits, exactly whatever the weights: `active + 1` is at most 2^32 and a weight below
 /// 2^32, so no product reaches 2^64.
 pub(crate) fn sed_pick(dests: &[Dest]) -> Option<usize> {
-    least_by(available(dests), sed_cost, Ratio::lt_narrow)
+    least_per_weight(dests, sed_overhead, Ratio::lt_narrow)
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@
 //! weight, compared by cross-multiplication; ties keep the earlier real). A weight-0 real can
 //! never win (its left side is 0).
 //!
-//! The scan is `overhead::least` (cost: overhead per weight); lblc and lblcr take the same
-//! choice through `wlc_pick`.
+//! The scan is `overhead::least_per_weight` (cost: overhead per weight); lblc and lblcr
+//! take the same choice through `wlc_pick`.
 //!
 //! Deviation from the kernel: none (products computed in 128 bits, no overflow; in 64 bits
 //! where the weights keep them below 2^64).
 
-use crate::overhead::{available, least, least_by, narrow_weights, overhead_per_weight, Ratio};
+use crate::overhead::{least_per_weight, narrow_weights, Ratio};
 use crate::{Dest, Flow, Scheduler};
 
 /// wlc. Its only state: whether the last `update`'s weights allow the scan to compare in
@@ -33,7 +33,7 @@ impl Scheduler for Wlc {
 
     fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
         if self.narrow {
-            least_by(available(dests), overhead_per_weight, Ratio::lt_narrow)
+            least_per_weight(dests, Dest::overhead, Ratio::lt_narrow)
         } else {
             wlc_pick(dests)
         }
@@ -42,7 +42,7 @@ impl Scheduler for Wlc {
 
 /// The kernel's weighted-least-connection loop, shared by wlc, lblc and lblcr.
 pub(crate) fn wlc_pick(dests: &[Dest]) -> Option<usize> {
-    least(available(dests), overhead_per_weight)
+    least_per_weight(dests, Dest::overhead, Ratio::lt)
 }
 
 #[cfg(test)]
