@@ -357,3 +357,28 @@ fn established_nat_traffic_matches_byte_for_byte() {
     }
     assert_eq!(fast.stats(), general.stats());
 }
+
+/// A frame the fast path takes with a verdict other than `Tx` is counted as the general
+/// path counts it: an established TUN request over the MTU (with the tunnel's overhead)
+/// without DF is dropped (`mtu_exceeded`) by the general transmit the fast path wraps, and
+/// with DF answered with an ICMP error.
+#[test]
+fn a_tun_request_over_the_mtu_is_counted_as_the_general_path_counts_it() {
+    let (mut fast, mut general) = (engine(true), engine(false));
+    let c = client(false, 1, 0);
+    let vip = sa(vip4(), 82);
+    let mut frames = vec![tcp(c, vip, SYN), tcp(c, vip, ACK)];
+    for _ in 0..8 {
+        frames.push(Frame::tcp(c, vip, ACK | 0x08).payload(b"GET / HTTP/1.0\r\n\r\n").build());
+    }
+    for df in [false, true, false] {
+        frames.push(Frame::tcp(c, vip, ACK | 0x08).payload(&[0x5a; 990]).df(df).build());
+        frames.push(Frame::tcp(c, vip, ACK | 0x08).payload(b"small").build());
+    }
+    let a = run(&mut fast, &frames, 1_000);
+    let b = run(&mut general, &frames, 1_000);
+    assert_eq!(a, b);
+    let dropped = a.iter().filter(|(v, _)| matches!(v, Verdict::Drop(_))).count();
+    assert_eq!(dropped, 2, "{a:?}");
+    assert_eq!(fast.stats(), general.stats());
+}

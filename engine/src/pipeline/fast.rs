@@ -238,20 +238,32 @@ pub(super) fn run<F: PacketBuf, A: Family + FastAddr>(
 ) -> (usize, Option<Stop<A>>) {
     let mut lane = Lane::new(t, cx);
     let mut taken = 0;
-    for (f, verdict) in frames.iter_mut().zip(verdicts.iter_mut()) {
-        let (buf, head, len) = f.parts();
-        let Some(v) = buf.get(*head..*head + *len).and_then(&parse) else {
-            return (taken, Some(Stop::Other));
-        };
-        let hash = lane.hash(&v);
-        match lane.forward(f, &v, hash) {
-            Fast::Done(d) => *verdict = d,
-            o => return (taken, Some(Stop::Frame(v, hash, o))),
+    // Frames transmitted are counted once at the end (`EngineStats::count_sent`): the
+    // frames taken but those with another verdict, which are counted as they come (rare:
+    // only a counter that is rarely touched, not one per frame, is kept across the loop).
+    let mut not_sent = 0;
+    let stop = 'run: {
+        for (f, verdict) in frames.iter_mut().zip(verdicts.iter_mut()) {
+            let (buf, head, len) = f.parts();
+            let Some(v) = buf.get(*head..*head + *len).and_then(&parse) else {
+                break 'run Some(Stop::Other);
+            };
+            let hash = lane.hash(&v);
+            match lane.forward(f, &v, hash) {
+                Fast::Done(Verdict::Tx { port }) => *verdict = Verdict::Tx { port },
+                Fast::Done(d) => {
+                    *verdict = d;
+                    lane.stats.count(verdict);
+                    not_sent += 1;
+                }
+                o => break 'run Some(Stop::Frame(v, hash, o)),
+            }
+            taken += 1;
         }
-        lane.stats.count(verdict);
-        taken += 1;
-    }
-    (taken, None)
+        None
+    };
+    lane.stats.count_sent((taken - not_sent) as u64);
+    (taken, stop)
 }
 
 /// A TUN request toward real `r` (virtual port `vport`) that the fast path took, wrapped
