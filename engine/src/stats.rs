@@ -254,7 +254,8 @@ impl EngineStats {
     }
 
     /// Count `n` frames whose verdict is `Tx`: what `n` calls of [`count`](Self::count)
-    /// with `Tx` would (the fast path's run counts its frames once, at its end).
+    /// with `Tx` would (a run of the fast path, or a group of the staged loop, counts
+    /// its transmitted frames once, at its end).
     #[inline(always)]
     pub fn count_sent(&mut self, n: u64) {
         self.rx += n;

@@ -12,8 +12,9 @@
 //! Invariants:
 //! - The clock only moves forward, through the `now` (nanoseconds) of `handle_batch` and
 //!   `handle_timeout`; earlier values are treated as the last one seen.
-//! - Every frame gets exactly one verdict and is counted once (`EngineStats::count`):
-//!   here, in `direct`, or by the fast path's run that took it (`fast::run`).
+//! - Every frame gets exactly one verdict and is counted once (`EngineStats::count`, or
+//!   with the frames transmitted in its group or run, `EngineStats::count_sent`): here,
+//!   in `direct`, or by the fast path's run that took it (`fast::run`).
 //! - Expiry work per batch is bounded: `EngineConfig::expiry_budget` steps, plus one for
 //!   each connection bound since the last reap (at most [`MAX_PACE`]), so that expiry
 //!   keeps pace with creation while a backlog (a mass expiry) drains a few connections
@@ -389,6 +390,9 @@ impl Engine {
                 self.prefetch_conn(pr);
             }
         }
+        // Frames transmitted are counted once for the group (`EngineStats::count_sent`),
+        // the others as they come (as in `fast::run`).
+        let (mut handled, mut not_sent) = (0, 0);
         for ((f, v), pr) in group.iter_mut().zip(verdicts.iter_mut()).zip(pre.iter()) {
             // The common case first, without the general path's frame: only when it
             // declines does the frame go the general way.
@@ -397,8 +401,13 @@ impl Engine {
                 Class::Fast6(v6) => self.forward_one(f, pr, v6),
                 Class::Full(_) => self.handle(f, pr, None),
             };
-            self.count(v);
+            if !matches!(v, Verdict::Tx { .. }) {
+                self.count(v);
+                not_sent += 1;
+            }
+            handled += 1;
         }
+        self.cx.stats.count_sent(handled - not_sent);
     }
 
     /// Whether the tables are large enough for the prefetch stages (`stage_from`).
