@@ -13,7 +13,6 @@ use crate::Dest;
 
 stateless_scheduler!(Sed, "sed", sed_pick);
 
-/// sed's cost: `(active + 1) / weight` (shared with nq).
 /// sed's overhead: `active + 1` (its cost is that per weight).
 fn sed_overhead(d: &Dest) -> u64 {
     u64::from(d.active()) + 1
