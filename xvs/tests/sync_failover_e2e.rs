@@ -16,7 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::seed_pair::{has_vip, lan, seed, wait, REALS, VIP};
-use common::sync_pair::{ctl, fetch, pattern, real_script, start_xvs, try_fetch, SIZE};
+use common::sync_pair::{ctl, fetch, pattern, real_script, start_xvs, stop_capture_after_fins, try_fetch, SIZE};
 use xvs_lab::{Lab, Proc};
 
 /// The seed's file for one director: interface `dev`, priority `prio`, sync on `dev`
@@ -129,8 +129,7 @@ fn a_download_and_a_persistent_client_survive_kill_9_of_the_master() {
     let got = got.unwrap_or_else(|e| panic!("the download failed: {e}\n{}", logs()));
     assert!(got.len() == SIZE && got == pattern(), "the download is not byte-exact ({} bytes)\n{}", got.len(), logs());
     assert!(has_vip(lab, "ka", "e0"), "the backup did not take the VIP");
-    dumpcap.signal(nix::sys::signal::Signal::SIGINT);
-    wait("dumpcap's end", Duration::from_secs(5), || dumpcap.try_status().is_some(), logs);
+    stop_capture_after_fins(lab, "cl", &cap, &mut dumpcap, logs);
     let flags = lab.run("cl", &["tshark", "-r", &cap, "-T", "fields", "-e", "tcp.flags.fin", "-e", "tcp.flags.reset"]);
     let (fins, rsts) = flags.lines().fold((0, 0), |(f, r), l| {
         let b: Vec<&str> = l.split('\t').collect();

@@ -21,7 +21,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::seed_pair::{wait, VIP};
-use common::sync_pair::{ctl, pattern, real_script, start_xvs, try_fetch, SIZE};
+use common::sync_pair::{ctl, pattern, real_script, start_xvs, stop_capture_after_fins, try_fetch, SIZE};
 use xvs_lab::{Lab, Proc};
 
 const GATEWAY: &str = "10.0.0.1";
@@ -149,8 +149,7 @@ fn survives(death: Death, name: &str) {
     let got = got.unwrap_or_else(|e| panic!("the download failed: {e}\n{}", logs()));
     assert!(got.len() == SIZE && got == pattern(), "not byte-exact ({} bytes)\n{}", got.len(), logs());
     assert!(on("ka", "e0", "e1"), "the backup does not hold both addresses\n{}", logs());
-    dumpcap.signal(nix::sys::signal::Signal::SIGINT);
-    wait("dumpcap's end", Duration::from_secs(5), || dumpcap.try_status().is_some(), logs);
+    stop_capture_after_fins(&lab, "cl", cap.as_str(), &mut dumpcap, logs);
     let fields = ["-e", "tcp.flags.fin", "-e", "tcp.flags.reset", "-e", "ip.src"];
     let mut args = vec!["tshark", "-r", cap.as_str(), "-T", "fields"];
     args.extend_from_slice(&fields);

@@ -1,12 +1,12 @@
 //! Shared by the connection-sync tests (`sync_failover_e2e.rs`, `sync_nat_e2e.rs`): reals
 //! that serve a rate-limited download and their own name on ports 80 and 8080, `xvs run`
-//! on a keepalived.conf in a namespace, `xvs ctl` against it, and the client's requests to
-//! the seed's VIP.
+//! on a keepalived.conf in a namespace, `xvs ctl` against it, the client's requests to
+//! the seed's VIP, and the end of a capture of the client's FINs and RSTs.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xvs_lab::{Lab, Proc};
 
@@ -99,4 +99,24 @@ pub fn fetch(lab: &Lab, port: u16, path: &str) -> Vec<u8> {
 pub fn pattern() -> Vec<u8> {
     let block: Vec<u8> = (0..65536usize).map(|i| ((i * 7 + 3) % 251) as u8).collect();
     block.iter().copied().cycle().take(SIZE).collect()
+}
+
+/// Stop `dumpcap`, capturing into file `cap` in namespace `ns`, once the file holds two
+/// FINs (a download's end) or after 10 s (then the caller's check of the FINs fails and
+/// says so), and wait (5 s) for it to end. Why not at once: libpcap hands dumpcap the
+/// kernel's captured packets a block at a time, the last one when its timer runs out, so
+/// packets that came just before SIGINT can still be in the kernel's ring when dumpcap
+/// stops, and are lost (a download's FINs, seen missing on a host where they came some
+/// tens of milliseconds before).
+pub fn stop_capture_after_fins(lab: &Lab, ns: &str, cap: &str, dumpcap: &mut Proc, logs: impl Fn() -> String) {
+    let fins = || {
+        let o = lab.exec(ns, &["tshark", "-r", cap, "-Y", "tcp.flags.fin == 1"], Duration::from_secs(10));
+        String::from_utf8_lossy(&o.stdout).lines().count() >= 2
+    };
+    let t0 = Instant::now();
+    while !fins() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    dumpcap.signal(nix::sys::signal::Signal::SIGINT);
+    super::seed_pair::wait("dumpcap's end", Duration::from_secs(5), || dumpcap.try_status().is_some(), logs);
 }
