@@ -176,11 +176,24 @@ pub(super) fn index_conn<A: Family>(t: &mut FamilyTables<A>, cx: &Ctx, ch: u32, 
     true
 }
 
-/// Remove both index keys of connection `h` (`c`).
-pub(super) fn unindex_conn<A: Family>(t: &mut FamilyTables<A>, cx: &Ctx, h: u32, c: &Conn<A>) {
-    let FamilyTables { conns, index, .. } = t;
+/// The hashes of connection `c`'s index keys: its request key's, and its reply key's (0:
+/// it has none; a key's hash is never 0).
+#[inline]
+pub(super) fn conn_key_hashes<A: Family>(cx: &Ctx, c: &Conn<A>) -> (u64, u64) {
     let reply = c.flags & flags::REPLY_KEY != 0;
-    let (request_hash, reply_hash) = (conn_key_hash(cx, c, false), if reply { conn_key_hash(cx, c, true) } else { 0 });
+    (conn_key_hash(cx, c, false), if reply { conn_key_hash(cx, c, true) } else { 0 })
+}
+
+/// Remove both index keys of connection `h` (`c`), whose hashes are `hashes` (what
+/// [`conn_key_hashes`] gives for it: the reaper computed them already, to prefetch).
+pub(super) fn unindex_conn<A: Family>(
+    t: &mut FamilyTables<A>,
+    cx: &Ctx,
+    h: u32,
+    (request_hash, reply_hash): (u64, u64),
+) {
+    let FamilyTables { conns, index, .. } = t;
+    let reply = reply_hash != 0;
     // The neighbours the backward shifts will rehash: loaded together, not one by one.
     index.hint_cluster(request_hash, h, false, |o| conns.prefetch(o));
     if reply {
