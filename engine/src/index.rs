@@ -55,6 +55,11 @@ impl FlowIndex {
         (self.slots.as_ptr() as usize, self.slots.len() * std::mem::size_of::<u32>())
     }
 
+    /// Keys stored, counted by looking at every slot: for checks, not for the packet path.
+    pub fn occupied(&self) -> usize {
+        self.slots.iter().filter(|&&v| v != 0).count()
+    }
+
     /// Slots minus one: a hash's home slot is `hash & mask`.
     pub fn mask(&self) -> usize {
         self.mask
@@ -150,8 +155,6 @@ impl FlowIndex {
         }
     }
 
-    /// Remove the key `(handle, dir)` whose hash is `hash`. `rehash(handle, dir)` must
-    /// return the hash of any other stored key. Returns whether it was found.
     /// Before [`remove`](Self::remove): call `hint` with every handle after the key's slot
     /// up to the cluster's end, the entries whose home slots the removal will need, so
     /// their loads overlap instead of coming one after another.
@@ -174,19 +177,29 @@ impl FlowIndex {
         }
     }
 
+    /// Remove the key `(handle, dir)` whose hash is `hash`. `rehash(handle, dir)` must
+    /// return the hash of any other stored key. Returns whether it was found.
+    ///
+    /// Both loops are bounded whatever the slots hold: the key is looked for within
+    /// `MAX_PROBE` slots of its home (where `insert` put it, and a shift only moves a key
+    /// nearer its home), and the shift stops after one turn of the index. A bug elsewhere
+    /// that left stale keys behind until no slot is empty then costs refused inserts, not
+    /// a core spinning forever.
     pub fn remove(&mut self, hash: u64, handle: u32, dir: bool, mut rehash: impl FnMut(u32, bool) -> u64) -> bool {
         let (slots, mask) = self.view_mut();
         let want = encode(hash, handle, dir);
         let mut i = hash as usize & mask;
+        // One past the last slot the key may sit in (the index has more than MAX_PROBE).
+        let end = (i + MAX_PROBE) & mask;
         loop {
             let v = slots[i];
-            if v == 0 {
-                return false;
-            }
             if v == want {
                 break;
             }
             i = (i + 1) & mask;
+            if v == 0 || i == end {
+                return false;
+            }
         }
         // Backward-shift deletion: pull later cluster members into the hole when their
         // home slot is not between the hole and their position.
@@ -195,7 +208,7 @@ impl FlowIndex {
         loop {
             j = (j + 1) & mask;
             let v = slots[j];
-            if v == 0 {
+            if v == 0 || j == i {
                 break;
             }
             let home = rehash((v & HANDLE_MASK) - 1, v & DIR_BIT != 0) as usize & mask;
@@ -288,6 +301,28 @@ mod tests {
         // An absent key: no stored handle's key equals it (an `eq` that accepts any handle
         // would also accept an unrelated key whose 7-bit tag happens to collide).
         assert_eq!(idx.find(h(999_999), |c, _| model.get(&c) == Some(&999_999)), None);
+    }
+
+    /// An index with no empty slot (which only a bug elsewhere could make: the table
+    /// caps live keys at 3/4 of the slots) still answers: removing an absent key and
+    /// removing a present one both end, and every other key stays found.
+    #[test]
+    fn removal_from_a_full_index_ends() {
+        let mut idx = FlowIndex::new(8);
+        let n = idx.mask() as u32 + 1;
+        for k in 0..n {
+            assert!(idx.insert(k as u64, k, false));
+        }
+        assert!(!idx.insert(n as u64, n, false), "no slot is free");
+        assert!(!idx.remove(5, n + 1, false, |o, _| o as u64), "an absent key is not found");
+        assert!(idx.remove(5, 5, false, |o, _| o as u64));
+        assert_eq!(idx.find(5, |c, _| c == 5), None);
+        for k in (0..n).filter(|&k| k != 5) {
+            assert_eq!(idx.find(k as u64, |c, _| c == k), Some((k, false)), "key {k}");
+        }
+        // The freed slot is the one a key homed there takes again.
+        assert!(idx.insert(5, 5, false));
+        assert_eq!(idx.find(5, |c, _| c == 5), Some((5, false)));
     }
 
     #[test]

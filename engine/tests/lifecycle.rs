@@ -338,6 +338,7 @@ fn mass_expiry_is_spread_over_batches() {
         lb.send(&udp(sa(cip(false, i), 1000), sa(vip4(), 80), b"x"), 0);
     }
     assert_eq!(lb.e.live_connections(), 40);
+    assert_eq!(lb.e.indexed_keys(), 40, "DR: one key per connection");
     // The reap after their creation may take 40 more steps (pace), with nothing due yet.
     lb.tick(1);
     lb.tick(50_000);
@@ -352,7 +353,25 @@ fn mass_expiry_is_spread_over_batches() {
     assert_eq!(lb.e.live_connections(), 0);
     assert_eq!(lb.e.connections().len(), 0);
     assert_eq!(lb.e.stats().conns_expired, 40);
+    assert_eq!(lb.e.indexed_keys(), 0, "an expired connection's key stayed in the index");
     assert_eq!(lb.counts(rip(false, 0)), (0, 0, 0));
+}
+
+/// The same for NAT, whose connections have two keys (request and reply), several of them
+/// due in one reap: the keys go with their connections.
+#[test]
+fn mass_expiry_of_nat_connections_empties_the_index() {
+    let mut c = cfg(Forward::Nat, TCP, 2);
+    c.expiry_budget = 16;
+    let mut lb = Lb::new(c);
+    for i in 0..100 {
+        assert_eq!(lb.send(&Flow::new(i, 8080).c(SYN), 0).0, TX);
+    }
+    assert_eq!(lb.e.live_connections(), 100);
+    assert_eq!(lb.e.indexed_keys(), 200, "NAT: request and reply key per connection");
+    lb.tick_until_reaped(timeout_ms(TcpState::SynRecv));
+    assert_eq!(lb.e.live_connections(), 0);
+    assert_eq!(lb.e.indexed_keys(), 0, "an expired connection's key stayed in the index");
 }
 
 /// Expiry keeps pace with creation: the reap after a batch that created connections may

@@ -200,9 +200,13 @@ pub(super) fn unindex_conn<A: Family>(
         index.hint_cluster(reply_hash, h, true, |o| conns.prefetch(o));
     }
     let rehash = |o: u32, reply: bool| conn_key_hash(cx, conns.get(o), reply);
-    index.remove(request_hash, h, false, rehash);
+    // A key not found is a bug (wrong hashes, or a key lost earlier): it would stay in the
+    // index, taking a slot, until the index is full.
+    let found = index.remove(request_hash, h, false, rehash);
+    debug_assert!(found, "connection {h}'s request key is not in the index");
     if reply {
-        index.remove(reply_hash, h, true, rehash);
+        let found = index.remove(reply_hash, h, true, rehash);
+        debug_assert!(found, "connection {h}'s reply key is not in the index");
     }
 }
 

@@ -208,6 +208,14 @@ impl Engine {
         self.cx.live
     }
 
+    /// Keys in the connection indexes (IPv4 + IPv6): one per live DR/TUN connection, two
+    /// per live NAT connection (request and reply). Counted by looking at every slot, so
+    /// for checks (tests, diagnostics), not for a loop: a count that differs from what the
+    /// live connections account for means a key was left behind or lost.
+    pub fn indexed_keys(&self) -> usize {
+        self.v4.index.occupied() + self.v6.index.occupied()
+    }
+
     /// Live persistence templates.
     pub fn live_templates(&self) -> u32 {
         self.v4.templates.live() + self.v6.templates.live()
