@@ -26,6 +26,7 @@
 //!   attempts failed), 2 for
 //!   a bad argument.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
@@ -371,15 +372,22 @@ fn parse_real(text: &str) -> Option<usize> {
     digits.parse().ok().filter(|n| *n < REALS)
 }
 
-/// UDP queries to VIP:53, each from a new socket (a new flow), alternating families. The
-/// answer must come from the VIP.
+/// UDP queries to VIP:53, each from a new socket on a source port not used before in the
+/// run (a new flow), alternating families. The answer must come from the VIP.
+///
+/// Why the ports are checked: the kernel picks a random free ephemeral port for each new
+/// socket, and with a few hundred queries it picks a port of this run again about once
+/// per family. To the director that query is then the same UDP connection (still live:
+/// the UDP timeout is minutes), as to IPVS, and the summary's "the director counted"
+/// would be one short of the queries it is set beside.
 fn udp_worker(tally: &Tally, stop: &AtomicBool) {
     let mut n = 0u64;
     let start = Instant::now();
+    let mut used = HashSet::new();
     while !stop.load(Ordering::Relaxed) {
         let vip = if n % 2 == 1 { SocketAddr::new(VIP6.into(), 53) } else { SocketAddr::new(VIP4.into(), 53) };
         n += 1;
-        match udp_query(vip, n) {
+        match udp_query(vip, n, &mut used) {
             Ok(real) => {
                 tally.udp_ok.fetch_add(1, Ordering::Relaxed);
                 tally.udp[real].fetch_add(1, Ordering::Relaxed);
@@ -394,9 +402,9 @@ fn udp_worker(tally: &Tally, stop: &AtomicBool) {
     }
 }
 
-fn udp_query(vip: SocketAddr, n: u64) -> Result<usize, String> {
+fn udp_query(vip: SocketAddr, n: u64, used: &mut HashSet<SocketAddr>) -> Result<usize, String> {
     let bind: SocketAddr = if vip.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
-    let sock = UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
+    let sock = fresh_socket(bind, used)?;
     sock.set_read_timeout(Some(Duration::from_secs(1))).map_err(|e| e.to_string())?;
     let query = format!("query {n}");
     sock.send_to(query.as_bytes(), vip).map_err(|e| format!("send: {e}"))?;
@@ -411,6 +419,20 @@ fn udp_query(vip: SocketAddr, n: u64) -> Result<usize, String> {
         return Err(format!("answer {text:?} to another query"));
     }
     Ok(real)
+}
+
+/// A UDP socket bound to `bind` (port 0) whose local address is not in `used`, which
+/// then holds it. A socket on a used port is closed and another one bound (the kernel
+/// picks ports at random, so a second try finds a new one nearly always).
+fn fresh_socket(bind: SocketAddr, used: &mut HashSet<SocketAddr>) -> Result<UdpSocket, String> {
+    for _ in 0..64 {
+        let sock = UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
+        let local = sock.local_addr().map_err(|e| format!("local address: {e}"))?;
+        if used.insert(local) {
+            return Ok(sock);
+        }
+    }
+    Err("bind: no source port left that this run has not used".into())
 }
 
 /// The director's counters per real (summed over its four services), from its stats file.

@@ -135,6 +135,16 @@ impl DemoRun {
         assert!(self.stdout.contains("lab removed"), "no teardown report\n{}", self.context());
     }
 
+    /// Per real, the summary's total of the clients' connections and UDP queries
+    /// answered, and the director's count of that real's connections.
+    fn client_and_director_counts(&self) -> Vec<(u64, u64)> {
+        self.stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("real ") && l.contains("the director counted "))
+            .filter_map(|l| Some((number_after(l, " = ")?, number_after(l, "the director counted ")?)))
+            .collect()
+    }
+
     /// The summary's per-real connection counts.
     fn per_real(&self) -> Vec<u64> {
         self.stdout
@@ -145,12 +155,27 @@ impl DemoRun {
     }
 }
 
+/// A summary line's number after `key` (digits up to the first non-digit).
+fn number_after(line: &str, key: &str) -> Option<u64> {
+    let rest = line.split(key).nth(1)?;
+    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+}
+
 fn full_run(mode: &str) {
     let r = run_demo(&["--mode", mode, "--seconds", "3"], None);
     assert_eq!(r.status.code(), Some(0), "xvs demo --mode {mode} failed\n{}", r.context());
     let per_real = r.per_real();
     assert_eq!(per_real.len(), 3, "no per-real summary\n{}", r.context());
     assert!(per_real.iter().all(|n| *n > 0), "a real served nothing: {per_real:?}\n{}", r.context());
+    // Without errors, every connection the clients saw answered (each UDP query is a new
+    // flow) is one the director counted for that real, and no other.
+    if r.stdout.contains(" 0 errors ") {
+        let pairs = r.client_and_director_counts();
+        assert_eq!(pairs.len(), 3, "no director counts in the summary\n{}", r.context());
+        for (i, (client, director)) in pairs.iter().enumerate() {
+            assert_eq!(client, director, "real {i}: the clients' count against the director's\n{}", r.context());
+        }
+    }
     assert!(r.stdout.contains("xvs: stopped:"), "no `stopped:` line from the director\n{}", r.context());
     r.assert_clean();
 }
