@@ -52,6 +52,23 @@ impl Ratio {
     }
 }
 
+impl Ratio {
+    /// [`lt`](Self::lt) where both denominators are one and the same non-zero number (a
+    /// service whose reals all have one weight): then the numerators order the costs, and
+    /// no product is needed.
+    #[inline]
+    pub fn lt_same_den(self, other: Ratio) -> bool {
+        self.num < other.num
+    }
+}
+
+/// Whether every real of `dests` has one and the same weight, and it is not 0: then a
+/// scan of costs per weight may compare the costs' numerators alone
+/// ([`Ratio::lt_same_den`]; decided in `update`, not per pick).
+pub(crate) fn uniform_weights(dests: &[Dest]) -> bool {
+    dests.first().is_some_and(|f| f.weight > 0 && dests.iter().all(|d| d.weight == f.weight))
+}
+
 /// The largest weight for which [`Ratio::lt_narrow`] compares overheads per weight
 /// exactly: an overhead is at most `(2^32 - 1) * 256 + 2^32 - 1 < 2^41` (two `u32`
 /// counters), so a product of one and a weight of at most 2^22 stays below 2^63. Weights
@@ -210,6 +227,33 @@ mod tests {
                 prop_assert_eq!(least_per_weight(&d, num, Ratio::lt_narrow), want);
             }
         }
+    }
+
+    proptest! {
+        /// Where every weight is one and the same (and not 0), comparing overheads alone
+        /// picks what the cross-multiplied scan picks, overloaded reals anywhere.
+        #[test]
+        fn same_weights_compare_overheads_alone(
+            weight in 1u32..70_000,
+            reals in prop::collection::vec((0u32..4, 0u32..300, any::<bool>()), 1..12),
+        ) {
+            let d = dests(&vec![weight; reals.len()]);
+            prop_assert!(uniform_weights(&d));
+            for (x, &(active, inactive, over)) in d.iter().zip(&reals) {
+                set_conns(x, active, inactive);
+                set_overloaded(x, over);
+            }
+            let want = least(available(&d), overhead_per_weight);
+            prop_assert_eq!(least_per_weight(&d, Dest::overhead, Ratio::lt_same_den), want);
+        }
+    }
+
+    #[test]
+    fn uniform_needs_one_weight_above_zero() {
+        assert!(uniform_weights(&dests(&[3, 3, 3])));
+        assert!(!uniform_weights(&dests(&[3, 3, 2])));
+        assert!(!uniform_weights(&dests(&[0, 0])), "weight 0 takes nothing: not a cost scan");
+        assert!(!uniform_weights(&dests(&[])));
     }
 
     #[test]

@@ -11,14 +11,19 @@
 //! Deviation from the kernel: none (products computed in 128 bits, no overflow; in 64 bits
 //! where the weights keep them below 2^64).
 
-use crate::overhead::{least_per_weight, narrow_weights, Ratio};
+use crate::overhead::{least_per_weight, narrow_weights, uniform_weights, Ratio};
 use crate::{Dest, Flow, Scheduler};
 
-/// wlc. Its only state: whether the last `update`'s weights allow the scan to compare in
-/// 64 bits (`overhead::NARROW_WEIGHT`), which every weight the configuration accepts
-/// does; the 64-bit scan costs about a fifth fewer instructions per real.
+/// wlc. Its only state: what the last `update`'s weights allow the scan to compare, both
+/// exactly as the 128-bit cross-multiplication would:
+/// - `uniform`: every real has one weight above 0 (a pool of equal servers, keepalived's
+///   default weight 1): overheads alone, no products, about a quarter fewer instructions
+///   per real;
+/// - `narrow`: every weight is at most `overhead::NARROW_WEIGHT`, which every weight the
+///   configuration accepts is: 64-bit products, about a fifth fewer than 128-bit.
 #[derive(Debug, Default)]
 pub struct Wlc {
+    uniform: bool,
     narrow: bool,
 }
 
@@ -28,11 +33,14 @@ impl Scheduler for Wlc {
     }
 
     fn update(&mut self, dests: &[Dest]) {
+        self.uniform = uniform_weights(dests);
         self.narrow = narrow_weights(dests);
     }
 
     fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
-        if self.narrow {
+        if self.uniform {
+            least_per_weight(dests, Dest::overhead, Ratio::lt_same_den)
+        } else if self.narrow {
             least_per_weight(dests, Dest::overhead, Ratio::lt_narrow)
         } else {
             wlc_pick(dests)
@@ -74,6 +82,26 @@ mod tests {
             &[901_449_565, 2_643_190_188],
             &[(&[Conns(0, 3_636_105_207, 1_546_567_510), Conns(1, 2_701_313_668, 2_704_974_391)], Some(1))],
         );
+    }
+
+    #[test]
+    fn equal_weights_pick_the_least_overhead_and_follow_a_weight_change() {
+        let (mut s, d) = updated(Wlc::default(), &[2, 2, 2]);
+        let f = flow_from(1);
+        set_conns(&d[0], 1, 0); // 256
+        set_conns(&d[1], 0, 300); // 300
+        set_conns(&d[2], 1, 0); // 256: a tie keeps real 0
+        assert_eq!(s.schedule(&d, &f, 0), Some(0));
+        set_conns(&d[0], 1, 45); // 301
+        assert_eq!(s.schedule(&d, &f, 0), Some(2));
+        set_overloaded(&d[2], true);
+        assert_eq!(s.schedule(&d, &f, 0), Some(1));
+        // Real 1 quiesced (weight 0): no longer one weight, and it must not win on its
+        // lower overhead.
+        let mut d2 = d.clone();
+        d2[1].weight = 0;
+        s.update(&d2);
+        assert_eq!(s.schedule(&d2, &f, 0), Some(0));
     }
 
     #[test]
