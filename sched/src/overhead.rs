@@ -50,9 +50,7 @@ impl Ratio {
     pub fn lt_narrow(self, other: Ratio) -> bool {
         self.num.wrapping_mul(other.den) < other.num.wrapping_mul(self.den)
     }
-}
 
-impl Ratio {
     /// [`lt`](Self::lt) where both denominators are one and the same non-zero number (a
     /// service whose reals all have one weight): then the numerators order the costs, and
     /// no product is needed.

@@ -14,17 +14,26 @@
 use crate::overhead::{least_per_weight, narrow_weights, uniform_weights, Ratio};
 use crate::{Dest, Flow, Scheduler};
 
-/// wlc. Its only state: what the last `update`'s weights allow the scan to compare, both
-/// exactly as the 128-bit cross-multiplication would:
-/// - `uniform`: every real has one weight above 0 (a pool of equal servers, keepalived's
-///   default weight 1): overheads alone, no products, about a quarter fewer instructions
-///   per real;
-/// - `narrow`: every weight is at most `overhead::NARROW_WEIGHT`, which every weight the
-///   configuration accepts is: 64-bit products, about a fifth fewer than 128-bit.
+/// wlc. Its only state: how the last `update`'s weights let the scan compare costs, each
+/// exactly as the 128-bit cross-multiplication would.
 #[derive(Debug, Default)]
 pub struct Wlc {
-    uniform: bool,
-    narrow: bool,
+    compare: Compare,
+}
+
+/// How overheads per weight are compared, from the weights alone (decided in `update`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Compare {
+    /// Every real has one weight above 0 (a pool of equal servers, keepalived's default
+    /// weight 1): overheads alone, no products, about a quarter fewer instructions per
+    /// real.
+    SameWeight,
+    /// Every weight is at most `overhead::NARROW_WEIGHT`, which every weight the
+    /// configuration accepts is: 64-bit products, about a fifth fewer than 128-bit.
+    Narrow,
+    /// 128-bit products.
+    #[default]
+    Wide,
 }
 
 impl Scheduler for Wlc {
@@ -33,17 +42,20 @@ impl Scheduler for Wlc {
     }
 
     fn update(&mut self, dests: &[Dest]) {
-        self.uniform = uniform_weights(dests);
-        self.narrow = narrow_weights(dests);
+        self.compare = if uniform_weights(dests) {
+            Compare::SameWeight
+        } else if narrow_weights(dests) {
+            Compare::Narrow
+        } else {
+            Compare::Wide
+        };
     }
 
     fn schedule(&mut self, dests: &[Dest], _flow: &Flow, _now_ms: u64) -> Option<usize> {
-        if self.uniform {
-            least_per_weight(dests, Dest::overhead, Ratio::lt_same_den)
-        } else if self.narrow {
-            least_per_weight(dests, Dest::overhead, Ratio::lt_narrow)
-        } else {
-            wlc_pick(dests)
+        match self.compare {
+            Compare::SameWeight => least_per_weight(dests, Dest::overhead, Ratio::lt_same_den),
+            Compare::Narrow => least_per_weight(dests, Dest::overhead, Ratio::lt_narrow),
+            Compare::Wide => wlc_pick(dests),
         }
     }
 }

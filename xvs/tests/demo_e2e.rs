@@ -150,7 +150,7 @@ impl DemoRun {
         self.stdout
             .lines()
             .filter(|l| l.trim_start().starts_with("real ") && l.contains(" connections "))
-            .filter_map(|l| l.split(" connections ").nth(1)?.split_whitespace().next()?.parse().ok())
+            .filter_map(|l| number_after(l, " connections "))
             .collect()
     }
 }
