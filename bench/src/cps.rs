@@ -273,9 +273,7 @@ pub struct CpsReport {
 }
 
 fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    crate::report::median(v.to_vec())
 }
 
 impl CpsReport {

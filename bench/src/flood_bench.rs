@@ -16,12 +16,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use clap::Parser;
 use xvs_engine::{DropReason, Engine, FrameBuf, Verdict};
 use xvs_proto::tcp_flags::{ACK, SYN};
 use xvs_proto::PROTO_TCP;
 
-use crate::engine_bench::{engine_config, EngineArgs};
+use crate::engine_bench::{args_from, engine_config};
+use crate::report::median;
 use crate::traffic::{Family, Template, VPORT};
 
 #[derive(Debug, clap::Args)]
@@ -62,18 +62,8 @@ pub struct FloodReport {
     pub scenarios: Vec<Scenario>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
 fn engine(flows: u32, persistence: u32) -> Result<Engine, String> {
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        a: EngineArgs,
-    }
-    let a = Wrap::parse_from(["flood", "--mode", "dr", "--scheduler", "wlc"]).a;
+    let a = args_from(&["--mode", "dr", "--scheduler", "wlc"])?;
     let mut cfg = engine_config(&a, flows * 2);
     cfg.services[0].persistence = persistence;
     Engine::new(cfg, T0).map_err(|e| format!("engine: {e}"))

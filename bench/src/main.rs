@@ -4,7 +4,8 @@
 //! `engine_bench`); `veth` measures end to end through AF_XDP on a veth lab, side by side
 //! with a raw AF_XDP forwarder and the kernel (see `veth`); `raw-forward` (hidden) is that
 //! raw forwarder, which `veth` starts in the lab; `sync` measures connection sync (see
-//! `sync_bench`); `flood` what colliding keys cost (see `flood_bench`); `cps` new connections per
+//! `sync_bench`); `flood` what colliding keys cost (see `flood_bench`); `ratios` the time ratios of the
+//! performance targets, from engine runs back to back (see `ratios`); `cps` new connections per
 //! second through the VIP against nftables and HAProxy (see `cps`, whose reals run the
 //! hidden `cps-serve`). Every subcommand prints text, or one
 //! JSON object with `--json`.
@@ -23,6 +24,7 @@ mod flood_bench;
 mod memory;
 mod miss;
 mod poll_modes;
+mod ratios;
 mod raw_fwd;
 mod report;
 mod sink;
@@ -60,6 +62,9 @@ enum Cmd {
     /// sync off and on, entries one core packs and sends, entries one core installs.
     Sync(sync_bench::SyncArgs),
     Flood(flood_bench::FloodArgs),
+    /// The time ratios of the performance targets (ns per packet / miss_ns, new /
+    /// established, mass expiry, 2 cores / 1), engine runs back to back, medians of rounds.
+    Ratios(ratios::RatiosArgs),
     /// New TCP connections per second through the VIP (needs root): xvs NAT and DR, the
     /// kernel's nftables DNAT and HAProxy in TCP mode on the same veth labs, interleaved.
     Cps(cps::CpsArgs),
@@ -81,6 +86,7 @@ fn main() {
         Cmd::Poll(args) => ("poll", poll_modes::run(&args).map(|figs| poll_modes::print(&figs, args.json))),
         Cmd::Sync(args) => ("sync", sync_bench::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
         Cmd::Flood(args) => ("flood", flood_bench::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
+        Cmd::Ratios(args) => ("ratios", ratios::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
         Cmd::Cps(args) => ("cps", cps::run(&args).map(|r| show(args.json, || r.to_json(), || r.to_text()))),
         Cmd::CpsServe(args) => ("cps-serve", cps::serve(&args)),
         Cmd::RawForward(args) => ("raw-forward", raw_fwd::run(&args)),

@@ -18,14 +18,14 @@ use std::net::UdpSocket;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use xvs_datapath::sync_link::{LoopSync, SyncLink};
 use xvs_engine::sync::SyncOutcome;
 use xvs_engine::{Engine, FrameBuf, Verdict};
 use xvs_proto::ipvs_sync::{SyncConn, SyncEntry, SyncMessage, SyncWriter, SYNC_MAXLEN_DEFAULT};
 use xvs_proto::tcp_flags::{ACK, SYN};
 
-use crate::engine_bench::{engine_config, EngineArgs};
+use crate::engine_bench::{args_from, engine_config};
+use crate::report::median;
 use crate::traffic::{client, Family, Template};
 
 #[derive(Debug, clap::Args)]
@@ -64,19 +64,9 @@ pub struct SyncReport {
     pub installed: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
 /// The engine of the runs: DR, wrr over 16 reals, room for `n` connections.
 fn engine(n: u32) -> Result<Engine, String> {
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        a: EngineArgs,
-    }
-    let a = Wrap::parse_from(["sync", "--mode", "dr", "--scheduler", "wrr"]).a;
+    let a = args_from(&["--mode", "dr", "--scheduler", "wrr"])?;
     Engine::new(engine_config(&a, n.max(1024)), T0).map_err(|e| format!("engine: {e}"))
 }
 

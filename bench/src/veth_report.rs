@@ -26,6 +26,7 @@
 use serde_json::{json, Value};
 
 use crate::cpu::CoreTimes;
+use crate::report::median;
 
 /// Target: xvs (NAT and DR) delivers at least this fraction of what the raw AF_XDP
 /// forwarder delivers, at every offered load.
@@ -108,19 +109,6 @@ pub struct Point {
     pub proc_ns_per_pkt: Option<f64>,
     pub other_pps: f64,
     pub samples: usize,
-}
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 impl Point {
