@@ -178,7 +178,12 @@ pub struct EngineConfig {
     /// Expiry steps (wheel pops) every batch may take, beyond one per connection bound
     /// since the previous batch (creation and expiry keep pace): what drains a backlog,
     /// such as a mass expiry, a few connections per batch while traffic flows (an idle
-    /// poll loop reaps with it too, as often as it polls).
+    /// poll loop reaps with it too, as often as it polls, and does not sleep while a
+    /// backlog waits).
+    ///
+    /// Default 4: a batch of 64 established NAT packets while a million connections
+    /// expire then takes about 1.3 times the mean of the others (8: 1.6; `xvs-bench ratios
+    /// --only expiry`), and the million drain in about 1.3 s of full load.
     pub expiry_budget: u32,
     pub services: Vec<ServiceSpec>,
     pub neighbors: Vec<NeighborSpec>,
@@ -209,7 +214,7 @@ impl Default for EngineConfig {
             mtu: 1500,
             address4: None,
             address6: None,
-            expiry_budget: 8,
+            expiry_budget: 4,
             services: Vec::new(),
             neighbors: Vec::new(),
             port_macs: Vec::new(),

@@ -125,11 +125,11 @@ fn a_backup_forwards_synced_flows_to_their_reals_and_expires_them_on_time() {
     assert_eq!(per_real.iter().sum::<u32>(), 6, "all six active: {per_real:?}");
     // Refreshing one keeps it; the others run out 900 s after their last packet.
     b.e.handle_sync(&flows[0].2, 600_000 * NS_PER_MS);
-    b.tick(920_100);
+    b.tick_until_reaped(920_100);
     assert_eq!(b.e.live_connections(), 1);
     assert_eq!(b.e.stats().sync.received[SyncOutcome::Installed as usize], 6);
     assert_eq!(b.e.stats().sync.received[SyncOutcome::Updated as usize], 1);
-    b.tick(1_500_200);
+    b.tick_until_reaped(1_500_200);
     assert_eq!(b.e.live_connections(), 0);
 }
 
