@@ -329,10 +329,10 @@ impl RatiosReport {
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut s = format!(
-            "ratios of xvs-bench engine runs, {} mode, {} s each, median of {} rounds (pairs back to back)\n",
+            "ratios of xvs-bench engine runs, {} mode, {} s each, {} (pairs back to back)\n",
             self.mode.name(),
             self.seconds,
-            self.repeat
+            if self.repeat == 1 { "one round".to_string() } else { format!("median of {} rounds", self.repeat) }
         );
         for p in &self.pairs {
             let m = p.median();
