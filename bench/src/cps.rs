@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use xvs_lab::director::{real_addrs, DirectorLab, LabMode, DIRECTOR_DEV, VIP4};
 
+use crate::report::median;
+
 /// The port the reals serve on in the NAT lab (the VIP's 80 maps to it); 80 in DR.
 const NAT_REAL_PORT: u16 = 8080;
 const ANSWER: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -272,13 +274,9 @@ pub struct CpsReport {
     pub runs: Vec<(CpsDirector, Vec<f64>, Vec<u64>)>,
 }
 
-fn median(v: &[f64]) -> f64 {
-    crate::report::median(v.to_vec())
-}
-
 impl CpsReport {
     fn cps(&self, d: CpsDirector) -> Option<f64> {
-        self.runs.iter().find(|r| r.0 == d).map(|r| median(&r.1))
+        self.runs.iter().find(|r| r.0 == d).map(|r| median(r.1.clone()))
     }
 
     /// xvs's medians over the others': `xvs_nat_over_kernel`, ...
@@ -300,7 +298,7 @@ impl CpsReport {
             "reals": self.args.reals,
         });
         for (d, cps, errors) in &self.runs {
-            v[format!("{}_cps", d.key())] = json!(median(cps));
+            v[format!("{}_cps", d.key())] = json!(median(cps.clone()));
             v[format!("{}_cps_runs", d.key())] = json!(cps);
             v[format!("{}_errors", d.key())] = json!(errors.iter().sum::<u64>());
         }
@@ -319,7 +317,7 @@ impl CpsReport {
             s.push_str(&format!(
                 "  {:<8} {:>9.0}  (runs {:?}, errors {})\n",
                 d.key(),
-                median(cps),
+                median(cps.clone()),
                 cps.iter().map(|c| c.round() as u64).collect::<Vec<_>>(),
                 errors.iter().sum::<u64>()
             ));

@@ -17,9 +17,10 @@
 //!
 //! Invariants: the two sides of a pair run one right after the other, in alternating
 //! order from round to round (so a drift of the machine does not always favour the same
-//! side); every figure reported is a median over the rounds, of the pair ratios and of
-//! each side; nothing here decides pass or fail (the goals are printed beside the
-//! figures, which vary with the machine: a benchmark, not a test).
+//! side); a ratio's figure is the median over the rounds of its pair ratios (not the
+//! ratio of the sides' medians), shown with every pair and both sides of each; nothing
+//! here decides pass or fail (the goals are printed beside the figures, which vary with
+//! the machine: a benchmark, not a test).
 
 use serde_json::{json, Value};
 
@@ -69,6 +70,9 @@ pub enum Measure {
 }
 
 const ALL: [Measure; 4] = [Measure::Miss, Measure::New, Measure::Expiry, Measure::Cores];
+
+/// A numerator and its denominator.
+type Pair = (f64, f64);
 
 /// Whether a ratio should stay below or reach its goal.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,18 +128,15 @@ impl Measure {
     /// The `xvs-bench engine` arguments of the ratio's numerator and denominator (`miss`
     /// has one run: its denominator is measured inside it).
     fn sides(self, a: &RatiosArgs) -> (Vec<String>, Option<Vec<String>>) {
-        let base = |flows: u32| {
-            vec![
+        let with = |flows: u32, extra: &[&str]| {
+            let mut v = vec![
                 "--mode".to_string(),
                 a.mode.name().into(),
                 "--seconds".into(),
                 a.seconds.to_string(),
                 "--flows".into(),
                 flows.to_string(),
-            ]
-        };
-        let with = |flows: u32, extra: &[&str]| {
-            let mut v = base(flows);
+            ];
             if let Some(b) = a.expiry_budget {
                 v.extend(["--expiry-budget".to_string(), b.to_string()]);
             }
@@ -152,13 +153,12 @@ impl Measure {
     }
 
     /// The figure of the numerator's report and of the denominator's (for `miss`, both of
-    /// the one report), and a second pair of figures that puts the first in context
-    /// (`expiry`: the mean batch).
-    fn figures(self, top: &Report, bottom: &Report) -> Result<[(f64, f64); 2], String> {
-        let none = (f64::NAN, f64::NAN);
+    /// the one report), and, where the ratio has one ([`context`](Self::context)), a
+    /// second pair of figures that puts the first in context (`expiry`: the mean batch).
+    fn figures(self, top: &Report, bottom: &Report) -> Result<(Pair, Option<Pair>), String> {
         Ok(match self {
-            Measure::Miss => [(top.ns_per_packet(), top.miss_ns.ok_or("the run measured no miss_ns")?), none],
-            Measure::New => [(top.ns_per_packet(), bottom.ns_per_packet()), none],
+            Measure::Miss => ((top.ns_per_packet(), top.miss_ns.ok_or("the run measured no miss_ns")?), None),
+            Measure::New => ((top.ns_per_packet(), bottom.ns_per_packet()), None),
             Measure::Expiry => {
                 if !top.mass_drained() {
                     return Err(format!(
@@ -166,13 +166,16 @@ impl Measure {
                         top.args.mass_expiry
                     ));
                 }
-                [(top.mass_expiry_p999_us(), bottom.batch_p999_us()), (top.mass_expiry_mean_us(), top.batch_mean_us())]
+                (
+                    (top.mass_expiry_p999_us(), bottom.batch_p999_us()),
+                    Some((top.mass_expiry_mean_us(), top.batch_mean_us())),
+                )
             }
-            Measure::Cores => [(top.mpps(), bottom.mpps()), none],
+            Measure::Cores => ((top.mpps(), bottom.mpps()), None),
         })
     }
 
-    /// What the second pair of [`figures`](Self::figures) is, when there is one.
+    /// What the second pair of [`figures`](Self::figures) is, for the ratios that have one.
     fn context(self) -> Option<&'static str> {
         (self == Measure::Expiry).then_some("mean batch during the mass expiry / the same run's others")
     }
@@ -252,17 +255,18 @@ pub fn run(a: &RatiosArgs) -> Result<RatiosReport, String> {
                     (engine(&top_args, false)?, Some(b))
                 }
             };
-            let [(t, b), (ct, cb)] = p
+            let ((t, b), context) = p
                 .measure
                 .figures(&top, bottom.as_ref().unwrap_or(&top))
                 .map_err(|e| format!("{}: {e}", p.measure.key()))?;
-            let positive = |t: f64, b: f64| t.is_finite() && b.is_finite() && b > 0.0;
-            if !positive(t, b) || p.measure.context().is_some() && !positive(ct, cb) {
-                return Err(format!("{}: a figure is not a positive number ({t} / {b}, {ct} / {cb})", p.measure.key()));
+            for (t, b) in std::iter::once((t, b)).chain(context) {
+                if !(t.is_finite() && b.is_finite() && b > 0.0) {
+                    return Err(format!("{}: a figure is not a positive number ({t} / {b})", p.measure.key()));
+                }
             }
             p.top.push(t);
             p.bottom.push(b);
-            if p.measure.context().is_some() {
+            if let Some((ct, cb)) = context {
                 p.context_top.push(ct);
                 p.context_bottom.push(cb);
             }
@@ -278,7 +282,8 @@ fn engine(args: &[String], miss: bool) -> Result<Report, String> {
     r.map_err(|e| format!("xvs-bench engine {}: {e}", args.join(" ")))
 }
 
-/// Figures to 3 significant places for the text report.
+/// A figure for the text report: whole numbers from 100, one decimal from 10, three
+/// below.
 fn fig(x: f64) -> String {
     if x.abs() >= 100.0 {
         format!("{x:.0}")

@@ -181,7 +181,8 @@ impl Report {
         Self::q(&self.drain_ns, 0.999)
     }
 
-    /// Mean time of one `handle_batch` call, every batch of the measured phase.
+    /// Mean time of one `handle_batch` call in the measured phase, outside a mass expiry's
+    /// drain.
     pub fn batch_mean_us(&self) -> f64 {
         self.batch_ns.mean() / 1000.0
     }
