@@ -32,7 +32,17 @@ fn veth_bench_runs_end_to_end() {
     assert!(out.status.success(), "xvs-bench veth failed ({}):\n{stderr}\n{stdout}", out.status);
     let v: serde_json::Value =
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\n{stderr}"));
-    for key in ["raw_pps", "xvs_nat_pps", "xvs_dr_pps", "kernel_pps", "ratio_raw", "ratio_kernel", "ratio_raw_min"] {
+    for key in [
+        "raw_pps",
+        "xvs_nat_pps",
+        "xvs_dr_pps",
+        "kernel_pps",
+        "ratio_raw",
+        "ratio_kernel",
+        "ratio_raw_min",
+        "share_ratio_raw",
+        "share_ratio_raw_min",
+    ] {
         let x = v[key].as_f64().unwrap_or_else(|| panic!("{key} missing or not a number: {v}"));
         assert!(x > 0.0, "{key} = {x}: {v}");
     }
