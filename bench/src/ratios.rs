@@ -12,12 +12,17 @@
 //!   p99.9 of the same command without them, `--flows` flows each; beside it, the mean
 //!   batch while they expire ÷ the mean of the same run's other batches (the tail of a
 //!   VM's batches is mostly its interruptions, and the command without them has smaller
-//!   tables: the mean within one run is the expiry's own work);
+//!   tables: the mean within one run is the expiry's own work); its denominator is the
+//!   mean of two runs of the command without them, one right before and one right after
+//!   (drift cancels), and the larger of the two ÷ the smaller is the ratio's control: how
+//!   far the same command's p99.9 moves from one run to the next on this machine, below
+//!   which the ratio cannot tell anything apart;
 //! - `cores`: packets per second with 2 engines on 2 cores ÷ with 1, `--big-flows` flows.
 //!
 //! Invariants: the two sides of a pair run one right after the other, in alternating
 //! order from round to round (so a drift of the machine does not always favour the same
-//! side); a ratio's figure is the median over the rounds of its pair ratios (not the
+//! side), or with the denominator run on both sides of the numerator (`expiry`); a
+//! ratio's figure is the median over the rounds of its pair ratios (not the
 //! ratio of the sides' medians), shown with every pair and both sides of each; nothing
 //! here decides pass or fail (the goals are printed beside the figures, which vary with
 //! the machine: a benchmark, not a test).
@@ -179,6 +184,19 @@ impl Measure {
     fn context(self) -> Option<&'static str> {
         (self == Measure::Expiry).then_some("mean batch during the mass expiry / the same run's others")
     }
+
+    /// What the ratio's control is, for the ratios whose denominator runs on both sides
+    /// of the numerator (see [`sandwich`]).
+    fn control(self) -> Option<&'static str> {
+        (self == Measure::Expiry).then_some("control: without it, against itself (larger / smaller)")
+    }
+}
+
+/// The denominator of a ratio whose denominator ran right before (`before`) and right
+/// after (`after`) its numerator: their mean; and its control, the larger ÷ the smaller
+/// (what the same command moved by between two runs a numerator's length apart).
+fn sandwich(before: f64, after: f64) -> (f64, f64) {
+    ((before + after) / 2.0, before.max(after) / before.min(after))
 }
 
 /// One ratio's rounds: the numerator's and the denominator's figure of each, and the
@@ -190,6 +208,8 @@ pub struct Pairs {
     bottom: Vec<f64>,
     context_top: Vec<f64>,
     context_bottom: Vec<f64>,
+    /// The control of each round (empty without one): see [`sandwich`].
+    control: Vec<f64>,
 }
 
 fn ratios(top: &[f64], bottom: &[f64]) -> Vec<f64> {
@@ -198,7 +218,7 @@ fn ratios(top: &[f64], bottom: &[f64]) -> Vec<f64> {
 
 impl Pairs {
     fn new(measure: Measure) -> Self {
-        Pairs { measure, top: vec![], bottom: vec![], context_top: vec![], context_bottom: vec![] }
+        Pairs { measure, top: vec![], bottom: vec![], context_top: vec![], context_bottom: vec![], control: vec![] }
     }
 
     fn ratios(&self) -> Vec<f64> {
@@ -243,8 +263,16 @@ pub fn run(a: &RatiosArgs) -> Result<RatiosReport, String> {
     for round in 0..a.repeat {
         for p in &mut pairs {
             let (top_args, bottom_args) = p.measure.sides(a);
+            // The denominator's second run, after the numerator, for a ratio with a control.
+            let mut after = None;
             let (top, bottom) = match bottom_args {
                 None => (engine(&top_args, true)?, None),
+                Some(b) if p.measure.control().is_some() => {
+                    let before = engine(&b, false)?;
+                    let t = engine(&top_args, false)?;
+                    after = Some(engine(&b, false)?);
+                    (t, Some(before))
+                }
                 // Alternate which side goes first.
                 Some(b) if round % 2 == 0 => {
                     let t = engine(&top_args, false)?;
@@ -255,17 +283,25 @@ pub fn run(a: &RatiosArgs) -> Result<RatiosReport, String> {
                     (engine(&top_args, false)?, Some(b))
                 }
             };
-            let ((t, b), context) = p
-                .measure
-                .figures(&top, bottom.as_ref().unwrap_or(&top))
-                .map_err(|e| format!("{}: {e}", p.measure.key()))?;
-            for (t, b) in std::iter::once((t, b)).chain(context) {
+            let figures = |bottom: Option<&Report>| {
+                p.measure.figures(&top, bottom.unwrap_or(&top)).map_err(|e| format!("{}: {e}", p.measure.key()))
+            };
+            let ((t, b), context) = figures(bottom.as_ref())?;
+            let after = after.map(|a| figures(Some(&a))).transpose()?.map(|((_, b), _)| b);
+            for (t, b) in std::iter::once((t, b)).chain(context).chain(after.map(|a| (a, a))) {
                 if !(t.is_finite() && b.is_finite() && b > 0.0) {
                     return Err(format!("{}: a figure is not a positive number ({t} / {b})", p.measure.key()));
                 }
             }
             p.top.push(t);
-            p.bottom.push(b);
+            match after {
+                Some(a) => {
+                    let (b, control) = sandwich(b, a);
+                    p.bottom.push(b);
+                    p.control.push(control);
+                }
+                None => p.bottom.push(b),
+            }
             if let Some((ct, cb)) = context {
                 p.context_top.push(ct);
                 p.context_bottom.push(cb);
@@ -325,6 +361,13 @@ impl RatiosReport {
                         "denominator": list(&p.context_bottom),
                     });
                 }
+                if let Some(what) = p.measure.control() {
+                    o["control"] = json!({
+                        "what": what,
+                        "median": round3(median(p.control.clone())),
+                        "pairs": list(&p.control),
+                    });
+                }
                 (p.measure.key().to_string(), o)
             })
             .collect();
@@ -363,6 +406,15 @@ impl RatiosReport {
                     p.context_ratios().into_iter().map(fig).collect::<Vec<_>>().join(", "),
                 );
             }
+            if let Some(what) = p.measure.control() {
+                let _ = writeln!(
+                    s,
+                    "        {:<56} {:>7}\n        rounds {}",
+                    what,
+                    fig(median(p.control.clone())),
+                    p.control.iter().copied().map(fig).collect::<Vec<_>>().join(", "),
+                );
+            }
         }
         s
     }
@@ -391,6 +443,15 @@ mod tests {
         // Pairs 5, 10, 2: the median pair, not the ratio of the sides' medians (10 / 3).
         assert_eq!(p.ratios(), vec![5.0, 10.0, 2.0]);
         assert_eq!(p.median(), 5.0);
+    }
+
+    #[test]
+    fn a_sandwiched_denominator_is_the_mean_and_its_spread_the_control() {
+        assert_eq!(sandwich(40.0, 60.0), (50.0, 1.5));
+        assert_eq!(sandwich(60.0, 40.0), (50.0, 1.5));
+        assert_eq!(sandwich(45.0, 45.0), (45.0, 1.0));
+        assert!(Measure::Expiry.control().is_some());
+        assert!(Measure::New.control().is_none() && Measure::Cores.control().is_none());
     }
 
     #[test]
@@ -457,6 +518,11 @@ mod tests {
         assert_eq!(e["pairs"].as_array().map(Vec::len), Some(2), "{j}");
         assert!(e["median"].as_f64().is_some_and(|m| m > 0.0), "{j}");
         assert!(j["ratios"]["new"].get("context").is_none());
+        let c = &j["ratios"]["expiry"]["control"];
+        assert_eq!(c["pairs"].as_array().map(Vec::len), Some(2), "{j}");
+        assert!(c["median"].as_f64().is_some_and(|m| m >= 1.0), "{j}");
+        assert!(j["ratios"]["new"].get("control").is_none());
+        assert!(r.to_text().contains("control: without it, against itself"));
         let only = run(&args(&["--repeat", "1", "--seconds", "0.2", "--flows", "1000", "--only", "new"])).unwrap();
         assert_eq!(only.pairs.len(), 1);
     }
