@@ -8,6 +8,10 @@
 //!   memory access (`miss_ns`), both measured in the same run (one run per round);
 //! - `new`: ns per packet with every packet a new connection (`--new-ratio 1`) ÷ ns per
 //!   established packet, `--flows` flows each;
+//! - for both, beside the figure (wall time per packet, the bench's frame generator
+//!   included), the same ratio of the time inside the engine alone: the generator is the
+//!   harness, not the director, and it moves the two ratios in opposite directions (it
+//!   adds the same few ns to each side);
 //! - `expiry`: batch p99.9 while `--mass-expiry` connections expire at once ÷ batch
 //!   p99.9 of the same command without them, `--flows` flows each; beside it, the mean
 //!   batch while they expire ÷ the mean of the same run's other batches (the tail of a
@@ -159,11 +163,18 @@ impl Measure {
 
     /// The figure of the numerator's report and of the denominator's (for `miss`, both of
     /// the one report), and, where the ratio has one ([`context`](Self::context)), a
-    /// second pair of figures that puts the first in context (`expiry`: the mean batch).
+    /// second pair of figures that puts the first in context (`miss`, `new`: the engine alone;
+    /// `expiry`: the mean batch).
     fn figures(self, top: &Report, bottom: &Report) -> Result<(Pair, Option<Pair>), String> {
         Ok(match self {
-            Measure::Miss => ((top.ns_per_packet(), top.miss_ns.ok_or("the run measured no miss_ns")?), None),
-            Measure::New => ((top.ns_per_packet(), bottom.ns_per_packet()), None),
+            Measure::Miss => {
+                let miss = top.miss_ns.ok_or("the run measured no miss_ns")?;
+                ((top.ns_per_packet(), miss), Some((top.engine_ns_per_packet(), miss)))
+            }
+            Measure::New => (
+                (top.ns_per_packet(), bottom.ns_per_packet()),
+                Some((top.engine_ns_per_packet(), bottom.engine_ns_per_packet())),
+            ),
             Measure::Expiry => {
                 if !top.mass_drained() {
                     return Err(format!(
@@ -182,7 +193,12 @@ impl Measure {
 
     /// What the second pair of [`figures`](Self::figures) is, for the ratios that have one.
     fn context(self) -> Option<&'static str> {
-        (self == Measure::Expiry).then_some("mean batch during the mass expiry / the same run's others")
+        match self {
+            Measure::Miss => Some("the same, the engine's time alone (no generator)"),
+            Measure::New => Some("the same, the engine's time alone (no generator)"),
+            Measure::Expiry => Some("mean batch during the mass expiry / the same run's others"),
+            Measure::Cores => None,
+        }
     }
 
     /// What the ratio's control is, for the ratios whose denominator runs on both sides
@@ -517,7 +533,12 @@ mod tests {
         let e = &j["ratios"]["expiry"]["context"];
         assert_eq!(e["pairs"].as_array().map(Vec::len), Some(2), "{j}");
         assert!(e["median"].as_f64().is_some_and(|m| m > 0.0), "{j}");
-        assert!(j["ratios"]["new"].get("context").is_none());
+        assert!(j["ratios"]["cores"].get("context").is_none());
+        for m in ["miss", "new"] {
+            let c = &j["ratios"][m]["context"];
+            assert_eq!(c["pairs"].as_array().map(Vec::len), Some(2), "{j}");
+            assert!(c["median"].as_f64().is_some_and(|m| m > 0.0), "{j}");
+        }
         let c = &j["ratios"]["expiry"]["control"];
         assert_eq!(c["pairs"].as_array().map(Vec::len), Some(2), "{j}");
         assert!(c["median"].as_f64().is_some_and(|m| m >= 1.0), "{j}");
