@@ -194,8 +194,7 @@ impl Measure {
     /// What the second pair of [`figures`](Self::figures) is, for the ratios that have one.
     fn context(self) -> Option<&'static str> {
         match self {
-            Measure::Miss => Some("the same, the engine's time alone (no generator)"),
-            Measure::New => Some("the same, the engine's time alone (no generator)"),
+            Measure::Miss | Measure::New => Some("the same, the engine's time alone (no generator)"),
             Measure::Expiry => Some("mean batch during the mass expiry / the same run's others"),
             Measure::Cores => None,
         }
