@@ -342,7 +342,9 @@ pub fn run(a: &EngineArgs) -> Result<Report, String> {
     // One dependent random access, measured in this run (not with --packets: a run under
     // an instruction counter wants no timing, and would take minutes).
     if a.packets.is_none() {
-        r.miss_ns = Some(crate::miss::miss_ns(crate::miss::BYTES, crate::miss::STEPS));
+        let m = crate::miss::measure(crate::miss::BYTES, crate::miss::STEPS);
+        r.miss_ns = Some(m.dependent_ns);
+        r.miss_parallel_ns = Some(m.parallel_ns);
     }
     Ok(r)
 }

@@ -7,6 +7,8 @@
 //!   core, generator and timing included; `engine_ns_per_packet` counts only the time
 //!   inside `handle_batch`; `gen_ns_per_packet` is the generator alone (a separate short phase);
 //! - `ns_per_packet_per_miss` and `engine_ns_per_packet_per_miss` = those two ÷ `miss_ns`;
+//! - `miss_parallel_ns` = ns per random access with 16 independent ones at a time, and
+//!   `memory_parallelism` = `miss_ns` ÷ it: how many misses the machine overlaps for a core;
 //! - `new_conns_per_sec` = connections created in the measured phase / elapsed, all cores;
 //! - `bytes_per_conn` = growth of the process's RSS while the flows were created / flows;
 //! - `batch_*_us` = quantiles (and the mean) of the time of one `handle_batch` call, all
@@ -94,6 +96,9 @@ pub struct Report {
     pub drain_ns: Histogram<u64>,
     /// One dependent random memory access in ns (`miss`), measured after the engine.
     pub miss_ns: Option<f64>,
+    /// The same access, [`crate::miss::CHAINS`] independent ones at a time
+    /// (`miss_parallel_ns`), measured with it.
+    pub miss_parallel_ns: Option<f64>,
     /// The process's anonymous memory on huge pages once the flows are created.
     pub anon_huge_bytes: u64,
 }
@@ -138,6 +143,7 @@ impl Report {
             batch_ns,
             drain_ns,
             miss_ns: None,
+            miss_parallel_ns: None,
             anon_huge_bytes: 0,
         }
     }
@@ -279,6 +285,10 @@ impl Report {
             o.insert("miss_ns".into(), json!(round(m, 2)));
             o.insert("ns_per_packet_per_miss".into(), json!(round(self.ns_per_packet() / m, 3)));
             o.insert("engine_ns_per_packet_per_miss".into(), json!(round(self.engine_ns_per_packet() / m, 3)));
+            if let Some(p) = self.miss_parallel_ns {
+                o.insert("miss_parallel_ns".into(), json!(round(p, 2)));
+                o.insert("memory_parallelism".into(), json!(round(m / p, 2)));
+            }
         }
         v
     }
@@ -339,6 +349,14 @@ impl Report {
                 self.ns_per_packet() / m,
                 self.engine_ns_per_packet() / m
             );
+            if let Some(p) = self.miss_parallel_ns {
+                let _ = writeln!(
+                    s,
+                    "                   {p:.2} ns per access with {} independent at a time: {:.2} overlapped",
+                    crate::miss::CHAINS,
+                    m / p
+                );
+            }
         }
         if a.mass_expiry > 0 {
             let drained = self.cores.iter().all(|c| c.mass_drained);
