@@ -17,8 +17,9 @@
 //! sequential read of the whole buffer leaves in the cache the same lines for both (its
 //! last addresses, at random places of the cycle), not the lines the cycle was linked or
 //! walked through last, which one chain would then find at hand. Pages are the
-//! same kind the engine's tables get (the allocator's), so page walks are included, as
-//! they are for the engine at a million flows.
+//! allocator's, without the huge-page advice the engine's tables get (`--no-huge-pages`
+//! leaves them the same), so page walks are included: a miss here costs at least what
+//! one in the engine's tables does.
 
 use std::time::Instant;
 

@@ -118,9 +118,11 @@ impl<E: Expiring> Store<E> {
 
     /// Hint the CPU to load entry `h`: both cache lines when it lies across two (an IPv4
     /// connection is 40 bytes, so half of them do), else the second hint names the line
-    /// the first one did and costs nothing more.
+    /// the first one did (one instruction for nothing). An entry of at most 64 bytes
+    /// spans at most two lines, so its first and last bytes name them all.
     #[inline]
     pub fn prefetch(&self, h: u32) {
+        const { assert!(std::mem::size_of::<E>() <= 64, "an entry of more than two cache lines") };
         // No bounds check: a hint at a handle past the end faults never.
         let first = self.entries.as_ptr().wrapping_add(h as usize);
         crate::prefetch::read_ptr(first);
