@@ -30,6 +30,8 @@ pub struct CoreResult {
     pub flows: u32,
     pub max_connections: u32,
     pub setup_secs: f64,
+    /// Unmeasured new-flow traffic before the measured phase (`engine_bench::warm_up`).
+    pub warm_up_secs: f64,
     pub packets: u64,
     pub secs: f64,
     pub engine_ns: u64,
@@ -62,6 +64,7 @@ impl CoreResult {
             flows: 0,
             max_connections: 0,
             setup_secs: 0.0,
+            warm_up_secs: 0.0,
             packets: 0,
             secs: 0.0,
             engine_ns: 0,
@@ -244,6 +247,7 @@ impl Report {
             "rss_before_flows": self.rss_before,
             "rss_after_flows": self.rss_after,
             "setup_seconds": round(self.cores.iter().map(|c| c.setup_secs).fold(0.0, f64::max), 3),
+            "warm_up_seconds": round(self.cores.iter().map(|c| c.warm_up_secs).fold(0.0, f64::max), 3),
             "pinned": self.cores.iter().all(|c| c.pinned),
             "fast_path": !a.no_fast_path,
             "stage_from": a.stage_from.unwrap_or(xvs_engine::STAGE_FROM),
@@ -379,12 +383,13 @@ impl Report {
         let evicted: u64 = self.cores.iter().map(|c| c.evicted).sum();
         let _ = writeln!(
             s,
-            "  connections      {} expired, {} evicted, {} not transmitted; table {} per core; setup {:.2} s",
+            "  connections      {} expired, {} evicted, {} not transmitted; table {} per core; setup {:.2} s, warm-up {:.2} s",
             expired,
             evicted,
             not_tx,
             self.cores[0].max_connections,
-            self.cores.iter().map(|c| c.setup_secs).fold(0.0, f64::max)
+            self.cores.iter().map(|c| c.setup_secs).fold(0.0, f64::max),
+            self.cores.iter().map(|c| c.warm_up_secs).fold(0.0, f64::max)
         );
         for c in &self.cores {
             if !c.drops.is_empty() {
