@@ -374,6 +374,36 @@ fn mass_expiry_of_nat_connections_empties_the_index() {
     assert_eq!(lb.e.indexed_keys(), 0, "an expired connection's key stayed in the index");
 }
 
+/// Connections whose deadline moved later lie on the due list among the ones that are
+/// due (the wheel hands them back early, to be re-armed): the reaper's look-ahead, which
+/// hashes one group of due connections while it removes the one before, must skip them
+/// and remove exactly the others, keys and all (a key hashed for the wrong connection
+/// fails the debug check at removal).
+#[test]
+fn reaping_among_connections_whose_deadline_moved() {
+    let mut c = cfg(Forward::Nat, TCP, 2);
+    c.expiry_budget = 64;
+    let mut lb = Lb::new(c);
+    for i in 0..100 {
+        assert_eq!(lb.send(&Flow::new(i, 8080).c(SYN), 0).0, TX);
+    }
+    // Every tenth one is established a moment later: its deadline moves far out. Sparse,
+    // so that most groups the reaper looks at hold one: the connections after it shift
+    // by one place between one look and the next.
+    for i in (0..100).step_by(10) {
+        assert_eq!(lb.send(&Flow::new(i, 8080).c(ACK), 10).0, TX);
+    }
+    lb.tick_until_reaped(timeout_ms(TcpState::SynRecv) + 20);
+    assert_eq!(lb.e.live_connections(), 10);
+    assert_eq!(lb.e.indexed_keys(), 20, "two keys for each connection left, none for the others");
+    assert_eq!(lb.e.stats().conns_expired, 90);
+    for i in 0..100 {
+        let (v, _) = lb.send(&Flow::new(i, 8080).c(ACK), timeout_ms(TcpState::SynRecv) + 30);
+        let want = if i % 10 == 0 { TX } else { Verdict::Drop(DropReason::TcpNoConn) };
+        assert_eq!(v, want, "flow {i}");
+    }
+}
+
 /// Expiry keeps pace with creation: the reap after a batch that created connections may
 /// take one step per connection beyond the budget, so a director that creates as many
 /// connections per batch as its budget allows never falls behind.

@@ -186,6 +186,7 @@ pub(super) fn conn_key_hashes<A: Family>(cx: &Ctx, c: &Conn<A>) -> (u64, u64) {
 
 /// Remove both index keys of connection `h` (`c`), whose hashes are `hashes` (what
 /// [`conn_key_hashes`] gives for it: the reaper computed them already, to prefetch).
+/// The caller hints the clusters first (`expiry`), early enough for the loads to arrive.
 pub(super) fn unindex_conn<A: Family>(
     t: &mut FamilyTables<A>,
     cx: &Ctx,
@@ -194,11 +195,6 @@ pub(super) fn unindex_conn<A: Family>(
 ) {
     let FamilyTables { conns, index, .. } = t;
     let reply = reply_hash != 0;
-    // The neighbours the backward shifts will rehash: loaded together, not one by one.
-    index.hint_cluster(request_hash, h, false, |o| conns.prefetch(o));
-    if reply {
-        index.hint_cluster(reply_hash, h, true, |o| conns.prefetch(o));
-    }
     let rehash = |o: u32, reply: bool| conn_key_hash(cx, conns.get(o), reply);
     // A key not found is a bug (wrong hashes, or a key lost earlier): it would stay in the
     // index, taking a slot, until the index is full.
