@@ -272,5 +272,5 @@ pub(super) fn run<F: PacketBuf, A: Family + FastAddr>(
 fn tun_request<F: PacketBuf>(o: xmit::Out, f: &mut F, p: Packet, r: &mut RealSlot, vport: u16) -> Verdict {
     let in_port = f.port();
     let (buf, head, len) = f.parts();
-    xmit::request_to(o, &mut Pkt { buf, head, len, p, in_port, parsed: true }, r, vport, Xmit::Tun)
+    xmit::request_to(o, &mut Pkt { buf, head, len, p: &p, in_port, parsed: true }, r, vport, Xmit::Tun)
 }

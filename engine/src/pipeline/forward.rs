@@ -60,7 +60,7 @@ pub(super) fn forward<A: Family>(
         _ => cx.cfg.timeouts.udp as u64,
     };
     if !c.is_verified() {
-        verify::seen(t, cx, &mut c, reply, &p, has_l4);
+        verify::seen(t, cx, &mut c, reply, p, has_l4);
     }
     let new_deadline = now + timeout;
     c.deadline = new_deadline as u32;
@@ -82,7 +82,7 @@ pub(super) fn forward<A: Family>(
     let v = if reply { xmit::reply(cx, pkt, &c) } else { xmit::request(cx, pkt, &c) };
     if let (Verdict::Tx { .. }, Some(fr)) = (v, p.frag) {
         if fr.is_first() {
-            frag::remember_first(t, cx, &p, fr.id, ch, reply, &c);
+            frag::remember_first(t, cx, p, fr.id, ch, reply, &c);
         }
     }
     v

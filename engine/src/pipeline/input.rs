@@ -56,7 +56,7 @@ pub(super) fn handle_family<A: Family>(
         }
     }
 
-    let key = FlowKey::new(&p, src, dst);
+    let key = FlowKey::new(p, src, dst);
     // The hash computed ahead by `pre_classify`, when there was one.
     let h = if pre_hash != 0 { pre_hash } else { key.hash(&cx.hasher) };
     let found = match found {

@@ -584,7 +584,7 @@ impl Engine {
             }
         };
         let parsed = matches!(pre.class, Class::Fast4(_) | Class::Fast6(_));
-        let mut pkt = Pkt { buf, head, len, p, in_port, parsed };
+        let mut pkt = Pkt { buf, head, len, p: &p, in_port, parsed };
         match p.src {
             IpAddr::V4(_) => input::handle_family(&mut self.v4, &mut self.v6, &mut self.cx, &mut pkt, pre.hash, found),
             IpAddr::V6(_) => input::handle_family(&mut self.v6, &mut self.v4, &mut self.cx, &mut pkt, pre.hash, found),
@@ -616,12 +616,14 @@ enum Class {
     Full(Result<Packet, ClassifyError>),
 }
 
-/// A frame being handled: its buffer, position and classification.
+/// A frame being handled: its buffer, position and classification. The classification
+/// is borrowed: a `Packet` is over a hundred bytes, and the general path's steps each
+/// took a copy of it when it was held by value.
 struct Pkt<'a> {
     buf: &'a mut [u8],
     head: &'a mut usize,
     len: &'a mut usize,
-    p: Packet,
+    p: &'a Packet,
     in_port: u16,
     /// The frame is one `xvs_proto::fast`'s parser accepted, unchanged since, and `p` is
     /// its packet: its NAT needs no second check of the frame against `p` (`xmit::nat`).
@@ -638,7 +640,7 @@ impl Pkt<'_> {
     /// The frame and its classification, borrowed together (no copy of the `Packet`).
     #[inline]
     fn frame_and_packet(&mut self) -> (&mut [u8], &Packet) {
-        (&mut self.buf[*self.head..*self.head + *self.len], &self.p)
+        (&mut self.buf[*self.head..*self.head + *self.len], self.p)
     }
     /// The director's own MAC: the destination MAC of the frame that arrived.
     #[inline]

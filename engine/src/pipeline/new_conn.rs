@@ -46,7 +46,7 @@ pub(super) fn new_connection<A: Family>(
     if !sources.is_empty() && !sources.admits(p.src) {
         return Verdict::Drop(DropReason::SourceDenied);
     }
-    if p.proto == PROTO_TCP && !tcp_may_start(cx, sid, &p) {
+    if p.proto == PROTO_TCP && !tcp_may_start(cx, sid, p) {
         return Verdict::Drop(DropReason::TcpNoConn);
     }
     // IPVS schedules an SCTP association on its INIT only (sloppy_sctp off).

@@ -123,7 +123,7 @@ pub(super) fn tun_encap(cfg: &EngineConfig, pkt: &mut Pkt, dst: IpAddr, encap: p
     let Some(src) = src else {
         return Err(DropReason::NoTunnelSource);
     };
-    proto::tun_encap(pkt.buf, pkt.head, pkt.len, &pkt.p, src, dst, encap).map_err(rewrite_drop)
+    proto::tun_encap(pkt.buf, pkt.head, pkt.len, pkt.p, src, dst, encap).map_err(rewrite_drop)
 }
 
 /// Address the rewritten frame back to `c`'s client (the MAC and port its request came
@@ -170,7 +170,7 @@ fn over_mtu(
         return Some(Verdict::Drop(DropReason::IcmpRateLimited));
     }
     let inner_mtu = (mtu.saturating_sub(overhead)) as u16;
-    Some(match proto::icmp_too_big(pkt.buf, pkt.head, pkt.len, &pkt.p, inner_mtu) {
+    Some(match proto::icmp_too_big(pkt.buf, pkt.head, pkt.len, pkt.p, inner_mtu) {
         Ok(()) => {
             stats.icmp_too_big_sent += 1;
             Verdict::Tx { port: pkt.in_port }
