@@ -33,15 +33,27 @@ pub fn rss_bytes() -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// The resident set is the whole process's, and the other tests of this binary run
+    /// engines with large tables in parallel threads, freeing them at any moment (seen:
+    /// 300 MB before, 143 MB after). So the 64 MiB this test touches must show in at least
+    /// one of a few attempts, not in the first; an `rss_bytes` that does not follow the
+    /// process's memory fails them all.
     #[test]
     fn touching_memory_raises_rss() {
-        let before = rss_bytes().unwrap();
-        let mut v = vec![0u8; 64 << 20];
-        for i in (0..v.len()).step_by(4096) {
-            v[i] = 1;
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let before = rss_bytes().unwrap();
+            let mut v = vec![0u8; 64 << 20];
+            for i in (0..v.len()).step_by(4096) {
+                v[i] = 1;
+            }
+            std::hint::black_box(&v);
+            let after = rss_bytes().unwrap();
+            if after >= before + (60 << 20) {
+                return;
+            }
+            seen.push((before, after));
         }
-        std::hint::black_box(&v);
-        let after = rss_bytes().unwrap();
-        assert!(after >= before + (60 << 20), "before {before} after {after}");
+        panic!("touching 64 MiB never raised the resident set by 60 MiB: (before, after) {seen:?}");
     }
 }
