@@ -11,28 +11,22 @@
 mod common;
 
 use common::*;
-use xvs_engine::{DropReason, Engine, EngineConfig, Forward, FrameBuf, Verdict};
+use xvs_engine::{DropReason, EngineConfig, Forward, Verdict};
 use xvs_proto::build::{fragments_v4, icmp_error, Frame};
-
-fn run(e: &mut Engine, frames: &[Vec<u8>], now_ms: u64) -> Vec<(Verdict, Vec<u8>)> {
-    let mut b: Vec<FrameBuf> = frames.iter().map(|f| FrameBuf::from_bytes(f)).collect();
-    let mut v = vec![Verdict::Pass; b.len()];
-    e.handle_batch(&mut b, now_ms * NS_PER_MS, &mut v);
-    v.into_iter().zip(b.iter().map(|f| f.data().to_vec())).collect()
-}
 
 /// `batches` through both loops, one per millisecond; the one-pass loop's results.
 fn both(cfg: EngineConfig, batches: &[Vec<Vec<u8>>]) -> Vec<Vec<(Verdict, Vec<u8>)>> {
-    let mut one = Engine::new(cfg.clone(), 0).unwrap();
-    let mut staged = Engine::new(cfg, 0).unwrap();
-    staged.set_stage_from(0);
+    let mut one = Lb::new(cfg.clone());
+    let mut staged = Lb::new(cfg);
+    staged.e.set_stage_from(0);
     let mut out = Vec::new();
     for (k, b) in batches.iter().enumerate() {
         let now = 1_000 + k as u64;
-        let want = run(&mut one, b, now);
-        assert_eq!(run(&mut staged, b, now), want, "batch {k}");
+        let want = one.batch(b, now);
+        assert_eq!(staged.batch(b, now), want, "batch {k}");
         out.push(want);
     }
+    let (staged, one) = (&staged.e, &one.e);
     assert_eq!(staged.stats(), one.stats());
     assert_eq!(staged.connections(), one.connections());
     assert_eq!(staged.indexed_keys(), one.indexed_keys());
