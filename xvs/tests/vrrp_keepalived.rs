@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use xvs::scripts::{Script, ScriptPolicy};
+use xvs::vrrp::group::GroupSpec;
 use xvs::vrrp::runtime::{GarpPolicy, InstanceSpec, VirtualAddress, VrrpRuntime};
 use xvs_lab::{Keepalived, Lab};
 use xvs_vrrp::{InitialState, InstanceConfig, State, Version};
@@ -252,4 +253,61 @@ fn tracked_script_and_interface_move_the_master_as_keepalived_would() {
     }
     assert!(seen.contains(&State::Fault) && seen.last() == Some(&State::Master), "{seen:?}");
     let _ = std::fs::remove_file(&flag);
+}
+
+/// A `vrrp_sync_group` of two instances on both sides, keepalived MASTER. When keepalived
+/// dies (`kill -9`, no priority-0 advert), both of xvs's down timers run out within the
+/// same millisecond: the adverts for both came back to back. keepalived's rule, which the
+/// runtime keeps by settling one instance at a time, is that the first member to go
+/// MASTER takes the other with it: one transition by its timer, the other by the group.
+#[test]
+fn a_sync_group_losing_its_master_goes_over_as_one_group() {
+    let lab = lab("vrrp-ka-group");
+    const VIP2: &str = "192.168.20.51";
+    let instance = |name: &str, vrid: u8, vip: &str| {
+        format!(
+            "vrrp_instance {name} {{\n    state MASTER\n    interface e0\n    virtual_router_id {vrid}\n    priority 150\n\
+             \x20   advert_int 1\n    authentication {{\n        auth_type PASS\n        auth_pass 1111\n    }}\n\
+             \x20   virtual_ipaddress {{\n        {vip}/24\n    }}\n}}\n"
+        )
+    };
+    let conf = format!(
+        "vrrp_sync_group VG_1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n{}{}",
+        instance("VI_1", 51, VIP),
+        instance("VI_2", 52, VIP2)
+    );
+    let ka = Keepalived::start(&lab, "ka", &conf);
+    ka.wait_log("Entering MASTER STATE", Duration::from_secs(8));
+    let first = xvs_spec(100, Version::V2);
+    let mut second = xvs_spec(100, Version::V2);
+    second.protocol.name = "VI_2".into();
+    second.protocol.vrid = 52;
+    second.protocol.addresses = vec![VIP2.parse().unwrap()];
+    second.addresses[0].addr = VIP2.parse().unwrap();
+    let group = GroupSpec { name: "VG_1".into(), members: vec![0, 1], notify: Default::default() };
+    let (tx, rx) = mpsc::channel();
+    let rt =
+        lab.in_ns("xv", || VrrpRuntime::start_with(vec![first, second], Vec::new(), vec![group], tx, None)).unwrap();
+    // Longer than the down interval: both stay BACKUP while keepalived advertises.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(rt.status().iter().all(|s| s.state == State::Backup), "{:?}\n{}", rt.status(), ka.log());
+    let _: Vec<_> = rx.try_iter().collect();
+    ka.kill9();
+    let mut to_master = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while to_master.len() < 2 {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(t) if t.to == State::Master => to_master.push((t.instance, t.cause)),
+            Ok(_) => {}
+            Err(_) => panic!("not both MASTER: {to_master:?} {:?}", rt.status()),
+        }
+    }
+    let mut causes: Vec<&str> = to_master.iter().map(|t| t.1).collect();
+    causes.sort_unstable();
+    assert_eq!(
+        causes,
+        ["another member of its sync group changed state", "master down timer expired"],
+        "{to_master:?}"
+    );
+    assert!(has_vip(&lab, "xv"), "VI_1's address is not on xvs");
 }

@@ -470,15 +470,21 @@ fn run(
         let now = now_ms();
         let tracked: Vec<Option<(bool, u8)>> = running.iter().map(|r| r.tracked(&ok)).collect();
         let own_fault: Vec<bool> = tracked.iter().map(|t| t.is_some_and(|t| t.0)).collect();
-        for (i, r) in running.iter_mut().enumerate() {
+        // One instance at a time, each one's changes settled before the next is looked at,
+        // as keepalived's scheduler runs one timer at a time: when the members of a sync
+        // group lose their master's adverts together, their down timers expire within
+        // microseconds of each other, and the first to expire takes the others with it
+        // (`Cause::SyncGroup`) instead of each, woken late, going MASTER on its own.
+        for i in 0..running.len() {
+            let r = &mut running[i];
             let prio = tracked[i].map_or(r.instance.priority(), |t| t.1);
             if tracked[i].is_some() || groups.is_member(i) {
                 r.apply_tracking(groups.fault(i, &own_fault), prio, now);
             }
             r.receive_pending(now);
             r.instance.handle_timeout(now);
+            settle(&mut running, &mut groups, &mut last, report, now);
         }
-        settle(&mut running, &mut groups, &mut last, report, now);
         for r in running.iter_mut() {
             r.garp_due(Instant::now());
             r.reap_scripts();
