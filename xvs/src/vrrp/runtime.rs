@@ -472,9 +472,10 @@ fn run(
         let own_fault: Vec<bool> = tracked.iter().map(|t| t.is_some_and(|t| t.0)).collect();
         // One instance at a time, each one's changes settled before the next is looked at,
         // as keepalived's scheduler runs one timer at a time: when the members of a sync
-        // group lose their master's adverts together, their down timers expire within
-        // microseconds of each other, and the first to expire takes the others with it
-        // (`Cause::SyncGroup`) instead of each, woken late, going MASTER on its own.
+        // group lose their master's adverts together (sent back to back, received in one
+        // round), their down timers expire in the same millisecond, and the first one
+        // looked at takes the others with it (`Cause::SyncGroup`) instead of each going
+        // MASTER on its own timer.
         for i in 0..running.len() {
             let r = &mut running[i];
             let prio = tracked[i].map_or(r.instance.priority(), |t| t.1);
