@@ -484,7 +484,7 @@ fn run(
             }
             r.receive_pending(now);
             r.instance.handle_timeout(now);
-            settle(&mut running, &mut groups, &mut last, report, now);
+            settle(&mut running, &mut groups, &mut last, report, now, i);
         }
         for r in running.iter_mut() {
             r.garp_due(Instant::now());
@@ -511,16 +511,19 @@ fn run(
     }
 }
 
-/// Send what the instances produced and act on their state changes; a change of a sync
-/// group member moves the others (`group`), whose changes are then acted on too.
+/// Send what instance `first` produced and act on its state changes; a change of a sync
+/// group member moves the others (`group`), whose changes are then acted on too. (An
+/// instance's events come only from its own step of the round or from its group: the
+/// others' are settled in their own steps.)
 fn settle(
     running: &mut [Running],
     groups: &mut Groups,
     last: &mut [Option<(Instant, &'static str)>],
     report: &Sender<Transition>,
     now: u64,
+    first: usize,
 ) {
-    let mut todo: Vec<usize> = (0..running.len()).collect();
+    let mut todo = vec![first];
     // Each round follows only changes with a cause of their own: two rounds settle a group.
     for _ in 0..3 {
         let mut next = Vec::new();
