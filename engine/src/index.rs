@@ -9,9 +9,13 @@
 //!   sequences stay short. Every key sits within [`MAX_PROBE`] slots of its home slot:
 //!   `insert` refuses a key that would not, so a lookup never looks at more than
 //!   `MAX_PROBE` slots, whatever keys an attacker chooses (hash flooding; the hash's
-//!   seed is secret too, see `EngineConfig::hash_seed`). Deletion shifts later members of the cluster back (no
-//!   tombstones), which needs each displaced key's home slot: the caller recomputes
-//!   it from the entry (`rehash`).
+//!   seed is secret too, see `EngineConfig::hash_seed`). Deletion shifts later members of
+//!   the cluster back (no tombstones), which needs each displaced key's home slot: the
+//!   caller recomputes it from the entry (`rehash`).
+//! - A probe looks at its first [`SCALAR_PROBE`] slots one at a time, then at the rest
+//!   eight at a time ([`GROUP`]); either way it visits the same slots in the same order,
+//!   stops at the same empty slot and offers `eq` the same candidates (the tests compare
+//!   it with a probe of one slot at a time).
 //! - Memory is allocated zeroed: pages are touched only as slots are used.
 
 /// Most slots a key may sit from its home slot, and so the longest lookup. Random keys at
@@ -24,6 +28,94 @@ pub const MAX_HANDLES: u32 = (1 << 24) - 1;
 
 const HANDLE_MASK: u32 = (1 << 24) - 1;
 const DIR_BIT: u32 = 1 << 24;
+const TAG_MASK: u32 = !(HANDLE_MASK | DIR_BIT);
+
+/// Slots looked at together when a probe goes past its key's home slot: a group's eight
+/// slots are compared with the tag and with empty in a handful of vector instructions, so
+/// a probe that runs long (hash flooding, or a crowded region) costs about two
+/// instructions a slot instead of ten. Groups are aligned: the index has a power-of-two
+/// number of slots, at least `2 * MAX_PROBE`, so none wraps.
+const GROUP: usize = 8;
+/// Slots a lookup looks at one at a time before it goes on by groups.
+const SCALAR_PROBE: usize = 3;
+/// A group's slots as mask bits.
+const ALL: u32 = (1 << GROUP) - 1;
+
+/// The slots as groups, exactly `mask / GROUP + 1` of them, and that mask of a group
+/// number: a group number masked by it is provably in bounds.
+#[inline(always)]
+fn groups(slots: &[u32], mask: usize) -> (&[[u32; GROUP]], usize) {
+    let gmask = mask / GROUP;
+    (&slots.as_chunks::<GROUP>().0[..=gmask], gmask)
+}
+
+/// The groups that the `left` slots from slot `start` on touch: the first one's number,
+/// how many, which slots of the first one are among them and which of the last one.
+#[inline(always)]
+fn window(start: usize, left: usize) -> (usize, usize, u32, u32) {
+    let skip = start % GROUP;
+    let end = skip + left;
+    let tail = end % GROUP;
+    let last = if tail == 0 { ALL } else { (1 << tail) - 1 };
+    (start / GROUP, end.div_ceil(GROUP), (ALL << skip) & ALL, last)
+}
+
+/// The key with tag `tag` for which `eq` holds among the `left` slots from slot `start`
+/// on, stopping at an empty slot: a probe, a group of slots at a time (see [`GROUP`]).
+#[inline(always)]
+fn find_from(
+    slots: &[u32],
+    mask: usize,
+    start: usize,
+    left: usize,
+    tag: u32,
+    mut eq: impl FnMut(u32, bool) -> bool,
+) -> Option<(u32, bool)> {
+    let (groups, gmask) = groups(slots, mask);
+    let (first, n, mut looked, last) = window(start, left);
+    for k in 1..=n {
+        if k == n {
+            looked &= last;
+        }
+        let g = &groups[(first + k - 1) & gmask];
+        let m = crate::cpu::match_and_empty(g, TAG_MASK, tag);
+        let empty = (m >> GROUP) & looked;
+        // The slots looked at before the first empty one (all of them, when none is).
+        let mut cand = m & looked & empty.wrapping_sub(1) & !empty;
+        while cand != 0 {
+            let v = g[cand.trailing_zeros() as usize];
+            let (h, dir) = ((v & HANDLE_MASK) - 1, v & DIR_BIT != 0);
+            if eq(h, dir) {
+                return Some((h, dir));
+            }
+            cand &= cand - 1;
+        }
+        if empty != 0 {
+            return None;
+        }
+        looked = ALL;
+    }
+    None
+}
+
+/// The first empty slot among the `left` slots from slot `start` on.
+#[inline(always)]
+fn empty_from(slots: &[u32], mask: usize, start: usize, left: usize) -> Option<usize> {
+    let (groups, gmask) = groups(slots, mask);
+    let (first, n, mut looked, last) = window(start, left);
+    for k in 1..=n {
+        if k == n {
+            looked &= last;
+        }
+        let gi = (first + k - 1) & gmask;
+        let empty = (crate::cpu::match_and_empty(&groups[gi], 0, 1) >> GROUP) & looked;
+        if empty != 0 {
+            return Some(gi * GROUP + empty.trailing_zeros() as usize);
+        }
+        looked = ALL;
+    }
+    None
+}
 
 #[derive(Debug)]
 pub struct FlowIndex {
@@ -85,7 +177,7 @@ impl FlowIndex {
     pub fn prefetch(&self, hash: u64) {
         let i = hash as usize & self.mask;
         // No bounds check: `i` is in bounds, and a hint faults never anyway.
-        crate::prefetch::read_ptr(self.slots.as_ptr().wrapping_add(i));
+        crate::cpu::prefetch(self.slots.as_ptr().wrapping_add(i));
     }
 
     /// The handle in the first slot of the probe sequence whose tag matches, without
@@ -99,7 +191,7 @@ impl FlowIndex {
             if v == 0 {
                 return None;
             }
-            if v & !(HANDLE_MASK | DIR_BIT) == tag {
+            if v & TAG_MASK == tag {
                 return Some((v & HANDLE_MASK) - 1);
             }
             i = (i + 1) & self.mask;
@@ -121,11 +213,12 @@ impl FlowIndex {
         Lookup { slots: &self.slots, mask: self.mask }
     }
 
-    /// The free slot a key with this hash would take, if one is within `MAX_PROBE`.
-    #[inline]
-    fn free_slot(&self, hash: u64) -> Option<usize> {
+    /// The free slot a key with this hash would take, if it is among the first
+    /// `SCALAR_PROBE` from its home.
+    #[inline(always)]
+    fn free_slot_near(&self, hash: u64) -> Option<usize> {
         let mut i = hash as usize & self.mask;
-        for _ in 0..MAX_PROBE {
+        for _ in 0..SCALAR_PROBE {
             if self.slots[i] == 0 {
                 return Some(i);
             }
@@ -134,19 +227,43 @@ impl FlowIndex {
         None
     }
 
+    /// The free slot a key with this hash would take past the first `SCALAR_PROBE`, if
+    /// one is within `MAX_PROBE`. Out of line: an insert mostly finds its slot among the
+    /// first few, and the callers keep their inlining and their frames small so.
+    #[cold]
+    #[inline(never)]
+    fn free_slot_far(&self, hash: u64) -> Option<usize> {
+        let start = (hash as usize & self.mask) + SCALAR_PROBE;
+        empty_from(&self.slots, self.mask, start, MAX_PROBE - SCALAR_PROBE)
+    }
+
     /// Whether a key with this hash would be taken now.
     #[inline]
     pub fn has_room(&self, hash: u64) -> bool {
-        self.free_slot(hash).is_some()
+        self.free_slot_near(hash).is_some() || self.free_slot_far(hash).is_some()
     }
 
     /// Insert a key; `false` (nothing changed) when no slot within `MAX_PROBE` of its home
     /// is free. The caller has checked it is not present and that the index is not over
     /// capacity (the table's `max_keys`).
     #[must_use]
+    #[inline]
     pub fn insert(&mut self, hash: u64, handle: u32, dir: bool) -> bool {
         debug_assert!(handle < MAX_HANDLES);
-        match self.free_slot(hash) {
+        match self.free_slot_near(hash) {
+            Some(i) => {
+                self.slots[i] = encode(hash, handle, dir);
+                true
+            }
+            None => self.insert_far(hash, handle, dir),
+        }
+    }
+
+    /// [`insert`](Self::insert) past the first `SCALAR_PROBE` slots.
+    #[cold]
+    #[inline(never)]
+    fn insert_far(&mut self, hash: u64, handle: u32, dir: bool) -> bool {
+        match self.free_slot_far(hash) {
             Some(i) => {
                 self.slots[i] = encode(hash, handle, dir);
                 true
@@ -237,26 +354,24 @@ impl Lookup<'_> {
     #[inline(always)]
     pub fn find(&self, hash: u64, mut eq: impl FnMut(u32, bool) -> bool) -> Option<(u32, bool)> {
         let tag = tag_of(hash);
-        let mut i = hash as usize & self.mask;
-        // One past the last slot a key may sit in (the index has more than MAX_PROBE).
-        let end = (i + MAX_PROBE) & self.mask;
-        loop {
+        let home = hash as usize & self.mask;
+        // The first slots one at a time: where a key mostly is, at the load the index is
+        // sized for, and cheaper so than a group's setup.
+        let mut i = home;
+        for _ in 0..SCALAR_PROBE {
             let v = self.slots[i];
             if v == 0 {
                 return None;
             }
-            if v & !(HANDLE_MASK | DIR_BIT) == tag {
-                let h = (v & HANDLE_MASK) - 1;
-                let dir = v & DIR_BIT != 0;
+            if v & TAG_MASK == tag {
+                let (h, dir) = ((v & HANDLE_MASK) - 1, v & DIR_BIT != 0);
                 if eq(h, dir) {
                     return Some((h, dir));
                 }
             }
             i = (i + 1) & self.mask;
-            if i == end {
-                return None;
-            }
         }
+        find_from(self.slots, self.mask, home + SCALAR_PROBE, MAX_PROBE - SCALAR_PROBE, tag, eq)
     }
 }
 
@@ -391,5 +506,144 @@ mod bound_tests {
         assert!(hinted.take().is_empty(), "the last of the cluster has no one after it");
         idx.hint_cluster(7, 42, false, |h| hinted.borrow_mut().push(h));
         assert!(hinted.take().is_empty(), "a key that is not there hints nothing");
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    /// A probe one slot at a time, as the index did before groups: the reference. Returns
+    /// what it found and the slots whose handles it offered to `eq`, in order.
+    fn reference_find(idx: &FlowIndex, hash: u64, eq: impl Fn(u32) -> bool) -> (Option<u32>, Vec<usize>) {
+        let (slots, mask) = idx.view();
+        let (tag, mut i, mut offered) = (tag_of(hash), hash as usize & mask, Vec::new());
+        for _ in 0..MAX_PROBE {
+            let v = slots[i];
+            if v == 0 {
+                break;
+            }
+            if v & TAG_MASK == tag {
+                offered.push(i);
+                if eq((v & HANDLE_MASK) - 1) {
+                    return (Some((v & HANDLE_MASK) - 1), offered);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        (None, offered)
+    }
+
+    /// The reference's free slot: the first empty one within `MAX_PROBE` of the home.
+    fn reference_free_slot(idx: &FlowIndex, hash: u64) -> Option<usize> {
+        let (slots, mask) = idx.view();
+        (0..MAX_PROBE).map(|d| (hash as usize + d) & mask).find(|&i| slots[i] == 0)
+    }
+
+    /// The slots `find` offered to `eq`, found through the handles it was given (each
+    /// handle is stored once in these tests).
+    fn find_offered(idx: &FlowIndex, hash: u64, eq: impl Fn(u32) -> bool) -> (Option<u32>, Vec<usize>) {
+        let (slots, _) = idx.view();
+        let mut offered = Vec::new();
+        let found = idx.find(hash, |handle, _| {
+            offered.push(slots.iter().position(|&v| v != 0 && (v & HANDLE_MASK) - 1 == handle).unwrap());
+            eq(handle)
+        });
+        (found.map(|(handle, _)| handle), offered)
+    }
+
+    /// Random inserts and removals whose homes crowd a few regions (some at the index's
+    /// end, so windows wrap past the last slot) and whose tags are mostly alike: every
+    /// lookup, hit or miss, offers `eq` the reference's slots in the reference's order and
+    /// finds what it finds, and every insert takes the reference's free slot.
+    #[test]
+    fn probing_by_groups_is_probing_one_slot_at_a_time() {
+        let mut idx = FlowIndex::new(600);
+        let size = idx.mask() as u64 + 1;
+        // Homes in four regions of 40 slots (one ending at the last slot), tags among 3.
+        let hash_of = |k: u64| {
+            let region = [3, 200, 517, size - 40][(k % 4) as usize];
+            (region + (k / 4) % 40) | ((k % 3) << 57)
+        };
+        let mut live: Vec<u64> = Vec::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for step in 0..30_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x % 5 < 3 || live.is_empty() {
+                let k = step + 1_000;
+                let want = reference_free_slot(&idx, hash_of(k));
+                let took = idx.insert(hash_of(k), k as u32, false);
+                assert_eq!(took, want.is_some(), "step {step}");
+                if let Some(i) = want {
+                    assert_eq!(idx.view().0[i] & HANDLE_MASK, k as u32 + 1, "step {step}: the reference's slot");
+                    live.push(k);
+                }
+            } else {
+                let k = live.swap_remove((x >> 8) as usize % live.len());
+                assert!(idx.remove(hash_of(k), k as u32, false, |o, _| hash_of(o as u64)));
+            }
+            if live.is_empty() {
+                continue;
+            }
+            // A present key, and an absent one that shares a present key's home and tag.
+            let present = live[(x >> 16) as usize % live.len()];
+            let absent = step + 1_000_000;
+            for (k, hash) in [(present, hash_of(present)), (absent, hash_of(present))] {
+                let eq = |handle: u32| handle as u64 == k;
+                assert_eq!(find_offered(&idx, hash, eq), reference_find(&idx, hash, eq), "step {step} key {k}");
+            }
+        }
+    }
+
+    /// Keys of one home and tag fill exactly the `MAX_PROBE` slots from their home, for a
+    /// home at each place in a group and at the index's end; a key just past the window,
+    /// with the same tag, is never offered to a lookup of that home.
+    #[test]
+    fn the_window_ends_where_the_bound_says_at_every_alignment() {
+        for home in (64..72).chain([248, 250, 255]) {
+            let mut idx = FlowIndex::new(8);
+            let mask = idx.mask() as u64;
+            let same_tag = 5u64 << 57;
+            let past = (home + MAX_PROBE as u64) & mask;
+            assert!(idx.insert(past | same_tag, 999, false));
+            let mut taken = 0;
+            for k in 0..2 * MAX_PROBE as u32 {
+                taken += idx.insert(home | same_tag, k, false) as u32;
+            }
+            assert_eq!(taken as usize, MAX_PROBE, "home {home}");
+            let mut offered = Vec::new();
+            assert_eq!(
+                idx.find(home | same_tag, |handle, _| {
+                    offered.push(handle);
+                    false
+                }),
+                None
+            );
+            assert_eq!(offered.len(), MAX_PROBE, "home {home}");
+            assert!(!offered.contains(&999), "home {home}: the key past the window");
+            assert_eq!(idx.find(past | same_tag, |handle, _| handle == 999), Some((999, false)));
+        }
+    }
+
+    /// A lookup stops at the first empty slot, even with a key of its tag after it.
+    #[test]
+    fn a_probe_stops_at_the_first_empty_slot() {
+        let mut idx = FlowIndex::new(64);
+        for handle in 0..6 {
+            assert!(idx.insert(10, handle, false));
+        }
+        // Slot 16 stays empty; slot 17 holds a key of the same tag.
+        assert!(idx.insert(17, 50, false));
+        let mut offered = Vec::new();
+        assert_eq!(
+            idx.find(10, |handle, _| {
+                offered.push(handle);
+                false
+            }),
+            None
+        );
+        assert_eq!(offered, [0, 1, 2, 3, 4, 5]);
     }
 }

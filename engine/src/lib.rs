@@ -10,7 +10,8 @@
 //! - Nothing on the packet path allocates or locks; tables are sized at construction.
 //! - Every frame ends with exactly one verdict, counted in [`EngineStats`].
 //! - No I/O crate (xsk-rs, aya, libc, nix) is a dependency, and no `unsafe` but the
-//!   prefetch hints: AF_XDP sockets and poll loops live in `xvs-datapath`.
+//!   `cpu` module's (prefetch hints, a vector compare): AF_XDP sockets and poll loops
+//!   live in `xvs-datapath`.
 
 #![deny(unsafe_code)]
 
@@ -21,9 +22,10 @@ pub mod filter;
 mod ids;
 mod index;
 mod pipeline;
-// The one module of the engine allowed `unsafe`: CPU prefetch hints (see its docs).
+// The one module of the engine allowed `unsafe`: CPU instructions asked for by name
+// (prefetch hints, the index's compare of eight slots at once; see its docs).
 #[allow(unsafe_code)]
-mod prefetch;
+mod cpu;
 pub mod ratelimit;
 mod store;
 mod wheel;

@@ -125,8 +125,8 @@ impl<E: Expiring> Store<E> {
         const { assert!(std::mem::size_of::<E>() <= 64, "an entry of more than two cache lines") };
         // No bounds check: a hint at a handle past the end faults never.
         let first = self.entries.as_ptr().wrapping_add(h as usize);
-        crate::prefetch::read_ptr(first);
-        crate::prefetch::read_ptr((first as *const u8).wrapping_add(std::mem::size_of::<E>() - 1));
+        crate::cpu::prefetch(first);
+        crate::cpu::prefetch((first as *const u8).wrapping_add(std::mem::size_of::<E>() - 1));
     }
 
     /// Re-arm a live entry whose deadline moved earlier (moving it later needs nothing:
