@@ -3,12 +3,19 @@
 //!
 //! Invariants:
 //! - Capacity is fixed at construction; the slab and the wheel reserve it up front, so
-//!   no allocation happens on the packet path (the free list only reuses its own space).
+//!   no allocation happens on the packet path.
+//! - The free list is threaded through the wheel's links of the free handles (unused
+//!   while a handle is not armed): freeing touches no memory that its handle's arming
+//!   had not touched. A vector of free handles would grow into pages never touched
+//!   before, and a mass expiry then took a page fault every few hundred batches.
 //! - A handle is live from `alloc` to `free`; every live handle is armed on the wheel.
 //! - Each entry carries its own real deadline; the wheel may hand a handle back early
 //!   (see `wheel`), and `Store::next_expired` re-arms those until they are really due.
 
 use crate::wheel::Wheel;
+
+/// No handle: the free list's end.
+const NONE: u32 = u32::MAX;
 
 /// What the store needs of an entry: its deadline in wheel ticks (milliseconds).
 /// Entries keep only the low 32 bits (see [`widen`]); `now` lets them widen it back.
@@ -26,7 +33,8 @@ pub fn widen(low: u32, now: u64) -> u64 {
 #[derive(Debug)]
 pub struct Store<E> {
     entries: Vec<E>,
-    free: Vec<u32>,
+    /// The most recently freed handle, the head of the free list ([`NONE`]: empty).
+    free: u32,
     wheel: Wheel,
     live: u32,
     cap: u32,
@@ -34,13 +42,7 @@ pub struct Store<E> {
 
 impl<E: Expiring> Store<E> {
     pub fn new(cap: u32, now_tick: u64) -> Self {
-        Store {
-            entries: Vec::with_capacity(cap as usize),
-            free: Vec::with_capacity(0),
-            wheel: Wheel::new(cap, now_tick),
-            live: 0,
-            cap,
-        }
+        Store { entries: Vec::with_capacity(cap as usize), free: NONE, wheel: Wheel::new(cap, now_tick), live: 0, cap }
     }
 
     pub fn live(&self) -> u32 {
@@ -55,7 +57,9 @@ impl<E: Expiring> Store<E> {
     /// Store `e` and arm it for its deadline; `None` when full.
     #[inline]
     pub fn alloc(&mut self, e: E) -> Option<u32> {
-        let h = if let Some(h) = self.free.pop() {
+        let h = if self.free != NONE {
+            let h = self.free;
+            self.free = self.wheel.parked_next(h);
             self.entries[h as usize] = e;
             h
         } else if (self.entries.len() as u32) < self.cap {
@@ -73,11 +77,8 @@ impl<E: Expiring> Store<E> {
     /// Release a live handle.
     pub fn free(&mut self, h: u32) {
         self.wheel.cancel(h);
-        if self.free.capacity() == 0 {
-            // First free: reserve the whole free list once, off the steady-state path.
-            self.free.reserve_exact(self.cap as usize);
-        }
-        self.free.push(h);
+        self.wheel.park(h, self.free);
+        self.free = h;
         self.live -= 1;
     }
 
@@ -230,5 +231,38 @@ mod tests {
         let mut zero = 0;
         assert!(s.next_expired(&mut zero).is_none());
         assert!(s.has_due());
+    }
+
+    /// Freed handles come back before any new slot, each once, while the freed and live
+    /// ones keep their wheel: a full store, half freed in a scattered order and refilled,
+    /// is full again with the same handles, and expires exactly its live entries.
+    #[test]
+    fn the_free_list_hands_each_freed_handle_back_once() {
+        let cap = 64u32;
+        let mut s: Store<E> = Store::new(cap, 0);
+        for h in 0..cap {
+            assert_eq!(s.alloc(E(1_000 + h as u64)), Some(h));
+        }
+        let freed: Vec<u32> = (0..cap).map(|k| (k * 37) % cap).filter(|h| h % 2 == 1).collect();
+        for &h in &freed {
+            s.free(h);
+        }
+        assert_eq!(s.live(), cap / 2);
+        let mut again: Vec<u32> = (0..freed.len()).map(|_| s.alloc(E(10)).unwrap()).collect();
+        assert!(s.alloc(E(10)).is_none(), "full again: no new slot was taken");
+        again.sort();
+        let mut want = freed.clone();
+        want.sort();
+        assert_eq!(again, want);
+        s.advance(500);
+        let mut budget = u32::MAX;
+        let mut expired = Vec::new();
+        while let Some(h) = s.next_expired(&mut budget) {
+            expired.push(h);
+            s.free(h);
+        }
+        expired.sort();
+        assert_eq!(expired, want, "the refilled handles are the ones due");
+        assert_eq!(s.live(), cap / 2);
     }
 }

@@ -116,6 +116,20 @@ impl Wheel {
         self.occupied[level] |= 1 << slot;
     }
 
+    /// Thread `h`, which is not armed, onto a list of the caller's (the store's free list),
+    /// before `next` (`u32::MAX`: the list's end). A handle's links are unused while it
+    /// is not armed, so that list needs no memory of its own; arming `h` takes it off.
+    /// `h` must have been armed once (its links exist).
+    pub fn park(&mut self, h: u32, next: u32) {
+        debug_assert!(!self.is_armed(h));
+        self.links[Self::node(h) as usize].prev = next;
+    }
+
+    /// The handle after `h` on the list [`park`](Self::park) threaded it onto.
+    pub fn parked_next(&self, h: u32) -> u32 {
+        self.links[Self::node(h) as usize].prev
+    }
+
     /// Disarm `h` (no-op when it is not armed).
     pub fn cancel(&mut self, h: u32) {
         let h = Self::node(h);
