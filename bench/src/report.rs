@@ -238,6 +238,7 @@ impl Report {
 
     pub fn to_json(&self) -> Value {
         let a = &self.args;
+        let slow = self.slow_batches();
         let mut v = json!({
             "mpps": round(self.mpps(), 3),
             "ns_per_packet": round(self.ns_per_packet(), 2),
@@ -248,8 +249,8 @@ impl Report {
             "batch_p999_us": round(self.batch_p999_us(), 3),
             "batch_max_us": round(us(self.batch_ns.max()), 3),
             "batch_mean_us": round(self.batch_mean_us(), 3),
-            "batch_over_20us_share": round(self.slow_batches().0, 6),
-            "batch_over_20us_per_sec": round(self.slow_batches().1, 1),
+            "batch_over_20us_share": round(slow.0, 6),
+            "batch_over_20us_per_sec": round(slow.1, 1),
             "engine_ns_per_packet": round(self.engine_ns_per_packet(), 2),
             "gen_ns_per_packet": round(self.gen_ns_per_packet(), 2),
             "new_conns_per_sec_per_core": (self.new_conns_per_sec() / self.cores.len() as f64).round(),
@@ -325,6 +326,7 @@ impl Report {
     }
 
     pub fn to_text(&self) -> String {
+        let slow = self.slow_batches();
         use std::fmt::Write;
         let a = &self.args;
         let mut s = String::new();
@@ -371,8 +373,8 @@ impl Report {
             Self::q(&self.batch_ns, 0.99),
             Self::q(&self.batch_ns, 0.999),
             us(self.batch_ns.max()),
-            self.slow_batches().0 * 100.0,
-            self.slow_batches().1
+            slow.0 * 100.0,
+            slow.1
         );
         if let Some(m) = self.miss_ns {
             let _ = writeln!(
@@ -393,6 +395,7 @@ impl Report {
         }
         if a.mass_expiry > 0 {
             let drained = self.cores.iter().all(|c| c.mass_drained);
+            let drain_slow = self.mass_expiry_slow_batches();
             let _ = writeln!(
                 s,
                 "  mass expiry      {} conns: {} in {} batches / {:.2} ms (live fell by {}); \
@@ -406,8 +409,8 @@ impl Report {
                 Self::q(&self.drain_ns, 0.99),
                 Self::q(&self.drain_ns, 0.999),
                 us(self.drain_ns.max()),
-                self.mass_expiry_slow_batches().0 * 100.0,
-                self.mass_expiry_slow_batches().1
+                drain_slow.0 * 100.0,
+                drain_slow.1
             );
         }
         let not_tx: u64 = self.cores.iter().map(|c| c.not_tx).sum();

@@ -86,7 +86,7 @@ fn find_from(
         let mut cand = m & looked & empty.wrapping_sub(1) & !empty;
         while cand != 0 {
             let v = g[cand.trailing_zeros() as usize];
-            let (h, dir) = ((v & HANDLE_MASK) - 1, v & DIR_BIT != 0);
+            let (h, dir) = decode(v);
             if eq(h, dir) {
                 return Some((h, dir));
             }
@@ -134,6 +134,12 @@ fn tag_of(hash: u64) -> u32 {
 #[inline]
 fn encode(hash: u64, handle: u32, dir: bool) -> u32 {
     tag_of(hash) | if dir { DIR_BIT } else { 0 } | (handle + 1)
+}
+
+/// The handle and direction an occupied slot's value holds ([`encode`]'s inverse but the tag).
+#[inline(always)]
+fn decode(v: u32) -> (u32, bool) {
+    ((v & HANDLE_MASK) - 1, v & DIR_BIT != 0)
 }
 
 impl FlowIndex {
@@ -331,7 +337,8 @@ impl FlowIndex {
             if v == 0 || j == i {
                 break;
             }
-            let home = rehash((v & HANDLE_MASK) - 1, v & DIR_BIT != 0) as usize & mask;
+            let (h, dir) = decode(v);
+            let home = rehash(h, dir) as usize & mask;
             let dist_home_to_j = j.wrapping_sub(home) & mask;
             let dist_hole_to_j = j.wrapping_sub(hole) & mask;
             if dist_home_to_j >= dist_hole_to_j {
@@ -367,7 +374,7 @@ impl Lookup<'_> {
                 return None;
             }
             if v & TAG_MASK == tag {
-                let (h, dir) = ((v & HANDLE_MASK) - 1, v & DIR_BIT != 0);
+                let (h, dir) = decode(v);
                 if eq(h, dir) {
                     return Some((h, dir));
                 }
@@ -555,6 +562,17 @@ mod group_tests {
         (found.map(|(handle, _)| handle), offered)
     }
 
+    /// The handles `find` offers to `eq` for `hash`, in order, when none matches.
+    fn handles_offered(idx: &FlowIndex, hash: u64) -> Vec<u32> {
+        let mut offered = Vec::new();
+        let found = idx.find(hash, |handle, _| {
+            offered.push(handle);
+            false
+        });
+        assert_eq!(found, None);
+        offered
+    }
+
     /// Random inserts and removals whose homes crowd a few regions (some at the index's
     /// end, so windows wrap past the last slot) and whose tags are mostly alike: every
     /// lookup, hit or miss, offers `eq` the reference's slots in the reference's order and
@@ -616,14 +634,7 @@ mod group_tests {
                 taken += idx.insert(home | same_tag, k, false) as u32;
             }
             assert_eq!(taken as usize, MAX_PROBE, "home {home}");
-            let mut offered = Vec::new();
-            assert_eq!(
-                idx.find(home | same_tag, |handle, _| {
-                    offered.push(handle);
-                    false
-                }),
-                None
-            );
+            let offered = handles_offered(&idx, home | same_tag);
             assert_eq!(offered.len(), MAX_PROBE, "home {home}");
             assert!(!offered.contains(&999), "home {home}: the key past the window");
             assert_eq!(idx.find(past | same_tag, |handle, _| handle == 999), Some((999, false)));
@@ -639,14 +650,6 @@ mod group_tests {
         }
         // Slot 16 stays empty; slot 17 holds a key of the same tag.
         assert!(idx.insert(17, 50, false));
-        let mut offered = Vec::new();
-        assert_eq!(
-            idx.find(10, |handle, _| {
-                offered.push(handle);
-                false
-            }),
-            None
-        );
-        assert_eq!(offered, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(handles_offered(&idx, 10), [0, 1, 2, 3, 4, 5]);
     }
 }
